@@ -1,0 +1,590 @@
+//! Normalization and validation of single values by column kind (R2, R7).
+//!
+//! `null` and strings that are empty after trimming mean "clear" ([`Normalized::Clear`]);
+//! the caller decides what clearing means for the column (R7, `empty_values`).
+
+use serde_json::Value as Json;
+
+use crate::column::Kind;
+use crate::contact::Value;
+use crate::limits::{
+    EMAIL_CHARS_MAX, EMAIL_LOCAL_CHARS_MAX, KEY_BYTES_MAX, METADATA_BYTES_MAX, PHONE_DIGITS_MAX,
+    PHONE_DIGITS_MIN,
+};
+use crate::report::ErrorCode;
+
+/// The result of normalizing one input value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Normalized {
+    /// A value to store; `changed` when the stored text differs from the input text
+    /// (trimmed, lowercased, reformatted), which earns a `value_normalized` warning.
+    Set {
+        /// The normalized value.
+        value: Value,
+        /// Whether normalization changed the caller's text.
+        changed: bool,
+    },
+    /// `null` or an empty string.
+    Clear,
+}
+
+/// A value that failed validation: the code and a message naming the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Stable error code.
+    pub code: ErrorCode,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+fn invalid(code: ErrorCode, message: impl Into<String>) -> Invalid {
+    Invalid {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Shortens a value for an error message, so hostile sizes stay out of reports.
+pub fn excerpt(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.chars().count() <= MAX {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head:?}… ({} bytes)", s.len())
+    }
+}
+
+fn type_name(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// Text of a scalar input: strings as given, integers in decimal. Other types fail
+/// with `invalid_type`. Returns (text, was_a_string).
+fn scalar_text<'a>(v: &'a Json, what: &str) -> Result<(std::borrow::Cow<'a, str>, bool), Invalid> {
+    match v {
+        Json::String(s) => Ok((std::borrow::Cow::Borrowed(s.as_str()), true)),
+        Json::Number(n) if n.is_i64() || n.is_u64() => Ok((n.to_string().into(), false)),
+        other => Err(invalid(
+            ErrorCode::InvalidType,
+            format!("{what} must be a string, got {}", type_name(other)),
+        )),
+    }
+}
+
+/// Normalizes one input value for a column of `kind`.
+pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
+    if input.is_null() {
+        return Ok(Normalized::Clear);
+    }
+    if let Json::String(s) = input
+        && s.trim().is_empty()
+    {
+        return Ok(Normalized::Clear);
+    }
+    match kind {
+        Kind::Key => {
+            let (raw, was_str) = scalar_text(input, "a key")?;
+            let key = normalize_key(&raw)?;
+            let changed = was_str && key != raw;
+            Ok(Normalized::Set {
+                value: Value::Str(key),
+                changed,
+            })
+        }
+        Kind::Text { chars_max } => {
+            let (raw, was_str) = match input {
+                Json::Number(n) => (std::borrow::Cow::Owned(n.to_string()), false),
+                _ => scalar_text(input, "a text value")?,
+            };
+            let t = raw.trim();
+            let chars = t.chars().count();
+            if chars > chars_max as usize {
+                return Err(invalid(
+                    ErrorCode::TooLong,
+                    format!("{chars} characters, at most {chars_max} allowed"),
+                ));
+            }
+            if t.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(invalid(
+                    ErrorCode::InvalidType,
+                    format!("text {} contains control characters", excerpt(t)),
+                ));
+            }
+            Ok(Normalized::Set {
+                changed: was_str && t.len() != raw.len(),
+                value: Value::Str(t.to_owned()),
+            })
+        }
+        Kind::Email => {
+            let Json::String(raw) = input else {
+                return Err(invalid(
+                    ErrorCode::InvalidType,
+                    format!("email must be a string, got {}", type_name(input)),
+                ));
+            };
+            let email = normalize_email(raw)?;
+            Ok(Normalized::Set {
+                changed: email != *raw,
+                value: Value::Str(email),
+            })
+        }
+        Kind::Phone => {
+            let (raw, was_str) = scalar_text(input, "a phone number")?;
+            let phone = normalize_phone(&raw)?;
+            Ok(Normalized::Set {
+                changed: was_str && phone != raw,
+                value: Value::Str(phone),
+            })
+        }
+        Kind::Status => {
+            let Json::String(raw) = input else {
+                return Err(invalid(
+                    ErrorCode::InvalidEnum,
+                    format!("status must be \"A\" or \"P\", got {}", type_name(input)),
+                ));
+            };
+            let t = raw.trim();
+            let v = match t {
+                "A" | "a" => "A",
+                "P" | "p" => "P",
+                _ => {
+                    return Err(invalid(
+                        ErrorCode::InvalidEnum,
+                        format!("status must be \"A\" or \"P\", got {}", excerpt(t)),
+                    ));
+                }
+            };
+            Ok(Normalized::Set {
+                changed: v != raw,
+                value: Value::Str(v.to_owned()),
+            })
+        }
+        Kind::Bool => normalize_bool(input).map(|b| Normalized::Set {
+            value: Value::Bool(b),
+            changed: false,
+        }),
+        Kind::Date => {
+            let Json::String(raw) = input else {
+                return Err(invalid(
+                    ErrorCode::InvalidType,
+                    format!("a date must be a string, got {}", type_name(input)),
+                ));
+            };
+            let t = raw.trim();
+            validate_date(t)?;
+            Ok(Normalized::Set {
+                changed: t.len() != raw.len(),
+                value: Value::Str(t.to_owned()),
+            })
+        }
+        Kind::Priority => {
+            let p = match input {
+                Json::Number(n) => n.as_i64().filter(|p| *p >= 0),
+                Json::String(s) => parse_int(s.trim()).filter(|p| *p >= 0),
+                _ => None,
+            };
+            match p {
+                Some(p) => Ok(Normalized::Set {
+                    value: Value::Int(p),
+                    changed: false,
+                }),
+                None => Err(invalid(
+                    ErrorCode::InvalidPriority,
+                    format!("priority must be an integer ≥ 0, got {input}")
+                        .chars()
+                        .take(120)
+                        .collect::<String>(),
+                )),
+            }
+        }
+        Kind::Integer => {
+            let i = match input {
+                Json::Number(n) => n.as_i64(),
+                Json::String(s) => parse_int(s.trim()),
+                _ => None,
+            };
+            i.map(|i| Normalized::Set {
+                value: Value::Int(i),
+                changed: false,
+            })
+            .ok_or_else(|| {
+                invalid(
+                    ErrorCode::InvalidType,
+                    format!("expected a 64-bit integer, got {}", short_json(input)),
+                )
+            })
+        }
+        Kind::Decimal => {
+            let text = match input {
+                Json::Number(n) => Some(n.to_string()),
+                Json::String(s) => Some(s.trim().to_owned()),
+                _ => None,
+            };
+            text.as_deref()
+                .and_then(canonical_decimal)
+                .map(|d| Normalized::Set {
+                    value: Value::Decimal(d),
+                    changed: false,
+                })
+                .ok_or_else(|| {
+                    invalid(
+                        ErrorCode::InvalidType,
+                        format!("expected a decimal number, got {}", short_json(input)),
+                    )
+                })
+        }
+        Kind::Json => {
+            let text = serde_json::to_string(input)
+                .map_err(|e| invalid(ErrorCode::InvalidType, format!("not serializable: {e}")))?;
+            if text.len() > METADATA_BYTES_MAX {
+                return Err(invalid(
+                    ErrorCode::MetadataTooLarge,
+                    format!(
+                        "{} bytes serialized, at most {METADATA_BYTES_MAX} allowed",
+                        text.len()
+                    ),
+                ));
+            }
+            Ok(Normalized::Set {
+                value: Value::Json(text),
+                changed: false,
+            })
+        }
+    }
+}
+
+fn short_json(v: &Json) -> String {
+    let s = v.to_string();
+    excerpt(&s)
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Trims a key and checks R2: 1..=255 bytes, no control characters.
+pub fn normalize_key(raw: &str) -> Result<String, Invalid> {
+    let k = raw.trim();
+    if k.is_empty() {
+        return Err(invalid(ErrorCode::MissingKey, "contact_key is empty"));
+    }
+    if k.len() > KEY_BYTES_MAX {
+        return Err(invalid(
+            ErrorCode::TooLong,
+            format!("key is {} bytes, at most {KEY_BYTES_MAX} allowed", k.len()),
+        ));
+    }
+    if k.chars().any(char::is_control) {
+        return Err(invalid(
+            ErrorCode::InvalidKey,
+            format!("key {} contains control characters", excerpt(k)),
+        ));
+    }
+    Ok(k.to_owned())
+}
+
+/// Trims, lowercases and validates an email (R2).
+pub fn normalize_email(raw: &str) -> Result<String, Invalid> {
+    let e = raw.trim().to_lowercase();
+    let chars = e.chars().count();
+    if chars > EMAIL_CHARS_MAX {
+        return Err(invalid(
+            ErrorCode::TooLong,
+            format!("email is {chars} characters, at most {EMAIL_CHARS_MAX} allowed"),
+        ));
+    }
+    let bad = || {
+        invalid(
+            ErrorCode::InvalidEmail,
+            format!("{} is not a valid email", excerpt(&e)),
+        )
+    };
+    let mut parts = e.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let local_chars = local.chars().count();
+    if local_chars == 0
+        || local_chars > EMAIL_LOCAL_CHARS_MAX
+        || local.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    let mut labels = 0usize;
+    for label in domain.split('.') {
+        let ok = !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(bad());
+        }
+        labels += 1;
+    }
+    if labels < 2 {
+        return Err(bad());
+    }
+    Ok(e)
+}
+
+/// Normalizes a phone number to E.164 (R2): drops spaces, `-`, `.`, `(`, `)`;
+/// a leading `00` becomes `+`; then `+` and 7..=15 digits, the first not 0.
+pub fn normalize_phone(raw: &str) -> Result<String, Invalid> {
+    let t = raw.trim();
+    let mut s: String = t
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    if let Some(rest) = s.strip_prefix("00") {
+        s = format!("+{rest}");
+    }
+    let ok = s.strip_prefix('+').is_some_and(|digits| {
+        (PHONE_DIGITS_MIN..=PHONE_DIGITS_MAX).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    });
+    if ok {
+        Ok(s)
+    } else {
+        Err(invalid(
+            ErrorCode::InvalidPhone,
+            format!("{} is not a phone number in E.164 form", excerpt(t)),
+        ))
+    }
+}
+
+fn normalize_bool(input: &Json) -> Result<bool, Invalid> {
+    let b = match input {
+        Json::Bool(b) => Some(*b),
+        Json::Number(n) => match n.as_u64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "t" | "yes" | "y" | "1" => Some(true),
+            "false" | "f" | "no" | "n" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    b.ok_or_else(|| {
+        invalid(
+            ErrorCode::InvalidType,
+            format!("expected a boolean, got {}", short_json(input)),
+        )
+    })
+}
+
+/// Checks `YYYY-MM-DD` and that the date exists in the Gregorian calendar.
+pub fn validate_date(s: &str) -> Result<(), Invalid> {
+    let bad = || {
+        invalid(
+            ErrorCode::InvalidDate,
+            format!("{} is not a date YYYY-MM-DD", excerpt(s)),
+        )
+    };
+    let b = s.as_bytes();
+    if b.len() != 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = s.get(r)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
+        return Err(bad());
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if y == 0 || d == 0 || d > days {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Canonical text of a decimal: optional `-`, no leading zeros, no trailing
+/// fractional zeros, no `+`, no exponent (`"+007.50"` → `"7.5"`, `"-0.0"` → `"0"`).
+pub fn canonical_decimal(s: &str) -> Option<String> {
+    const DIGITS_MAX: usize = 64;
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (body, ""),
+    };
+    if (int.is_empty() && frac.is_empty())
+        || int.len() + frac.len() > DIGITS_MAX
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (body.contains('.') && frac.is_empty())
+    {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let zero = int == "0" && frac.is_empty();
+    let mut out = String::with_capacity(int.len() + frac.len() + 2);
+    if neg && !zero {
+        out.push('-');
+    }
+    out.push_str(int);
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(kind: Kind, input: Json, expected: Result<&str, ErrorCode>) {
+        let got = normalize(kind, &input);
+        match (&got, expected) {
+            (Ok(Normalized::Set { value, .. }), Ok(want)) => {
+                let text = match value {
+                    Value::Str(s) | Value::Decimal(s) | Value::Json(s) => s.clone(),
+                    Value::Int(i) => i.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                };
+                assert_eq!(text, want, "{kind:?} {input}");
+            }
+            (Ok(Normalized::Clear), Ok("")) => {}
+            (Err(e), Err(code)) => assert_eq!(e.code, code, "{kind:?} {input}: {}", e.message),
+            _ => panic!("{kind:?} {input}: got {got:?}, want {expected:?}"),
+        }
+    }
+
+    // R2 email rules.
+    #[test]
+    fn emails() {
+        use ErrorCode::*;
+        for (input, want) in [
+            (" Ann@Example.COM ", Ok("ann@example.com")),
+            ("a@b.co", Ok("a@b.co")),
+            ("a.b+c@sub.example-x.org", Ok("a.b+c@sub.example-x.org")),
+            ("no-at-sign", Err(InvalidEmail)),
+            ("a@@b.com", Err(InvalidEmail)),
+            ("a@b@c.com", Err(InvalidEmail)),
+            ("a@localhost", Err(InvalidEmail)),
+            ("a@-b.com", Err(InvalidEmail)),
+            ("a@b-.com", Err(InvalidEmail)),
+            ("a@b..com", Err(InvalidEmail)),
+            ("a b@c.com", Err(InvalidEmail)),
+            ("@c.com", Err(InvalidEmail)),
+            ("a@b_c.com", Err(InvalidEmail)),
+            ("", Ok("")),
+        ] {
+            check(Kind::Email, json!(input), want);
+        }
+        let long_local = format!("{}@b.com", "a".repeat(65));
+        check(Kind::Email, json!(long_local), Err(InvalidEmail));
+        let long = format!("a@{}.com", "b".repeat(260));
+        check(Kind::Email, json!(long), Err(TooLong));
+        check(Kind::Email, json!(5), Err(InvalidType));
+    }
+
+    // R2 phone rules.
+    #[test]
+    fn phones() {
+        use ErrorCode::*;
+        for (input, want) in [
+            ("+90 555 123 45 67", Ok("+905551234567")),
+            ("0044 (20) 7946-0958", Ok("+442079460958")),
+            ("+1.415.555.0100", Ok("+14155550100")),
+            ("+1234567", Ok("+1234567")),
+            ("+123456", Err(InvalidPhone)),
+            ("+1234567890123456", Err(InvalidPhone)),
+            ("+0123456789", Err(InvalidPhone)),
+            ("5551234567", Err(InvalidPhone)),
+            ("+1 555 CALL NOW", Err(InvalidPhone)),
+            ("+1/555/1234567", Err(InvalidPhone)),
+        ] {
+            check(Kind::Phone, json!(input), want);
+        }
+    }
+
+    // R2 dates, enums, booleans, priority.
+    #[test]
+    fn scalars() {
+        use ErrorCode::*;
+        check(Kind::Date, json!("2024-02-29"), Ok("2024-02-29"));
+        check(Kind::Date, json!("2023-02-29"), Err(InvalidDate));
+        check(Kind::Date, json!("1900-02-29"), Err(InvalidDate));
+        check(Kind::Date, json!("2000-02-29"), Ok("2000-02-29"));
+        check(Kind::Date, json!("2024-13-01"), Err(InvalidDate));
+        check(Kind::Date, json!("2024-1-01"), Err(InvalidDate));
+        check(Kind::Date, json!("24-01-01xx"), Err(InvalidDate));
+        check(Kind::Date, json!(20240101), Err(InvalidType));
+        check(Kind::Status, json!("a"), Ok("A"));
+        check(Kind::Status, json!(" P "), Ok("P"));
+        check(Kind::Status, json!("X"), Err(InvalidEnum));
+        check(Kind::Bool, json!("Yes"), Ok("true"));
+        check(Kind::Bool, json!(0), Ok("false"));
+        check(Kind::Bool, json!("maybe"), Err(InvalidType));
+        check(Kind::Priority, json!(0), Ok("0"));
+        check(Kind::Priority, json!("7"), Ok("7"));
+        check(Kind::Priority, json!(-1), Err(InvalidPriority));
+        check(Kind::Priority, json!(1.5), Err(InvalidPriority));
+        check(Kind::Priority, json!("high"), Err(InvalidPriority));
+        check(Kind::Integer, json!("-42"), Ok("-42"));
+        check(Kind::Integer, json!("4x"), Err(InvalidType));
+        check(Kind::Decimal, json!("+007.50"), Ok("7.5"));
+        check(Kind::Decimal, json!("-0.0"), Ok("0"));
+        check(Kind::Decimal, json!(12.25), Ok("12.25"));
+        check(Kind::Decimal, json!("1."), Err(InvalidType));
+        check(Kind::Decimal, json!("1e5"), Err(InvalidType));
+        check(Kind::Text { chars_max: 3 }, json!(" abc "), Ok("abc"));
+        check(Kind::Text { chars_max: 3 }, json!("abcd"), Err(TooLong));
+        check(Kind::Text { chars_max: 3 }, json!("çöü"), Ok("çöü"));
+        check(Kind::Text { chars_max: 3 }, json!(null), Ok(""));
+        check(
+            Kind::Json,
+            json!({"b": 1, "a": [true]}),
+            Ok(r#"{"a":[true],"b":1}"#),
+        );
+        check(Kind::Json, json!("x".repeat(70_000)), Err(MetadataTooLarge));
+    }
+
+    // R2 keys.
+    #[test]
+    fn keys() {
+        use ErrorCode::*;
+        check(Kind::Key, json!("  k1 "), Ok("k1"));
+        check(Kind::Key, json!(42), Ok("42"));
+        check(Kind::Key, json!("a\u{7}b"), Err(InvalidKey));
+        check(Kind::Key, json!("k".repeat(256)), Err(TooLong));
+        check(Kind::Key, json!("k".repeat(255)), Ok(&"k".repeat(255)));
+        check(Kind::Key, json!(true), Err(InvalidType));
+    }
+}

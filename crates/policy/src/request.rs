@@ -1,0 +1,518 @@
+//! The bulk request (R4) and its request-level checks (R5).
+
+use ahash::AHashMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::column::{Catalog, FieldId, ResolveError};
+use crate::limits::{Limits, REQUEST_ID_BYTES_MAX};
+
+/// What a request does with matched and unmatched records (R10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Only new contacts; a matched record is `already_exists`.
+    Insert,
+    /// Only existing contacts; an unmatched record is `not_found`.
+    Update,
+    /// Insert unmatched, update matched.
+    Upsert,
+}
+
+/// One way of matching a record to a contact (R8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKey {
+    /// By `contact_key` or alias; always on.
+    Key,
+    /// By normalized email.
+    Email,
+    /// By normalized phone.
+    Phone,
+}
+
+/// The set of match keys (R4); `key` is always in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct MatchOn {
+    /// Match by email too.
+    pub email: bool,
+    /// Match by phone too.
+    pub phone: bool,
+}
+
+impl MatchOn {
+    /// `[key]`.
+    pub const KEY: MatchOn = MatchOn {
+        email: false,
+        phone: false,
+    };
+    /// `[key, email, phone]`.
+    pub const ALL: MatchOn = MatchOn {
+        email: true,
+        phone: true,
+    };
+}
+
+impl Serialize for MatchOn {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = vec![MatchKey::Key];
+        if self.email {
+            v.push(MatchKey::Email);
+        }
+        if self.phone {
+            v.push(MatchKey::Phone);
+        }
+        v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for MatchOn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let keys = Vec::<MatchKey>::deserialize(d)?;
+        Ok(MatchOn {
+            email: keys.contains(&MatchKey::Email),
+            phone: keys.contains(&MatchKey::Phone),
+        })
+    }
+}
+
+/// What a failing record does to the request (R14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalid {
+    /// Any failure rejects the whole request. Default.
+    #[default]
+    Abort,
+    /// Failing records are reported and left out; the rest apply.
+    Skip,
+}
+
+/// What a second record reaching the same contact does (R6a).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDuplicate {
+    /// Apply in order, each patching the last. Default.
+    #[default]
+    Merge,
+    /// Apply only the first occurrence.
+    First,
+    /// Apply only the last occurrence.
+    Last,
+    /// Fail later occurrences with `duplicate_in_batch`.
+    Reject,
+}
+
+/// What `null` and empty strings mean (R7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyValues {
+    /// They clear the stored value. Default.
+    #[default]
+    Clear,
+    /// They leave the stored value unchanged.
+    Ignore,
+}
+
+/// A bulk request (R4), with the JSON field names of SPEC.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// insert | update | upsert.
+    pub mode: Mode,
+    /// Default `[key]`.
+    #[serde(default)]
+    pub match_on: MatchOn,
+    /// Default `abort`.
+    #[serde(default)]
+    pub on_invalid: OnInvalid,
+    /// Default `merge`.
+    #[serde(default)]
+    pub on_duplicate: OnDuplicate,
+    /// Default `clear`.
+    #[serde(default)]
+    pub empty_values: EmptyValues,
+    /// Idempotency key (R21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The columns this request writes; `contact_key` is implied. When absent, the
+    /// columns are those the records carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    /// The records: JSON objects of column → value.
+    #[serde(alias = "contactDatas")]
+    pub records: Vec<Json>,
+}
+
+impl BulkRequest {
+    /// A request of `mode` with default options and these records.
+    pub fn new(mode: Mode, records: Vec<Json>) -> Self {
+        BulkRequest {
+            mode,
+            match_on: MatchOn::KEY,
+            on_invalid: OnInvalid::Abort,
+            on_duplicate: OnDuplicate::Merge,
+            empty_values: EmptyValues::Clear,
+            request_id: None,
+            columns: None,
+            records,
+        }
+    }
+}
+
+/// A request rejected as a whole (R5): nothing was read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// `records` is empty.
+    #[error("the request has no records")]
+    NoRecords,
+    /// More records than the limit.
+    #[error("the request has {count} records, at most {max} allowed")]
+    TooManyRecords {
+        /// Records given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A column name that is not in the catalog.
+    #[error("unknown column {name:?}")]
+    UnknownColumn {
+        /// As written.
+        name: String,
+    },
+    /// A custom column that is not import-enabled.
+    #[error("column {name:?} is not import-enabled")]
+    ColumnNotImportEnabled {
+        /// Canonical name.
+        name: String,
+    },
+    /// A system field (`aliases`, `version`, `created_at`, `updated_at`).
+    #[error("column {name:?} is read-only")]
+    ReadOnlyColumn {
+        /// As written.
+        name: String,
+    },
+    /// The same column twice in `columns` (possibly through an alias).
+    #[error("column {name:?} is listed twice")]
+    ColumnListedTwice {
+        /// Canonical name.
+        name: String,
+    },
+    /// `new_contact_key` outside `mode=update`.
+    #[error("new_contact_key is only allowed with mode=update, not {mode:?}")]
+    NewKeyNotAllowed {
+        /// The request's mode.
+        mode: Mode,
+    },
+    /// A record carries a column that is not in `columns`.
+    #[error("record {index} carries column {name:?}, which is not in columns")]
+    ColumnNotInList {
+        /// The record.
+        index: usize,
+        /// As written.
+        name: String,
+    },
+    /// A record names one column twice (e.g. `identifier` and `contact_key`).
+    #[error("record {index} gives column {name:?} twice")]
+    RecordColumnTwice {
+        /// The record.
+        index: usize,
+        /// Canonical name.
+        name: String,
+    },
+    /// A record that is not a JSON object.
+    #[error("record {index} is not an object")]
+    RecordNotObject {
+        /// The record.
+        index: usize,
+    },
+    /// A `request_id` that is empty, too long or has control characters.
+    #[error("request_id must be 1..={REQUEST_ID_BYTES_MAX} bytes without control characters")]
+    InvalidRequestId,
+    /// A `request_id` already applied with a different body (R21).
+    #[error("request_id {request_id:?} was already used with a different request body")]
+    RequestIdReused {
+        /// The id.
+        request_id: String,
+    },
+    /// The workspace does not exist (R1).
+    #[error("no workspace {name:?}")]
+    NoSuchWorkspace {
+        /// Slug or UUID as given.
+        name: String,
+    },
+}
+
+impl RequestError {
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::NoRecords => "no_records",
+            RequestError::TooManyRecords { .. } => "too_many_records",
+            RequestError::UnknownColumn { .. } => "unknown_column",
+            RequestError::ColumnNotImportEnabled { .. } => "column_not_import_enabled",
+            RequestError::ReadOnlyColumn { .. } => "read_only_column",
+            RequestError::ColumnListedTwice { .. } => "column_listed_twice",
+            RequestError::NewKeyNotAllowed { .. } => "new_key_not_allowed",
+            RequestError::ColumnNotInList { .. } => "column_not_in_list",
+            RequestError::RecordColumnTwice { .. } => "record_column_twice",
+            RequestError::RecordNotObject { .. } => "record_not_object",
+            RequestError::InvalidRequestId => "invalid_request_id",
+            RequestError::RequestIdReused { .. } => "request_id_reused",
+            RequestError::NoSuchWorkspace { .. } => "no_such_workspace",
+        }
+    }
+}
+
+/// A request that passed the request-level checks, with every column name it uses
+/// resolved once (so per-record work is a hash lookup per field).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The mode.
+    pub mode: Mode,
+    /// Match options.
+    pub match_on: MatchOn,
+    /// Failure policy.
+    pub on_invalid: OnInvalid,
+    /// Duplicate policy.
+    pub on_duplicate: OnDuplicate,
+    /// Empty-value policy.
+    pub empty_values: EmptyValues,
+    /// Raw column name (as the records write it) → column id.
+    pub names: AHashMap<String, FieldId>,
+}
+
+fn resolve(catalog: &Catalog, raw: &str) -> Result<FieldId, RequestError> {
+    match catalog.resolve(raw) {
+        Ok(col) if col.import_enabled => Ok(col.id),
+        Ok(col) => Err(RequestError::ColumnNotImportEnabled {
+            name: col.name.clone(),
+        }),
+        Err(ResolveError::ReadOnly) => Err(RequestError::ReadOnlyColumn {
+            name: raw.to_owned(),
+        }),
+        Err(ResolveError::Unknown) => Err(RequestError::UnknownColumn {
+            name: raw.to_owned(),
+        }),
+    }
+}
+
+/// Checks a request before anything is read or written (R5) and resolves its
+/// column names. Stops at the first request-level problem: one error names it.
+pub fn prepare(
+    req: &BulkRequest,
+    catalog: &Catalog,
+    limits: &Limits,
+) -> Result<Prepared, RequestError> {
+    if req.records.is_empty() {
+        return Err(RequestError::NoRecords);
+    }
+    if req.records.len() > limits.records_max {
+        return Err(RequestError::TooManyRecords {
+            count: req.records.len(),
+            max: limits.records_max,
+        });
+    }
+    if let Some(id) = &req.request_id
+        && (id.is_empty() || id.len() > REQUEST_ID_BYTES_MAX || id.chars().any(char::is_control))
+    {
+        return Err(RequestError::InvalidRequestId);
+    }
+    let mut names: AHashMap<String, FieldId> = AHashMap::new();
+    let listed: Option<Vec<FieldId>> = match &req.columns {
+        Some(cols) => {
+            let mut ids = vec![FieldId::CONTACT_KEY];
+            for raw in cols {
+                let id = resolve(catalog, raw)?;
+                if id == FieldId::CONTACT_KEY {
+                    // contact_key is implied; naming it is harmless, naming it twice is not.
+                    if names.values().any(|v| *v == FieldId::CONTACT_KEY) {
+                        return Err(RequestError::ColumnListedTwice {
+                            name: "contact_key".to_owned(),
+                        });
+                    }
+                } else if ids.contains(&id) {
+                    return Err(RequestError::ColumnListedTwice {
+                        name: column_name(catalog, id),
+                    });
+                } else {
+                    ids.push(id);
+                }
+                names.insert(raw.clone(), id);
+            }
+            Some(ids)
+        }
+        None => None,
+    };
+    let mut seen: Vec<FieldId> = Vec::new();
+    for (index, record) in req.records.iter().enumerate() {
+        let Json::Object(obj) = record else {
+            return Err(RequestError::RecordNotObject { index });
+        };
+        seen.clear();
+        for raw in obj.keys() {
+            let id = match names.get(raw) {
+                Some(id) => *id,
+                None => {
+                    let id = resolve(catalog, raw)?;
+                    names.insert(raw.clone(), id);
+                    id
+                }
+            };
+            if let Some(ids) = &listed
+                && !ids.contains(&id)
+            {
+                return Err(RequestError::ColumnNotInList {
+                    index,
+                    name: raw.clone(),
+                });
+            }
+            if seen.contains(&id) {
+                return Err(RequestError::RecordColumnTwice {
+                    index,
+                    name: column_name(catalog, id),
+                });
+            }
+            seen.push(id);
+        }
+    }
+    let uses_new_key = names.values().any(|id| *id == FieldId::NEW_CONTACT_KEY);
+    if uses_new_key && req.mode != Mode::Update {
+        return Err(RequestError::NewKeyNotAllowed { mode: req.mode });
+    }
+    Ok(Prepared {
+        mode: req.mode,
+        match_on: req.match_on,
+        on_invalid: req.on_invalid,
+        on_duplicate: req.on_duplicate,
+        empty_values: req.empty_values,
+        names,
+    })
+}
+
+fn column_name(catalog: &Catalog, id: FieldId) -> String {
+    catalog
+        .by_id(id)
+        .map_or_else(|| format!("#{}", id.0), |c| c.name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::column::{ColumnSpec, ColumnType, CustomColumn};
+    use serde_json::json;
+
+    fn catalog() -> Catalog {
+        Catalog::new(&[
+            CustomColumn {
+                id: FieldId(256),
+                spec: ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true),
+            },
+            CustomColumn {
+                id: FieldId(257),
+                spec: ColumnSpec::new("secret", ColumnType::Integer),
+            },
+        ])
+    }
+
+    fn check(req: Json, expected: Result<(), &str>) {
+        let req: BulkRequest = serde_json::from_value(req).expect("request parses");
+        let got = prepare(&req, &catalog(), &Limits { records_max: 3 })
+            .map(|_| ())
+            .map_err(|e| e.code());
+        assert_eq!(got, expected, "{req:?}");
+    }
+
+    // R5: every request-level error, and requests that pass.
+    #[test]
+    fn request_level_checks() {
+        check(
+            json!({"mode":"upsert","records":[{"contact_key":"a"}]}),
+            Ok(()),
+        );
+        check(json!({"mode":"upsert","records":[]}), Err("no_records"));
+        check(
+            json!({"mode":"upsert","records":[{},{},{},{}]}),
+            Err("too_many_records"),
+        );
+        check(
+            json!({"mode":"upsert","records":[{"nope":1}]}),
+            Err("unknown_column"),
+        );
+        check(
+            json!({"mode":"upsert","records":[{"secret":1}]}),
+            Err("column_not_import_enabled"),
+        );
+        check(
+            json!({"mode":"upsert","records":[{"tier":1,"identifier":"x"}]}),
+            Ok(()),
+        );
+        check(
+            json!({"mode":"upsert","columns":["email","EMAIL"],"records":[{}]}),
+            Err("column_listed_twice"),
+        );
+        check(
+            json!({"mode":"upsert","columns":["gsm","phoneNumber"],"records":[{}]}),
+            Err("column_listed_twice"),
+        );
+        check(
+            json!({"mode":"upsert","columns":["email"],"records":[{"gsm":"1"}]}),
+            Err("column_not_in_list"),
+        );
+        check(
+            json!({"mode":"upsert","columns":["email"],"records":[{"contact_key":"k","email":"a@b.co"}]}),
+            Ok(()),
+        );
+        check(
+            json!({"mode":"upsert","records":[{"new_contact_key":"b"}]}),
+            Err("new_key_not_allowed"),
+        );
+        check(
+            json!({"mode":"insert","records":[{"new_contact_key":"b"}]}),
+            Err("new_key_not_allowed"),
+        );
+        check(
+            json!({"mode":"update","records":[{"new_contact_key":"b"}]}),
+            Ok(()),
+        );
+        check(
+            json!({"mode":"upsert","records":[[1]]}),
+            Err("record_not_object"),
+        );
+        check(
+            json!({"mode":"upsert","records":[{"identifier":"a","contact_key":"a"}]}),
+            Err("record_column_twice"),
+        );
+        check(
+            json!({"mode":"upsert","records":[{"version":3}]}),
+            Err("read_only_column"),
+        );
+        check(
+            json!({"mode":"upsert","request_id":"","records":[{}]}),
+            Err("invalid_request_id"),
+        );
+    }
+
+    // R4 defaults and JSON names.
+    #[test]
+    fn request_defaults() {
+        let req: BulkRequest =
+            serde_json::from_value(json!({"mode":"update","records":[{}]})).expect("parses");
+        assert_eq!(req.match_on, MatchOn::KEY);
+        assert_eq!(req.on_invalid, OnInvalid::Abort);
+        assert_eq!(req.on_duplicate, OnDuplicate::Merge);
+        assert_eq!(req.empty_values, EmptyValues::Clear);
+        let req: BulkRequest =
+            serde_json::from_value(json!({"mode":"upsert","match_on":["email"],"records":[{}]}))
+                .expect("parses");
+        assert_eq!(
+            req.match_on,
+            MatchOn {
+                email: true,
+                phone: false
+            }
+        );
+        let back = serde_json::to_value(&req).expect("serializes");
+        assert_eq!(back["match_on"], json!(["key", "email"]));
+    }
+}

@@ -1,0 +1,202 @@
+//! Field-merge rules: how a record's inputs change a contact's fields (R7), the
+//! status rules (R12), defaults, and required columns (R3).
+
+use crate::column::{Catalog, FieldId};
+use crate::contact::{Fields, Value};
+use crate::limits::PRIORITY_DEFAULT;
+use crate::record::{FieldInput, NormalizedRecord};
+
+/// The value a column takes when cleared or absent on insert, if it has a default.
+/// `status` defaults to `A`, `priority` to 5; such columns are never empty.
+pub fn default_value(id: FieldId) -> Option<Value> {
+    match id {
+        FieldId::STATUS => Some(Value::Str("A".to_owned())),
+        FieldId::PRIORITY => Some(Value::Int(PRIORITY_DEFAULT)),
+        _ => None,
+    }
+}
+
+/// A required column left without a value (`required_missing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingRequired {
+    /// The column's name.
+    pub column: String,
+}
+
+/// The fields a contact has after `rec` is applied to `existing` (`None` = insert).
+///
+/// Absent columns keep their value; `Set` stores; `Clear` removes (or restores the
+/// default of `status`/`priority`). On insert, `status` defaults to `A`, `priority`
+/// to 5, and `email_status`/`gsm_status` to `A` when an email/gsm is set. On update,
+/// a changed non-empty email (gsm) sets `email_status` (`gsm_status`) to `A` unless
+/// the record gives that status itself (R12).
+pub fn merge_fields(
+    existing: Option<&Fields>,
+    rec: &NormalizedRecord,
+    catalog: &Catalog,
+) -> Result<Fields, Vec<MissingRequired>> {
+    let mut fields = existing.cloned().unwrap_or_default();
+    let mut missing = Vec::new();
+    for (id, input) in &rec.inputs {
+        match input {
+            FieldInput::Set(v) => fields.set(*id, v.clone()),
+            FieldInput::Clear => {
+                match default_value(*id) {
+                    Some(d) => fields.set(*id, d),
+                    None => {
+                        fields.remove(*id);
+                    }
+                }
+                if let Some(col) = catalog.by_id(*id).filter(|c| c.required && c.custom) {
+                    missing.push(MissingRequired {
+                        column: col.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    match existing {
+        None => {
+            for id in [FieldId::STATUS, FieldId::PRIORITY] {
+                if !fields.contains(id)
+                    && let Some(d) = default_value(id)
+                {
+                    fields.set(id, d);
+                }
+            }
+            for (value, status) in [
+                (FieldId::EMAIL, FieldId::EMAIL_STATUS),
+                (FieldId::GSM, FieldId::GSM_STATUS),
+            ] {
+                if fields.contains(value) && !fields.contains(status) {
+                    fields.set(status, Value::Str("A".to_owned()));
+                }
+            }
+            for col in catalog.required_custom() {
+                if !fields.contains(col.id) && !missing.iter().any(|m| m.column == col.name) {
+                    missing.push(MissingRequired {
+                        column: col.name.clone(),
+                    });
+                }
+            }
+        }
+        Some(old) => {
+            for (value, status) in [
+                (FieldId::EMAIL, FieldId::EMAIL_STATUS),
+                (FieldId::GSM, FieldId::GSM_STATUS),
+            ] {
+                let new = fields.get(value);
+                if new.is_some() && new != old.get(value) && rec.input(status).is_none() {
+                    fields.set(status, Value::Str("A".to_owned()));
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(fields)
+    } else {
+        Err(missing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+    use crate::column::{ColumnSpec, ColumnType, CustomColumn};
+    use crate::record::normalize_record;
+    use crate::request::{BulkRequest, Mode, prepare};
+    use serde_json::json;
+
+    fn catalog() -> Catalog {
+        Catalog::new(&[CustomColumn {
+            id: FieldId(256),
+            spec: ColumnSpec::new("plan", ColumnType::String { max_len: 20 })
+                .import_enabled(true)
+                .required(true),
+        }])
+    }
+
+    fn rec(mode: Mode, v: serde_json::Value) -> NormalizedRecord {
+        let cat = catalog();
+        let req = BulkRequest::new(mode, vec![v]);
+        let p = prepare(&req, &cat, &Limits::default()).expect("valid request");
+        normalize_record(0, &req.records[0], &cat, &p)
+    }
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.to_owned())
+    }
+
+    // R12 defaults on insert; R3 required on insert.
+    #[test]
+    fn insert_defaults() {
+        let cat = catalog();
+        let r = rec(
+            Mode::Insert,
+            json!({"contact_key":"k","email":"A@B.co","plan":"x"}),
+        );
+        let f = merge_fields(None, &r, &cat).expect("valid");
+        assert_eq!(f.get(FieldId::STATUS), Some(&s("A")));
+        assert_eq!(f.get(FieldId::EMAIL_STATUS), Some(&s("A")));
+        assert_eq!(f.get(FieldId::GSM_STATUS), None);
+        assert_eq!(f.get(FieldId::PRIORITY), Some(&Value::Int(5)));
+        let r = rec(
+            Mode::Insert,
+            json!({"contact_key":"k","email_status":"p","email":"a@b.co","plan":"x"}),
+        );
+        let f = merge_fields(None, &r, &cat).expect("valid");
+        assert_eq!(f.get(FieldId::EMAIL_STATUS), Some(&s("P")));
+        let r = rec(Mode::Insert, json!({"contact_key":"k"}));
+        assert_eq!(
+            merge_fields(None, &r, &cat),
+            Err(vec![MissingRequired {
+                column: "plan".into()
+            }])
+        );
+    }
+
+    // R12 on update: email change re-activates email_status unless the record sets it.
+    #[test]
+    fn update_status_rules() {
+        let cat = catalog();
+        let old = Fields::from_pairs([
+            (FieldId::EMAIL, s("old@b.co")),
+            (FieldId::EMAIL_STATUS, s("P")),
+            (FieldId::GSM, s("+15550001111")),
+            (FieldId::GSM_STATUS, s("P")),
+            (FieldId::STATUS, s("P")),
+            (FieldId(256), s("gold")),
+        ]);
+        let r = rec(Mode::Update, json!({"contact_key":"k","email":"new@b.co"}));
+        let f = merge_fields(Some(&old), &r, &cat).expect("valid");
+        assert_eq!(f.get(FieldId::EMAIL_STATUS), Some(&s("A")));
+        assert_eq!(f.get(FieldId::GSM_STATUS), Some(&s("P")));
+        let r = rec(Mode::Update, json!({"contact_key":"k","email":"OLD@b.co"}));
+        let f = merge_fields(Some(&old), &r, &cat).expect("valid");
+        assert_eq!(f, old, "same normalized email: unchanged");
+        let r = rec(
+            Mode::Update,
+            json!({"contact_key":"k","email":"n@b.co","email_status":"P"}),
+        );
+        let f = merge_fields(Some(&old), &r, &cat).expect("valid");
+        assert_eq!(f.get(FieldId::EMAIL_STATUS), Some(&s("P")));
+        let r = rec(
+            Mode::Update,
+            json!({"contact_key":"k","email":null,"status":""}),
+        );
+        let f = merge_fields(Some(&old), &r, &cat).expect("valid");
+        assert_eq!(f.get(FieldId::EMAIL), None);
+        assert_eq!(f.get(FieldId::EMAIL_STATUS), Some(&s("P")));
+        assert_eq!(
+            f.get(FieldId::STATUS),
+            Some(&s("A")),
+            "cleared status restores default"
+        );
+        let r = rec(Mode::Update, json!({"contact_key":"k","plan":null}));
+        assert!(
+            merge_fields(Some(&old), &r, &cat).is_err(),
+            "R7 clearing a required column"
+        );
+    }
+}
