@@ -1,1 +1,36 @@
-//! placeholder
+//! contactdb's bulk merge: a validated request and a read-only view of the database
+//! in, a [`Plan`] out.
+//!
+//! Phase 1 runs in parallel (rayon): each record is normalized, validated, and its
+//! key, email and phone are looked up in the committed snapshot. Phase 2 is a single
+//! sequential pass over the records in input order with an in-request overlay, so the
+//! result is exactly that of applying the records one at a time (SPEC R6).
+//!
+//! Architecture invariant: storage reaches this crate only through [`Lookup`]; the
+//! plan is pure data, and nothing here writes.
+
+mod mem;
+mod plan;
+mod resolve;
+
+pub use mem::MemLookup;
+pub use plan::{ContactWrite, Plan};
+pub use resolve::{plan, plan_with_pool};
+
+use contactdb_policy::Contact;
+
+/// Read access to the committed state of one workspace, as of the start of the
+/// request. Implementations must be safe to call from many threads at once.
+pub trait Lookup: Sync {
+    /// Failure of the underlying storage.
+    type Error: Send;
+
+    /// The contact whose key, or one of whose aliases, is `id`.
+    fn by_identifier(&self, id: &str) -> Result<Option<Contact>, Self::Error>;
+
+    /// The keys of every contact whose normalized email is `email`.
+    fn keys_by_email(&self, email: &str) -> Result<Vec<String>, Self::Error>;
+
+    /// The keys of every contact whose normalized gsm is `gsm`.
+    fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, Self::Error>;
+}

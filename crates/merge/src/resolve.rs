@@ -1,0 +1,731 @@
+//! Planning a request: parallel normalization and snapshot lookups (phase 1), then
+//! one sequential resolution pass over an in-request overlay (phase 2, R6).
+
+use ahash::{AHashMap, AHashSet};
+use rayon::prelude::*;
+
+use contactdb_policy::record::normalize_record;
+use contactdb_policy::report::RequestErrorInfo;
+use contactdb_policy::rules::merge_fields;
+use contactdb_policy::{
+    BulkRequest, Catalog, Contact, ErrorCode, MatchedBy, Mode, NormalizedRecord, OnDuplicate,
+    OnInvalid, Outcome, Prepared, RecordError, RecordResult, Report, Status, Summary, Warning,
+    WarningCode,
+};
+
+use crate::{ContactWrite, Lookup, Plan};
+
+/// Plans `req` (already checked by [`contactdb_policy::request::prepare`]) against
+/// `lookup`, on the current rayon pool. `now_us` stamps created/updated contacts.
+pub fn plan<L: Lookup>(
+    req: &BulkRequest,
+    prepared: &Prepared,
+    catalog: &Catalog,
+    lookup: &L,
+    now_us: i64,
+) -> Result<Plan, L::Error> {
+    plan_with_pool(None, req, prepared, catalog, lookup, now_us)
+}
+
+/// As [`plan`], running phase 1 on `pool` when given. The result never depends on
+/// the pool's size (R6).
+pub fn plan_with_pool<L: Lookup>(
+    pool: Option<&rayon::ThreadPool>,
+    req: &BulkRequest,
+    prepared: &Prepared,
+    catalog: &Catalog,
+    lookup: &L,
+    now_us: i64,
+) -> Result<Plan, L::Error> {
+    let phase1 = || prefetch_all(req, prepared, catalog, lookup);
+    let records = match pool {
+        Some(p) => p.install(phase1)?,
+        None => phase1()?,
+    };
+    let ctx = Ctx {
+        prepared,
+        catalog,
+        lookup,
+        now_us,
+    };
+    let pass = match prepared.on_duplicate {
+        OnDuplicate::Last => {
+            let first = ctx.run(&records, None)?;
+            let mut last_of: AHashMap<usize, u32> = AHashMap::new();
+            for (i, r) in first.records.iter().enumerate() {
+                if let Some(e) = r.reached {
+                    last_of.insert(e, index_u32(i));
+                }
+            }
+            let left_out: Vec<Option<u32>> = first
+                .records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    r.reached
+                        .and_then(|e| last_of.get(&e).copied())
+                        .filter(|last| *last != index_u32(i))
+                })
+                .collect();
+            ctx.run(&records, Some(&left_out))?
+        }
+        _ => ctx.run(&records, None)?,
+    };
+    Ok(finish(req, prepared, &records, pass))
+}
+
+fn index_u32(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// A record with what phase 1 learned about it from the snapshot.
+struct Prefetched {
+    rec: NormalizedRecord,
+    /// Snapshot contact whose key or alias is the record's key.
+    by_key: Option<Contact>,
+    /// Snapshot contacts with the record's email, when `match_on` has email.
+    by_email: Option<Vec<Contact>>,
+    /// Snapshot contacts with the record's gsm, when `match_on` has phone.
+    by_phone: Option<Vec<Contact>>,
+}
+
+fn prefetch_all<L: Lookup>(
+    req: &BulkRequest,
+    prepared: &Prepared,
+    catalog: &Catalog,
+    lookup: &L,
+) -> Result<Vec<Prefetched>, L::Error> {
+    req.records
+        .par_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let rec = normalize_record(index_u32(i), raw, catalog, prepared);
+            let mut p = Prefetched {
+                rec,
+                by_key: None,
+                by_email: None,
+                by_phone: None,
+            };
+            if p.rec.is_invalid() {
+                return Ok(p);
+            }
+            if let Some(key) = &p.rec.key {
+                p.by_key = lookup.by_identifier(key)?;
+            }
+            // Records found by key never match by email/phone, unless an earlier
+            // record renames the key away; phase 2 looks those up itself.
+            if p.by_key.is_none() {
+                if prepared.match_on.email
+                    && let Some(e) = p.rec.email()
+                {
+                    p.by_email = Some(fetch_all(lookup, lookup.keys_by_email(e)?)?);
+                }
+                if prepared.match_on.phone
+                    && let Some(g) = p.rec.gsm()
+                {
+                    p.by_phone = Some(fetch_all(lookup, lookup.keys_by_phone(g)?)?);
+                }
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+fn fetch_all<L: Lookup>(lookup: &L, keys: Vec<String>) -> Result<Vec<Contact>, L::Error> {
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Some(c) = lookup.by_identifier(&k)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// A contact the request has reached: its committed state and its current state.
+struct Entity {
+    before: Option<Contact>,
+    current: Contact,
+    /// First applied record that reached it.
+    reached_by: Option<u32>,
+    /// Whether any applied record changed it (so it must be written).
+    changed: bool,
+    /// Order of first change, for a stable write order.
+    changed_seq: usize,
+}
+
+/// A contact as a lookup finds it: already in the overlay, or untouched in the snapshot.
+enum Found {
+    Entity(usize),
+    Snapshot(Contact),
+}
+
+/// The overlay: everything the request changed so far.
+#[derive(Default)]
+struct Overlay {
+    entities: Vec<Entity>,
+    /// Snapshot key → entity, for snapshot contacts the request reached.
+    snap: AHashMap<String, usize>,
+    /// Identifiers (keys and aliases) whose resolution changed: `None` = resolves
+    /// to nothing any more.
+    ident: AHashMap<String, Option<usize>>,
+    /// Entities whose email was set in this request, by that email (may be stale:
+    /// always re-check the entity's current email).
+    email: AHashMap<String, Vec<usize>>,
+    /// Likewise for gsm.
+    phone: AHashMap<String, Vec<usize>>,
+    changes: usize,
+}
+
+/// Per-record result of a pass.
+#[derive(Default)]
+struct RecordOutcome {
+    outcome: Option<Outcome>,
+    matched_by: Option<MatchedBy>,
+    contact_key: Option<String>,
+    duplicate_of: Option<u32>,
+    errors: Vec<RecordError>,
+    warnings: Vec<Warning>,
+    /// The entity the record reached, when applied.
+    reached: Option<usize>,
+}
+
+struct PassResult {
+    records: Vec<RecordOutcome>,
+    overlay: Overlay,
+}
+
+struct Ctx<'a, L> {
+    prepared: &'a Prepared,
+    catalog: &'a Catalog,
+    lookup: &'a L,
+    now_us: i64,
+}
+
+impl<L: Lookup> Ctx<'_, L> {
+    /// One sequential pass. `left_out[i] = Some(j)`: record i is not applied, it is a
+    /// duplicate of record j (`on_duplicate=last`).
+    fn run(
+        &self,
+        records: &[Prefetched],
+        left_out: Option<&[Option<u32>]>,
+    ) -> Result<PassResult, L::Error> {
+        let mut ov = Overlay::default();
+        let mut out = Vec::with_capacity(records.len());
+        for (i, p) in records.iter().enumerate() {
+            let skip = left_out.and_then(|l| l.get(i).copied().flatten());
+            let r = match skip {
+                Some(j) => RecordOutcome {
+                    outcome: Some(Outcome::Duplicate),
+                    duplicate_of: Some(j),
+                    ..RecordOutcome::default()
+                },
+                None => self.resolve(p, &mut ov)?,
+            };
+            out.push(r);
+        }
+        Ok(PassResult {
+            records: out,
+            overlay: ov,
+        })
+    }
+}
+
+impl<L: Lookup> Ctx<'_, L> {
+    /// Where `id` (a key or alias) resolves now.
+    fn find_ident(
+        &self,
+        ov: &Overlay,
+        id: &str,
+        prefetched: Option<&Option<Contact>>,
+    ) -> Result<Option<Found>, L::Error> {
+        if let Some(hit) = ov.ident.get(id) {
+            return Ok(hit.map(Found::Entity));
+        }
+        let snap = match prefetched {
+            Some(c) => c.clone(),
+            None => self.lookup.by_identifier(id)?,
+        };
+        Ok(snap.map(|c| match ov.snap.get(&c.key) {
+            Some(e) => Found::Entity(*e),
+            None => Found::Snapshot(c),
+        }))
+    }
+
+    /// Every contact whose current email (`phone=false`) or gsm (`phone=true`) is `value`.
+    fn find_by_value(
+        &self,
+        ov: &Overlay,
+        value: &str,
+        phone: bool,
+        prefetched: Option<&Vec<Contact>>,
+    ) -> Result<Vec<Found>, L::Error> {
+        let current = |c: &Contact| if phone { c.gsm() } else { c.email() }.map(str::to_owned);
+        let snap = match prefetched {
+            Some(v) => v.clone(),
+            None => {
+                let keys = if phone {
+                    self.lookup.keys_by_phone(value)?
+                } else {
+                    self.lookup.keys_by_email(value)?
+                };
+                fetch_all(self.lookup, keys)?
+            }
+        };
+        let mut out = Vec::new();
+        let mut seen: AHashSet<usize> = AHashSet::new();
+        for c in snap {
+            match ov.snap.get(&c.key) {
+                Some(e) => {
+                    let e = *e;
+                    let still = ov
+                        .entities
+                        .get(e)
+                        .is_some_and(|ent| current(&ent.current).as_deref() == Some(value));
+                    if still && seen.insert(e) {
+                        out.push(Found::Entity(e));
+                    }
+                }
+                None => out.push(Found::Snapshot(c)),
+            }
+        }
+        let index = if phone { &ov.phone } else { &ov.email };
+        for e in index.get(value).into_iter().flatten() {
+            let still = ov
+                .entities
+                .get(*e)
+                .is_some_and(|ent| current(&ent.current).as_deref() == Some(value));
+            if still && seen.insert(*e) {
+                out.push(Found::Entity(*e));
+            }
+        }
+        Ok(out)
+    }
+
+    fn key_of<'o>(&self, ov: &'o Overlay, f: &'o Found) -> &'o str {
+        match f {
+            Found::Entity(e) => ov.entities.get(*e).map_or("", |x| x.current.key.as_str()),
+            Found::Snapshot(c) => c.key.as_str(),
+        }
+    }
+
+    /// Applies (or fails) one record against the overlay.
+    fn resolve(&self, p: &Prefetched, ov: &mut Overlay) -> Result<RecordOutcome, L::Error> {
+        let rec = &p.rec;
+        let mut out = RecordOutcome::default();
+        let fail = |out: &mut RecordOutcome, code: ErrorCode, column: Option<&str>, msg: String| {
+            out.outcome = Some(Outcome::Failed);
+            out.errors.push(RecordError {
+                index: rec.index,
+                key: rec.key.clone(),
+                column: column.map(str::to_owned),
+                code,
+                message: msg,
+                candidates: Vec::new(),
+                duplicate_of: out.duplicate_of,
+            });
+        };
+        let Some(key) = rec.key.as_deref().filter(|_| !rec.is_invalid()) else {
+            out.outcome = Some(Outcome::Failed);
+            out.errors = rec.errors.clone();
+            return Ok(out);
+        };
+
+        // R8: key or alias first, authoritative when found.
+        let matched: Option<(Found, MatchedBy)> =
+            if let Some(f) = self.find_ident(ov, key, Some(&p.by_key))? {
+                let by = if self.key_of(ov, &f) == key {
+                    MatchedBy::Key
+                } else {
+                    MatchedBy::Alias
+                };
+                Some((f, by))
+            } else {
+                let mut cands: Vec<(Found, MatchedBy)> = Vec::new();
+                if self.prepared.match_on.email
+                    && let Some(e) = rec.email()
+                {
+                    for f in self.find_by_value(ov, e, false, p.by_email.as_ref())? {
+                        cands.push((f, MatchedBy::Email));
+                    }
+                }
+                if self.prepared.match_on.phone
+                    && let Some(g) = rec.gsm()
+                {
+                    for f in self.find_by_value(ov, g, true, p.by_phone.as_ref())? {
+                        let k = self.key_of(ov, &f).to_owned();
+                        if !cands.iter().any(|(c, _)| self.key_of(ov, c) == k) {
+                            cands.push((f, MatchedBy::Phone));
+                        }
+                    }
+                }
+                if cands.len() > 1 {
+                    let mut keys: Vec<String> = cands
+                        .iter()
+                        .map(|(f, _)| self.key_of(ov, f).to_owned())
+                        .collect();
+                    keys.sort();
+                    fail(
+                        &mut out,
+                        ErrorCode::AmbiguousMatch,
+                        None,
+                        format!("matches {} contacts: {}", keys.len(), keys.join(", ")),
+                    );
+                    if let Some(err) = out.errors.last_mut() {
+                        err.candidates = keys;
+                    }
+                    return Ok(out);
+                }
+                cands.pop()
+            };
+
+        if let Some((f, by)) = &matched {
+            out.matched_by = Some(*by);
+            let ck = self.key_of(ov, f);
+            if ck != key {
+                out.contact_key = Some(ck.to_owned());
+            }
+            if let Found::Entity(e) = f {
+                out.duplicate_of = ov.entities.get(*e).and_then(|x| x.reached_by);
+            }
+        }
+
+        // R6a: first / reject leave out a contact reached before.
+        if let Some(j) = out.duplicate_of {
+            match self.prepared.on_duplicate {
+                OnDuplicate::First => {
+                    return Ok(RecordOutcome {
+                        outcome: Some(Outcome::Duplicate),
+                        duplicate_of: Some(j),
+                        ..RecordOutcome::default()
+                    });
+                }
+                OnDuplicate::Reject => {
+                    fail(
+                        &mut out,
+                        ErrorCode::DuplicateInBatch,
+                        None,
+                        format!("record {j} of this request already reached this contact"),
+                    );
+                    return Ok(out);
+                }
+                OnDuplicate::Merge | OnDuplicate::Last => {}
+            }
+        }
+
+        // R10 modes.
+        match (&matched, self.prepared.mode) {
+            (Some((f, _)), Mode::Insert) => {
+                let ck = self.key_of(ov, f).to_owned();
+                fail(
+                    &mut out,
+                    ErrorCode::AlreadyExists,
+                    None,
+                    format!("contact {ck:?} already exists"),
+                );
+                return Ok(out);
+            }
+            (None, Mode::Update) => {
+                fail(
+                    &mut out,
+                    ErrorCode::NotFound,
+                    None,
+                    format!("no contact {key:?}"),
+                );
+                return Ok(out);
+            }
+            _ => {}
+        }
+
+        let Some((found, by)) = matched else {
+            return Ok(self.insert(rec, key, ov, out));
+        };
+
+        // Materialize the target so the checks below can compare entity ids.
+        let e = match found {
+            Found::Entity(e) => e,
+            Found::Snapshot(c) => {
+                let e = ov.entities.len();
+                ov.snap.insert(c.key.clone(), e);
+                ov.entities.push(Entity {
+                    before: Some(c.clone()),
+                    current: c,
+                    reached_by: None,
+                    changed: false,
+                    changed_seq: 0,
+                });
+                e
+            }
+        };
+        let Some(current) = ov.entities.get(e).map(|x| x.current.clone()) else {
+            return Ok(out);
+        };
+
+        // R11: the new key must be free or already this contact's.
+        let new_key = rec.new_key.as_deref().filter(|nk| *nk != current.key);
+        if let Some(nk) = new_key {
+            let holder = self.find_ident(ov, nk, None)?;
+            let other = match &holder {
+                None => None,
+                Some(Found::Entity(h)) if *h == e => None,
+                Some(f) => Some(self.key_of(ov, f).to_owned()),
+            };
+            if let Some(other) = other {
+                fail(
+                    &mut out,
+                    ErrorCode::KeyConflict,
+                    Some("new_contact_key"),
+                    format!("key {nk:?} is held by contact {other:?}"),
+                );
+                return Ok(out);
+            }
+        }
+
+        let fields = match merge_fields(Some(&current.fields), rec, self.catalog) {
+            Ok(f) => f,
+            Err(missing) => {
+                for m in missing {
+                    fail(
+                        &mut out,
+                        ErrorCode::RequiredMissing,
+                        Some(&m.column),
+                        format!("required column {} cannot be cleared", m.column),
+                    );
+                }
+                return Ok(out);
+            }
+        };
+
+        // R9: a key found by email/phone becomes an alias.
+        let add_alias = matches!(by, MatchedBy::Email | MatchedBy::Phone) && key != current.key;
+        let unchanged = fields == current.fields && !add_alias && new_key.is_none();
+        out.reached = Some(e);
+        out.warnings = rec.warnings.clone();
+        if unchanged {
+            out.outcome = Some(Outcome::Unchanged);
+        } else {
+            let mut next = current.clone();
+            next.fields = fields;
+            if add_alias {
+                next.aliases.push(key.to_owned());
+                ov.ident.insert(key.to_owned(), Some(e));
+                out.warnings.push(Warning {
+                    index: rec.index,
+                    key: Some(key.to_owned()),
+                    column: Some("contact_key".to_owned()),
+                    code: WarningCode::AliasAdded,
+                    message: format!("{key:?} is now an alias of contact {:?}", current.key),
+                    duplicate_of: None,
+                });
+            }
+            if let Some(nk) = new_key {
+                next.aliases.retain(|a| a != nk);
+                ov.ident.insert(next.key.clone(), None);
+                ov.ident.insert(nk.to_owned(), Some(e));
+                next.key = nk.to_owned();
+            }
+            next.version = next.version.saturating_add(1);
+            next.updated_at_us = self.now_us;
+            out.outcome = Some(Outcome::Updated);
+            self.record_values(ov, e, &next);
+            ov.changes += 1;
+            let seq = ov.changes;
+            if let Some(ent) = ov.entities.get_mut(e) {
+                if !ent.changed {
+                    ent.changed = true;
+                    ent.changed_seq = seq;
+                }
+                ent.current = next;
+            }
+        }
+        if let Some(ent) = ov.entities.get_mut(e) {
+            if ent.reached_by.is_none() {
+                ent.reached_by = Some(rec.index);
+            }
+            if ent.current.key != key {
+                out.contact_key = Some(ent.current.key.clone());
+            } else {
+                out.contact_key = None;
+            }
+        }
+        if let Some(j) = out.duplicate_of {
+            out.warnings.push(Warning {
+                index: rec.index,
+                key: Some(key.to_owned()),
+                column: None,
+                code: WarningCode::DuplicateInBatch,
+                message: format!("record {j} of this request reached the same contact"),
+                duplicate_of: Some(j),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Remembers a contact's new email/gsm in the overlay indexes.
+    fn record_values(&self, ov: &mut Overlay, e: usize, next: &Contact) {
+        if let Some(em) = next.email() {
+            let v = ov.email.entry(em.to_owned()).or_default();
+            if !v.contains(&e) {
+                v.push(e);
+            }
+        }
+        if let Some(g) = next.gsm() {
+            let v = ov.phone.entry(g.to_owned()).or_default();
+            if !v.contains(&e) {
+                v.push(e);
+            }
+        }
+    }
+
+    /// An unmatched record in insert or upsert mode: a new contact.
+    fn insert(
+        &self,
+        rec: &NormalizedRecord,
+        key: &str,
+        ov: &mut Overlay,
+        mut out: RecordOutcome,
+    ) -> RecordOutcome {
+        let fields = match merge_fields(None, rec, self.catalog) {
+            Ok(f) => f,
+            Err(missing) => {
+                out.outcome = Some(Outcome::Failed);
+                for m in missing {
+                    out.errors.push(RecordError {
+                        index: rec.index,
+                        key: rec.key.clone(),
+                        message: format!("required column {} has no value", m.column),
+                        column: Some(m.column),
+                        code: ErrorCode::RequiredMissing,
+                        candidates: Vec::new(),
+                        duplicate_of: None,
+                    });
+                }
+                return out;
+            }
+        };
+        let contact = Contact {
+            key: key.to_owned(),
+            fields,
+            aliases: Vec::new(),
+            version: 1,
+            created_at_us: self.now_us,
+            updated_at_us: self.now_us,
+        };
+        let e = ov.entities.len();
+        ov.changes += 1;
+        self.record_values(ov, e, &contact);
+        ov.ident.insert(key.to_owned(), Some(e));
+        ov.entities.push(Entity {
+            before: None,
+            current: contact,
+            reached_by: Some(rec.index),
+            changed: true,
+            changed_seq: ov.changes,
+        });
+        out.outcome = Some(Outcome::Inserted);
+        out.reached = Some(e);
+        out.warnings = rec.warnings.clone();
+        out
+    }
+}
+
+/// Builds the report and the writes from the final pass.
+fn finish(
+    req: &BulkRequest,
+    prepared: &Prepared,
+    records: &[Prefetched],
+    pass: PassResult,
+) -> Plan {
+    let mut summary = Summary {
+        total: records.len() as u64,
+        ..Summary::default()
+    };
+    for p in records {
+        if p.rec.is_invalid() {
+            summary.invalid += 1;
+        }
+    }
+    summary.valid = summary.total - summary.invalid;
+    let failed = pass
+        .records
+        .iter()
+        .filter(|r| r.outcome == Some(Outcome::Failed))
+        .count() as u64;
+    let applied_any = pass.records.iter().any(|r| {
+        matches!(
+            r.outcome,
+            Some(Outcome::Inserted | Outcome::Updated | Outcome::Unchanged)
+        )
+    });
+    let status = if failed == 0 {
+        Status::Applied
+    } else if prepared.on_invalid == OnInvalid::Abort || !applied_any {
+        Status::Rejected
+    } else {
+        Status::Partial
+    };
+    summary.failed = failed;
+    let mut results = Vec::with_capacity(records.len());
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for (p, r) in records.iter().zip(pass.records) {
+        let mut outcome = r.outcome.unwrap_or(Outcome::Failed);
+        if status == Status::Rejected
+            && matches!(
+                outcome,
+                Outcome::Inserted | Outcome::Updated | Outcome::Unchanged
+            )
+        {
+            outcome = Outcome::NotApplied;
+        }
+        match outcome {
+            Outcome::Inserted => summary.inserted += 1,
+            Outcome::Updated => summary.updated += 1,
+            Outcome::Unchanged => summary.unchanged += 1,
+            _ => {}
+        }
+        errors.extend(r.errors);
+        if status != Status::Rejected {
+            warnings.extend(r.warnings);
+        }
+        results.push(RecordResult {
+            index: p.rec.index,
+            key: p.rec.key.clone(),
+            outcome,
+            matched_by: r.matched_by,
+            contact_key: r.contact_key,
+            duplicate_of: r.duplicate_of,
+        });
+    }
+    let writes = if status == Status::Rejected {
+        Vec::new()
+    } else {
+        summary.batches = 1;
+        let mut changed: Vec<Entity> = pass
+            .overlay
+            .entities
+            .into_iter()
+            .filter(|e| e.changed)
+            .collect();
+        changed.sort_by_key(|e| e.changed_seq);
+        changed
+            .into_iter()
+            .map(|e| ContactWrite {
+                before: e.before,
+                after: e.current,
+            })
+            .collect()
+    };
+    Plan {
+        report: Report {
+            status,
+            summary,
+            results,
+            errors,
+            warnings,
+            request_id: req.request_id.clone(),
+            replayed: false,
+            request_error: None::<RequestErrorInfo>,
+        },
+        writes,
+    }
+}
