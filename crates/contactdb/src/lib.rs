@@ -1,1 +1,52 @@
-//! placeholder
+//! contactdb: an embedded master-contact store with an atomic, parallel bulk upsert
+//! core.
+//!
+//! A [`Database`] is one local file holding workspaces (tenants); each
+//! [`Workspace`] holds a master contact table. [`Workspace::bulk`] merges a batch of
+//! records into it — insert, update or upsert, matched by key, email or phone —
+//! validated in parallel, applied atomically, and reported record by record.
+//!
+//! ```
+//! use contactdb::{BulkRequest, Database, MatchOn, Mode, Status};
+//! use serde_json::json;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let db = Database::open(dir.path().join("contacts.redb"))?;
+//! let ws = db.workspace("default")?;
+//!
+//! let mut req = BulkRequest::new(Mode::Upsert, vec![
+//!     json!({"contact_key": "c-1", "email": " Ann@Example.COM ", "phoneNumber": "0090 555 123 45 67"}),
+//!     json!({"identifier": "c-2", "name": "Bob", "email": "bob@example"}),
+//! ]);
+//! req.match_on = MatchOn::ALL;
+//! req.on_invalid = contactdb::OnInvalid::Skip;
+//! let report = ws.bulk(&req)?;
+//! assert_eq!(report.status, Status::Partial);      // c-2's email is invalid
+//! assert_eq!(report.summary.inserted, 1);
+//!
+//! let ann = ws.get("c-1")?.expect("inserted");
+//! assert_eq!(ann.columns["email"], "ann@example.com");
+//! assert_eq!(ann.columns["gsm"], "+905551234567");
+//! assert_eq!(ann.columns["email_status"], "A");
+//! # Ok(()) }
+//! ```
+
+mod contact;
+mod database;
+mod error;
+mod layered;
+mod workspace;
+
+pub use contact::Contact;
+pub use database::{Builder, Database, WorkspaceInfo};
+pub use error::Error;
+pub use workspace::Workspace;
+
+pub use contactdb_policy::report::RequestErrorInfo;
+pub use contactdb_policy::{
+    BulkRequest, ColumnSpec, ColumnType, EmptyValues, ErrorCode, MatchKey, MatchOn, MatchedBy,
+    Mode, OnDuplicate, OnInvalid, Outcome, RecordError, RecordResult, Report, RequestError, Status,
+    Summary, Warning, WarningCode,
+};
+pub use contactdb_store::Problem;

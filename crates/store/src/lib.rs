@@ -1,1 +1,320 @@
-//! placeholder
+//! contactdb's storage: the master contact table, its aliases, email and phone
+//! indexes, workspaces, custom columns and applied request ids, in one redb file.
+//!
+//! Architecture invariants:
+//! - Every stored value goes through [`codec`](crate::codec): a format tag byte, then
+//!   postcard of a stored struct that is separate from the domain types.
+//! - Secondary indexes are plain tables with big-endian composite keys
+//!   (`ws ‖ value ‖ 0x00 ‖ contact_key`), written in the same transaction as the
+//!   contacts they index; [`Store::check`] verifies they agree.
+//! - Reads never block; one write transaction at a time (R19).
+//!
+//! The on-disk format is described in `docs/format.md`.
+
+mod check;
+mod codec;
+mod error;
+mod keys;
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableDatabase, ReadableTable};
+
+pub use error::{Problem, StoreError};
+pub use read::{ContactsView, ReadView};
+pub use write::WriteView;
+
+/// The on-disk format version this build reads and writes (`meta.format_version`).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The slug of the workspace every new database starts with (R1).
+pub const DEFAULT_WORKSPACE: &str = "default";
+
+/// How to open a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Bytes of memory redb may use to cache pages.
+    pub cache_size_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    /// A 64 MiB cache.
+    fn default() -> Self {
+        StoreOptions {
+            cache_size_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Whether [`Store::begin_write`] waits for a live write transaction to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait until the write transaction can start.
+    Block,
+    /// Fail at once with [`StoreError::Busy`] if another write transaction is live.
+    No,
+}
+
+/// The number of a workspace inside one database file (the prefix of its keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkspaceId(pub u32);
+
+/// A workspace (R1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkspaceInfo {
+    /// Its number in this file.
+    pub id: WorkspaceId,
+    /// Its slug, `[a-z0-9][a-z0-9-]{0,62}`.
+    pub slug: String,
+    /// Its stable UUID.
+    pub uuid: [u8; 16],
+    /// Creation time, microseconds since the Unix epoch (UTC).
+    pub created_at_us: i64,
+}
+
+/// An applied request id's record (R21).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRequest {
+    /// SHA-256 of the request body (without `request_id`), canonical JSON.
+    pub body_hash: [u8; 32],
+    /// When it was applied, microseconds since the Unix epoch (UTC).
+    pub applied_at_us: i64,
+    /// The report of the first application, as JSON text.
+    pub report_json: String,
+}
+
+/// An open contactdb database file.
+///
+/// `Store` is `Send + Sync`: share it between threads by reference or `Arc`.
+pub struct Store {
+    db: redb::Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Every table of format version 1 that `open` makes sure exists.
+const ALL_TABLES: [&str; 10] = [
+    "meta",
+    "workspaces",
+    "workspace_slugs",
+    "workspace_uuids",
+    "columns",
+    "contacts",
+    "aliases",
+    "email_index",
+    "phone_index",
+    "requests",
+];
+
+impl Store {
+    /// Opens the database at `path`, creating it (with workspace `default`) if the
+    /// file is missing or empty.
+    ///
+    /// Errors: [`StoreError::AlreadyOpen`] when this or another process has it
+    /// open, [`StoreError::FormatVersion`] when it was written in another format
+    /// version, [`StoreError::NotAContactDb`] when it is a redb file of something else.
+    pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let db = redb::Database::builder()
+            .set_cache_size(opts.cache_size_bytes)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+                    path: path.to_path_buf(),
+                },
+                other => StoreError::Database(other),
+            })?;
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+        };
+        store.init()?;
+        Ok(store)
+    }
+
+    /// Checks the format version of an existing file, or initializes a new one.
+    fn init(&self) -> Result<(), StoreError> {
+        let present: Vec<String> = {
+            let rtx = self.db.begin_read()?;
+            let mut names: Vec<String> = rtx
+                .list_tables()?
+                .map(|h| redb::TableHandle::name(&h).to_owned())
+                .collect();
+            names.extend(
+                rtx.list_multimap_tables()?
+                    .map(|h| redb::MultimapTableHandle::name(&h).to_owned()),
+            );
+            if !names.is_empty() {
+                check_version(&rtx)?;
+            }
+            names
+        };
+        if present.is_empty() {
+            // A new file (or one whose creation never committed).
+            let mut w = self.begin_write(Wait::Block)?;
+            w.init_tables()?;
+            w.set_meta_u32(keys::META_FORMAT_VERSION, FORMAT_VERSION)?;
+            w.set_meta_u32(keys::META_NEXT_WORKSPACE, 1)?;
+            w.create_workspace(DEFAULT_WORKSPACE, random_uuid_v4(), now_us())?;
+            w.commit()?;
+        } else if ALL_TABLES.iter().any(|t| !present.iter().any(|p| p == t)) {
+            let w = self.begin_write(Wait::Block)?;
+            w.init_tables()?;
+            w.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Begins a read transaction: a snapshot of the last committed state.
+    ///
+    /// While the caller holds a [`WriteView`], a read opened after it sees exactly
+    /// the state that write transaction started from.
+    pub fn read(&self) -> Result<ReadView, StoreError> {
+        Ok(ReadView::new(self.db.begin_read()?))
+    }
+
+    /// Begins the write transaction (R19). With [`Wait::No`] it fails at once with
+    /// [`StoreError::Busy`] while another write transaction is live. Dropping the
+    /// returned view without [`WriteView::commit`] aborts it.
+    pub fn begin_write(&self, wait: Wait) -> Result<WriteView, StoreError> {
+        let txn = match wait {
+            Wait::Block => self.db.begin_write()?,
+            Wait::No => self.db.try_begin_write().map_err(|e| match e {
+                redb::TransactionError::WouldBlock => StoreError::Busy,
+                other => StoreError::Transaction(other),
+            })?,
+        };
+        Ok(WriteView::new(txn))
+    }
+
+    /// Walks every table in one read transaction and returns every integrity
+    /// problem found; an empty list means the database is consistent.
+    pub fn check(&self) -> Result<Vec<Problem>, StoreError> {
+        let rtx = self.db.begin_read()?;
+        check::check(&rtx)
+    }
+
+    /// Size of the database file in bytes.
+    pub fn file_size(&self) -> Result<u64, StoreError> {
+        let meta = std::fs::metadata(&self.path)
+            .map_err(|e| StoreError::Storage(redb::StorageError::Io(e)))?;
+        Ok(meta.len())
+    }
+
+    /// The path the store was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads `meta.format_version` and compares it with [`FORMAT_VERSION`].
+fn check_version(rtx: &redb::ReadTransaction) -> Result<(), StoreError> {
+    let meta = match rtx.open_table(keys::META) {
+        Ok(t) => t,
+        Err(
+            redb::TableError::TableDoesNotExist(_) | redb::TableError::TableTypeMismatch { .. },
+        ) => {
+            return Err(StoreError::NotAContactDb);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(v) = meta.get(keys::META_FORMAT_VERSION)? else {
+        return Err(StoreError::NotAContactDb);
+    };
+    let found = keys::ws_from_bytes(v.value()).ok_or_else(|| {
+        StoreError::corrupt("meta", "format_version is not a 4-byte big-endian number")
+    })?;
+    if found != FORMAT_VERSION {
+        return Err(StoreError::FormatVersion {
+            found,
+            expected: FORMAT_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Now, in microseconds since the Unix epoch.
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_micros()).ok())
+        .unwrap_or(0)
+}
+
+/// A random (version 4) UUID for the default workspace: 16 bytes of the OS random
+/// source, or, where that cannot be read, of std's randomly seeded hasher mixed
+/// with the clock and process id.
+fn random_uuid_v4() -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    use std::io::Read;
+
+    let mut b = [0u8; 16];
+    let from_os = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok();
+    if !from_os {
+        let mut halves = [0u64; 2];
+        for (i, h) in halves.iter_mut().enumerate() {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_i64(now_us());
+            hasher.write_u32(std::process::id());
+            hasher.write_usize(i);
+            *h = hasher.finish();
+        }
+        let [lo, hi] = halves;
+        for (dst, src) in b
+            .iter_mut()
+            .zip(lo.to_le_bytes().into_iter().chain(hi.to_le_bytes()))
+        {
+            *dst = src;
+        }
+    }
+    if let Some(x) = b.get_mut(6) {
+        *x = (*x & 0x0f) | 0x40;
+    }
+    if let Some(x) = b.get_mut(8) {
+        *x = (*x & 0x3f) | 0x80;
+    }
+    b
+}
+
+/// Loads workspace `ws`'s record from an open `workspaces` table.
+fn load_workspace(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    ws: u32,
+) -> Result<Option<codec::StoredWorkspace>, StoreError> {
+    match t.get(keys::ws_bytes(ws).as_slice())? {
+        Some(v) => Ok(Some(codec::decode_workspace(v.value())?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn thread_safety() {
+        assert_send_sync::<Store>();
+        assert_send_sync::<ContactsView>();
+        assert_send_sync::<StoreError>();
+    }
+
+    #[test]
+    fn uuids_are_v4_and_differ() {
+        let a = random_uuid_v4();
+        let b = random_uuid_v4();
+        assert_ne!(a, b);
+        assert_eq!(a[6] >> 4, 4);
+        assert_eq!(a[8] >> 6, 2);
+    }
+}

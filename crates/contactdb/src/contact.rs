@@ -1,0 +1,67 @@
+//! The public form of a contact: one flat row of named columns plus system fields.
+
+use std::collections::BTreeMap;
+
+use contactdb_policy::{Catalog, Contact as Stored};
+use serde::ser::SerializeMap;
+
+/// A contact as callers see it. Serializes as one flat JSON object: `contact_key`,
+/// every set column, then `aliases`, `version`, `created_at`, `updated_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    /// The primary identity.
+    pub key: String,
+    /// Every set column but `contact_key`, by canonical name, as JSON values.
+    pub columns: BTreeMap<String, serde_json::Value>,
+    /// Other keys that find this contact (R9), in the order added.
+    pub aliases: Vec<String>,
+    /// 1 on insert, +1 on every change.
+    pub version: u64,
+    /// When the contact was created.
+    pub created_at: jiff::Timestamp,
+    /// When the contact last changed.
+    pub updated_at: jiff::Timestamp,
+}
+
+fn timestamp(us: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_microsecond(us).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+impl Contact {
+    /// Converts the engine's form, naming columns through `catalog`.
+    pub(crate) fn from_stored(c: Stored, catalog: &Catalog) -> Contact {
+        let columns = c
+            .fields
+            .iter()
+            .map(|(id, v)| {
+                let name = catalog
+                    .by_id(id)
+                    .map_or_else(|| format!("field_{}", id.0), |col| col.name.clone());
+                (name, v.to_json())
+            })
+            .collect();
+        Contact {
+            key: c.key,
+            columns,
+            aliases: c.aliases,
+            version: c.version,
+            created_at: timestamp(c.created_at_us),
+            updated_at: timestamp(c.updated_at_us),
+        }
+    }
+}
+
+impl serde::Serialize for Contact {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.columns.len() + 5))?;
+        m.serialize_entry("contact_key", &self.key)?;
+        for (k, v) in &self.columns {
+            m.serialize_entry(k, v)?;
+        }
+        m.serialize_entry("aliases", &self.aliases)?;
+        m.serialize_entry("version", &self.version)?;
+        m.serialize_entry("created_at", &self.created_at.to_string())?;
+        m.serialize_entry("updated_at", &self.updated_at.to_string())?;
+        m.end()
+    }
+}

@@ -1,0 +1,213 @@
+//! [`Database`]: one contactdb file, its workspaces, and its settings.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use contactdb_policy::Limits;
+use contactdb_policy::limits::{RECORDS_MAX_CEILING, RECORDS_MAX_DEFAULT};
+use contactdb_store::{Problem, Store, StoreOptions, Wait};
+
+use crate::error::Error;
+use crate::workspace::Workspace;
+
+/// Default redb page cache: 64 MiB (redb's own default is 1 GiB per database).
+pub const CACHE_SIZE_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+/// Default days a `request_id` is remembered (R21).
+pub const REQUEST_ID_RETENTION_DAYS_DEFAULT: u32 = 7;
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) limits: Limits,
+    pub(crate) retention_us: i64,
+    /// Pool for phase 1 of merges; `None` = rayon's global pool.
+    pub(crate) pool: Option<rayon::ThreadPool>,
+}
+
+/// An open contactdb file. Cheap to clone; `Send + Sync`, so one handle can be
+/// shared by every thread of a program. Writes are serialized, reads never block
+/// (R19).
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A workspace's identity (R1).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WorkspaceInfo {
+    /// `[a-z0-9][a-z0-9-]{0,62}`.
+    pub slug: String,
+    /// Stable UUID, hyphenated lower-case.
+    pub uuid: String,
+    /// When it was created.
+    #[serde(serialize_with = "ser_ts")]
+    pub created_at: jiff::Timestamp,
+}
+
+fn ser_ts<S: serde::Serializer>(t: &jiff::Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
+}
+
+impl WorkspaceInfo {
+    pub(crate) fn from_store(w: &contactdb_store::WorkspaceInfo) -> Self {
+        WorkspaceInfo {
+            slug: w.slug.clone(),
+            uuid: uuid::Uuid::from_bytes(w.uuid).hyphenated().to_string(),
+            created_at: jiff::Timestamp::from_microsecond(w.created_at_us)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        }
+    }
+}
+
+/// Settings for opening a [`Database`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    cache_size_bytes: usize,
+    records_max: usize,
+    retention_days: u32,
+    merge_threads: Option<usize>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            cache_size_bytes: CACHE_SIZE_BYTES_DEFAULT,
+            records_max: RECORDS_MAX_DEFAULT,
+            retention_days: REQUEST_ID_RETENTION_DAYS_DEFAULT,
+            merge_threads: None,
+        }
+    }
+}
+
+impl Builder {
+    /// Page cache size. Default = 64 MiB.
+    #[must_use]
+    pub fn cache_size_bytes(mut self, bytes: usize) -> Self {
+        self.cache_size_bytes = bytes;
+        self
+    }
+
+    /// Most records in one bulk request (R4), clamped to 1..=1,000,000.
+    /// Default = 10,000.
+    #[must_use]
+    pub fn records_max(mut self, n: usize) -> Self {
+        self.records_max = n.clamp(1, RECORDS_MAX_CEILING);
+        self
+    }
+
+    /// Days a `request_id` is remembered (R21). Default = 7.
+    #[must_use]
+    pub fn request_id_retention_days(mut self, days: u32) -> Self {
+        self.retention_days = days;
+        self
+    }
+
+    /// Threads for parallel validation and lookup. Default = rayon's global pool
+    /// (one thread per core). Results never depend on it (R6).
+    #[must_use]
+    pub fn merge_threads(mut self, n: usize) -> Self {
+        self.merge_threads = Some(n.max(1));
+        self
+    }
+
+    /// Opens the file at `path`, creating it (with workspace `default`) if missing.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Database, Error> {
+        let path = path.as_ref();
+        let store = Store::open(
+            path,
+            &StoreOptions {
+                cache_size_bytes: self.cache_size_bytes,
+            },
+        )?;
+        let pool = match self.merge_threads {
+            Some(n) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("contactdb-merge-{i}"))
+                    .build()
+                    .map_err(|e| Error::Internal(format!("cannot start merge threads: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Database {
+            inner: Arc::new(Inner {
+                store,
+                limits: Limits {
+                    records_max: self.records_max,
+                },
+                retention_us: i64::from(self.retention_days) * 86_400 * 1_000_000,
+                pool,
+            }),
+        })
+    }
+}
+
+impl Database {
+    /// Opens (or creates) a database with default settings.
+    ///
+    /// A second process opening the same file gets [`Error::AlreadyOpen`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Database, Error> {
+        Builder::default().open(path)
+    }
+
+    /// Settings for opening a database.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Creates a workspace (R1). Its UUID is random.
+    pub fn create_workspace(&self, slug: &str) -> Result<WorkspaceInfo, Error> {
+        let mut w = self.inner.store.begin_write(Wait::Block)?;
+        let info = w.create_workspace(slug, *uuid::Uuid::new_v4().as_bytes(), now_us())?;
+        w.commit()?;
+        Ok(WorkspaceInfo::from_store(&info))
+    }
+
+    /// Every workspace, by slug.
+    pub fn workspaces(&self) -> Result<Vec<WorkspaceInfo>, Error> {
+        let r = self.inner.store.read()?;
+        let mut v: Vec<WorkspaceInfo> = r
+            .workspaces()?
+            .iter()
+            .map(WorkspaceInfo::from_store)
+            .collect();
+        v.sort_by(|a, b| a.slug.cmp(&b.slug));
+        Ok(v)
+    }
+
+    /// The workspace with this slug or UUID; never creates one (R1).
+    pub fn workspace(&self, slug_or_uuid: &str) -> Result<Workspace, Error> {
+        let r = self.inner.store.read()?;
+        match r.workspace(slug_or_uuid)? {
+            Some(info) => Ok(Workspace::new(self.clone(), info)),
+            None => Err(Error::NoSuchWorkspace {
+                name: slug_or_uuid.to_owned(),
+            }),
+        }
+    }
+
+    /// Walks the whole file and reports every inconsistency between contacts and
+    /// their indexes. Empty = clean.
+    pub fn check(&self) -> Result<Vec<Problem>, Error> {
+        Ok(self.inner.store.check()?)
+    }
+
+    /// Size of the database file in bytes.
+    pub fn file_size(&self) -> Result<u64, Error> {
+        Ok(self.inner.store.file_size()?)
+    }
+}
+
+/// The clock, in microseconds since the Unix epoch.
+pub(crate) fn now_us() -> i64 {
+    let us = jiff::Timestamp::now().as_microsecond();
+    // Keep timestamps monotonic enough for tests that compare them: never before 1970.
+    us.max(0)
+}

@@ -1,0 +1,50 @@
+//! The facade's error type: every way a call into contactdb can fail.
+
+use contactdb_policy::RequestError;
+use contactdb_store::StoreError;
+
+/// A failed call. Request-level problems of a bulk request are [`Error::Request`];
+/// per-record problems are not errors, they are in the [`crate::Report`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bulk request was rejected as a whole before anything was read or written (R5).
+    #[error("request rejected: {0}")]
+    Request(#[from] RequestError),
+    /// `try_bulk` found another write in progress (R19).
+    #[error("another write is in progress (busy)")]
+    Busy,
+    /// No workspace with that slug or UUID (R1).
+    #[error("no workspace {name:?}")]
+    NoSuchWorkspace {
+        /// As given.
+        name: String,
+    },
+    /// An argument that is not valid (a slug, an email to search for, a column spec).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The database file is open in another process (R19).
+    #[error("{0}")]
+    AlreadyOpen(String),
+    /// Storage failed or found the file inconsistent.
+    #[error(transparent)]
+    Store(StoreError),
+    /// A bug: an internal step panicked. Nothing was written.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy => Error::Busy,
+            StoreError::AlreadyOpen { .. } => Error::AlreadyOpen(e.to_string()),
+            StoreError::InvalidSlug { .. }
+            | StoreError::WorkspaceExists { .. }
+            | StoreError::ColumnInvalid { .. }
+            | StoreError::ColumnInUse { .. }
+            | StoreError::TooManyColumns => Error::InvalidArgument(e.to_string()),
+            other => Error::Store(other),
+        }
+    }
+}

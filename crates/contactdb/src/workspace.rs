@@ -1,0 +1,300 @@
+//! [`Workspace`]: one tenant's master contact table, and the bulk request path.
+
+use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use contactdb_merge::{Lookup, Plan};
+use contactdb_policy::Prepared;
+use contactdb_policy::normalize::{normalize_email, normalize_phone};
+use contactdb_policy::request::prepare;
+use contactdb_policy::{BulkRequest, Catalog, ColumnSpec, Report, RequestError, Status};
+use contactdb_store::{ContactsView, ReadView, StoreError, StoredRequest, Wait, WorkspaceId};
+use sha2::{Digest, Sha256};
+
+use crate::contact::Contact;
+use crate::database::{Database, WorkspaceInfo, now_us};
+use crate::error::Error;
+use crate::layered::{Carry, Layered};
+
+/// A handle on one workspace of a [`Database`]. Cheap to clone; `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    db: Database,
+    id: WorkspaceId,
+    info: WorkspaceInfo,
+}
+
+impl Workspace {
+    pub(crate) fn new(db: Database, info: contactdb_store::WorkspaceInfo) -> Self {
+        Workspace {
+            id: info.id,
+            info: WorkspaceInfo::from_store(&info),
+            db,
+        }
+    }
+
+    /// Slug, UUID and creation time.
+    pub fn info(&self) -> &WorkspaceInfo {
+        &self.info
+    }
+
+    /// Applies a bulk request (R4–R15), waiting for any write in progress.
+    ///
+    /// Request-level problems (R5) are `Err(Error::Request(_))` and change nothing;
+    /// per-record problems are in the returned [`Report`]. The request is applied in
+    /// one transaction: all of it or none of it survives a crash (R14).
+    pub fn bulk(&self, req: &BulkRequest) -> Result<Report, Error> {
+        self.bulk_with(req, Wait::Block)
+    }
+
+    /// As [`Workspace::bulk`], but returns [`Error::Busy`] at once instead of waiting
+    /// for another write (R19).
+    pub fn try_bulk(&self, req: &BulkRequest) -> Result<Report, Error> {
+        self.bulk_with(req, Wait::No)
+    }
+
+    fn bulk_with(&self, req: &BulkRequest, wait: Wait) -> Result<Report, Error> {
+        let inner = &self.db.inner;
+        let mut write = inner.store.begin_write(wait)?;
+        // The writer lock is held: this snapshot is exactly what the write starts from.
+        let read = inner.store.read()?;
+        let catalog = Catalog::new(&read.columns(self.id)?);
+        let prepared = prepare(req, &catalog, &inner.limits)?;
+        let now = now_us();
+        let body_hash = match &req.request_id {
+            Some(id) => {
+                let hash = body_hash(req)?;
+                if let Some(stored) = read.request(self.id, id)?
+                    && stored.applied_at_us >= now.saturating_sub(inner.retention_us)
+                {
+                    if stored.body_hash != hash {
+                        return Err(Error::Request(RequestError::RequestIdReused {
+                            request_id: id.clone(),
+                        }));
+                    }
+                    let mut report: Report = serde_json::from_str(&stored.report_json)
+                        .map_err(|e| Error::Internal(format!("stored report unreadable: {e}")))?;
+                    report.replayed = true;
+                    return Ok(report);
+                }
+                Some(hash)
+            }
+            None => None,
+        };
+        let contacts = read.contacts(self.id)?;
+        let plan = run_plan(
+            inner.pool.as_ref(),
+            req,
+            &prepared,
+            &catalog,
+            &contacts,
+            now,
+        )?;
+        drop(contacts);
+        drop(read);
+        if plan.report.status == Status::Rejected {
+            return Ok(plan.report);
+        }
+        write.apply(self.id, &plan.writes)?;
+        if let (Some(id), Some(hash)) = (&req.request_id, body_hash) {
+            let report_json = serde_json::to_string(&plan.report)
+                .map_err(|e| Error::Internal(format!("report not serializable: {e}")))?;
+            write.put_request(
+                self.id,
+                id,
+                &StoredRequest {
+                    body_hash: hash,
+                    applied_at_us: now,
+                    report_json,
+                },
+            )?;
+        }
+        write.prune_requests(self.id, now.saturating_sub(inner.retention_us))?;
+        write.commit()?;
+        Ok(plan.report)
+    }
+
+    /// Applies many batches in ONE write transaction: each batch is planned against
+    /// the database plus the batches before it, every batch is planned and handed to
+    /// `on_report` (so every failure is known), and the transaction commits only if
+    /// no batch was `rejected`. Returns the overall status: `rejected` (nothing was
+    /// written), `partial` or `applied`.
+    ///
+    /// This is how an import of many batches with `on_invalid=abort` writes nothing
+    /// when any record fails. Memory grows with the number of contacts changed (each
+    /// changed contact is remembered until the commit). Batches may not carry a
+    /// `request_id`. An `Err` from `batches` or `on_report` aborts and is returned.
+    pub fn bulk_atomic<E: From<Error>>(
+        &self,
+        batches: impl Iterator<Item = Result<BulkRequest, E>>,
+        mut on_report: impl FnMut(&Report) -> Result<(), E>,
+    ) -> Result<Status, E> {
+        let inner = &self.db.inner;
+        let mut write = inner.store.begin_write(Wait::Block).map_err(Error::from)?;
+        let read = inner.store.read().map_err(Error::from)?;
+        let catalog = Catalog::new(&read.columns(self.id).map_err(Error::from)?);
+        let contacts = read.contacts(self.id).map_err(Error::from)?;
+        let now = now_us();
+        let mut carry = Carry::default();
+        let mut status = Status::Applied;
+        for batch in batches {
+            let req = batch?;
+            if req.request_id.is_some() {
+                return Err(Error::InvalidArgument(
+                    "batches of bulk_atomic may not carry a request_id".to_owned(),
+                )
+                .into());
+            }
+            let prepared = prepare(&req, &catalog, &inner.limits).map_err(Error::from)?;
+            let layered = Layered {
+                base: &contacts,
+                carry: &carry,
+            };
+            let plan = run_plan(
+                inner.pool.as_ref(),
+                &req,
+                &prepared,
+                &catalog,
+                &layered,
+                now,
+            )?;
+            on_report(&plan.report)?;
+            match plan.report.status {
+                Status::Rejected => status = Status::Rejected,
+                Status::Partial if status == Status::Applied => status = Status::Partial,
+                _ => {}
+            }
+            if status != Status::Rejected {
+                write.apply(self.id, &plan.writes).map_err(Error::from)?;
+            }
+            carry.absorb(&plan.writes);
+        }
+        drop(contacts);
+        drop(read);
+        if status == Status::Rejected {
+            return Ok(status);
+        }
+        write
+            .prune_requests(self.id, now.saturating_sub(inner.retention_us))
+            .map_err(Error::from)?;
+        write.commit().map_err(Error::from)?;
+        Ok(status)
+    }
+
+    /// Declares a custom column, or changes an existing one's flags (R3). Changing
+    /// its type is refused while any contact has a value for it.
+    pub fn declare_column(&self, spec: ColumnSpec) -> Result<(), Error> {
+        let mut w = self.db.inner.store.begin_write(Wait::Block)?;
+        w.declare_column(self.id, &spec)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// The custom columns, in declaration order.
+    pub fn columns(&self) -> Result<Vec<ColumnSpec>, Error> {
+        let r = self.db.inner.store.read()?;
+        Ok(r.columns(self.id)?.into_iter().map(|c| c.spec).collect())
+    }
+
+    fn view(&self) -> Result<(ReadView, Catalog), Error> {
+        let r = self.db.inner.store.read()?;
+        let catalog = Catalog::new(&r.columns(self.id)?);
+        Ok((r, catalog))
+    }
+
+    fn contacts_view(&self) -> Result<(ContactsView, Catalog), Error> {
+        let (r, catalog) = self.view()?;
+        Ok((r.contacts(self.id)?, catalog))
+    }
+
+    /// The contact with this key or alias (R9).
+    pub fn get(&self, key_or_alias: &str) -> Result<Option<Contact>, Error> {
+        let (v, catalog) = self.contacts_view()?;
+        Ok(v.resolve(key_or_alias.trim())?
+            .map(|c| Contact::from_stored(c, &catalog)))
+    }
+
+    /// Contacts whose email equals `email` after normalization (trim, lower-case).
+    pub fn find_by_email(&self, email: &str) -> Result<Vec<Contact>, Error> {
+        let e = normalize_email(email).map_err(|e| Error::InvalidArgument(e.message))?;
+        let (v, catalog) = self.contacts_view()?;
+        let keys = v.keys_by_email(&e)?;
+        collect(&v, &catalog, keys)
+    }
+
+    /// Contacts whose gsm equals `phone` after normalization to E.164.
+    pub fn find_by_phone(&self, phone: &str) -> Result<Vec<Contact>, Error> {
+        let g = normalize_phone(phone).map_err(|e| Error::InvalidArgument(e.message))?;
+        let (v, catalog) = self.contacts_view()?;
+        let keys = v.keys_by_phone(&g)?;
+        collect(&v, &catalog, keys)
+    }
+
+    /// Every contact, in key order. Holds them all in memory: for large tables use
+    /// [`Workspace::for_each_contact`].
+    pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
+        let mut all = Vec::new();
+        self.for_each_contact(|c| {
+            all.push(c);
+            ControlFlow::Continue(())
+        })?;
+        Ok(all)
+    }
+
+    /// Calls `f` on every contact in key order, from one consistent snapshot,
+    /// streaming (memory does not grow with the table). Stops when `f` breaks.
+    pub fn for_each_contact(
+        &self,
+        mut f: impl FnMut(Contact) -> ControlFlow<()>,
+    ) -> Result<(), Error> {
+        let (v, catalog) = self.contacts_view()?;
+        for c in v.iter()? {
+            if f(Contact::from_stored(c?, &catalog)).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of contacts.
+    pub fn count(&self) -> Result<u64, Error> {
+        let (v, _) = self.contacts_view()?;
+        Ok(v.count()?)
+    }
+}
+
+/// Plans a request. A panic inside the merge (a bug) becomes [`Error::Internal`];
+/// the caller's write transaction is then dropped, which aborts it.
+fn run_plan<L: Lookup<Error = StoreError>>(
+    pool: Option<&rayon::ThreadPool>,
+    req: &BulkRequest,
+    prepared: &Prepared,
+    catalog: &Catalog,
+    lookup: &L,
+    now: i64,
+) -> Result<Plan, Error> {
+    catch_unwind(AssertUnwindSafe(|| {
+        contactdb_merge::plan_with_pool(pool, req, prepared, catalog, lookup, now)
+    }))
+    .map_err(|_| Error::Internal("the merge panicked; nothing was written".to_owned()))?
+    .map_err(Error::from)
+}
+
+fn collect(v: &ContactsView, catalog: &Catalog, keys: Vec<String>) -> Result<Vec<Contact>, Error> {
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Some(c) = v.get(&k)? {
+            out.push(Contact::from_stored(c, catalog));
+        }
+    }
+    Ok(out)
+}
+
+/// SHA-256 of the request without its `request_id`, as canonical JSON (R21).
+fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
+    let mut body = req.clone();
+    body.request_id = None;
+    let bytes = serde_json::to_vec(&body)
+        .map_err(|e| Error::Internal(format!("request not serializable: {e}")))?;
+    Ok(Sha256::digest(&bytes).into())
+}

@@ -1,0 +1,385 @@
+//! The integrity walk behind `Store::check`: every table read in one transaction,
+//! every cross-table invariant verified, every violation reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use contactdb_policy::Contact;
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
+
+use crate::keys::{self, show_bytes, show_key, split_index, split_ws, ws_bytes, ws_key};
+use crate::{FORMAT_VERSION, Problem, StoreError, codec};
+
+type Bytes = ReadOnlyTable<&'static [u8], &'static [u8]>;
+type Index = ReadOnlyTable<&'static [u8], ()>;
+
+struct Walk {
+    problems: Vec<Problem>,
+}
+
+impl Walk {
+    fn report(&mut self, table: &'static str, key: String, message: impl Into<String>) {
+        self.problems.push(Problem {
+            table,
+            key,
+            message: message.into(),
+        });
+    }
+}
+
+/// What a lookup of a contact by its full table key found.
+enum Found {
+    /// No such contact.
+    Missing,
+    /// The contact.
+    Contact(Contact),
+    /// A contact that does not decode (reported by the contacts walk).
+    Undecodable,
+}
+
+/// Looks a contact up by its full table key; `Err` only for storage failures.
+fn contact_at(contacts: &Bytes, full_key: &[u8]) -> Result<Found, StoreError> {
+    let Some(v) = contacts.get(full_key)? else {
+        return Ok(Found::Missing);
+    };
+    let key = String::from_utf8_lossy(full_key.get(4..).unwrap_or_default()).into_owned();
+    Ok(match codec::decode_contact(&key, v.value()) {
+        Ok(c) => Found::Contact(c),
+        Err(_) => Found::Undecodable,
+    })
+}
+
+/// Runs every check; storage errors abort the walk, data problems are collected.
+pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
+    let mut walk = Walk {
+        problems: Vec::new(),
+    };
+
+    // meta
+    let meta = rtx.open_table(keys::META)?;
+    let meta_u32 = |name: &str| -> Result<Option<Option<u32>>, StoreError> {
+        Ok(meta.get(name)?.map(|v| keys::ws_from_bytes(v.value())))
+    };
+    match meta_u32(keys::META_FORMAT_VERSION)? {
+        None => walk.report("meta", keys::META_FORMAT_VERSION.into(), "missing"),
+        Some(None) => walk.report(
+            "meta",
+            keys::META_FORMAT_VERSION.into(),
+            "not a 4-byte big-endian number",
+        ),
+        Some(Some(v)) if v != FORMAT_VERSION => walk.report(
+            "meta",
+            keys::META_FORMAT_VERSION.into(),
+            format!("format version {v}, expected {FORMAT_VERSION}"),
+        ),
+        Some(Some(_)) => {}
+    }
+    let next_workspace = match meta_u32(keys::META_NEXT_WORKSPACE)? {
+        Some(Some(v)) => Some(v),
+        None => {
+            walk.report("meta", keys::META_NEXT_WORKSPACE.into(), "missing");
+            None
+        }
+        Some(None) => {
+            walk.report(
+                "meta",
+                keys::META_NEXT_WORKSPACE.into(),
+                "not a 4-byte big-endian number",
+            );
+            None
+        }
+    };
+
+    // workspaces and their name tables
+    let workspaces: Bytes = rtx.open_table(keys::WORKSPACES)?;
+    let slugs: Bytes = rtx.open_table(keys::WORKSPACE_SLUGS)?;
+    let uuids: Bytes = rtx.open_table(keys::WORKSPACE_UUIDS)?;
+    // ws → next_field_id of every decodable workspace
+    let mut known: BTreeMap<u32, u16> = BTreeMap::new();
+    for entry in workspaces.iter()? {
+        let (k, v) = entry?;
+        let shown = show_bytes(k.value());
+        let Some(ws) = keys::ws_from_bytes(k.value()) else {
+            walk.report("workspaces", shown, "key is not 4 bytes");
+            continue;
+        };
+        let w = match codec::decode_workspace(v.value()) {
+            Ok(w) => w,
+            Err(e) => {
+                walk.report("workspaces", ws.to_string(), e.to_string());
+                continue;
+            }
+        };
+        known.insert(ws, w.next_field_id);
+        if next_workspace.is_some_and(|n| ws >= n) {
+            walk.report(
+                "workspaces",
+                ws.to_string(),
+                "workspace number is not below meta.next_workspace",
+            );
+        }
+        if !keys::valid_slug(&w.slug) {
+            walk.report(
+                "workspaces",
+                ws.to_string(),
+                format!("invalid slug {:?}", w.slug),
+            );
+        }
+        let number = ws_bytes(ws);
+        if slugs.get(w.slug.as_bytes())?.map(|v| v.value().to_vec()) != Some(number.to_vec()) {
+            walk.report(
+                "workspace_slugs",
+                w.slug.clone(),
+                format!("slug of workspace {ws} does not map back to it"),
+            );
+        }
+        if uuids.get(w.uuid.as_slice())?.map(|v| v.value().to_vec()) != Some(number.to_vec()) {
+            walk.report(
+                "workspace_uuids",
+                show_bytes(&w.uuid),
+                format!("uuid of workspace {ws} does not map back to it"),
+            );
+        }
+    }
+    for entry in slugs.iter()? {
+        let (k, v) = entry?;
+        let ok = match keys::ws_from_bytes(v.value()) {
+            Some(ws) => match workspaces.get(ws_bytes(ws).as_slice())? {
+                Some(rec) => codec::decode_workspace(rec.value())
+                    .is_ok_and(|w| w.slug.as_bytes() == k.value()),
+                None => false,
+            },
+            None => false,
+        };
+        if !ok {
+            walk.report(
+                "workspace_slugs",
+                show_bytes(k.value()),
+                "does not name a workspace with this slug",
+            );
+        }
+    }
+    for entry in uuids.iter()? {
+        let (k, v) = entry?;
+        let ok = match keys::ws_from_bytes(v.value()) {
+            Some(ws) => match workspaces.get(ws_bytes(ws).as_slice())? {
+                Some(rec) => codec::decode_workspace(rec.value())
+                    .is_ok_and(|w| w.uuid.as_slice() == k.value()),
+                None => false,
+            },
+            None => false,
+        };
+        if !ok {
+            walk.report(
+                "workspace_uuids",
+                show_bytes(k.value()),
+                "does not name a workspace with this uuid",
+            );
+        }
+    }
+
+    // columns
+    let columns: Bytes = rtx.open_table(keys::COLUMNS)?;
+    let mut ids: BTreeSet<(u32, u16)> = BTreeSet::new();
+    for entry in columns.iter()? {
+        let (k, v) = entry?;
+        let shown = show_key(k.value());
+        let Some((ws, name)) = split_ws(k.value()) else {
+            walk.report("columns", shown, "key is shorter than 4 bytes");
+            continue;
+        };
+        let Some(next_field_id) = known.get(&ws).copied() else {
+            walk.report("columns", shown, format!("workspace {ws} does not exist"));
+            continue;
+        };
+        match crate::read::column_from_entry(name, v.value()) {
+            Err(e) => walk.report("columns", shown, e.to_string()),
+            Ok(c) => {
+                if let Err(e) = c.spec.validate() {
+                    walk.report("columns", shown.clone(), e);
+                }
+                if c.id.0 < contactdb_policy::FieldId::CUSTOM_FIRST || c.id.0 >= next_field_id {
+                    walk.report(
+                        "columns",
+                        shown.clone(),
+                        format!("field id {} outside the workspace's assigned ids", c.id.0),
+                    );
+                }
+                if !ids.insert((ws, c.id.0)) {
+                    walk.report(
+                        "columns",
+                        shown,
+                        format!("field id {} used by two columns", c.id.0),
+                    );
+                }
+            }
+        }
+    }
+
+    // contacts, each against its aliases and index entries
+    let contacts: Bytes = rtx.open_table(keys::CONTACTS)?;
+    let aliases: Bytes = rtx.open_table(keys::ALIASES)?;
+    let emails: Index = rtx.open_table(keys::EMAIL_INDEX)?;
+    let phones: Index = rtx.open_table(keys::PHONE_INDEX)?;
+    for entry in contacts.iter()? {
+        let (k, v) = entry?;
+        let shown = show_key(k.value());
+        let Some((ws, key)) = split_ws(k.value()) else {
+            walk.report("contacts", shown, "key is shorter than 4 bytes");
+            continue;
+        };
+        if !known.contains_key(&ws) {
+            walk.report(
+                "contacts",
+                shown.clone(),
+                format!("workspace {ws} does not exist"),
+            );
+        }
+        let Ok(key) = std::str::from_utf8(key) else {
+            walk.report("contacts", shown, "contact key is not UTF-8");
+            continue;
+        };
+        let c = match codec::decode_contact(key, v.value()) {
+            Ok(c) => c,
+            Err(e) => {
+                walk.report("contacts", shown, e.to_string());
+                continue;
+            }
+        };
+        if let Some(email) = c.email()
+            && emails
+                .get(keys::index_key(ws, email, key).as_slice())?
+                .is_none()
+        {
+            walk.report(
+                "email_index",
+                shown.clone(),
+                format!("no index entry for the contact's email {email:?}"),
+            );
+        }
+        if let Some(gsm) = c.gsm()
+            && phones
+                .get(keys::index_key(ws, gsm, key).as_slice())?
+                .is_none()
+        {
+            walk.report(
+                "phone_index",
+                shown.clone(),
+                format!("no index entry for the contact's gsm {gsm:?}"),
+            );
+        }
+        for alias in &c.aliases {
+            let target = aliases
+                .get(ws_key(ws, alias.as_bytes()).as_slice())?
+                .map(|t| t.value().to_vec());
+            if target.as_deref() != Some(key.as_bytes()) {
+                walk.report(
+                    "aliases",
+                    shown.clone(),
+                    format!("the contact's alias {alias:?} has no alias entry pointing to it"),
+                );
+            }
+        }
+    }
+
+    // aliases, each against its contact
+    for entry in aliases.iter()? {
+        let (k, v) = entry?;
+        let shown = show_key(k.value());
+        let Some((ws, alias)) = split_ws(k.value()) else {
+            walk.report("aliases", shown, "key is shorter than 4 bytes");
+            continue;
+        };
+        if contacts.get(k.value())?.is_some() {
+            walk.report(
+                "aliases",
+                shown.clone(),
+                "the string is both a contact key and an alias",
+            );
+        }
+        match contact_at(&contacts, &ws_key(ws, v.value()))? {
+            Found::Missing => walk.report(
+                "aliases",
+                shown,
+                format!("points to missing contact {:?}", show_bytes(v.value())),
+            ),
+            Found::Contact(c) => {
+                if !c.aliases.iter().any(|a| a.as_bytes() == alias) {
+                    walk.report(
+                        "aliases",
+                        shown,
+                        format!("not listed in the aliases of contact {:?}", c.key),
+                    );
+                }
+            }
+            Found::Undecodable => {}
+        }
+    }
+
+    // email and phone indexes, each entry against its contact
+    check_index(&mut walk, "email_index", &emails, &contacts, Contact::email)?;
+    check_index(&mut walk, "phone_index", &phones, &contacts, Contact::gsm)?;
+
+    // requests
+    let requests: Bytes = rtx.open_table(keys::REQUESTS)?;
+    for entry in requests.iter()? {
+        let (k, v) = entry?;
+        let shown = show_key(k.value());
+        match split_ws(k.value()) {
+            None => walk.report("requests", shown, "key is shorter than 4 bytes"),
+            Some((ws, _)) => {
+                if !known.contains_key(&ws) {
+                    walk.report(
+                        "requests",
+                        shown.clone(),
+                        format!("workspace {ws} does not exist"),
+                    );
+                }
+                if let Err(e) = codec::decode_request(v.value()) {
+                    walk.report("requests", shown, e.to_string());
+                }
+            }
+        }
+    }
+
+    Ok(walk.problems)
+}
+
+fn check_index(
+    walk: &mut Walk,
+    name: &'static str,
+    index: &Index,
+    contacts: &Bytes,
+    field: fn(&Contact) -> Option<&str>,
+) -> Result<(), StoreError> {
+    for entry in index.iter()? {
+        let (k, _) = entry?;
+        let shown = show_key(k.value());
+        let Some((ws, value, key)) = split_index(k.value()) else {
+            walk.report(name, shown, "key has no 0x00 separator");
+            continue;
+        };
+        match contact_at(contacts, &ws_key(ws, key))? {
+            Found::Missing => walk.report(
+                name,
+                shown,
+                format!("points to missing contact {:?}", show_bytes(key)),
+            ),
+            Found::Contact(c) => {
+                if field(&c).map(str::as_bytes) != Some(value) {
+                    walk.report(
+                        name,
+                        shown,
+                        format!(
+                            "contact {:?} has {:?}, not the indexed {:?}",
+                            c.key,
+                            field(&c).unwrap_or(""),
+                            show_bytes(value)
+                        ),
+                    );
+                }
+            }
+            Found::Undecodable => {}
+        }
+    }
+    Ok(())
+}

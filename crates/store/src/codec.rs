@@ -1,0 +1,423 @@
+//! The on-disk encoding of every stored value: a format tag byte, then postcard.
+//!
+//! The stored structs here are separate from the domain types of `contactdb-policy`
+//! on purpose: the domain types may change freely, these may not. Changing a stored
+//! struct (a field, its order, a variant) means a new tag byte or a new
+//! `FORMAT_VERSION`, and an entry in `docs/format.md`.
+
+use contactdb_policy::{ColumnType, Contact, FieldId, Fields, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+
+/// Tag byte of a [`StoredContact`], version 1.
+pub const TAG_CONTACT_V1: u8 = 0x01;
+/// Tag byte of a [`StoredWorkspace`], version 1.
+pub const TAG_WORKSPACE_V1: u8 = 0x02;
+/// Tag byte of a [`StoredColumn`], version 1.
+pub const TAG_COLUMN_V1: u8 = 0x03;
+/// Tag byte of a [`StoredRequestV1`], version 1.
+pub const TAG_REQUEST_V1: u8 = 0x04;
+
+/// One column value as stored. Postcard writes the variant index as a varint:
+/// `Str` = 0, `Bool` = 1, `Int` = 2, `Decimal` = 3, `Json` = 4. Never reorder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoredValue {
+    /// Text.
+    Str(String),
+    /// Boolean.
+    Bool(bool),
+    /// Integer.
+    Int(i64),
+    /// Decimal, canonical text.
+    Decimal(String),
+    /// JSON, canonical text.
+    Json(String),
+}
+
+/// A contact as stored in `contacts`; its key is the table key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredContact {
+    /// `(field id, value)` in id order.
+    pub fields: Vec<(u16, StoredValue)>,
+    /// Aliases in the order they were added.
+    pub aliases: Vec<String>,
+    /// Version (R2).
+    pub version: u64,
+    /// Creation time, µs since the Unix epoch.
+    pub created_at_us: i64,
+    /// Last change time, µs since the Unix epoch.
+    pub updated_at_us: i64,
+}
+
+/// A workspace as stored in `workspaces`; its number is the table key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredWorkspace {
+    /// Slug (R1).
+    pub slug: String,
+    /// UUID bytes.
+    pub uuid: [u8; 16],
+    /// Creation time, µs since the Unix epoch.
+    pub created_at_us: i64,
+    /// The id the next declared custom column gets.
+    pub next_field_id: u16,
+}
+
+/// Column type codes of [`StoredColumn::ty`].
+pub mod column_type {
+    /// `string(max_len)`.
+    pub const STRING: u8 = 1;
+    /// `integer`.
+    pub const INTEGER: u8 = 2;
+    /// `decimal`.
+    pub const DECIMAL: u8 = 3;
+    /// `boolean`.
+    pub const BOOLEAN: u8 = 4;
+    /// `date`.
+    pub const DATE: u8 = 5;
+    /// `json`.
+    pub const JSON: u8 = 6;
+}
+
+/// A custom column as stored in `columns`; workspace and name are the table key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredColumn {
+    /// Stable field id.
+    pub id: u16,
+    /// Type code, see [`column_type`].
+    pub ty: u8,
+    /// `max_len` of a string column, 0 for other types.
+    pub max_len: u32,
+    /// Whether bulk requests may write it.
+    pub import_enabled: bool,
+    /// Whether inserts must give it a value.
+    pub required: bool,
+}
+
+/// An applied request id as stored in `requests` (R21).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRequestV1 {
+    /// SHA-256 of the canonical request body.
+    pub body_hash: [u8; 32],
+    /// When it was applied, µs since the Unix epoch.
+    pub applied_at_us: i64,
+    /// The report of the first application, as JSON text.
+    pub report_json: String,
+}
+
+fn encode<T: Serialize>(table: &'static str, tag: u8, value: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(64);
+    out.push(tag);
+    postcard::to_extend(value, out)
+        .map_err(|e| StoreError::corrupt(table, format!("cannot encode value: {e}")))
+}
+
+fn decode<'a, T: Deserialize<'a>>(
+    table: &'static str,
+    tag: u8,
+    bytes: &'a [u8],
+) -> Result<T, StoreError> {
+    let Some((&found, body)) = bytes.split_first() else {
+        return Err(StoreError::corrupt(table, "empty value"));
+    };
+    if found != tag {
+        return Err(StoreError::corrupt(
+            table,
+            format!("unknown format tag 0x{found:02x} (expected 0x{tag:02x})"),
+        ));
+    }
+    let (value, rest) = postcard::take_from_bytes::<T>(body)
+        .map_err(|e| StoreError::corrupt(table, format!("undecodable value: {e}")))?;
+    if !rest.is_empty() {
+        return Err(StoreError::corrupt(
+            table,
+            format!("{} trailing bytes after the value", rest.len()),
+        ));
+    }
+    Ok(value)
+}
+
+fn value_to_stored(v: &Value) -> StoredValue {
+    match v {
+        Value::Str(s) => StoredValue::Str(s.clone()),
+        Value::Bool(b) => StoredValue::Bool(*b),
+        Value::Int(i) => StoredValue::Int(*i),
+        Value::Decimal(d) => StoredValue::Decimal(d.clone()),
+        Value::Json(j) => StoredValue::Json(j.clone()),
+    }
+}
+
+fn value_from_stored(v: StoredValue) -> Value {
+    match v {
+        StoredValue::Str(s) => Value::Str(s),
+        StoredValue::Bool(b) => Value::Bool(b),
+        StoredValue::Int(i) => Value::Int(i),
+        StoredValue::Decimal(d) => Value::Decimal(d),
+        StoredValue::Json(j) => Value::Json(j),
+    }
+}
+
+/// The stored form of a contact (its key is not part of it).
+pub fn contact_to_stored(c: &Contact) -> StoredContact {
+    StoredContact {
+        fields: c
+            .fields
+            .iter()
+            .map(|(id, v)| (id.0, value_to_stored(v)))
+            .collect(),
+        aliases: c.aliases.clone(),
+        version: c.version,
+        created_at_us: c.created_at_us,
+        updated_at_us: c.updated_at_us,
+    }
+}
+
+/// The domain contact of a stored one with key `key`.
+pub fn contact_from_stored(key: String, s: StoredContact) -> Contact {
+    Contact {
+        key,
+        fields: Fields::from_pairs(
+            s.fields
+                .into_iter()
+                .map(|(id, v)| (FieldId(id), value_from_stored(v))),
+        ),
+        aliases: s.aliases,
+        version: s.version,
+        created_at_us: s.created_at_us,
+        updated_at_us: s.updated_at_us,
+    }
+}
+
+/// Encodes a contact for the `contacts` table.
+pub fn encode_contact(c: &Contact) -> Result<Vec<u8>, StoreError> {
+    encode("contacts", TAG_CONTACT_V1, &contact_to_stored(c))
+}
+
+/// Decodes a `contacts` value into the contact with key `key`.
+pub fn decode_contact(key: &str, bytes: &[u8]) -> Result<Contact, StoreError> {
+    let s: StoredContact = decode("contacts", TAG_CONTACT_V1, bytes)?;
+    Ok(contact_from_stored(key.to_owned(), s))
+}
+
+/// Encodes a workspace record.
+pub fn encode_workspace(w: &StoredWorkspace) -> Result<Vec<u8>, StoreError> {
+    encode("workspaces", TAG_WORKSPACE_V1, w)
+}
+
+/// Decodes a workspace record.
+pub fn decode_workspace(bytes: &[u8]) -> Result<StoredWorkspace, StoreError> {
+    decode("workspaces", TAG_WORKSPACE_V1, bytes)
+}
+
+/// The stored form of a column type: `(type code, max_len)`.
+pub fn column_type_to_stored(ty: ColumnType) -> (u8, u32) {
+    match ty {
+        ColumnType::String { max_len } => (column_type::STRING, max_len),
+        ColumnType::Integer => (column_type::INTEGER, 0),
+        ColumnType::Decimal => (column_type::DECIMAL, 0),
+        ColumnType::Boolean => (column_type::BOOLEAN, 0),
+        ColumnType::Date => (column_type::DATE, 0),
+        ColumnType::Json => (column_type::JSON, 0),
+    }
+}
+
+/// The column type of a stored `(type code, max_len)`.
+pub fn column_type_from_stored(ty: u8, max_len: u32) -> Result<ColumnType, StoreError> {
+    Ok(match ty {
+        column_type::STRING => ColumnType::String { max_len },
+        column_type::INTEGER => ColumnType::Integer,
+        column_type::DECIMAL => ColumnType::Decimal,
+        column_type::BOOLEAN => ColumnType::Boolean,
+        column_type::DATE => ColumnType::Date,
+        column_type::JSON => ColumnType::Json,
+        other => {
+            return Err(StoreError::corrupt(
+                "columns",
+                format!("unknown column type code {other}"),
+            ));
+        }
+    })
+}
+
+/// Encodes a column record.
+pub fn encode_column(c: &StoredColumn) -> Result<Vec<u8>, StoreError> {
+    encode("columns", TAG_COLUMN_V1, c)
+}
+
+/// Decodes a column record.
+pub fn decode_column(bytes: &[u8]) -> Result<StoredColumn, StoreError> {
+    decode("columns", TAG_COLUMN_V1, bytes)
+}
+
+/// Encodes a request record.
+pub fn encode_request(r: &StoredRequestV1) -> Result<Vec<u8>, StoreError> {
+    encode("requests", TAG_REQUEST_V1, r)
+}
+
+/// Decodes a request record.
+pub fn decode_request(bytes: &[u8]) -> Result<StoredRequestV1, StoreError> {
+    decode("requests", TAG_REQUEST_V1, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_contact() -> Contact {
+        Contact {
+            key: "k1".into(),
+            fields: Fields::from_pairs([
+                (FieldId::NAME, Value::Str("Ada".into())),
+                (FieldId::EMAIL_PERMIT, Value::Bool(true)),
+                (FieldId::PRIORITY, Value::Int(-3)),
+                (FieldId(256), Value::Decimal("-12.5".into())),
+                (FieldId::METADATA, Value::Json(r#"{"a":[1,2]}"#.into())),
+            ]),
+            aliases: vec!["x".into(), "y".into()],
+            version: 7,
+            created_at_us: -5,
+            updated_at_us: 1_700_000_000_000_000,
+        }
+    }
+
+    #[test]
+    fn contact_round_trip() -> Result<(), StoreError> {
+        let c = sample_contact();
+        let bytes = encode_contact(&c)?;
+        assert_eq!(bytes.first(), Some(&TAG_CONTACT_V1));
+        assert_eq!(decode_contact("k1", &bytes)?, c);
+        Ok(())
+    }
+
+    #[test]
+    fn empty_contact_round_trip() -> Result<(), StoreError> {
+        let c = Contact {
+            key: "e".into(),
+            fields: Fields::new(),
+            aliases: vec![],
+            version: 1,
+            created_at_us: 0,
+            updated_at_us: 0,
+        };
+        assert_eq!(decode_contact("e", &encode_contact(&c)?)?, c);
+        Ok(())
+    }
+
+    #[test]
+    fn stored_value_variant_numbers_are_fixed() -> Result<(), StoreError> {
+        // docs/format.md: Str = 0, Bool = 1, Int = 2, Decimal = 3, Json = 4.
+        let cases = [
+            (StoredValue::Str("a".into()), vec![0u8, 1, b'a']),
+            (StoredValue::Bool(true), vec![1, 1]),
+            (StoredValue::Int(-1), vec![2, 1]),
+            (StoredValue::Decimal("1".into()), vec![3, 1, b'1']),
+            (StoredValue::Json("1".into()), vec![4, 1, b'1']),
+        ];
+        for (v, want) in cases {
+            assert_eq!(postcard::to_stdvec(&v).unwrap(), want, "{v:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn other_records_round_trip() -> Result<(), StoreError> {
+        let w = StoredWorkspace {
+            slug: "default".into(),
+            uuid: [7; 16],
+            created_at_us: 42,
+            next_field_id: 256,
+        };
+        assert_eq!(decode_workspace(&encode_workspace(&w)?)?, w);
+        let c = StoredColumn {
+            id: 300,
+            ty: column_type::STRING,
+            max_len: 20,
+            import_enabled: true,
+            required: false,
+        };
+        assert_eq!(decode_column(&encode_column(&c)?)?, c);
+        let r = StoredRequestV1 {
+            body_hash: [9; 32],
+            applied_at_us: 5,
+            report_json: "{}".into(),
+        };
+        assert_eq!(decode_request(&encode_request(&r)?)?, r);
+        for ty in [
+            ColumnType::String { max_len: 5 },
+            ColumnType::Integer,
+            ColumnType::Decimal,
+            ColumnType::Boolean,
+            ColumnType::Date,
+            ColumnType::Json,
+        ] {
+            let (code, len) = column_type_to_stored(ty);
+            assert_eq!(column_type_from_stored(code, len)?, ty);
+        }
+        assert!(column_type_from_stored(0, 0).is_err());
+        assert!(column_type_from_stored(7, 0).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn bad_tags_are_errors() -> Result<(), StoreError> {
+        let bytes = encode_contact(&sample_contact())?;
+        let mut wrong = bytes.clone();
+        wrong[0] = 0x7f;
+        assert!(matches!(
+            decode_contact("k", &wrong),
+            Err(StoreError::Corrupt {
+                table: "contacts",
+                ..
+            })
+        ));
+        // A workspace tag is not a contact tag and vice versa.
+        wrong[0] = TAG_WORKSPACE_V1;
+        assert!(decode_contact("k", &wrong).is_err());
+        assert!(decode_workspace(&bytes).is_err());
+        assert!(decode_contact("k", &[]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn truncated_and_padded_bytes_are_errors() -> Result<(), StoreError> {
+        let bytes = encode_contact(&sample_contact())?;
+        for len in 0..bytes.len() {
+            assert!(decode_contact("k", &bytes[..len]).is_err(), "len {len}");
+        }
+        let mut padded = bytes.clone();
+        padded.push(0);
+        assert!(decode_contact("k", &padded).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // A deterministic pseudo-random walk over many byte strings.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for n in 0..5000usize {
+            let len = n % 64;
+            let mut buf = Vec::with_capacity(len);
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                buf.push((seed & 0xff) as u8);
+            }
+            if let Some(first) = buf.first_mut() {
+                // Most inputs carry a valid tag so the postcard decoder is exercised.
+                if n % 4 != 0 {
+                    *first = TAG_CONTACT_V1 + (n % 4) as u8 - 1;
+                }
+            }
+            let _ = decode_contact("k", &buf);
+            let _ = decode_workspace(&buf);
+            let _ = decode_column(&buf);
+            let _ = decode_request(&buf);
+        }
+        // Huge length prefixes must not allocate or panic.
+        let huge = [TAG_CONTACT_V1, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(decode_contact("k", &huge).is_err());
+        // A bool byte other than 0/1.
+        assert!(decode_column(&[TAG_COLUMN_V1, 1, 1, 0, 2, 0]).is_err());
+    }
+}

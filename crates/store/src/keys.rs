@@ -1,0 +1,250 @@
+//! Table definitions and the big-endian composite key encoding of every table.
+//!
+//! Every workspace-scoped key starts with the workspace number as 4 big-endian
+//! bytes, so one workspace's entries are one contiguous key range.
+
+use std::ops::Bound;
+
+use redb::TableDefinition;
+
+/// `meta`: `format_version`, `next_workspace` → u32 big-endian.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// `workspaces`: ws → tagged `StoredWorkspace`.
+pub const WORKSPACES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("workspaces");
+/// `workspace_slugs`: slug bytes → ws.
+pub const WORKSPACE_SLUGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("workspace_slugs");
+/// `workspace_uuids`: 16 UUID bytes → ws.
+pub const WORKSPACE_UUIDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("workspace_uuids");
+/// `columns`: ws ‖ column name → tagged `StoredColumn`.
+pub const COLUMNS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("columns");
+/// `contacts`: ws ‖ contact_key → tagged `StoredContact`.
+pub const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts");
+/// `aliases`: ws ‖ alias → contact_key.
+pub const ALIASES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("aliases");
+/// `email_index`: ws ‖ email ‖ 0x00 ‖ contact_key → ().
+pub const EMAIL_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("email_index");
+/// `phone_index`: ws ‖ gsm ‖ 0x00 ‖ contact_key → ().
+pub const PHONE_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("phone_index");
+/// `requests`: ws ‖ request_id → tagged `StoredRequest`.
+pub const REQUESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("requests");
+
+/// `meta` key of the format version.
+pub const META_FORMAT_VERSION: &str = "format_version";
+/// `meta` key of the next workspace number.
+pub const META_NEXT_WORKSPACE: &str = "next_workspace";
+
+/// Separator between the value and the contact key of an index entry.
+pub const SEP: u8 = 0x00;
+
+/// The 4-byte prefix of workspace `ws`.
+pub fn ws_bytes(ws: u32) -> [u8; 4] {
+    ws.to_be_bytes()
+}
+
+/// The workspace number of a 4-byte value, if it is 4 bytes.
+pub fn ws_from_bytes(b: &[u8]) -> Option<u32> {
+    let arr: [u8; 4] = b.try_into().ok()?;
+    Some(u32::from_be_bytes(arr))
+}
+
+/// `ws ‖ rest`.
+pub fn ws_key(ws: u32, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(4 + rest.len());
+    k.extend_from_slice(&ws_bytes(ws));
+    k.extend_from_slice(rest);
+    k
+}
+
+/// `ws ‖ value ‖ 0x00 ‖ key`, the key of an index entry.
+pub fn index_key(ws: u32, value: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(5 + value.len() + key.len());
+    k.extend_from_slice(&ws_bytes(ws));
+    k.extend_from_slice(value.as_bytes());
+    k.push(SEP);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// `ws ‖ value ‖ 0x00`, the prefix of every index entry for `value`.
+pub fn index_prefix(ws: u32, value: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(5 + value.len());
+    k.extend_from_slice(&ws_bytes(ws));
+    k.extend_from_slice(value.as_bytes());
+    k.push(SEP);
+    k
+}
+
+/// Splits a workspace-scoped key into `(ws, rest)`; `None` when shorter than 4 bytes.
+pub fn split_ws(key: &[u8]) -> Option<(u32, &[u8])> {
+    let (ws, rest) = key.split_at_checked(4)?;
+    Some((ws_from_bytes(ws)?, rest))
+}
+
+/// Splits an index key into `(ws, value, contact_key)` at the first 0x00 after the
+/// workspace prefix.
+pub fn split_index(key: &[u8]) -> Option<(u32, &[u8], &[u8])> {
+    let (ws, rest) = split_ws(key)?;
+    let at = rest.iter().position(|b| *b == SEP)?;
+    let (value, sep_key) = rest.split_at_checked(at)?;
+    let contact_key = sep_key.get(1..)?;
+    Some((ws, value, contact_key))
+}
+
+/// The smallest byte string greater than every string starting with `prefix`;
+/// `None` when there is none (the prefix is all 0xff).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The key range of every key starting with `prefix`, as owned bounds.
+pub fn prefix_range(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let upper = prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded);
+    (Bound::Included(prefix.to_vec()), upper)
+}
+
+/// Borrows owned bounds as `&[u8]` bounds for `range`.
+pub fn as_slices(r: &(Bound<Vec<u8>>, Bound<Vec<u8>>)) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    fn b(x: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+        match x {
+            Bound::Included(v) => Bound::Included(v.as_slice()),
+            Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+            Bound::Unbounded => Bound::Unbounded,
+        }
+    }
+    (b(&r.0), b(&r.1))
+}
+
+/// A readable rendering of a workspace-scoped key for problem reports.
+pub fn show_key(key: &[u8]) -> String {
+    match split_ws(key) {
+        Some((ws, rest)) => format!("{ws}:{}", show_bytes(rest)),
+        None => format!("?:{}", show_bytes(key)),
+    }
+}
+
+/// Bytes as text, non-printable characters escaped.
+pub fn show_bytes(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).escape_debug().to_string()
+}
+
+/// Parses a UUID written as 32 hex digits, with or without the hyphens of the
+/// `8-4-4-4-12` form (any case), optionally in braces or with a `urn:uuid:` prefix.
+pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let t = text.trim();
+    let t = t.strip_prefix("urn:uuid:").unwrap_or(t);
+    let t = t
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(t);
+    let hyphenated = t.len() == 36;
+    if hyphenated {
+        for (i, c) in t.bytes().enumerate() {
+            let want_hyphen = matches!(i, 8 | 13 | 18 | 23);
+            if want_hyphen != (c == b'-') {
+                return None;
+            }
+        }
+    } else if t.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut digits = t.bytes().filter(|c| *c != b'-');
+    for byte in &mut out {
+        let hi = hex_val(digits.next()?)?;
+        let lo = hex_val(digits.next()?)?;
+        *byte = (hi << 4) | lo;
+    }
+    if digits.next().is_some() {
+        return None;
+    }
+    Some(out)
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Whether `slug` matches `[a-z0-9][a-z0-9-]{0,62}` (R1).
+pub fn valid_slug(slug: &str) -> bool {
+    let b = slug.as_bytes();
+    let Some((first, rest)) = b.split_first() else {
+        return false;
+    };
+    (first.is_ascii_lowercase() || first.is_ascii_digit())
+        && rest.len() <= 62
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+        assert_eq!(prefix_end(&[]), None);
+    }
+
+    #[test]
+    fn index_keys_split() {
+        let k = index_key(3, "a@b.co", "key1");
+        assert_eq!(split_index(&k), Some((3, &b"a@b.co"[..], &b"key1"[..])));
+        assert!(k.starts_with(&index_prefix(3, "a@b.co")));
+        assert_eq!(split_index(&[0, 0, 0]), None);
+        assert_eq!(split_index(&[0, 0, 0, 1, b'x']), None);
+    }
+
+    #[test]
+    fn workspace_order_is_numeric() {
+        assert!(ws_key(1, b"zzz") < ws_key(2, b""));
+        assert!(ws_key(255, b"") < ws_key(256, b""));
+    }
+
+    #[test]
+    fn uuids_parse() {
+        let want = [
+            0x67, 0xe5, 0x50, 0x44, 0x10, 0xb1, 0x42, 0x6f, 0x92, 0x47, 0xbb, 0x68, 0x0e, 0x5f,
+            0xe0, 0xc8,
+        ];
+        assert_eq!(
+            parse_uuid("67e55044-10b1-426f-9247-bb680e5fe0c8"),
+            Some(want)
+        );
+        assert_eq!(parse_uuid("67E5504410B1426F9247BB680E5FE0C8"), Some(want));
+        assert_eq!(
+            parse_uuid("{67e55044-10b1-426f-9247-bb680e5fe0c8}"),
+            Some(want)
+        );
+        assert_eq!(parse_uuid("67e55044-10b1-426f-9247-bb680e5fe0c"), None);
+        assert_eq!(parse_uuid("67e5504410b1-426f-9247-bb680e5fe0c8-"), None);
+        assert_eq!(parse_uuid("g7e5504410b1426f9247bb680e5fe0c8"), None);
+        assert_eq!(parse_uuid("é7e5504410b1426f9247bb680e5fe0c"), None);
+        assert_eq!(parse_uuid(""), None);
+    }
+
+    #[test]
+    fn slugs() {
+        for ok in ["default", "a", "0", "a-b", "9-", &"a".repeat(63)] {
+            assert!(valid_slug(ok), "{ok}");
+        }
+        for bad in ["", "-a", "A", "a_b", "a b", "é", &"a".repeat(64)] {
+            assert!(!valid_slug(bad), "{bad}");
+        }
+    }
+}

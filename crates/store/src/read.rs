@@ -1,0 +1,304 @@
+//! Read access: [`ReadView`] (one redb read transaction) and [`ContactsView`] (the
+//! contact tables of one workspace, shareable across threads for parallel lookups).
+
+use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
+
+use crate::codec;
+use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
+use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
+
+/// One read transaction: a consistent snapshot of the last committed state.
+pub struct ReadView {
+    txn: ReadTransaction,
+}
+
+impl std::fmt::Debug for ReadView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView").finish_non_exhaustive()
+    }
+}
+
+/// A byte-keyed table opened for reading.
+type Bytes = ReadOnlyTable<&'static [u8], &'static [u8]>;
+/// An index table opened for reading.
+type Index = ReadOnlyTable<&'static [u8], ()>;
+
+/// The `WorkspaceInfo` of a stored workspace.
+pub(crate) fn workspace_info(ws: u32, w: codec::StoredWorkspace) -> WorkspaceInfo {
+    WorkspaceInfo {
+        id: WorkspaceId(ws),
+        slug: w.slug,
+        uuid: w.uuid,
+        created_at_us: w.created_at_us,
+    }
+}
+
+/// Decodes a `columns` entry (`ws ‖ name` → record) into a custom column.
+pub(crate) fn column_from_entry(name: &[u8], value: &[u8]) -> Result<CustomColumn, StoreError> {
+    let c = codec::decode_column(value)?;
+    let name = std::str::from_utf8(name)
+        .map_err(|_| {
+            StoreError::corrupt(
+                "columns",
+                format!("column name {} is not UTF-8", keys::show_bytes(name)),
+            )
+        })?
+        .to_owned();
+    Ok(CustomColumn {
+        id: FieldId(c.id),
+        spec: ColumnSpec {
+            name,
+            ty: codec::column_type_from_stored(c.ty, c.max_len)?,
+            import_enabled: c.import_enabled,
+            required: c.required,
+        },
+    })
+}
+
+impl ReadView {
+    pub(crate) fn new(txn: ReadTransaction) -> Self {
+        ReadView { txn }
+    }
+
+    fn workspace_by_number(&self, ws: u32) -> Result<Option<WorkspaceInfo>, StoreError> {
+        let t = self.txn.open_table(keys::WORKSPACES)?;
+        Ok(crate::load_workspace(&t, ws)?.map(|w| workspace_info(ws, w)))
+    }
+
+    fn require_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        let t = self.txn.open_table(keys::WORKSPACES)?;
+        if t.get(ws_bytes(ws.0).as_slice())?.is_none() {
+            return Err(StoreError::NoSuchWorkspace);
+        }
+        Ok(())
+    }
+
+    /// Every workspace, by number.
+    pub fn workspaces(&self) -> Result<Vec<WorkspaceInfo>, StoreError> {
+        let t = self.txn.open_table(keys::WORKSPACES)?;
+        let mut out = Vec::new();
+        for entry in t.iter()? {
+            let (k, v) = entry?;
+            let ws = keys::ws_from_bytes(k.value()).ok_or_else(|| {
+                StoreError::corrupt(
+                    "workspaces",
+                    format!("key {} is not 4 bytes", keys::show_bytes(k.value())),
+                )
+            })?;
+            out.push(workspace_info(ws, codec::decode_workspace(v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// The workspace named `slug_or_uuid`: by slug first, then by UUID text
+    /// (hyphenated or 32 hex digits, any case). `None` when neither names one.
+    pub fn workspace(&self, slug_or_uuid: &str) -> Result<Option<WorkspaceInfo>, StoreError> {
+        let slugs = self.txn.open_table(keys::WORKSPACE_SLUGS)?;
+        let mut number = slugs
+            .get(slug_or_uuid.as_bytes())?
+            .map(|v| v.value().to_vec());
+        if number.is_none()
+            && let Some(uuid) = keys::parse_uuid(slug_or_uuid)
+        {
+            let uuids = self.txn.open_table(keys::WORKSPACE_UUIDS)?;
+            number = uuids.get(uuid.as_slice())?.map(|v| v.value().to_vec());
+        }
+        let Some(number) = number else {
+            return Ok(None);
+        };
+        let ws = keys::ws_from_bytes(&number).ok_or_else(|| {
+            StoreError::corrupt(
+                "workspace_slugs",
+                format!("{slug_or_uuid:?} maps to a value that is not 4 bytes"),
+            )
+        })?;
+        match self.workspace_by_number(ws)? {
+            Some(info) => Ok(Some(info)),
+            None => Err(StoreError::corrupt(
+                "workspace_slugs",
+                format!("{slug_or_uuid:?} maps to missing workspace {ws}"),
+            )),
+        }
+    }
+
+    /// The custom columns of `ws`, by id.
+    pub fn columns(&self, ws: WorkspaceId) -> Result<Vec<CustomColumn>, StoreError> {
+        self.require_workspace(ws)?;
+        let t = self.txn.open_table(keys::COLUMNS)?;
+        let range = prefix_range(&ws_bytes(ws.0));
+        let mut out = Vec::new();
+        for entry in t.range::<&[u8]>(as_slices(&range))? {
+            let (k, v) = entry?;
+            let name = k.value().get(4..).unwrap_or_default();
+            out.push(column_from_entry(name, v.value())?);
+        }
+        out.sort_by_key(|c| c.id);
+        Ok(out)
+    }
+
+    /// The contacts of `ws`, with their aliases and indexes.
+    pub fn contacts(&self, ws: WorkspaceId) -> Result<ContactsView, StoreError> {
+        self.require_workspace(ws)?;
+        Ok(ContactsView {
+            ws: ws.0,
+            contacts: self.txn.open_table(keys::CONTACTS)?,
+            aliases: self.txn.open_table(keys::ALIASES)?,
+            emails: self.txn.open_table(keys::EMAIL_INDEX)?,
+            phones: self.txn.open_table(keys::PHONE_INDEX)?,
+        })
+    }
+
+    /// The stored record of `request_id` in `ws`, if that id was applied (R21).
+    pub fn request(
+        &self,
+        ws: WorkspaceId,
+        request_id: &str,
+    ) -> Result<Option<StoredRequest>, StoreError> {
+        self.require_workspace(ws)?;
+        let t = self.txn.open_table(keys::REQUESTS)?;
+        let Some(v) = t.get(ws_key(ws.0, request_id.as_bytes()).as_slice())? else {
+            return Ok(None);
+        };
+        let r = codec::decode_request(v.value())?;
+        Ok(Some(StoredRequest {
+            body_hash: r.body_hash,
+            applied_at_us: r.applied_at_us,
+            report_json: r.report_json,
+        }))
+    }
+}
+
+/// The contact tables of one workspace in one read transaction.
+///
+/// `Sync`: many threads may look contacts up at once (the merge's parallel phase).
+/// It keeps its snapshot alive on its own, also after the [`ReadView`] is dropped.
+pub struct ContactsView {
+    ws: u32,
+    contacts: Bytes,
+    aliases: Bytes,
+    emails: Index,
+    phones: Index,
+}
+
+impl std::fmt::Debug for ContactsView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContactsView")
+            .field("ws", &self.ws)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The UTF-8 text of a stored key part.
+fn key_text(table: &'static str, b: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(b.to_vec()).map_err(|_| {
+        StoreError::corrupt(table, format!("key {} is not UTF-8", keys::show_bytes(b)))
+    })
+}
+
+impl ContactsView {
+    /// The workspace this view reads.
+    pub fn workspace(&self) -> WorkspaceId {
+        WorkspaceId(self.ws)
+    }
+
+    /// The contact whose primary key is `key` (aliases are not consulted).
+    pub fn get(&self, key: &str) -> Result<Option<Contact>, StoreError> {
+        match self
+            .contacts
+            .get(ws_key(self.ws, key.as_bytes()).as_slice())?
+        {
+            Some(v) => Ok(Some(codec::decode_contact(key, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The contact whose key, or one of whose aliases, is `key_or_alias` (R9).
+    pub fn resolve(&self, key_or_alias: &str) -> Result<Option<Contact>, StoreError> {
+        if let Some(c) = self.get(key_or_alias)? {
+            return Ok(Some(c));
+        }
+        let Some(target) = self
+            .aliases
+            .get(ws_key(self.ws, key_or_alias.as_bytes()).as_slice())?
+        else {
+            return Ok(None);
+        };
+        let target = key_text("aliases", target.value())?;
+        match self.get(&target)? {
+            Some(c) => Ok(Some(c)),
+            None => Err(StoreError::corrupt(
+                "aliases",
+                format!("alias {key_or_alias:?} points to missing contact {target:?}"),
+            )),
+        }
+    }
+
+    fn keys_by(
+        &self,
+        table: &Index,
+        name: &'static str,
+        value: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = keys::index_prefix(self.ws, value);
+        let range = prefix_range(&prefix);
+        let mut out = Vec::new();
+        for entry in table.range::<&[u8]>(as_slices(&range))? {
+            let (k, _) = entry?;
+            let key = k.value().get(prefix.len()..).unwrap_or_default();
+            out.push(key_text(name, key)?);
+        }
+        Ok(out)
+    }
+
+    /// The keys of every contact whose normalized email is `email`, sorted.
+    pub fn keys_by_email(&self, email: &str) -> Result<Vec<String>, StoreError> {
+        self.keys_by(&self.emails, "email_index", email)
+    }
+
+    /// The keys of every contact whose normalized gsm is `gsm`, sorted.
+    pub fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, StoreError> {
+        self.keys_by(&self.phones, "phone_index", gsm)
+    }
+
+    /// The number of contacts in the workspace (walks its key range).
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let range = prefix_range(&ws_bytes(self.ws));
+        let mut n = 0u64;
+        for entry in self.contacts.range::<&[u8]>(as_slices(&range))? {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Every contact of the workspace in key order (byte order of the keys),
+    /// decoded one at a time as the iterator advances.
+    pub fn iter(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<Contact, StoreError>> + '_, StoreError> {
+        let range = prefix_range(&ws_bytes(self.ws));
+        let inner = self.contacts.range::<&[u8]>(as_slices(&range))?;
+        Ok(inner.map(|entry| {
+            let (k, v) = entry?;
+            let key = key_text("contacts", k.value().get(4..).unwrap_or_default())?;
+            codec::decode_contact(&key, v.value())
+        }))
+    }
+}
+
+impl contactdb_merge::Lookup for ContactsView {
+    type Error = StoreError;
+
+    fn by_identifier(&self, id: &str) -> Result<Option<Contact>, StoreError> {
+        self.resolve(id)
+    }
+
+    fn keys_by_email(&self, email: &str) -> Result<Vec<String>, StoreError> {
+        ContactsView::keys_by_email(self, email)
+    }
+
+    fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, StoreError> {
+        ContactsView::keys_by_phone(self, gsm)
+    }
+}

@@ -1,0 +1,399 @@
+//! Write access: [`WriteView`] wraps the one redb write transaction and derives every
+//! primary, alias and index write from the difference between committed and final
+//! contacts.
+
+use contactdb_merge::ContactWrite;
+use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
+use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use crate::codec::{self, StoredColumn, StoredWorkspace};
+use crate::keys::{self, as_slices, index_key, prefix_range, ws_bytes, ws_key};
+use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
+
+/// The one write transaction (R19). Dropping it without [`WriteView::commit`]
+/// aborts every change made through it.
+pub struct WriteView {
+    txn: WriteTransaction,
+}
+
+impl std::fmt::Debug for WriteView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteView").finish_non_exhaustive()
+    }
+}
+
+/// The writes to one table derived from a set of contact writes: removals are
+/// applied before insertions, each sorted by key.
+#[derive(Default)]
+struct TableWrites {
+    removes: Vec<Vec<u8>>,
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl TableWrites {
+    fn sort(&mut self) {
+        self.removes.sort_unstable();
+        self.removes.dedup();
+        // Stable: if one key were put twice, the later put stays the later one.
+        self.puts.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
+    fn apply(mut self, t: &mut Table<&'static [u8], &'static [u8]>) -> Result<(), StoreError> {
+        self.sort();
+        for k in &self.removes {
+            t.remove(k.as_slice())?;
+        }
+        for (k, v) in &self.puts {
+            t.insert(k.as_slice(), v.as_slice())?;
+        }
+        Ok(())
+    }
+
+    fn apply_index(mut self, t: &mut Table<&'static [u8], ()>) -> Result<(), StoreError> {
+        self.sort();
+        for k in &self.removes {
+            t.remove(k.as_slice())?;
+        }
+        for (k, _) in &self.puts {
+            t.insert(k.as_slice(), ())?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds the index writes of one contact for one indexed field: `before` and `after`
+/// are `(value, contact_key)`; nothing is written when they are equal.
+fn index_diff(
+    ws: u32,
+    before: Option<(&str, &str)>,
+    after: Option<(&str, &str)>,
+    out: &mut TableWrites,
+) {
+    if before == after {
+        return;
+    }
+    if let Some((value, key)) = before {
+        out.removes.push(index_key(ws, value, key));
+    }
+    if let Some((value, key)) = after {
+        out.puts.push((index_key(ws, value, key), Vec::new()));
+    }
+}
+
+impl WriteView {
+    pub(crate) fn new(txn: WriteTransaction) -> Self {
+        WriteView { txn }
+    }
+
+    /// Creates every table of the format (opening a table in a write transaction
+    /// creates it).
+    pub(crate) fn init_tables(&self) -> Result<(), StoreError> {
+        self.txn.open_table(keys::META)?;
+        self.txn.open_table(keys::WORKSPACES)?;
+        self.txn.open_table(keys::WORKSPACE_SLUGS)?;
+        self.txn.open_table(keys::WORKSPACE_UUIDS)?;
+        self.txn.open_table(keys::COLUMNS)?;
+        self.txn.open_table(keys::CONTACTS)?;
+        self.txn.open_table(keys::ALIASES)?;
+        self.txn.open_table(keys::EMAIL_INDEX)?;
+        self.txn.open_table(keys::PHONE_INDEX)?;
+        self.txn.open_table(keys::REQUESTS)?;
+        Ok(())
+    }
+
+    /// Sets a u32 (big-endian) entry of `meta`.
+    pub(crate) fn set_meta_u32(&mut self, key: &str, value: u32) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(keys::META)?;
+        t.insert(key, value.to_be_bytes().as_slice())?;
+        Ok(())
+    }
+
+    fn meta_u32(&self, key: &str) -> Result<u32, StoreError> {
+        let t = self.txn.open_table(keys::META)?;
+        let v = t
+            .get(key)?
+            .ok_or_else(|| StoreError::corrupt("meta", format!("{key} is missing")))?;
+        keys::ws_from_bytes(v.value()).ok_or_else(|| {
+            StoreError::corrupt("meta", format!("{key} is not a 4-byte big-endian number"))
+        })
+    }
+
+    fn load_workspace(&self, ws: WorkspaceId) -> Result<StoredWorkspace, StoreError> {
+        let t = self.txn.open_table(keys::WORKSPACES)?;
+        crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)
+    }
+
+    fn require_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        let t = self.txn.open_table(keys::WORKSPACES)?;
+        if t.get(ws_bytes(ws.0).as_slice())?.is_none() {
+            return Err(StoreError::NoSuchWorkspace);
+        }
+        Ok(())
+    }
+
+    /// Creates a workspace (R1). The slug must match `[a-z0-9][a-z0-9-]{0,62}` and
+    /// be free; the UUID must be free too.
+    pub fn create_workspace(
+        &mut self,
+        slug: &str,
+        uuid: [u8; 16],
+        now_us: i64,
+    ) -> Result<WorkspaceInfo, StoreError> {
+        if !keys::valid_slug(slug) {
+            return Err(StoreError::InvalidSlug {
+                slug: slug.to_owned(),
+            });
+        }
+        {
+            let slugs = self.txn.open_table(keys::WORKSPACE_SLUGS)?;
+            if slugs.get(slug.as_bytes())?.is_some() {
+                return Err(StoreError::WorkspaceExists {
+                    slug: slug.to_owned(),
+                });
+            }
+            let uuids = self.txn.open_table(keys::WORKSPACE_UUIDS)?;
+            if uuids.get(uuid.as_slice())?.is_some() {
+                return Err(StoreError::WorkspaceExists {
+                    slug: uuid_text(&uuid),
+                });
+            }
+        }
+        let ws = self.meta_u32(keys::META_NEXT_WORKSPACE)?;
+        let next = ws
+            .checked_add(1)
+            .ok_or_else(|| StoreError::corrupt("meta", "next_workspace is exhausted"))?;
+        let record = StoredWorkspace {
+            slug: slug.to_owned(),
+            uuid,
+            created_at_us: now_us,
+            next_field_id: FieldId::CUSTOM_FIRST,
+        };
+        let number = ws_bytes(ws);
+        self.txn.open_table(keys::WORKSPACES)?.insert(
+            number.as_slice(),
+            codec::encode_workspace(&record)?.as_slice(),
+        )?;
+        self.txn
+            .open_table(keys::WORKSPACE_SLUGS)?
+            .insert(slug.as_bytes(), number.as_slice())?;
+        self.txn
+            .open_table(keys::WORKSPACE_UUIDS)?
+            .insert(uuid.as_slice(), number.as_slice())?;
+        self.set_meta_u32(keys::META_NEXT_WORKSPACE, next)?;
+        Ok(crate::read::workspace_info(ws, record))
+    }
+
+    /// Declares or redeclares a custom column of `ws` (R3).
+    ///
+    /// A new name gets the workspace's next field id (from
+    /// [`FieldId::CUSTOM_FIRST`], never reused); at most
+    /// [`CUSTOM_COLUMNS_MAX`] columns per workspace. An existing name with the same
+    /// type (including a string's `max_len`) updates `import_enabled` and
+    /// `required`; with another type it is refused with
+    /// [`StoreError::ColumnInUse`] while any contact of `ws` has a value for it.
+    pub fn declare_column(
+        &mut self,
+        ws: WorkspaceId,
+        spec: &ColumnSpec,
+    ) -> Result<CustomColumn, StoreError> {
+        spec.validate()
+            .map_err(|message| StoreError::ColumnInvalid { message })?;
+        let mut workspace = self.load_workspace(ws)?;
+        let key = ws_key(ws.0, spec.name.as_bytes());
+        let (ty, max_len) = codec::column_type_to_stored(spec.ty);
+        let existing = {
+            let t = self.txn.open_table(keys::COLUMNS)?;
+            match t.get(key.as_slice())? {
+                Some(v) => Some(codec::decode_column(v.value())?),
+                None => None,
+            }
+        };
+        let id = match existing {
+            Some(old) => {
+                if (old.ty, old.max_len) != (ty, max_len)
+                    && self.field_in_use(ws, FieldId(old.id))?
+                {
+                    return Err(StoreError::ColumnInUse {
+                        name: spec.name.clone(),
+                    });
+                }
+                old.id
+            }
+            None => {
+                let count = {
+                    let t = self.txn.open_table(keys::COLUMNS)?;
+                    let range = prefix_range(&ws_bytes(ws.0));
+                    let mut n = 0usize;
+                    for entry in t.range::<&[u8]>(as_slices(&range))? {
+                        entry?;
+                        n += 1;
+                    }
+                    n
+                };
+                if count >= CUSTOM_COLUMNS_MAX {
+                    return Err(StoreError::TooManyColumns);
+                }
+                let id = workspace.next_field_id.max(FieldId::CUSTOM_FIRST);
+                workspace.next_field_id = id.checked_add(1).ok_or(StoreError::TooManyColumns)?;
+                self.txn.open_table(keys::WORKSPACES)?.insert(
+                    ws_bytes(ws.0).as_slice(),
+                    codec::encode_workspace(&workspace)?.as_slice(),
+                )?;
+                id
+            }
+        };
+        let record = StoredColumn {
+            id,
+            ty,
+            max_len,
+            import_enabled: spec.import_enabled,
+            required: spec.required,
+        };
+        self.txn
+            .open_table(keys::COLUMNS)?
+            .insert(key.as_slice(), codec::encode_column(&record)?.as_slice())?;
+        Ok(CustomColumn {
+            id: FieldId(id),
+            spec: spec.clone(),
+        })
+    }
+
+    /// Whether any contact of `ws` has a value for `field` (a full scan).
+    fn field_in_use(&self, ws: WorkspaceId, field: FieldId) -> Result<bool, StoreError> {
+        let t = self.txn.open_table(keys::CONTACTS)?;
+        let range = prefix_range(&ws_bytes(ws.0));
+        for entry in t.range::<&[u8]>(as_slices(&range))? {
+            let (k, v) = entry?;
+            let key = String::from_utf8_lossy(k.value().get(4..).unwrap_or_default());
+            if codec::decode_contact(&key, v.value())?
+                .fields
+                .contains(field)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Writes the final state of every contact a request changed (see
+    /// [`ContactWrite`]). Every removal (old keys, dropped aliases, stale index
+    /// entries) is applied before any insertion, so renames, chains and swaps
+    /// between the writes of one call are safe. Unchanged index entries are not
+    /// rewritten.
+    pub fn apply(&mut self, ws: WorkspaceId, writes: &[ContactWrite]) -> Result<(), StoreError> {
+        self.require_workspace(ws)?;
+        let w = ws.0;
+        let mut contacts = TableWrites::default();
+        let mut aliases = TableWrites::default();
+        let mut emails = TableWrites::default();
+        let mut phones = TableWrites::default();
+        for cw in writes {
+            let a = &cw.after;
+            contacts
+                .puts
+                .push((ws_key(w, a.key.as_bytes()), codec::encode_contact(a)?));
+            let b: Option<&Contact> = cw.before.as_ref();
+            let key_changed = b.is_some_and(|b| b.key != a.key);
+            if let Some(b) = b {
+                if key_changed {
+                    contacts.removes.push(ws_key(w, b.key.as_bytes()));
+                }
+                for alias in &b.aliases {
+                    if !a.aliases.contains(alias) {
+                        aliases.removes.push(ws_key(w, alias.as_bytes()));
+                    }
+                }
+            }
+            for alias in &a.aliases {
+                let is_new = match b {
+                    None => true,
+                    Some(b) => key_changed || !b.aliases.contains(alias),
+                };
+                if is_new {
+                    aliases
+                        .puts
+                        .push((ws_key(w, alias.as_bytes()), a.key.as_bytes().to_vec()));
+                }
+            }
+            index_diff(
+                w,
+                b.and_then(|b| b.email().map(|e| (e, b.key.as_str()))),
+                a.email().map(|e| (e, a.key.as_str())),
+                &mut emails,
+            );
+            index_diff(
+                w,
+                b.and_then(|b| b.gsm().map(|g| (g, b.key.as_str()))),
+                a.gsm().map(|g| (g, a.key.as_str())),
+                &mut phones,
+            );
+        }
+        contacts.apply(&mut self.txn.open_table(keys::CONTACTS)?)?;
+        aliases.apply(&mut self.txn.open_table(keys::ALIASES)?)?;
+        emails.apply_index(&mut self.txn.open_table(keys::EMAIL_INDEX)?)?;
+        phones.apply_index(&mut self.txn.open_table(keys::PHONE_INDEX)?)?;
+        Ok(())
+    }
+
+    /// Records that `request_id` was applied in `ws` (R21).
+    pub fn put_request(
+        &mut self,
+        ws: WorkspaceId,
+        request_id: &str,
+        req: &StoredRequest,
+    ) -> Result<(), StoreError> {
+        self.require_workspace(ws)?;
+        let value = codec::encode_request(&codec::StoredRequestV1 {
+            body_hash: req.body_hash,
+            applied_at_us: req.applied_at_us,
+            report_json: req.report_json.clone(),
+        })?;
+        self.txn.open_table(keys::REQUESTS)?.insert(
+            ws_key(ws.0, request_id.as_bytes()).as_slice(),
+            value.as_slice(),
+        )?;
+        Ok(())
+    }
+
+    /// Removes the request ids of `ws` applied strictly before `applied_before_us`;
+    /// returns how many were removed.
+    pub fn prune_requests(
+        &mut self,
+        ws: WorkspaceId,
+        applied_before_us: i64,
+    ) -> Result<u64, StoreError> {
+        self.require_workspace(ws)?;
+        let mut t = self.txn.open_table(keys::REQUESTS)?;
+        let range = prefix_range(&ws_bytes(ws.0));
+        let mut expired = Vec::new();
+        for entry in t.range::<&[u8]>(as_slices(&range))? {
+            let (k, v) = entry?;
+            if codec::decode_request(v.value())?.applied_at_us < applied_before_us {
+                expired.push(k.value().to_vec());
+            }
+        }
+        for k in &expired {
+            t.remove(k.as_slice())?;
+        }
+        Ok(u64::try_from(expired.len()).unwrap_or(u64::MAX))
+    }
+
+    /// Commits every change made through this view, durably.
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.txn.commit()?;
+        Ok(())
+    }
+}
+
+/// A UUID in hyphenated lower-case text.
+fn uuid_text(u: &[u8; 16]) -> String {
+    let mut s = String::with_capacity(36);
+    for (i, b) in u.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
