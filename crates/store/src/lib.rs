@@ -2,7 +2,7 @@
 //! indexes, workspaces, custom columns and applied request ids, in one redb file.
 //!
 //! Architecture invariants:
-//! - Every stored value goes through [`codec`](crate::codec): a format tag byte, then
+//! - Every stored value goes through the `codec` module: a format tag byte, then
 //!   postcard of a stored struct that is separate from the domain types.
 //! - Secondary indexes are plain tables with big-endian composite keys
 //!   (`ws ‖ value ‖ 0x00 ‖ contact_key`), written in the same transaction as the

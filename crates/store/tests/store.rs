@@ -130,16 +130,15 @@ fn other_redb_files_and_garbage_are_refused() {
         Err(StoreError::NotAContactDb)
     ));
     let garbage = dir.path().join("garbage");
-    std::fs::write(&garbage, b"this is not a database at all, just some text\n".repeat(200))
-        .unwrap();
+    std::fs::write(
+        &garbage,
+        b"this is not a database at all, just some text\n".repeat(200),
+    )
+    .unwrap();
     let err = Store::open(&garbage, &opts()).unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
     // The refused file is untouched.
-    assert!(
-        std::fs::read(&garbage)
-            .unwrap()
-            .starts_with(b"this is not")
-    );
+    assert!(std::fs::read(&garbage).unwrap().starts_with(b"this is not"));
 }
 
 #[test]
@@ -318,7 +317,10 @@ fn workspaces_by_slug_and_uuid() -> TestResult {
         r.contacts(missing),
         Err(StoreError::NoSuchWorkspace)
     ));
-    assert!(matches!(r.columns(missing), Err(StoreError::NoSuchWorkspace)));
+    assert!(matches!(
+        r.columns(missing),
+        Err(StoreError::NoSuchWorkspace)
+    ));
     drop(r);
     let mut w = store.begin_write(Wait::Block)?;
     assert!(matches!(
@@ -354,7 +356,10 @@ fn declare_column_rules() -> TestResult {
     let (_dir, _path, store) = temp_store();
     let ws = default_ws(&store);
     let mut w = store.begin_write(Wait::Block)?;
-    let tier = w.declare_column(ws, &ColumnSpec::new("tier", ColumnType::String { max_len: 5 }))?;
+    let tier = w.declare_column(
+        ws,
+        &ColumnSpec::new("tier", ColumnType::String { max_len: 5 }),
+    )?;
     assert_eq!(tier.id, FieldId(FieldId::CUSTOM_FIRST));
     let score = w.declare_column(ws, &ColumnSpec::new("score", ColumnType::Integer))?;
     assert_eq!(score.id, FieldId(FieldId::CUSTOM_FIRST + 1));
@@ -394,7 +399,10 @@ fn declare_column_rules() -> TestResult {
     ));
     // A string's max_len is part of its type.
     assert!(matches!(
-        w.declare_column(ws, &ColumnSpec::new("tier", ColumnType::String { max_len: 9 })),
+        w.declare_column(
+            ws,
+            &ColumnSpec::new("tier", ColumnType::String { max_len: 9 })
+        ),
         Err(StoreError::ColumnInUse { .. })
     ));
     // Columns are per workspace: ids restart in another workspace.
@@ -436,7 +444,10 @@ fn at_most_1000_custom_columns() -> TestResult {
     w.commit()?;
     let cols = store.read()?.columns(ws)?;
     assert_eq!(cols.len(), 1000);
-    assert_eq!(cols.last().unwrap().id, FieldId(FieldId::CUSTOM_FIRST + 999));
+    assert_eq!(
+        cols.last().unwrap().id,
+        FieldId(FieldId::CUSTOM_FIRST + 999)
+    );
     Ok(())
 }
 
@@ -490,8 +501,7 @@ fn inserts_updates_and_lookups() -> TestResult {
     }
     // Update: a changes email, b clears it, c gets an email; versions rise.
     let mut a2 = a.clone();
-    a2.fields
-        .set(FieldId::EMAIL, Value::Str("new@x.io".into()));
+    a2.fields.set(FieldId::EMAIL, Value::Str("new@x.io".into()));
     a2.version = 2;
     let mut b2 = b.clone();
     b2.fields.remove(FieldId::EMAIL);
@@ -501,7 +511,11 @@ fn inserts_updates_and_lookups() -> TestResult {
     c2.fields
         .set(FieldId::EMAIL, Value::Str("shared@x.io".into()));
     c2.version = 2;
-    apply(&store, ws, &[update(&a, &a2), update(&b, &b2), update(&c, &c2)])?;
+    apply(
+        &store,
+        ws,
+        &[update(&a, &a2), update(&b, &b2), update(&c, &c2)],
+    )?;
     assert_clean(&store);
     let r = store.read()?;
     let v = r.contacts(ws)?;
@@ -681,7 +695,10 @@ fn iteration_streams_in_key_order() -> TestResult {
     let r = store.read()?;
     let v = r.contacts(ws)?;
     assert_eq!(v.count()?, 500);
-    let got: Vec<String> = v.iter()?.map(|c| c.map(|c| c.key)).collect::<Result<_, _>>()?;
+    let got: Vec<String> = v
+        .iter()?
+        .map(|c| c.map(|c| c.key))
+        .collect::<Result<_, _>>()?;
     assert_eq!(got, keys);
     assert_eq!(v.iter()?.take(3).count(), 3);
     Ok(())

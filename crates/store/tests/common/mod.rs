@@ -1,5 +1,6 @@
 //! Helpers shared by the store's integration tests.
-#![allow(dead_code)]
+// Test helpers: a failure here is a test failure, so unwrap is what we want.
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
@@ -67,7 +68,13 @@ pub fn apply(store: &Store, ws: WorkspaceId, writes: &[ContactWrite]) -> Result<
 
 /// The id of the `default` workspace.
 pub fn default_ws(store: &Store) -> WorkspaceId {
-    store.read().unwrap().workspace("default").unwrap().unwrap().id
+    store
+        .read()
+        .unwrap()
+        .workspace("default")
+        .unwrap()
+        .unwrap()
+        .id
 }
 
 /// Asserts that `check()` finds nothing.
