@@ -67,6 +67,19 @@ impl WorkspaceInfo {
 }
 
 /// Settings for opening a [`Database`].
+///
+/// ```
+/// # fn main() -> Result<(), contactdb::Error> {
+/// # let dir = tempfile::tempdir().map_err(|e| contactdb::Error::InvalidArgument(e.to_string()))?;
+/// let db = contactdb::Database::builder()
+///     .cache_size_bytes(16 << 20)
+///     .records_max(50_000)
+///     .request_id_retention_days(30)
+///     .open(dir.path().join("c.redb"))?;
+/// let acme = db.create_workspace("acme")?;
+/// assert_eq!(db.workspace(&acme.uuid)?.info().slug, "acme");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
     cache_size_bytes: usize,

@@ -43,6 +43,28 @@ impl Workspace {
     /// Request-level problems (R5) are `Err(Error::Request(_))` and change nothing;
     /// per-record problems are in the returned [`Report`]. The request is applied in
     /// one transaction: all of it or none of it survives a crash (R14).
+    ///
+    /// ```
+    /// use contactdb::{BulkRequest, Database, Mode, Outcome, Status};
+    /// use serde_json::json;
+    /// # fn main() -> Result<(), contactdb::Error> {
+    /// # let dir = tempfile::tempdir().map_err(|e| contactdb::Error::InvalidArgument(e.to_string()))?;
+    /// let db = Database::open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, vec![json!({"contact_key": "k1", "name": "Ann"})]))?;
+    ///
+    /// // Update mode: an unknown key is `not_found`; under the default `abort`
+    /// // nothing is written and the valid record is `not_applied`.
+    /// let report = ws.bulk(&BulkRequest::new(Mode::Update, vec![
+    ///     json!({"contact_key": "k1", "name": "Anne"}),
+    ///     json!({"contact_key": "nope", "name": "X"}),
+    /// ]))?;
+    /// assert_eq!(report.status, Status::Rejected);
+    /// assert_eq!(report.results[0].outcome, Outcome::NotApplied);
+    /// assert_eq!(report.errors[0].code.as_str(), "not_found");
+    /// assert_eq!(ws.get("k1")?.map(|c| c.columns["name"].clone()), Some(json!("Ann")));
+    /// # Ok(()) }
+    /// ```
     pub fn bulk(&self, req: &BulkRequest) -> Result<Report, Error> {
         self.bulk_with(req, Wait::Block)
     }
