@@ -33,10 +33,20 @@ impl Value {
             Value::Str(s) => serde_json::Value::String(s.clone()),
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
+            // A JSON number when it converts exactly (up to ~17 significant digits),
+            // else the canonical text, so no digit is ever lost.
             Value::Decimal(d) => serde_json::from_str::<serde_json::Number>(d)
-                .map(serde_json::Value::Number)
-                .unwrap_or_else(|_| serde_json::Value::String(d.clone())),
-            Value::Json(j) => serde_json::from_str(j).unwrap_or(serde_json::Value::Null),
+                .ok()
+                .filter(|n| n.to_string() == *d)
+                .map_or_else(
+                    || serde_json::Value::String(d.clone()),
+                    serde_json::Value::Number,
+                ),
+            // Stored text was produced by serde_json within the depth limit, so it
+            // parses; if it ever did not, return the text rather than lose it.
+            Value::Json(j) => {
+                serde_json::from_str(j).unwrap_or_else(|_| serde_json::Value::String(j.clone()))
+            }
         }
     }
 }

@@ -14,6 +14,9 @@ pub const PHONE_DIGITS_MIN: usize = 7;
 pub const PHONE_DIGITS_MAX: usize = 15;
 /// Largest `metadata` (or any json column) serialized, in bytes (R2).
 pub const METADATA_BYTES_MAX: usize = 64 * 1024;
+/// Deepest nesting of arrays/objects in a json column: deeper values could not be
+/// read back by serde_json (limit 128) and risk the stack.
+pub const JSON_DEPTH_MAX: usize = 100;
 /// Default `priority` of a contact (R2).
 pub const PRIORITY_DEFAULT: i64 = 5;
 /// Default most records in one request (R4).

@@ -8,8 +8,8 @@ use serde_json::Value as Json;
 use crate::column::Kind;
 use crate::contact::Value;
 use crate::limits::{
-    EMAIL_CHARS_MAX, EMAIL_LOCAL_CHARS_MAX, KEY_BYTES_MAX, METADATA_BYTES_MAX, PHONE_DIGITS_MAX,
-    PHONE_DIGITS_MIN,
+    EMAIL_CHARS_MAX, EMAIL_LOCAL_CHARS_MAX, JSON_DEPTH_MAX, KEY_BYTES_MAX, METADATA_BYTES_MAX,
+    PHONE_DIGITS_MAX, PHONE_DIGITS_MIN,
 };
 use crate::report::ErrorCode;
 
@@ -188,7 +188,14 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
         Kind::Priority => {
             let p = match input {
                 Json::Number(n) => n.as_i64().filter(|p| *p >= 0),
-                Json::String(s) => parse_int(s.trim()).filter(|p| *p >= 0),
+                Json::String(s) => {
+                    let t = s.trim();
+                    if t.bytes().all(|b| b.is_ascii_digit()) {
+                        t.parse().ok()
+                    } else {
+                        None
+                    }
+                }
                 _ => None,
             };
             match p {
@@ -242,6 +249,12 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
                 })
         }
         Kind::Json => {
+            if json_depth(input) > JSON_DEPTH_MAX {
+                return Err(invalid(
+                    ErrorCode::InvalidType,
+                    format!("JSON nested deeper than {JSON_DEPTH_MAX} levels"),
+                ));
+            }
             let text = serde_json::to_string(input)
                 .map_err(|e| invalid(ErrorCode::InvalidType, format!("not serializable: {e}")))?;
             if text.len() > METADATA_BYTES_MAX {
@@ -259,6 +272,27 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
             })
         }
     }
+}
+
+/// Deepest nesting of arrays and objects in `v`, computed without recursion so a
+/// hostile value cannot exhaust the stack here.
+pub fn json_depth(v: &Json) -> usize {
+    let mut max = 0;
+    let mut stack: Vec<(&Json, usize)> = vec![(v, 0)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Json::Array(items) => {
+                max = max.max(d + 1);
+                stack.extend(items.iter().map(|i| (i, d + 1)));
+            }
+            Json::Object(map) => {
+                max = max.max(d + 1);
+                stack.extend(map.values().map(|i| (i, d + 1)));
+            }
+            _ => {}
+        }
+    }
+    max
 }
 
 fn short_json(v: &Json) -> String {
@@ -557,6 +591,8 @@ mod tests {
         check(Kind::Priority, json!(-1), Err(InvalidPriority));
         check(Kind::Priority, json!(1.5), Err(InvalidPriority));
         check(Kind::Priority, json!("high"), Err(InvalidPriority));
+        check(Kind::Priority, json!("+5"), Err(InvalidPriority));
+        check(Kind::Priority, json!("-0"), Err(InvalidPriority));
         check(Kind::Integer, json!("-42"), Ok("-42"));
         check(Kind::Integer, json!("4x"), Err(InvalidType));
         check(Kind::Decimal, json!("+007.50"), Ok("7.5"));
@@ -574,6 +610,16 @@ mod tests {
             Ok(r#"{"a":[true],"b":1}"#),
         );
         check(Kind::Json, json!("x".repeat(70_000)), Err(MetadataTooLarge));
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!([deep]);
+        }
+        check(
+            Kind::Json,
+            deep.clone(),
+            Ok(&serde_json::to_string(&deep).unwrap_or_default()),
+        );
+        check(Kind::Json, json!([deep]), Err(InvalidType));
     }
 
     // R2 keys.

@@ -1,0 +1,302 @@
+//! R4, R5: request options and request-level errors — every one rejects the whole
+//! request with one code before anything is written; the records limit is
+//! configurable.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+use contactdb::{BulkRequest, Database, Error, Mode, Status, Workspace};
+use serde_json::{Value, json};
+
+/// Parses `request` (JSON as a caller sends it), sends it, and checks it is the
+/// request-level error `code` and that the workspace is exactly as before.
+fn check(ws: &Workspace, request: Value, code: &str) {
+    let shown = request.to_string();
+    let req: BulkRequest = serde_json::from_value(request).expect("request parses");
+    let before = versions(ws).unwrap();
+    let got = ws.bulk(&req);
+    assert_eq!(request_code(got), code, "request {shown}");
+    assert_eq!(
+        versions(ws).unwrap(),
+        before,
+        "request {shown} wrote something"
+    );
+    // try_bulk reports the same error.
+    assert_eq!(request_code(ws.try_bulk(&req)), code, "try_bulk {shown}");
+}
+
+fn ok() -> Value {
+    json!({"contact_key": "new-1", "name": "valid"})
+}
+
+// R5: every request-level error, each with a valid record next to it that must not
+// be written.
+#[test]
+fn request_level_errors_table() -> TestResult {
+    let (_dir, db, ws) = fresh_ws()?;
+    ws.declare_column(contactdb::ColumnSpec::new(
+        "secret",
+        contactdb::ColumnType::Integer,
+    ))?;
+    seed(&ws, vec![json!({"contact_key": "old", "name": "Old"})])?;
+    let upd = json!({"contact_key": "old", "name": "changed"});
+    let table: Vec<(Value, &str)> = vec![
+        (json!({"mode": "upsert", "records": []}), "no_records"),
+        (
+            json!({"mode": "upsert", "records": [ok(), upd, {"nope": 1}]}),
+            "unknown_column",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "": 1}]}),
+            "unknown_column",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "nämé": 1}]}),
+            "unknown_column",
+        ),
+        (
+            json!({"mode": "upsert", "columns": ["bogus"], "records": [ok()]}),
+            "unknown_column",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "secret": 1}]}),
+            "column_not_import_enabled",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "version": 3}]}),
+            "read_only_column",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "aliases": []}]}),
+            "read_only_column",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "created_at": "x"}]}),
+            "read_only_column",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "updatedAt": "x"}]}),
+            "read_only_column",
+        ),
+        (
+            json!({"mode": "upsert", "columns": ["email", "EMAIL"], "records": [ok()]}),
+            "column_listed_twice",
+        ),
+        (
+            json!({"mode": "upsert", "columns": ["gsm", "phoneNumber"], "records": [ok()]}),
+            "column_listed_twice",
+        ),
+        (
+            json!({"mode": "upsert", "columns": ["contact_key", "identifier"], "records": [ok()]}),
+            "column_listed_twice",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "new_contact_key": "x"}]}),
+            "new_key_not_allowed",
+        ),
+        (
+            json!({"mode": "insert", "records": [ok(), {"contact_key": "old", "new_contact_key": "x"}]}),
+            "new_key_not_allowed",
+        ),
+        (
+            json!({"mode": "upsert", "columns": ["name"], "records": [ok(), {"contact_key": "x", "email": "a@b.co"}]}),
+            "column_not_in_list",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"identifier": "x", "contact_key": "x"}]}),
+            "record_column_twice",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "first_name": "a", "name": "b"}]}),
+            "record_column_twice",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "phone_number": "+905551234567", "phoneNumber": "+905551234567"}]}),
+            "record_column_twice",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), [1, 2]]}),
+            "record_not_object",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), "k"]}),
+            "record_not_object",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), null]}),
+            "record_not_object",
+        ),
+        (
+            json!({"mode": "upsert", "records": [ok(), 7]}),
+            "record_not_object",
+        ),
+        (
+            json!({"mode": "upsert", "request_id": "", "records": [ok()]}),
+            "invalid_request_id",
+        ),
+        (
+            json!({"mode": "upsert", "request_id": "a\nb", "records": [ok()]}),
+            "invalid_request_id",
+        ),
+        (
+            json!({"mode": "upsert", "request_id": "r".repeat(256), "records": [ok()]}),
+            "invalid_request_id",
+        ),
+    ];
+    for (request, code) in table {
+        check(&ws, request, code);
+    }
+    assert_eq!(ws.count()?, 1);
+    assert_eq!(col(&must_get(&ws, "old")?, "name"), json!("Old"));
+    assert_clean(&db)?;
+    Ok(())
+}
+
+// R5: the error names the problem: the column and the record index.
+#[test]
+fn request_errors_name_the_problem() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let got = upsert(&ws, vec![ok(), json!({"contact_key": "x", "nope": 1})]);
+    match got {
+        Err(Error::Request(e)) => {
+            assert_eq!(e.code(), "unknown_column");
+            assert!(e.to_string().contains("nope"), "{e}");
+        }
+        other => panic!("expected unknown_column, got {other:?}"),
+    }
+    let mut r = req(
+        Mode::Upsert,
+        vec![ok(), ok(), json!({"contact_key": "x", "email": "a@b.co"})],
+    );
+    r.columns = Some(vec!["name".to_owned()]);
+    match ws.bulk(&r) {
+        Err(Error::Request(e)) => {
+            assert_eq!(e.code(), "column_not_in_list");
+            let text = e.to_string();
+            assert!(text.contains('2') && text.contains("email"), "{text}");
+        }
+        other => panic!("expected column_not_in_list, got {other:?}"),
+    }
+    Ok(())
+}
+
+// R4: `columns` may name contact_key (implied) and lets records omit listed columns.
+#[test]
+fn columns_list_is_accepted() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let mut r = req(
+        Mode::Upsert,
+        vec![
+            json!({"contact_key": "a", "name": "A", "email": "a@x.co"}),
+            json!({"contact_key": "b"}),
+            json!({"identifier": "c", "Name": "C"}),
+        ],
+    );
+    r.columns = Some(vec![
+        "contact_key".to_owned(),
+        "name".to_owned(),
+        "Email".to_owned(),
+    ]);
+    let rep = ws.bulk(&r)?;
+    assert_eq!(rep.status, Status::Applied, "{:?}", errors(&rep));
+    assert_eq!(ws.count()?, 3);
+    assert_eq!(col(&must_get(&ws, "c")?, "name"), json!("C"));
+    Ok(())
+}
+
+// R4: the request's JSON names and defaults (the seed name contactDatas is accepted).
+#[test]
+fn request_json_names_and_defaults() -> TestResult {
+    let r: BulkRequest = serde_json::from_value(json!({
+        "mode": "update", "contactDatas": [{"contact_key": "a"}]
+    }))?;
+    assert_eq!(r.mode, Mode::Update);
+    assert_eq!(r.records.len(), 1);
+    assert_eq!(r.match_on, contactdb::MatchOn::KEY);
+    assert_eq!(r.on_invalid, contactdb::OnInvalid::Abort);
+    assert_eq!(r.on_duplicate, contactdb::OnDuplicate::Merge);
+    assert_eq!(r.empty_values, contactdb::EmptyValues::Clear);
+    assert_eq!(r.request_id, None);
+    assert_eq!(r.columns, None);
+    let r: BulkRequest = serde_json::from_value(json!({
+        "mode": "upsert", "match_on": ["phone", "email"], "on_invalid": "skip",
+        "on_duplicate": "last", "empty_values": "ignore", "request_id": "r1",
+        "columns": ["name"], "records": [{}]
+    }))?;
+    assert_eq!(r.match_on, contactdb::MatchOn::ALL);
+    assert_eq!(r.on_invalid, contactdb::OnInvalid::Skip);
+    assert_eq!(r.on_duplicate, contactdb::OnDuplicate::Last);
+    assert_eq!(r.empty_values, contactdb::EmptyValues::Ignore);
+    let back = serde_json::to_value(&r)?;
+    assert_eq!(back["match_on"], json!(["key", "email", "phone"]));
+    Ok(())
+}
+
+// R4: records_max is configurable; the default is 10,000.
+#[test]
+fn records_max_configurable() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    {
+        let db = Database::builder()
+            .records_max(3)
+            .open(dir.path().join("a.redb"))?;
+        let ws = db.workspace("default")?;
+        let recs = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"contact_key": format!("k{i}")}))
+                .collect()
+        };
+        assert_eq!(
+            request_code(ws.bulk(&req(Mode::Upsert, recs(4)))),
+            "too_many_records"
+        );
+        assert_eq!(ws.count()?, 0);
+        let rep = ws.bulk(&req(Mode::Upsert, recs(3)))?;
+        assert_eq!(rep.summary.inserted, 3);
+        match ws.bulk(&req(Mode::Upsert, recs(5))) {
+            Err(Error::Request(e)) => {
+                assert_eq!(e.code(), "too_many_records");
+                let t = e.to_string();
+                assert!(t.contains('5') && t.contains('3'), "{t}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let db = Database::open(dir.path().join("b.redb"))?;
+    let ws = db.workspace("default")?;
+    let many: Vec<Value> = (0..10_001)
+        .map(|i| json!({"contact_key": format!("k{i}")}))
+        .collect();
+    assert_eq!(
+        request_code(ws.bulk(&req(Mode::Insert, many.clone()))),
+        "too_many_records"
+    );
+    assert_eq!(ws.count()?, 0);
+    let rep = ws.bulk(&req(Mode::Insert, many[..10_000].to_vec()))?;
+    assert_eq!(rep.status, Status::Applied);
+    assert_eq!(rep.summary.inserted, 10_000);
+    assert_eq!(ws.count()?, 10_000);
+    Ok(())
+}
+
+// R5: a request error also leaves request ids unused (a later good request with the
+// same id is applied, not a replay or a reuse error).
+#[test]
+fn request_error_stores_no_request_id() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let mut bad = req(Mode::Upsert, vec![json!({"contact_key": "a", "nope": 1})]);
+    bad.request_id = Some("rid".to_owned());
+    assert_eq!(request_code(ws.bulk(&bad)), "unknown_column");
+    let mut good = req(Mode::Upsert, vec![json!({"contact_key": "a"})]);
+    good.request_id = Some("rid".to_owned());
+    let rep = ws.bulk(&good)?;
+    assert!(!rep.replayed);
+    assert_eq!(rep.summary.inserted, 1);
+    Ok(())
+}

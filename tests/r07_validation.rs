@@ -1,0 +1,658 @@
+//! R7: per-record validation — every error code with its column (table-driven),
+//! every problem of a record reported in column order, and failed records writing
+//! nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+use contactdb::{ColumnSpec, ColumnType, Mode, Outcome, Status, Workspace};
+use serde_json::{Value, json};
+
+/// Sends one record (upsert, abort) and checks it fails with exactly one error of
+/// `code` on `column`, the request is rejected and nothing is written. Returns a
+/// description of every mismatch (empty = as expected).
+fn check(ws: &Workspace, record: Value, code: &str, column: &str) -> Vec<String> {
+    check_mode(ws, Mode::Upsert, record, code, column)
+}
+
+fn check_mode(ws: &Workspace, mode: Mode, record: Value, code: &str, column: &str) -> Vec<String> {
+    let mut bad = Vec::new();
+    let shown: String = record.to_string().chars().take(100).collect();
+    let before = ws.count().unwrap();
+    let rep = ws.bulk(&req(mode, vec![record])).unwrap();
+    let want = vec![(0, Some(column.to_owned()), code)];
+    if errors(&rep) != want {
+        bad.push(format!("{shown}: errors {:?}, want {want:?}", errors(&rep)));
+    }
+    if rep.status != Status::Rejected || outcomes(&rep) != vec![Outcome::Failed] {
+        bad.push(format!(
+            "{shown}: status {:?} outcomes {:?}",
+            rep.status,
+            outcomes(&rep)
+        ));
+    }
+    if rep.summary.invalid != 1 || rep.summary.failed != 1 {
+        bad.push(format!("{shown}: summary {:?}", rep.summary));
+    }
+    if rep.errors.iter().any(|e| e.message.is_empty()) {
+        bad.push(format!("{shown}: empty message"));
+    }
+    if ws.count().unwrap() != before {
+        bad.push(format!("{shown}: wrote a contact"));
+    }
+    bad
+}
+
+// R7: every validation code, with the column it names.
+#[test]
+fn validation_codes_table() -> TestResult {
+    let (_dir, db, ws) = fresh_ws()?;
+    ws.declare_column(ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true))?;
+    ws.declare_column(
+        ColumnSpec::new("code", ColumnType::String { max_len: 3 }).import_enabled(true),
+    )?;
+    ws.declare_column(ColumnSpec::new("amount", ColumnType::Decimal).import_enabled(true))?;
+    ws.declare_column(ColumnSpec::new("vip", ColumnType::Boolean).import_enabled(true))?;
+    ws.declare_column(ColumnSpec::new("joined", ColumnType::Date).import_enabled(true))?;
+    ws.declare_column(ColumnSpec::new("extra", ColumnType::Json).import_enabled(true))?;
+    let k = "k";
+    let long = |n: usize| "x".repeat(n);
+    let big_json = json!({"blob": "y".repeat(65_536)});
+    let table: Vec<(Value, &str, &str)> = vec![
+        // contact_key
+        (json!({"name": "no key"}), "missing_key", "contact_key"),
+        (json!({"contact_key": null}), "missing_key", "contact_key"),
+        (json!({"contact_key": ""}), "missing_key", "contact_key"),
+        (json!({"contact_key": " \t "}), "missing_key", "contact_key"),
+        (json!({"identifier": null}), "missing_key", "contact_key"),
+        (
+            json!({"contact_key": "a\u{1}b"}),
+            "invalid_key",
+            "contact_key",
+        ),
+        (json!({"contact_key": "a\nb"}), "invalid_key", "contact_key"),
+        (json!({"contact_key": "a\tb"}), "invalid_key", "contact_key"),
+        (
+            json!({"contact_key": "a\u{7f}"}),
+            "invalid_key",
+            "contact_key",
+        ),
+        (json!({"contact_key": long(256)}), "too_long", "contact_key"),
+        (
+            json!({"contact_key": "é".repeat(128)}),
+            "too_long",
+            "contact_key",
+        ),
+        (json!({"contact_key": true}), "invalid_type", "contact_key"),
+        (json!({"contact_key": 1.5}), "invalid_type", "contact_key"),
+        (json!({"contact_key": ["k"]}), "invalid_type", "contact_key"),
+        (
+            json!({"contact_key": {"k": 1}}),
+            "invalid_type",
+            "contact_key",
+        ),
+        // text columns
+        (
+            json!({"contact_key": k, "name": long(101)}),
+            "too_long",
+            "name",
+        ),
+        (
+            json!({"contact_key": k, "surname": "ü".repeat(101)}),
+            "too_long",
+            "surname",
+        ),
+        (
+            json!({"contact_key": k, "gender": long(101)}),
+            "too_long",
+            "gender",
+        ),
+        (
+            json!({"contact_key": k, "name": "a\u{7}b"}),
+            "invalid_type",
+            "name",
+        ),
+        (
+            json!({"contact_key": k, "name": "a\nb"}),
+            "invalid_type",
+            "name",
+        ),
+        (
+            json!({"contact_key": k, "name": true}),
+            "invalid_type",
+            "name",
+        ),
+        (
+            json!({"contact_key": k, "name": ["Ann"]}),
+            "invalid_type",
+            "name",
+        ),
+        (
+            json!({"contact_key": k, "surname": {"a": 1}}),
+            "invalid_type",
+            "surname",
+        ),
+        // email
+        (
+            json!({"contact_key": k, "email": "bob@example"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "bob.example.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a@@b.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a@b@c.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "@b.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a b@c.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a@-b.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a@b-.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a@b..com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a@.b.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a@b.com."}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a@b_c.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": "a@bü.com"}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": format!("{}@b.com", long(65))}),
+            "invalid_email",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": format!("a@{}.com", long(251))}),
+            "too_long",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": 5}),
+            "invalid_type",
+            "email",
+        ),
+        (
+            json!({"contact_key": k, "email": ["a@b.com"]}),
+            "invalid_type",
+            "email",
+        ),
+        // phone
+        (
+            json!({"contact_key": k, "gsm": "5551234567"}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": "+0123456789"}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": "+123456"}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": "+1234567890123456"}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": "+90 555 abc 4567"}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": "+90/555/1234567"}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": "++905551234567"}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": "+"}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": 905_551_234_567_u64}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "phoneNumber": "12"}),
+            "invalid_phone",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": true}),
+            "invalid_type",
+            "gsm",
+        ),
+        (
+            json!({"contact_key": k, "gsm": ["+905551234567"]}),
+            "invalid_type",
+            "gsm",
+        ),
+        // dates
+        (
+            json!({"contact_key": k, "birthday": "2023-02-29"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "birthday": "1900-02-29"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "birthday": "2023-13-01"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "birthday": "2023-00-10"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "birthday": "2023-01-00"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "birthday": "0000-01-01"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "birthday": "2023/01/01"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "birthday": "23-01-01"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "birthday": "2023-1-1"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "birthday": "2023-01-01T00:00"}),
+            "invalid_date",
+            "birthday",
+        ),
+        (
+            json!({"contact_key": k, "subscription_start": "2024-04-31"}),
+            "invalid_date",
+            "subscription_start",
+        ),
+        (
+            json!({"contact_key": k, "birthday": 20230101}),
+            "invalid_type",
+            "birthday",
+        ),
+        // status enums
+        (
+            json!({"contact_key": k, "status": "X"}),
+            "invalid_enum",
+            "status",
+        ),
+        (
+            json!({"contact_key": k, "status": "active"}),
+            "invalid_enum",
+            "status",
+        ),
+        (
+            json!({"contact_key": k, "status": 1}),
+            "invalid_enum",
+            "status",
+        ),
+        (
+            json!({"contact_key": k, "email_status": "AP"}),
+            "invalid_enum",
+            "email_status",
+        ),
+        (
+            json!({"contact_key": k, "gsm_status": true}),
+            "invalid_enum",
+            "gsm_status",
+        ),
+        // booleans
+        (
+            json!({"contact_key": k, "email_permit": "maybe"}),
+            "invalid_type",
+            "email_permit",
+        ),
+        (
+            json!({"contact_key": k, "email_permit": 2}),
+            "invalid_type",
+            "email_permit",
+        ),
+        (
+            json!({"contact_key": k, "gsm_permit": [true]}),
+            "invalid_type",
+            "gsm_permit",
+        ),
+        // priority
+        (
+            json!({"contact_key": k, "priority": -1}),
+            "invalid_priority",
+            "priority",
+        ),
+        (
+            json!({"contact_key": k, "priority": 1.5}),
+            "invalid_priority",
+            "priority",
+        ),
+        (
+            json!({"contact_key": k, "priority": "abc"}),
+            "invalid_priority",
+            "priority",
+        ),
+        (
+            json!({"contact_key": k, "priority": "-3"}),
+            "invalid_priority",
+            "priority",
+        ),
+        (
+            json!({"contact_key": k, "priority": "+5"}),
+            "invalid_priority",
+            "priority",
+        ),
+        (
+            json!({"contact_key": k, "priority": true}),
+            "invalid_priority",
+            "priority",
+        ),
+        (
+            json!({"contact_key": k, "priority": [1]}),
+            "invalid_priority",
+            "priority",
+        ),
+        // metadata
+        (
+            json!({"contact_key": k, "metadata": big_json}),
+            "metadata_too_large",
+            "metadata",
+        ),
+        // custom columns
+        (
+            json!({"contact_key": k, "tier": "abc"}),
+            "invalid_type",
+            "tier",
+        ),
+        (
+            json!({"contact_key": k, "tier": 1.5}),
+            "invalid_type",
+            "tier",
+        ),
+        (
+            json!({"contact_key": k, "tier": "9223372036854775808"}),
+            "invalid_type",
+            "tier",
+        ),
+        (
+            json!({"contact_key": k, "code": "abcd"}),
+            "too_long",
+            "code",
+        ),
+        (
+            json!({"contact_key": k, "amount": "1e5"}),
+            "invalid_type",
+            "amount",
+        ),
+        (
+            json!({"contact_key": k, "amount": "1."}),
+            "invalid_type",
+            "amount",
+        ),
+        (
+            json!({"contact_key": k, "amount": "1".repeat(65)}),
+            "invalid_type",
+            "amount",
+        ),
+        (
+            json!({"contact_key": k, "amount": true}),
+            "invalid_type",
+            "amount",
+        ),
+        (
+            json!({"contact_key": k, "vip": "sure"}),
+            "invalid_type",
+            "vip",
+        ),
+        (
+            json!({"contact_key": k, "joined": "2023-02-30"}),
+            "invalid_date",
+            "joined",
+        ),
+        (
+            json!({"contact_key": k, "extra": {"blob": "z".repeat(70_000)}}),
+            "metadata_too_large",
+            "extra",
+        ),
+    ];
+    let mut mismatches: Vec<String> = Vec::new();
+    for (record, code, column) in table {
+        mismatches.extend(check(&ws, record, code, column));
+    }
+    // new_contact_key is validated like a key (update mode only).
+    seed(&ws, vec![json!({"contact_key": "exists"})])?;
+    mismatches.extend(check_mode(
+        &ws,
+        Mode::Update,
+        json!({"contact_key": "exists", "new_contact_key": "a\u{0}"}),
+        "invalid_key",
+        "new_contact_key",
+    ));
+    mismatches.extend(check_mode(
+        &ws,
+        Mode::Update,
+        json!({"contact_key": "exists", "new_contact_key": long(256)}),
+        "too_long",
+        "new_contact_key",
+    ));
+    mismatches.extend(check_mode(
+        &ws,
+        Mode::Update,
+        json!({"contact_key": "exists", "new_contact_key": [1]}),
+        "invalid_type",
+        "new_contact_key",
+    ));
+    assert!(
+        mismatches.is_empty(),
+        "mismatches:\n{}",
+        mismatches.join("\n")
+    );
+    assert_eq!(must_get(&ws, "exists")?.version, 1);
+    assert_eq!(ws.count()?, 1);
+    assert_clean(&db)?;
+    Ok(())
+}
+
+// R7: the boundary values just inside the limits are valid.
+#[test]
+fn limits_are_inclusive() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let key255 = "k".repeat(255);
+    let local64 = format!("{}@b.com", "l".repeat(64));
+    let email255 = format!("a@{}.com", "d".repeat(249));
+    assert_eq!(email255.chars().count(), 255);
+    let meta_max = json!("m".repeat(65_534)); // 65,536 bytes serialized
+    let rep = upsert(
+        &ws,
+        vec![
+            json!({"contact_key": key255, "name": "n".repeat(100), "email": local64}),
+            json!({"contact_key": "e255", "email": email255}),
+            json!({"contact_key": "meta", "metadata": meta_max}),
+        ],
+    )?;
+    // The 249-char label is not limited by the contract (only the total length is).
+    assert_eq!(rep.status, Status::Applied, "{:?}", errors(&rep));
+    assert_eq!(ws.count()?, 3);
+    assert_eq!(col(&must_get(&ws, "meta")?, "metadata"), meta_max);
+    Ok(())
+}
+
+// R7: every problem of a record is reported, ordered by column (R2 order, then
+// custom columns by declaration), each with the record's key.
+#[test]
+fn all_errors_of_a_record_are_reported() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    ws.declare_column(ColumnSpec::new("zeta", ColumnType::Integer).import_enabled(true))?;
+    ws.declare_column(ColumnSpec::new("alpha", ColumnType::Boolean).import_enabled(true))?;
+    let rep = upsert(
+        &ws,
+        vec![json!({
+            "alpha": "nope", "zeta": "x", "birthday": "2023-02-30", "gsm": "12",
+            "status": "Z", "email": "bad", "name": "x".repeat(101), "contact_key": "k1",
+            "priority": -1, "metadata": {"m": "x".repeat(66_000)}
+        })],
+    )?;
+    let s = |c: &str| Some(c.to_owned());
+    assert_eq!(
+        errors(&rep),
+        vec![
+            (0, s("name"), "too_long"),
+            (0, s("email"), "invalid_email"),
+            (0, s("status"), "invalid_enum"),
+            (0, s("gsm"), "invalid_phone"),
+            (0, s("birthday"), "invalid_date"),
+            (0, s("priority"), "invalid_priority"),
+            (0, s("metadata"), "metadata_too_large"),
+            (0, s("zeta"), "invalid_type"),
+            (0, s("alpha"), "invalid_type"),
+        ]
+    );
+    for e in &rep.errors {
+        assert_eq!(e.key.as_deref(), Some("k1"));
+        assert_eq!(e.index, 0);
+    }
+    assert_eq!(rep.results[0].key.as_deref(), Some("k1"));
+    assert_eq!(rep.summary.invalid, 1);
+
+    // A missing key is reported together with the other problems; key is null.
+    let rep = upsert(&ws, vec![json!({"email": "bad", "gsm": "x"})])?;
+    assert_eq!(
+        errors(&rep),
+        vec![
+            (0, s("contact_key"), "missing_key"),
+            (0, s("email"), "invalid_email"),
+            (0, s("gsm"), "invalid_phone"),
+        ]
+    );
+    assert!(rep.errors.iter().all(|e| e.key.is_none()));
+    assert_eq!(rep.results[0].key, None);
+    assert_eq!(ws.count()?, 0);
+    Ok(())
+}
+
+// R7: errors of several records are reported in input order with their index.
+#[test]
+fn errors_of_several_records_in_input_order() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let rep = ws.bulk(&skip(
+        Mode::Upsert,
+        vec![
+            json!({"contact_key": "ok-0"}),
+            json!({"contact_key": "bad-1", "email": "x"}),
+            json!({"contact_key": "ok-2"}),
+            json!({"contact_key": "bad-3", "birthday": "x", "status": "x"}),
+        ],
+    ))?;
+    let s = |c: &str| Some(c.to_owned());
+    assert_eq!(
+        errors(&rep),
+        vec![
+            (1, s("email"), "invalid_email"),
+            (3, s("status"), "invalid_enum"),
+            (3, s("birthday"), "invalid_date"),
+        ]
+    );
+    let keys: Vec<Option<&str>> = rep.errors.iter().map(|e| e.key.as_deref()).collect();
+    assert_eq!(keys, vec![Some("bad-1"), Some("bad-3"), Some("bad-3")]);
+    assert_eq!(
+        outcomes(&rep),
+        vec![
+            Outcome::Inserted,
+            Outcome::Failed,
+            Outcome::Inserted,
+            Outcome::Failed
+        ]
+    );
+    assert!(ws.get("bad-1")?.is_none());
+    assert!(ws.get("bad-3")?.is_none());
+    Ok(())
+}
+
+// R7: an invalid record never updates the stored contact, even partially.
+#[test]
+fn invalid_update_changes_nothing() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    seed(&ws, vec![json!({"contact_key": "k", "name": "Ann"})])?;
+    let rep = ws.bulk(&skip(
+        Mode::Update,
+        vec![json!({"contact_key": "k", "name": "Bob", "email": "nope"})],
+    ))?;
+    assert_eq!(rep.status, Status::Rejected);
+    assert_eq!(outcomes(&rep), vec![Outcome::Failed]);
+    let c = must_get(&ws, "k")?;
+    assert_eq!(col(&c, "name"), json!("Ann"));
+    assert_eq!(c.version, 1);
+    Ok(())
+}
