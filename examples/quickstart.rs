@@ -17,20 +17,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut records = Vec::new();
     for i in 0..300u32 {
-        let mut r = json!({
+        let mut r = serde_json::Map::new();
+        let base = json!({
             "identifier": format!("crm-{i:04}"),
             "first_name": format!("  Person{i} "),
             "Email": format!("Person{}@Example.COM", i % 280),
             "phoneNumber": format!("0090 555 {:03} {:04}", i % 1000, i),
             "status": if i % 7 == 0 { "p" } else { "A" },
         });
+        if let serde_json::Value::Object(m) = base {
+            r.extend(m);
+        }
         if i % 50 == 3 {
-            r["Email"] = json!("not-an-email");
+            r.insert("Email".into(), json!("not-an-email"));
         }
         if i % 60 == 5 {
-            r["birthday"] = json!("1990-02-30");
+            r.insert("birthday".into(), json!("1990-02-30"));
         }
-        records.push(r);
+        records.push(serde_json::Value::Object(r));
     }
     let mut req = BulkRequest::new(Mode::Upsert, records);
     req.match_on = MatchOn::ALL;

@@ -1,0 +1,1169 @@
+//! Property test: the engine against the reference model (`tests/model`).
+//!
+//! Random sequences of bulk requests drawn from small pools of keys, emails, phones
+//! and values — so collisions, aliases, in-batch duplicates, ambiguous matches and
+//! rekeys are frequent — run against the engine and the model. After every request:
+//! the reports are equal (messages blanked), the contents are equal, `check()` is
+//! clean, and a twin database run with `merge_threads(1)` gives the same report
+//! (parallel ≡ sequential, R6). At the end the file is reopened and compared again.
+//!
+//! `CONTACTDB_PROPTEST_CASES` sets the case count (default [`DEFAULT_CASES`]);
+//! `CONTACTDB_PROPTEST_SEED` sets the RNG seed (default fixed, so runs repeat).
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod model;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use contactdb::{
+    BulkRequest, ColumnSpec, ColumnType, Contact, Database, EmptyValues, Error, MatchOn, Mode,
+    OnDuplicate, OnInvalid, Report, Workspace,
+};
+use model::{Model, ModelContact, normalize_report};
+use proptest::prelude::*;
+use proptest::sample::{Index, select};
+use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError};
+use serde_json::{Value as Json, json};
+
+const DEFAULT_CASES: u32 = 512;
+const DEFAULT_SEED: u64 = 0x00c0_ffee_2024_0001;
+/// Small, so the 11-record requests hit `too_many_records`.
+const RECORDS_MAX: usize = 10;
+
+fn config() -> Config {
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    Config {
+        cases: env("CONTACTDB_PROPTEST_CASES").map_or(DEFAULT_CASES, |n| n as u32),
+        rng_algorithm: RngAlgorithm::ChaCha,
+        rng_seed: RngSeed::Fixed(env("CONTACTDB_PROPTEST_SEED").unwrap_or(DEFAULT_SEED)),
+        failure_persistence: None,
+        max_shrink_iters: 4096,
+        ..Config::default()
+    }
+}
+
+fn custom_columns() -> Vec<ColumnSpec> {
+    vec![
+        ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true),
+        ColumnSpec::new("nickname", ColumnType::String { max_len: 10 }).import_enabled(true),
+        ColumnSpec::new("secret", ColumnType::Integer),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// Generation
+// ---------------------------------------------------------------------------
+
+/// One column of one record: the name as written, the value, and whether the
+/// value is one of the pool's bad ones (left out of "clean" requests).
+#[derive(Debug, Clone)]
+struct Field {
+    name: &'static str,
+    value: Json,
+    bad: bool,
+}
+
+/// A field present with probability `p`, its name drawn from `names`, its value
+/// from `good` (4 in 5) or `bad` (1 in 5).
+fn field(
+    p: f64,
+    names: &'static [&'static str],
+    good: Vec<Json>,
+    bad: Vec<Json>,
+) -> BoxedStrategy<Option<Field>> {
+    let value = if bad.is_empty() {
+        select(good).prop_map(|v| (v, false)).boxed()
+    } else {
+        prop_oneof![
+            4 => select(good).prop_map(|v| (v, false)),
+            1 => select(bad).prop_map(|v| (v, true)),
+        ]
+        .boxed()
+    };
+    let present =
+        (select(names), value).prop_map(|(name, (value, bad))| Field { name, value, bad });
+    if p >= 1.0 {
+        present.prop_map(Some).boxed()
+    } else {
+        proptest::option::weighted(p, present).boxed()
+    }
+}
+
+const KEY_NAMES: &[&str] = &[
+    "contact_key",
+    "contact_key",
+    "contact_key",
+    "contact_key",
+    "identifier",
+    "ContactKey",
+];
+
+fn good_keys() -> Vec<Json> {
+    let mut v = Vec::new();
+    for _ in 0..5 {
+        for k in ["k0", "k1", "k2", "k3", "k4", "k5"] {
+            v.push(json!(k));
+        }
+    }
+    // Mostly fresh keys, so records often miss by key and match by email/phone.
+    for n in 0..20 {
+        v.push(json!(format!("u{n}")));
+    }
+    v.extend([json!(" k1 "), json!("k2\t"), json!(7), json!("T")]);
+    v
+}
+
+/// Marker for "leave the key out of the record".
+fn absent() -> Json {
+    json!({"__absent__": true})
+}
+
+fn bad_keys() -> Vec<Json> {
+    vec![
+        Json::Null,
+        json!(""),
+        json!("   "),
+        json!("k\u{1}"),
+        json!(true),
+        json!("k".repeat(256)),
+        absent(),
+    ]
+}
+
+/// Every non-key field of a record.
+fn other_fields() -> Vec<BoxedStrategy<Option<Field>>> {
+    vec![
+        field(
+            0.55,
+            &["email", "email", "email", "EMAIL", "Email"],
+            vec![
+                json!("a@x.com"),
+                json!("a@x.com"),
+                json!("A@X.com"),
+                json!(" a@x.com "),
+                json!("b@x.com"),
+                json!("B@x.com"),
+                json!("c@y.org"),
+                Json::Null,
+                json!(""),
+            ],
+            vec![json!("not-an-email"), json!("a@-x.com"), json!(3)],
+        ),
+        field(
+            0.45,
+            &["gsm", "gsm", "phoneNumber", "phone_number", "GSM"],
+            vec![
+                json!("+905550000001"),
+                json!("+90 555 000 0001"),
+                json!("0090555-000-0001"),
+                json!("+905550000002"),
+                json!("(0090) 555.000.0002"),
+                Json::Null,
+                json!(""),
+            ],
+            vec![
+                json!("555-abc"),
+                json!("+0123456789"),
+                json!(905550000001_u64),
+            ],
+        ),
+        field(
+            0.35,
+            &["name", "name", "first_name", "firstName"],
+            vec![
+                json!("Ann"),
+                json!(" Ann "),
+                json!("Bob"),
+                Json::Null,
+                json!(""),
+                json!("  "),
+            ],
+            vec![json!("B\u{7}ob"), json!("x".repeat(101)), json!(true)],
+        ),
+        field(
+            0.15,
+            &["surname", "last_name"],
+            vec![json!("Lee"), json!("Kim"), Json::Null],
+            vec![],
+        ),
+        field(0.05, &["gender"], vec![json!("f"), json!("m")], vec![]),
+        field(
+            0.25,
+            &["status", "Status"],
+            vec![
+                json!("A"),
+                json!("a"),
+                json!("P"),
+                json!(" p "),
+                Json::Null,
+                json!(""),
+            ],
+            vec![json!("X"), json!(1)],
+        ),
+        field(
+            0.15,
+            &["email_status", "emailStatus"],
+            vec![json!("A"), json!("P"), json!("p"), Json::Null],
+            vec![json!("Q")],
+        ),
+        field(
+            0.12,
+            &["gsm_status"],
+            vec![json!("A"), json!("P"), Json::Null],
+            vec![json!("Z")],
+        ),
+        field(
+            0.12,
+            &["email_permit"],
+            vec![
+                json!(true),
+                json!(false),
+                json!("yes"),
+                json!("N"),
+                json!("0"),
+                json!(1),
+                Json::Null,
+            ],
+            vec![json!("maybe"), json!(2)],
+        ),
+        field(
+            0.08,
+            &["gsm_permit", "GsmPermit"],
+            vec![json!(true), json!(false), json!("T"), Json::Null],
+            vec![],
+        ),
+        field(
+            0.15,
+            &["priority"],
+            vec![
+                json!(0),
+                json!(3),
+                json!(5),
+                json!("7"),
+                json!("007"),
+                Json::Null,
+                json!(""),
+            ],
+            vec![json!(-1), json!("x"), json!(1.5)],
+        ),
+        field(
+            0.12,
+            &["birthday"],
+            vec![
+                json!("1990-01-31"),
+                json!(" 2000-02-29 "),
+                json!("1990-01-31"),
+                Json::Null,
+                json!(""),
+            ],
+            vec![json!("2023-02-29"), json!("1990-1-1"), json!(19900131)],
+        ),
+        field(
+            0.05,
+            &["subscription_start"],
+            vec![json!("2024-01-01"), Json::Null],
+            vec![],
+        ),
+        field(
+            0.1,
+            &["metadata"],
+            vec![
+                json!({"a": 1}),
+                json!({"b": [1, 2], "a": null}),
+                json!("text"),
+                json!(5),
+                Json::Null,
+                json!(""),
+            ],
+            vec![],
+        ),
+        field(
+            0.12,
+            &["tier", "Tier"],
+            vec![
+                json!(1),
+                json!("2"),
+                json!("-3"),
+                json!(3),
+                Json::Null,
+                json!(""),
+            ],
+            vec![json!("x"), json!(2.5)],
+        ),
+        field(
+            0.08,
+            &["nickname"],
+            vec![json!("nick"), json!(" nick "), Json::Null, json!("")],
+            vec![json!("waytoolongnick")],
+        ),
+    ]
+}
+
+fn new_key_field() -> BoxedStrategy<Option<Field>> {
+    field(
+        0.3,
+        &["new_contact_key", "new_contact_key", "newContactKey"],
+        vec![
+            json!("k0"),
+            json!("k1"),
+            json!("k2"),
+            json!("k3"),
+            json!("k4"),
+            json!("k5"),
+            json!("T"),
+            json!("T"),
+            Json::Null,
+            json!(""),
+        ],
+        vec![json!("k\u{1}")],
+    )
+}
+
+/// The raw material of one record.
+#[derive(Debug, Clone)]
+struct GenRecord {
+    good_key: Json,
+    any_key: Option<Field>,
+    fields: Vec<Option<Field>>,
+    new_key: Option<Field>,
+}
+
+fn gen_record() -> impl Strategy<Value = GenRecord> {
+    (
+        select(good_keys()),
+        field(1.0, KEY_NAMES, good_keys(), bad_keys()),
+        other_fields(),
+        new_key_field(),
+    )
+        .prop_map(|(good_key, any_key, fields, new_key)| GenRecord {
+            good_key,
+            any_key,
+            fields,
+            new_key,
+        })
+}
+
+/// A request-level problem planted in a request (R5).
+#[derive(Debug, Clone, Copy)]
+enum Bad {
+    UnknownColumn,
+    ReadOnly,
+    NotImportEnabled,
+    RecordColumnTwice,
+    NotObject,
+    NewKeyAnyMode,
+    NoRecords,
+    InvalidRequestId,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ColumnsList {
+    Absent,
+    Exact,
+    MissingOne,
+    Twice,
+}
+
+#[derive(Debug, Clone)]
+struct GenRequest {
+    mode: Mode,
+    match_on: MatchOn,
+    on_invalid: OnInvalid,
+    on_duplicate: OnDuplicate,
+    empty_values: EmptyValues,
+    request_id: Option<&'static str>,
+    /// Whether bad values are kept (else only good ones).
+    dirty: bool,
+    records: Vec<GenRecord>,
+    columns: ColumnsList,
+    bad: Option<(Bad, Index)>,
+    /// Repeat an earlier request of the sequence verbatim (R21 replays).
+    repeat: Option<Index>,
+}
+
+fn gen_request() -> impl Strategy<Value = GenRequest> {
+    let mode = prop_oneof![
+        1 => Just(Mode::Insert),
+        2 => Just(Mode::Update),
+        4 => Just(Mode::Upsert),
+    ];
+    let match_on = prop_oneof![
+        2 => Just(MatchOn::KEY),
+        2 => Just(MatchOn { email: true, phone: false }),
+        2 => Just(MatchOn { email: false, phone: true }),
+        3 => Just(MatchOn::ALL),
+    ];
+    let on_invalid = prop_oneof![Just(OnInvalid::Abort), Just(OnInvalid::Skip)];
+    let on_duplicate = prop_oneof![
+        2 => Just(OnDuplicate::Merge),
+        1 => Just(OnDuplicate::First),
+        1 => Just(OnDuplicate::Last),
+        1 => Just(OnDuplicate::Reject),
+    ];
+    let empty_values = prop_oneof![
+        3 => Just(EmptyValues::Clear),
+        1 => Just(EmptyValues::Ignore),
+    ];
+    let request_id = proptest::option::weighted(0.35, select(&["r0", "r1", "r2"][..]));
+    let columns = prop_oneof![
+        20 => Just(ColumnsList::Absent),
+        3 => Just(ColumnsList::Exact),
+        1 => Just(ColumnsList::MissingOne),
+        1 => Just(ColumnsList::Twice),
+    ];
+    let bad = proptest::option::weighted(
+        0.08,
+        (
+            prop_oneof![
+                Just(Bad::UnknownColumn),
+                Just(Bad::ReadOnly),
+                Just(Bad::NotImportEnabled),
+                Just(Bad::RecordColumnTwice),
+                Just(Bad::NotObject),
+                Just(Bad::NewKeyAnyMode),
+                Just(Bad::NoRecords),
+                Just(Bad::InvalidRequestId),
+            ],
+            any::<Index>(),
+        ),
+    );
+    (
+        (mode, match_on, on_invalid, on_duplicate, empty_values),
+        request_id,
+        proptest::bool::weighted(0.3),
+        proptest::collection::vec(gen_record(), 1..=RECORDS_MAX + 1),
+        columns,
+        bad,
+        proptest::option::weighted(0.15, any::<Index>()),
+    )
+        .prop_map(
+            |(
+                (mode, match_on, on_invalid, on_duplicate, empty_values),
+                request_id,
+                dirty,
+                records,
+                columns,
+                bad,
+                repeat,
+            )| GenRequest {
+                mode,
+                match_on,
+                on_invalid,
+                on_duplicate,
+                empty_values,
+                request_id,
+                dirty,
+                records,
+                columns,
+                bad,
+                repeat,
+            },
+        )
+}
+
+/// Canonical column of a name as the generator writes it.
+fn canonical_of(name: &str) -> &'static str {
+    match name {
+        "contact_key" | "identifier" | "ContactKey" => "contact_key",
+        "email" | "EMAIL" | "Email" => "email",
+        "gsm" | "phoneNumber" | "phone_number" | "GSM" => "gsm",
+        "name" | "first_name" | "firstName" => "name",
+        "surname" | "last_name" => "surname",
+        "status" | "Status" => "status",
+        "email_status" | "emailStatus" => "email_status",
+        "gsm_permit" | "GsmPermit" => "gsm_permit",
+        "tier" | "Tier" => "tier",
+        "new_contact_key" | "newContactKey" => "new_contact_key",
+        "gender" => "gender",
+        "gsm_status" => "gsm_status",
+        "email_permit" => "email_permit",
+        "priority" => "priority",
+        "birthday" => "birthday",
+        "subscription_start" => "subscription_start",
+        "metadata" => "metadata",
+        "nickname" => "nickname",
+        other => panic!("generator name {other:?} has no canonical column"),
+    }
+}
+
+fn build(g: &GenRequest) -> BulkRequest {
+    let mut used: Vec<&'static str> = Vec::new();
+    let mut records: Vec<Json> = Vec::new();
+    for r in &g.records {
+        let mut obj = serde_json::Map::new();
+        let key = if g.dirty {
+            r.any_key.clone()
+        } else {
+            Some(Field {
+                name: r.any_key.as_ref().map_or("contact_key", |f| f.name),
+                value: r.good_key.clone(),
+                bad: false,
+            })
+        };
+        let new_key = if g.mode == Mode::Update {
+            r.new_key.clone()
+        } else {
+            None
+        };
+        for f in key
+            .into_iter()
+            .chain(r.fields.iter().flatten().cloned())
+            .chain(new_key)
+        {
+            if (f.bad && !g.dirty) || f.value == absent() {
+                continue;
+            }
+            let col = canonical_of(f.name);
+            if !used.contains(&col) {
+                used.push(col);
+            }
+            obj.insert(f.name.to_owned(), f.value);
+        }
+        records.push(Json::Object(obj));
+    }
+    let mut req = BulkRequest::new(g.mode, records);
+    req.match_on = g.match_on;
+    req.on_invalid = g.on_invalid;
+    req.on_duplicate = g.on_duplicate;
+    req.empty_values = g.empty_values;
+    req.request_id = g.request_id.map(str::to_owned);
+    req.columns = match g.columns {
+        ColumnsList::Absent => None,
+        ColumnsList::Exact => {
+            let mut cols: Vec<String> = used
+                .iter()
+                .filter(|c| **c != "contact_key")
+                .map(|c| (*c).to_owned())
+                .collect();
+            cols.push("surname".to_owned());
+            cols.dedup();
+            let mut seen = Vec::new();
+            cols.retain(|c| {
+                let fresh = !seen.contains(c);
+                seen.push(c.clone());
+                fresh
+            });
+            Some(cols)
+        }
+        ColumnsList::MissingOne => Some(
+            used.iter()
+                .filter(|c| **c != "contact_key")
+                .skip(1)
+                .map(|c| (*c).to_owned())
+                .collect(),
+        ),
+        ColumnsList::Twice => Some(vec!["gsm".into(), "phoneNumber".into(), "email".into()]),
+    };
+    if let Some((bad, ix)) = g.bad {
+        let i = ix.index(req.records.len());
+        let rec = &mut req.records[i];
+        let put = |rec: &mut Json, k: &str, v: Json| {
+            if let Json::Object(o) = rec {
+                o.insert(k.to_owned(), v);
+            }
+        };
+        match bad {
+            Bad::UnknownColumn => put(rec, "bogus", json!(1)),
+            Bad::ReadOnly => put(rec, "version", json!(1)),
+            Bad::NotImportEnabled => put(rec, "secret", json!(1)),
+            Bad::RecordColumnTwice => {
+                put(rec, "contact_key", json!("k0"));
+                put(rec, "identifier", json!("k0"));
+            }
+            Bad::NotObject => *rec = json!(["k0"]),
+            Bad::NewKeyAnyMode => put(rec, "new_contact_key", json!("k3")),
+            Bad::NoRecords => req.records.clear(),
+            Bad::InvalidRequestId => req.request_id = Some(String::new()),
+        }
+    }
+    req
+}
+
+fn gen_sequence() -> impl Strategy<Value = Vec<BulkRequest>> {
+    proptest::collection::vec(gen_request(), 1..=8).prop_map(|gens| {
+        let mut out: Vec<BulkRequest> = Vec::new();
+        for g in &gens {
+            let req = match g.repeat {
+                Some(ix) if !out.is_empty() => out[ix.index(out.len())].clone(),
+                _ => build(g),
+            };
+            out.push(req);
+        }
+        out
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Running
+// ---------------------------------------------------------------------------
+
+/// A scratch directory, on tmpfs when there is one: every request commits (and
+/// syncs), so a disk-backed /tmp makes the run I/O-bound.
+fn temp_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().expect("tempdir")
+}
+
+fn open(path: &std::path::Path, one_thread: bool) -> Database {
+    let mut b = Database::builder().records_max(RECORDS_MAX);
+    if one_thread {
+        b = b.merge_threads(1);
+    }
+    b.open(path).expect("database opens")
+}
+
+fn model_view(c: Contact) -> ModelContact {
+    ModelContact {
+        key: c.key,
+        columns: c.columns,
+        aliases: c.aliases,
+        version: c.version,
+    }
+}
+
+fn contents(ws: &Workspace) -> Vec<ModelContact> {
+    ws.contacts()
+        .expect("contacts readable")
+        .into_iter()
+        .map(model_view)
+        .collect()
+}
+
+/// A readable account of how two reports differ.
+fn report_diff(engine: &Report, model: &Report) -> String {
+    let mut s = String::new();
+    if engine.status != model.status {
+        let _ = writeln!(
+            s,
+            "status: engine {:?}, model {:?}",
+            engine.status, model.status
+        );
+    }
+    if engine.summary != model.summary {
+        let _ = writeln!(
+            s,
+            "summary:\n  engine {:?}\n  model  {:?}",
+            engine.summary, model.summary
+        );
+    }
+    let n = engine.results.len().max(model.results.len());
+    for i in 0..n {
+        let (a, b) = (engine.results.get(i), model.results.get(i));
+        if a != b {
+            let _ = writeln!(s, "results[{i}]:\n  engine {a:?}\n  model  {b:?}");
+        }
+    }
+    if engine.errors != model.errors {
+        let _ = writeln!(
+            s,
+            "errors:\n  engine {:#?}\n  model  {:#?}",
+            engine.errors, model.errors
+        );
+    }
+    if engine.warnings != model.warnings {
+        let _ = writeln!(
+            s,
+            "warnings:\n  engine {:#?}\n  model  {:#?}",
+            engine.warnings, model.warnings
+        );
+    }
+    if engine.request_id != model.request_id || engine.replayed != model.replayed {
+        let _ = writeln!(
+            s,
+            "request_id/replayed: engine {:?}/{}, model {:?}/{}",
+            engine.request_id, engine.replayed, model.request_id, model.replayed
+        );
+    }
+    if engine.request_error != model.request_error {
+        let _ = writeln!(
+            s,
+            "request_error: engine {:?}, model {:?}",
+            engine.request_error, model.request_error
+        );
+    }
+    s
+}
+
+fn show_contacts(cs: &[ModelContact]) -> String {
+    let mut s = String::new();
+    for c in cs {
+        let _ = writeln!(
+            s,
+            "  {} v{} aliases={:?} {}",
+            c.key,
+            c.version,
+            c.aliases,
+            serde_json::to_string(&c.columns).unwrap_or_default()
+        );
+    }
+    s
+}
+
+fn history(reqs: &[BulkRequest], upto: usize) -> String {
+    let mut s = String::new();
+    for (i, r) in reqs.iter().take(upto + 1).enumerate() {
+        let _ = writeln!(
+            s,
+            "  #{i}: {}",
+            serde_json::to_string(r).unwrap_or_default()
+        );
+    }
+    s
+}
+
+fn outcome_code(r: &Result<Report, Error>) -> Result<Report, String> {
+    match r {
+        Ok(rep) => Ok(rep.clone()),
+        Err(Error::Request(e)) => Err(e.code().to_owned()),
+        Err(other) => Err(format!("unexpected engine error: {other}")),
+    }
+}
+
+/// Coverage tally, printed at the end when `CONTACTDB_PROPTEST_STATS` is set.
+static STATS: std::sync::Mutex<BTreeMap<String, u64>> = std::sync::Mutex::new(BTreeMap::new());
+
+fn tally(result: &Result<Report, String>, req: &BulkRequest) {
+    let mut keys = Vec::new();
+    match result {
+        Err(code) => keys.push(format!("request_error {code}")),
+        Ok(r) => {
+            keys.push(format!("status {:?}", r.status));
+            keys.push(format!(
+                "on_duplicate {:?} {:?}",
+                req.on_duplicate, r.status
+            ));
+            if r.replayed {
+                keys.push("replayed".to_owned());
+            }
+            for x in &r.results {
+                keys.push(format!("outcome {:?}", x.outcome));
+                if let Some(m) = x.matched_by {
+                    keys.push(format!("matched_by {m:?} {:?}", x.outcome));
+                }
+                if x.contact_key.is_some() {
+                    keys.push(format!("contact_key {:?}", x.outcome));
+                }
+                if x.duplicate_of.is_some() {
+                    keys.push(format!(
+                        "duplicate_of {:?} {:?}",
+                        req.on_duplicate, x.outcome
+                    ));
+                }
+            }
+            for e in &r.errors {
+                keys.push(format!("error {}", e.code));
+                if e.duplicate_of.is_some() {
+                    keys.push(format!("error {} with duplicate_of", e.code));
+                }
+            }
+            for w in &r.warnings {
+                keys.push(format!("warning {:?} {:?}", w.code, w.column));
+            }
+        }
+    }
+    let mut stats = STATS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for k in keys {
+        *stats.entry(k).or_default() += 1;
+    }
+}
+
+fn print_stats() {
+    if std::env::var_os("CONTACTDB_PROPTEST_STATS").is_some() {
+        let stats = STATS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (k, v) in stats.iter() {
+            eprintln!("{v:>8}  {k}");
+        }
+    }
+}
+
+fn run_sequence(reqs: &[BulkRequest]) -> Result<(), TestCaseError> {
+    run_sequence_with(reqs, &custom_columns())
+}
+
+fn run_sequence_with(reqs: &[BulkRequest], columns: &[ColumnSpec]) -> Result<(), TestCaseError> {
+    let dir = temp_dir();
+    let path = dir.path().join("many.redb");
+    let path1 = dir.path().join("one.redb");
+    let db = open(&path, false);
+    let db1 = open(&path1, true);
+    let ws = db.workspace("default").expect("default workspace");
+    let ws1 = db1.workspace("default").expect("default workspace");
+    let mut model = Model::with_records_max(RECORDS_MAX);
+    for spec in columns {
+        ws.declare_column(spec.clone()).expect("declare");
+        ws1.declare_column(spec.clone()).expect("declare");
+        model.declare_column(spec);
+    }
+
+    for (i, req) in reqs.iter().enumerate() {
+        let before = model.contacts();
+        let engine = outcome_code(&ws.bulk(req));
+        let engine1 = outcome_code(&ws1.bulk(req));
+        let want = model.bulk(req);
+        tally(&want, req);
+        let ctx = || {
+            format!(
+                "at request #{i}\nrequests:\n{}contacts before:\n{}",
+                history(reqs, i),
+                show_contacts(&before)
+            )
+        };
+        // Parallel ≡ sequential: the twin database gives the very same report.
+        prop_assert_eq!(&engine, &engine1, "merge_threads(1) differs; {}", ctx());
+        match (engine, want) {
+            (Ok(mut got), Ok(mut want)) => {
+                normalize_report(&mut got);
+                normalize_report(&mut want);
+                prop_assert!(
+                    got == want,
+                    "report differs (engine vs model):\n{}{}",
+                    report_diff(&got, &want),
+                    ctx()
+                );
+            }
+            (got, want) => {
+                let got = got.map(|r| format!("{:?} report", r.status));
+                let want = want.map(|r| format!("{:?} report", r.status));
+                prop_assert_eq!(got, want, "request-level result differs; {}", ctx());
+            }
+        }
+        let got = contents(&ws);
+        let want = model.contacts();
+        prop_assert!(
+            got == want,
+            "contents differ:\nengine:\n{}model:\n{}{}",
+            show_contacts(&got),
+            show_contacts(&want),
+            ctx()
+        );
+        prop_assert!(
+            contents(&ws1) == got,
+            "merge_threads(1) contents differ; {}",
+            ctx()
+        );
+        let problems = db.check().expect("check runs");
+        prop_assert!(problems.is_empty(), "check: {:?}; {}", problems, ctx());
+        let problems = db1.check().expect("check runs");
+        prop_assert!(
+            problems.is_empty(),
+            "check (1 thread): {:?}; {}",
+            problems,
+            ctx()
+        );
+    }
+
+    // Durability: close, reopen, same contents.
+    drop(ws);
+    drop(db);
+    drop(ws1);
+    drop(db1);
+    let want = model.contacts();
+    for p in [&path, &path1] {
+        let db = Database::open(p).expect("reopens");
+        let ws = db.workspace("default").expect("default workspace");
+        let got = contents(&ws);
+        prop_assert!(
+            got == want,
+            "contents after reopen differ:\nengine:\n{}model:\n{}",
+            show_contacts(&got),
+            show_contacts(&want)
+        );
+        prop_assert!(db.check().expect("check runs").is_empty());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// R6, R6a, R7–R15, R21: the engine behaves as the model, request after request.
+    #[test]
+    fn engine_matches_model(reqs in gen_sequence()) {
+        run_sequence(&reqs)?;
+    }
+}
+
+/// Prints the coverage tally of `engine_matches_model` (run with `--test-threads 1`
+/// and `CONTACTDB_PROPTEST_STATS=1`, after it).
+#[test]
+fn zz_print_stats() {
+    print_stats();
+}
+
+fn request(mode: Mode, records: Json) -> BulkRequest {
+    let Json::Array(records) = records else {
+        panic!("records must be an array")
+    };
+    BulkRequest::new(mode, records)
+}
+
+fn with(mut r: BulkRequest, f: impl FnOnce(&mut BulkRequest)) -> BulkRequest {
+    f(&mut r);
+    r
+}
+
+fn scenario(reqs: &[BulkRequest]) {
+    scenario_with(reqs, &custom_columns());
+}
+
+fn scenario_with(reqs: &[BulkRequest], columns: &[ColumnSpec]) {
+    if let Err(e) = run_sequence_with(reqs, columns) {
+        panic!("{e}");
+    }
+}
+
+// Fixed scenarios through the same harness: edges the generator reaches rarely.
+
+/// R21 replay, R11 rekey chain, R8 ambiguous under skip.
+#[test]
+fn scenario_replay_rekey_chain_ambiguous() {
+    let seed = with(
+        request(
+            Mode::Upsert,
+            json!([
+                {"contact_key": "A", "email": "a@x.com", "name": "a"},
+                {"contact_key": "B", "gsm": "+90 555 000 0001"},
+            ]),
+        ),
+        |r| r.request_id = Some("r0".into()),
+    );
+    scenario(&[
+        seed.clone(),
+        seed,
+        request(
+            Mode::Update,
+            json!([
+                {"contact_key": "A", "new_contact_key": "T"},
+                {"contact_key": "B", "new_contact_key": "A"},
+                {"contact_key": "T", "new_contact_key": "B"},
+            ]),
+        ),
+        with(
+            request(
+                Mode::Upsert,
+                json!([
+                    {"contact_key": "C", "email": "A@X.COM"},
+                    {"contact_key": "D", "phoneNumber": "0090555-000-0001", "email": "a@x.com"},
+                ]),
+            ),
+            |r| {
+                r.match_on = MatchOn::ALL;
+                r.on_invalid = OnInvalid::Skip;
+            },
+        ),
+    ]);
+}
+
+/// R9 + R11: matched by email, renamed to the record's own key (the alias just
+/// added); renamed to an existing alias; renamed to another contact's alias.
+#[test]
+fn scenario_rekey_to_aliases() {
+    let email = |r: BulkRequest| with(r, |r| r.match_on = MatchOn::ALL);
+    scenario(&[
+        request(
+            Mode::Insert,
+            json!([
+                {"contact_key": "k1", "email": "a@x.com"},
+                {"contact_key": "k2", "email": "b@x.com"},
+            ]),
+        ),
+        email(request(
+            Mode::Update,
+            json!([{"contact_key": "u1", "email": "a@x.com", "new_contact_key": "u1"}]),
+        )),
+        email(request(
+            Mode::Upsert,
+            json!([
+                {"contact_key": "u2", "email": "b@x.com"},
+                {"contact_key": "u3", "email": "b@x.com"},
+            ]),
+        )),
+        request(
+            Mode::Update,
+            json!([
+                {"contact_key": "k2", "new_contact_key": "u3"},
+                {"contact_key": "u3", "new_contact_key": "u2"},
+                {"contact_key": "u1", "new_contact_key": "u2"},
+            ]),
+        ),
+        with(
+            request(
+                Mode::Update,
+                json!([
+                    {"contact_key": "u1", "new_contact_key": "u2"},
+                    {"contact_key": "u2", "new_contact_key": ""},
+                    {"contact_key": "k2", "new_contact_key": null},
+                ]),
+            ),
+            |r| r.on_invalid = OnInvalid::Skip,
+        ),
+    ]);
+}
+
+/// R8 + R6: matching sees emails and phones changed earlier in the request, and
+/// stops seeing the old ones.
+#[test]
+fn scenario_matching_follows_changes() {
+    let all = |r: BulkRequest| {
+        with(r, |r| {
+            r.match_on = MatchOn::ALL;
+            r.on_invalid = OnInvalid::Skip;
+        })
+    };
+    scenario(&[
+        request(
+            Mode::Insert,
+            json!([
+                {"contact_key": "k1", "email": "a@x.com", "gsm": "+905550000001"},
+                {"contact_key": "k2", "email": "b@x.com"},
+            ]),
+        ),
+        all(request(
+            Mode::Upsert,
+            json!([
+                {"contact_key": "k1", "email": "c@y.org"},
+                {"contact_key": "n1", "email": "a@x.com"},
+                {"contact_key": "n2", "email": "c@y.org"},
+                {"contact_key": "k2", "gsm": "+905550000001"},
+                {"contact_key": "n3", "gsm": "+905550000001"},
+                {"contact_key": "n4", "email": "c@y.org", "gsm": "+905550000001"},
+                {"contact_key": "k1", "gsm": null},
+                {"contact_key": "n5", "gsm": "0090 555 000 0001"},
+                {"contact_key": "n6", "email": "a@x.com", "gsm": "+905550000002"},
+                {"contact_key": "n7", "email": "a@x.com"},
+            ]),
+        )),
+    ]);
+}
+
+/// R6a last: pass 2 matches as if the left-out records were not there, so a record
+/// that failed in pass 1 can apply in pass 2, and the kept one can fail.
+#[test]
+fn scenario_last_two_passes() {
+    let last = |r: BulkRequest, skip: bool| {
+        with(r, |r| {
+            r.on_duplicate = OnDuplicate::Last;
+            if skip {
+                r.on_invalid = OnInvalid::Skip;
+            }
+        })
+    };
+    let chain = json!([
+        {"contact_key": "A", "new_contact_key": "B"},
+        {"contact_key": "A", "name": "x"},
+        {"contact_key": "B", "name": "y"},
+    ]);
+    scenario(&[
+        request(
+            Mode::Insert,
+            json!([{"contact_key": "A"}, {"contact_key": "C"}]),
+        ),
+        last(request(Mode::Update, chain.clone()), false),
+        last(request(Mode::Update, chain), true),
+        last(
+            with(
+                request(
+                    Mode::Upsert,
+                    json!([
+                        {"contact_key": "C", "email": "a@x.com"},
+                        {"contact_key": "D", "email": "a@x.com"},
+                        {"contact_key": "E", "email": "a@x.com", "name": "e"},
+                        {"contact_key": "C", "name": "c"},
+                    ]),
+                ),
+                |r| r.match_on = MatchOn::ALL,
+            ),
+            true,
+        ),
+    ]);
+}
+
+/// R6a under first / reject in insert and update mode, R10 precedence.
+#[test]
+fn scenario_duplicates_and_modes() {
+    for policy in [
+        OnDuplicate::Merge,
+        OnDuplicate::First,
+        OnDuplicate::Last,
+        OnDuplicate::Reject,
+    ] {
+        for mode in [Mode::Insert, Mode::Update, Mode::Upsert] {
+            let r = with(
+                request(
+                    mode,
+                    json!([
+                        {"contact_key": "k1", "name": "a", "email": "a@x.com"},
+                        {"contact_key": "k1", "name": "b"},
+                        {"contact_key": "k2", "email": "a@x.com"},
+                        {"contact_key": "k0", "name": "z"},
+                    ]),
+                ),
+                |r| {
+                    r.on_duplicate = policy;
+                    r.on_invalid = OnInvalid::Skip;
+                    r.match_on = MatchOn::ALL;
+                },
+            );
+            scenario(&[
+                request(Mode::Insert, json!([{"contact_key": "k0"}])),
+                r.clone(),
+                r,
+            ]);
+        }
+    }
+}
+
+/// R3: a required custom column, on insert and update; integer and string columns.
+#[test]
+fn scenario_required_column() {
+    let columns = [
+        ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true),
+        ColumnSpec::new("plan", ColumnType::String { max_len: 5 })
+            .import_enabled(true)
+            .required(true),
+    ];
+    let skip = |r: BulkRequest| with(r, |r| r.on_invalid = OnInvalid::Skip);
+    scenario_with(
+        &[
+            skip(request(
+                Mode::Upsert,
+                json!([
+                    {"contact_key": "k1", "plan": " gold ", "tier": "3"},
+                    {"contact_key": "k2", "tier": 1},
+                    {"contact_key": "k3", "plan": null},
+                    {"contact_key": "k4", "plan": "platinum"},
+                ]),
+            )),
+            skip(request(
+                Mode::Update,
+                json!([
+                    {"contact_key": "k1", "tier": null},
+                    {"contact_key": "k1", "plan": ""},
+                    {"contact_key": "k1", "plan": "x", "tier": "-7"},
+                ]),
+            )),
+            with(
+                request(Mode::Upsert, json!([{"contact_key": "k1", "plan": null}])),
+                |r| r.empty_values = EmptyValues::Ignore,
+            ),
+        ],
+        &columns,
+    );
+}
