@@ -1,1 +1,78 @@
-fn main() {}
+//! `contactdb`: the command-line tool of contactdb. Loads CSV / JSON exports into a
+//! local contactdb file, reports what happened to every row, and reads contacts back.
+//!
+//! Exit codes: 0 all applied; 3 partially applied; 1 nothing applied or any error;
+//! 2 usage error. Errors go to stderr as one line; machine output goes to stdout.
+
+mod cli;
+mod commands;
+mod r#gen;
+mod import;
+mod input;
+mod util;
+
+use std::io::ErrorKind;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command};
+use crate::util::{UsageError, eprint_line};
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let db = cli.db.as_path();
+    let ws = cli.workspace.as_str();
+    match &cli.command {
+        Command::Import(a) => import::run(db, ws, a),
+        Command::Upsert(a) => commands::upsert(db, ws, a),
+        Command::Get(a) => commands::get(db, ws, a),
+        Command::Find(a) => commands::find(db, ws, a),
+        Command::Export(a) => commands::export(db, ws, a),
+        Command::Columns(c) => commands::columns(db, ws, c),
+        Command::Workspace(c) => commands::workspace(db, c),
+        Command::Stats => commands::stats(db),
+        Command::Check => commands::check(db),
+        Command::Gen(a) => r#gen::run(a),
+    }
+}
+
+fn main() -> ExitCode {
+    // A bug must still end as one line on stderr, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprint_line(&format!("error: internal error (a bug){at}: {msg}"));
+    }));
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (`contactdb export | head`) is not an error to report.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == ErrorKind::BrokenPipe)
+                    || c.downcast_ref::<csv::Error>().is_some_and(|ce| {
+                        matches!(ce.kind(), csv::ErrorKind::Io(io) if io.kind() == ErrorKind::BrokenPipe)
+                    })
+                    || c.downcast_ref::<serde_json::Error>()
+                        .is_some_and(|je| je.io_error_kind() == Some(ErrorKind::BrokenPipe))
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprint_line(&format!("error: {}", util::one_line(&e)));
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Command-line arguments (clap derive): global options and one struct per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Most records in one batch: the engine's ceiling on one request.
+pub const BATCH_SIZE_MAX: u64 = 1_000_000;
+
+/// The command line of `contactdb`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "contactdb",
+    version,
+    about = "contactdb: load CSV/JSON contact exports into a local master-contact database, see what happened to every row, and read contacts back",
+    after_help = "Exit codes: 0 all applied; 3 partially applied; 1 nothing applied or any error; 2 usage error.\nMachine output (JSON, exports) goes to stdout; messages and errors go to stderr.",
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Database file (created on first write).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "contacts.redb"
+    )]
+    pub db: PathBuf,
+
+    /// Workspace slug or UUID.
+    #[arg(long, global = true, value_name = "SLUG", default_value = "default")]
+    pub workspace: String,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load CSV, JSON Lines or JSON files into the workspace, batch by batch.
+    Import(ImportArgs),
+    /// Apply one bulk request (SPEC R4 JSON) and print its report (R15) as JSON.
+    Upsert(UpsertArgs),
+    /// Print one contact, found by key or alias, as JSON.
+    Get(GetArgs),
+    /// Print the contacts with an email or phone, as JSON Lines.
+    Find(FindArgs),
+    /// Write every contact of the workspace as CSV or JSON Lines.
+    Export(ExportArgs),
+    /// List or declare custom columns.
+    #[command(subcommand)]
+    Columns(ColumnsCommand),
+    /// List or create workspaces.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Print contact counts per workspace and the file size, as JSON.
+    Stats,
+    /// Check the file's integrity; exit 1 when a problem is found.
+    Check,
+    /// Generate realistic, messy contacts (deterministic from the seed).
+    Gen(GenArgs),
+}
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+    /// One JSON array of objects.
+    Json,
+}
+
+/// Output formats of `export` and `gen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutFormatArg {
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Only new contacts.
+    Insert,
+    /// Only existing contacts.
+    Update,
+    /// Insert new, update existing.
+    Upsert,
+}
+
+/// One `--match` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatchArg {
+    /// contact_key or alias (always on).
+    Key,
+    /// Normalized email.
+    Email,
+    /// Normalized phone.
+    Phone,
+}
+
+/// `--on-invalid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnInvalidArg {
+    /// Write nothing if any record fails.
+    Abort,
+    /// Apply the valid records, report the failed ones.
+    Skip,
+}
+
+/// `--on-duplicate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnDuplicateArg {
+    /// Apply every occurrence in order.
+    Merge,
+    /// Apply only the first occurrence.
+    First,
+    /// Apply only the last occurrence.
+    Last,
+    /// Fail every occurrence after the first.
+    Reject,
+}
+
+/// `--empty-values`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmptyValuesArg {
+    /// Empty cells clear the stored value.
+    Clear,
+    /// Empty cells leave the stored value unchanged.
+    Ignore,
+}
+
+/// `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Input files; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Input format (default: from the extension, else from the content).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+
+    /// What to do with matched and unmatched records.
+    #[arg(long, value_enum, default_value = "upsert")]
+    pub mode: ModeArg,
+
+    /// How records find existing contacts (comma-separated; key is always on).
+    #[arg(
+        long = "match",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "key"
+    )]
+    pub match_on: Vec<MatchArg>,
+
+    /// `abort`: nothing is written if any record fails. `skip`: failed records are
+    /// left out.
+    #[arg(long, value_enum, default_value = "skip")]
+    pub on_invalid: OnInvalidArg,
+
+    /// What a second record for the same contact in one batch does.
+    #[arg(long, value_enum, default_value = "merge")]
+    pub on_duplicate: OnDuplicateArg,
+
+    /// What empty cells and nulls mean.
+    #[arg(long, value_enum, default_value = "clear")]
+    pub empty_values: EmptyValuesArg,
+
+    /// Records per batch; each batch is one transaction (with --on-invalid skip).
+    #[arg(long, default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=BATCH_SIZE_MAX))]
+    pub batch_size: u64,
+
+    /// Write every failed record here (CSV, JSONL or JSON by extension), with its
+    /// line, column, error code and message, ready to fix and import again.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+
+    /// Write the full JSON report here (`-` = standard output).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `upsert`.
+#[derive(Debug, Args)]
+pub struct UpsertArgs {
+    /// The bulk request as JSON; `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    pub request: PathBuf,
+}
+
+/// `get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// contact_key or alias.
+    pub key: String,
+}
+
+/// `find`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct FindArgs {
+    /// Email (normalized first: trimmed, lower-cased).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Phone (normalized to E.164 first).
+    #[arg(long)]
+    pub phone: Option<String>,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format (default: from --out's extension, else jsonl).
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormatArg>,
+    /// Output file (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `columns ...`.
+#[derive(Debug, Subcommand)]
+pub enum ColumnsCommand {
+    /// Print every column (predefined and custom) as JSON Lines.
+    List,
+    /// Declare a custom column, or change an existing one's flags.
+    Add(ColumnAddArgs),
+}
+
+/// Custom column types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColumnTypeArg {
+    /// Text of at most --max-len characters.
+    String,
+    /// 64-bit signed integer.
+    Integer,
+    /// Decimal number.
+    Decimal,
+    /// true/false.
+    Boolean,
+    /// YYYY-MM-DD.
+    Date,
+    /// Any JSON value.
+    Json,
+}
+
+/// Default `--max-len` of a string column.
+pub const STRING_MAX_LEN_DEFAULT: u32 = 255;
+
+/// `columns add`.
+#[derive(Debug, Args)]
+pub struct ColumnAddArgs {
+    /// Column name, `[a-z][a-z0-9_]{0,62}`.
+    pub name: String,
+    /// Value type.
+    #[arg(long = "type", value_enum)]
+    pub ty: ColumnTypeArg,
+    /// Most characters (string columns only; default 255).
+    #[arg(long)]
+    pub max_len: Option<u32>,
+    /// Allow imports and bulk requests to write the column.
+    #[arg(long)]
+    pub import_enabled: bool,
+    /// Every insert must give the column a value.
+    #[arg(long)]
+    pub required: bool,
+}
+
+/// `workspace ...`.
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Print every workspace as JSON Lines.
+    List,
+    /// Create a workspace.
+    Create(WorkspaceCreateArgs),
+}
+
+/// `workspace create`.
+#[derive(Debug, Args)]
+pub struct WorkspaceCreateArgs {
+    /// `[a-z0-9][a-z0-9-]{0,62}`.
+    pub slug: String,
+}
+
+/// `gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Number of rows.
+    #[arg(long)]
+    pub count: u64,
+    /// Seed: the same seed always gives the same rows.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output file (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Output format (default: from --out's extension, else csv).
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormatArg>,
+    /// Leave out the custom columns (loyalty_tier, lifetime_value), so the output
+    /// imports into a fresh database without `columns add`.
+    #[arg(long)]
+    pub no_custom: bool,
+}

@@ -1,0 +1,886 @@
+//! `import`: streams CSV / JSON Lines / JSON inputs into a workspace in batches.
+//!
+//! `--on-invalid skip`: each batch is one `Workspace::bulk` call (one transaction).
+//! `--on-invalid abort`: every batch goes through one `Workspace::bulk_atomic` call,
+//! one write transaction committed only if no record anywhere failed.
+//! Every batch's report is folded into a running tally, the rejects file and the
+//! JSON report as it arrives, so memory is bounded by the batch size.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use contactdb::{
+    BulkRequest, Database, EmptyValues, MatchOn, Mode, OnDuplicate, OnInvalid, Outcome,
+    RecordError, Report, Status, Summary,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Map, Value};
+
+use crate::cli::{EmptyValuesArg, ImportArgs, MatchArg, ModeArg, OnDuplicateArg, OnInvalidArg};
+use crate::input::{self, Format, Input, Msg, Raw, RawKind, Rec, Schema};
+use crate::util::{UsageError, count, create_output, eprint_line, rate, secs};
+
+/// How many failed records the summary shows when neither --rejects nor --report
+/// is given.
+const EXAMPLES_MAX: usize = 5;
+
+/// The request options of the import, without records.
+fn template(args: &ImportArgs) -> BulkRequest {
+    let mut req = BulkRequest::new(
+        match args.mode {
+            ModeArg::Insert => Mode::Insert,
+            ModeArg::Update => Mode::Update,
+            ModeArg::Upsert => Mode::Upsert,
+        },
+        Vec::new(),
+    );
+    req.match_on = MatchOn {
+        email: args.match_on.contains(&MatchArg::Email),
+        phone: args.match_on.contains(&MatchArg::Phone),
+    };
+    req.on_invalid = match args.on_invalid {
+        OnInvalidArg::Abort => OnInvalid::Abort,
+        OnInvalidArg::Skip => OnInvalid::Skip,
+    };
+    req.on_duplicate = match args.on_duplicate {
+        OnDuplicateArg::Merge => OnDuplicate::Merge,
+        OnDuplicateArg::First => OnDuplicate::First,
+        OnDuplicateArg::Last => OnDuplicate::Last,
+        OnDuplicateArg::Reject => OnDuplicate::Reject,
+    };
+    req.empty_values = match args.empty_values {
+        EmptyValuesArg::Clear => EmptyValues::Clear,
+        EmptyValuesArg::Ignore => EmptyValues::Ignore,
+    };
+    req
+}
+
+/// Progress bar (when stderr is a terminal) and notes that do not garble it.
+struct Ui {
+    pb: Option<ProgressBar>,
+    start: Instant,
+}
+
+impl Ui {
+    fn new(enabled: bool, total: Option<u64>) -> Ui {
+        let pb = enabled.then(|| {
+            let pb = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            let template = if total.is_some() {
+                "{spinner} {elapsed_precise} [{wide_bar}] {percent:>3}%  {msg}  ETA {eta}"
+            } else {
+                "{spinner} {elapsed_precise}  {msg}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                pb.set_style(style.progress_chars("=> "));
+            }
+            pb.enable_steady_tick(Duration::from_millis(200));
+            pb
+        });
+        Ui {
+            pb,
+            start: Instant::now(),
+        }
+    }
+
+    fn note(&self, msg: &str) {
+        let line = format!("note: {msg}");
+        match &self.pb {
+            Some(pb) => pb.suspend(|| eprint_line(&line)),
+            None => eprint_line(&line),
+        }
+    }
+
+    /// Bytes of input read so far (the bar and the ETA).
+    fn read(&self, bytes: u64) {
+        if let Some(pb) = &self.pb {
+            pb.set_position(bytes);
+        }
+    }
+
+    /// Records processed so far (the message).
+    fn done(&self, records: u64) {
+        if let Some(pb) = &self.pb {
+            let elapsed = self.start.elapsed().as_secs_f64();
+            pb.set_message(format!(
+                "{} records, {} records/s",
+                count(records),
+                rate(records, elapsed)
+            ));
+        }
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        if let Some(pb) = &self.pb {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+/// One batch's bookkeeping: which input lines its records came from.
+struct Batch {
+    file: usize,
+    /// Global index (over the whole import) of the batch's first record.
+    first_index: u64,
+    lines: Vec<u64>,
+    raws: Vec<Option<Raw>>,
+}
+
+/// Pulls records from the inputs, one batch at a time; a batch never spans two
+/// inputs.
+struct Producer<'a> {
+    inputs: Vec<Input>,
+    cur: usize,
+    carry: VecDeque<Rec>,
+    batch_size: usize,
+    next_index: u64,
+    template: BulkRequest,
+    ui: &'a Ui,
+}
+
+impl Producer<'_> {
+    fn bytes(&self) -> u64 {
+        self.inputs
+            .iter()
+            .map(|i| i.bytes.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn next_batch(&mut self) -> Option<anyhow::Result<(BulkRequest, Batch)>> {
+        let mut records = Vec::new();
+        let mut batch = Batch {
+            file: self.cur,
+            first_index: self.next_index,
+            lines: Vec::new(),
+            raws: Vec::new(),
+        };
+        loop {
+            while records.len() < self.batch_size {
+                let Some(rec) = self.carry.pop_front() else {
+                    break;
+                };
+                records.push(Value::Object(rec.record));
+                batch.lines.push(rec.line);
+                batch.raws.push(rec.raw);
+            }
+            if records.len() >= self.batch_size {
+                break;
+            }
+            let input = self.inputs.get_mut(self.cur)?;
+            match input.recv() {
+                Msg::Recs(v) => {
+                    self.carry.extend(v);
+                    self.ui.read(self.bytes());
+                }
+                Msg::Note(n) => self.ui.note(&n),
+                Msg::Error(e) => return Some(Err(e.into())),
+                Msg::End(n) => {
+                    if n == 0 {
+                        return Some(Err(input::InputError {
+                            file: input.name.clone(),
+                            loc: input::Loc::None,
+                            message: "no records in the input".to_owned(),
+                        }
+                        .into()));
+                    }
+                    self.cur += 1;
+                    if !records.is_empty() {
+                        break;
+                    }
+                    batch.file = self.cur;
+                    if self.cur >= self.inputs.len() {
+                        return None;
+                    }
+                }
+            }
+        }
+        self.next_index += records.len() as u64;
+        let mut req = self.template.clone();
+        req.records = records;
+        Some(Ok((req, batch)))
+    }
+}
+
+/// Where failed records go.
+enum RejectsOut {
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    Jsonl(Box<dyn Write>),
+    Json(Box<dyn Write>, bool),
+}
+
+struct Rejects {
+    out: RejectsOut,
+    multi: bool,
+    names: Vec<String>,
+    written: u64,
+}
+
+/// A rejected JSON record with its annotation fields.
+fn annotate(
+    map: &Map<String, Value>,
+    file: Option<String>,
+    line: u64,
+    codes: String,
+    columns: String,
+    messages: String,
+) -> Value {
+    let mut obj = map.clone();
+    if let Some(f) = file {
+        obj.insert("_file".to_owned(), Value::String(f));
+    }
+    obj.insert("_line".to_owned(), Value::from(line));
+    obj.insert("_code".to_owned(), Value::String(codes));
+    obj.insert("_column".to_owned(), Value::String(columns));
+    obj.insert("_message".to_owned(), Value::String(messages));
+    Value::Object(obj)
+}
+
+impl Rejects {
+    fn write(&mut self, batch: &Batch, pos: usize, errs: &[&RecordError]) -> anyhow::Result<()> {
+        let line = batch.lines.get(pos).copied().unwrap_or(0);
+        let file = self.names.get(batch.file).cloned().unwrap_or_default();
+        let join = |f: &dyn Fn(&RecordError) -> String| -> String {
+            errs.iter().map(|e| f(e)).collect::<Vec<_>>().join("; ")
+        };
+        let codes = join(&|e| e.code.as_str().to_owned());
+        let columns = join(&|e| e.column.clone().unwrap_or_else(|| "-".to_owned()));
+        let messages = join(&|e| e.message.clone());
+        let raw = batch.raws.get(pos).and_then(Option::as_ref);
+        match (&mut self.out, raw) {
+            (RejectsOut::Csv(w), Some(Raw::Csv(cells))) => {
+                let mut row: Vec<String> = Vec::with_capacity(cells.len() + 5);
+                if self.multi {
+                    row.push(file);
+                }
+                row.push(line.to_string());
+                row.push(codes);
+                row.push(columns);
+                row.push(messages);
+                row.extend(cells.iter().map(str::to_owned));
+                w.write_record(&row)?;
+            }
+            (RejectsOut::Jsonl(w), Some(Raw::Json(map))) => {
+                let obj = annotate(
+                    map,
+                    self.multi.then_some(file),
+                    line,
+                    codes,
+                    columns,
+                    messages,
+                );
+                serde_json::to_writer(&mut *w, &obj)?;
+                writeln!(w)?;
+            }
+            (RejectsOut::Json(w, first), Some(Raw::Json(map))) => {
+                let obj = annotate(
+                    map,
+                    self.multi.then_some(file),
+                    line,
+                    codes,
+                    columns,
+                    messages,
+                );
+                w.write_all(if *first { b"\n  " } else { b",\n  " })?;
+                *first = false;
+                serde_json::to_writer(&mut *w, &obj)?;
+            }
+            _ => return Err(anyhow!("internal: a rejected record was not kept")),
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self.out {
+            RejectsOut::Csv(mut w) => w.flush()?,
+            RejectsOut::Jsonl(mut w) => w.flush()?,
+            RejectsOut::Json(mut w, first) => {
+                if first {
+                    writeln!(w, "[]")?;
+                } else {
+                    writeln!(w, "\n]")?;
+                }
+                w.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The JSON report, spooled to temporary files section by section and assembled at
+/// the end (status and summary first), so memory stays bounded.
+struct ReportOut {
+    dest: PathBuf,
+    names: Vec<String>,
+    results: Spool,
+    errors: Spool,
+    warnings: Spool,
+}
+
+struct Spool {
+    w: BufWriter<File>,
+    n: u64,
+}
+
+impl Spool {
+    fn new() -> anyhow::Result<Spool> {
+        let f = tempfile::tempfile().context("cannot create a temporary file for the report")?;
+        Ok(Spool {
+            w: BufWriter::new(f),
+            n: 0,
+        })
+    }
+
+    fn add(
+        &mut self,
+        entry: &impl serde::Serialize,
+        index: u64,
+        line: u64,
+        file: &str,
+    ) -> anyhow::Result<()> {
+        let mut v = serde_json::to_value(entry)?;
+        if let Value::Object(m) = &mut v {
+            m.insert("index".to_owned(), Value::from(index));
+            m.insert("line".to_owned(), Value::from(line));
+            m.insert("file".to_owned(), Value::String(file.to_owned()));
+        }
+        serde_json::to_writer(&mut self.w, &v)?;
+        self.w.write_all(b"\n")?;
+        self.n += 1;
+        Ok(())
+    }
+
+    /// Copies the spooled entries as the body of a JSON array; `fix` may rewrite
+    /// each entry.
+    fn copy_into(
+        self,
+        out: &mut dyn Write,
+        fix: Option<&dyn Fn(&mut Value)>,
+    ) -> anyhow::Result<()> {
+        let mut f = self.w.into_inner().map_err(|e| e.into_error())?;
+        f.seek(SeekFrom::Start(0))?;
+        let mut first = true;
+        for line in BufReader::new(f).lines() {
+            let line = line?;
+            out.write_all(if first { b"\n    " } else { b",\n    " })?;
+            first = false;
+            match fix {
+                Some(fix) => {
+                    let mut v: Value = serde_json::from_str(&line)?;
+                    fix(&mut v);
+                    serde_json::to_writer(&mut *out, &v)?;
+                }
+                None => out.write_all(line.as_bytes())?,
+            }
+        }
+        if !first {
+            out.write_all(b"\n  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl ReportOut {
+    fn add(&mut self, batch: &Batch, report: &Report) -> anyhow::Result<()> {
+        let file = self.names.get(batch.file).cloned().unwrap_or_default();
+        let line = |i: u32| batch.lines.get(i as usize).copied().unwrap_or(0);
+        let global = |i: u32| batch.first_index + u64::from(i);
+        for r in &report.results {
+            self.results.add(r, global(r.index), line(r.index), &file)?;
+        }
+        for e in &report.errors {
+            self.errors.add(e, global(e.index), line(e.index), &file)?;
+        }
+        for w in &report.warnings {
+            self.warnings
+                .add(w, global(w.index), line(w.index), &file)?;
+        }
+        Ok(())
+    }
+
+    fn finish(
+        self,
+        status: Status,
+        summary: &Summary,
+        written: bool,
+        error: Option<String>,
+    ) -> anyhow::Result<()> {
+        let mut out = create_output(Some(&self.dest))?;
+        write!(
+            out,
+            "{{\n  \"status\": {},\n  \"summary\": {},\n  \"inputs\": {},",
+            serde_json::to_string(&status)?,
+            serde_json::to_string(summary)?,
+            serde_json::to_string(&self.names)?
+        )?;
+        if let Some(e) = error {
+            write!(out, "\n  \"error\": {},", serde_json::to_string(&e)?)?;
+        }
+        // Under abort, planned outcomes of a rejected import were never written.
+        let unapply = |v: &mut Value| {
+            if let Some(o) = v.get_mut("outcome")
+                && matches!(o.as_str(), Some("inserted" | "updated" | "unchanged"))
+            {
+                *o = Value::String("not_applied".to_owned());
+            }
+        };
+        write!(out, "\n  \"results\": [")?;
+        self.results
+            .copy_into(&mut out, if written { None } else { Some(&unapply) })?;
+        write!(out, "],\n  \"errors\": [")?;
+        self.errors.copy_into(&mut out, None)?;
+        write!(out, "],\n  \"warnings\": [")?;
+        if written {
+            self.warnings.copy_into(&mut out, None)?;
+        }
+        writeln!(out, "]\n}}")?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+/// Everything learnt from the batch reports so far.
+struct Tally {
+    names: Vec<String>,
+    summary: Summary,
+    duplicates: u64,
+    codes: BTreeMap<&'static str, u64>,
+    examples: Vec<String>,
+    more_failures: u64,
+    keep_examples: bool,
+    rejects: Option<Rejects>,
+    report: Option<ReportOut>,
+    /// Batches whose status was not `rejected` (skip mode: committed).
+    committed_batches: u64,
+    committed_records: u64,
+    /// (file, last line) of the last committed batch.
+    committed_to: Option<(usize, u64)>,
+}
+
+impl Tally {
+    fn add(&mut self, batch: &Batch, report: &Report) -> anyhow::Result<()> {
+        let s = &report.summary;
+        let t = &mut self.summary;
+        t.total += s.total;
+        t.valid += s.valid;
+        t.invalid += s.invalid;
+        t.inserted += s.inserted;
+        t.updated += s.updated;
+        t.unchanged += s.unchanged;
+        t.failed += s.failed;
+        t.batches += s.batches;
+        self.duplicates += report
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Duplicate)
+            .count() as u64;
+        // Group errors by record (they come in input order).
+        let mut i = 0;
+        while let Some(first) = report.errors.get(i) {
+            let mut errs = vec![first];
+            i += 1;
+            while let Some(e) = report.errors.get(i)
+                && e.index == first.index
+            {
+                errs.push(e);
+                i += 1;
+            }
+            for e in &errs {
+                *self.codes.entry(e.code.as_str()).or_default() += 1;
+            }
+            let pos = first.index as usize;
+            if self.keep_examples {
+                if self.examples.len() < EXAMPLES_MAX {
+                    let file = self.names.get(batch.file).map_or("", String::as_str);
+                    let line = batch.lines.get(pos).copied().unwrap_or(0);
+                    let what = errs
+                        .iter()
+                        .map(|e| match &e.column {
+                            Some(c) => format!("{} ({c}): {}", e.code, e.message),
+                            None => format!("{}: {}", e.code, e.message),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    self.examples.push(format!("{file}:{line}: {what}"));
+                } else {
+                    self.more_failures += 1;
+                }
+            }
+            if let Some(r) = &mut self.rejects {
+                r.write(batch, pos, &errs)?;
+            }
+        }
+        if let Some(r) = &mut self.report {
+            r.add(batch, report)?;
+        }
+        Ok(())
+    }
+
+    fn committed(&mut self, batch: &Batch, records: u64) {
+        self.committed_batches += 1;
+        self.committed_records += records;
+        self.committed_to = Some((batch.file, batch.lines.last().copied().unwrap_or(0)));
+    }
+
+    fn reasons(&self) -> String {
+        let mut v: Vec<(&&str, &u64)> = self.codes.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        v.iter()
+            .map(|(c, n)| format!("{} {c}", count(**n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn counts(&self) -> String {
+        let s = &self.summary;
+        let mut out = format!(
+            "{} inserted, {} updated, {} unchanged, {} failed",
+            count(s.inserted),
+            count(s.updated),
+            count(s.unchanged),
+            count(s.failed)
+        );
+        if s.failed > 0 {
+            out.push_str(&format!(" ({})", self.reasons()));
+        }
+        if self.duplicates > 0 {
+            out.push_str(&format!(
+                ", {} duplicate (left out)",
+                count(self.duplicates)
+            ));
+        }
+        out
+    }
+}
+
+/// Runs `import`.
+pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let is_dash = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if is_dash(&args.rejects) && is_dash(&args.report) {
+        return Err(
+            UsageError("--rejects and --report cannot both be standard output".to_owned()).into(),
+        );
+    }
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        return Err(UsageError("standard input (-) can be read only once".to_owned()).into());
+    }
+    let batch_size = usize::try_from(args.batch_size).unwrap_or(usize::MAX);
+    let db = Database::builder()
+        .records_max(batch_size)
+        .open(db_path)
+        .with_context(|| format!("{}", db_path.display()))?;
+    let ws = crate::commands::open_workspace(&db, workspace)?;
+    let template = template(args);
+    let schema = Arc::new(Schema::new(ws.columns()?, template.mode));
+
+    // Rejects format: the extension of --rejects; else CSV when every input is CSV
+    // by --format or extension; else JSON Lines.
+    let given_format = args.format.map(|f| match f {
+        crate::cli::FormatArg::Csv => Format::Csv,
+        crate::cli::FormatArg::Jsonl => Format::Jsonl,
+        crate::cli::FormatArg::Json => Format::Json,
+    });
+    let rejects_format = args.rejects.as_deref().map(|p| {
+        Format::from_extension(p).unwrap_or_else(|| {
+            let all_csv = args
+                .files
+                .iter()
+                .all(|f| given_format.or_else(|| Format::from_extension(f)) == Some(Format::Csv));
+            if all_csv { Format::Csv } else { Format::Jsonl }
+        })
+    });
+    let keep_raw = rejects_format.map(|f| match f {
+        Format::Csv => RawKind::Cells,
+        Format::Jsonl | Format::Json => RawKind::Record,
+    });
+    let mut inputs = Vec::with_capacity(args.files.len());
+    for f in &args.files {
+        inputs.push(input::open(f, given_format, &schema, keep_raw, batch_size)?);
+    }
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let rejects = match (&args.rejects, rejects_format) {
+        (Some(path), Some(format)) => Some(open_rejects(path, format, &inputs, &names)?),
+        _ => None,
+    };
+    let report = match &args.report {
+        None => None,
+        Some(dest) => Some(ReportOut {
+            dest: dest.clone(),
+            names: names.clone(),
+            results: Spool::new()?,
+            errors: Spool::new()?,
+            warnings: Spool::new()?,
+        }),
+    };
+
+    let total_bytes: Option<u64> = inputs.iter().map(|i| i.size).sum();
+    let progress = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ui = Ui::new(progress, total_bytes);
+    for i in &inputs {
+        for n in &i.notes {
+            ui.note(n);
+        }
+    }
+    let mut tally = Tally {
+        names: names.clone(),
+        summary: Summary::default(),
+        duplicates: 0,
+        codes: BTreeMap::new(),
+        examples: Vec::new(),
+        more_failures: 0,
+        keep_examples: args.rejects.is_none() && args.report.is_none(),
+        rejects,
+        report,
+        committed_batches: 0,
+        committed_records: 0,
+        committed_to: None,
+    };
+    let mut producer = Producer {
+        inputs,
+        cur: 0,
+        carry: VecDeque::new(),
+        batch_size,
+        next_index: 0,
+        template,
+        ui: &ui,
+    };
+
+    let abort = args.on_invalid == OnInvalidArg::Abort;
+    let mut fatal: Option<anyhow::Error> = None;
+    let status = if abort {
+        let state = RefCell::new((&mut producer, &mut tally, VecDeque::<Batch>::new()));
+        let result = ws.bulk_atomic(
+            std::iter::from_fn(|| {
+                let mut s = state.borrow_mut();
+                match s.0.next_batch()? {
+                    Ok((req, batch)) => {
+                        s.2.push_back(batch);
+                        Some(Ok(req))
+                    }
+                    Err(e) => Some(Err(e)),
+                }
+            }),
+            |report: &Report| -> anyhow::Result<()> {
+                let mut s = state.borrow_mut();
+                let (producer, tally, pending) = &mut *s;
+                let batch = pending
+                    .pop_front()
+                    .ok_or_else(|| anyhow!("internal: a report without its batch"))?;
+                tally.add(&batch, report)?;
+                producer.ui.done(tally.summary.total);
+                Ok(())
+            },
+        );
+        match result {
+            Ok(status) => status,
+            Err(e) => {
+                fatal = Some(e);
+                Status::Rejected
+            }
+        }
+    } else {
+        loop {
+            let (req, batch) = match producer.next_batch() {
+                None => break,
+                Some(Ok(x)) => x,
+                Some(Err(e)) => {
+                    fatal = Some(e);
+                    break;
+                }
+            };
+            match ws.bulk(&req) {
+                Ok(report) => {
+                    tally.add(&batch, &report)?;
+                    ui.done(tally.summary.total);
+                    if report.status != Status::Rejected {
+                        tally.committed(&batch, report.summary.total);
+                    }
+                }
+                Err(contactdb::Error::Request(e)) => {
+                    let file = names.get(batch.file).map_or("", String::as_str);
+                    let first = batch.lines.first().copied().unwrap_or(0);
+                    let last = batch.lines.last().copied().unwrap_or(0);
+                    fatal = Some(anyhow!(
+                        "{file}: the batch of lines {first}-{last} was rejected as a whole: {e}"
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    fatal = Some(e.into());
+                    break;
+                }
+            }
+        }
+        let s = &tally.summary;
+        if fatal.is_some() {
+            if tally.committed_batches > 0 {
+                Status::Partial
+            } else {
+                Status::Rejected
+            }
+        } else if s.failed == 0 {
+            Status::Applied
+        } else if tally.committed_batches > 0 {
+            Status::Partial
+        } else {
+            Status::Rejected
+        }
+    };
+    let elapsed = ui.elapsed();
+    drop(producer);
+    drop(ui);
+
+    // Nothing was written by a rejected abort import: its planned outcomes never
+    // happened.
+    let written = !(abort && status == Status::Rejected);
+    let mut summary = tally.summary;
+    if !written {
+        summary.inserted = 0;
+        summary.updated = 0;
+        summary.unchanged = 0;
+        summary.batches = 0;
+        tally.summary = summary;
+    }
+    let mut rejects_note = String::new();
+    if let Some(r) = tally.rejects.take() {
+        if r.written > 0
+            && let Some(p) = &args.rejects
+        {
+            rejects_note = format!(
+                "; {} failed records written to {}",
+                count(r.written),
+                p.display()
+            );
+        }
+        r.finish().context("cannot write the rejects file")?;
+    }
+    if let Some(r) = tally.report.take() {
+        r.finish(
+            status,
+            &summary,
+            written,
+            fatal.as_ref().map(crate::util::one_line),
+        )
+        .context("cannot write the report")?;
+    }
+
+    for e in &tally.examples {
+        eprint_line(&format!("failed: {e}"));
+    }
+    if tally.more_failures > 0 {
+        eprint_line(&format!(
+            "... and {} more failed records (--rejects FILE writes every one, ready to fix and import again)",
+            count(tally.more_failures)
+        ));
+    }
+    let what = names.join(", ");
+    let timing = format!(
+        "{}, {} records/s",
+        secs(elapsed),
+        rate(summary.total, elapsed)
+    );
+    let line = match (&fatal, abort) {
+        (Some(_), true) => format!("import of {what} stopped: nothing was written"),
+        (Some(_), false) if tally.committed_batches == 0 => {
+            format!("import of {what} stopped: nothing was written")
+        }
+        (Some(_), false) => {
+            let upto = match tally.committed_to {
+                Some((f, l)) => format!(
+                    "; {} records in {} earlier batch(es) were committed, through {}:{l}; nothing after that was written",
+                    count(tally.committed_records),
+                    count(tally.committed_batches),
+                    names.get(f).map_or("", String::as_str)
+                ),
+                None => "; nothing was written".to_owned(),
+            };
+            format!(
+                "import of {what} stopped: {}{upto} ({timing}){rejects_note}",
+                tally.counts()
+            )
+        }
+        (None, true) if status == Status::Rejected => format!(
+            "import of {what}: nothing was written: {} of {} records failed ({}) with --on-invalid abort; fix them and import the whole input again{rejects_note} ({timing})",
+            count(summary.failed),
+            count(summary.total),
+            tally.reasons()
+        ),
+        (None, _) => format!(
+            "imported {} records from {what}: {} in {timing}{rejects_note}",
+            count(summary.total),
+            tally.counts()
+        ),
+    };
+    eprint_line(&line);
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    Ok(ExitCode::from(match status {
+        Status::Applied => 0,
+        Status::Partial => 3,
+        Status::Rejected => 1,
+    }))
+}
+
+/// Creates the rejects file. A CSV rejects file needs every input to be CSV with the
+/// same header; its header is the annotation columns then the input's header.
+fn open_rejects(
+    path: &Path,
+    format: Format,
+    inputs: &[Input],
+    names: &[String],
+) -> anyhow::Result<Rejects> {
+    let all_csv_same = inputs.iter().all(|i| i.format == Format::Csv)
+        && inputs
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.header == b.header));
+    if format == Format::Csv && !all_csv_same {
+        return Err(UsageError(
+            "a CSV rejects file needs CSV inputs that all have the same header; use a .jsonl rejects file".to_owned(),
+        )
+        .into());
+    }
+    let multi = names.len() > 1;
+    let w = create_output(Some(path))?;
+    let out = match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(w);
+            let mut header: Vec<String> = Vec::new();
+            if multi {
+                header.push("_file".to_owned());
+            }
+            header.extend(["_line", "_code", "_column", "_message"].map(str::to_owned));
+            if let Some(h) = inputs.first().and_then(|i| i.header.as_ref()) {
+                header.extend(h.iter().map(str::to_owned));
+            }
+            w.write_record(&header)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            RejectsOut::Csv(Box::new(w))
+        }
+        Format::Jsonl => RejectsOut::Jsonl(w),
+        Format::Json => {
+            let mut w = w;
+            write!(w, "[")?;
+            RejectsOut::Json(w, true)
+        }
+    };
+    Ok(Rejects {
+        out,
+        multi,
+        names: names.to_vec(),
+        written: 0,
+    })
+}
