@@ -1,5 +1,10 @@
 //! Match resolution against an in-memory lookup: R6, R6a, R8–R13.
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use contactdb_merge::{MemLookup, Plan, plan_with_pool};
 use contactdb_policy::request::prepare;
