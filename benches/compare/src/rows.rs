@@ -1,0 +1,472 @@
+//! The rows of the comparison: contactdb, SQLite, the redb floor and the in-memory
+//! floor. Each phase opens its storage, writes every batch, and closes it; the time
+//! counted is open + writes + close, and never the generation of the records (which
+//! happens between batches, with the clock stopped).
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ahash::AHashMap;
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+
+use crate::workload::{Item, Norm, person};
+
+/// The outcome of one phase.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseOut {
+    pub elapsed: Duration,
+    pub records: u64,
+}
+
+/// A stopwatch that only runs inside [`Clock::time`].
+#[derive(Default)]
+pub struct Clock(Duration);
+
+impl Clock {
+    pub fn time<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        self.0 += t.elapsed();
+        out
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.0
+    }
+}
+
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+fn norms(chunk: &[Item]) -> Vec<Norm> {
+    chunk.iter().map(|it| person(it.i, it.g).norm).collect()
+}
+
+// ---------------------------------------------------------------------------------
+// contactdb
+
+pub mod contactdb_row {
+    use super::*;
+    use contactdb::{BulkRequest, Database, MatchOn, Mode, OnInvalid, Status};
+
+    pub const FILE: &str = "contactdb.redb";
+
+    fn open(dir: &Path, cache: usize, batch: usize) -> Result<Database> {
+        Ok(Database::builder()
+            .cache_size_bytes(cache)
+            .records_max(batch.max(10_000))
+            .open(dir.join(FILE))?)
+    }
+
+    /// Runs `items` as upsert requests of `batch` records (mode upsert, match_on
+    /// key+email+phone, on_invalid skip, full validation) and checks every report.
+    pub fn phase(dir: &Path, cache: usize, batch: usize, items: &[Item]) -> Result<PhaseOut> {
+        let mut clock = Clock::default();
+        let db = clock.time(|| open(dir, cache, batch))?;
+        let ws = clock.time(|| db.workspace("default"))?;
+        let before = ws.count()?;
+        for chunk in items.chunks(batch) {
+            let records = chunk
+                .iter()
+                .map(|it| person(it.i, it.g).raw_json())
+                .collect();
+            let mut req = BulkRequest::new(Mode::Upsert, records);
+            req.match_on = MatchOn::ALL;
+            req.on_invalid = OnInvalid::Skip;
+            let report = clock.time(|| ws.bulk(&req))?;
+            let updates = chunk.iter().filter(|it| it.exists).count() as u64;
+            let inserts = chunk.len() as u64 - updates;
+            let s = &report.summary;
+            ensure!(
+                report.status == Status::Applied
+                    && s.failed == 0
+                    && s.inserted == inserts
+                    && s.updated == updates,
+                "contactdb: unexpected report: status {:?}, summary {:?} (expected {inserts} \
+                 inserted, {updates} updated); first error: {:?}",
+                report.status,
+                report.summary,
+                report.errors.first()
+            );
+            drop(req);
+        }
+        // Untimed checks: the count, and a sample read back against the normalized values.
+        let inserted = items.iter().filter(|it| !it.exists).count() as u64;
+        ensure!(ws.count()? == before + inserted, "contactdb: wrong count");
+        for it in items.iter().step_by((items.len() / 100).max(1)) {
+            let want = person(it.i, it.g).norm;
+            let c = ws
+                .get(&want.key)?
+                .with_context(|| format!("contactdb: {} missing", want.key))?;
+            ensure!(
+                c.columns.get("email").and_then(|v| v.as_str()) == Some(want.email.as_str())
+                    && c.columns.get("gsm").and_then(|v| v.as_str()) == Some(want.gsm.as_str())
+                    && c.columns.get("name").and_then(|v| v.as_str()) == Some(want.name.as_str()),
+                "contactdb: {} reads back wrong: {:?}",
+                want.key,
+                c.columns
+            );
+        }
+        clock.time(|| {
+            drop(ws);
+            drop(db);
+        });
+        Ok(PhaseOut {
+            elapsed: clock.elapsed(),
+            records: items.len() as u64,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// SQLite
+
+pub mod sqlite_row {
+    use super::*;
+    use rusqlite::{Connection, params};
+
+    pub const FILE: &str = "sqlite.db";
+
+    const UPSERT: &str = "INSERT INTO contacts (contact_key, name, surname, email, gsm, status, \
+        email_status, gsm_status, priority, birthday, version, created_at, updated_at) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'A', 'A', ?7, ?8, 1, ?9, ?9) \
+        ON CONFLICT(contact_key) DO UPDATE SET name = excluded.name, \
+        surname = excluded.surname, email = excluded.email, gsm = excluded.gsm, \
+        status = excluded.status, \
+        email_status = CASE WHEN excluded.email IS NOT contacts.email THEN 'A' ELSE contacts.email_status END, \
+        gsm_status = CASE WHEN excluded.gsm IS NOT contacts.gsm THEN 'A' ELSE contacts.gsm_status END, \
+        priority = excluded.priority, birthday = excluded.birthday, \
+        version = contacts.version + 1, updated_at = excluded.updated_at";
+
+    fn open(dir: &Path, cache: usize, without_rowid: bool) -> Result<Connection> {
+        let conn = Connection::open(dir.join(FILE))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        ensure!(
+            mode.eq_ignore_ascii_case("wal"),
+            "sqlite: journal_mode {mode}"
+        );
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Negative = KiB: the same page-cache budget as contactdb and the redb floor.
+        conn.pragma_update(None, "cache_size", -i64::try_from(cache / 1024)?)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // mmap_size stays 0: with 4 GiB of mmap the rowid table was ~10% slower here.
+        let suffix = if without_rowid { " WITHOUT ROWID" } else { "" };
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS contacts (
+                contact_key TEXT NOT NULL PRIMARY KEY,
+                name TEXT, surname TEXT, email TEXT, gsm TEXT,
+                status TEXT, email_status TEXT, gsm_status TEXT,
+                priority INTEGER, birthday TEXT,
+                version INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+            ){suffix};
+            CREATE INDEX IF NOT EXISTS contacts_email ON contacts (email);
+            CREATE INDEX IF NOT EXISTS contacts_gsm ON contacts (gsm);"
+        ))?;
+        Ok(conn)
+    }
+
+    /// One prepared `INSERT … ON CONFLICT DO UPDATE` per record, one transaction per
+    /// batch.
+    pub fn phase(
+        dir: &Path,
+        cache: usize,
+        batch: usize,
+        items: &[Item],
+        without_rowid: bool,
+    ) -> Result<PhaseOut> {
+        let mut clock = Clock::default();
+        let mut conn = clock.time(|| open(dir, cache, without_rowid))?;
+        let count = |c: &Connection| -> Result<u64> {
+            let n: i64 = c.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
+            Ok(u64::try_from(n)?)
+        };
+        let before = count(&conn)?;
+        for chunk in items.chunks(batch) {
+            let recs = norms(chunk);
+            let now = now_us();
+            clock.time(|| -> Result<()> {
+                let tx = conn.transaction()?;
+                {
+                    let mut st = tx.prepare_cached(UPSERT)?;
+                    for r in &recs {
+                        let changed = st.execute(params![
+                            r.key, r.name, r.surname, r.email, r.gsm, r.status, r.priority,
+                            r.birthday, now
+                        ])?;
+                        if changed != 1 {
+                            bail!("sqlite: {changed} rows changed by one upsert");
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })?;
+        }
+        let inserted = items.iter().filter(|it| !it.exists).count() as u64;
+        ensure!(count(&conn)? == before + inserted, "sqlite: wrong count");
+        for it in items.iter().step_by((items.len() / 100).max(1)) {
+            let want = person(it.i, it.g).norm;
+            let (email, gsm): (String, String) = conn.query_row(
+                "SELECT email, gsm FROM contacts WHERE contact_key = ?1",
+                [&want.key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            ensure!(
+                email == want.email && gsm == want.gsm,
+                "sqlite: {} wrong",
+                want.key
+            );
+        }
+        // Closing checkpoints the WAL into the database file: counted.
+        clock.time(|| conn.close().map_err(|(_, e)| e))?;
+        Ok(PhaseOut {
+            elapsed: clock.elapsed(),
+            records: items.len() as u64,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// redb floor
+
+/// A stored row of the floors: the same columns contactdb stores, postcard-encoded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FloorRow {
+    pub name: String,
+    pub surname: String,
+    pub email: String,
+    pub gsm: String,
+    pub status: String,
+    pub email_status: String,
+    pub gsm_status: String,
+    pub priority: i64,
+    pub birthday: String,
+    pub version: u64,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+}
+
+impl FloorRow {
+    fn new(r: Norm, now: i64) -> (String, FloorRow) {
+        (
+            r.key,
+            FloorRow {
+                name: r.name,
+                surname: r.surname,
+                email: r.email,
+                gsm: r.gsm,
+                status: r.status.to_owned(),
+                email_status: "A".to_owned(),
+                gsm_status: "A".to_owned(),
+                priority: r.priority,
+                birthday: r.birthday,
+                version: 1,
+                created_at_us: now,
+                updated_at_us: now,
+            },
+        )
+    }
+
+    /// Applies an update onto the stored row (what the engine's merge would produce).
+    fn apply(&mut self, new: FloorRow, now: i64) {
+        if new.email != self.email {
+            self.email_status = "A".to_owned();
+        }
+        if new.gsm != self.gsm {
+            self.gsm_status = "A".to_owned();
+        }
+        self.name = new.name;
+        self.surname = new.surname;
+        self.email = new.email;
+        self.gsm = new.gsm;
+        self.status = new.status;
+        self.priority = new.priority;
+        self.birthday = new.birthday;
+        self.version += 1;
+        self.updated_at_us = now;
+    }
+}
+
+fn index_key(value: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value.len() + 1 + key.len());
+    k.extend_from_slice(value.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub mod redb_row {
+    use super::*;
+    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+    pub const FILE: &str = "floor.redb";
+    const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
+    const EMAIL: TableDefinition<&[u8], ()> = TableDefinition::new("email_index");
+    const PHONE: TableDefinition<&[u8], ()> = TableDefinition::new("phone_index");
+
+    /// The minimal correct writes of an upsert: read the old row (to find its old
+    /// index entries), remove the index entries that change, write the row and the new
+    /// index entries. Each table's writes are sorted by key, as the store sorts them.
+    /// No validation, no email/phone matching.
+    pub fn phase(dir: &Path, cache: usize, batch: usize, items: &[Item]) -> Result<PhaseOut> {
+        let mut clock = Clock::default();
+        let db = clock.time(|| {
+            redb::Database::builder()
+                .set_cache_size(cache)
+                .create(dir.join(FILE))
+        })?;
+        let mut inserted = 0u64;
+        let mut updated = 0u64;
+        for chunk in items.chunks(batch) {
+            let recs = norms(chunk);
+            let now = now_us();
+            clock.time(|| -> Result<()> {
+                let txn = db.begin_write()?;
+                {
+                    let mut contacts = txn.open_table(CONTACTS)?;
+                    let mut email = txn.open_table(EMAIL)?;
+                    let mut phone = txn.open_table(PHONE)?;
+                    let mut rows: Vec<(String, Vec<u8>)> = Vec::with_capacity(recs.len());
+                    let mut email_rm = Vec::new();
+                    let mut email_put = Vec::with_capacity(recs.len());
+                    let mut phone_rm = Vec::new();
+                    let mut phone_put = Vec::with_capacity(recs.len());
+                    for r in recs {
+                        let (key, new) = FloorRow::new(r, now);
+                        let old: Option<FloorRow> = match contacts.get(key.as_str())? {
+                            Some(v) => Some(postcard::from_bytes(v.value())?),
+                            None => None,
+                        };
+                        let row = match old {
+                            Some(mut old) => {
+                                updated += 1;
+                                if old.email != new.email {
+                                    email_rm.push(index_key(&old.email, &key));
+                                    email_put.push(index_key(&new.email, &key));
+                                }
+                                if old.gsm != new.gsm {
+                                    phone_rm.push(index_key(&old.gsm, &key));
+                                    phone_put.push(index_key(&new.gsm, &key));
+                                }
+                                old.apply(new, now);
+                                old
+                            }
+                            None => {
+                                inserted += 1;
+                                email_put.push(index_key(&new.email, &key));
+                                phone_put.push(index_key(&new.gsm, &key));
+                                new
+                            }
+                        };
+                        rows.push((key, postcard::to_allocvec(&row)?));
+                    }
+                    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    for (k, v) in &rows {
+                        contacts.insert(k.as_str(), v.as_slice())?;
+                    }
+                    for (rm, put, t) in [
+                        (&mut email_rm, &mut email_put, &mut email),
+                        (&mut phone_rm, &mut phone_put, &mut phone),
+                    ] {
+                        rm.sort_unstable();
+                        put.sort_unstable();
+                        for k in rm.iter() {
+                            t.remove(k.as_slice())?;
+                        }
+                        for k in put.iter() {
+                            t.insert(k.as_slice(), ())?;
+                        }
+                    }
+                }
+                txn.commit()?;
+                Ok(())
+            })?;
+        }
+        let want_inserted = items.iter().filter(|it| !it.exists).count() as u64;
+        ensure!(
+            inserted == want_inserted && updated == items.len() as u64 - want_inserted,
+            "redb floor: {inserted} inserted, {updated} updated"
+        );
+        {
+            let r = db.begin_read()?;
+            let n = r.open_table(CONTACTS)?.len()?;
+            ensure!(
+                r.open_table(EMAIL)?.len()? == n && r.open_table(PHONE)?.len()? == n,
+                "redb floor: index sizes differ from the table"
+            );
+        }
+        clock.time(|| drop(db));
+        Ok(PhaseOut {
+            elapsed: clock.elapsed(),
+            records: items.len() as u64,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// in-memory floor
+
+pub mod mem_row {
+    use super::*;
+
+    /// The same upsert logic on hash maps: the row by key, and email → key and
+    /// gsm → key maps kept in step. No storage, no validation, no matching.
+    #[derive(Default)]
+    pub struct MemFloor {
+        rows: AHashMap<String, FloorRow>,
+        email: AHashMap<String, String>,
+        phone: AHashMap<String, String>,
+    }
+
+    impl MemFloor {
+        pub fn phase(&mut self, batch: usize, items: &[Item]) -> Result<PhaseOut> {
+            let mut clock = Clock::default();
+            let (mut inserted, mut updated) = (0u64, 0u64);
+            for chunk in items.chunks(batch) {
+                let recs = norms(chunk);
+                let now = now_us();
+                clock.time(|| {
+                    for r in recs {
+                        let (key, new) = FloorRow::new(r, now);
+                        match self.rows.get_mut(&key) {
+                            Some(old) => {
+                                updated += 1;
+                                if old.email != new.email {
+                                    self.email.remove(&old.email);
+                                    self.email.insert(new.email.clone(), key.clone());
+                                }
+                                if old.gsm != new.gsm {
+                                    self.phone.remove(&old.gsm);
+                                    self.phone.insert(new.gsm.clone(), key.clone());
+                                }
+                                old.apply(new, now);
+                            }
+                            None => {
+                                inserted += 1;
+                                self.email.insert(new.email.clone(), key.clone());
+                                self.phone.insert(new.gsm.clone(), key.clone());
+                                self.rows.insert(key, new);
+                            }
+                        }
+                    }
+                });
+            }
+            let want_inserted = items.iter().filter(|it| !it.exists).count() as u64;
+            ensure!(
+                inserted == want_inserted
+                    && updated == items.len() as u64 - want_inserted
+                    && self.email.len() == self.rows.len()
+                    && self.phone.len() == self.rows.len(),
+                "mem floor: {inserted} inserted, {updated} updated"
+            );
+            Ok(PhaseOut {
+                elapsed: clock.elapsed(),
+                records: items.len() as u64,
+            })
+        }
+    }
+}
