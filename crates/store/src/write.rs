@@ -81,6 +81,69 @@ fn index_diff(
     }
 }
 
+/// Writes of the `contacts` and `aliases` tables for a set of contact writes.
+fn primary_writes(
+    w: u32,
+    writes: &[ContactWrite],
+) -> Result<(TableWrites, TableWrites), StoreError> {
+    let mut contacts = TableWrites::default();
+    let mut aliases = TableWrites::default();
+    contacts.puts.reserve(writes.len());
+    for cw in writes {
+        let a = &cw.after;
+        contacts
+            .puts
+            .push((ws_key(w, a.key.as_bytes()), codec::encode_contact(a)?));
+        let b: Option<&Contact> = cw.before.as_ref();
+        let key_changed = b.is_some_and(|b| b.key != a.key);
+        if let Some(b) = b {
+            if key_changed {
+                contacts.removes.push(ws_key(w, b.key.as_bytes()));
+            }
+            for alias in &b.aliases {
+                if !a.aliases.contains(alias) {
+                    aliases.removes.push(ws_key(w, alias.as_bytes()));
+                }
+            }
+        }
+        for alias in &a.aliases {
+            let is_new = match b {
+                None => true,
+                Some(b) => key_changed || !b.aliases.contains(alias),
+            };
+            if is_new {
+                aliases
+                    .puts
+                    .push((ws_key(w, alias.as_bytes()), a.key.as_bytes().to_vec()));
+            }
+        }
+    }
+    Ok((contacts, aliases))
+}
+
+/// Writes of the `email_index` and `phone_index` tables for a set of contact writes.
+fn index_writes(w: u32, writes: &[ContactWrite]) -> (TableWrites, TableWrites) {
+    let mut emails = TableWrites::default();
+    let mut phones = TableWrites::default();
+    for cw in writes {
+        let a = &cw.after;
+        let b: Option<&Contact> = cw.before.as_ref();
+        index_diff(
+            w,
+            b.and_then(|b| b.email().map(|e| (e, b.key.as_str()))),
+            a.email().map(|e| (e, a.key.as_str())),
+            &mut emails,
+        );
+        index_diff(
+            w,
+            b.and_then(|b| b.gsm().map(|g| (g, b.key.as_str()))),
+            a.gsm().map(|g| (g, a.key.as_str())),
+            &mut phones,
+        );
+    }
+    (emails, phones)
+}
+
 impl WriteView {
     pub(crate) fn new(txn: WriteTransaction) -> Self {
         WriteView { txn }
@@ -284,56 +347,26 @@ impl WriteView {
     pub fn apply(&mut self, ws: WorkspaceId, writes: &[ContactWrite]) -> Result<(), StoreError> {
         self.require_workspace(ws)?;
         let w = ws.0;
-        let mut contacts = TableWrites::default();
-        let mut aliases = TableWrites::default();
-        let mut emails = TableWrites::default();
-        let mut phones = TableWrites::default();
-        for cw in writes {
-            let a = &cw.after;
-            contacts
-                .puts
-                .push((ws_key(w, a.key.as_bytes()), codec::encode_contact(a)?));
-            let b: Option<&Contact> = cw.before.as_ref();
-            let key_changed = b.is_some_and(|b| b.key != a.key);
-            if let Some(b) = b {
-                if key_changed {
-                    contacts.removes.push(ws_key(w, b.key.as_bytes()));
-                }
-                for alias in &b.aliases {
-                    if !a.aliases.contains(alias) {
-                        aliases.removes.push(ws_key(w, alias.as_bytes()));
-                    }
-                }
-            }
-            for alias in &a.aliases {
-                let is_new = match b {
-                    None => true,
-                    Some(b) => key_changed || !b.aliases.contains(alias),
-                };
-                if is_new {
-                    aliases
-                        .puts
-                        .push((ws_key(w, alias.as_bytes()), a.key.as_bytes().to_vec()));
-                }
-            }
-            index_diff(
-                w,
-                b.and_then(|b| b.email().map(|e| (e, b.key.as_str()))),
-                a.email().map(|e| (e, a.key.as_str())),
-                &mut emails,
-            );
-            index_diff(
-                w,
-                b.and_then(|b| b.gsm().map(|g| (g, b.key.as_str()))),
-                a.gsm().map(|g| (g, a.key.as_str())),
-                &mut phones,
-            );
-        }
-        contacts.apply(&mut self.txn.open_table(keys::CONTACTS)?)?;
-        aliases.apply(&mut self.txn.open_table(keys::ALIASES)?)?;
-        emails.apply_index(&mut self.txn.open_table(keys::EMAIL_INDEX)?)?;
-        phones.apply_index(&mut self.txn.open_table(keys::PHONE_INDEX)?)?;
-        Ok(())
+        let txn = &self.txn;
+        // The primary side (contacts + aliases) and the index side (email + phone)
+        // touch disjoint tables, so they are built and written on two threads inside
+        // the one write transaction (redb's WriteTransaction is Sync).
+        std::thread::scope(|s| {
+            let primary = s.spawn(|| -> Result<(), StoreError> {
+                let (contacts, aliases) = primary_writes(w, writes)?;
+                contacts.apply(&mut txn.open_table(keys::CONTACTS)?)?;
+                aliases.apply(&mut txn.open_table(keys::ALIASES)?)?;
+                Ok(())
+            });
+            let (emails, phones) = index_writes(w, writes);
+            let indexes = emails
+                .apply_index(&mut txn.open_table(keys::EMAIL_INDEX)?)
+                .and_then(|()| phones.apply_index(&mut txn.open_table(keys::PHONE_INDEX)?));
+            let primary = primary
+                .join()
+                .map_err(|_| StoreError::corrupt("contacts", "the primary writer panicked"))?;
+            primary.and(indexes)
+        })
     }
 
     /// Records that `request_id` was applied in `ws` (R21).
