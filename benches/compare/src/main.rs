@@ -121,6 +121,11 @@ struct Args {
     phase: Phase,
 }
 
+/// Every row (contactdb, SQLite's Rust side, the floors) runs with the same
+/// allocator; see docs/performance.md for glibc malloc vs mimalloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     let res = match args.row {
