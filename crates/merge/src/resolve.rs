@@ -144,13 +144,21 @@ fn fetch_all<L: Lookup>(lookup: &L, keys: Vec<String>) -> Result<Vec<Contact>, L
 /// A contact the request has reached: its committed state and its current state.
 struct Entity {
     before: Option<Contact>,
-    current: Contact,
+    /// The state after the request's changes; `None` while it equals `before`
+    /// (so reaching a contact without changing it copies nothing).
+    after: Option<Contact>,
     /// First applied record that reached it.
     reached_by: Option<u32>,
     /// Whether any applied record changed it (so it must be written).
     changed: bool,
     /// Order of first change, for a stable write order.
     changed_seq: usize,
+}
+
+impl Entity {
+    fn current(&self) -> Option<&Contact> {
+        self.after.as_ref().or(self.before.as_ref())
+    }
 }
 
 /// A contact as a lookup finds it: already in the overlay, or untouched in the snapshot.
@@ -280,7 +288,8 @@ impl<L: Lookup> Ctx<'_, L> {
                     let still = ov
                         .entities
                         .get(e)
-                        .is_some_and(|ent| current(&ent.current).as_deref() == Some(value));
+                        .and_then(Entity::current)
+                        .is_some_and(|c| current(c).as_deref() == Some(value));
                     if still && seen.insert(e) {
                         out.push(Found::Entity(e));
                     }
@@ -293,7 +302,8 @@ impl<L: Lookup> Ctx<'_, L> {
             let still = ov
                 .entities
                 .get(*e)
-                .is_some_and(|ent| current(&ent.current).as_deref() == Some(value));
+                .and_then(Entity::current)
+                .is_some_and(|c| current(c).as_deref() == Some(value));
             if still && seen.insert(*e) {
                 out.push(Found::Entity(*e));
             }
@@ -303,7 +313,11 @@ impl<L: Lookup> Ctx<'_, L> {
 
     fn key_of<'o>(&self, ov: &'o Overlay, f: &'o Found) -> &'o str {
         match f {
-            Found::Entity(e) => ov.entities.get(*e).map_or("", |x| x.current.key.as_str()),
+            Found::Entity(e) => ov
+                .entities
+                .get(*e)
+                .and_then(Entity::current)
+                .map_or("", |c| c.key.as_str()),
             Found::Snapshot(c) => c.key.as_str(),
         }
     }
@@ -447,8 +461,8 @@ impl<L: Lookup> Ctx<'_, L> {
                 let e = ov.entities.len();
                 ov.snap.insert(c.key.clone(), e);
                 ov.entities.push(Entity {
-                    before: Some(c.clone()),
-                    current: c,
+                    before: Some(c),
+                    after: None,
                     reached_by: None,
                     changed: false,
                     changed_seq: 0,
@@ -456,7 +470,7 @@ impl<L: Lookup> Ctx<'_, L> {
                 e
             }
         };
-        let Some(current) = ov.entities.get(e).map(|x| x.current.clone()) else {
+        let Some(current) = ov.entities.get(e).and_then(Entity::current) else {
             return Ok(out);
         };
 
@@ -498,13 +512,17 @@ impl<L: Lookup> Ctx<'_, L> {
         // R9: a key found by email/phone becomes an alias.
         let add_alias = matches!(by, MatchedBy::Email | MatchedBy::Phone) && key != current.key;
         let unchanged = fields == current.fields && !add_alias && new_key.is_none();
+        let next = (!unchanged).then(|| Contact {
+            key: current.key.clone(),
+            fields,
+            aliases: current.aliases.clone(),
+            version: current.version,
+            created_at_us: current.created_at_us,
+            updated_at_us: current.updated_at_us,
+        });
         out.reached = Some(e);
         out.warnings = rec.warnings.clone();
-        if unchanged {
-            out.outcome = Some(Outcome::Unchanged);
-        } else {
-            let mut next = current.clone();
-            next.fields = fields;
+        if let Some(mut next) = next {
             if add_alias {
                 next.aliases.push(key.to_owned());
                 ov.ident.insert(key.to_owned(), Some(e));
@@ -513,7 +531,7 @@ impl<L: Lookup> Ctx<'_, L> {
                     key: Some(key.to_owned()),
                     column: Some("contact_key".to_owned()),
                     code: WarningCode::AliasAdded,
-                    message: format!("{key:?} is now an alias of contact {:?}", current.key),
+                    message: format!("{key:?} is now an alias of contact {:?}", next.key),
                     duplicate_of: None,
                 });
             }
@@ -534,18 +552,19 @@ impl<L: Lookup> Ctx<'_, L> {
                     ent.changed = true;
                     ent.changed_seq = seq;
                 }
-                ent.current = next;
+                ent.after = Some(next);
             }
+        } else {
+            out.outcome = Some(Outcome::Unchanged);
         }
         if let Some(ent) = ov.entities.get_mut(e) {
             if ent.reached_by.is_none() {
                 ent.reached_by = Some(rec.index);
             }
-            if ent.current.key != key {
-                out.contact_key = Some(ent.current.key.clone());
-            } else {
-                out.contact_key = None;
-            }
+            out.contact_key = ent
+                .current()
+                .filter(|c| c.key != key)
+                .map(|c| c.key.clone());
         }
         if let Some(j) = out.duplicate_of {
             out.warnings.push(Warning {
@@ -616,7 +635,7 @@ impl<L: Lookup> Ctx<'_, L> {
         ov.ident.insert(key.to_owned(), Some(e));
         ov.entities.push(Entity {
             before: None,
-            current: contact,
+            after: Some(contact),
             reached_by: Some(rec.index),
             changed: true,
             changed_seq: ov.changes,
@@ -709,9 +728,11 @@ fn finish(
         changed.sort_by_key(|e| e.changed_seq);
         changed
             .into_iter()
-            .map(|e| ContactWrite {
-                before: e.before,
-                after: e.current,
+            .filter_map(|e| {
+                e.after.map(|after| ContactWrite {
+                    before: e.before,
+                    after,
+                })
             })
             .collect()
     };
