@@ -321,6 +321,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
 
     // requests
     let requests: Bytes = rtx.open_table(keys::REQUESTS)?;
+    let expiry = rtx.open_table(keys::REQUEST_EXPIRY)?;
     for entry in requests.iter()? {
         let (k, v) = entry?;
         let shown = show_key(k.value());
@@ -334,10 +335,49 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
                         format!("workspace {ws} does not exist"),
                     );
                 }
-                if let Err(e) = codec::decode_request(v.value()) {
-                    walk.report("requests", shown, e.to_string());
+                match codec::decode_request(v.value()) {
+                    Err(e) => walk.report("requests", shown, e.to_string()),
+                    Ok(r) => {
+                        let id = k.value().get(4..).unwrap_or_default();
+                        let mut ek = ws_bytes(ws).to_vec();
+                        ek.extend_from_slice(&keys::ordered_i64(r.applied_at_us));
+                        ek.extend_from_slice(id);
+                        if expiry.get(ek.as_slice())?.is_none() {
+                            walk.report(
+                                "requests",
+                                shown,
+                                "no request_expiry entry for its applied_at",
+                            );
+                        }
+                    }
                 }
             }
+        }
+    }
+
+    // request_expiry: every entry names a stored request applied at that time
+    for entry in expiry.iter()? {
+        let (k, _) = entry?;
+        let key = k.value();
+        let shown = show_key(key);
+        let (Some(ws), Some(at), Some(id)) = (
+            key.get(..4).and_then(keys::ws_from_bytes),
+            key.get(4..12),
+            key.get(12..),
+        ) else {
+            walk.report("request_expiry", shown, "key is shorter than 12 bytes");
+            continue;
+        };
+        let stored = requests.get(ws_key(ws, id).as_slice())?;
+        let matches = stored
+            .and_then(|v| codec::decode_request(v.value()).ok())
+            .is_some_and(|r| keys::ordered_i64(r.applied_at_us) == at);
+        if !matches {
+            walk.report(
+                "request_expiry",
+                shown,
+                "no stored request applied at this time",
+            );
         }
     }
 

@@ -27,6 +27,23 @@ pub const EMAIL_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("email_
 pub const PHONE_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("phone_index");
 /// `requests`: ws ‖ request_id → tagged `StoredRequest`.
 pub const REQUESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("requests");
+/// `ws ‖ applied_at (8 bytes, order-preserving) ‖ request_id` → (): expiry order of
+/// `requests`, so pruning costs O(expired), not O(stored).
+pub const REQUEST_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("request_expiry");
+
+/// An i64 as 8 big-endian bytes that sort like the numbers (sign bit flipped).
+pub fn ordered_i64(v: i64) -> [u8; 8] {
+    (u64::from_ne_bytes(v.to_ne_bytes()) ^ (1 << 63)).to_be_bytes()
+}
+
+/// `ws ‖ ordered_i64(applied_at_us) ‖ request_id`, the key of a `request_expiry` entry.
+pub fn expiry_key(ws: u32, applied_at_us: i64, request_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(12 + request_id.len());
+    k.extend_from_slice(&ws_bytes(ws));
+    k.extend_from_slice(&ordered_i64(applied_at_us));
+    k.extend_from_slice(request_id.as_bytes());
+    k
+}
 
 /// `meta` key of the format version.
 pub const META_FORMAT_VERSION: &str = "format_version";

@@ -100,7 +100,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// Every table of format version 1 that `open` makes sure exists.
-const ALL_TABLES: [&str; 10] = [
+const ALL_TABLES: [&str; 11] = [
     "meta",
     "workspaces",
     "workspace_slugs",
@@ -111,6 +111,7 @@ const ALL_TABLES: [&str; 10] = [
     "email_index",
     "phone_index",
     "requests",
+    "request_expiry",
 ];
 
 impl Store {

@@ -162,6 +162,7 @@ impl WriteView {
         self.txn.open_table(keys::EMAIL_INDEX)?;
         self.txn.open_table(keys::PHONE_INDEX)?;
         self.txn.open_table(keys::REQUESTS)?;
+        self.txn.open_table(keys::REQUEST_EXPIRY)?;
         Ok(())
     }
 
@@ -369,7 +370,8 @@ impl WriteView {
         })
     }
 
-    /// Records that `request_id` was applied in `ws` (R21).
+    /// Records that `request_id` was applied in `ws` (R21), replacing an earlier
+    /// (expired) entry of the same id.
     pub fn put_request(
         &mut self,
         ws: WorkspaceId,
@@ -382,32 +384,44 @@ impl WriteView {
             applied_at_us: req.applied_at_us,
             report_json: req.report_json.clone(),
         })?;
-        self.txn.open_table(keys::REQUESTS)?.insert(
-            ws_key(ws.0, request_id.as_bytes()).as_slice(),
-            value.as_slice(),
+        let key = ws_key(ws.0, request_id.as_bytes());
+        let mut requests = self.txn.open_table(keys::REQUESTS)?;
+        let mut expiry = self.txn.open_table(keys::REQUEST_EXPIRY)?;
+        let old = requests.insert(key.as_slice(), value.as_slice())?;
+        if let Some(old) = old {
+            let old_at = codec::decode_request(old.value())?.applied_at_us;
+            expiry.remove(keys::expiry_key(ws.0, old_at, request_id).as_slice())?;
+        }
+        expiry.insert(
+            keys::expiry_key(ws.0, req.applied_at_us, request_id).as_slice(),
+            (),
         )?;
         Ok(())
     }
 
     /// Removes the request ids of `ws` applied strictly before `applied_before_us`;
-    /// returns how many were removed.
+    /// returns how many were removed. Walks only the expired entries of the
+    /// `request_expiry` table.
     pub fn prune_requests(
         &mut self,
         ws: WorkspaceId,
         applied_before_us: i64,
     ) -> Result<u64, StoreError> {
         self.require_workspace(ws)?;
-        let mut t = self.txn.open_table(keys::REQUESTS)?;
-        let range = prefix_range(&ws_bytes(ws.0));
-        let mut expired = Vec::new();
-        for entry in t.range::<&[u8]>(as_slices(&range))? {
-            let (k, v) = entry?;
-            if codec::decode_request(v.value())?.applied_at_us < applied_before_us {
-                expired.push(k.value().to_vec());
-            }
+        let mut requests = self.txn.open_table(keys::REQUESTS)?;
+        let mut expiry = self.txn.open_table(keys::REQUEST_EXPIRY)?;
+        let lower = ws_bytes(ws.0).to_vec();
+        let mut upper = lower.clone();
+        upper.extend_from_slice(&keys::ordered_i64(applied_before_us));
+        let mut expired: Vec<Vec<u8>> = Vec::new();
+        for entry in expiry.range::<&[u8]>(lower.as_slice()..upper.as_slice())? {
+            let (k, _) = entry?;
+            expired.push(k.value().to_vec());
         }
         for k in &expired {
-            t.remove(k.as_slice())?;
+            expiry.remove(k.as_slice())?;
+            let id = k.get(12..).unwrap_or_default();
+            requests.remove(ws_key(ws.0, id).as_slice())?;
         }
         Ok(u64::try_from(expired.len()).unwrap_or(u64::MAX))
     }

@@ -475,6 +475,21 @@ fn prune_requests_removes_only_old_ones_of_that_workspace() -> TestResult {
     assert!(r.request(ws, "b")?.is_some());
     assert!(r.request(ws, "c")?.is_some());
     assert!(r.request(other.id, "a")?.is_some());
+    drop(r);
+    assert_clean(&store);
+
+    // An expired id applied again replaces the old entry and its expiry: pruning at
+    // a time between the two keeps the new one. Negative times sort first.
+    let mut w = store.begin_write(Wait::Block)?;
+    w.put_request(ws, "b", &req(-5))?;
+    w.put_request(ws, "b", &req(40))?;
+    assert_eq!(w.prune_requests(ws, 35)?, 1, "only c (30) is expired");
+    w.commit()?;
+    let r = store.read()?;
+    assert_eq!(r.request(ws, "b")?.map(|q| q.applied_at_us), Some(40));
+    assert_eq!(r.request(ws, "c")?, None);
+    drop(r);
+    assert_clean(&store);
     Ok(())
 }
 
