@@ -87,8 +87,8 @@ pub fn normalize_record(
         return out;
     };
     let mut key_seen = false;
-    let mut problems: Vec<(String, ErrorCode, String)> = Vec::new();
-    let mut normalized_cols: Vec<String> = Vec::new();
+    let mut problems: Vec<(FieldId, String, ErrorCode, String)> = Vec::new();
+    let mut normalized_cols: Vec<(FieldId, String)> = Vec::new();
     for (raw, input) in obj {
         let Some(col) = prepared.names.get(raw).and_then(|id| catalog.by_id(*id)) else {
             continue;
@@ -96,7 +96,7 @@ pub fn normalize_record(
         match normalize(col.kind, input) {
             Ok(Normalized::Set { value, changed }) => {
                 if changed {
-                    normalized_cols.push(col.name.clone());
+                    normalized_cols.push((col.id, col.name.clone()));
                 }
                 match col.id {
                     FieldId::CONTACT_KEY => {
@@ -117,6 +117,7 @@ pub fn normalize_record(
                 FieldId::CONTACT_KEY => {
                     key_seen = true;
                     problems.push((
+                        col.id,
                         col.name.clone(),
                         ErrorCode::MissingKey,
                         "contact_key is empty".to_owned(),
@@ -134,12 +135,13 @@ pub fn normalize_record(
                 if col.id == FieldId::CONTACT_KEY {
                     key_seen = true;
                 }
-                problems.push((col.name.clone(), e.code, e.message));
+                problems.push((col.id, col.name.clone(), e.code, e.message));
             }
         }
     }
     if !key_seen {
         problems.push((
+            FieldId::CONTACT_KEY,
             "contact_key".to_owned(),
             ErrorCode::MissingKey,
             "the record has no contact_key".to_owned(),
@@ -147,10 +149,10 @@ pub fn normalize_record(
     }
     out.inputs.sort_by_key(|(id, _)| *id);
     // Stable order of problems: by column id, then as found.
-    problems.sort_by_key(|(name, _, _)| catalog.resolve(name).map(|c| c.id).ok());
+    problems.sort_by_key(|(id, _, _, _)| *id);
     out.errors = problems
         .into_iter()
-        .map(|(column, code, message)| RecordError {
+        .map(|(_, column, code, message)| RecordError {
             index,
             key: out.key.clone(),
             column: Some(column),
@@ -160,10 +162,10 @@ pub fn normalize_record(
             duplicate_of: None,
         })
         .collect();
-    normalized_cols.sort_by_key(|name| catalog.resolve(name).map(|c| c.id).ok());
+    normalized_cols.sort_by_key(|(id, _)| *id);
     out.warnings = normalized_cols
         .into_iter()
-        .map(|column| Warning {
+        .map(|(_, column)| Warning {
             index,
             key: out.key.clone(),
             message: format!("{column} was normalized"),
