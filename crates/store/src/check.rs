@@ -48,6 +48,38 @@ fn contact_at(contacts: &Bytes, full_key: &[u8]) -> Result<Found, StoreError> {
     })
 }
 
+/// Checks that every entry of a lookup table (`workspace_slugs`, `workspace_uuids`)
+/// names a workspace whose record carries that entry's key (`matches`).
+fn check_workspace_map(
+    walk: &mut Walk,
+    table: &'static str,
+    map: &Bytes,
+    workspaces: &Bytes,
+    what: &str,
+    matches: impl Fn(&codec::StoredWorkspace, &[u8]) -> bool,
+) -> Result<(), StoreError> {
+    for entry in map.iter()? {
+        let (k, v) = entry?;
+        let ok = match keys::ws_from_bytes(v.value()) {
+            Some(ws) => match workspaces.get(ws_bytes(ws).as_slice())? {
+                Some(rec) => {
+                    codec::decode_workspace(rec.value()).is_ok_and(|w| matches(&w, k.value()))
+                }
+                None => false,
+            },
+            None => false,
+        };
+        if !ok {
+            walk.report(
+                table,
+                show_bytes(k.value()),
+                format!("does not name a workspace with this {what}"),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs every check; storage errors abort the walk, data problems are collected.
 pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
     let mut walk = Walk {
@@ -140,42 +172,22 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             );
         }
     }
-    for entry in slugs.iter()? {
-        let (k, v) = entry?;
-        let ok = match keys::ws_from_bytes(v.value()) {
-            Some(ws) => match workspaces.get(ws_bytes(ws).as_slice())? {
-                Some(rec) => codec::decode_workspace(rec.value())
-                    .is_ok_and(|w| w.slug.as_bytes() == k.value()),
-                None => false,
-            },
-            None => false,
-        };
-        if !ok {
-            walk.report(
-                "workspace_slugs",
-                show_bytes(k.value()),
-                "does not name a workspace with this slug",
-            );
-        }
-    }
-    for entry in uuids.iter()? {
-        let (k, v) = entry?;
-        let ok = match keys::ws_from_bytes(v.value()) {
-            Some(ws) => match workspaces.get(ws_bytes(ws).as_slice())? {
-                Some(rec) => codec::decode_workspace(rec.value())
-                    .is_ok_and(|w| w.uuid.as_slice() == k.value()),
-                None => false,
-            },
-            None => false,
-        };
-        if !ok {
-            walk.report(
-                "workspace_uuids",
-                show_bytes(k.value()),
-                "does not name a workspace with this uuid",
-            );
-        }
-    }
+    check_workspace_map(
+        &mut walk,
+        "workspace_slugs",
+        &slugs,
+        &workspaces,
+        "slug",
+        |w, k| w.slug.as_bytes() == k,
+    )?;
+    check_workspace_map(
+        &mut walk,
+        "workspace_uuids",
+        &uuids,
+        &workspaces,
+        "uuid",
+        |w, k| w.uuid.as_slice() == k,
+    )?;
 
     // columns
     let columns: Bytes = rtx.open_table(keys::COLUMNS)?;
