@@ -127,6 +127,8 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
     let uuids: Bytes = rtx.open_table(keys::WORKSPACE_UUIDS)?;
     // ws → next_field_id of every decodable workspace
     let mut known: BTreeMap<u32, u16> = BTreeMap::new();
+    // Each workspace's stored contact counter, checked against the contacts walk.
+    let mut counters: BTreeMap<u32, u64> = BTreeMap::new();
     for entry in workspaces.iter()? {
         let (k, v) = entry?;
         let shown = show_bytes(k.value());
@@ -142,6 +144,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             }
         };
         known.insert(ws, w.next_field_id);
+        counters.insert(ws, w.contacts);
         if next_workspace.is_some_and(|n| ws >= n) {
             walk.report(
                 "workspaces",
@@ -232,6 +235,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
     let aliases: Bytes = rtx.open_table(keys::ALIASES)?;
     let emails: Index = rtx.open_table(keys::EMAIL_INDEX)?;
     let phones: Index = rtx.open_table(keys::PHONE_INDEX)?;
+    let mut counted: BTreeMap<u32, u64> = BTreeMap::new();
     for entry in contacts.iter()? {
         let (k, v) = entry?;
         let shown = show_key(k.value());
@@ -239,6 +243,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             walk.report("contacts", shown, "key is shorter than 4 bytes");
             continue;
         };
+        *counted.entry(ws).or_default() += 1;
         if !known.contains_key(&ws) {
             walk.report(
                 "contacts",
@@ -324,6 +329,17 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
                 }
             }
             Found::Undecodable => {}
+        }
+    }
+
+    for (ws, stored) in &counters {
+        let actual = counted.get(ws).copied().unwrap_or(0);
+        if *stored != actual {
+            walk.report(
+                "workspaces",
+                ws.to_string(),
+                format!("contact counter is {stored}, the workspace has {actual} contacts"),
+            );
         }
     }
 
@@ -644,6 +660,37 @@ mod tests {
         assert_eq!(
             got,
             vec!["meta", "workspace_slugs", "workspace_uuids"],
+            "{problems:#?}"
+        );
+    }
+
+    #[test]
+    fn contact_counter_is_kept_and_checked() {
+        let (_d, store, ws) = setup();
+        let count = || store.read().unwrap().contacts(ws).unwrap().count().unwrap();
+        assert_eq!(count(), 2);
+        assert!(store.check().unwrap().is_empty());
+        raw(&store, |t| {
+            let mut w = t.open_table(keys::WORKSPACES).unwrap();
+            let bytes = w
+                .get(ws_bytes(ws.0).as_slice())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
+            let mut rec = codec::decode_workspace(&bytes).unwrap();
+            rec.contacts = 7;
+            w.insert(
+                ws_bytes(ws.0).as_slice(),
+                codec::encode_workspace(&rec).unwrap().as_slice(),
+            )
+            .unwrap();
+        });
+        assert_eq!(count(), 7);
+        let problems = store.check().unwrap();
+        assert_eq!(tables(&problems), vec!["workspaces"], "{problems:#?}");
+        assert!(
+            problems[0].message.contains("counter is 7"),
             "{problems:#?}"
         );
     }

@@ -61,6 +61,9 @@ pub struct StoredWorkspace {
     pub created_at_us: i64,
     /// The id the next declared custom column gets.
     pub next_field_id: u16,
+    /// Number of contacts in the workspace, kept by `apply` in the same transaction
+    /// (contacts are never deleted; a rekey keeps the count).
+    pub contacts: u64,
 }
 
 /// Column type codes of [`StoredColumn::ty`].
@@ -326,6 +329,7 @@ mod tests {
             uuid: [7; 16],
             created_at_us: 42,
             next_field_id: 256,
+            contacts: 1_000_000,
         };
         assert_eq!(decode_workspace(&encode_workspace(&w)?)?, w);
         let c = StoredColumn {

@@ -232,6 +232,7 @@ impl WriteView {
             uuid,
             created_at_us: now_us,
             next_field_id: FieldId::CUSTOM_FIRST,
+            contacts: 0,
         };
         let number = ws_bytes(ws);
         self.txn.open_table(keys::WORKSPACES)?.insert(
@@ -346,7 +347,17 @@ impl WriteView {
     /// between the writes of one call are safe. Unchanged index entries are not
     /// rewritten.
     pub fn apply(&mut self, ws: WorkspaceId, writes: &[ContactWrite]) -> Result<(), StoreError> {
-        self.require_workspace(ws)?;
+        let mut record = self.load_workspace(ws)?;
+        let inserted = writes.iter().filter(|cw| cw.before.is_none()).count();
+        if inserted > 0 {
+            record.contacts = record
+                .contacts
+                .saturating_add(u64::try_from(inserted).unwrap_or(u64::MAX));
+            self.txn.open_table(keys::WORKSPACES)?.insert(
+                ws_bytes(ws.0).as_slice(),
+                codec::encode_workspace(&record)?.as_slice(),
+            )?;
+        }
         let w = ws.0;
         let txn = &self.txn;
         // The primary side (contacts + aliases) and the index side (email + phone)
