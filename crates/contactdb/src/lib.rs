@@ -25,7 +25,7 @@
 //! assert_eq!(report.status, Status::Partial);      // c-2's email is invalid
 //! assert_eq!(report.summary.inserted, 1);
 //!
-//! let ann = ws.get("c-1")?.expect("inserted");
+//! let ann = ws.get("c-1")?.ok_or("c-1 was not inserted")?;
 //! assert_eq!(ann.columns["email"], "ann@example.com");
 //! assert_eq!(ann.columns["gsm"], "+905551234567");
 //! assert_eq!(ann.columns["email_status"], "A");
