@@ -23,7 +23,8 @@ pub struct Contact {
     pub updated_at: jiff::Timestamp,
 }
 
-fn timestamp(us: i64) -> jiff::Timestamp {
+/// A stored microsecond timestamp; out-of-range values (never written) show as the epoch.
+pub(crate) fn timestamp(us: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_microsecond(us).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 

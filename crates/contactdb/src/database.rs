@@ -60,8 +60,7 @@ impl WorkspaceInfo {
         WorkspaceInfo {
             slug: w.slug.clone(),
             uuid: uuid::Uuid::from_bytes(w.uuid).hyphenated().to_string(),
-            created_at: jiff::Timestamp::from_microsecond(w.created_at_us)
-                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            created_at: crate::contact::timestamp(w.created_at_us),
         }
     }
 }

@@ -197,6 +197,23 @@ struct RecordOutcome {
     reached: Option<usize>,
 }
 
+impl RecordOutcome {
+    /// Marks the record failed with one more error, naming the earlier occurrence of
+    /// its contact when there is one.
+    fn fail(&mut self, rec: &NormalizedRecord, code: ErrorCode, column: Option<&str>, msg: String) {
+        self.outcome = Some(Outcome::Failed);
+        self.errors.push(RecordError {
+            index: rec.index,
+            key: rec.key.clone(),
+            column: column.map(str::to_owned),
+            code,
+            message: msg,
+            candidates: Vec::new(),
+            duplicate_of: self.duplicate_of,
+        });
+    }
+}
+
 struct PassResult {
     records: Vec<RecordOutcome>,
     overlay: Overlay,
@@ -267,7 +284,13 @@ impl<L: Lookup> Ctx<'_, L> {
         phone: bool,
         prefetched: Option<&Vec<Contact>>,
     ) -> Result<Vec<Found>, L::Error> {
-        let current = |c: &Contact| if phone { c.gsm() } else { c.email() }.map(str::to_owned);
+        // Whether entity `e` still has `value` now (the overlay index may be stale).
+        let still = |e: usize| {
+            ov.entities
+                .get(e)
+                .and_then(Entity::current)
+                .is_some_and(|c| if phone { c.gsm() } else { c.email() } == Some(value))
+        };
         let snap = match prefetched {
             Some(v) => v.clone(),
             None => {
@@ -283,14 +306,8 @@ impl<L: Lookup> Ctx<'_, L> {
         let mut seen: AHashSet<usize> = AHashSet::new();
         for c in snap {
             match ov.snap.get(&c.key) {
-                Some(e) => {
-                    let e = *e;
-                    let still = ov
-                        .entities
-                        .get(e)
-                        .and_then(Entity::current)
-                        .is_some_and(|c| current(c).as_deref() == Some(value));
-                    if still && seen.insert(e) {
+                Some(&e) => {
+                    if still(e) && seen.insert(e) {
                         out.push(Found::Entity(e));
                     }
                 }
@@ -298,14 +315,9 @@ impl<L: Lookup> Ctx<'_, L> {
             }
         }
         let index = if phone { &ov.phone } else { &ov.email };
-        for e in index.get(value).into_iter().flatten() {
-            let still = ov
-                .entities
-                .get(*e)
-                .and_then(Entity::current)
-                .is_some_and(|c| current(c).as_deref() == Some(value));
-            if still && seen.insert(*e) {
-                out.push(Found::Entity(*e));
+        for &e in index.get(value).into_iter().flatten() {
+            if still(e) && seen.insert(e) {
+                out.push(Found::Entity(e));
             }
         }
         Ok(out)
@@ -326,18 +338,6 @@ impl<L: Lookup> Ctx<'_, L> {
     fn resolve(&self, p: &Prefetched, ov: &mut Overlay) -> Result<RecordOutcome, L::Error> {
         let rec = &p.rec;
         let mut out = RecordOutcome::default();
-        let fail = |out: &mut RecordOutcome, code: ErrorCode, column: Option<&str>, msg: String| {
-            out.outcome = Some(Outcome::Failed);
-            out.errors.push(RecordError {
-                index: rec.index,
-                key: rec.key.clone(),
-                column: column.map(str::to_owned),
-                code,
-                message: msg,
-                candidates: Vec::new(),
-                duplicate_of: out.duplicate_of,
-            });
-        };
         let Some(key) = rec.key.as_deref().filter(|_| !rec.is_invalid()) else {
             out.outcome = Some(Outcome::Failed);
             out.errors = rec.errors.clone();
@@ -378,8 +378,8 @@ impl<L: Lookup> Ctx<'_, L> {
                         .map(|(f, _)| self.key_of(ov, f).to_owned())
                         .collect();
                     keys.sort();
-                    fail(
-                        &mut out,
+                    out.fail(
+                        rec,
                         ErrorCode::AmbiguousMatch,
                         None,
                         format!("matches {} contacts: {}", keys.len(), keys.join(", ")),
@@ -414,8 +414,8 @@ impl<L: Lookup> Ctx<'_, L> {
                     });
                 }
                 OnDuplicate::Reject => {
-                    fail(
-                        &mut out,
+                    out.fail(
+                        rec,
                         ErrorCode::DuplicateInBatch,
                         None,
                         format!("record {j} of this request already reached this contact"),
@@ -430,8 +430,8 @@ impl<L: Lookup> Ctx<'_, L> {
         match (&matched, self.prepared.mode) {
             (Some((f, _)), Mode::Insert) => {
                 let ck = self.key_of(ov, f).to_owned();
-                fail(
-                    &mut out,
+                out.fail(
+                    rec,
                     ErrorCode::AlreadyExists,
                     None,
                     format!("contact {ck:?} already exists"),
@@ -439,8 +439,8 @@ impl<L: Lookup> Ctx<'_, L> {
                 return Ok(out);
             }
             (None, Mode::Update) => {
-                fail(
-                    &mut out,
+                out.fail(
+                    rec,
                     ErrorCode::NotFound,
                     None,
                     format!("no contact {key:?}"),
@@ -484,8 +484,8 @@ impl<L: Lookup> Ctx<'_, L> {
                 Some(f) => Some(self.key_of(ov, f).to_owned()),
             };
             if let Some(other) = other {
-                fail(
-                    &mut out,
+                out.fail(
+                    rec,
                     ErrorCode::KeyConflict,
                     Some("new_contact_key"),
                     format!("key {nk:?} is held by contact {other:?}"),
@@ -498,8 +498,8 @@ impl<L: Lookup> Ctx<'_, L> {
             Ok(f) => f,
             Err(missing) => {
                 for m in missing {
-                    fail(
-                        &mut out,
+                    out.fail(
+                        rec,
                         ErrorCode::RequiredMissing,
                         Some(&m.column),
                         format!("required column {} cannot be cleared", m.column),
@@ -606,17 +606,13 @@ impl<L: Lookup> Ctx<'_, L> {
         let fields = match merge_fields(None, rec, self.catalog) {
             Ok(f) => f,
             Err(missing) => {
-                out.outcome = Some(Outcome::Failed);
                 for m in missing {
-                    out.errors.push(RecordError {
-                        index: rec.index,
-                        key: rec.key.clone(),
-                        message: format!("required column {} has no value", m.column),
-                        column: Some(m.column),
-                        code: ErrorCode::RequiredMissing,
-                        candidates: Vec::new(),
-                        duplicate_of: None,
-                    });
+                    out.fail(
+                        rec,
+                        ErrorCode::RequiredMissing,
+                        Some(&m.column),
+                        format!("required column {} has no value", m.column),
+                    );
                 }
                 return out;
             }
