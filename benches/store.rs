@@ -54,6 +54,7 @@ fn fresh_store(from: Option<&Path>) -> (TempDir, Store, WorkspaceId) {
         &path,
         &StoreOptions {
             cache_size_bytes: CACHE,
+            ..StoreOptions::default()
         },
     )
     .unwrap();

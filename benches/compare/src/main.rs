@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
 
-use rows::{PhaseOut, contactdb_row, mem_row, redb_row, sqlite_row};
+use rows::{PhaseOut, contactdb_row, mem_row, redb_naive, redb_row, sqlite_row};
 use workload::{Order, load_items, upsert_items};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -38,7 +38,10 @@ enum RowName {
     Contactdb,
     SqliteRowid,
     SqliteWithoutRowid,
+    /// The store's physical layout written directly (the floor).
     RedbFloor,
+    /// Plain redb tables keyed by contact key (format 1's layout).
+    RedbNaive,
     MemFloor,
     /// The scaling table's child (contactdb only).
     Scaling,
@@ -51,6 +54,7 @@ impl RowName {
             RowName::SqliteRowid => "sqlite(rowid)",
             RowName::SqliteWithoutRowid => "sqlite(w/o rowid)",
             RowName::RedbFloor => "redb_floor",
+            RowName::RedbNaive => "redb_naive",
             RowName::MemFloor => "mem_floor",
             RowName::Scaling => "scaling",
         }
@@ -62,6 +66,7 @@ impl RowName {
             RowName::SqliteRowid => "sqlite-rowid",
             RowName::SqliteWithoutRowid => "sqlite-without-rowid",
             RowName::RedbFloor => "redb-floor",
+            RowName::RedbNaive => "redb-naive",
             RowName::MemFloor => "mem-floor",
             RowName::Scaling => "scaling",
         }
@@ -73,6 +78,7 @@ const ALL_ROWS: &[RowName] = &[
     RowName::SqliteRowid,
     RowName::SqliteWithoutRowid,
     RowName::RedbFloor,
+    RowName::RedbNaive,
     RowName::MemFloor,
 ];
 
@@ -191,6 +197,7 @@ fn child(args: &Args, row: RowName) -> Result<()> {
                     sqlite_row::phase(&dir, cache, args.batch, items, true)
                 }
                 RowName::RedbFloor => redb_row::phase(&dir, cache, args.batch, items),
+                RowName::RedbNaive => redb_naive::phase(&dir, cache, args.batch, items),
                 _ => bail!("{name}: not a storage row"),
             }
         };

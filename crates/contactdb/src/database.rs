@@ -85,6 +85,7 @@ pub struct Builder {
     records_max: usize,
     retention_days: u32,
     merge_threads: Option<usize>,
+    index_buffer_min: u64,
 }
 
 impl Default for Builder {
@@ -94,6 +95,7 @@ impl Default for Builder {
             records_max: RECORDS_MAX_DEFAULT,
             retention_days: REQUEST_ID_RETENTION_DAYS_DEFAULT,
             merge_threads: None,
+            index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
         }
     }
 }
@@ -111,6 +113,17 @@ impl Builder {
     #[must_use]
     pub fn records_max(mut self, n: usize) -> Self {
         self.records_max = n.clamp(1, RECORDS_MAX_CEILING);
+        self
+    }
+
+    /// Entries an index's write buffer (the delta of its tiered table, see
+    /// ARCHITECTURE.md) must exceed before it is merged into the index; it is also
+    /// merged only once it exceeds 1/8 of the index. Default = 16,384. Results never
+    /// depend on it; small values make every request pay for merges (tests use them
+    /// to exercise the merge).
+    #[must_use]
+    pub fn index_buffer_min(mut self, entries: u64) -> Self {
+        self.index_buffer_min = entries;
         self
     }
 
@@ -136,6 +149,7 @@ impl Builder {
             path,
             &StoreOptions {
                 cache_size_bytes: self.cache_size_bytes,
+                min_delta: self.index_buffer_min,
             },
         )?;
         let pool = match self.merge_threads {

@@ -260,11 +260,14 @@ impl Workspace {
             all.push(c);
             ControlFlow::Continue(())
         })?;
+        all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         Ok(all)
     }
 
-    /// Calls `f` on every contact in key order, from one consistent snapshot,
-    /// streaming (memory does not grow with the table). Stops when `f` breaks.
+    /// Calls `f` on every contact in insertion order (the order in which the
+    /// contacts were created; a rekey keeps a contact's place), from one consistent
+    /// snapshot, streaming (memory does not grow with the table). Stops when `f`
+    /// breaks.
     pub fn for_each_contact(
         &self,
         mut f: impl FnMut(Contact) -> ControlFlow<()>,

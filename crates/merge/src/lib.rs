@@ -33,4 +33,30 @@ pub trait Lookup: Sync {
 
     /// The keys of every contact whose normalized gsm is `gsm`.
     fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, Self::Error>;
+
+    /// Every contact whose normalized email is `email`. The default resolves
+    /// [`Lookup::keys_by_email`] one key at a time; a store that finds the contacts
+    /// themselves overrides it.
+    fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, Self::Error> {
+        contacts_of(self, self.keys_by_email(email)?)
+    }
+
+    /// Every contact whose normalized gsm is `gsm` (see [`Lookup::contacts_by_email`]).
+    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, Self::Error> {
+        contacts_of(self, self.keys_by_phone(gsm)?)
+    }
+}
+
+/// The contacts of `keys`, skipping keys that resolve to nothing.
+fn contacts_of<L: Lookup + ?Sized>(
+    lookup: &L,
+    keys: Vec<String>,
+) -> Result<Vec<Contact>, L::Error> {
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Some(c) = lookup.by_identifier(&k)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }

@@ -118,27 +118,17 @@ fn prefetch_all<L: Lookup>(
                 if prepared.match_on.email
                     && let Some(e) = p.rec.email()
                 {
-                    p.by_email = Some(fetch_all(lookup, lookup.keys_by_email(e)?)?);
+                    p.by_email = Some(lookup.contacts_by_email(e)?);
                 }
                 if prepared.match_on.phone
                     && let Some(g) = p.rec.gsm()
                 {
-                    p.by_phone = Some(fetch_all(lookup, lookup.keys_by_phone(g)?)?);
+                    p.by_phone = Some(lookup.contacts_by_phone(g)?);
                 }
             }
             Ok(p)
         })
         .collect()
-}
-
-fn fetch_all<L: Lookup>(lookup: &L, keys: Vec<String>) -> Result<Vec<Contact>, L::Error> {
-    let mut out = Vec::with_capacity(keys.len());
-    for k in keys {
-        if let Some(c) = lookup.by_identifier(&k)? {
-            out.push(c);
-        }
-    }
-    Ok(out)
 }
 
 /// A contact the request has reached: its committed state and its current state.
@@ -293,14 +283,8 @@ impl<L: Lookup> Ctx<'_, L> {
         };
         let snap = match prefetched {
             Some(v) => v.clone(),
-            None => {
-                let keys = if phone {
-                    self.lookup.keys_by_phone(value)?
-                } else {
-                    self.lookup.keys_by_email(value)?
-                };
-                fetch_all(self.lookup, keys)?
-            }
+            None if phone => self.lookup.contacts_by_phone(value)?,
+            None => self.lookup.contacts_by_email(value)?,
         };
         let mut out = Vec::new();
         let mut seen: AHashSet<usize> = AHashSet::new();

@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use contactdb_policy::Contact;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
-use crate::keys::{self, show_bytes, show_key, split_index, split_ws, ws_bytes, ws_key};
+use crate::keys::{self, show_bytes, show_key, split_ws, ws_bytes, ws_key};
+use crate::read::Part;
+use crate::tiered::{self, Plain};
 use crate::{FORMAT_VERSION, Problem, StoreError, codec};
 
 type Bytes = ReadOnlyTable<&'static [u8], &'static [u8]>;
-type Index = ReadOnlyTable<&'static [u8], ()>;
 
 struct Walk {
     problems: Vec<Problem>,
@@ -26,7 +27,7 @@ impl Walk {
     }
 }
 
-/// What a lookup of a contact by its full table key found.
+/// What a lookup of a contact by its id found.
 enum Found {
     /// No such contact.
     Missing,
@@ -36,16 +37,35 @@ enum Found {
     Undecodable,
 }
 
-/// Looks a contact up by its full table key; `Err` only for storage failures.
-fn contact_at(contacts: &Bytes, full_key: &[u8]) -> Result<Found, StoreError> {
-    let Some(v) = contacts.get(full_key)? else {
+/// Looks contact `id` of `ws` up; `Err` only for storage failures.
+fn contact_at(contacts: &Bytes, ws: u32, id: u64) -> Result<Found, StoreError> {
+    let Some(v) = contacts.get(keys::contact_key(ws, id).as_slice())? else {
         return Ok(Found::Missing);
     };
-    let key = String::from_utf8_lossy(full_key.get(4..).unwrap_or_default()).into_owned();
-    Ok(match codec::decode_contact(&key, v.value()) {
+    Ok(match codec::decode_contact(v.value()) {
         Ok(c) => Found::Contact(c),
         Err(_) => Found::Undecodable,
     })
+}
+
+/// Reports every tombstone of a tiered table's delta that hides nothing (the
+/// writer only stores tombstones for keys its base has).
+fn check_tombstones<V: Plain>(
+    walk: &mut Walk,
+    t: &Part<V>,
+    name: &'static str,
+) -> Result<(), StoreError> {
+    for entry in t.delta.iter()? {
+        let (k, v) = entry?;
+        if v.value().is_none() && t.base.get(k.value())?.is_none() {
+            walk.report(
+                name,
+                show_key(k.value()),
+                "tombstone in the delta hides no base entry",
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Checks that every entry of a lookup table (`workspace_slugs`, `workspace_uuids`)
@@ -125,10 +145,8 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
     let workspaces: Bytes = rtx.open_table(keys::WORKSPACES)?;
     let slugs: Bytes = rtx.open_table(keys::WORKSPACE_SLUGS)?;
     let uuids: Bytes = rtx.open_table(keys::WORKSPACE_UUIDS)?;
-    // ws → next_field_id of every decodable workspace
-    let mut known: BTreeMap<u32, u16> = BTreeMap::new();
-    // Each workspace's stored contact counter, checked against the contacts walk.
-    let mut counters: BTreeMap<u32, u64> = BTreeMap::new();
+    // Every decodable workspace record.
+    let mut known: BTreeMap<u32, codec::StoredWorkspace> = BTreeMap::new();
     for entry in workspaces.iter()? {
         let (k, v) = entry?;
         let shown = show_bytes(k.value());
@@ -143,8 +161,6 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
                 continue;
             }
         };
-        known.insert(ws, w.next_field_id);
-        counters.insert(ws, w.contacts);
         if next_workspace.is_some_and(|n| ws >= n) {
             walk.report(
                 "workspaces",
@@ -174,6 +190,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
                 format!("uuid of workspace {ws} does not map back to it"),
             );
         }
+        known.insert(ws, w);
     }
     check_workspace_map(
         &mut walk,
@@ -202,7 +219,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             walk.report("columns", shown, "key is shorter than 4 bytes");
             continue;
         };
-        let Some(next_field_id) = known.get(&ws).copied() else {
+        let Some(next_field_id) = known.get(&ws).map(|w| w.next_field_id) else {
             walk.report("columns", shown, format!("workspace {ws} does not exist"));
             continue;
         };
@@ -230,101 +247,96 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
         }
     }
 
-    // contacts, each against its aliases and index entries
+    // contacts, each against its identifiers and index entries
     let contacts: Bytes = rtx.open_table(keys::CONTACTS)?;
-    let aliases: Bytes = rtx.open_table(keys::ALIASES)?;
-    let emails: Index = rtx.open_table(keys::EMAIL_INDEX)?;
-    let phones: Index = rtx.open_table(keys::PHONE_INDEX)?;
+    let idents = Part::open(rtx, &keys::IDENTIFIERS)?;
+    let emails = Part::open(rtx, &keys::EMAIL_INDEX)?;
+    let phones = Part::open(rtx, &keys::PHONE_INDEX)?;
     let mut counted: BTreeMap<u32, u64> = BTreeMap::new();
     for entry in contacts.iter()? {
         let (k, v) = entry?;
         let shown = show_key(k.value());
-        let Some((ws, key)) = split_ws(k.value()) else {
-            walk.report("contacts", shown, "key is shorter than 4 bytes");
+        let Some((ws, id)) = keys::split_contact_key(k.value()) else {
+            walk.report("contacts", shown, "key is not 12 bytes");
             continue;
         };
         *counted.entry(ws).or_default() += 1;
-        if !known.contains_key(&ws) {
-            walk.report(
+        match known.get(&ws) {
+            None => walk.report(
                 "contacts",
                 shown.clone(),
                 format!("workspace {ws} does not exist"),
-            );
+            ),
+            Some(w) if id == 0 || id >= w.next_contact_id => walk.report(
+                "contacts",
+                shown.clone(),
+                format!("id {id} was never assigned (next id {})", w.next_contact_id),
+            ),
+            Some(_) => {}
         }
-        let Ok(key) = std::str::from_utf8(key) else {
-            walk.report("contacts", shown, "contact key is not UTF-8");
-            continue;
-        };
-        let c = match codec::decode_contact(key, v.value()) {
+        let c = match codec::decode_contact(v.value()) {
             Ok(c) => c,
             Err(e) => {
                 walk.report("contacts", shown, e.to_string());
                 continue;
             }
         };
-        if let Some(email) = c.email()
-            && emails
-                .get(keys::index_key(ws, email, key).as_slice())?
-                .is_none()
-        {
-            walk.report(
-                "email_index",
-                shown.clone(),
-                format!("no index entry for the contact's email {email:?}"),
-            );
+        let shown = format!("{ws}:{} (id {id})", c.key);
+        for (table, index, value) in [
+            ("email_index", &emails, c.email()),
+            ("phone_index", &phones, c.gsm()),
+        ] {
+            if let Some(value) = value
+                && index.get(&keys::index_key(ws, value, id))?.is_none()
+            {
+                walk.report(
+                    table,
+                    shown.clone(),
+                    format!("no index entry for the contact's value {value:?}"),
+                );
+            }
         }
-        if let Some(gsm) = c.gsm()
-            && phones
-                .get(keys::index_key(ws, gsm, key).as_slice())?
-                .is_none()
-        {
+        if idents.get(&ws_key(ws, c.key.as_bytes()))? != Some(id) {
             walk.report(
-                "phone_index",
+                "identifiers",
                 shown.clone(),
-                format!("no index entry for the contact's gsm {gsm:?}"),
+                "the contact's key has no identifier entry pointing to it",
             );
         }
         for alias in &c.aliases {
-            let target = aliases
-                .get(ws_key(ws, alias.as_bytes()).as_slice())?
-                .map(|t| t.value().to_vec());
-            if target.as_deref() != Some(key.as_bytes()) {
+            if idents.get(&ws_key(ws, alias.as_bytes()))? != Some(id) {
                 walk.report(
-                    "aliases",
+                    "identifiers",
                     shown.clone(),
-                    format!("the contact's alias {alias:?} has no alias entry pointing to it"),
+                    format!("the contact's alias {alias:?} has no identifier entry pointing to it"),
                 );
             }
         }
     }
 
-    // aliases, each against its contact
-    for entry in aliases.iter()? {
-        let (k, v) = entry?;
-        let shown = show_key(k.value());
-        let Some((ws, alias)) = split_ws(k.value()) else {
-            walk.report("aliases", shown, "key is shorter than 4 bytes");
+    // identifiers, each against its contact
+    for entry in tiered::merged(idents.base.iter()?, idents.delta.iter()?) {
+        let (k, id) = entry?;
+        let shown = show_key(&k);
+        let Some((ws, ident)) = split_ws(&k) else {
+            walk.report("identifiers", shown, "key is shorter than 4 bytes");
             continue;
         };
-        if contacts.get(k.value())?.is_some() {
-            walk.report(
-                "aliases",
-                shown.clone(),
-                "the string is both a contact key and an alias",
-            );
-        }
-        match contact_at(&contacts, &ws_key(ws, v.value()))? {
+        match contact_at(&contacts, ws, id)? {
             Found::Missing => walk.report(
-                "aliases",
+                "identifiers",
                 shown,
-                format!("points to missing contact {:?}", show_bytes(v.value())),
+                format!("points to missing contact id {id}"),
             ),
             Found::Contact(c) => {
-                if !c.aliases.iter().any(|a| a.as_bytes() == alias) {
+                if c.key.as_bytes() != ident && !c.aliases.iter().any(|a| a.as_bytes() == ident) {
                     walk.report(
-                        "aliases",
+                        "identifiers",
                         shown,
-                        format!("not listed in the aliases of contact {:?}", c.key),
+                        format!(
+                            "neither the key nor an alias of contact {:?} (id {id})",
+                            c.key
+                        ),
                     );
                 }
             }
@@ -332,13 +344,16 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
         }
     }
 
-    for (ws, stored) in &counters {
+    for (ws, w) in &known {
         let actual = counted.get(ws).copied().unwrap_or(0);
-        if *stored != actual {
+        if w.contacts != actual {
             walk.report(
                 "workspaces",
                 ws.to_string(),
-                format!("contact counter is {stored}, the workspace has {actual} contacts"),
+                format!(
+                    "contact counter is {}, the workspace has {actual} contacts",
+                    w.contacts
+                ),
             );
         }
     }
@@ -346,6 +361,9 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
     // email and phone indexes, each entry against its contact
     check_index(&mut walk, "email_index", &emails, &contacts, Contact::email)?;
     check_index(&mut walk, "phone_index", &phones, &contacts, Contact::gsm)?;
+    check_tombstones(&mut walk, &idents, "identifiers")?;
+    check_tombstones(&mut walk, &emails, "email_index")?;
+    check_tombstones(&mut walk, &phones, "phone_index")?;
 
     // requests
     let requests: Bytes = rtx.open_table(keys::REQUESTS)?;
@@ -415,33 +433,30 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
 fn check_index(
     walk: &mut Walk,
     name: &'static str,
-    index: &Index,
+    index: &Part<()>,
     contacts: &Bytes,
     field: fn(&Contact) -> Option<&str>,
 ) -> Result<(), StoreError> {
-    for entry in index.iter()? {
-        let (k, _) = entry?;
-        let shown = show_key(k.value());
-        let Some((ws, value, key)) = split_index(k.value()) else {
-            walk.report(name, shown, "key has no 0x00 separator");
+    for entry in tiered::merged(index.base.iter()?, index.delta.iter()?) {
+        let (k, ()) = entry?;
+        let shown = show_key(&k);
+        let Some((ws, hash, id)) = keys::split_index(&k) else {
+            walk.report(name, shown, "key is not 20 bytes");
             continue;
         };
-        match contact_at(contacts, &ws_key(ws, key))? {
-            Found::Missing => walk.report(
-                name,
-                shown,
-                format!("points to missing contact {:?}", show_bytes(key)),
-            ),
+        match contact_at(contacts, ws, id)? {
+            Found::Missing => {
+                walk.report(name, shown, format!("points to missing contact id {id}"))
+            }
             Found::Contact(c) => {
-                if field(&c).map(str::as_bytes) != Some(value) {
+                if field(&c).map(keys::value_hash) != Some(hash) {
                     walk.report(
                         name,
                         shown,
                         format!(
-                            "contact {:?} has {:?}, not the indexed {:?}",
+                            "contact {:?} (id {id}) has {:?}, whose hash is not the indexed one",
                             c.key,
                             field(&c).unwrap_or(""),
-                            show_bytes(value)
                         ),
                     );
                 }

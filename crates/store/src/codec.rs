@@ -35,9 +35,11 @@ pub enum StoredValue {
     Json(String),
 }
 
-/// A contact as stored in `contacts`; its key is the table key.
+/// A contact as stored in `contacts`; the table key is its internal id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredContact {
+    /// The contact key (R2).
+    pub key: String,
     /// `(field id, value)` in id order.
     pub fields: Vec<(u16, StoredValue)>,
     /// Aliases in the order they were added.
@@ -64,6 +66,8 @@ pub struct StoredWorkspace {
     /// Number of contacts in the workspace, kept by `apply` in the same transaction
     /// (contacts are never deleted; a rekey keeps the count).
     pub contacts: u64,
+    /// The internal id the next inserted contact gets (starts at 1; never reused).
+    pub next_contact_id: u64,
 }
 
 /// Column type codes of [`StoredColumn::ty`].
@@ -160,9 +164,10 @@ fn value_from_stored(v: StoredValue) -> Value {
     }
 }
 
-/// The stored form of a contact (its key is not part of it).
+/// The stored form of a contact.
 pub fn contact_to_stored(c: &Contact) -> StoredContact {
     StoredContact {
+        key: c.key.clone(),
         fields: c
             .fields
             .iter()
@@ -175,10 +180,10 @@ pub fn contact_to_stored(c: &Contact) -> StoredContact {
     }
 }
 
-/// The domain contact of a stored one with key `key`.
-pub fn contact_from_stored(key: String, s: StoredContact) -> Contact {
+/// The domain contact of a stored one.
+pub fn contact_from_stored(s: StoredContact) -> Contact {
     Contact {
-        key,
+        key: s.key,
         fields: Fields::from_pairs(
             s.fields
                 .into_iter()
@@ -196,10 +201,10 @@ pub fn encode_contact(c: &Contact) -> Result<Vec<u8>, StoreError> {
     encode("contacts", TAG_CONTACT_V1, &contact_to_stored(c))
 }
 
-/// Decodes a `contacts` value into the contact with key `key`.
-pub fn decode_contact(key: &str, bytes: &[u8]) -> Result<Contact, StoreError> {
+/// Decodes a `contacts` value.
+pub fn decode_contact(bytes: &[u8]) -> Result<Contact, StoreError> {
     let s: StoredContact = decode("contacts", TAG_CONTACT_V1, bytes)?;
-    Ok(contact_from_stored(key.to_owned(), s))
+    Ok(contact_from_stored(s))
 }
 
 /// Encodes a workspace record.

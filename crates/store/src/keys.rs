@@ -7,6 +7,8 @@ use std::ops::Bound;
 
 use redb::TableDefinition;
 
+use crate::tiered::Tiered;
+
 /// `meta`: `format_version`, `next_workspace` → u32 big-endian.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// `workspaces`: ws → tagged `StoredWorkspace`.
@@ -17,19 +19,49 @@ pub const WORKSPACE_SLUGS: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 pub const WORKSPACE_UUIDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("workspace_uuids");
 /// `columns`: ws ‖ column name → tagged `StoredColumn`.
 pub const COLUMNS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("columns");
-/// `contacts`: ws ‖ contact_key → tagged `StoredContact`.
+/// `contacts`: ws ‖ id (8 bytes big-endian) → tagged `StoredContact`. Ids are
+/// assigned in insertion order per workspace, so new contacts are appended.
 pub const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts");
-/// `aliases`: ws ‖ alias → contact_key.
-pub const ALIASES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("aliases");
-/// `email_index`: ws ‖ email ‖ 0x00 ‖ contact_key → ().
-pub const EMAIL_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("email_index");
-/// `phone_index`: ws ‖ gsm ‖ 0x00 ‖ contact_key → ().
-pub const PHONE_INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("phone_index");
+/// `identifiers`: ws ‖ contact key or alias → id (tiered).
+pub const IDENTIFIERS: Tiered<u64> = Tiered {
+    name: "identifiers",
+    base: TableDefinition::new("identifiers"),
+    delta: TableDefinition::new("identifiers_delta"),
+};
+/// `email_index`: ws ‖ value_hash(email) ‖ id → () (tiered).
+pub const EMAIL_INDEX: Tiered<()> = Tiered {
+    name: "email_index",
+    base: TableDefinition::new("email_index"),
+    delta: TableDefinition::new("email_index_delta"),
+};
+/// `phone_index`: ws ‖ value_hash(gsm) ‖ id → () (tiered).
+pub const PHONE_INDEX: Tiered<()> = Tiered {
+    name: "phone_index",
+    base: TableDefinition::new("phone_index"),
+    delta: TableDefinition::new("phone_index_delta"),
+};
 /// `requests`: ws ‖ request_id → tagged `StoredRequest`.
 pub const REQUESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("requests");
 /// `ws ‖ applied_at (8 bytes, order-preserving) ‖ request_id` → (): expiry order of
 /// `requests`, so pruning costs O(expired), not O(stored).
 pub const REQUEST_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("request_expiry");
+
+/// The 64-bit hash of an indexed value (email or gsm text): FNV-1a 64 over the
+/// UTF-8 bytes, then the `fmix64` finalizer of MurmurHash3 so that every output bit
+/// depends on every input bit. Part of the on-disk format (docs/format.md): never
+/// change it within a format version.
+pub fn value_hash(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
 
 /// An i64 as 8 big-endian bytes that sort like the numbers (sign bit flipped).
 pub fn ordered_i64(v: i64) -> [u8; 8] {
@@ -50,9 +82,6 @@ pub const META_FORMAT_VERSION: &str = "format_version";
 /// `meta` key of the next workspace number.
 pub const META_NEXT_WORKSPACE: &str = "next_workspace";
 
-/// Separator between the value and the contact key of an index entry.
-pub const SEP: u8 = 0x00;
-
 /// The 4-byte prefix of workspace `ws`.
 pub fn ws_bytes(ws: u32) -> [u8; 4] {
     ws.to_be_bytes()
@@ -72,39 +101,46 @@ pub fn ws_key(ws: u32, rest: &[u8]) -> Vec<u8> {
     k
 }
 
-/// `ws ‖ value ‖ 0x00 ‖ key`, the key of an index entry.
-pub fn index_key(ws: u32, value: &str, key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(5 + value.len() + key.len());
-    k.extend_from_slice(&ws_bytes(ws));
-    k.extend_from_slice(value.as_bytes());
-    k.push(SEP);
-    k.extend_from_slice(key.as_bytes());
+/// `ws ‖ id`, the key of a `contacts` entry.
+pub fn contact_key(ws: u32, id: u64) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    let (w, i) = k.split_at_mut(4);
+    w.copy_from_slice(&ws_bytes(ws));
+    i.copy_from_slice(&id.to_be_bytes());
     k
 }
 
-/// `ws ‖ value ‖ 0x00`, the prefix of every index entry for `value`.
-pub fn index_prefix(ws: u32, value: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(5 + value.len());
-    k.extend_from_slice(&ws_bytes(ws));
-    k.extend_from_slice(value.as_bytes());
-    k.push(SEP);
+/// `(ws, id)` of a `contacts` key; `None` unless it is 12 bytes.
+pub fn split_contact_key(key: &[u8]) -> Option<(u32, u64)> {
+    let (ws, id) = key.split_at_checked(4)?;
+    Some((ws_from_bytes(ws)?, u64::from_be_bytes(id.try_into().ok()?)))
+}
+
+/// `ws ‖ value_hash(value)`, the prefix of every index entry for `value`.
+pub fn index_prefix(ws: u32, value: &str) -> [u8; 12] {
+    contact_key(ws, value_hash(value))
+}
+
+/// `ws ‖ value_hash(value) ‖ id`, the key of an index entry.
+pub fn index_key(ws: u32, value: &str, id: u64) -> [u8; 20] {
+    let mut k = [0u8; 20];
+    let (p, i) = k.split_at_mut(12);
+    p.copy_from_slice(&index_prefix(ws, value));
+    i.copy_from_slice(&id.to_be_bytes());
     k
+}
+
+/// `(ws, hash, id)` of an index key; `None` unless it is 20 bytes.
+pub fn split_index(key: &[u8]) -> Option<(u32, u64, u64)> {
+    let (prefix, id) = key.split_at_checked(12)?;
+    let (ws, hash) = split_contact_key(prefix)?;
+    Some((ws, hash, u64::from_be_bytes(id.try_into().ok()?)))
 }
 
 /// Splits a workspace-scoped key into `(ws, rest)`; `None` when shorter than 4 bytes.
 pub fn split_ws(key: &[u8]) -> Option<(u32, &[u8])> {
     let (ws, rest) = key.split_at_checked(4)?;
     Some((ws_from_bytes(ws)?, rest))
-}
-
-/// Splits an index key into `(ws, value, contact_key)` at the first 0x00 after the
-/// workspace prefix.
-pub fn split_index(key: &[u8]) -> Option<(u32, &[u8], &[u8])> {
-    let (ws, rest) = split_ws(key)?;
-    let at = rest.iter().position(|b| *b == SEP)?;
-    let (value, sep_key) = rest.split_at_checked(at)?;
-    let contact_key = sep_key.get(1..)?;
-    Some((ws, value, contact_key))
 }
 
 /// The smallest byte string greater than every string starting with `prefix`;
@@ -220,11 +256,24 @@ mod tests {
 
     #[test]
     fn index_keys_split() {
-        let k = index_key(3, "a@b.co", "key1");
-        assert_eq!(split_index(&k), Some((3, &b"a@b.co"[..], &b"key1"[..])));
+        let k = index_key(3, "a@b.co", 77);
+        assert_eq!(split_index(&k), Some((3, value_hash("a@b.co"), 77)));
         assert!(k.starts_with(&index_prefix(3, "a@b.co")));
         assert_eq!(split_index(&[0, 0, 0]), None);
-        assert_eq!(split_index(&[0, 0, 0, 1, b'x']), None);
+        assert_eq!(split_index(&k[..19]), None);
+        assert_eq!(split_contact_key(&contact_key(9, 5)), Some((9, 5)));
+        assert_eq!(split_contact_key(&[0; 11]), None);
+        // Ids sort numerically within a workspace.
+        assert!(contact_key(1, 255) < contact_key(1, 256));
+    }
+
+    #[test]
+    fn value_hash_is_fixed() {
+        // Part of the on-disk format: these values must never change. Reference
+        // values computed independently (Python, from the definition in format.md).
+        assert_eq!(value_hash(""), 0xefd0_1f60_ba99_2926);
+        assert_eq!(value_hash("a@x.io"), 0xbaf9_d1e8_97bd_d4af);
+        assert_eq!(value_hash("+905551234567"), 0xc077_e4ae_926d_faae);
     }
 
     #[test]

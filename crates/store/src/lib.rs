@@ -4,9 +4,11 @@
 //! Architecture invariants:
 //! - Every stored value goes through the `codec` module: a format tag byte, then
 //!   postcard of a stored struct that is separate from the domain types.
-//! - Secondary indexes are plain tables with big-endian composite keys
-//!   (`ws ‖ value ‖ 0x00 ‖ contact_key`), written in the same transaction as the
-//!   contacts they index; [`Store::check`] verifies they agree.
+//! - Contacts are keyed by an internal id (a per-workspace sequence); keys and
+//!   aliases map to ids in `identifiers`; the email and phone indexes are plain
+//!   tables with composite keys (`ws ‖ hash(value) ‖ id`). Those three are
+//!   [`tiered`] (base + delta), written in the same transaction as the contacts
+//!   they index; [`Store::check`] verifies they agree.
 //! - Reads never block; one write transaction at a time (R19).
 //!
 //! The on-disk format is described in `docs/format.md`.
@@ -14,8 +16,11 @@
 mod check;
 mod codec;
 mod error;
-mod keys;
+/// Public so that the benchmark floor can write exactly this layout.
+pub mod keys;
 mod read;
+/// Public so that the benchmark floor can write exactly this layout.
+pub mod tiered;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -27,23 +32,32 @@ pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
 /// The on-disk format version this build reads and writes (`meta.format_version`).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The slug of the workspace every new database starts with (R1).
 pub const DEFAULT_WORKSPACE: &str = "default";
+
+/// The default of [`StoreOptions::min_delta`].
+pub const DEFAULT_MIN_DELTA: u64 = 16_384;
 
 /// How to open a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// Bytes of memory redb may use to cache pages.
     pub cache_size_bytes: usize,
+    /// The delta of a tiered table (identifiers, email and phone indexes) is merged
+    /// into its base when it holds more than this many entries and more than 1/8
+    /// of the base. Small values exercise the merge in tests; the default suits
+    /// production.
+    pub min_delta: u64,
 }
 
 impl Default for StoreOptions {
-    /// A 64 MiB cache.
+    /// A 64 MiB cache; tiered deltas of at least 16,384 entries.
     fn default() -> Self {
         StoreOptions {
             cache_size_bytes: 64 * 1024 * 1024,
+            min_delta: DEFAULT_MIN_DELTA,
         }
     }
 }
@@ -91,6 +105,7 @@ pub struct StoredRequest {
 pub struct Store {
     db: redb::Database,
     path: PathBuf,
+    min_delta: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -99,17 +114,20 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Every table of format version 1 that `open` makes sure exists.
-const ALL_TABLES: [&str; 11] = [
+/// Every table of format version 2 that `open` makes sure exists.
+const ALL_TABLES: [&str; 14] = [
     "meta",
     "workspaces",
     "workspace_slugs",
     "workspace_uuids",
     "columns",
     "contacts",
-    "aliases",
+    "identifiers",
+    "identifiers_delta",
     "email_index",
+    "email_index_delta",
     "phone_index",
+    "phone_index_delta",
     "requests",
     "request_expiry",
 ];
@@ -134,6 +152,7 @@ impl Store {
         let store = Store {
             db,
             path: path.to_path_buf(),
+            min_delta: opts.min_delta,
         };
         store.init()?;
         Ok(store)
@@ -191,7 +210,7 @@ impl Store {
                 other => StoreError::Transaction(other),
             })?,
         };
-        Ok(WriteView::new(txn))
+        Ok(WriteView::new(txn, self.min_delta))
     }
 
     /// Walks every table in one read transaction and returns every integrity

@@ -6,6 +6,7 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use crate::codec;
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
+use crate::tiered::{self, Plain, Tiered};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// One read transaction: a consistent snapshot of the last committed state.
@@ -21,8 +22,6 @@ impl std::fmt::Debug for ReadView {
 
 /// A byte-keyed table opened for reading.
 type Bytes = ReadOnlyTable<&'static [u8], &'static [u8]>;
-/// An index table opened for reading.
-type Index = ReadOnlyTable<&'static [u8], ()>;
 
 /// The `WorkspaceInfo` of a stored workspace.
 pub(crate) fn workspace_info(ws: u32, w: codec::StoredWorkspace) -> WorkspaceInfo {
@@ -137,7 +136,7 @@ impl ReadView {
         Ok(out)
     }
 
-    /// The contacts of `ws`, with their aliases and indexes.
+    /// The contacts of `ws`, with their identifiers and indexes.
     pub fn contacts(&self, ws: WorkspaceId) -> Result<ContactsView, StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
         let record = crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)?;
@@ -145,9 +144,9 @@ impl ReadView {
             ws: ws.0,
             count: record.contacts,
             contacts: self.txn.open_table(keys::CONTACTS)?,
-            aliases: self.txn.open_table(keys::ALIASES)?,
-            emails: self.txn.open_table(keys::EMAIL_INDEX)?,
-            phones: self.txn.open_table(keys::PHONE_INDEX)?,
+            idents: Part::open(&self.txn, &keys::IDENTIFIERS)?,
+            emails: Part::open(&self.txn, &keys::EMAIL_INDEX)?,
+            phones: Part::open(&self.txn, &keys::PHONE_INDEX)?,
         })
     }
 
@@ -171,6 +170,29 @@ impl ReadView {
     }
 }
 
+/// Both tables of a tiered table, opened for reading.
+pub(crate) struct Part<V: Plain> {
+    pub(crate) base: ReadOnlyTable<&'static [u8], V>,
+    pub(crate) delta: ReadOnlyTable<&'static [u8], Option<V>>,
+}
+
+impl<V: Plain> Part<V> {
+    pub(crate) fn open(txn: &ReadTransaction, t: &Tiered<V>) -> Result<Self, StoreError> {
+        Ok(Part {
+            base: txn.open_table(t.base)?,
+            delta: txn.open_table(t.delta)?,
+        })
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<V>, StoreError> {
+        tiered::get(&self.base, &self.delta, key)
+    }
+
+    pub(crate) fn prefixed(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, V)>, StoreError> {
+        tiered::prefixed(&self.base, &self.delta, prefix)
+    }
+}
+
 /// The contact tables of one workspace in one read transaction.
 ///
 /// `Sync`: many threads may look contacts up at once (the merge's parallel phase).
@@ -180,9 +202,9 @@ pub struct ContactsView {
     /// The workspace's contact counter as of this read transaction.
     count: u64,
     contacts: Bytes,
-    aliases: Bytes,
-    emails: Index,
-    phones: Index,
+    idents: Part<u64>,
+    emails: Part<()>,
+    phones: Part<()>,
 }
 
 impl std::fmt::Debug for ContactsView {
@@ -193,76 +215,92 @@ impl std::fmt::Debug for ContactsView {
     }
 }
 
-/// The UTF-8 text of a stored key part.
-fn key_text(table: &'static str, b: &[u8]) -> Result<String, StoreError> {
-    String::from_utf8(b.to_vec()).map_err(|_| {
-        StoreError::corrupt(table, format!("key {} is not UTF-8", keys::show_bytes(b)))
-    })
-}
-
 impl ContactsView {
     /// The workspace this view reads.
     pub fn workspace(&self) -> WorkspaceId {
         WorkspaceId(self.ws)
     }
 
-    /// The contact whose primary key is `key` (aliases are not consulted).
-    pub fn get(&self, key: &str) -> Result<Option<Contact>, StoreError> {
+    /// The contact with internal id `id`, which an identifier or index entry named:
+    /// a missing one is corruption.
+    fn by_id(&self, id: u64, named_by: &'static str) -> Result<Contact, StoreError> {
         match self
             .contacts
-            .get(ws_key(self.ws, key.as_bytes()).as_slice())?
+            .get(keys::contact_key(self.ws, id).as_slice())?
         {
-            Some(v) => Ok(Some(codec::decode_contact(key, v.value())?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The contact whose key, or one of whose aliases, is `key_or_alias` (R9).
-    pub fn resolve(&self, key_or_alias: &str) -> Result<Option<Contact>, StoreError> {
-        if let Some(c) = self.get(key_or_alias)? {
-            return Ok(Some(c));
-        }
-        let Some(target) = self
-            .aliases
-            .get(ws_key(self.ws, key_or_alias.as_bytes()).as_slice())?
-        else {
-            return Ok(None);
-        };
-        let target = key_text("aliases", target.value())?;
-        match self.get(&target)? {
-            Some(c) => Ok(Some(c)),
+            Some(v) => codec::decode_contact(v.value()),
             None => Err(StoreError::corrupt(
-                "aliases",
-                format!("alias {key_or_alias:?} points to missing contact {target:?}"),
+                named_by,
+                format!("entry points to missing contact id {id}"),
             )),
         }
     }
 
-    fn keys_by(
+    /// The contact whose primary key is `key` (aliases are not consulted).
+    pub fn get(&self, key: &str) -> Result<Option<Contact>, StoreError> {
+        Ok(self.resolve(key)?.filter(|c| c.key == key))
+    }
+
+    /// The contact whose key, or one of whose aliases, is `key_or_alias` (R9).
+    pub fn resolve(&self, key_or_alias: &str) -> Result<Option<Contact>, StoreError> {
+        match self
+            .idents
+            .get(ws_key(self.ws, key_or_alias.as_bytes()).as_slice())?
+        {
+            Some(id) => Ok(Some(self.by_id(id, "identifiers")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The contacts whose `field` is `value`, found through `index` (entries are
+    /// keyed by the value's hash, so each candidate is checked), sorted by key.
+    fn find(
         &self,
-        table: &Index,
+        index: &Part<()>,
         name: &'static str,
         value: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let prefix = keys::index_prefix(self.ws, value);
-        let range = prefix_range(&prefix);
+        field: fn(&Contact) -> Option<&str>,
+    ) -> Result<Vec<Contact>, StoreError> {
         let mut out = Vec::new();
-        for entry in table.range::<&[u8]>(as_slices(&range))? {
-            let (k, _) = entry?;
-            let key = k.value().get(prefix.len()..).unwrap_or_default();
-            out.push(key_text(name, key)?);
+        for (k, ()) in index.prefixed(&keys::index_prefix(self.ws, value))? {
+            let Some((_, _, id)) = keys::split_index(&k) else {
+                return Err(StoreError::corrupt(name, "index key is not 20 bytes"));
+            };
+            let c = self.by_id(id, name)?;
+            if field(&c) == Some(value) {
+                out.push(c);
+            }
         }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
+    }
+
+    /// Every contact whose normalized email is `email`, sorted by key.
+    pub fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, StoreError> {
+        self.find(&self.emails, "email_index", email, Contact::email)
+    }
+
+    /// Every contact whose normalized gsm is `gsm`, sorted by key.
+    pub fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, StoreError> {
+        self.find(&self.phones, "phone_index", gsm, Contact::gsm)
     }
 
     /// The keys of every contact whose normalized email is `email`, sorted.
     pub fn keys_by_email(&self, email: &str) -> Result<Vec<String>, StoreError> {
-        self.keys_by(&self.emails, "email_index", email)
+        Ok(self
+            .contacts_by_email(email)?
+            .into_iter()
+            .map(|c| c.key)
+            .collect())
     }
 
     /// The keys of every contact whose normalized gsm is `gsm`, sorted.
     pub fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, StoreError> {
-        self.keys_by(&self.phones, "phone_index", gsm)
+        Ok(self
+            .contacts_by_phone(gsm)?
+            .into_iter()
+            .map(|c| c.key)
+            .collect())
     }
 
     /// The number of contacts in the workspace: the counter kept in the workspace
@@ -271,18 +309,14 @@ impl ContactsView {
         Ok(self.count)
     }
 
-    /// Every contact of the workspace in key order (byte order of the keys),
-    /// decoded one at a time as the iterator advances.
+    /// Every contact of the workspace in insertion order (the order of their
+    /// internal ids), decoded one at a time as the iterator advances.
     pub fn iter(
         &self,
     ) -> Result<impl Iterator<Item = Result<Contact, StoreError>> + '_, StoreError> {
         let range = prefix_range(&ws_bytes(self.ws));
         let inner = self.contacts.range::<&[u8]>(as_slices(&range))?;
-        Ok(inner.map(|entry| {
-            let (k, v) = entry?;
-            let key = key_text("contacts", k.value().get(4..).unwrap_or_default())?;
-            codec::decode_contact(&key, v.value())
-        }))
+        Ok(inner.map(|entry| codec::decode_contact(entry?.1.value())))
     }
 }
 
@@ -299,5 +333,13 @@ impl contactdb_merge::Lookup for ContactsView {
 
     fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, StoreError> {
         ContactsView::keys_by_phone(self, gsm)
+    }
+
+    fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, StoreError> {
+        ContactsView::contacts_by_email(self, email)
+    }
+
+    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, StoreError> {
+        ContactsView::contacts_by_phone(self, gsm)
     }
 }

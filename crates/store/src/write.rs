@@ -8,13 +8,36 @@ use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::codec::{self, StoredColumn, StoredWorkspace};
-use crate::keys::{self, as_slices, index_key, prefix_range, ws_bytes, ws_key};
+use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
+use crate::tiered::{self, Plain, Tiered};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
 /// aborts every change made through it.
 pub struct WriteView {
     txn: WriteTransaction,
+    /// Tiered tables merge their delta when it exceeds this many entries (and
+    /// 1/8 of the base).
+    min_delta: u64,
+}
+
+/// Both tables of a tiered table, opened for reading inside the write transaction.
+struct WritePart<'t, V: Plain> {
+    base: Table<'t, &'static [u8], V>,
+    delta: Table<'t, &'static [u8], Option<V>>,
+}
+
+impl<'t, V: Plain> WritePart<'t, V> {
+    fn open(txn: &'t WriteTransaction, t: &Tiered<V>) -> Result<Self, StoreError> {
+        Ok(WritePart {
+            base: txn.open_table(t.base)?,
+            delta: txn.open_table(t.delta)?,
+        })
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<V>, StoreError> {
+        tiered::get(&self.base, &self.delta, key)
+    }
 }
 
 impl std::fmt::Debug for WriteView {
@@ -23,130 +46,128 @@ impl std::fmt::Debug for WriteView {
     }
 }
 
-/// The writes to one table derived from a set of contact writes: removals are
-/// applied before insertions, each sorted by key.
-#[derive(Default)]
-struct TableWrites {
+/// The writes to one tiered table derived from a set of contact writes: removals
+/// are applied before insertions, each sorted by key.
+struct TieredWrites<V> {
     removes: Vec<Vec<u8>>,
-    puts: Vec<(Vec<u8>, Vec<u8>)>,
+    puts: Vec<(Vec<u8>, V)>,
 }
 
-impl TableWrites {
-    fn sort(&mut self) {
+impl<V> Default for TieredWrites<V> {
+    fn default() -> Self {
+        TieredWrites {
+            removes: Vec::new(),
+            puts: Vec::new(),
+        }
+    }
+}
+
+impl<V: Plain> TieredWrites<V> {
+    /// Sorts both lists, writes them, and merges the delta into the base if it has
+    /// grown past its share.
+    fn apply(
+        mut self,
+        txn: &WriteTransaction,
+        t: &Tiered<V>,
+        min_delta: u64,
+    ) -> Result<(), StoreError> {
         self.removes.sort_unstable();
         self.removes.dedup();
         // Stable: if one key were put twice, the later put stays the later one.
         self.puts.sort_by(|a, b| a.0.cmp(&b.0));
-    }
-
-    fn apply(mut self, t: &mut Table<&'static [u8], &'static [u8]>) -> Result<(), StoreError> {
-        self.sort();
-        for k in &self.removes {
-            t.remove(k.as_slice())?;
+        {
+            let base = txn.open_table(t.base)?;
+            let mut delta = txn.open_table(t.delta)?;
+            tiered::write(&base, &mut delta, &self.removes, &self.puts)?;
         }
-        for (k, v) in &self.puts {
-            t.insert(k.as_slice(), v.as_slice())?;
-        }
-        Ok(())
-    }
-
-    fn apply_index(mut self, t: &mut Table<&'static [u8], ()>) -> Result<(), StoreError> {
-        self.sort();
-        for k in &self.removes {
-            t.remove(k.as_slice())?;
-        }
-        for (k, _) in &self.puts {
-            t.insert(k.as_slice(), ())?;
-        }
+        tiered::maybe_compact(txn, t, min_delta)?;
         Ok(())
     }
 }
 
-/// Adds the index writes of one contact for one indexed field: `before` and `after`
-/// are `(value, contact_key)`; nothing is written when they are equal.
-fn index_diff(
-    ws: u32,
-    before: Option<(&str, &str)>,
-    after: Option<(&str, &str)>,
-    out: &mut TableWrites,
-) {
-    if before == after {
-        return;
-    }
-    if let Some((value, key)) = before {
-        out.removes.push(index_key(ws, value, key));
-    }
-    if let Some((value, key)) = after {
-        out.puts.push((index_key(ws, value, key), Vec::new()));
-    }
+/// One contact write with the internal id of its contact.
+struct Placed<'a> {
+    id: u64,
+    write: &'a ContactWrite,
 }
 
-/// Writes of the `contacts` and `aliases` tables for a set of contact writes.
+/// A `contacts` entry: `ws ‖ id` and the encoded record.
+type Row = ([u8; 12], Vec<u8>);
+
+/// Writes of the `contacts` table and the `identifiers` tiered table.
 fn primary_writes(
     w: u32,
-    writes: &[ContactWrite],
-) -> Result<(TableWrites, TableWrites), StoreError> {
-    let mut contacts = TableWrites::default();
-    let mut aliases = TableWrites::default();
-    contacts.puts.reserve(writes.len());
-    for cw in writes {
-        let a = &cw.after;
-        contacts
-            .puts
-            .push((ws_key(w, a.key.as_bytes()), codec::encode_contact(a)?));
-        let b: Option<&Contact> = cw.before.as_ref();
+    placed: &[Placed<'_>],
+) -> Result<(Vec<Row>, TieredWrites<u64>), StoreError> {
+    let mut rows = Vec::with_capacity(placed.len());
+    let mut idents = TieredWrites::default();
+    for p in placed {
+        let a = &p.write.after;
+        rows.push((keys::contact_key(w, p.id), codec::encode_contact(a)?));
+        let b: Option<&Contact> = p.write.before.as_ref();
         let key_changed = b.is_some_and(|b| b.key != a.key);
         if let Some(b) = b {
             if key_changed {
-                contacts.removes.push(ws_key(w, b.key.as_bytes()));
+                idents.removes.push(ws_key(w, b.key.as_bytes()));
             }
             for alias in &b.aliases {
                 if !a.aliases.contains(alias) {
-                    aliases.removes.push(ws_key(w, alias.as_bytes()));
+                    idents.removes.push(ws_key(w, alias.as_bytes()));
                 }
             }
         }
+        if b.is_none() || key_changed {
+            idents.puts.push((ws_key(w, a.key.as_bytes()), p.id));
+        }
+        // The id does not change on a rekey, so kept aliases keep pointing to it.
         for alias in &a.aliases {
-            let is_new = match b {
-                None => true,
-                Some(b) => key_changed || !b.aliases.contains(alias),
-            };
-            if is_new {
-                aliases
-                    .puts
-                    .push((ws_key(w, alias.as_bytes()), a.key.as_bytes().to_vec()));
+            if !b.is_some_and(|b| b.aliases.contains(alias)) {
+                idents.puts.push((ws_key(w, alias.as_bytes()), p.id));
             }
         }
     }
-    Ok((contacts, aliases))
+    rows.sort_unstable_by_key(|r| r.0);
+    Ok((rows, idents))
 }
 
-/// Writes of the `email_index` and `phone_index` tables for a set of contact writes.
-fn index_writes(w: u32, writes: &[ContactWrite]) -> (TableWrites, TableWrites) {
-    let mut emails = TableWrites::default();
-    let mut phones = TableWrites::default();
-    for cw in writes {
-        let a = &cw.after;
-        let b: Option<&Contact> = cw.before.as_ref();
-        index_diff(
-            w,
-            b.and_then(|b| b.email().map(|e| (e, b.key.as_str()))),
-            a.email().map(|e| (e, a.key.as_str())),
-            &mut emails,
-        );
-        index_diff(
-            w,
-            b.and_then(|b| b.gsm().map(|g| (g, b.key.as_str()))),
-            a.gsm().map(|g| (g, a.key.as_str())),
-            &mut phones,
-        );
+/// Adds the index writes of one contact for one indexed field; nothing is written
+/// when the value's hash (and so the entry) is unchanged.
+fn index_diff(
+    w: u32,
+    id: u64,
+    before: Option<&str>,
+    after: Option<&str>,
+    out: &mut TieredWrites<()>,
+) {
+    let before = before.map(|v| keys::index_key(w, v, id));
+    let after = after.map(|v| keys::index_key(w, v, id));
+    if before == after {
+        return;
+    }
+    if let Some(k) = before {
+        out.removes.push(k.to_vec());
+    }
+    if let Some(k) = after {
+        out.puts.push((k.to_vec(), ()));
+    }
+}
+
+/// Writes of the email and phone index tables.
+fn index_writes(w: u32, placed: &[Placed<'_>]) -> (TieredWrites<()>, TieredWrites<()>) {
+    let mut emails = TieredWrites::default();
+    let mut phones = TieredWrites::default();
+    for p in placed {
+        let a = &p.write.after;
+        let b: Option<&Contact> = p.write.before.as_ref();
+        index_diff(w, p.id, b.and_then(Contact::email), a.email(), &mut emails);
+        index_diff(w, p.id, b.and_then(Contact::gsm), a.gsm(), &mut phones);
     }
     (emails, phones)
 }
 
 impl WriteView {
-    pub(crate) fn new(txn: WriteTransaction) -> Self {
-        WriteView { txn }
+    pub(crate) fn new(txn: WriteTransaction, min_delta: u64) -> Self {
+        WriteView { txn, min_delta }
     }
 
     /// Creates every table of the format (opening a table in a write transaction
@@ -158,9 +179,12 @@ impl WriteView {
         self.txn.open_table(keys::WORKSPACE_UUIDS)?;
         self.txn.open_table(keys::COLUMNS)?;
         self.txn.open_table(keys::CONTACTS)?;
-        self.txn.open_table(keys::ALIASES)?;
-        self.txn.open_table(keys::EMAIL_INDEX)?;
-        self.txn.open_table(keys::PHONE_INDEX)?;
+        for t in [&keys::EMAIL_INDEX, &keys::PHONE_INDEX] {
+            self.txn.open_table(t.base)?;
+            self.txn.open_table(t.delta)?;
+        }
+        self.txn.open_table(keys::IDENTIFIERS.base)?;
+        self.txn.open_table(keys::IDENTIFIERS.delta)?;
         self.txn.open_table(keys::REQUESTS)?;
         self.txn.open_table(keys::REQUEST_EXPIRY)?;
         Ok(())
@@ -233,6 +257,7 @@ impl WriteView {
             created_at_us: now_us,
             next_field_id: FieldId::CUSTOM_FIRST,
             contacts: 0,
+            next_contact_id: 1,
         };
         let number = ws_bytes(ws);
         self.txn.open_table(keys::WORKSPACES)?.insert(
@@ -329,12 +354,8 @@ impl WriteView {
         let t = self.txn.open_table(keys::CONTACTS)?;
         let range = prefix_range(&ws_bytes(ws.0));
         for entry in t.range::<&[u8]>(as_slices(&range))? {
-            let (k, v) = entry?;
-            let key = String::from_utf8_lossy(k.value().get(4..).unwrap_or_default());
-            if codec::decode_contact(&key, v.value())?
-                .fields
-                .contains(field)
-            {
+            let (_, v) = entry?;
+            if codec::decode_contact(v.value())?.fields.contains(field) {
                 return Ok(true);
             }
         }
@@ -345,35 +366,62 @@ impl WriteView {
     /// [`ContactWrite`]). Every removal (old keys, dropped aliases, stale index
     /// entries) is applied before any insertion, so renames, chains and swaps
     /// between the writes of one call are safe. Unchanged index entries are not
-    /// rewritten.
+    /// rewritten. New contacts get the workspace's next internal ids, in the order
+    /// of `writes`.
     pub fn apply(&mut self, ws: WorkspaceId, writes: &[ContactWrite]) -> Result<(), StoreError> {
         let mut record = self.load_workspace(ws)?;
-        let inserted = writes.iter().filter(|cw| cw.before.is_none()).count();
-        if inserted > 0 {
-            record.contacts = record
-                .contacts
-                .saturating_add(u64::try_from(inserted).unwrap_or(u64::MAX));
+        let w = ws.0;
+        let mut placed = Vec::with_capacity(writes.len());
+        {
+            let idents = WritePart::open(&self.txn, &keys::IDENTIFIERS)?;
+            for cw in writes {
+                let id = match &cw.before {
+                    Some(b) => idents
+                        .get(ws_key(w, b.key.as_bytes()).as_slice())?
+                        .ok_or_else(|| {
+                            StoreError::corrupt(
+                                "identifiers",
+                                format!("no entry for the stored contact key {:?}", b.key),
+                            )
+                        })?,
+                    None => {
+                        let id = record.next_contact_id.max(1);
+                        record.next_contact_id = id.checked_add(1).ok_or_else(|| {
+                            StoreError::corrupt("workspaces", "contact ids exhausted")
+                        })?;
+                        record.contacts = record.contacts.saturating_add(1);
+                        id
+                    }
+                };
+                placed.push(Placed { id, write: cw });
+            }
+        }
+        if placed.iter().any(|p| p.write.before.is_none()) {
             self.txn.open_table(keys::WORKSPACES)?.insert(
-                ws_bytes(ws.0).as_slice(),
+                ws_bytes(w).as_slice(),
                 codec::encode_workspace(&record)?.as_slice(),
             )?;
         }
-        let w = ws.0;
         let txn = &self.txn;
-        // The primary side (contacts + aliases) and the index side (email + phone)
-        // touch disjoint tables, so they are built and written on two threads inside
-        // the one write transaction (redb's WriteTransaction is Sync).
+        let min_delta = self.min_delta;
+        // The primary side (contacts + identifiers) and the index side (email +
+        // phone) touch disjoint tables, so they are built and written on two threads
+        // inside the one write transaction (redb's WriteTransaction is Sync).
         std::thread::scope(|s| {
             let primary = s.spawn(|| -> Result<(), StoreError> {
-                let (contacts, aliases) = primary_writes(w, writes)?;
-                contacts.apply(&mut txn.open_table(keys::CONTACTS)?)?;
-                aliases.apply(&mut txn.open_table(keys::ALIASES)?)?;
-                Ok(())
+                let (rows, idents) = primary_writes(w, &placed)?;
+                {
+                    let mut contacts = txn.open_table(keys::CONTACTS)?;
+                    for (k, v) in &rows {
+                        contacts.insert(k.as_slice(), v.as_slice())?;
+                    }
+                }
+                idents.apply(txn, &keys::IDENTIFIERS, min_delta)
             });
-            let (emails, phones) = index_writes(w, writes);
+            let (emails, phones) = index_writes(w, &placed);
             let indexes = emails
-                .apply_index(&mut txn.open_table(keys::EMAIL_INDEX)?)
-                .and_then(|()| phones.apply_index(&mut txn.open_table(keys::PHONE_INDEX)?));
+                .apply(txn, &keys::EMAIL_INDEX, min_delta)
+                .and_then(|()| phones.apply(txn, &keys::PHONE_INDEX, min_delta));
             let primary = primary
                 .join()
                 .map_err(|_| StoreError::corrupt("contacts", "the primary writer panicked"))?;

@@ -146,7 +146,8 @@ fn verify(model: &Model, v: &ContactsView) -> Result<(), StoreError> {
     for c in model.contacts.values() {
         by_key.insert(&c.key, c);
     }
-    let stored: Vec<Contact> = v.iter()?.collect::<Result<_, _>>()?;
+    let mut stored: Vec<Contact> = v.iter()?.collect::<Result<_, _>>()?;
+    stored.sort_by(|a, b| a.key.cmp(&b.key));
     let want: Vec<Contact> = by_key.values().map(|c| (*c).clone()).collect();
     assert_eq!(stored, want);
     for i in 0..KEYS {

@@ -27,6 +27,7 @@ fn setup() -> (tempfile::TempDir, Store, WorkspaceId) {
         &dir.path().join("db"),
         &StoreOptions {
             cache_size_bytes: 1 << 20,
+            ..StoreOptions::default()
         },
     )
     .unwrap();
@@ -68,16 +69,28 @@ fn tables(problems: &[Problem]) -> Vec<&'static str> {
     problems.iter().map(|p| p.table).collect()
 }
 
+/// Removes `key` from both parts of a tiered table.
+fn remove_everywhere<V: crate::tiered::Plain>(
+    t: &redb::WriteTransaction,
+    tiered: &crate::tiered::Tiered<V>,
+    key: &[u8],
+) {
+    t.open_table(tiered.base).unwrap().remove(key).unwrap();
+    t.open_table(tiered.delta).unwrap().remove(key).unwrap();
+}
+
+// setup() gives contact "a" id 1 and "b" id 2.
+
 #[test]
 fn stray_index_entry_is_reported() {
     let (_d, store, ws) = setup();
     raw(&store, |t| {
-        let mut idx = t.open_table(keys::EMAIL_INDEX).unwrap();
+        let mut idx = t.open_table(keys::EMAIL_INDEX.base).unwrap();
         // An entry for a contact that does not exist, and one whose contact has
         // another email.
-        idx.insert(keys::index_key(ws.0, "z@x.io", "nobody").as_slice(), ())
+        idx.insert(keys::index_key(ws.0, "z@x.io", 99).as_slice(), ())
             .unwrap();
-        idx.insert(keys::index_key(ws.0, "z@x.io", "b").as_slice(), ())
+        idx.insert(keys::index_key(ws.0, "z@x.io", 2).as_slice(), ())
             .unwrap();
     });
     let problems = store.check().unwrap();
@@ -86,21 +99,22 @@ fn stray_index_entry_is_reported() {
         vec!["email_index", "email_index"],
         "{problems:#?}"
     );
-    // Key order: "z@x.io\0b" before "z@x.io\0nobody".
+    // Key order: id 2 before id 99.
     assert!(problems[0].message.contains("b@x.io"), "{problems:#?}");
     assert!(
         problems[1].message.contains("missing contact"),
         "{problems:#?}"
     );
+    // A lookup checks every candidate's value, so stray entries give no wrong answer.
+    let v = store.read().unwrap().contacts(ws).unwrap();
+    assert!(v.keys_by_email("z@x.io").is_err(), "id 99 is missing");
 }
 
 #[test]
 fn missing_index_entry_is_reported() {
     let (_d, store, ws) = setup();
     raw(&store, |t| {
-        let mut idx = t.open_table(keys::PHONE_INDEX).unwrap();
-        idx.remove(keys::index_key(ws.0, "+1000002", "b").as_slice())
-            .unwrap();
+        remove_everywhere(t, &keys::PHONE_INDEX, &keys::index_key(ws.0, "+1000002", 2));
     });
     let problems = store.check().unwrap();
     assert_eq!(tables(&problems), vec!["phone_index"], "{problems:#?}");
@@ -111,47 +125,42 @@ fn missing_index_entry_is_reported() {
 }
 
 #[test]
-fn alias_problems_are_reported() {
+fn identifier_problems_are_reported() {
     let (_d, store, ws) = setup();
     raw(&store, |t| {
-        let mut al = t.open_table(keys::ALIASES).unwrap();
+        let mut base = t.open_table(keys::IDENTIFIERS.base).unwrap();
         // Points to a missing contact.
-        al.insert(ws_key(ws.0, b"ghost").as_slice(), b"nobody".as_slice())
-            .unwrap();
+        base.insert(ws_key(ws.0, b"ghost").as_slice(), 99).unwrap();
         // Points to b, which does not list it.
-        al.insert(ws_key(ws.0, b"unlisted").as_slice(), b"b".as_slice())
+        base.insert(ws_key(ws.0, b"unlisted").as_slice(), 2)
             .unwrap();
-        // Both a key and an alias.
-        al.insert(ws_key(ws.0, b"b").as_slice(), b"a".as_slice())
+        drop(base);
+        // b's key now names a (the delta shadows whatever the base has).
+        let mut delta = t.open_table(keys::IDENTIFIERS.delta).unwrap();
+        delta
+            .insert(ws_key(ws.0, b"b").as_slice(), Some(1))
             .unwrap();
+        drop(delta);
         // a lists a1, whose entry disappears.
-        al.remove(ws_key(ws.0, b"a1").as_slice()).unwrap();
+        remove_everywhere(t, &keys::IDENTIFIERS, &ws_key(ws.0, b"a1"));
     });
     let problems = store.check().unwrap();
     let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    assert!(problems.iter().all(|p| p.table == "aliases"), "{text:#?}");
     assert!(
-        text.iter()
-            .any(|t| t.contains("a1") && t.contains("no alias entry")),
+        problems.iter().all(|p| p.table == "identifiers"),
         "{text:#?}"
     );
+    let has = |a: &str, b: &str| text.iter().any(|t| t.contains(a) && t.contains(b));
+    assert!(has("a1", "no identifier entry"), "{text:#?}");
+    assert!(has("ghost", "missing contact"), "{text:#?}");
+    assert!(has("unlisted", "neither"), "{text:#?}");
+    assert!(has(":b]", "neither"), "{text:#?}");
     assert!(
-        text.iter()
-            .any(|t| t.contains("ghost") && t.contains("missing contact")),
+        has("1:b (id 2)", "key has no identifier entry"),
         "{text:#?}"
     );
-    assert!(
-        text.iter()
-            .any(|t| t.contains("unlisted") && t.contains("not listed")),
-        "{text:#?}"
-    );
-    assert!(
-        text.iter().any(|t| t.contains(":b]") && t.contains("both")),
-        "{text:#?}"
-    );
-    // "b" as an alias of a is also not listed in a's aliases.
     assert_eq!(problems.len(), 5, "{text:#?}");
-    // A dangling alias is an error on lookup, not a wrong answer.
+    // A dangling identifier is an error on lookup, not a wrong answer.
     let v = store.read().unwrap().contacts(ws).unwrap();
     assert!(matches!(
         v.resolve("ghost"),
@@ -160,22 +169,42 @@ fn alias_problems_are_reported() {
 }
 
 #[test]
+fn useless_tombstone_is_reported() {
+    let (_d, store, ws) = setup();
+    raw(&store, |t| {
+        let mut delta = t.open_table(keys::EMAIL_INDEX.delta).unwrap();
+        delta
+            .insert(keys::index_key(ws.0, "q@x.io", 1).as_slice(), None)
+            .unwrap();
+    });
+    let problems = store.check().unwrap();
+    assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
+    assert!(problems[0].message.contains("tombstone"), "{problems:#?}");
+}
+
+#[test]
 fn undecodable_contact_is_reported_and_is_an_error_on_read() {
     let (_d, store, ws) = setup();
     raw(&store, |t| {
         let mut c = t.open_table(keys::CONTACTS).unwrap();
         c.insert(
-            ws_key(ws.0, b"b").as_slice(),
+            keys::contact_key(ws.0, 2).as_slice(),
             [0x01u8, 0xff, 0xff].as_slice(),
         )
         .unwrap();
-        c.insert(ws_key(ws.0, b"c").as_slice(), [0x66u8].as_slice())
+        c.insert(keys::contact_key(ws.0, 3).as_slice(), [0x66u8].as_slice())
             .unwrap();
     });
     let problems = store.check().unwrap();
     let contacts: Vec<_> = problems.iter().filter(|p| p.table == "contacts").collect();
-    assert_eq!(contacts.len(), 2, "{problems:#?}");
-    assert!(contacts[1].message.contains("0x66"));
+    // id 2 does not decode; id 3 does not decode and was never assigned.
+    assert_eq!(contacts.len(), 3, "{problems:#?}");
+    assert!(contacts.iter().any(|p| p.message.contains("0x66")));
+    assert!(
+        contacts
+            .iter()
+            .any(|p| p.message.contains("never assigned"))
+    );
     let v = store.read().unwrap().contacts(ws).unwrap();
     assert!(matches!(
         v.get("b"),

@@ -24,7 +24,7 @@ fn contact_round_trip() -> Result<(), StoreError> {
     let c = sample_contact();
     let bytes = encode_contact(&c)?;
     assert_eq!(bytes.first(), Some(&TAG_CONTACT_V1));
-    assert_eq!(decode_contact("k1", &bytes)?, c);
+    assert_eq!(decode_contact(&bytes)?, c);
     Ok(())
 }
 
@@ -38,7 +38,7 @@ fn empty_contact_round_trip() -> Result<(), StoreError> {
         created_at_us: 0,
         updated_at_us: 0,
     };
-    assert_eq!(decode_contact("e", &encode_contact(&c)?)?, c);
+    assert_eq!(decode_contact(&encode_contact(&c)?)?, c);
     Ok(())
 }
 
@@ -66,6 +66,7 @@ fn other_records_round_trip() -> Result<(), StoreError> {
         created_at_us: 42,
         next_field_id: 256,
         contacts: 1_000_000,
+        next_contact_id: 1_000_001,
     };
     assert_eq!(decode_workspace(&encode_workspace(&w)?)?, w);
     let c = StoredColumn {
@@ -104,7 +105,7 @@ fn bad_tags_are_errors() -> Result<(), StoreError> {
     let mut wrong = bytes.clone();
     wrong[0] = 0x7f;
     assert!(matches!(
-        decode_contact("k", &wrong),
+        decode_contact(&wrong),
         Err(StoreError::Corrupt {
             table: "contacts",
             ..
@@ -112,9 +113,9 @@ fn bad_tags_are_errors() -> Result<(), StoreError> {
     ));
     // A workspace tag is not a contact tag and vice versa.
     wrong[0] = TAG_WORKSPACE_V1;
-    assert!(decode_contact("k", &wrong).is_err());
+    assert!(decode_contact(&wrong).is_err());
     assert!(decode_workspace(&bytes).is_err());
-    assert!(decode_contact("k", &[]).is_err());
+    assert!(decode_contact(&[]).is_err());
     Ok(())
 }
 
@@ -122,11 +123,11 @@ fn bad_tags_are_errors() -> Result<(), StoreError> {
 fn truncated_and_padded_bytes_are_errors() -> Result<(), StoreError> {
     let bytes = encode_contact(&sample_contact())?;
     for len in 0..bytes.len() {
-        assert!(decode_contact("k", &bytes[..len]).is_err(), "len {len}");
+        assert!(decode_contact(&bytes[..len]).is_err(), "len {len}");
     }
     let mut padded = bytes.clone();
     padded.push(0);
-    assert!(decode_contact("k", &padded).is_err());
+    assert!(decode_contact(&padded).is_err());
     Ok(())
 }
 
@@ -149,14 +150,14 @@ fn garbage_never_panics() {
                 *first = TAG_CONTACT_V1 + (n % 4) as u8 - 1;
             }
         }
-        let _ = decode_contact("k", &buf);
+        let _ = decode_contact(&buf);
         let _ = decode_workspace(&buf);
         let _ = decode_column(&buf);
         let _ = decode_request(&buf);
     }
     // Huge length prefixes must not allocate or panic.
     let huge = [TAG_CONTACT_V1, 0xff, 0xff, 0xff, 0xff, 0x0f];
-    assert!(decode_contact("k", &huge).is_err());
+    assert!(decode_contact(&huge).is_err());
     // A bool byte other than 0/1.
     assert!(decode_column(&[TAG_COLUMN_V1, 1, 1, 0, 2, 0]).is_err());
 }

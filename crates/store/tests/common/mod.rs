@@ -16,10 +16,12 @@ pub fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
     (dir, path, store)
 }
 
-/// Small cache options for tests.
+/// Small cache options for tests; a tiny delta threshold, so that applies keep
+/// merging tiered deltas into their bases.
 pub fn opts() -> StoreOptions {
     StoreOptions {
         cache_size_bytes: 4 * 1024 * 1024,
+        min_delta: 2,
     }
 }
 

@@ -1,0 +1,204 @@
+//! Tiered tables: a large sorted `base` table plus a small `delta` table of recent
+//! changes, merged into the base in one sorted pass when the delta grows past a
+//! fraction of the base.
+//!
+//! Why: a B-tree under random inserts dirties about one page per inserted entry once
+//! the tree is larger than a batch, and copy-on-write rewrites every dirtied page at
+//! commit. Writing a batch into a delta that is at most 1/[`DELTA_RATIO`] of the base
+//! dirties at most that many pages, and the merge rewrites each base page about once
+//! per [`DELTA_RATIO`]-th of the base inserted. This is the write buffer of an LSM
+//! tree with two levels, expressed as two ordinary redb tables.
+//!
+//! The logical content of a tiered table is `base` overlaid by `delta`: a delta entry
+//! `Some(v)` sets the key to `v`, `None` is a tombstone that hides the base entry.
+//! Invariant kept by [`write`] (and verified by `check`): a tombstone is only stored
+//! for a key the base has.
+
+use std::cmp::Ordering;
+use std::iter::Peekable;
+
+use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, Value, WriteTransaction};
+
+use crate::StoreError;
+
+/// The delta is merged into the base when it holds more than `base / DELTA_RATIO`
+/// entries (and more than the configured minimum).
+pub const DELTA_RATIO: u64 = 8;
+
+/// A value type whose decoded form is itself (`()`, `u64`): what tiered tables hold.
+pub trait Plain: Value + Copy + 'static + for<'a> Value<SelfType<'a> = Self> {}
+impl<T> Plain for T where T: Value + Copy + 'static + for<'a> Value<SelfType<'a> = T> {}
+
+/// The two tables of one tiered table.
+#[derive(Clone, Copy)]
+pub struct Tiered<V: Plain> {
+    /// Name of the logical table (for problem reports).
+    pub name: &'static str,
+    /// The large, sorted part.
+    pub base: TableDefinition<'static, &'static [u8], V>,
+    /// Recent changes: `Some` sets, `None` hides the base entry.
+    pub delta: TableDefinition<'static, &'static [u8], Option<V>>,
+}
+
+/// The logical value of `key`.
+pub fn get<V: Plain>(
+    base: &impl ReadableTable<&'static [u8], V>,
+    delta: &impl ReadableTable<&'static [u8], Option<V>>,
+    key: &[u8],
+) -> Result<Option<V>, StoreError> {
+    if let Some(d) = delta.get(key)? {
+        return Ok(d.value());
+    }
+    Ok(base.get(key)?.map(|v| v.value()))
+}
+
+/// Every logical entry whose key starts with `prefix`, in key order.
+pub fn prefixed<V: Plain>(
+    base: &impl ReadableTable<&'static [u8], V>,
+    delta: &impl ReadableTable<&'static [u8], Option<V>>,
+    prefix: &[u8],
+) -> Result<Vec<(Vec<u8>, V)>, StoreError> {
+    let range = crate::keys::prefix_range(prefix);
+    let bounds = crate::keys::as_slices(&range);
+    merged(base.range::<&[u8]>(bounds)?, delta.range::<&[u8]>(bounds)?).collect()
+}
+
+/// One entry of a redb range over a tiered table's part.
+pub type Entry<'a, V> = Result<
+    (
+        redb::AccessGuard<'a, &'static [u8]>,
+        redb::AccessGuard<'a, V>,
+    ),
+    redb::StorageError,
+>;
+
+/// The logical entries of two sorted iterators over base and delta, in key order.
+pub fn merged<'a, V, B, D>(base: B, delta: D) -> Merged<'a, V, B, D>
+where
+    V: Plain,
+    B: Iterator<Item = Entry<'a, V>>,
+    D: Iterator<Item = Entry<'a, Option<V>>>,
+{
+    Merged {
+        base: base.peekable(),
+        delta: delta.peekable(),
+    }
+}
+
+/// See [`merged`].
+pub struct Merged<'a, V, B, D>
+where
+    V: Plain,
+    B: Iterator<Item = Entry<'a, V>>,
+    D: Iterator<Item = Entry<'a, Option<V>>>,
+{
+    base: Peekable<B>,
+    delta: Peekable<D>,
+}
+
+impl<'a, V, B, D> Iterator for Merged<'a, V, B, D>
+where
+    V: Plain,
+    B: Iterator<Item = Entry<'a, V>>,
+    D: Iterator<Item = Entry<'a, Option<V>>>,
+{
+    type Item = Result<(Vec<u8>, V), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let order = match (self.base.peek(), self.delta.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) | (Some(_), None) => Ordering::Less,
+                (_, Some(Err(_))) | (None, Some(_)) => Ordering::Greater,
+                (Some(Ok((b, _))), Some(Ok((d, _)))) => b.value().cmp(d.value()),
+            };
+            match order {
+                Ordering::Less => {
+                    return self.base.next().map(|e| {
+                        let (k, v) = e?;
+                        Ok((k.value().to_vec(), v.value()))
+                    });
+                }
+                Ordering::Equal => {
+                    // The delta entry decides; the base entry is shadowed.
+                    self.base.next();
+                }
+                Ordering::Greater => {}
+            }
+            match self.delta.next() {
+                None => return None,
+                Some(Err(e)) => return Some(Err(e.into())),
+                Some(Ok((k, v))) => {
+                    if let Some(v) = v.value() {
+                        return Some(Ok((k.value().to_vec(), v)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies removals, then insertions, to the logical table. Both lists must be
+/// sorted by key (each table's writes of a batch then touch each page once).
+pub fn write<V: Plain>(
+    base: &Table<&'static [u8], V>,
+    delta: &mut Table<&'static [u8], Option<V>>,
+    removes: &[Vec<u8>],
+    puts: &[(Vec<u8>, V)],
+) -> Result<(), StoreError> {
+    for k in removes {
+        if base.get(k.as_slice())?.is_some() {
+            delta.insert(k.as_slice(), None)?;
+        } else {
+            delta.remove(k.as_slice())?;
+        }
+    }
+    for (k, v) in puts {
+        delta.insert(k.as_slice(), Some(*v))?;
+    }
+    Ok(())
+}
+
+/// Merges the delta into the base when it holds more than
+/// `max(min_delta, base / DELTA_RATIO)` entries. Returns whether it merged.
+///
+/// The merge walks the delta in key order, so each base page is rewritten once,
+/// then deletes the delta table (freeing its pages at once) and recreates it empty.
+pub fn maybe_compact<V: Plain>(
+    txn: &WriteTransaction,
+    t: &Tiered<V>,
+    min_delta: u64,
+) -> Result<bool, StoreError> {
+    let mut base = txn.open_table(t.base)?;
+    let pending = {
+        let delta = txn.open_table(t.delta)?;
+        let n = delta.len()?;
+        if n <= min_delta.max(base.len()? / DELTA_RATIO) {
+            return Ok(false);
+        }
+        let mut pending: Vec<(Vec<u8>, Option<V>)> =
+            Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        for e in delta.iter()? {
+            let (k, v) = e?;
+            pending.push((k.value().to_vec(), v.value()));
+        }
+        pending
+    };
+    for (k, v) in &pending {
+        match v {
+            Some(v) => {
+                base.insert(k.as_slice(), *v)?;
+            }
+            None => {
+                base.remove(k.as_slice())?;
+            }
+        }
+    }
+    drop(base);
+    txn.delete_table(t.delta)?;
+    txn.open_table(t.delta)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests;
