@@ -417,7 +417,7 @@ pub mod redb_naive {
 /// The same writes the store makes for an upsert batch: contacts by internal id
 /// (new ids appended), tiered `identifiers` (key → id) and tiered hashed email/phone
 /// indexes, using the store's own `tiered` module and key encodings, with the same
-/// delta threshold (16,384 entries and 1/8 of the base). It reads the old row to
+/// delta threshold. It reads the old row to
 /// find its old index entries, exactly as the store's apply does.
 pub mod redb_row {
     use super::*;

@@ -116,11 +116,11 @@ impl Builder {
         self
     }
 
-    /// Entries an index's write buffer (the delta of its tiered table, see
-    /// ARCHITECTURE.md) must exceed before it is merged into the index; it is also
-    /// merged only once it exceeds 1/8 of the index. Default = 16,384. Results never
-    /// depend on it; small values make every request pay for merges (tests use them
-    /// to exercise the merge).
+    /// Tunes when an index's write buffer (the delta of its tiered table, see
+    /// ARCHITECTURE.md) is merged into the index: when it holds more than
+    /// `max(m, sqrt(m · index entries))` entries, `m` being this value. Default =
+    /// 16,384 (about one batch). Results never depend on it; small values make
+    /// requests pay for merges more often (tests use them to exercise the merge).
     #[must_use]
     pub fn index_buffer_min(mut self, entries: u64) -> Self {
         self.index_buffer_min = entries;

@@ -46,9 +46,9 @@ pub struct StoreOptions {
     /// Bytes of memory redb may use to cache pages.
     pub cache_size_bytes: usize,
     /// The delta of a tiered table (identifiers, email and phone indexes) is merged
-    /// into its base when it holds more than this many entries and more than 1/8
-    /// of the base. Small values exercise the merge in tests; the default suits
-    /// production.
+    /// into its base when it holds more than `max(m, sqrt(m · base entries))`
+    /// entries, `m` being this value (see [`tiered::threshold`]). Small values
+    /// exercise the merge in tests; the default suits batches of ~10k records.
     pub min_delta: u64,
 }
 

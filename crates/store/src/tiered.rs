@@ -4,10 +4,14 @@
 //!
 //! Why: a B-tree under random inserts dirties about one page per inserted entry once
 //! the tree is larger than a batch, and copy-on-write rewrites every dirtied page at
-//! commit. Writing a batch into a delta that is at most 1/[`DELTA_RATIO`] of the base
-//! dirties at most that many pages, and the merge rewrites each base page about once
-//! per [`DELTA_RATIO`]-th of the base inserted. This is the write buffer of an LSM
-//! tree with two levels, expressed as two ordinary redb tables.
+//! commit. A batch written into a delta of `D` entries dirties at most the delta's
+//! pages (about `D / entries per page`), and each merge rewrites the base's pages once
+//! per `D` entries. With `B` base entries and batches of `b` entries the pages
+//! written per batch are about `(D + b·B/D) / entries per page`, least at
+//! `D = sqrt(b·B)`: so the delta is merged when it exceeds [`threshold`]`(B)` =
+//! `max(m, sqrt(m·B))`, with `m` the configured minimum (16,384 by default, a typical
+//! batch). This is the write buffer of an LSM tree with two levels, expressed as two
+//! ordinary redb tables.
 //!
 //! The logical content of a tiered table is `base` overlaid by `delta`: a delta entry
 //! `Some(v)` sets the key to `v`, `None` is a tombstone that hides the base entry.
@@ -21,9 +25,15 @@ use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, Value, 
 
 use crate::StoreError;
 
-/// The delta is merged into the base when it holds more than `base / DELTA_RATIO`
-/// entries (and more than the configured minimum).
-pub const DELTA_RATIO: u64 = 8;
+/// The number of delta entries above which the delta of a table whose base has
+/// `base` entries is merged: `max(min_delta, sqrt(min_delta · base))` (see the
+/// module documentation for why).
+pub fn threshold(min_delta: u64, base: u64) -> u64 {
+    let product = u128::from(min_delta) * u128::from(base);
+    // isqrt of a u128 that is at most (2^64-1)^2 fits in a u64.
+    let root = u64::try_from(product.isqrt()).unwrap_or(u64::MAX);
+    min_delta.max(root)
+}
 
 /// A value type whose decoded form is itself (`()`, `u64`): what tiered tables hold.
 pub trait Plain: Value + Copy + 'static + for<'a> Value<SelfType<'a> = Self> {}
@@ -160,7 +170,7 @@ pub fn write<V: Plain>(
 }
 
 /// Merges the delta into the base when it holds more than
-/// `max(min_delta, base / DELTA_RATIO)` entries. Returns whether it merged.
+/// [`threshold`]`(min_delta, base entries)` entries. Returns whether it merged.
 ///
 /// The merge walks the delta in key order, so each base page is rewritten once,
 /// then deletes the delta table (freeing its pages at once) and recreates it empty.
@@ -173,7 +183,7 @@ pub fn maybe_compact<V: Plain>(
     let pending = {
         let delta = txn.open_table(t.delta)?;
         let n = delta.len()?;
-        if n <= min_delta.max(base.len()? / DELTA_RATIO) {
+        if n <= threshold(min_delta, base.len()?) {
             return Ok(false);
         }
         let mut pending: Vec<(Vec<u8>, Option<V>)> =

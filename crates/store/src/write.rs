@@ -16,8 +16,7 @@ use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 /// aborts every change made through it.
 pub struct WriteView {
     txn: WriteTransaction,
-    /// Tiered tables merge their delta when it exceeds this many entries (and
-    /// 1/8 of the base).
+    /// `StoreOptions::min_delta`: tunes when tiered tables merge their delta.
     min_delta: u64,
 }
 

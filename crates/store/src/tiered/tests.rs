@@ -59,6 +59,16 @@ fn content(db: &redb::Database, model: &BTreeMap<Vec<u8>, u64>) -> Vec<(Vec<u8>,
 }
 
 #[test]
+fn threshold_grows_with_the_square_root_of_the_base() {
+    assert_eq!(threshold(16_384, 0), 16_384);
+    assert_eq!(threshold(16_384, 1_000_000), 128_000);
+    assert_eq!(threshold(16_384, 10_000_000), 404_771);
+    assert_eq!(threshold(0, 1_000_000), 0);
+    assert_eq!(threshold(2, 50), 10);
+    assert_eq!(threshold(u64::MAX, u64::MAX), u64::MAX);
+}
+
+#[test]
 fn random_writes_match_a_map() {
     for (seed, min_delta) in [(1u64, 0u64), (2, 3), (3, 10), (4, 1000)] {
         let dir = tempfile::tempdir().unwrap();
