@@ -71,7 +71,7 @@ pub fn plan_with_pool<L: Lookup>(
         }
         _ => ctx.run(&records, None)?,
     };
-    Ok(finish(req, prepared, &records, pass))
+    Ok(finish(req, prepared, records, pass))
 }
 
 fn index_u32(i: usize) -> u32 {
@@ -182,6 +182,9 @@ struct RecordOutcome {
     contact_key: Option<String>,
     duplicate_of: Option<u32>,
     errors: Vec<RecordError>,
+    /// Whether the record's own (normalization) warnings go to the report, before
+    /// `warnings`; they are moved out of the record at the end, not copied.
+    own_warnings: bool,
     warnings: Vec<Warning>,
     /// The entity the record reached, when applied.
     reached: Option<usize>,
@@ -505,7 +508,7 @@ impl<L: Lookup> Ctx<'_, L> {
             updated_at_us: current.updated_at_us,
         });
         out.reached = Some(e);
-        out.warnings = rec.warnings.clone();
+        out.own_warnings = true;
         if let Some(mut next) = next {
             if add_alias {
                 next.aliases.push(key.to_owned());
@@ -622,7 +625,7 @@ impl<L: Lookup> Ctx<'_, L> {
         });
         out.outcome = Some(Outcome::Inserted);
         out.reached = Some(e);
-        out.warnings = rec.warnings.clone();
+        out.own_warnings = true;
         out
     }
 }
@@ -631,14 +634,14 @@ impl<L: Lookup> Ctx<'_, L> {
 fn finish(
     req: &BulkRequest,
     prepared: &Prepared,
-    records: &[Prefetched],
+    records: Vec<Prefetched>,
     pass: PassResult,
 ) -> Plan {
     let mut summary = Summary {
         total: records.len() as u64,
         ..Summary::default()
     };
-    for p in records {
+    for p in &records {
         if p.rec.is_invalid() {
             summary.invalid += 1;
         }
@@ -666,7 +669,7 @@ fn finish(
     let mut results = Vec::with_capacity(records.len());
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
-    for (p, r) in records.iter().zip(pass.records) {
+    for (p, r) in records.into_iter().zip(pass.records) {
         let mut outcome = r.outcome.unwrap_or(Outcome::Failed);
         if status == Status::Rejected
             && matches!(
@@ -684,11 +687,14 @@ fn finish(
         }
         errors.extend(r.errors);
         if status != Status::Rejected {
+            if r.own_warnings {
+                warnings.extend(p.rec.warnings);
+            }
             warnings.extend(r.warnings);
         }
         results.push(RecordResult {
             index: p.rec.index,
-            key: p.rec.key.clone(),
+            key: p.rec.key,
             outcome,
             matched_by: r.matched_by,
             contact_key: r.contact_key,
