@@ -578,8 +578,10 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
         return Err(UsageError("standard input (-) can be read only once".to_owned()).into());
     }
     let batch_size = usize::try_from(args.batch_size).unwrap_or(usize::MAX);
+    let cache_bytes = usize::try_from(args.cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
     let db = Database::builder()
         .records_max(batch_size)
+        .cache_size_bytes(cache_bytes)
         .open(db_path)
         .with_context(|| format!("{}", db_path.display()))?;
     let ws = crate::commands::open_workspace(&db, workspace)?;

@@ -201,6 +201,18 @@ fn import_clean_file_exit_0_then_unchanged() {
 }
 
 #[test]
+fn import_cache_size_is_an_option_with_a_range() {
+    let env = Env::new();
+    env.write("in.csv", "contact_key,email\nk1,a@x.com\nk2,b@x.com\n");
+    let o = env.run(&["import", "in.csv", "--cache-mib", "1"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stderr.contains("2 inserted"), "{}", o.stderr);
+    let o = env.run(&["import", "in.csv", "--cache-mib", "0"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(o.stderr.contains("cache-mib"), "{}", o.stderr);
+}
+
+#[test]
 fn import_where_every_record_fails_exits_1_and_writes_nothing() {
     let env = Env::new();
     env.write(
