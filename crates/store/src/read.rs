@@ -243,13 +243,23 @@ impl ContactsView {
 
     /// The contact whose key, or one of whose aliases, is `key_or_alias` (R9).
     pub fn resolve(&self, key_or_alias: &str) -> Result<Option<Contact>, StoreError> {
-        match self
+        let Some(id) = self
             .idents
             .get(ws_key(self.ws, key_or_alias.as_bytes()).as_slice())?
-        {
-            Some(id) => Ok(Some(self.by_id(id, "identifiers")?)),
-            None => Ok(None),
+        else {
+            return Ok(None);
+        };
+        let c = self.by_id(id, "identifiers")?;
+        if c.key != key_or_alias && !c.aliases.iter().any(|a| a == key_or_alias) {
+            return Err(StoreError::corrupt(
+                "identifiers",
+                format!(
+                    "{key_or_alias:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
+                    c.key
+                ),
+            ));
         }
+        Ok(Some(c))
     }
 
     /// The contacts whose `field` is `value`, found through `index` (entries are

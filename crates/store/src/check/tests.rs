@@ -160,12 +160,17 @@ fn identifier_problems_are_reported() {
         "{text:#?}"
     );
     assert_eq!(problems.len(), 5, "{text:#?}");
-    // A dangling identifier is an error on lookup, not a wrong answer.
+    // A dangling or misdirected identifier is an error on lookup, not a wrong answer.
     let v = store.read().unwrap().contacts(ws).unwrap();
     assert!(matches!(
         v.resolve("ghost"),
         Err(StoreError::Corrupt { .. })
     ));
+    assert!(matches!(
+        v.resolve("unlisted"),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(v.get("b"), Err(StoreError::Corrupt { .. })));
 }
 
 #[test]
