@@ -83,8 +83,14 @@ fn random_writes_match_a_map() {
             let mut next = model.clone();
             for _ in 0..rng.below(8) + 1 {
                 let k = key(rng.below(60));
+                // As `write` requires: only present keys are removed. A key is put
+                // at most once per batch, possibly over a present one (removals are
+                // applied first, so a key may be removed and put again).
                 if rng.below(3) == 0 {
-                    if !removes.contains(&k) && !puts.iter().any(|(p, _)| *p == k) {
+                    if model.contains_key(&k)
+                        && !removes.contains(&k)
+                        && !puts.iter().any(|(p, _)| *p == k)
+                    {
                         next.remove(&k);
                         removes.push(k);
                     }
