@@ -299,6 +299,54 @@ fn index_key(value: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// Inserted and updated counts of a phase.
+#[derive(Default)]
+struct Tally {
+    inserted: u64,
+    updated: u64,
+}
+
+/// The frame both redb rows share: opens `file` (timed), runs `write_batch` on each
+/// batch inside one timed write transaction and commits it, checks the inserted and
+/// updated counts against the workload, runs `verify` on the result (untimed), and
+/// closes the database (timed).
+fn redb_phase(
+    label: &str,
+    path: &Path,
+    cache: usize,
+    batch: usize,
+    items: &[Item],
+    mut write_batch: impl FnMut(&redb::WriteTransaction, Vec<Norm>, i64, &mut Tally) -> Result<()>,
+    verify: impl FnOnce(&redb::Database) -> Result<()>,
+) -> Result<PhaseOut> {
+    let mut clock = Clock::default();
+    let db = clock.time(|| redb::Database::builder().set_cache_size(cache).create(path))?;
+    let mut tally = Tally::default();
+    for chunk in items.chunks(batch) {
+        let recs = norms(chunk);
+        let now = now_us();
+        clock.time(|| -> Result<()> {
+            let txn = db.begin_write()?;
+            write_batch(&txn, recs, now, &mut tally)?;
+            txn.commit()?;
+            Ok(())
+        })?;
+    }
+    let want_inserted = items.iter().filter(|it| !it.exists).count() as u64;
+    ensure!(
+        tally.inserted == want_inserted && tally.updated == items.len() as u64 - want_inserted,
+        "{label}: {} inserted, {} updated",
+        tally.inserted,
+        tally.updated
+    );
+    verify(&db)?;
+    clock.time(|| drop(db));
+    Ok(PhaseOut {
+        elapsed: clock.elapsed(),
+        records: items.len() as u64,
+    })
+}
+
 /// Plain redb tables keyed by the contact key, with `email\0key` / `gsm\0key`
 /// index entries: format version 1's layout, kept to show what the tiered layout
 /// gains. Not the floor any more (the store no longer writes this layout).
@@ -316,97 +364,86 @@ pub mod redb_naive {
     /// index entries. Each table's writes are sorted by key, as the store sorts them.
     /// No validation, no email/phone matching.
     pub fn phase(dir: &Path, cache: usize, batch: usize, items: &[Item]) -> Result<PhaseOut> {
-        let mut clock = Clock::default();
-        let db = clock.time(|| {
-            redb::Database::builder()
-                .set_cache_size(cache)
-                .create(dir.join(FILE))
-        })?;
-        let mut inserted = 0u64;
-        let mut updated = 0u64;
-        for chunk in items.chunks(batch) {
-            let recs = norms(chunk);
-            let now = now_us();
-            clock.time(|| -> Result<()> {
-                let txn = db.begin_write()?;
-                {
-                    let mut contacts = txn.open_table(CONTACTS)?;
-                    let mut email = txn.open_table(EMAIL)?;
-                    let mut phone = txn.open_table(PHONE)?;
-                    let mut rows: Vec<(String, Vec<u8>)> = Vec::with_capacity(recs.len());
-                    let mut email_rm = Vec::new();
-                    let mut email_put = Vec::with_capacity(recs.len());
-                    let mut phone_rm = Vec::new();
-                    let mut phone_put = Vec::with_capacity(recs.len());
-                    for r in recs {
-                        let (key, new) = FloorRow::new(r, now);
-                        let old: Option<FloorRow> = match contacts.get(key.as_str())? {
-                            Some(v) => Some(postcard::from_bytes(v.value())?),
-                            None => None,
-                        };
-                        let row = match old {
-                            Some(mut old) => {
-                                updated += 1;
-                                if old.email != new.email {
-                                    email_rm.push(index_key(&old.email, &key));
-                                    email_put.push(index_key(&new.email, &key));
-                                }
-                                if old.gsm != new.gsm {
-                                    phone_rm.push(index_key(&old.gsm, &key));
-                                    phone_put.push(index_key(&new.gsm, &key));
-                                }
-                                old.apply(new, now);
-                                old
-                            }
-                            None => {
-                                inserted += 1;
-                                email_put.push(index_key(&new.email, &key));
-                                phone_put.push(index_key(&new.gsm, &key));
-                                new
-                            }
-                        };
-                        rows.push((key, postcard::to_allocvec(&row)?));
-                    }
-                    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                    for (k, v) in &rows {
-                        contacts.insert(k.as_str(), v.as_slice())?;
-                    }
-                    for (rm, put, t) in [
-                        (&mut email_rm, &mut email_put, &mut email),
-                        (&mut phone_rm, &mut phone_put, &mut phone),
-                    ] {
-                        rm.sort_unstable();
-                        put.sort_unstable();
-                        for k in rm.iter() {
-                            t.remove(k.as_slice())?;
-                        }
-                        for k in put.iter() {
-                            t.insert(k.as_slice(), ())?;
-                        }
-                    }
-                }
-                txn.commit()?;
+        redb_phase(
+            "redb naive",
+            &dir.join(FILE),
+            cache,
+            batch,
+            items,
+            write_batch,
+            |db| {
+                let r = db.begin_read()?;
+                let n = r.open_table(CONTACTS)?.len()?;
+                ensure!(
+                    r.open_table(EMAIL)?.len()? == n && r.open_table(PHONE)?.len()? == n,
+                    "redb naive: index sizes differ from the table"
+                );
                 Ok(())
-            })?;
+            },
+        )
+    }
+
+    fn write_batch(
+        txn: &redb::WriteTransaction,
+        recs: Vec<Norm>,
+        now: i64,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        let mut contacts = txn.open_table(CONTACTS)?;
+        let mut email = txn.open_table(EMAIL)?;
+        let mut phone = txn.open_table(PHONE)?;
+        let mut rows: Vec<(String, Vec<u8>)> = Vec::with_capacity(recs.len());
+        let mut email_rm = Vec::new();
+        let mut email_put = Vec::with_capacity(recs.len());
+        let mut phone_rm = Vec::new();
+        let mut phone_put = Vec::with_capacity(recs.len());
+        for r in recs {
+            let (key, new) = FloorRow::new(r, now);
+            let old: Option<FloorRow> = match contacts.get(key.as_str())? {
+                Some(v) => Some(postcard::from_bytes(v.value())?),
+                None => None,
+            };
+            let row = match old {
+                Some(mut old) => {
+                    tally.updated += 1;
+                    if old.email != new.email {
+                        email_rm.push(index_key(&old.email, &key));
+                        email_put.push(index_key(&new.email, &key));
+                    }
+                    if old.gsm != new.gsm {
+                        phone_rm.push(index_key(&old.gsm, &key));
+                        phone_put.push(index_key(&new.gsm, &key));
+                    }
+                    old.apply(new, now);
+                    old
+                }
+                None => {
+                    tally.inserted += 1;
+                    email_put.push(index_key(&new.email, &key));
+                    phone_put.push(index_key(&new.gsm, &key));
+                    new
+                }
+            };
+            rows.push((key, postcard::to_allocvec(&row)?));
         }
-        let want_inserted = items.iter().filter(|it| !it.exists).count() as u64;
-        ensure!(
-            inserted == want_inserted && updated == items.len() as u64 - want_inserted,
-            "redb floor: {inserted} inserted, {updated} updated"
-        );
-        {
-            let r = db.begin_read()?;
-            let n = r.open_table(CONTACTS)?.len()?;
-            ensure!(
-                r.open_table(EMAIL)?.len()? == n && r.open_table(PHONE)?.len()? == n,
-                "redb floor: index sizes differ from the table"
-            );
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in &rows {
+            contacts.insert(k.as_str(), v.as_slice())?;
         }
-        clock.time(|| drop(db));
-        Ok(PhaseOut {
-            elapsed: clock.elapsed(),
-            records: items.len() as u64,
-        })
+        for (rm, put, t) in [
+            (&mut email_rm, &mut email_put, &mut email),
+            (&mut phone_rm, &mut phone_put, &mut phone),
+        ] {
+            rm.sort_unstable();
+            put.sort_unstable();
+            for k in rm.iter() {
+                t.remove(k.as_slice())?;
+            }
+            for k in put.iter() {
+                t.insert(k.as_slice(), ())?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -416,163 +453,122 @@ pub mod redb_naive {
 
 /// The same writes the store makes for an upsert batch: contacts by internal id
 /// (new ids appended), tiered `identifiers` (key → id) and tiered hashed email/phone
-/// indexes, using the store's own `tiered` module and key encodings, with the same
-/// delta threshold. It reads the old row to
-/// find its old index entries, exactly as the store's apply does.
+/// indexes — the store's own table definitions, key encodings and `tiered` module,
+/// with the same delta threshold. It reads the old row to find its old index
+/// entries, as the store's apply does. The workspace record is replaced by a
+/// `next_id` counter in a table of its own.
 pub mod redb_row {
     use super::*;
-    use contactdb_store::keys::value_hash;
+    use contactdb_store::keys::{self, CONTACTS, EMAIL_INDEX, IDENTIFIERS, PHONE_INDEX};
     use contactdb_store::tiered::{self, Tiered};
     use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
     pub const FILE: &str = "floor.redb";
     const WS: u32 = 1;
-    const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts");
-    const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-    const IDENT: Tiered<u64> = Tiered {
-        name: "identifiers",
-        base: TableDefinition::new("identifiers"),
-        delta: TableDefinition::new("identifiers_delta"),
-    };
-    const EMAIL: Tiered<()> = Tiered {
-        name: "email_index",
-        base: TableDefinition::new("email_index"),
-        delta: TableDefinition::new("email_index_delta"),
-    };
-    const PHONE: Tiered<()> = Tiered {
-        name: "phone_index",
-        base: TableDefinition::new("phone_index"),
-        delta: TableDefinition::new("phone_index_delta"),
-    };
+    const NEXT_ID: TableDefinition<&str, u64> = TableDefinition::new("floor_next_id");
     const MIN_DELTA: u64 = contactdb_store::DEFAULT_MIN_DELTA;
 
-    fn row_key(id: u64) -> Vec<u8> {
-        let mut k = WS.to_be_bytes().to_vec();
-        k.extend_from_slice(&id.to_be_bytes());
-        k
-    }
-
-    fn ident_key(key: &str) -> Vec<u8> {
-        let mut k = WS.to_be_bytes().to_vec();
-        k.extend_from_slice(key.as_bytes());
-        k
-    }
-
-    fn index_key(value: &str, id: u64) -> Vec<u8> {
-        let mut k = WS.to_be_bytes().to_vec();
-        k.extend_from_slice(&value_hash(value).to_be_bytes());
-        k.extend_from_slice(&id.to_be_bytes());
-        k
-    }
-
     pub fn phase(dir: &Path, cache: usize, batch: usize, items: &[Item]) -> Result<PhaseOut> {
-        let mut clock = Clock::default();
-        let db = clock.time(|| {
-            redb::Database::builder()
-                .set_cache_size(cache)
-                .create(dir.join(FILE))
-        })?;
-        let mut inserted = 0u64;
-        let mut updated = 0u64;
-        for chunk in items.chunks(batch) {
-            let recs = norms(chunk);
-            let now = now_us();
-            clock.time(|| -> Result<()> {
-                let txn = db.begin_write()?;
-                {
-                    let mut meta = txn.open_table(META)?;
-                    let mut next_id = meta.get("next_id")?.map_or(1, |v| v.value());
-                    let mut contacts = txn.open_table(CONTACTS)?;
-                    let ident_b = txn.open_table(IDENT.base)?;
-                    let mut ident_d = txn.open_table(IDENT.delta)?;
-                    let mut rows: Vec<(u64, Vec<u8>)> = Vec::with_capacity(recs.len());
-                    let mut ident_put = Vec::new();
-                    let (mut email_rm, mut email_put) = (Vec::new(), Vec::new());
-                    let (mut phone_rm, mut phone_put) = (Vec::new(), Vec::new());
-                    for r in recs {
-                        let (key, new) = FloorRow::new(r, now);
-                        let found = tiered::get(&ident_b, &ident_d, &ident_key(&key))?;
-                        let row = match found {
-                            Some(id) => {
-                                updated += 1;
-                                let mut old: FloorRow =
-                                    match contacts.get(row_key(id).as_slice())? {
-                                        Some(v) => {
-                                            postcard::from_bytes::<(String, FloorRow)>(v.value())?.1
-                                        }
-                                        None => bail!("redb floor: missing row {id}"),
-                                    };
-                                if old.email != new.email {
-                                    email_rm.push(index_key(&old.email, id));
-                                    email_put.push((index_key(&new.email, id), ()));
-                                }
-                                if old.gsm != new.gsm {
-                                    phone_rm.push(index_key(&old.gsm, id));
-                                    phone_put.push((index_key(&new.gsm, id), ()));
-                                }
-                                old.apply(new, now);
-                                (id, old)
-                            }
-                            None => {
-                                inserted += 1;
-                                let id = next_id;
-                                next_id += 1;
-                                ident_put.push((ident_key(&key), id));
-                                email_put.push((index_key(&new.email, id), ()));
-                                phone_put.push((index_key(&new.gsm, id), ()));
-                                (id, new)
-                            }
-                        };
-                        rows.push((row.0, postcard::to_allocvec(&(key, row.1))?));
-                    }
-                    rows.sort_unstable_by_key(|r| r.0);
-                    for (id, v) in &rows {
-                        contacts.insert(row_key(*id).as_slice(), v.as_slice())?;
-                    }
-                    ident_put.sort_unstable();
-                    tiered::write(&ident_b, &mut ident_d, &[], &ident_put)?;
-                    for (t, rm, put) in [
-                        (&EMAIL, &mut email_rm, &mut email_put),
-                        (&PHONE, &mut phone_rm, &mut phone_put),
-                    ] {
-                        rm.sort_unstable();
-                        put.sort_unstable();
-                        let b = txn.open_table(t.base)?;
-                        let mut d = txn.open_table(t.delta)?;
-                        tiered::write(&b, &mut d, rm, put)?;
-                    }
-                    meta.insert("next_id", next_id)?;
-                }
-                tiered::maybe_compact(&txn, &IDENT, MIN_DELTA)?;
-                tiered::maybe_compact(&txn, &EMAIL, MIN_DELTA)?;
-                tiered::maybe_compact(&txn, &PHONE, MIN_DELTA)?;
-                txn.commit()?;
+        redb_phase(
+            "redb floor",
+            &dir.join(FILE),
+            cache,
+            batch,
+            items,
+            write_batch,
+            |db| {
+                let r = db.begin_read()?;
+                let n = r.open_table(CONTACTS)?.len()?;
+                let logical = |t: &Tiered<()>| -> Result<u64> {
+                    let b = r.open_table(t.base)?;
+                    let d = r.open_table(t.delta)?;
+                    Ok(tiered::merged(b.iter()?, d.iter()?).count() as u64)
+                };
+                ensure!(
+                    logical(&EMAIL_INDEX)? == n && logical(&PHONE_INDEX)? == n,
+                    "redb floor: index sizes differ from the table"
+                );
                 Ok(())
-            })?;
-        }
-        let want_inserted = items.iter().filter(|it| !it.exists).count() as u64;
-        ensure!(
-            inserted == want_inserted && updated == items.len() as u64 - want_inserted,
-            "redb floor: {inserted} inserted, {updated} updated"
-        );
+            },
+        )
+    }
+
+    fn write_batch(
+        txn: &redb::WriteTransaction,
+        recs: Vec<Norm>,
+        now: i64,
+        tally: &mut Tally,
+    ) -> Result<()> {
         {
-            let r = db.begin_read()?;
-            let n = r.open_table(CONTACTS)?.len()?;
-            let logical = |t: &Tiered<()>| -> Result<u64> {
-                let b = r.open_table(t.base)?;
-                let d = r.open_table(t.delta)?;
-                Ok(tiered::merged(b.iter()?, d.iter()?).count() as u64)
-            };
-            ensure!(
-                logical(&EMAIL)? == n && logical(&PHONE)? == n,
-                "redb floor: index sizes differ from the table"
-            );
+            let mut meta = txn.open_table(NEXT_ID)?;
+            let mut next_id = meta.get("next_id")?.map_or(1, |v| v.value());
+            let mut contacts = txn.open_table(CONTACTS)?;
+            let ident_b = txn.open_table(IDENTIFIERS.base)?;
+            let mut ident_d = txn.open_table(IDENTIFIERS.delta)?;
+            let mut rows: Vec<([u8; 12], Vec<u8>)> = Vec::with_capacity(recs.len());
+            let mut ident_put = Vec::new();
+            let (mut email_rm, mut email_put) = (Vec::new(), Vec::new());
+            let (mut phone_rm, mut phone_put) = (Vec::new(), Vec::new());
+            let index_key = |value: &str, id: u64| keys::index_key(WS, value, id).to_vec();
+            for r in recs {
+                let (key, new) = FloorRow::new(r, now);
+                let ident = keys::ws_key(WS, key.as_bytes());
+                let (id, row) = match tiered::get(&ident_b, &ident_d, &ident)? {
+                    Some(id) => {
+                        tally.updated += 1;
+                        let mut old: FloorRow =
+                            match contacts.get(keys::contact_key(WS, id).as_slice())? {
+                                Some(v) => postcard::from_bytes::<(String, FloorRow)>(v.value())?.1,
+                                None => bail!("redb floor: missing row {id}"),
+                            };
+                        if old.email != new.email {
+                            email_rm.push(index_key(&old.email, id));
+                            email_put.push((index_key(&new.email, id), ()));
+                        }
+                        if old.gsm != new.gsm {
+                            phone_rm.push(index_key(&old.gsm, id));
+                            phone_put.push((index_key(&new.gsm, id), ()));
+                        }
+                        old.apply(new, now);
+                        (id, old)
+                    }
+                    None => {
+                        tally.inserted += 1;
+                        let id = next_id;
+                        next_id += 1;
+                        ident_put.push((ident, id));
+                        email_put.push((index_key(&new.email, id), ()));
+                        phone_put.push((index_key(&new.gsm, id), ()));
+                        (id, new)
+                    }
+                };
+                rows.push((
+                    keys::contact_key(WS, id),
+                    postcard::to_allocvec(&(key, row))?,
+                ));
+            }
+            rows.sort_unstable_by_key(|r| r.0);
+            for (k, v) in &rows {
+                contacts.insert(k.as_slice(), v.as_slice())?;
+            }
+            ident_put.sort_unstable();
+            tiered::write(&ident_b, &mut ident_d, &[], &ident_put)?;
+            for (t, rm, put) in [
+                (&EMAIL_INDEX, &mut email_rm, &mut email_put),
+                (&PHONE_INDEX, &mut phone_rm, &mut phone_put),
+            ] {
+                rm.sort_unstable();
+                put.sort_unstable();
+                let b = txn.open_table(t.base)?;
+                let mut d = txn.open_table(t.delta)?;
+                tiered::write(&b, &mut d, rm, put)?;
+            }
+            meta.insert("next_id", next_id)?;
         }
-        clock.time(|| drop(db));
-        Ok(PhaseOut {
-            elapsed: clock.elapsed(),
-            records: items.len() as u64,
-        })
+        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA)?;
+        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA)?;
+        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA)?;
+        Ok(())
     }
 }
 
