@@ -1,6 +1,6 @@
 //! Tiered tables: a large sorted `base` table plus a small `delta` table of recent
 //! changes, merged into the base in one sorted pass when the delta grows past a
-//! fraction of the base.
+//! threshold that grows with the square root of the base.
 //!
 //! Why: a B-tree under random inserts dirties about one page per inserted entry once
 //! the tree is larger than a batch, and copy-on-write rewrites every dirtied page at
@@ -17,6 +17,9 @@
 //! `Some(v)` sets the key to `v`, `None` is a tombstone that hides the base entry.
 //! Invariant kept by [`write`] (and verified by `check`): a tombstone is only stored
 //! for a key the base has.
+//!
+//! The store uses three: `identifiers`, `email_index` and `phone_index`
+//! (docs/format.md, "Tiered tables").
 
 use std::cmp::Ordering;
 use std::iter::Peekable;
