@@ -8,7 +8,7 @@
 //! pages (about `D / entries per page`), and each merge rewrites the base's pages once
 //! per `D` entries. With `B` base entries and batches of `b` entries the pages
 //! written per batch are about `(D + b·B/D) / entries per page`, least at
-//! `D = sqrt(b·B)`: so the delta is merged when it exceeds [`threshold`]`(B)` =
+//! `D = sqrt(b·B)`: so the delta is merged when it exceeds [`threshold`](crate::tiered::threshold)`(B)` =
 //! `max(m, sqrt(m·B))`, with `m` the configured minimum (16,384 by default, a typical
 //! batch). This is the write buffer of an LSM tree with two levels, expressed as two
 //! ordinary redb tables.
