@@ -1,0 +1,286 @@
+//! The on-disk format is a contract (docs/format.md): a database file written by an
+//! earlier build of the same format version must keep opening and reading the same.
+//! `tests/fixtures/format2.redb` was written by `recipe` below (format version 2);
+//! `format2_fixture_still_reads` opens a copy and checks what it holds, so an
+//! accidental change to a key encoding, a stored struct or a table type fails here.
+//!
+//! The recipe uses a tiny index-buffer threshold, so the file holds identifiers and
+//! index entries in both the base and the delta tables, tombstones included.
+//! Regenerate (only with a deliberate format change, and a new file name):
+//! `CONTACTDB_WRITE_FIXTURE=1 cargo test --test format_fixture`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use contactdb::{ColumnSpec, ColumnType, Database, Mode, Outcome, Status};
+use serde_json::{Value, json};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format2.redb")
+}
+
+/// Writes the fixture's content into a new database at `path`.
+fn recipe(path: &Path) -> TestResult {
+    let db = Database::builder().index_buffer_min(2).open(path)?;
+    let ws = db.workspace("default")?;
+    db.create_workspace("acme")?;
+    ws.declare_column(ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true))?;
+    ws.declare_column(
+        ColumnSpec::new("note", ColumnType::String { max_len: 20 }).import_enabled(true),
+    )?;
+    seed(
+        &ws,
+        vec![
+            json!({"contact_key": "full", "name": "Ann", "email": "Ann@X.com",
+                   "gsm": "+90 555 123 45 67", "birthday": "1990-01-02", "priority": 2,
+                   "email_permit": true, "metadata": {"b": [1, 2], "a": "x"},
+                   "tier": 3, "note": "vip"}),
+            json!({"contact_key": "old-key", "email": "bob@x.com", "gsm": "+441234567890"}),
+        ],
+    )?;
+    // An alias (found by email under another key), a rekey, and an email change
+    // (a tombstone for the old index entry).
+    let rep = ws.bulk(&match_all(
+        Mode::Update,
+        vec![json!({"contact_key": "crm-1", "email": "ann@x.com"})],
+    ))?;
+    assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
+    let rep = ws.bulk(&req(
+        Mode::Update,
+        vec![
+            json!({"contact_key": "old-key", "new_contact_key": "new-key",
+                    "email": "robert@x.com"}),
+        ],
+    ))?;
+    assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
+    // Enough contacts, in several requests, for base/delta merges to happen.
+    for batch in 0..4 {
+        let recs: Vec<Value> = (0..15)
+            .map(|i| {
+                let n = batch * 15 + i;
+                json!({"contact_key": format!("k{n:02}"), "email": format!("u{n}@y.org")})
+            })
+            .collect();
+        assert_eq!(ws.bulk(&req(Mode::Insert, recs))?.status, Status::Applied);
+    }
+    let mut with_id = req(
+        Mode::Upsert,
+        vec![json!({"contact_key": "k00", "name": "Zed"})],
+    );
+    with_id.request_id = Some("fixture-1".into());
+    assert_eq!(ws.bulk(&with_id)?.status, Status::Applied);
+    let acme = db.workspace("acme")?;
+    seed(
+        &acme,
+        vec![json!({"contact_key": "full", "gsm": "+905550000001"})],
+    )?;
+    // Last, a few changes too small to trigger a merge: they stay in the deltas
+    // (a tombstone for k01's old email and for the key k03).
+    let rep = ws.bulk(&req(
+        Mode::Update,
+        vec![
+            json!({"contact_key": "k01", "email": "u1-new@y.org"}),
+            json!({"contact_key": "k02", "gsm": "+15550000002"}),
+            json!({"contact_key": "k03", "new_contact_key": "k03b"}),
+        ],
+    ))?;
+    assert_eq!(rep.status, Status::Applied);
+    assert_clean(&db)?;
+    Ok(())
+}
+
+/// What the fixture holds (no timestamps: they are those of its creation).
+fn expect(db: &Database) -> TestResult {
+    assert_clean(db)?;
+    let slugs: Vec<String> = db.workspaces()?.into_iter().map(|w| w.slug).collect();
+    assert_eq!(slugs, vec!["acme", "default"]);
+    let ws = db.workspace("default")?;
+    assert_eq!(ws.count()?, 62);
+    let cols: Vec<String> = ws.columns()?.into_iter().map(|c| c.name).collect();
+    assert_eq!(cols, vec!["tier", "note"]);
+
+    let full = must_get(&ws, "full")?;
+    assert_eq!(full.aliases, vec!["crm-1".to_owned()]);
+    assert_eq!(full.version, 2);
+    let v = serde_json::to_value(&full)?;
+    assert_eq!(v["email"], json!("ann@x.com"));
+    assert_eq!(v["gsm"], json!("+905551234567"));
+    assert_eq!(v["birthday"], json!("1990-01-02"));
+    assert_eq!(v["priority"], json!(2));
+    assert_eq!(v["email_permit"], json!(true));
+    assert_eq!(v["metadata"], json!({"a": "x", "b": [1, 2]}));
+    assert_eq!(v["tier"], json!(3));
+    assert_eq!(v["note"], json!("vip"));
+    assert_eq!(ws.get("crm-1")?.map(|c| c.key), Some("full".to_owned()));
+
+    assert!(ws.get("old-key")?.is_none());
+    let moved = must_get(&ws, "new-key")?;
+    assert_eq!(
+        serde_json::to_value(&moved)?["email"],
+        json!("robert@x.com")
+    );
+    assert!(ws.find_by_email("bob@x.com")?.is_empty());
+    let by_email: Vec<String> = ws
+        .find_by_email("robert@x.com")?
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    assert_eq!(by_email, vec!["new-key"]);
+    let by_phone: Vec<String> = ws
+        .find_by_phone("+441234567890")?
+        .into_iter()
+        .map(|c| c.key)
+        .collect();
+    assert_eq!(by_phone, vec!["new-key"]);
+    assert!(ws.find_by_email("u1@y.org")?.is_empty());
+    assert_eq!(
+        ws.find_by_email("u1-new@y.org")?
+            .into_iter()
+            .map(|c| c.key)
+            .collect::<Vec<_>>(),
+        vec!["k01"]
+    );
+    assert_eq!(
+        ws.find_by_phone("+15550000002")?
+            .into_iter()
+            .map(|c| c.key)
+            .collect::<Vec<_>>(),
+        vec!["k02"]
+    );
+    assert!(ws.get("k03")?.is_none());
+    assert_eq!(
+        serde_json::to_value(must_get(&ws, "k03b")?)?["email"],
+        json!("u3@y.org")
+    );
+    for n in [0, 29, 59] {
+        let found: Vec<String> = ws
+            .find_by_email(&format!("u{n}@y.org"))?
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
+        assert_eq!(found, vec![format!("k{n:02}")]);
+    }
+    assert_eq!(
+        serde_json::to_value(must_get(&ws, "k00")?)?["name"],
+        json!("Zed")
+    );
+
+    // Insertion order: full, new-key (kept its place through the rekey), k00..k59.
+    let mut order = Vec::new();
+    ws.for_each_contact(|c| {
+        order.push(c.key);
+        ControlFlow::Continue(())
+    })?;
+    let mut want = vec!["full".to_owned(), "new-key".to_owned()];
+    want.extend((0..60).map(|n| {
+        if n == 3 {
+            "k03b".to_owned()
+        } else {
+            format!("k{n:02}")
+        }
+    }));
+    assert_eq!(order, want);
+
+    // The stored request id replays.
+    let mut again = req(
+        Mode::Upsert,
+        vec![json!({"contact_key": "k00", "name": "Zed"})],
+    );
+    again.request_id = Some("fixture-1".into());
+    assert!(ws.bulk(&again)?.replayed);
+
+    let acme = db.workspace("acme")?;
+    assert_eq!(acme.count()?, 1);
+    assert_eq!(
+        serde_json::to_value(must_get(&acme, "full")?)?["gsm"],
+        json!("+905550000001")
+    );
+    Ok(())
+}
+
+/// The file has entries in both parts of every tiered table and at least one
+/// tombstone, so reading it exercises the whole overlay.
+fn physical_states(path: &Path) -> TestResult {
+    use contactdb_store::keys::{EMAIL_INDEX, IDENTIFIERS, PHONE_INDEX};
+    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+    let db = redb::Database::open(path)?;
+    let r = db.begin_read()?;
+    let mut tombstones = 0;
+    for (name, base, delta) in [
+        (
+            "identifiers",
+            r.open_table(IDENTIFIERS.base)?.len()?,
+            r.open_table(IDENTIFIERS.delta)?.len()?,
+        ),
+        (
+            "email_index",
+            r.open_table(EMAIL_INDEX.base)?.len()?,
+            r.open_table(EMAIL_INDEX.delta)?.len()?,
+        ),
+        (
+            "phone_index",
+            r.open_table(PHONE_INDEX.base)?.len()?,
+            r.open_table(PHONE_INDEX.delta)?.len()?,
+        ),
+    ] {
+        assert!(base > 0 && delta > 0, "{name}: base {base}, delta {delta}");
+    }
+    for t in [&EMAIL_INDEX] {
+        for e in r.open_table(t.delta)?.iter()? {
+            if e?.1.value().is_none() {
+                tombstones += 1;
+            }
+        }
+    }
+    for e in r.open_table(IDENTIFIERS.delta)?.iter()? {
+        if e?.1.value().is_none() {
+            tombstones += 1;
+        }
+    }
+    assert!(tombstones > 0, "no tombstone in the deltas");
+    Ok(())
+}
+
+// The committed fixture still opens and reads the same.
+#[test]
+fn format2_fixture_still_reads() -> TestResult {
+    let src = fixture();
+    assert!(
+        src.exists(),
+        "{} is missing; see this file's header",
+        src.display()
+    );
+    let dir = tempfile::tempdir()?;
+    let copy = dir.path().join("format2.redb");
+    std::fs::copy(&src, &copy)?;
+    let db = Database::open(&copy)?;
+    expect(&db)
+}
+
+// The recipe produces what `expect` checks (so the fixture can be regenerated), and
+// writes the fixture when asked to.
+#[test]
+fn recipe_gives_the_expected_content() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("fresh.redb");
+    recipe(&path)?;
+    let db = Database::open(&path)?;
+    expect(&db)?;
+    drop(db);
+    physical_states(&path)?;
+    if std::env::var_os("CONTACTDB_WRITE_FIXTURE").is_some() {
+        let dst = fixture();
+        std::fs::create_dir_all(dst.parent().unwrap())?;
+        std::fs::copy(&path, &dst)?;
+    }
+    Ok(())
+}
