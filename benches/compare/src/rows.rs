@@ -503,8 +503,7 @@ pub mod redb_row {
             let mut meta = txn.open_table(NEXT_ID)?;
             let mut next_id = meta.get("next_id")?.map_or(1, |v| v.value());
             let mut contacts = txn.open_table(CONTACTS)?;
-            let ident_b = txn.open_table(IDENTIFIERS.base)?;
-            let mut ident_d = txn.open_table(IDENTIFIERS.delta)?;
+            let mut idents = IDENTIFIERS.open_write(txn)?;
             let mut rows: Vec<([u8; 12], Vec<u8>)> = Vec::with_capacity(recs.len());
             let mut ident_put = Vec::new();
             let (mut email_rm, mut email_put) = (Vec::new(), Vec::new());
@@ -513,7 +512,7 @@ pub mod redb_row {
             for r in recs {
                 let (key, new) = FloorRow::new(r, now);
                 let ident = keys::ws_key(WS, key.as_bytes());
-                let (id, row) = match tiered::get(&ident_b, &ident_d, &ident)? {
+                let (id, row) = match idents.get(&ident)? {
                     Some(id) => {
                         tally.updated += 1;
                         let mut old: FloorRow =
@@ -552,16 +551,15 @@ pub mod redb_row {
                 contacts.insert(k.as_slice(), v.as_slice())?;
             }
             ident_put.sort_unstable();
-            tiered::write(&ident_b, &mut ident_d, &[], &ident_put)?;
+            tiered::write(&idents.base, &mut idents.delta, &[], &ident_put)?;
             for (t, rm, put) in [
                 (&EMAIL_INDEX, &mut email_rm, &mut email_put),
                 (&PHONE_INDEX, &mut phone_rm, &mut phone_put),
             ] {
                 rm.sort_unstable();
                 put.sort_unstable();
-                let b = txn.open_table(t.base)?;
-                let mut d = txn.open_table(t.delta)?;
-                tiered::write(&b, &mut d, rm, put)?;
+                let mut t = t.open_write(txn)?;
+                tiered::write(&t.base, &mut t.delta, rm, put)?;
             }
             meta.insert("next_id", next_id)?;
         }

@@ -249,9 +249,9 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
 
     // contacts, each against its identifiers and index entries
     let contacts: Bytes = rtx.open_table(keys::CONTACTS)?;
-    let idents = Part::open(rtx, &keys::IDENTIFIERS)?;
-    let emails = Part::open(rtx, &keys::EMAIL_INDEX)?;
-    let phones = Part::open(rtx, &keys::PHONE_INDEX)?;
+    let idents = keys::IDENTIFIERS.open_read(rtx)?;
+    let emails = keys::EMAIL_INDEX.open_read(rtx)?;
+    let phones = keys::PHONE_INDEX.open_read(rtx)?;
     let mut counted: BTreeMap<u32, u64> = BTreeMap::new();
     for entry in contacts.iter()? {
         let (k, v) = entry?;

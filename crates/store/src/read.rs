@@ -6,7 +6,7 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use crate::codec;
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
-use crate::tiered::{self, Plain, Tiered};
+use crate::tiered;
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// One read transaction: a consistent snapshot of the last committed state.
@@ -144,9 +144,9 @@ impl ReadView {
             ws: ws.0,
             count: record.contacts,
             contacts: self.txn.open_table(keys::CONTACTS)?,
-            idents: Part::open(&self.txn, &keys::IDENTIFIERS)?,
-            emails: Part::open(&self.txn, &keys::EMAIL_INDEX)?,
-            phones: Part::open(&self.txn, &keys::PHONE_INDEX)?,
+            idents: keys::IDENTIFIERS.open_read(&self.txn)?,
+            emails: keys::EMAIL_INDEX.open_read(&self.txn)?,
+            phones: keys::PHONE_INDEX.open_read(&self.txn)?,
         })
     }
 
@@ -171,27 +171,7 @@ impl ReadView {
 }
 
 /// Both tables of a tiered table, opened for reading.
-pub(crate) struct Part<V: Plain> {
-    pub(crate) base: ReadOnlyTable<&'static [u8], V>,
-    pub(crate) delta: ReadOnlyTable<&'static [u8], Option<V>>,
-}
-
-impl<V: Plain> Part<V> {
-    pub(crate) fn open(txn: &ReadTransaction, t: &Tiered<V>) -> Result<Self, StoreError> {
-        Ok(Part {
-            base: txn.open_table(t.base)?,
-            delta: txn.open_table(t.delta)?,
-        })
-    }
-
-    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<V>, StoreError> {
-        tiered::get(&self.base, &self.delta, key)
-    }
-
-    pub(crate) fn prefixed(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, V)>, StoreError> {
-        tiered::prefixed(&self.base, &self.delta, prefix)
-    }
-}
+pub(crate) type Part<V> = tiered::ReadOpened<V>;
 
 /// The contact tables of one workspace in one read transaction.
 ///

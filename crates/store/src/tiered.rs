@@ -24,7 +24,10 @@
 use std::cmp::Ordering;
 use std::iter::Peekable;
 
-use redb::{ReadableTable, ReadableTableMetadata, Table, TableDefinition, Value, WriteTransaction};
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition,
+    Value, WriteTransaction,
+};
 
 use crate::StoreError;
 
@@ -51,6 +54,65 @@ pub struct Tiered<V: Plain> {
     pub base: TableDefinition<'static, &'static [u8], V>,
     /// Recent changes: `Some` sets, `None` hides the base entry.
     pub delta: TableDefinition<'static, &'static [u8], Option<V>>,
+}
+
+/// Both tables of a tiered table, opened in one transaction: read-only tables of a
+/// read transaction ([`Tiered::open_read`]) or tables of the write transaction
+/// ([`Tiered::open_write`]).
+pub struct Opened<B, D> {
+    /// The base table.
+    pub base: B,
+    /// The delta table.
+    pub delta: D,
+}
+
+/// A tiered table opened in a read transaction.
+pub type ReadOpened<V> =
+    Opened<ReadOnlyTable<&'static [u8], V>, ReadOnlyTable<&'static [u8], Option<V>>>;
+
+/// A tiered table opened in the write transaction.
+pub type WriteOpened<'t, V> =
+    Opened<Table<'t, &'static [u8], V>, Table<'t, &'static [u8], Option<V>>>;
+
+impl<V: Plain> Tiered<V> {
+    /// Opens both tables in a read transaction.
+    pub fn open_read(&self, txn: &ReadTransaction) -> Result<ReadOpened<V>, StoreError> {
+        Ok(Opened {
+            base: txn.open_table(self.base)?,
+            delta: txn.open_table(self.delta)?,
+        })
+    }
+
+    /// Opens both tables in the write transaction.
+    pub fn open_write<'t>(
+        &self,
+        txn: &'t WriteTransaction,
+    ) -> Result<WriteOpened<'t, V>, StoreError> {
+        Ok(Opened {
+            base: txn.open_table(self.base)?,
+            delta: txn.open_table(self.delta)?,
+        })
+    }
+}
+
+impl<B, D> Opened<B, D> {
+    /// The logical value of `key` (see [`get`]).
+    pub fn get<V: Plain>(&self, key: &[u8]) -> Result<Option<V>, StoreError>
+    where
+        B: ReadableTable<&'static [u8], V>,
+        D: ReadableTable<&'static [u8], Option<V>>,
+    {
+        get(&self.base, &self.delta, key)
+    }
+
+    /// Every logical entry whose key starts with `prefix` (see [`prefixed`]).
+    pub fn prefixed<V: Plain>(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, V)>, StoreError>
+    where
+        B: ReadableTable<&'static [u8], V>,
+        D: ReadableTable<&'static [u8], Option<V>>,
+    {
+        prefixed(&self.base, &self.delta, prefix)
+    }
 }
 
 /// The logical value of `key`.

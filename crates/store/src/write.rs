@@ -5,7 +5,7 @@
 use contactdb_merge::ContactWrite;
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 
 use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
@@ -18,25 +18,6 @@ pub struct WriteView {
     txn: WriteTransaction,
     /// `StoreOptions::min_delta`: tunes when tiered tables merge their delta.
     min_delta: u64,
-}
-
-/// Both tables of a tiered table, opened for reading inside the write transaction.
-struct WritePart<'t, V: Plain> {
-    base: Table<'t, &'static [u8], V>,
-    delta: Table<'t, &'static [u8], Option<V>>,
-}
-
-impl<'t, V: Plain> WritePart<'t, V> {
-    fn open(txn: &'t WriteTransaction, t: &Tiered<V>) -> Result<Self, StoreError> {
-        Ok(WritePart {
-            base: txn.open_table(t.base)?,
-            delta: txn.open_table(t.delta)?,
-        })
-    }
-
-    fn get(&self, key: &[u8]) -> Result<Option<V>, StoreError> {
-        tiered::get(&self.base, &self.delta, key)
-    }
 }
 
 impl std::fmt::Debug for WriteView {
@@ -75,9 +56,8 @@ impl<V: Plain> TieredWrites<V> {
         // Stable: if one key were put twice, the later put stays the later one.
         self.puts.sort_by(|a, b| a.0.cmp(&b.0));
         {
-            let base = txn.open_table(t.base)?;
-            let mut delta = txn.open_table(t.delta)?;
-            tiered::write(&base, &mut delta, &self.removes, &self.puts)?;
+            let mut t = t.open_write(txn)?;
+            tiered::write(&t.base, &mut t.delta, &self.removes, &self.puts)?;
         }
         tiered::maybe_compact(txn, t, min_delta)?;
         Ok(())
@@ -372,7 +352,7 @@ impl WriteView {
         let w = ws.0;
         let mut placed = Vec::with_capacity(writes.len());
         {
-            let idents = WritePart::open(&self.txn, &keys::IDENTIFIERS)?;
+            let idents = keys::IDENTIFIERS.open_write(&self.txn)?;
             for cw in writes {
                 let id = match &cw.before {
                     Some(b) => idents
