@@ -79,8 +79,7 @@ impl Workspace {
         let inner = &self.db.inner;
         let mut write = inner.store.begin_write(wait)?;
         // The writer lock is held: this snapshot is exactly what the write starts from.
-        let read = inner.store.read()?;
-        let catalog = Catalog::new(&read.columns(self.id)?);
+        let (read, catalog) = self.view()?;
         let prepared = prepare(req, &catalog, &inner.limits)?;
         let now = now_us();
         let body_hash = match &req.request_id {
@@ -153,9 +152,8 @@ impl Workspace {
     ) -> Result<Status, E> {
         let inner = &self.db.inner;
         let mut write = inner.store.begin_write(Wait::Block).map_err(Error::from)?;
-        let read = inner.store.read().map_err(Error::from)?;
-        let catalog = Catalog::new(&read.columns(self.id).map_err(Error::from)?);
-        let contacts = read.contacts(self.id).map_err(Error::from)?;
+        // The writer lock is held: this snapshot is exactly what the write starts from.
+        let (contacts, catalog) = self.contacts_view()?;
         let now = now_us();
         let mut carry = Carry::default();
         let mut status = Status::Applied;
@@ -192,7 +190,6 @@ impl Workspace {
             carry.absorb(&plan.writes);
         }
         drop(contacts);
-        drop(read);
         if status == Status::Rejected {
             return Ok(status);
         }
