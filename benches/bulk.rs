@@ -16,7 +16,7 @@ mod common;
 
 use std::time::Duration;
 
-use contactdb::{BulkRequest, Database, Mode, Status};
+use contactdb::{Database, Status};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 const BASE: u64 = 100_000;
@@ -25,18 +25,7 @@ const CACHE: usize = 64 << 20;
 
 fn bulk(c: &mut Criterion) {
     let keep = tempfile::tempdir().unwrap();
-    let base = keep.path().join("base.redb");
-    {
-        let db = Database::builder()
-            .cache_size_bytes(CACHE)
-            .open(&base)
-            .unwrap();
-        let ws = db.workspace("default").unwrap();
-        for start in (0..BASE).step_by(BATCH as usize) {
-            let req = BulkRequest::new(Mode::Insert, common::records(start..start + BATCH));
-            assert_eq!(ws.bulk(&req).unwrap().status, Status::Applied);
-        }
-    }
+    let base = common::base_file(keep.path(), BASE, BATCH, CACHE);
     let req = common::upsert_request(common::upsert_batch(BASE, BATCH, 1));
 
     let mut g = c.benchmark_group("bulk");

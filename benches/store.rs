@@ -13,10 +13,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use contactdb::{BulkRequest, Database, Mode, Status};
+use contactdb::{BulkRequest, Database, Mode};
 use contactdb_merge::{ContactWrite, MemLookup, plan_with_pool};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{Catalog, Limits};
@@ -27,21 +27,6 @@ use tempfile::TempDir;
 const BASE: u64 = 100_000;
 const BATCH: u64 = 10_000;
 const CACHE: usize = 64 << 20;
-
-/// A database file of contacts `0..BASE`, loaded through the facade.
-fn base_file(dir: &Path) -> PathBuf {
-    let path = dir.join("base.redb");
-    let db = Database::builder()
-        .cache_size_bytes(CACHE)
-        .open(&path)
-        .unwrap();
-    let ws = db.workspace("default").unwrap();
-    for start in (0..BASE).step_by(BATCH as usize) {
-        let req = BulkRequest::new(Mode::Insert, common::records(start..start + BATCH));
-        assert_eq!(ws.bulk(&req).unwrap().status, Status::Applied);
-    }
-    path
-}
 
 /// A fresh store: empty, or a copy of `from`.
 fn fresh_store(from: Option<&Path>) -> (TempDir, Store, WorkspaceId) {
@@ -70,7 +55,7 @@ fn fresh_store(from: Option<&Path>) -> (TempDir, Store, WorkspaceId) {
 
 fn store(c: &mut Criterion) {
     let keep = tempfile::tempdir().unwrap();
-    let base = base_file(keep.path());
+    let base = common::base_file(keep.path(), BASE, BATCH, CACHE);
 
     // The writes of 10k new contacts (contacts BASE.., absent from the base file).
     let catalog = Catalog::new(&[]);

@@ -5,7 +5,9 @@
 
 #![allow(dead_code)]
 
-use contactdb::{BulkRequest, MatchOn, Mode, OnInvalid};
+use std::path::{Path, PathBuf};
+
+use contactdb::{BulkRequest, Database, MatchOn, Mode, OnInvalid, Status};
 use serde_json::{Value as Json, json};
 
 /// splitmix64's finalizer: a bijection on u64.
@@ -110,4 +112,21 @@ pub fn upsert_request(records: Vec<Json>) -> BulkRequest {
     req.match_on = MatchOn::ALL;
     req.on_invalid = OnInvalid::Skip;
     req
+}
+
+/// A database file `dir/base.redb` of contacts `0..count`, loaded through the facade
+/// in insert requests of `batch` records, with a page cache of `cache` bytes.
+pub fn base_file(dir: &Path, count: u64, batch: u64, cache: usize) -> PathBuf {
+    let path = dir.join("base.redb");
+    let db = Database::builder()
+        .cache_size_bytes(cache)
+        .open(&path)
+        .unwrap();
+    let ws = db.workspace("default").unwrap();
+    for start in (0..count).step_by(usize::try_from(batch).unwrap()) {
+        let end = (start + batch).min(count);
+        let req = BulkRequest::new(Mode::Insert, records(start..end));
+        assert_eq!(ws.bulk(&req).unwrap().status, Status::Applied);
+    }
+    path
 }
