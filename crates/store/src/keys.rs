@@ -101,24 +101,35 @@ pub fn ws_key(ws: u32, rest: &[u8]) -> Vec<u8> {
     k
 }
 
-/// `ws ‖ id`, the key of a `contacts` entry.
-pub fn contact_key(ws: u32, id: u64) -> [u8; 12] {
+/// `ws ‖ n` with `n` as 8 big-endian bytes: a `contacts` key (n = id) and the
+/// prefix of an index key (n = value hash).
+fn ws_u64(ws: u32, n: u64) -> [u8; 12] {
     let mut k = [0u8; 12];
     let (w, i) = k.split_at_mut(4);
     w.copy_from_slice(&ws_bytes(ws));
-    i.copy_from_slice(&id.to_be_bytes());
+    i.copy_from_slice(&n.to_be_bytes());
     k
+}
+
+/// `(ws, n)` of a `ws ‖ n` key; `None` unless it is 12 bytes.
+fn split_ws_u64(key: &[u8]) -> Option<(u32, u64)> {
+    let (ws, n) = split_ws(key)?;
+    Some((ws, u64::from_be_bytes(n.try_into().ok()?)))
+}
+
+/// `ws ‖ id`, the key of a `contacts` entry.
+pub fn contact_key(ws: u32, id: u64) -> [u8; 12] {
+    ws_u64(ws, id)
 }
 
 /// `(ws, id)` of a `contacts` key; `None` unless it is 12 bytes.
 pub fn split_contact_key(key: &[u8]) -> Option<(u32, u64)> {
-    let (ws, id) = key.split_at_checked(4)?;
-    Some((ws_from_bytes(ws)?, u64::from_be_bytes(id.try_into().ok()?)))
+    split_ws_u64(key)
 }
 
 /// `ws ‖ value_hash(value)`, the prefix of every index entry for `value`.
 pub fn index_prefix(ws: u32, value: &str) -> [u8; 12] {
-    contact_key(ws, value_hash(value))
+    ws_u64(ws, value_hash(value))
 }
 
 /// `ws ‖ value_hash(value) ‖ id`, the key of an index entry.
@@ -133,7 +144,7 @@ pub fn index_key(ws: u32, value: &str, id: u64) -> [u8; 20] {
 /// `(ws, hash, id)` of an index key; `None` unless it is 20 bytes.
 pub fn split_index(key: &[u8]) -> Option<(u32, u64, u64)> {
     let (prefix, id) = key.split_at_checked(12)?;
-    let (ws, hash) = split_contact_key(prefix)?;
+    let (ws, hash) = split_ws_u64(prefix)?;
     Some((ws, hash, u64::from_be_bytes(id.try_into().ok()?)))
 }
 
