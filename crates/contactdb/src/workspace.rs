@@ -237,16 +237,14 @@ impl Workspace {
     pub fn find_by_email(&self, email: &str) -> Result<Vec<Contact>, Error> {
         let e = normalize_email(email).map_err(|e| Error::InvalidArgument(e.message))?;
         let (v, catalog) = self.contacts_view()?;
-        let keys = v.keys_by_email(&e)?;
-        collect(&v, &catalog, keys)
+        Ok(public(v.contacts_by_email(&e)?, &catalog))
     }
 
     /// Contacts whose gsm equals `phone` after normalization to E.164.
     pub fn find_by_phone(&self, phone: &str) -> Result<Vec<Contact>, Error> {
         let g = normalize_phone(phone).map_err(|e| Error::InvalidArgument(e.message))?;
         let (v, catalog) = self.contacts_view()?;
-        let keys = v.keys_by_phone(&g)?;
-        collect(&v, &catalog, keys)
+        Ok(public(v.contacts_by_phone(&g)?, &catalog))
     }
 
     /// Every contact, in key order. Holds them all in memory: for large tables use
@@ -302,14 +300,12 @@ fn run_plan<L: Lookup<Error = StoreError>>(
     .map_err(Error::from)
 }
 
-fn collect(v: &ContactsView, catalog: &Catalog, keys: Vec<String>) -> Result<Vec<Contact>, Error> {
-    let mut out = Vec::with_capacity(keys.len());
-    for k in keys {
-        if let Some(c) = v.get(&k)? {
-            out.push(Contact::from_stored(c, catalog));
-        }
-    }
-    Ok(out)
+/// The public form of stored contacts.
+fn public(stored: Vec<contactdb_policy::Contact>, catalog: &Catalog) -> Vec<Contact> {
+    stored
+        .into_iter()
+        .map(|c| Contact::from_stored(c, catalog))
+        .collect()
 }
 
 /// SHA-256 of the request without its `request_id`, as canonical JSON (R21).
