@@ -262,32 +262,24 @@ pub fn maybe_compact<V: Plain>(
     t: &Tiered<V>,
     min_delta: u64,
 ) -> Result<bool, StoreError> {
-    let mut base = txn.open_table(t.base)?;
-    let pending = {
-        let delta = txn.open_table(t.delta)?;
-        let n = delta.len()?;
-        if n <= threshold(min_delta, base.len()?) {
+    {
+        let mut parts = t.open_write(txn)?;
+        if parts.delta.len()? <= threshold(min_delta, parts.base.len()?) {
             return Ok(false);
         }
-        let mut pending: Vec<(Vec<u8>, Option<V>)> =
-            Vec::with_capacity(usize::try_from(n).unwrap_or(0));
-        for e in delta.iter()? {
+        // Streamed: the delta is read in key order while the base is written.
+        for e in parts.delta.iter()? {
             let (k, v) = e?;
-            pending.push((k.value().to_vec(), v.value()));
-        }
-        pending
-    };
-    for (k, v) in &pending {
-        match v {
-            Some(v) => {
-                base.insert(k.as_slice(), *v)?;
-            }
-            None => {
-                base.remove(k.as_slice())?;
+            match v.value() {
+                Some(v) => {
+                    parts.base.insert(k.value(), v)?;
+                }
+                None => {
+                    parts.base.remove(k.value())?;
+                }
             }
         }
     }
-    drop(base);
     txn.delete_table(t.delta)?;
     txn.open_table(t.delta)?;
     Ok(true)
