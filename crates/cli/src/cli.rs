@@ -82,6 +82,26 @@ pub enum OutFormatArg {
     Jsonl,
 }
 
+impl OutFormatArg {
+    /// `given`, else the format the output file's extension names (`.json` writes
+    /// JSON Lines), else `default`.
+    pub fn resolve(
+        given: Option<OutFormatArg>,
+        out: Option<&std::path::Path>,
+        default: OutFormatArg,
+    ) -> OutFormatArg {
+        given.unwrap_or_else(
+            || match out.and_then(crate::input::Format::from_extension) {
+                Some(crate::input::Format::Csv) => OutFormatArg::Csv,
+                Some(crate::input::Format::Jsonl | crate::input::Format::Json) => {
+                    OutFormatArg::Jsonl
+                }
+                None => default,
+            },
+        )
+    }
+}
+
 /// `--mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {

@@ -204,16 +204,7 @@ fn cell(v: Option<&Value>, json: bool) -> String {
 
 /// `export [--format csv|jsonl] [--out FILE]`.
 pub fn export(db_path: &Path, workspace: &str, args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let format = args.format.unwrap_or_else(|| {
-        match args
-            .out
-            .as_deref()
-            .and_then(crate::input::Format::from_extension)
-        {
-            Some(crate::input::Format::Csv) => OutFormatArg::Csv,
-            _ => OutFormatArg::Jsonl,
-        }
-    });
+    let format = OutFormatArg::resolve(args.format, args.out.as_deref(), OutFormatArg::Jsonl);
     let db = open_existing(db_path)?;
     let ws = open_workspace(&db, workspace)?;
     let out = create_output(args.out.as_deref())?;

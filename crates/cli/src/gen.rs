@@ -476,16 +476,7 @@ fn json_value(col: &str, v: &str) -> Value {
 
 /// Runs `gen`.
 pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {
-    let format = args.format.unwrap_or_else(|| {
-        match args
-            .out
-            .as_deref()
-            .and_then(crate::input::Format::from_extension)
-        {
-            Some(crate::input::Format::Jsonl | crate::input::Format::Json) => OutFormatArg::Jsonl,
-            _ => OutFormatArg::Csv,
-        }
-    });
+    let format = OutFormatArg::resolve(args.format, args.out.as_deref(), OutFormatArg::Csv);
     let custom = !args.no_custom;
     let columns: Vec<&str> = BASE_COLUMNS
         .iter()
