@@ -258,3 +258,59 @@ fn unchanged_writes_nothing() {
     assert_eq!(p.report.summary.batches, 1);
     assert_eq!(p.report.warnings[0].code, WarningCode::ValueNormalized);
 }
+
+// R6: a record whose contact an earlier record of the same request changed builds
+// on that change, not on the committed state phase 1 looked up.
+#[test]
+fn second_record_for_a_key_builds_on_the_first() {
+    let db = MemLookup::new([contact("a", None, None)]);
+    let r = req(
+        Mode::Upsert,
+        vec![
+            json!({"contact_key":"a","name":"First"}),
+            json!({"contact_key":"a","surname":"Second"}),
+        ],
+    );
+    for on_duplicate in [OnDuplicate::Merge, OnDuplicate::Last] {
+        let mut r = r.clone();
+        r.on_duplicate = on_duplicate;
+        let p = run(&db, &r, 2);
+        let after = &p.writes.last().expect("a write").after;
+        let name = after.fields.get_str(FieldId::NAME);
+        let surname = after.fields.get_str(FieldId::SURNAME);
+        match on_duplicate {
+            OnDuplicate::Merge => assert_eq!((name, surname), (Some("First"), Some("Second"))),
+            _ => assert_eq!((name, surname), (None, Some("Second"))),
+        }
+    }
+}
+
+// R6, R11: after an earlier record renames contact `a` to `b`, a record with key
+// `b` updates that contact although phase 1 found no `b` in the snapshot, keeping
+// its other fields; key `a` is free and finds nothing.
+#[test]
+fn record_for_a_new_key_builds_on_the_renamed_contact() {
+    let mut old = contact("a", Some("a@x.co"), None);
+    old.fields.set(FieldId::NAME, Value::Str("Old".into()));
+    let db = MemLookup::new([old]);
+    let mut r = req(
+        Mode::Update,
+        vec![
+            json!({"contact_key":"a","new_contact_key":"b"}),
+            json!({"contact_key":"b","surname":"New"}),
+            json!({"contact_key":"a","surname":"Lost"}),
+        ],
+    );
+    r.on_invalid = OnInvalid::Skip;
+    let p = run(&db, &r, 2);
+    assert_eq!(
+        outcomes(&p),
+        [Outcome::Updated, Outcome::Updated, Outcome::Failed]
+    );
+    assert_eq!(p.writes.len(), 1);
+    let after = &p.writes[0].after;
+    assert_eq!(after.key, "b");
+    assert_eq!(after.fields.get_str(FieldId::NAME), Some("Old"));
+    assert_eq!(after.fields.get_str(FieldId::EMAIL), Some("a@x.co"));
+    assert_eq!(after.fields.get_str(FieldId::SURNAME), Some("New"));
+}

@@ -331,7 +331,13 @@ pub fn normalize_key(raw: &str) -> Result<String, Invalid> {
 
 /// Trims, lowercases and validates an email (R2).
 pub fn normalize_email(raw: &str) -> Result<String, Invalid> {
-    let e = raw.trim().to_lowercase();
+    let t = raw.trim();
+    // ASCII (nearly every address) lowercases byte by byte, without Unicode tables.
+    let e = if t.is_ascii() {
+        t.to_ascii_lowercase()
+    } else {
+        t.to_lowercase()
+    };
     let chars = e.chars().count();
     if chars > EMAIL_CHARS_MAX {
         return Err(invalid(
@@ -537,6 +543,10 @@ mod tests {
             ("a b@c.com", Err(InvalidEmail)),
             ("@c.com", Err(InvalidEmail)),
             ("a@b_c.com", Err(InvalidEmail)),
+            // Non-ASCII local parts lowercase by Unicode rules (the ASCII path is a
+            // shortcut of the same mapping); domains must be ASCII (punycode).
+            ("ÅSA.Öz@Example.com", Ok("åsa.öz@example.com")),
+            ("ÅSA@Exämple.com", Err(InvalidEmail)),
             ("", Ok("")),
         ] {
             check(Kind::Email, json!(input), want);
@@ -556,6 +566,9 @@ mod tests {
             ("+90 555 123 45 67", Ok("+905551234567")),
             ("0044 (20) 7946-0958", Ok("+442079460958")),
             ("+1.415.555.0100", Ok("+14155550100")),
+            ("00905551234567", Ok("+905551234567")),
+            ("0 0 90 555 123 45 67", Ok("+905551234567")),
+            ("+00905551234567", Err(InvalidPhone)),
             ("+1234567", Ok("+1234567")),
             ("+123456", Err(InvalidPhone)),
             ("+1234567890123456", Err(InvalidPhone)),

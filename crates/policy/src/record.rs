@@ -86,6 +86,7 @@ pub fn normalize_record(
     let Json::Object(obj) = record else {
         return out;
     };
+    out.inputs.reserve_exact(obj.len());
     let mut key_seen = false;
     let mut problems: Vec<(FieldId, String, ErrorCode, String)> = Vec::new();
     let mut normalized_cols: Vec<(FieldId, String)> = Vec::new();
@@ -168,7 +169,7 @@ pub fn normalize_record(
         .map(|(_, column)| Warning {
             index,
             key: out.key.clone(),
-            message: format!("{column} was normalized"),
+            message: [column.as_str(), " was normalized"].concat(),
             column: Some(column),
             code: WarningCode::ValueNormalized,
             duplicate_of: None,
