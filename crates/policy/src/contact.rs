@@ -61,6 +61,17 @@ impl Fields {
         Fields(Vec::new())
     }
 
+    /// Builds from pairs already sorted by id without duplicates, as storage keeps
+    /// them, reusing their vector; pairs in any other order are sorted as
+    /// [`Fields::from_pairs`] would.
+    pub fn from_sorted_pairs(pairs: Vec<(FieldId, Value)>) -> Self {
+        if pairs.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0)) {
+            Fields(pairs)
+        } else {
+            Fields::from_pairs(pairs)
+        }
+    }
+
     /// Builds from pairs in any order; a later pair for the same id wins.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (FieldId, Value)>) -> Self {
         let mut f = Fields::new();
@@ -154,5 +165,31 @@ impl Contact {
     /// The normalized gsm (E.164), if set.
     pub fn gsm(&self) -> Option<&str> {
         self.fields.get_str(FieldId::GSM)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.to_owned())
+    }
+
+    #[test]
+    fn from_sorted_pairs_equals_from_pairs_in_any_order() {
+        let cases = [
+            vec![],
+            vec![(FieldId(1), s("a")), (FieldId(4), s("b"))],
+            vec![(FieldId(4), s("b")), (FieldId(1), s("a"))],
+            vec![(FieldId(1), s("a")), (FieldId(1), s("later"))],
+        ];
+        for pairs in cases {
+            assert_eq!(
+                Fields::from_sorted_pairs(pairs.clone()),
+                Fields::from_pairs(pairs.clone()),
+                "{pairs:?}"
+            );
+        }
     }
 }

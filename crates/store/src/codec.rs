@@ -6,7 +6,7 @@
 //! `FORMAT_VERSION`, and an entry in `docs/format.md`.
 
 use contactdb_policy::{ColumnType, Contact, FieldId, Fields, Value};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::StoreError;
 
@@ -50,6 +50,52 @@ pub struct StoredContact {
     pub created_at_us: i64,
     /// Last change time, µs since the Unix epoch.
     pub updated_at_us: i64,
+}
+
+/// What encoding a contact writes: [`StoredContact`]'s fields in its order, borrowed
+/// from the domain contact instead of copied into a `StoredContact` first. Postcard
+/// writes names of neither structs nor variants, so both produce the same bytes; a
+/// test holds them together. Decoding always goes through [`StoredContact`].
+#[derive(Serialize)]
+struct StoredContactRef<'a> {
+    key: &'a str,
+    fields: FieldsRef<'a>,
+    aliases: &'a [String],
+    version: u64,
+    created_at_us: i64,
+    updated_at_us: i64,
+}
+
+/// A contact's fields, serialized as `StoredContact::fields` (a length-prefixed
+/// sequence of `(u16, StoredValue)`).
+struct FieldsRef<'a>(&'a Fields);
+
+impl Serialize for FieldsRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(id, v)| (id.0, StoredValueRef::of(v))))
+    }
+}
+
+/// [`StoredValue`] borrowed: the same variants in the same order.
+#[derive(Serialize)]
+enum StoredValueRef<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Decimal(&'a str),
+    Json(&'a str),
+}
+
+impl<'a> StoredValueRef<'a> {
+    fn of(v: &'a Value) -> Self {
+        match v {
+            Value::Str(s) => StoredValueRef::Str(s),
+            Value::Bool(b) => StoredValueRef::Bool(*b),
+            Value::Int(i) => StoredValueRef::Int(*i),
+            Value::Decimal(d) => StoredValueRef::Decimal(d),
+            Value::Json(j) => StoredValueRef::Json(j),
+        }
+    }
 }
 
 /// A workspace as stored in `workspaces`; its number is the table key.
@@ -144,16 +190,6 @@ fn decode<'a, T: Deserialize<'a>>(
     Ok(value)
 }
 
-fn value_to_stored(v: &Value) -> StoredValue {
-    match v {
-        Value::Str(s) => StoredValue::Str(s.clone()),
-        Value::Bool(b) => StoredValue::Bool(*b),
-        Value::Int(i) => StoredValue::Int(*i),
-        Value::Decimal(d) => StoredValue::Decimal(d.clone()),
-        Value::Json(j) => StoredValue::Json(j.clone()),
-    }
-}
-
 fn value_from_stored(v: StoredValue) -> Value {
     match v {
         StoredValue::Str(s) => Value::Str(s),
@@ -164,30 +200,15 @@ fn value_from_stored(v: StoredValue) -> Value {
     }
 }
 
-/// The stored form of a contact.
-pub fn contact_to_stored(c: &Contact) -> StoredContact {
-    StoredContact {
-        key: c.key.clone(),
-        fields: c
-            .fields
-            .iter()
-            .map(|(id, v)| (id.0, value_to_stored(v)))
-            .collect(),
-        aliases: c.aliases.clone(),
-        version: c.version,
-        created_at_us: c.created_at_us,
-        updated_at_us: c.updated_at_us,
-    }
-}
-
 /// The domain contact of a stored one.
 pub fn contact_from_stored(s: StoredContact) -> Contact {
     Contact {
         key: s.key,
-        fields: Fields::from_pairs(
+        fields: Fields::from_sorted_pairs(
             s.fields
                 .into_iter()
-                .map(|(id, v)| (FieldId(id), value_from_stored(v))),
+                .map(|(id, v)| (FieldId(id), value_from_stored(v)))
+                .collect(),
         ),
         aliases: s.aliases,
         version: s.version,
@@ -198,7 +219,15 @@ pub fn contact_from_stored(s: StoredContact) -> Contact {
 
 /// Encodes a contact for the `contacts` table.
 pub fn encode_contact(c: &Contact) -> Result<Vec<u8>, StoreError> {
-    encode("contacts", TAG_CONTACT_V1, &contact_to_stored(c))
+    let stored = StoredContactRef {
+        key: &c.key,
+        fields: FieldsRef(&c.fields),
+        aliases: &c.aliases,
+        version: c.version,
+        created_at_us: c.created_at_us,
+        updated_at_us: c.updated_at_us,
+    };
+    encode("contacts", TAG_CONTACT_V1, &stored)
 }
 
 /// Decodes a `contacts` value.

@@ -2,6 +2,33 @@
 
 use super::*;
 
+fn value_to_stored(v: &Value) -> StoredValue {
+    match v {
+        Value::Str(s) => StoredValue::Str(s.clone()),
+        Value::Bool(b) => StoredValue::Bool(*b),
+        Value::Int(i) => StoredValue::Int(*i),
+        Value::Decimal(d) => StoredValue::Decimal(d.clone()),
+        Value::Json(j) => StoredValue::Json(j.clone()),
+    }
+}
+
+/// The owned stored form of a contact, built field by field: what encoding wrote
+/// before it borrowed.
+fn contact_to_stored(c: &Contact) -> StoredContact {
+    StoredContact {
+        key: c.key.clone(),
+        fields: c
+            .fields
+            .iter()
+            .map(|(id, v)| (id.0, value_to_stored(v)))
+            .collect(),
+        aliases: c.aliases.clone(),
+        version: c.version,
+        created_at_us: c.created_at_us,
+        updated_at_us: c.updated_at_us,
+    }
+}
+
 fn sample_contact() -> Contact {
     Contact {
         key: "k1".into(),
@@ -25,6 +52,33 @@ fn contact_round_trip() -> Result<(), StoreError> {
     let bytes = encode_contact(&c)?;
     assert_eq!(bytes.first(), Some(&TAG_CONTACT_V1));
     assert_eq!(decode_contact(&bytes)?, c);
+    Ok(())
+}
+
+// Encoding borrows the contact (`StoredContactRef`); the documented stored struct
+// is `StoredContact`. They must write identical bytes, or files written now would
+// not decode as format 2 says.
+#[test]
+fn borrowed_encoding_writes_the_stored_struct_bytes() -> Result<(), StoreError> {
+    let mut many = sample_contact();
+    for i in 0..300u16 {
+        many.fields
+            .set(FieldId(300 + i), Value::Str("v".repeat(usize::from(i))));
+    }
+    many.aliases = (0..200).map(|i| format!("alias-{i}")).collect();
+    let empty = Contact {
+        key: String::new(),
+        fields: Fields::new(),
+        aliases: vec![],
+        version: u64::MAX,
+        created_at_us: i64::MIN,
+        updated_at_us: i64::MAX,
+    };
+    for c in [sample_contact(), many, empty] {
+        let owned = encode("contacts", TAG_CONTACT_V1, &contact_to_stored(&c))?;
+        assert_eq!(encode_contact(&c)?, owned, "{}", c.key);
+        assert_eq!(decode_contact(&owned)?, c);
+    }
     Ok(())
 }
 
