@@ -1,13 +1,17 @@
 //! The domain form of a contact: its key, its field values by column id, its
 //! aliases and system fields. Storage has its own encoded form (store::codec).
 
+use compact_str::CompactString;
+
 use crate::column::FieldId;
 
 /// One normalized column value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Value {
-    /// Text (also email, phone, status `A`/`P`, dates `YYYY-MM-DD`).
-    Str(String),
+    /// Text (also email, phone, status `A`/`P`, dates `YYYY-MM-DD`). Held inline up
+    /// to 24 bytes (most names, phones, statuses and dates), so such values cost no
+    /// allocation when normalized, decoded or copied.
+    Str(CompactString),
     /// Boolean.
     Bool(bool),
     /// Integer (`priority`, integer columns).
@@ -30,7 +34,7 @@ impl Value {
     /// This value as a JSON value (for reports and exports).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Str(s) => serde_json::Value::String(s.as_str().to_owned()),
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
             // A JSON number when it converts exactly (up to ~17 significant digits),
@@ -173,7 +177,7 @@ mod tests {
     use super::*;
 
     fn s(v: &str) -> Value {
-        Value::Str(v.to_owned())
+        Value::Str(v.into())
     }
 
     #[test]

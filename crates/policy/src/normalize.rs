@@ -3,6 +3,7 @@
 //! `null` and strings that are empty after trimming mean "clear" ([`Normalized::Clear`]);
 //! the caller decides what clearing means for the column (R7, `empty_values`).
 
+use compact_str::CompactString;
 use serde_json::Value as Json;
 
 use crate::column::Kind;
@@ -95,7 +96,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
             let key = normalize_key(&raw)?;
             let changed = was_str && key != raw;
             Ok(Normalized::Set {
-                value: Value::Str(key),
+                value: Value::Str(key.into()),
                 changed,
             })
         }
@@ -120,7 +121,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
             }
             Ok(Normalized::Set {
                 changed: was_str && t.len() != raw.len(),
-                value: Value::Str(t.to_owned()),
+                value: Value::Str(t.into()),
             })
         }
         Kind::Email => {
@@ -132,7 +133,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
             };
             let email = normalize_email(raw)?;
             Ok(Normalized::Set {
-                changed: email != *raw,
+                changed: email.as_str() != raw.as_str(),
                 value: Value::Str(email),
             })
         }
@@ -141,7 +142,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
             let phone = normalize_phone(&raw)?;
             Ok(Normalized::Set {
                 changed: was_str && phone != raw,
-                value: Value::Str(phone),
+                value: Value::Str(phone.into()),
             })
         }
         Kind::Status => {
@@ -164,7 +165,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
             };
             Ok(Normalized::Set {
                 changed: v != raw,
-                value: Value::Str(v.to_owned()),
+                value: Value::Str(CompactString::const_new(v)),
             })
         }
         Kind::Bool => normalize_bool(input).map(|b| Normalized::Set {
@@ -182,7 +183,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
             validate_date(t)?;
             Ok(Normalized::Set {
                 changed: t.len() != raw.len(),
-                value: Value::Str(t.to_owned()),
+                value: Value::Str(t.into()),
             })
         }
         Kind::Priority => {
@@ -330,13 +331,16 @@ pub fn normalize_key(raw: &str) -> Result<String, Invalid> {
 }
 
 /// Trims, lowercases and validates an email (R2).
-pub fn normalize_email(raw: &str) -> Result<String, Invalid> {
+pub fn normalize_email(raw: &str) -> Result<CompactString, Invalid> {
     let t = raw.trim();
-    // ASCII (nearly every address) lowercases byte by byte, without Unicode tables.
+    // ASCII (nearly every address) lowercases byte by byte, in place, without
+    // Unicode tables.
     let e = if t.is_ascii() {
-        t.to_ascii_lowercase()
+        let mut e = CompactString::new(t);
+        e.make_ascii_lowercase();
+        e
     } else {
-        t.to_lowercase()
+        CompactString::from(t.to_lowercase())
     };
     let chars = e.chars().count();
     if chars > EMAIL_CHARS_MAX {
@@ -513,7 +517,8 @@ mod tests {
         match (&got, expected) {
             (Ok(Normalized::Set { value, .. }), Ok(want)) => {
                 let text = match value {
-                    Value::Str(s) | Value::Decimal(s) | Value::Json(s) => s.clone(),
+                    Value::Str(s) => s.to_string(),
+                    Value::Decimal(s) | Value::Json(s) => s.clone(),
                     Value::Int(i) => i.to_string(),
                     Value::Bool(b) => b.to_string(),
                 };

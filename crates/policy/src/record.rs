@@ -103,12 +103,12 @@ pub fn normalize_record(
                     FieldId::CONTACT_KEY => {
                         key_seen = true;
                         if let Value::Str(k) = value {
-                            out.key = Some(k);
+                            out.key = Some(k.into_string());
                         }
                     }
                     FieldId::NEW_CONTACT_KEY => {
                         if let Value::Str(k) = value {
-                            out.new_key = Some(k);
+                            out.new_key = Some(k.into_string());
                         }
                     }
                     id => out.inputs.push((id, FieldInput::Set(value))),

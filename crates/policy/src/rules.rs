@@ -1,6 +1,8 @@
 //! Field-merge rules: how a record's inputs change a contact's fields (R7), the
 //! status rules (R12), defaults, and required columns (R3).
 
+use compact_str::CompactString;
+
 use crate::column::{Catalog, FieldId};
 use crate::contact::{Fields, Value};
 use crate::limits::PRIORITY_DEFAULT;
@@ -10,7 +12,7 @@ use crate::record::{FieldInput, NormalizedRecord};
 /// `status` defaults to `A`, `priority` to 5; such columns are never empty.
 pub fn default_value(id: FieldId) -> Option<Value> {
     match id {
-        FieldId::STATUS => Some(Value::Str("A".to_owned())),
+        FieldId::STATUS => Some(Value::Str(CompactString::const_new("A"))),
         FieldId::PRIORITY => Some(Value::Int(PRIORITY_DEFAULT)),
         _ => None,
     }
@@ -69,7 +71,7 @@ pub fn merge_fields(
                 (FieldId::GSM, FieldId::GSM_STATUS),
             ] {
                 if fields.contains(value) && !fields.contains(status) {
-                    fields.set(status, Value::Str("A".to_owned()));
+                    fields.set(status, Value::Str(CompactString::const_new("A")));
                 }
             }
             for col in catalog.required_custom() {
@@ -87,7 +89,7 @@ pub fn merge_fields(
             ] {
                 let new = fields.get(value);
                 if new.is_some() && new != old.get(value) && rec.input(status).is_none() {
-                    fields.set(status, Value::Str("A".to_owned()));
+                    fields.set(status, Value::Str(CompactString::const_new("A")));
                 }
             }
         }

@@ -36,6 +36,13 @@ pub enum StoredValue {
 }
 
 /// A contact as stored in `contacts`; the table key is its internal id.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the reference definition of the stored layout: encoding and decoding use borrowed twins, which tests hold to it"
+    )
+)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredContact {
     /// The contact key (R2).
@@ -96,6 +103,31 @@ impl<'a> StoredValueRef<'a> {
             Value::Json(j) => StoredValueRef::Json(j),
         }
     }
+}
+
+/// What decoding a contact reads: [`StoredContact`] with its strings borrowed from
+/// the stored bytes, so that values short enough to be held inline are never first
+/// allocated as a `String`. A test holds it to [`StoredContact`].
+#[derive(Deserialize)]
+struct StoredContactDe<'a> {
+    key: &'a str,
+    #[serde(borrow)]
+    fields: Vec<(u16, StoredValueDe<'a>)>,
+    #[serde(borrow)]
+    aliases: Vec<&'a str>,
+    version: u64,
+    created_at_us: i64,
+    updated_at_us: i64,
+}
+
+/// [`StoredValue`] borrowed for decoding: the same variants in the same order.
+#[derive(Deserialize)]
+enum StoredValueDe<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Decimal(&'a str),
+    Json(&'a str),
 }
 
 /// A workspace as stored in `workspaces`; its number is the table key.
@@ -190,27 +222,27 @@ fn decode<'a, T: Deserialize<'a>>(
     Ok(value)
 }
 
-fn value_from_stored(v: StoredValue) -> Value {
+fn value_from_stored(v: StoredValueDe<'_>) -> Value {
     match v {
-        StoredValue::Str(s) => Value::Str(s),
-        StoredValue::Bool(b) => Value::Bool(b),
-        StoredValue::Int(i) => Value::Int(i),
-        StoredValue::Decimal(d) => Value::Decimal(d),
-        StoredValue::Json(j) => Value::Json(j),
+        StoredValueDe::Str(s) => Value::Str(s.into()),
+        StoredValueDe::Bool(b) => Value::Bool(b),
+        StoredValueDe::Int(i) => Value::Int(i),
+        StoredValueDe::Decimal(d) => Value::Decimal(d.to_owned()),
+        StoredValueDe::Json(j) => Value::Json(j.to_owned()),
     }
 }
 
-/// The domain contact of a stored one.
-pub fn contact_from_stored(s: StoredContact) -> Contact {
+/// The domain contact of a decoded one.
+fn contact_from_stored(s: StoredContactDe<'_>) -> Contact {
     Contact {
-        key: s.key,
+        key: s.key.to_owned(),
         fields: Fields::from_sorted_pairs(
             s.fields
                 .into_iter()
                 .map(|(id, v)| (FieldId(id), value_from_stored(v)))
                 .collect(),
         ),
-        aliases: s.aliases,
+        aliases: s.aliases.into_iter().map(str::to_owned).collect(),
         version: s.version,
         created_at_us: s.created_at_us,
         updated_at_us: s.updated_at_us,
@@ -232,7 +264,7 @@ pub fn encode_contact(c: &Contact) -> Result<Vec<u8>, StoreError> {
 
 /// Decodes a `contacts` value.
 pub fn decode_contact(bytes: &[u8]) -> Result<Contact, StoreError> {
-    let s: StoredContact = decode("contacts", TAG_CONTACT_V1, bytes)?;
+    let s: StoredContactDe<'_> = decode("contacts", TAG_CONTACT_V1, bytes)?;
     Ok(contact_from_stored(s))
 }
 

@@ -86,7 +86,7 @@ impl Model {
                     }
                     _ => c.fields.set(
                         FieldId::EMAIL,
-                        Value::Str(format!("e{}@x.io", rng.below(EMAILS))),
+                        Value::Str(format!("e{}@x.io", rng.below(EMAILS)).into()),
                     ),
                 }
                 c.version += 1;
@@ -101,7 +101,7 @@ impl Model {
                     }
                     _ => c.fields.set(
                         FieldId::GSM,
-                        Value::Str(format!("+10000{}", rng.below(PHONES))),
+                        Value::Str(format!("+10000{}", rng.below(PHONES)).into()),
                     ),
                 }
                 c.version += 1;

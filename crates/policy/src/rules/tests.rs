@@ -24,7 +24,7 @@ fn rec(mode: Mode, v: serde_json::Value) -> NormalizedRecord {
 }
 
 fn s(v: &str) -> Value {
-    Value::Str(v.to_owned())
+    Value::Str(v.into())
 }
 
 // R12 defaults on insert; R3 required on insert.
