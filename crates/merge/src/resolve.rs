@@ -161,17 +161,83 @@ enum Found {
 #[derive(Default)]
 struct Overlay {
     entities: Vec<Entity>,
-    /// Snapshot key → entity, for snapshot contacts the request reached.
-    snap: AHashMap<String, usize>,
+    /// Snapshot contacts the request reached, by their committed key (see
+    /// [`Overlay::snap_entity`]).
+    snap: ValueIndex,
     /// Identifiers (keys and aliases) whose resolution changed: `None` = resolves
     /// to nothing any more.
     ident: AHashMap<String, Option<usize>>,
     /// Entities whose email was set in this request, by that email (may be stale:
     /// always re-check the entity's current email).
-    email: AHashMap<String, Vec<usize>>,
+    email: ValueIndex,
     /// Likewise for gsm.
-    phone: AHashMap<String, Vec<usize>>,
+    phone: ValueIndex,
     changes: usize,
+}
+
+/// Entities by a 64-bit hash of a value (email or gsm) they were given in this
+/// request. It holds candidates only: callers re-check each entity's current value,
+/// so a hash collision costs one comparison, never a wrong match. Keying by the hash
+/// spares copying every value into the map.
+#[derive(Default)]
+struct ValueIndex {
+    hasher: ahash::RandomState,
+    /// Test hook: every value hashes to 0, so every lookup meets every entity.
+    #[cfg(test)]
+    collide: bool,
+    /// The first entity given each value hash (nearly always the only one).
+    first: AHashMap<u64, usize>,
+    /// Further entities under the same hash.
+    more: AHashMap<u64, Vec<usize>>,
+}
+
+impl ValueIndex {
+    fn hash(&self, value: &str) -> u64 {
+        #[cfg(test)]
+        if self.collide {
+            return 0;
+        }
+        self.hasher.hash_one(value)
+    }
+
+    fn add(&mut self, value: &str, e: usize) {
+        let h = self.hash(value);
+        match self.first.entry(h) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(e);
+            }
+            std::collections::hash_map::Entry::Occupied(o) if *o.get() != e => {
+                let more = self.more.entry(h).or_default();
+                if !more.contains(&e) {
+                    more.push(e);
+                }
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {}
+        }
+    }
+
+    /// Every entity added under `value`'s hash, first added first.
+    fn candidates(&self, value: &str) -> impl Iterator<Item = usize> + '_ {
+        let h = self.hash(value);
+        self.first
+            .get(&h)
+            .copied()
+            .into_iter()
+            .chain(self.more.get(&h).into_iter().flatten().copied())
+    }
+}
+
+impl Overlay {
+    /// The entity of the snapshot contact whose committed key is `key`, if the
+    /// request has reached it.
+    fn snap_entity(&self, key: &str) -> Option<usize> {
+        self.snap.candidates(key).find(|&e| {
+            self.entities
+                .get(e)
+                .and_then(|x| x.before.as_ref())
+                .is_some_and(|b| b.key == key)
+        })
+    }
 }
 
 /// Per-record result of a pass.
@@ -263,8 +329,8 @@ impl<L: Lookup> Ctx<'_, L> {
             Some(c) => c.clone(),
             None => self.lookup.by_identifier(id)?,
         };
-        Ok(snap.map(|c| match ov.snap.get(&c.key) {
-            Some(e) => Found::Entity(*e),
+        Ok(snap.map(|c| match ov.snap_entity(&c.key) {
+            Some(e) => Found::Entity(e),
             None => Found::Snapshot(c),
         }))
     }
@@ -292,8 +358,8 @@ impl<L: Lookup> Ctx<'_, L> {
         let mut out = Vec::new();
         let mut seen: AHashSet<usize> = AHashSet::new();
         for c in snap {
-            match ov.snap.get(&c.key) {
-                Some(&e) => {
+            match ov.snap_entity(&c.key) {
+                Some(e) => {
                     if still(e) && seen.insert(e) {
                         out.push(Found::Entity(e));
                     }
@@ -302,7 +368,7 @@ impl<L: Lookup> Ctx<'_, L> {
             }
         }
         let index = if phone { &ov.phone } else { &ov.email };
-        for &e in index.get(value).into_iter().flatten() {
+        for e in index.candidates(value) {
             if still(e) && seen.insert(e) {
                 out.push(Found::Entity(e));
             }
@@ -446,7 +512,7 @@ impl<L: Lookup> Ctx<'_, L> {
             Found::Entity(e) => e,
             Found::Snapshot(c) => {
                 let e = ov.entities.len();
-                ov.snap.insert(c.key.clone(), e);
+                ov.snap.add(&c.key, e);
                 ov.entities.push(Entity {
                     before: Some(c),
                     after: None,
@@ -569,16 +635,10 @@ impl<L: Lookup> Ctx<'_, L> {
     /// Remembers a contact's new email/gsm in the overlay indexes.
     fn record_values(&self, ov: &mut Overlay, e: usize, next: &Contact) {
         if let Some(em) = next.email() {
-            let v = ov.email.entry(em.to_owned()).or_default();
-            if !v.contains(&e) {
-                v.push(e);
-            }
+            ov.email.add(em, e);
         }
         if let Some(g) = next.gsm() {
-            let v = ov.phone.entry(g.to_owned()).or_default();
-            if !v.contains(&e) {
-                v.push(e);
-            }
+            ov.phone.add(g, e);
         }
     }
 
@@ -734,5 +794,46 @@ fn finish(
             request_error: None::<RequestErrorInfo>,
         },
         writes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contactdb_policy::Fields;
+
+    fn snapshot_entity(key: &str) -> Entity {
+        Entity {
+            before: Some(Contact {
+                key: key.to_owned(),
+                fields: Fields::new(),
+                aliases: Vec::new(),
+                version: 1,
+                created_at_us: 0,
+                updated_at_us: 0,
+            }),
+            after: None,
+            reached_by: None,
+            changed: false,
+            changed_seq: 0,
+        }
+    }
+
+    // The overlay indexes hold hash candidates; with every value colliding, each
+    // lookup must still find exactly its own entity (R6: no wrong match).
+    #[test]
+    fn colliding_hashes_never_match_the_wrong_entity() {
+        let mut ov = Overlay::default();
+        ov.snap.collide = true;
+        for (e, key) in ["a", "b", "c"].into_iter().enumerate() {
+            ov.entities.push(snapshot_entity(key));
+            ov.snap.add(key, e);
+        }
+        ov.snap.add("a", 0);
+        assert_eq!(ov.snap.candidates("zzz").collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(ov.snap_entity("a"), Some(0));
+        assert_eq!(ov.snap_entity("b"), Some(1));
+        assert_eq!(ov.snap_entity("c"), Some(2));
+        assert_eq!(ov.snap_entity("d"), None);
     }
 }

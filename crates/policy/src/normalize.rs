@@ -142,7 +142,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
             let phone = normalize_phone(&raw)?;
             Ok(Normalized::Set {
                 changed: was_str && phone != raw,
-                value: Value::Str(phone.into()),
+                value: Value::Str(phone),
             })
         }
         Kind::Status => {
@@ -335,14 +335,18 @@ pub fn normalize_email(raw: &str) -> Result<CompactString, Invalid> {
     let t = raw.trim();
     // ASCII (nearly every address) lowercases byte by byte, in place, without
     // Unicode tables.
-    let e = if t.is_ascii() {
+    let ascii = t.is_ascii();
+    let e = if ascii {
         let mut e = CompactString::new(t);
         e.make_ascii_lowercase();
         e
     } else {
         CompactString::from(t.to_lowercase())
     };
-    let chars = e.chars().count();
+    // For ASCII text, characters are bytes, and whitespace or control characters
+    // are exactly the bytes up to 0x20 and 0x7f.
+    let count = |s: &str| if ascii { s.len() } else { s.chars().count() };
+    let chars = count(&e);
     if chars > EMAIL_CHARS_MAX {
         return Err(invalid(
             ErrorCode::TooLong,
@@ -359,11 +363,13 @@ pub fn normalize_email(raw: &str) -> Result<CompactString, Invalid> {
     let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
-    let local_chars = local.chars().count();
-    if local_chars == 0
-        || local_chars > EMAIL_LOCAL_CHARS_MAX
-        || local.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    let local_chars = count(local);
+    let blank_or_control = if ascii {
+        local.bytes().any(|b| b <= b' ' || b == 0x7f)
+    } else {
+        local.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if local_chars == 0 || local_chars > EMAIL_LOCAL_CHARS_MAX || blank_or_control {
         return Err(bad());
     }
     let mut labels = 0usize;
@@ -387,14 +393,15 @@ pub fn normalize_email(raw: &str) -> Result<CompactString, Invalid> {
 
 /// Normalizes a phone number to E.164 (R2): drops spaces, `-`, `.`, `(`, `)`;
 /// a leading `00` becomes `+`; then `+` and 7..=15 digits, the first not 0.
-pub fn normalize_phone(raw: &str) -> Result<String, Invalid> {
+pub fn normalize_phone(raw: &str) -> Result<CompactString, Invalid> {
     let t = raw.trim();
-    let mut s: String = t
+    // E.164 has at most 16 characters, so a valid number stays inline.
+    let mut s: CompactString = t
         .chars()
         .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
         .collect();
-    if let Some(rest) = s.strip_prefix("00") {
-        s = format!("+{rest}");
+    if s.starts_with("00") {
+        s.replace_range(..2, "+");
     }
     let ok = s.strip_prefix('+').is_some_and(|digits| {
         (PHONE_DIGITS_MIN..=PHONE_DIGITS_MAX).contains(&digits.len())
@@ -552,6 +559,16 @@ mod tests {
             // shortcut of the same mapping); domains must be ASCII (punycode).
             ("ÅSA.Öz@Example.com", Ok("åsa.öz@example.com")),
             ("ÅSA@Exämple.com", Err(InvalidEmail)),
+            // Blanks and control characters in the local part, ASCII and not.
+            ("a\tb@c.com", Err(InvalidEmail)),
+            ("a\u{1c}b@c.com", Err(InvalidEmail)),
+            ("a\u{7f}b@c.com", Err(InvalidEmail)),
+            ("a\u{a0}b@c.com", Err(InvalidEmail)),
+            ("ä\u{85}b@c.com", Err(InvalidEmail)),
+            (
+                "a!#$%&'*+/=?^_`{|}~-b@c.com",
+                Ok("a!#$%&'*+/=?^_`{|}~-b@c.com"),
+            ),
             ("", Ok("")),
         ] {
             check(Kind::Email, json!(input), want);
@@ -574,6 +591,7 @@ mod tests {
             ("00905551234567", Ok("+905551234567")),
             ("0 0 90 555 123 45 67", Ok("+905551234567")),
             ("+00905551234567", Err(InvalidPhone)),
+            ("0090 555 123 45 67 89 01 23 45", Err(InvalidPhone)),
             ("+1234567", Ok("+1234567")),
             ("+123456", Err(InvalidPhone)),
             ("+1234567890123456", Err(InvalidPhone)),
