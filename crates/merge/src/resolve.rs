@@ -727,8 +727,23 @@ fn finish(
     };
     summary.failed = failed;
     let mut results = Vec::with_capacity(records.len());
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
+    let mut errors = Vec::with_capacity(pass.records.iter().map(|r| r.errors.len()).sum());
+    let mut warnings = Vec::with_capacity(if status == Status::Rejected {
+        0
+    } else {
+        records
+            .iter()
+            .zip(&pass.records)
+            .map(|(p, r)| {
+                r.warnings.len()
+                    + if r.own_warnings {
+                        p.rec.warnings.len()
+                    } else {
+                        0
+                    }
+            })
+            .sum()
+    });
     for (p, r) in records.into_iter().zip(pass.records) {
         let mut outcome = r.outcome.unwrap_or(Outcome::Failed);
         if status == Status::Rejected

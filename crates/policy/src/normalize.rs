@@ -45,6 +45,17 @@ fn invalid(code: ErrorCode, message: impl Into<String>) -> Invalid {
     }
 }
 
+/// `str::trim`, returning at once when both ends are visible ASCII (no Unicode
+/// whitespace can then be trimmed), as nearly every value's ends are.
+pub(crate) fn trim(s: &str) -> &str {
+    let visible = |b: Option<&u8>| b.is_some_and(|b| (0x21..0x7f).contains(b));
+    if visible(s.as_bytes().first()) && visible(s.as_bytes().last()) {
+        s
+    } else {
+        s.trim()
+    }
+}
+
 /// Shortens a value for an error message, so hostile sizes stay out of reports.
 pub fn excerpt(s: &str) -> String {
     const MAX: usize = 64;
@@ -86,7 +97,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
         return Ok(Normalized::Clear);
     }
     if let Json::String(s) = input
-        && s.trim().is_empty()
+        && trim(s).is_empty()
     {
         return Ok(Normalized::Clear);
     }
@@ -105,7 +116,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
                 Json::Number(n) => (std::borrow::Cow::Owned(n.to_string()), false),
                 _ => scalar_text(input, "a text value")?,
             };
-            let t = raw.trim();
+            let t = trim(&raw);
             let chars = t.chars().count();
             if chars > chars_max as usize {
                 return Err(invalid(
@@ -152,7 +163,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
                     format!("status must be \"A\" or \"P\", got {}", type_name(input)),
                 ));
             };
-            let t = raw.trim();
+            let t = trim(raw);
             let v = match t {
                 "A" | "a" => "A",
                 "P" | "p" => "P",
@@ -179,7 +190,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
                     format!("a date must be a string, got {}", type_name(input)),
                 ));
             };
-            let t = raw.trim();
+            let t = trim(raw);
             validate_date(t)?;
             Ok(Normalized::Set {
                 changed: t.len() != raw.len(),
@@ -190,7 +201,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
             let p = match input {
                 Json::Number(n) => n.as_i64().filter(|p| *p >= 0),
                 Json::String(s) => {
-                    let t = s.trim();
+                    let t = trim(s);
                     if t.bytes().all(|b| b.is_ascii_digit()) {
                         t.parse().ok()
                     } else {
@@ -216,7 +227,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
         Kind::Integer => {
             let i = match input {
                 Json::Number(n) => n.as_i64(),
-                Json::String(s) => parse_int(s.trim()),
+                Json::String(s) => parse_int(trim(s)),
                 _ => None,
             };
             i.map(|i| Normalized::Set {
@@ -233,7 +244,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
         Kind::Decimal => {
             let text = match input {
                 Json::Number(n) => Some(n.to_string()),
-                Json::String(s) => Some(s.trim().to_owned()),
+                Json::String(s) => Some(trim(s).to_owned()),
                 _ => None,
             };
             text.as_deref()
@@ -311,7 +322,7 @@ fn parse_int(s: &str) -> Option<i64> {
 
 /// Trims a key and checks R2: 1..=255 bytes, no control characters.
 pub fn normalize_key(raw: &str) -> Result<String, Invalid> {
-    let k = raw.trim();
+    let k = trim(raw);
     if k.is_empty() {
         return Err(invalid(ErrorCode::MissingKey, "contact_key is empty"));
     }
@@ -332,7 +343,7 @@ pub fn normalize_key(raw: &str) -> Result<String, Invalid> {
 
 /// Trims, lowercases and validates an email (R2).
 pub fn normalize_email(raw: &str) -> Result<CompactString, Invalid> {
-    let t = raw.trim();
+    let t = trim(raw);
     // ASCII (nearly every address) lowercases byte by byte, in place, without
     // Unicode tables.
     let ascii = t.is_ascii();
@@ -394,7 +405,7 @@ pub fn normalize_email(raw: &str) -> Result<CompactString, Invalid> {
 /// Normalizes a phone number to E.164 (R2): drops spaces, `-`, `.`, `(`, `)`;
 /// a leading `00` becomes `+`; then `+` and 7..=15 digits, the first not 0.
 pub fn normalize_phone(raw: &str) -> Result<CompactString, Invalid> {
-    let t = raw.trim();
+    let t = trim(raw);
     // E.164 has at most 16 characters, so a valid number stays inline.
     let mut s: CompactString = t
         .chars()
@@ -426,7 +437,7 @@ fn normalize_bool(input: &Json) -> Result<bool, Invalid> {
             Some(1) => Some(true),
             _ => None,
         },
-        Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+        Json::String(s) => match trim(s).to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "1" => Some(true),
             "false" | "f" | "no" | "n" | "0" => Some(false),
             _ => None,
@@ -656,6 +667,28 @@ mod tests {
             Ok(&serde_json::to_string(&deep).unwrap_or_default()),
         );
         check(Kind::Json, json!([deep]), Err(InvalidType));
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{a0}a",
+            "a\u{3000}",
+            "\u{7f}a\u{7f}",
+            "\ta\n",
+            "ab",
+            "é",
+            " é ",
+            "a\u{85}",
+            "\u{1c}a",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
     }
 
     // R2 keys.
