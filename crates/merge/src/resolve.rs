@@ -38,7 +38,7 @@ pub fn plan_with_pool<L: Lookup>(
     now_us: i64,
 ) -> Result<Plan, L::Error> {
     let phase1 = || prefetch_all(req, prepared, catalog, lookup);
-    let records = match pool {
+    let mut records = match pool {
         Some(p) => p.install(phase1)?,
         None => phase1()?,
     };
@@ -50,7 +50,7 @@ pub fn plan_with_pool<L: Lookup>(
     };
     let pass = match prepared.on_duplicate {
         OnDuplicate::Last => {
-            let first = ctx.run(&records, None)?;
+            let first = ctx.run(&mut records, None, Take::Copy)?;
             let mut last_of: AHashMap<usize, u32> = AHashMap::new();
             for (i, r) in first.records.iter().enumerate() {
                 if let Some(e) = r.reached {
@@ -67,9 +67,9 @@ pub fn plan_with_pool<L: Lookup>(
                         .filter(|last| *last != index_u32(i))
                 })
                 .collect();
-            ctx.run(&records, Some(&left_out))?
+            ctx.run(&mut records, Some(&left_out), Take::Move)?
         }
-        _ => ctx.run(&records, None)?,
+        _ => ctx.run(&mut records, None, Take::Move)?,
     };
     Ok(finish(req, prepared, records, pass))
 }
@@ -87,6 +87,23 @@ struct Prefetched {
     by_email: Option<Vec<Contact>>,
     /// Snapshot contacts with the record's gsm, when `match_on` has phone.
     by_phone: Option<Vec<Contact>>,
+}
+
+/// Whether a pass moves what phase 1 found out of the records (the last pass) or
+/// copies it (a pass that another pass follows).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Take {
+    Copy,
+    Move,
+}
+
+impl Take {
+    fn get<T: Clone + Default>(self, slot: &mut T) -> T {
+        match self {
+            Take::Copy => slot.clone(),
+            Take::Move => std::mem::take(slot),
+        }
+    }
 }
 
 fn prefetch_all<L: Lookup>(
@@ -290,12 +307,16 @@ impl<L: Lookup> Ctx<'_, L> {
     /// duplicate of record j (`on_duplicate=last`).
     fn run(
         &self,
-        records: &[Prefetched],
+        records: &mut [Prefetched],
         left_out: Option<&[Option<u32>]>,
+        take: Take,
     ) -> Result<PassResult, L::Error> {
-        let mut ov = Overlay::default();
+        let mut ov = Overlay {
+            entities: Vec::with_capacity(records.len()),
+            ..Overlay::default()
+        };
         let mut out = Vec::with_capacity(records.len());
-        for (i, p) in records.iter().enumerate() {
+        for (i, p) in records.iter_mut().enumerate() {
             let skip = left_out.and_then(|l| l.get(i).copied().flatten());
             let r = match skip {
                 Some(j) => RecordOutcome {
@@ -303,7 +324,7 @@ impl<L: Lookup> Ctx<'_, L> {
                     duplicate_of: Some(j),
                     ..RecordOutcome::default()
                 },
-                None => self.resolve(p, &mut ov)?,
+                None => self.resolve(p, &mut ov, take)?,
             };
             out.push(r);
         }
@@ -320,13 +341,13 @@ impl<L: Lookup> Ctx<'_, L> {
         &self,
         ov: &Overlay,
         id: &str,
-        prefetched: Option<&Option<Contact>>,
+        prefetched: Option<Option<Contact>>,
     ) -> Result<Option<Found>, L::Error> {
         if let Some(hit) = ov.ident.get(id) {
             return Ok(hit.map(Found::Entity));
         }
         let snap = match prefetched {
-            Some(c) => c.clone(),
+            Some(c) => c,
             None => self.lookup.by_identifier(id)?,
         };
         Ok(snap.map(|c| match ov.snap_entity(&c.key) {
@@ -341,7 +362,7 @@ impl<L: Lookup> Ctx<'_, L> {
         ov: &Overlay,
         value: &str,
         phone: bool,
-        prefetched: Option<&Vec<Contact>>,
+        prefetched: Option<Vec<Contact>>,
     ) -> Result<Vec<Found>, L::Error> {
         // Whether entity `e` still has `value` now (the overlay index may be stale).
         let still = |e: usize| {
@@ -351,7 +372,7 @@ impl<L: Lookup> Ctx<'_, L> {
                 .is_some_and(|c| if phone { c.gsm() } else { c.email() } == Some(value))
         };
         let snap = match prefetched {
-            Some(v) => v.clone(),
+            Some(v) => v,
             None if phone => self.lookup.contacts_by_phone(value)?,
             None => self.lookup.contacts_by_email(value)?,
         };
@@ -388,7 +409,12 @@ impl<L: Lookup> Ctx<'_, L> {
     }
 
     /// Applies (or fails) one record against the overlay.
-    fn resolve(&self, p: &Prefetched, ov: &mut Overlay) -> Result<RecordOutcome, L::Error> {
+    fn resolve(
+        &self,
+        p: &mut Prefetched,
+        ov: &mut Overlay,
+        take: Take,
+    ) -> Result<RecordOutcome, L::Error> {
         let rec = &p.rec;
         let mut out = RecordOutcome::default();
         let Some(key) = rec.key.as_deref().filter(|_| !rec.is_invalid()) else {
@@ -399,7 +425,7 @@ impl<L: Lookup> Ctx<'_, L> {
 
         // R8: key or alias first, authoritative when found.
         let matched: Option<(Found, MatchedBy)> =
-            if let Some(f) = self.find_ident(ov, key, Some(&p.by_key))? {
+            if let Some(f) = self.find_ident(ov, key, Some(take.get(&mut p.by_key)))? {
                 let by = if self.key_of(ov, &f) == key {
                     MatchedBy::Key
                 } else {
@@ -411,14 +437,14 @@ impl<L: Lookup> Ctx<'_, L> {
                 if self.prepared.match_on.email
                     && let Some(e) = rec.email()
                 {
-                    for f in self.find_by_value(ov, e, false, p.by_email.as_ref())? {
+                    for f in self.find_by_value(ov, e, false, take.get(&mut p.by_email))? {
                         cands.push((f, MatchedBy::Email));
                     }
                 }
                 if self.prepared.match_on.phone
                     && let Some(g) = rec.gsm()
                 {
-                    for f in self.find_by_value(ov, g, true, p.by_phone.as_ref())? {
+                    for f in self.find_by_value(ov, g, true, take.get(&mut p.by_phone))? {
                         let k = self.key_of(ov, &f).to_owned();
                         if !cands.iter().any(|(c, _)| self.key_of(ov, c) == k) {
                             cands.push((f, MatchedBy::Phone));

@@ -65,6 +65,18 @@ impl Fields {
         Fields(Vec::new())
     }
 
+    /// No fields, with room for `n` without reallocating.
+    pub fn with_capacity(n: usize) -> Self {
+        Fields(Vec::with_capacity(n))
+    }
+
+    /// A copy of these fields with room for `extra` more without reallocating.
+    pub fn clone_with_room(&self, extra: usize) -> Self {
+        let mut v = Vec::with_capacity(self.0.len() + extra);
+        v.extend_from_slice(&self.0);
+        Fields(v)
+    }
+
     /// Builds from pairs already sorted by id without duplicates, as storage keeps
     /// them, reusing their vector; pairs in any other order are sorted as
     /// [`Fields::from_pairs`] would.

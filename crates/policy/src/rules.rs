@@ -37,7 +37,11 @@ pub fn merge_fields(
     rec: &NormalizedRecord,
     catalog: &Catalog,
 ) -> Result<Fields, Vec<MissingRequired>> {
-    let mut fields = existing.cloned().unwrap_or_default();
+    // Room for every input and the defaults and statuses set below, so that no
+    // `set` reallocates.
+    let room = rec.inputs.len() + 4;
+    let mut fields =
+        existing.map_or_else(|| Fields::with_capacity(room), |f| f.clone_with_room(room));
     let mut missing = Vec::new();
     for (id, input) in &rec.inputs {
         match input {
