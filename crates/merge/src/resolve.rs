@@ -145,6 +145,12 @@ fn prefetch_all<L: Lookup>(
             }
             Ok(p)
         })
+        // Collected as an indexed iterator, rayon writes each result in its place in
+        // one vector; collected straight into a `Result`, it would gather a list of
+        // per-split vectors and copy them together. The second collect reuses the
+        // vector in place.
+        .collect::<Vec<Result<Prefetched, L::Error>>>()
+        .into_iter()
         .collect()
 }
 
