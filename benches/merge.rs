@@ -15,30 +15,21 @@ mod common;
 
 use std::time::Duration;
 
-use contactdb_merge::{MemLookup, plan_with_pool};
-use contactdb_policy::request::prepare;
-use contactdb_policy::{BulkRequest, Catalog, Limits, Mode, Status};
+use contactdb_merge::plan_with_pool;
+use contactdb_policy::Status;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const EXISTING: u64 = 100_000;
 const BATCH: u64 = 10_000;
-const NOW: i64 = 1_767_225_600_000_000;
 
 fn merge(c: &mut Criterion) {
-    let catalog = Catalog::new(&[]);
-    let limits = Limits {
-        records_max: 1_000_000,
-    };
-    // The 100k committed contacts, built by the merge itself from insert records.
-    let load = BulkRequest::new(Mode::Insert, common::records(0..EXISTING));
-    let prepared = prepare(&load, &catalog, &limits).unwrap();
-    let plan =
-        plan_with_pool(None, &load, &prepared, &catalog, &MemLookup::default(), NOW).unwrap();
-    assert_eq!(plan.report.summary.inserted, EXISTING);
-    let lookup = MemLookup::new(plan.writes.into_iter().map(|w| w.after));
-
-    let req = common::upsert_request(common::upsert_batch(EXISTING, BATCH, 1));
-    let prepared = prepare(&req, &catalog, &limits).unwrap();
+    let common::MergeWorkload {
+        catalog,
+        lookup,
+        req,
+        prepared,
+    } = common::merge_workload(EXISTING, BATCH);
+    let now = common::NOW_US;
 
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut g = c.benchmark_group("merge");
@@ -51,13 +42,13 @@ fn merge(c: &mut Criterion) {
             .num_threads(threads)
             .build()
             .unwrap();
-        let check = plan_with_pool(Some(&pool), &req, &prepared, &catalog, &lookup, NOW).unwrap();
+        let check = plan_with_pool(Some(&pool), &req, &prepared, &catalog, &lookup, now).unwrap();
         assert_eq!(check.report.status, Status::Applied);
         assert_eq!(check.report.summary.updated, BATCH / 2);
         assert_eq!(check.report.summary.inserted, BATCH - BATCH / 2);
         g.bench_function(format!("upsert_10k_vs_100k/threads={threads}"), |b| {
             b.iter(|| {
-                plan_with_pool(Some(&pool), &req, &prepared, &catalog, &lookup, NOW).unwrap()
+                plan_with_pool(Some(&pool), &req, &prepared, &catalog, &lookup, now).unwrap()
             });
         });
     }

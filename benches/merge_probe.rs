@@ -19,15 +19,13 @@ mod common;
 use std::time::Instant;
 
 use contactdb_merge::{MemLookup, plan_with_pool};
-use contactdb_policy::request::prepare;
-use contactdb_policy::{BulkRequest, Catalog, Limits, Mode, Prepared, Status};
+use contactdb_policy::{BulkRequest, Catalog, Prepared, Status};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const EXISTING: u64 = 100_000;
 const BATCH: u64 = 10_000;
-const NOW: i64 = 1_767_225_600_000_000;
 
 fn main() {
     // `cargo bench` passes `--bench`; the rest are ours.
@@ -46,17 +44,12 @@ fn main() {
         |s| s.split(',').map(|t| t.parse().expect("threads")).collect(),
     );
 
-    let catalog = Catalog::new(&[]);
-    let limits = Limits {
-        records_max: 1_000_000,
-    };
-    let load = BulkRequest::new(Mode::Insert, common::records(0..EXISTING));
-    let prepared = prepare(&load, &catalog, &limits).unwrap();
-    let plan =
-        plan_with_pool(None, &load, &prepared, &catalog, &MemLookup::default(), NOW).unwrap();
-    let lookup = MemLookup::new(plan.writes.into_iter().map(|w| w.after));
-    let req = common::upsert_request(common::upsert_batch(EXISTING, BATCH, 1));
-    let prepared = prepare(&req, &catalog, &limits).unwrap();
+    let common::MergeWorkload {
+        catalog,
+        lookup,
+        req,
+        prepared,
+    } = common::merge_workload(EXISTING, BATCH);
 
     for t in threads {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -86,7 +79,7 @@ fn probe_once(
     catalog: &Catalog,
     lookup: &MemLookup,
 ) {
-    let plan = plan_with_pool(Some(pool), req, prepared, catalog, lookup, NOW).unwrap();
+    let plan = plan_with_pool(Some(pool), req, prepared, catalog, lookup, common::NOW_US).unwrap();
     assert_eq!(plan.report.status, Status::Applied);
     drop(std::hint::black_box(plan));
 }

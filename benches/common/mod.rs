@@ -130,3 +130,46 @@ pub fn base_file(dir: &Path, count: u64, batch: u64, cache: usize) -> PathBuf {
     }
     path
 }
+
+/// The merge-only workload of the `merge` and `merge_probe` benches: `existing`
+/// contacts in a `MemLookup` (built by the merge itself from insert records) and a
+/// prepared upsert request of `batch` records over them.
+pub struct MergeWorkload {
+    pub catalog: contactdb_policy::Catalog,
+    pub lookup: contactdb_merge::MemLookup,
+    pub req: BulkRequest,
+    pub prepared: contactdb_policy::Prepared,
+}
+
+/// The timestamp every merge bench plans with.
+pub const NOW_US: i64 = 1_767_225_600_000_000;
+
+pub fn merge_workload(existing: u64, batch: u64) -> MergeWorkload {
+    use contactdb_merge::{MemLookup, plan_with_pool};
+    use contactdb_policy::request::prepare;
+    let catalog = contactdb_policy::Catalog::new(&[]);
+    let limits = contactdb_policy::Limits {
+        records_max: 1_000_000,
+    };
+    let load = BulkRequest::new(Mode::Insert, records(0..existing));
+    let prepared = prepare(&load, &catalog, &limits).unwrap();
+    let plan = plan_with_pool(
+        None,
+        &load,
+        &prepared,
+        &catalog,
+        &MemLookup::default(),
+        NOW_US,
+    )
+    .unwrap();
+    assert_eq!(plan.report.summary.inserted, existing);
+    let lookup = MemLookup::new(plan.writes.into_iter().map(|w| w.after));
+    let req = upsert_request(upsert_batch(existing, batch, 1));
+    let prepared = prepare(&req, &catalog, &limits).unwrap();
+    MergeWorkload {
+        catalog,
+        lookup,
+        req,
+        prepared,
+    }
+}

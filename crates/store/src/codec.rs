@@ -83,8 +83,9 @@ impl Serialize for FieldsRef<'_> {
     }
 }
 
-/// [`StoredValue`] borrowed: the same variants in the same order.
-#[derive(Serialize)]
+/// [`StoredValue`] borrowed, for encoding (from a domain value) and decoding (from
+/// the stored bytes): the same variants in the same order.
+#[derive(Serialize, Deserialize)]
 enum StoredValueRef<'a> {
     Str(&'a str),
     Bool(bool),
@@ -112,22 +113,12 @@ impl<'a> StoredValueRef<'a> {
 struct StoredContactDe<'a> {
     key: &'a str,
     #[serde(borrow)]
-    fields: Vec<(u16, StoredValueDe<'a>)>,
+    fields: Vec<(u16, StoredValueRef<'a>)>,
     #[serde(borrow)]
     aliases: Vec<&'a str>,
     version: u64,
     created_at_us: i64,
     updated_at_us: i64,
-}
-
-/// [`StoredValue`] borrowed for decoding: the same variants in the same order.
-#[derive(Deserialize)]
-enum StoredValueDe<'a> {
-    Str(&'a str),
-    Bool(bool),
-    Int(i64),
-    Decimal(&'a str),
-    Json(&'a str),
 }
 
 /// A workspace as stored in `workspaces`; its number is the table key.
@@ -222,13 +213,13 @@ fn decode<'a, T: Deserialize<'a>>(
     Ok(value)
 }
 
-fn value_from_stored(v: StoredValueDe<'_>) -> Value {
+fn value_from_stored(v: StoredValueRef<'_>) -> Value {
     match v {
-        StoredValueDe::Str(s) => Value::Str(s.into()),
-        StoredValueDe::Bool(b) => Value::Bool(b),
-        StoredValueDe::Int(i) => Value::Int(i),
-        StoredValueDe::Decimal(d) => Value::Decimal(d.to_owned()),
-        StoredValueDe::Json(j) => Value::Json(j.to_owned()),
+        StoredValueRef::Str(s) => Value::Str(s.into()),
+        StoredValueRef::Bool(b) => Value::Bool(b),
+        StoredValueRef::Int(i) => Value::Int(i),
+        StoredValueRef::Decimal(d) => Value::Decimal(d.to_owned()),
+        StoredValueRef::Json(j) => Value::Json(j.to_owned()),
     }
 }
 
