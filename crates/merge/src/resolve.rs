@@ -198,10 +198,11 @@ struct Overlay {
     changes: usize,
 }
 
-/// Entities by a 64-bit hash of a value (email or gsm) they were given in this
-/// request. It holds candidates only: callers re-check each entity's current value,
-/// so a hash collision costs one comparison, never a wrong match. Keying by the hash
-/// spares copying every value into the map.
+/// Entities by a 64-bit hash of a string: an email or gsm they were given in this
+/// request, or the committed key of a snapshot contact. It holds candidates only:
+/// callers re-check each entity's current value (or committed key), so a hash
+/// collision costs one comparison, never a wrong match. Keying by the hash spares
+/// copying every string into the map.
 #[derive(Default)]
 struct ValueIndex {
     hasher: ahash::RandomState,
