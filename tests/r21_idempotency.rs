@@ -289,3 +289,22 @@ fn default_retention_keeps_ids() -> TestResult {
     assert_eq!(again.status, Status::Applied);
     Ok(())
 }
+
+// R21, R20: the largest retention the builder takes (u32::MAX days, beyond i64
+// microseconds) saturates instead of overflowing, and ids replay. Regression test:
+// the retention in µs was `days * 86_400 * 1_000_000`, which overflowed past
+// ~106,751 days.
+#[test]
+fn largest_retention_saturates() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = Database::builder()
+        .request_id_retention_days(u32::MAX)
+        .open(dir.path().join("c.redb"))?;
+    let ws = db.workspace("default")?;
+    let r = with_id("rid", Mode::Insert, vec![json!({"contact_key": "k"})]);
+    assert_eq!(ws.bulk(&r)?.status, Status::Applied);
+    seed(&ws, vec![json!({"contact_key": "other"})])?;
+    assert!(ws.bulk(&r)?.replayed);
+    assert_clean(&db)?;
+    Ok(())
+}

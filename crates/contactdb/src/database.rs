@@ -168,7 +168,7 @@ impl Builder {
                 limits: Limits {
                     records_max: self.records_max,
                 },
-                retention_us: i64::from(self.retention_days) * 86_400 * 1_000_000,
+                retention_us: i64::from(self.retention_days).saturating_mul(86_400 * 1_000_000),
                 pool,
             }),
         })
