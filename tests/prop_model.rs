@@ -618,13 +618,17 @@ fn temp_dir() -> tempfile::TempDir {
 }
 
 /// The one-thread database also merges its index buffers very often (threshold
-/// 2: lookups then see base, delta and tombstones together), the other keeps the
-/// default threshold, so the two physical layouts differ while every report and
-/// every content must be equal.
+/// 2: lookups then see base, delta and tombstones together) and rebuilds its lookup
+/// filters often (slack 1), the other keeps the defaults, so the two physical
+/// layouts and filter states differ while every report and every content must be
+/// equal.
 fn open(path: &std::path::Path, one_thread: bool) -> Database {
     let mut b = Database::builder().records_max(RECORDS_MAX);
     if one_thread {
-        b = b.merge_threads(1).index_buffer_min(2);
+        b = b
+            .merge_threads(1)
+            .index_buffer_min(2)
+            .lookup_filter_slack_min(1);
     }
     b.open(path).expect("database opens")
 }

@@ -563,9 +563,9 @@ pub mod redb_row {
             }
             meta.insert("next_id", next_id)?;
         }
-        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA)?;
-        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA)?;
-        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA)?;
+        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, None)?;
+        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, None)?;
+        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, None)?;
         Ok(())
     }
 }

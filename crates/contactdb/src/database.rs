@@ -86,6 +86,7 @@ pub struct Builder {
     retention_days: u32,
     merge_threads: Option<usize>,
     index_buffer_min: u64,
+    filter_slack_min: u64,
 }
 
 impl Default for Builder {
@@ -96,6 +97,7 @@ impl Default for Builder {
             retention_days: REQUEST_ID_RETENTION_DAYS_DEFAULT,
             merge_threads: None,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
+            filter_slack_min: contactdb_store::filter::DEFAULT_SLACK_MIN,
         }
     }
 }
@@ -127,6 +129,17 @@ impl Builder {
         self
     }
 
+    /// Bulk requests look keys, emails and phones up through in-memory filters of
+    /// the large index tables (ARCHITECTURE.md), sized for the tables' entries plus
+    /// `max(entries / 2, n)`, and rebuilt from the tables once they took more.
+    /// Default = 65,536. Results never depend on it; small values make requests
+    /// rebuild filters often (tests use them to exercise the rebuild).
+    #[must_use]
+    pub fn lookup_filter_slack_min(mut self, n: u64) -> Self {
+        self.filter_slack_min = n;
+        self
+    }
+
     /// Days a `request_id` is remembered (R21). Default = 7.
     #[must_use]
     pub fn request_id_retention_days(mut self, days: u32) -> Self {
@@ -150,6 +163,7 @@ impl Builder {
             &StoreOptions {
                 cache_size_bytes: self.cache_size_bytes,
                 min_delta: self.index_buffer_min,
+                filter_slack_min: self.filter_slack_min,
             },
         )?;
         let pool = match self.merge_threads {

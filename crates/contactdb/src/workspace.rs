@@ -102,7 +102,8 @@ impl Workspace {
             }
             None => None,
         };
-        let contacts = read.contacts(self.id)?;
+        let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
+        let contacts = inner.store.bulk_contacts(&write, self.id, records)?;
         let plan = run_plan(
             inner.pool.as_ref(),
             req,
@@ -153,7 +154,9 @@ impl Workspace {
         let inner = &self.db.inner;
         let mut write = inner.store.begin_write(Wait::Block).map_err(Error::from)?;
         // The writer lock is held: this snapshot is exactly what the write starts from.
-        let (contacts, catalog) = self.contacts_view()?;
+        let (_, catalog) = self.view()?;
+        // Opened at the first batch (sized by it), before anything is applied.
+        let mut contacts: Option<ContactsView> = None;
         let now = now_us();
         let mut carry = Carry::default();
         let mut status = Status::Applied;
@@ -166,8 +169,19 @@ impl Workspace {
                 .into());
             }
             let prepared = prepare(&req, &catalog, &inner.limits).map_err(Error::from)?;
+            let base = match &mut contacts {
+                Some(c) => &*c,
+                None => {
+                    let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
+                    let c = inner
+                        .store
+                        .bulk_contacts(&write, self.id, records)
+                        .map_err(Error::from)?;
+                    &*contacts.insert(c)
+                }
+            };
             let layered = Layered {
-                base: &contacts,
+                base,
                 carry: &carry,
             };
             let plan = run_plan(

@@ -16,6 +16,8 @@
 mod check;
 mod codec;
 mod error;
+/// Public so that the benchmark floor can name the filter `tiered` takes.
+pub mod filter;
 /// Public so that the benchmark floor can write exactly this layout.
 pub mod keys;
 mod read;
@@ -24,6 +26,7 @@ pub mod tiered;
 mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable};
 
@@ -50,14 +53,21 @@ pub struct StoreOptions {
     /// entries, `m` being this value (see [`tiered::threshold`]). Small values
     /// exercise the merge in tests; the default suits batches of ~10k records.
     pub min_delta: u64,
+    /// A base filter (see [`filter`]) is sized for its base plus
+    /// `max(base / 2, filter_slack_min)` more keys, and rebuilt once it took more.
+    /// Small values exercise the rebuild in tests; the default is
+    /// [`filter::DEFAULT_SLACK_MIN`] (65,536).
+    pub filter_slack_min: u64,
 }
 
 impl Default for StoreOptions {
-    /// A 64 MiB cache; tiered deltas of at least 16,384 entries.
+    /// A 64 MiB cache; tiered deltas of at least 16,384 entries; filter slack of
+    /// at least 65,536 keys.
     fn default() -> Self {
         StoreOptions {
             cache_size_bytes: 64 * 1024 * 1024,
             min_delta: DEFAULT_MIN_DELTA,
+            filter_slack_min: filter::DEFAULT_SLACK_MIN,
         }
     }
 }
@@ -106,6 +116,9 @@ pub struct Store {
     db: redb::Database,
     path: PathBuf,
     min_delta: u64,
+    /// In-memory filters of the tiered tables' bases (see [`filter`]), shared with
+    /// every write view, which feeds them what its merges write.
+    filters: Arc<filter::FilterCell>,
 }
 
 impl std::fmt::Debug for Store {
@@ -153,6 +166,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             min_delta: opts.min_delta,
+            filters: Arc::new(filter::FilterCell::new(opts.filter_slack_min)),
         };
         store.init()?;
         Ok(store)
@@ -210,7 +224,49 @@ impl Store {
                 other => StoreError::Transaction(other),
             })?,
         };
-        Ok(WriteView::new(txn, self.min_delta))
+        Ok(WriteView::new(
+            txn,
+            self.min_delta,
+            Arc::clone(&self.filters),
+        ))
+    }
+
+    /// The contacts of `ws` to plan a request of about `records` records in `write`:
+    /// a read transaction begun now, so (with `write` holding the writer lock) it
+    /// sees exactly the state `write` starts from, with the base [`filter`]s attached
+    /// (built first when the work planned since the last build justifies reading the
+    /// bases). Lookups through it skip the base for keys the filters lack.
+    ///
+    /// Filters are only built before `write` has merged anything into a base (else
+    /// the current ones, which `write` keeps up to date, are used), and only for a
+    /// `write` of this store (for another, the view has no filters).
+    pub fn bulk_contacts(
+        &self,
+        write: &WriteView,
+        ws: WorkspaceId,
+        records: u64,
+    ) -> Result<ContactsView, StoreError> {
+        let rtx = self.db.begin_read()?;
+        let filters = if !write.feeds(&self.filters) {
+            None
+        } else if write.merged_into_base() {
+            self.filters.current()
+        } else {
+            self.filters.for_planning(&rtx, records)?
+        };
+        ReadView::new(rtx).contacts_with(ws, filters)
+    }
+
+    /// Drops the in-memory base filters; the next [`Store::bulk_contacts`] may
+    /// build them again. Results never depend on them: tests use this to compare.
+    pub fn drop_filters(&self) {
+        self.filters.clear();
+    }
+
+    /// How many times the base filters were built since the store opened (tests
+    /// and diagnostics).
+    pub fn filter_builds(&self) -> u64 {
+        self.filters.builds()
     }
 
     /// Walks every table in one read transaction and returns every integrity

@@ -1,10 +1,13 @@
 //! Read access: [`ReadView`] (one redb read transaction) and [`ContactsView`] (the
 //! contact tables of one workspace, shareable across threads for parallel lookups).
 
+use std::sync::Arc;
+
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use crate::codec;
+use crate::filter::{Filters, TableFilter};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
 use crate::tiered;
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
@@ -138,6 +141,16 @@ impl ReadView {
 
     /// The contacts of `ws`, with their identifiers and indexes.
     pub fn contacts(&self, ws: WorkspaceId) -> Result<ContactsView, StoreError> {
+        self.contacts_with(ws, None)
+    }
+
+    /// As [`ReadView::contacts`], with base filters that hold every base key of this
+    /// snapshot (see [`crate::filter`]; `Store::bulk_contacts` is what ensures it).
+    pub(crate) fn contacts_with(
+        &self,
+        ws: WorkspaceId,
+        filters: Option<Arc<Filters>>,
+    ) -> Result<ContactsView, StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
         let record = crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)?;
         Ok(ContactsView {
@@ -147,6 +160,7 @@ impl ReadView {
             idents: keys::IDENTIFIERS.open_read(&self.txn)?,
             emails: keys::EMAIL_INDEX.open_read(&self.txn)?,
             phones: keys::PHONE_INDEX.open_read(&self.txn)?,
+            filters,
         })
     }
 
@@ -185,6 +199,8 @@ pub struct ContactsView {
     idents: Part<u64>,
     emails: Part<()>,
     phones: Part<()>,
+    /// Filters of the three bases, valid for this snapshot, when planning a request.
+    filters: Option<Arc<Filters>>,
 }
 
 impl std::fmt::Debug for ContactsView {
@@ -223,9 +239,10 @@ impl ContactsView {
 
     /// The contact whose key, or one of whose aliases, is `key_or_alias` (R9).
     pub fn resolve(&self, key_or_alias: &str) -> Result<Option<Contact>, StoreError> {
+        let filter = self.filters.as_deref().map(|f| &f.idents);
         let Some(id) = self
             .idents
-            .get(ws_key(self.ws, key_or_alias.as_bytes()).as_slice())?
+            .get_filtered(ws_key(self.ws, key_or_alias.as_bytes()).as_slice(), filter)?
         else {
             return Ok(None);
         };
@@ -247,12 +264,13 @@ impl ContactsView {
     fn find(
         &self,
         index: &Part<()>,
+        filter: Option<&TableFilter>,
         name: &'static str,
         value: &str,
         field: fn(&Contact) -> Option<&str>,
     ) -> Result<Vec<Contact>, StoreError> {
         let mut out = Vec::new();
-        for (k, ()) in index.prefixed(&keys::index_prefix(self.ws, value))? {
+        for (k, ()) in index.prefixed_filtered(&keys::index_prefix(self.ws, value), filter)? {
             let Some((_, _, id)) = keys::split_index(&k) else {
                 return Err(StoreError::corrupt(name, "index key is not 20 bytes"));
             };
@@ -267,12 +285,14 @@ impl ContactsView {
 
     /// Every contact whose normalized email is `email`, sorted by key.
     pub fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, StoreError> {
-        self.find(&self.emails, "email_index", email, Contact::email)
+        let filter = self.filters.as_deref().map(|f| &f.emails);
+        self.find(&self.emails, filter, "email_index", email, Contact::email)
     }
 
     /// Every contact whose normalized gsm is `gsm`, sorted by key.
     pub fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, StoreError> {
-        self.find(&self.phones, "phone_index", gsm, Contact::gsm)
+        let filter = self.filters.as_deref().map(|f| &f.phones);
+        self.find(&self.phones, filter, "phone_index", gsm, Contact::gsm)
     }
 
     /// The keys of every contact whose normalized email is `email`, sorted.

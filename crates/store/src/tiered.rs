@@ -30,6 +30,7 @@ use redb::{
 };
 
 use crate::StoreError;
+use crate::filter::TableFilter;
 
 /// The number of delta entries above which the delta of a table whose base has
 /// `base` entries is merged: `max(min_delta, sqrt(min_delta · base))` (see the
@@ -102,7 +103,21 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        get(&self.base, &self.delta, key)
+        get(&self.base, &self.delta, key, None)
+    }
+
+    /// As [`Opened::get`], skipping the base when `filter` (a filter of this base,
+    /// valid for this snapshot: see [`crate::filter`]) says it lacks `key`.
+    pub fn get_filtered<V: Plain>(
+        &self,
+        key: &[u8],
+        filter: Option<&TableFilter>,
+    ) -> Result<Option<V>, StoreError>
+    where
+        B: ReadableTable<&'static [u8], V>,
+        D: ReadableTable<&'static [u8], Option<V>>,
+    {
+        get(&self.base, &self.delta, key, filter)
     }
 
     /// Every logical entry whose key starts with `prefix` (see [`prefixed`]).
@@ -111,30 +126,63 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        prefixed(&self.base, &self.delta, prefix)
+        prefixed(&self.base, &self.delta, prefix, None)
+    }
+
+    /// As [`Opened::prefixed`], skipping the base when `filter` says it lacks
+    /// `prefix` (see [`Opened::get_filtered`]).
+    pub fn prefixed_filtered<V: Plain>(
+        &self,
+        prefix: &[u8],
+        filter: Option<&TableFilter>,
+    ) -> Result<Vec<(Vec<u8>, V)>, StoreError>
+    where
+        B: ReadableTable<&'static [u8], V>,
+        D: ReadableTable<&'static [u8], Option<V>>,
+    {
+        prefixed(&self.base, &self.delta, prefix, filter)
     }
 }
 
-/// The logical value of `key`.
+/// The logical value of `key`. With a `filter` of the base (one that holds every
+/// key of this snapshot's base, see [`crate::filter`]), a key it lacks is not
+/// looked for in the base.
 pub fn get<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
     delta: &impl ReadableTable<&'static [u8], Option<V>>,
     key: &[u8],
+    filter: Option<&TableFilter>,
 ) -> Result<Option<V>, StoreError> {
     if let Some(d) = delta.get(key)? {
         return Ok(d.value());
     }
+    if filter.is_some_and(|f| !f.may_contain_key(key)) {
+        return Ok(None);
+    }
     Ok(base.get(key)?.map(|v| v.value()))
 }
 
-/// Every logical entry whose key starts with `prefix`, in key order.
+/// Every logical entry whose key starts with `prefix`, in key order. With a
+/// `filter` that lacks `prefix`, the base is not read (see [`get`]).
 pub fn prefixed<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
     delta: &impl ReadableTable<&'static [u8], Option<V>>,
     prefix: &[u8],
+    filter: Option<&TableFilter>,
 ) -> Result<Vec<(Vec<u8>, V)>, StoreError> {
     let range = crate::keys::prefix_range(prefix);
     let bounds = crate::keys::as_slices(&range);
+    if filter.is_some_and(|f| !f.may_contain_prefix(prefix)) {
+        // Nothing in the base to shadow or to merge with: the delta's live entries.
+        let mut out = Vec::new();
+        for e in delta.range::<&[u8]>(bounds)? {
+            let (k, v) = e?;
+            if let Some(v) = v.value() {
+                out.push((k.value().to_vec(), v));
+            }
+        }
+        return Ok(out);
+    }
     merged(base.range::<&[u8]>(bounds)?, delta.range::<&[u8]>(bounds)?).collect()
 }
 
@@ -257,10 +305,13 @@ pub fn write<V: Plain>(
 ///
 /// The merge walks the delta in key order, so each base page is rewritten once,
 /// then deletes the delta table (freeing its pages at once) and recreates it empty.
+/// Every key it writes into the base is added to `filter` first (the filter of this
+/// base, if any: see [`crate::filter`]).
 pub fn maybe_compact<V: Plain>(
     txn: &WriteTransaction,
     t: &Tiered<V>,
     min_delta: u64,
+    filter: Option<&TableFilter>,
 ) -> Result<bool, StoreError> {
     {
         let mut parts = t.open_write(txn)?;
@@ -272,6 +323,9 @@ pub fn maybe_compact<V: Plain>(
             let (k, v) = e?;
             match v.value() {
                 Some(v) => {
+                    if let Some(f) = filter {
+                        f.add(k.value());
+                    }
                     parts.base.insert(k.value(), v)?;
                 }
                 None => {

@@ -5,9 +5,13 @@
 use contactdb_merge::ContactWrite;
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::codec::{self, StoredColumn, StoredWorkspace};
+use crate::filter::{FilterCell, TableFilter};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
 use crate::tiered::{self, Plain, Tiered};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
@@ -18,6 +22,12 @@ pub struct WriteView {
     txn: WriteTransaction,
     /// `StoreOptions::min_delta`: tunes when tiered tables merge their delta.
     min_delta: u64,
+    /// The store's base filters: every key a merge writes into a base is added to
+    /// the current ones before this transaction commits.
+    filters: Arc<FilterCell>,
+    /// Whether a merge of this transaction wrote into a base (then no filter may be
+    /// built from the committed snapshot until it ends: it would lack those keys).
+    merged: AtomicBool,
 }
 
 impl std::fmt::Debug for WriteView {
@@ -44,13 +54,15 @@ impl<V> Default for TieredWrites<V> {
 
 impl<V: Plain> TieredWrites<V> {
     /// Sorts both lists, writes them, and merges the delta into the base if it has
-    /// grown past its share.
+    /// grown past its share (adding what it merges to `filter`). Returns whether it
+    /// merged.
     fn apply(
         mut self,
         txn: &WriteTransaction,
         t: &Tiered<V>,
         min_delta: u64,
-    ) -> Result<(), StoreError> {
+        filter: Option<&TableFilter>,
+    ) -> Result<bool, StoreError> {
         self.removes.sort_unstable();
         self.removes.dedup();
         // Stable: if one key were put twice, the later put stays the later one.
@@ -59,8 +71,7 @@ impl<V: Plain> TieredWrites<V> {
             let mut t = t.open_write(txn)?;
             tiered::write(&t.base, &mut t.delta, &self.removes, &self.puts)?;
         }
-        tiered::maybe_compact(txn, t, min_delta)?;
-        Ok(())
+        tiered::maybe_compact(txn, t, min_delta, filter)
     }
 }
 
@@ -145,8 +156,23 @@ fn index_writes(w: u32, placed: &[Placed<'_>]) -> (TieredWrites<()>, TieredWrite
 }
 
 impl WriteView {
-    pub(crate) fn new(txn: WriteTransaction, min_delta: u64) -> Self {
-        WriteView { txn, min_delta }
+    pub(crate) fn new(txn: WriteTransaction, min_delta: u64, filters: Arc<FilterCell>) -> Self {
+        WriteView {
+            txn,
+            min_delta,
+            filters,
+            merged: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether this view keeps `cell` up to date (it belongs to that store).
+    pub(crate) fn feeds(&self, cell: &Arc<FilterCell>) -> bool {
+        Arc::ptr_eq(&self.filters, cell)
+    }
+
+    /// Whether a merge of this transaction wrote into a base.
+    pub(crate) fn merged_into_base(&self) -> bool {
+        self.merged.load(Ordering::Relaxed)
     }
 
     /// Creates every table of the format (opening a table in a write transaction
@@ -383,6 +409,14 @@ impl WriteView {
         }
         let txn = &self.txn;
         let min_delta = self.min_delta;
+        let filters = self.filters.current();
+        let filters = filters.as_deref();
+        let merged = &self.merged;
+        let note = |m: bool| {
+            if m {
+                merged.store(true, Ordering::Relaxed);
+            }
+        };
         // The primary side (contacts + identifiers) and the index side (email +
         // phone) touch disjoint tables, so they are built and written on two threads
         // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
@@ -398,12 +432,29 @@ impl WriteView {
                         contacts.insert(k.as_slice(), v.as_slice())?;
                     }
                 }
-                idents.apply(txn, &keys::IDENTIFIERS, min_delta)
+                note(idents.apply(
+                    txn,
+                    &keys::IDENTIFIERS,
+                    min_delta,
+                    filters.map(|f| &f.idents),
+                )?);
+                Ok(())
             },
             || -> Result<(), StoreError> {
                 let (emails, phones) = index_writes(w, &placed);
-                emails.apply(txn, &keys::EMAIL_INDEX, min_delta)?;
-                phones.apply(txn, &keys::PHONE_INDEX, min_delta)
+                note(emails.apply(
+                    txn,
+                    &keys::EMAIL_INDEX,
+                    min_delta,
+                    filters.map(|f| &f.emails),
+                )?);
+                note(phones.apply(
+                    txn,
+                    &keys::PHONE_INDEX,
+                    min_delta,
+                    filters.map(|f| &f.phones),
+                )?);
+                Ok(())
             },
         );
         primary.and(indexes)

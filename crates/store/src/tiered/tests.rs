@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
 
 use super::*;
+use crate::filter::{FilterOn, TableFilter};
 
 const T: Tiered<u64> = Tiered {
     name: "t",
@@ -29,9 +30,20 @@ fn key(i: u64) -> Vec<u8> {
     format!("k{i:03}").into_bytes()
 }
 
-/// The logical content, read through `merged`, and checks of `get`, `prefixed` and
-/// the tombstone invariant.
-fn content(db: &redb::Database, model: &BTreeMap<Vec<u8>, u64>) -> Vec<(Vec<u8>, u64)> {
+/// Filters of `T`'s base, fed by every merge: one on whole keys, one on 3-byte
+/// prefixes (the length `content` looks up by).
+struct Filters {
+    key: TableFilter,
+    prefix: TableFilter,
+}
+
+/// The logical content, read through `merged`, and checks of `get` and `prefixed`
+/// (without and with each filter) and of the tombstone invariant.
+fn content(
+    db: &redb::Database,
+    model: &BTreeMap<Vec<u8>, u64>,
+    f: &Filters,
+) -> Vec<(Vec<u8>, u64)> {
     let r = db.begin_read().unwrap();
     let base = r.open_table(T.base).unwrap();
     let delta = r.open_table(T.delta).unwrap();
@@ -42,17 +54,23 @@ fn content(db: &redb::Database, model: &BTreeMap<Vec<u8>, u64>) -> Vec<(Vec<u8>,
         }
     }
     for i in 0..60 {
-        assert_eq!(
-            get(&base, &delta, &key(i)).unwrap(),
-            model.get(&key(i)).copied()
-        );
+        for filter in [None, Some(&f.key), Some(&f.prefix)] {
+            assert_eq!(
+                get(&base, &delta, &key(i), filter).unwrap(),
+                model.get(&key(i)).copied()
+            );
+        }
     }
-    let with_k01: Vec<_> = model
-        .iter()
-        .filter(|(k, _)| k.starts_with(b"k01"))
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    assert_eq!(prefixed(&base, &delta, b"k01").unwrap(), with_k01);
+    for p in [b"k01", b"k04", b"k07"] {
+        let want: Vec<_> = model
+            .iter()
+            .filter(|(k, _)| k.starts_with(p))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        for filter in [None, Some(&f.key), Some(&f.prefix)] {
+            assert_eq!(prefixed(&base, &delta, p, filter).unwrap(), want);
+        }
+    }
     merged(base.iter().unwrap(), delta.iter().unwrap())
         .collect::<Result<_, _>>()
         .unwrap()
@@ -76,6 +94,10 @@ fn random_writes_match_a_map() {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         let mut merges = 0;
+        let filters = Filters {
+            key: TableFilter::new(FilterOn::Key, 0, 1),
+            prefix: TableFilter::new(FilterOn::Prefix(3), 0, 1),
+        };
         for batch in 0..80u64 {
             let txn = db.begin_write().unwrap();
             let mut removes = Vec::new();
@@ -106,14 +128,26 @@ fn random_writes_match_a_map() {
                 let mut delta = txn.open_table(T.delta).unwrap();
                 write(&base, &mut delta, &removes, &puts).unwrap();
             }
-            if maybe_compact(&txn, &T, min_delta).unwrap() {
+            // Both filters see every key merged into the base.
+            let merged_now = maybe_compact(&txn, &T, min_delta, Some(&filters.key)).unwrap();
+            if merged_now {
+                let base = txn.open_table(T.base).unwrap();
+                for e in base.iter().unwrap() {
+                    filters.prefix.add(e.unwrap().0.value());
+                }
+            }
+            if merged_now {
                 merges += 1;
                 assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
             }
             txn.commit().unwrap();
             model = next;
             let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
-            assert_eq!(content(&db, &model), want, "seed {seed} batch {batch}");
+            assert_eq!(
+                content(&db, &model, &filters),
+                want,
+                "seed {seed} batch {batch}"
+            );
         }
         if min_delta < 1000 {
             assert!(merges > 3, "seed {seed}: only {merges} merges");

@@ -17,11 +17,13 @@ pub fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
 }
 
 /// Small cache options for tests; a tiny delta threshold, so that applies keep
-/// merging tiered deltas into their bases.
+/// merging tiered deltas into their bases, and tiny filter slack, so that base
+/// filters keep being rebuilt.
 pub fn opts() -> StoreOptions {
     StoreOptions {
         cache_size_bytes: 4 * 1024 * 1024,
         min_delta: 2,
+        filter_slack_min: 3,
     }
 }
 
