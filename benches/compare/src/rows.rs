@@ -551,7 +551,7 @@ pub mod redb_row {
                 contacts.insert(k.as_slice(), v.as_slice())?;
             }
             ident_put.sort_unstable();
-            tiered::write(&idents.base, &mut idents.delta, &[], &ident_put)?;
+            tiered::write(&idents.base, &mut idents.delta, &[], &ident_put, None)?;
             for (t, rm, put) in [
                 (&EMAIL_INDEX, &mut email_rm, &mut email_put),
                 (&PHONE_INDEX, &mut phone_rm, &mut phone_put),
@@ -559,13 +559,13 @@ pub mod redb_row {
                 rm.sort_unstable();
                 put.sort_unstable();
                 let mut t = t.open_write(txn)?;
-                tiered::write(&t.base, &mut t.delta, rm, put)?;
+                tiered::write(&t.base, &mut t.delta, rm, put, None)?;
             }
             meta.insert("next_id", next_id)?;
         }
-        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, None)?;
-        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, None)?;
-        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, None)?;
+        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA)?;
+        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA)?;
+        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA)?;
         Ok(())
     }
 }

@@ -1,23 +1,25 @@
-//! In-memory Bloom filters over the *base* tables of the three tiered tables, so
-//! that looking up a key the base does not hold — every key, email and phone of a
-//! new contact — costs no B-tree descent.
+//! In-memory Bloom filters over the three tiered tables (base and delta), so that
+//! looking up a key the table does not hold — every key, email and phone of a new
+//! contact — costs no B-tree descent.
 //!
-//! Why: in the merge's lookup phase most probes miss (a load misses on all three;
-//! an upsert on every new contact), and each miss of a 1M-entry base is a descent of
-//! 3–4 pages through redb's page cache (an atomic-heavy path, shared by both lookup
-//! threads). With the filter, a miss costs one cache line here.
+//! Why: in the merge's lookup phase most probes miss (a load misses on all three
+//! tables; an upsert on every new contact), and each miss costs a descent of the
+//! delta and one of the base (3–4 pages each through redb's page cache, an
+//! atomic-heavy path that both lookup threads share). With the filter, a miss costs
+//! one cache line here. Measured: docs/performance.md.
 //!
 //! Never stored, so no part of the file format. The invariant that makes it correct:
 //!
-//! **Architecture invariant:** a filter holds every key that the base held in the
-//! committed snapshot it was built from, and every key any later write
-//! transaction's merge wrote into the base (added during that transaction, before it
-//! commits). Bits are never cleared. So for the snapshot it was built from and every
-//! later one, a key the filter does not hold is not in the base; a key it holds may
-//! be (about 1% of misses are probed anyway), and is then probed.
+//! **Architecture invariant:** a table's filter holds every key its base and delta
+//! held in the committed snapshot it was built from, and every key any later write
+//! transaction put into the delta (added during that transaction, before it
+//! commits). Bits are never cleared. A merge only moves delta keys into the base,
+//! and a removal only removes keys, so for the snapshot a filter was built from and
+//! every later one, a key the filter lacks is in neither part; a key it holds may
+//! be (about 1% of misses are probed anyway), and is then looked up.
 //!
 //! Keeping it: filters are built only while the writer lock is held and before the
-//! write transaction merged anything (`Store::bulk_contacts`), from a read
+//! write transaction wrote to a tiered table (`Store::bulk_contacts`), from a read
 //! transaction begun under that lock — which sees exactly the last commit, and no
 //! commit can slip between that snapshot and the filter's installation. A filter is
 //! rebuilt the same way once more keys were added to it than it was sized for.
@@ -37,10 +39,11 @@ const BITS_PER_KEY: u64 = 12;
 /// before it is due for a rebuild (`StoreOptions::filter_slack_min`); the slack is
 /// `max(base / 2, this)`.
 pub const DEFAULT_SLACK_MIN: u64 = 1 << 16;
-/// A filter is (re)built once the records planned since the last build reach
-/// `base entries / BUILD_DEMAND_DIVISOR`: a build reads every base key once (a
-/// sequential scan), each planned record saves up to three descents (random), so
-/// building is worth it once the records are a small fraction of the base.
+/// Filters are (re)built once the records planned since the last build reach
+/// `identifiers entries / BUILD_DEMAND_DIVISOR`: a build reads every key of the
+/// three tables once (a sequential scan, ~0.15 µs a key at 1M), each planned record
+/// saves up to six descents (random, ~1 µs each), so building pays once the records
+/// are a small fraction of the table.
 pub const BUILD_DEMAND_DIVISOR: u64 = 64;
 
 /// The salts of the split-block Bloom filter of Apache Parquet's specification: one
@@ -151,10 +154,10 @@ pub fn filter_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
-/// The filter of one tiered table's base.
+/// The filter of one tiered table (its base and delta keys).
 pub struct TableFilter {
     bloom: Bloom,
-    /// How many bytes of a base key the filter keys on: the whole key for
+    /// How many bytes of a key the filter keys on: the whole key for
     /// `identifiers`, the `ws ‖ value_hash` prefix for the indexes (lookups there are
     /// by that prefix).
     prefix: FilterOn,
@@ -164,7 +167,7 @@ pub struct TableFilter {
     added: AtomicU64,
 }
 
-/// Which part of a base key a filter keys on.
+/// Which part of a table key a filter keys on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterOn {
     /// The whole key (point lookups: `identifiers`).
@@ -183,10 +186,10 @@ impl FilterOn {
 }
 
 impl TableFilter {
-    /// An empty filter sized for a base of `base_entries` entries and then
-    /// `max(base_entries / 2, slack_min)` more.
-    pub(crate) fn new(prefix: FilterOn, base_entries: u64, slack_min: u64) -> TableFilter {
-        let capacity = base_entries.saturating_add((base_entries / 2).max(slack_min));
+    /// An empty filter sized for `entries` keys and then `max(entries / 2,
+    /// slack_min)` more.
+    pub(crate) fn new(prefix: FilterOn, entries: u64, slack_min: u64) -> TableFilter {
+        let capacity = entries.saturating_add((entries / 2).max(slack_min));
         TableFilter {
             bloom: Bloom::with_capacity(capacity),
             prefix,
@@ -195,18 +198,18 @@ impl TableFilter {
         }
     }
 
-    /// Records that the base now holds `key` (a whole base key).
+    /// Records that the table may now hold `key` (a whole table key).
     pub fn add(&self, key: &[u8]) {
         self.bloom.insert(filter_hash(self.prefix.part(key)));
         self.added.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether the base may hold `key`.
+    /// Whether the table may hold `key`.
     pub fn may_contain_key(&self, key: &[u8]) -> bool {
         self.bloom.may_contain(filter_hash(self.prefix.part(key)))
     }
 
-    /// Whether the base may hold a key starting with `prefix`. Only a filter that
+    /// Whether the table may hold a key starting with `prefix`. Only a filter that
     /// keys on prefixes of exactly this length can say no.
     pub fn may_contain_prefix(&self, prefix: &[u8]) -> bool {
         match self.prefix {
@@ -219,7 +222,8 @@ impl TableFilter {
         self.added.load(Ordering::Relaxed) > self.capacity
     }
 
-    /// Builds the filter of `t`'s base as of `rtx`, reading every base key once.
+    /// Builds the filter of `t` as of `rtx`, reading every key of its base and its
+    /// delta once (tombstones included: they hide base keys the filter holds anyway).
     fn build<V: Plain>(
         rtx: &ReadTransaction,
         t: &Tiered<V>,
@@ -227,12 +231,18 @@ impl TableFilter {
         slack_min: u64,
     ) -> Result<TableFilter, StoreError> {
         let base = rtx.open_table(t.base)?;
-        let mut f = TableFilter::new(prefix, base.len()?, slack_min);
+        let delta = rtx.open_table(t.delta)?;
+        let mut f = TableFilter::new(prefix, base.len()? + delta.len()?, slack_min);
         let mut added = 0u64;
-        for e in base.iter()? {
-            let (k, _) = e?;
-            f.bloom.insert_mut(filter_hash(prefix.part(k.value())));
+        let mut add = |key: &[u8]| {
+            f.bloom.insert_mut(filter_hash(prefix.part(key)));
             added += 1;
+        };
+        for e in base.iter()? {
+            add(e?.0.value());
+        }
+        for e in delta.iter()? {
+            add(e?.0.value());
         }
         *f.added.get_mut() = added;
         Ok(f)

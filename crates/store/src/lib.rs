@@ -53,8 +53,8 @@ pub struct StoreOptions {
     /// entries, `m` being this value (see [`tiered::threshold`]). Small values
     /// exercise the merge in tests; the default suits batches of ~10k records.
     pub min_delta: u64,
-    /// A base filter (see [`filter`]) is sized for its base plus
-    /// `max(base / 2, filter_slack_min)` more keys, and rebuilt once it took more.
+    /// A lookup filter (see [`filter`]) is sized for its table's keys plus
+    /// `max(keys / 2, filter_slack_min)` more, and rebuilt once it took more.
     /// Small values exercise the rebuild in tests; the default is
     /// [`filter::DEFAULT_SLACK_MIN`] (65,536).
     pub filter_slack_min: u64,
@@ -116,8 +116,8 @@ pub struct Store {
     db: redb::Database,
     path: PathBuf,
     min_delta: u64,
-    /// In-memory filters of the tiered tables' bases (see [`filter`]), shared with
-    /// every write view, which feeds them what its merges write.
+    /// In-memory filters of the tiered tables (see [`filter`]), shared with every
+    /// write view, which feeds them the keys it writes.
     filters: Arc<filter::FilterCell>,
 }
 
@@ -233,11 +233,12 @@ impl Store {
 
     /// The contacts of `ws` to plan a request of about `records` records in `write`:
     /// a read transaction begun now, so (with `write` holding the writer lock) it
-    /// sees exactly the state `write` starts from, with the base [`filter`]s attached
-    /// (built first when the work planned since the last build justifies reading the
-    /// bases). Lookups through it skip the base for keys the filters lack.
+    /// sees exactly the state `write` starts from, with the lookup [`filter`]s
+    /// attached (built first when the work planned since the last build justifies
+    /// reading the tables). Lookups through it read nothing for keys the filters
+    /// lack.
     ///
-    /// Filters are only built before `write` has merged anything into a base (else
+    /// Filters are only built before `write` has written to a tiered table (else
     /// the current ones, which `write` keeps up to date, are used), and only for a
     /// `write` of this store (for another, the view has no filters).
     pub fn bulk_contacts(
@@ -249,7 +250,7 @@ impl Store {
         let rtx = self.db.begin_read()?;
         let filters = if !write.feeds(&self.filters) {
             None
-        } else if write.merged_into_base() {
+        } else if write.wrote_tiered() {
             self.filters.current()
         } else {
             self.filters.for_planning(&rtx, records)?
@@ -257,13 +258,13 @@ impl Store {
         ReadView::new(rtx).contacts_with(ws, filters)
     }
 
-    /// Drops the in-memory base filters; the next [`Store::bulk_contacts`] may
+    /// Drops the in-memory lookup filters; the next [`Store::bulk_contacts`] may
     /// build them again. Results never depend on them: tests use this to compare.
     pub fn drop_filters(&self) {
         self.filters.clear();
     }
 
-    /// How many times the base filters were built since the store opened (tests
+    /// How many times the lookup filters were built since the store opened (tests
     /// and diagnostics).
     pub fn filter_builds(&self) -> u64 {
         self.filters.builds()

@@ -106,8 +106,8 @@ impl<B, D> Opened<B, D> {
         get(&self.base, &self.delta, key, None)
     }
 
-    /// As [`Opened::get`], skipping the base when `filter` (a filter of this base,
-    /// valid for this snapshot: see [`crate::filter`]) says it lacks `key`.
+    /// As [`Opened::get`], reading neither part when `filter` (a filter of this
+    /// table, valid for this snapshot: see [`crate::filter`]) says it lacks `key`.
     pub fn get_filtered<V: Plain>(
         &self,
         key: &[u8],
@@ -129,7 +129,7 @@ impl<B, D> Opened<B, D> {
         prefixed(&self.base, &self.delta, prefix, None)
     }
 
-    /// As [`Opened::prefixed`], skipping the base when `filter` says it lacks
+    /// As [`Opened::prefixed`], reading neither part when `filter` says it lacks
     /// `prefix` (see [`Opened::get_filtered`]).
     pub fn prefixed_filtered<V: Plain>(
         &self,
@@ -144,45 +144,37 @@ impl<B, D> Opened<B, D> {
     }
 }
 
-/// The logical value of `key`. With a `filter` of the base (one that holds every
-/// key of this snapshot's base, see [`crate::filter`]), a key it lacks is not
-/// looked for in the base.
+/// The logical value of `key`. With a `filter` of the table (one that holds every
+/// key of this snapshot's base and delta, see [`crate::filter`]), a key it lacks is
+/// looked for in neither.
 pub fn get<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
     delta: &impl ReadableTable<&'static [u8], Option<V>>,
     key: &[u8],
     filter: Option<&TableFilter>,
 ) -> Result<Option<V>, StoreError> {
-    if let Some(d) = delta.get(key)? {
-        return Ok(d.value());
-    }
     if filter.is_some_and(|f| !f.may_contain_key(key)) {
         return Ok(None);
+    }
+    if let Some(d) = delta.get(key)? {
+        return Ok(d.value());
     }
     Ok(base.get(key)?.map(|v| v.value()))
 }
 
 /// Every logical entry whose key starts with `prefix`, in key order. With a
-/// `filter` that lacks `prefix`, the base is not read (see [`get`]).
+/// `filter` that lacks `prefix`, nothing is read (see [`get`]).
 pub fn prefixed<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
     delta: &impl ReadableTable<&'static [u8], Option<V>>,
     prefix: &[u8],
     filter: Option<&TableFilter>,
 ) -> Result<Vec<(Vec<u8>, V)>, StoreError> {
+    if filter.is_some_and(|f| !f.may_contain_prefix(prefix)) {
+        return Ok(Vec::new());
+    }
     let range = crate::keys::prefix_range(prefix);
     let bounds = crate::keys::as_slices(&range);
-    if filter.is_some_and(|f| !f.may_contain_prefix(prefix)) {
-        // Nothing in the base to shadow or to merge with: the delta's live entries.
-        let mut out = Vec::new();
-        for e in delta.range::<&[u8]>(bounds)? {
-            let (k, v) = e?;
-            if let Some(v) = v.value() {
-                out.push((k.value().to_vec(), v));
-            }
-        }
-        return Ok(out);
-    }
     merged(base.range::<&[u8]>(bounds)?, delta.range::<&[u8]>(bounds)?).collect()
 }
 
@@ -270,11 +262,16 @@ where
 /// present, so it is in the base, and gets a tombstone. Only a key the delta sets
 /// needs a base probe (to choose between a tombstone and deleting the delta entry).
 /// At 1M+ entries the base probe is a cache miss; the delta is small and cached.
+///
+/// Every put key is added to `filter` (the filter of this table, if any: see
+/// [`crate::filter`]) before it is written; a removed key is present, so a valid
+/// filter holds it already.
 pub fn write<V: Plain>(
     base: &Table<&'static [u8], V>,
     delta: &mut Table<&'static [u8], Option<V>>,
     removes: &[Vec<u8>],
     puts: &[(Vec<u8>, V)],
+    filter: Option<&TableFilter>,
 ) -> Result<(), StoreError> {
     for k in removes {
         let in_delta = delta.get(k.as_slice())?.map(|v| v.value().is_some());
@@ -295,6 +292,9 @@ pub fn write<V: Plain>(
         }
     }
     for (k, v) in puts {
+        if let Some(f) = filter {
+            f.add(k);
+        }
         delta.insert(k.as_slice(), Some(*v))?;
     }
     Ok(())
@@ -305,13 +305,11 @@ pub fn write<V: Plain>(
 ///
 /// The merge walks the delta in key order, so each base page is rewritten once,
 /// then deletes the delta table (freeing its pages at once) and recreates it empty.
-/// Every key it writes into the base is added to `filter` first (the filter of this
-/// base, if any: see [`crate::filter`]).
+/// (A filter of the table needs nothing: it holds the delta's keys already.)
 pub fn maybe_compact<V: Plain>(
     txn: &WriteTransaction,
     t: &Tiered<V>,
     min_delta: u64,
-    filter: Option<&TableFilter>,
 ) -> Result<bool, StoreError> {
     {
         let mut parts = t.open_write(txn)?;
@@ -323,9 +321,6 @@ pub fn maybe_compact<V: Plain>(
             let (k, v) = e?;
             match v.value() {
                 Some(v) => {
-                    if let Some(f) = filter {
-                        f.add(k.value());
-                    }
                     parts.base.insert(k.value(), v)?;
                 }
                 None => {

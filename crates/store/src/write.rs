@@ -22,12 +22,12 @@ pub struct WriteView {
     txn: WriteTransaction,
     /// `StoreOptions::min_delta`: tunes when tiered tables merge their delta.
     min_delta: u64,
-    /// The store's base filters: every key a merge writes into a base is added to
-    /// the current ones before this transaction commits.
+    /// The store's lookup filters: every key this transaction puts into a tiered
+    /// table is added to the current ones before it commits.
     filters: Arc<FilterCell>,
-    /// Whether a merge of this transaction wrote into a base (then no filter may be
+    /// Whether this transaction wrote to a tiered table (then no filter may be
     /// built from the committed snapshot until it ends: it would lack those keys).
-    merged: AtomicBool,
+    wrote: AtomicBool,
 }
 
 impl std::fmt::Debug for WriteView {
@@ -53,25 +53,25 @@ impl<V> Default for TieredWrites<V> {
 }
 
 impl<V: Plain> TieredWrites<V> {
-    /// Sorts both lists, writes them, and merges the delta into the base if it has
-    /// grown past its share (adding what it merges to `filter`). Returns whether it
-    /// merged.
+    /// Sorts both lists, writes them (adding what it puts to `filter`), and merges
+    /// the delta into the base if it has grown past its share.
     fn apply(
         mut self,
         txn: &WriteTransaction,
         t: &Tiered<V>,
         min_delta: u64,
         filter: Option<&TableFilter>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(), StoreError> {
         self.removes.sort_unstable();
         self.removes.dedup();
         // Stable: if one key were put twice, the later put stays the later one.
         self.puts.sort_by(|a, b| a.0.cmp(&b.0));
         {
             let mut t = t.open_write(txn)?;
-            tiered::write(&t.base, &mut t.delta, &self.removes, &self.puts)?;
+            tiered::write(&t.base, &mut t.delta, &self.removes, &self.puts, filter)?;
         }
-        tiered::maybe_compact(txn, t, min_delta, filter)
+        tiered::maybe_compact(txn, t, min_delta)?;
+        Ok(())
     }
 }
 
@@ -161,7 +161,7 @@ impl WriteView {
             txn,
             min_delta,
             filters,
-            merged: AtomicBool::new(false),
+            wrote: AtomicBool::new(false),
         }
     }
 
@@ -170,9 +170,9 @@ impl WriteView {
         Arc::ptr_eq(&self.filters, cell)
     }
 
-    /// Whether a merge of this transaction wrote into a base.
-    pub(crate) fn merged_into_base(&self) -> bool {
-        self.merged.load(Ordering::Relaxed)
+    /// Whether this transaction wrote to a tiered table.
+    pub(crate) fn wrote_tiered(&self) -> bool {
+        self.wrote.load(Ordering::Relaxed)
     }
 
     /// Creates every table of the format (opening a table in a write transaction
@@ -409,14 +409,11 @@ impl WriteView {
         }
         let txn = &self.txn;
         let min_delta = self.min_delta;
+        // Set before any tiered write: from here on no filter may be built from the
+        // committed snapshot while this transaction lives.
+        self.wrote.store(true, Ordering::Relaxed);
         let filters = self.filters.current();
         let filters = filters.as_deref();
-        let merged = &self.merged;
-        let note = |m: bool| {
-            if m {
-                merged.store(true, Ordering::Relaxed);
-            }
-        };
         // The primary side (contacts + identifiers) and the index side (email +
         // phone) touch disjoint tables, so they are built and written on two threads
         // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
@@ -432,29 +429,27 @@ impl WriteView {
                         contacts.insert(k.as_slice(), v.as_slice())?;
                     }
                 }
-                note(idents.apply(
+                idents.apply(
                     txn,
                     &keys::IDENTIFIERS,
                     min_delta,
                     filters.map(|f| &f.idents),
-                )?);
-                Ok(())
+                )
             },
             || -> Result<(), StoreError> {
                 let (emails, phones) = index_writes(w, &placed);
-                note(emails.apply(
+                emails.apply(
                     txn,
                     &keys::EMAIL_INDEX,
                     min_delta,
                     filters.map(|f| &f.emails),
-                )?);
-                note(phones.apply(
+                )?;
+                phones.apply(
                     txn,
                     &keys::PHONE_INDEX,
                     min_delta,
                     filters.map(|f| &f.phones),
-                )?);
-                Ok(())
+                )
             },
         );
         primary.and(indexes)
