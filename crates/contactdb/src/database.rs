@@ -131,7 +131,7 @@ impl Builder {
 
     /// Bulk requests look keys, emails and phones up through in-memory filters of
     /// the large index tables (ARCHITECTURE.md), sized for the tables' entries plus
-    /// `max(entries / 2, n)`, and rebuilt from the tables once they took more.
+    /// `max(entries, n)`, and rebuilt from the tables once they took more.
     /// Default = 65,536. Results never depend on it; small values make requests
     /// rebuild filters often (tests use them to exercise the rebuild).
     #[must_use]

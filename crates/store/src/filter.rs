@@ -33,11 +33,13 @@ use crate::StoreError;
 use crate::keys;
 use crate::tiered::{Plain, Tiered};
 
-/// Filter bits per key of the capacity: about 0.5–1% false positives at capacity.
-const BITS_PER_KEY: u64 = 12;
-/// The default least number of keys a new filter takes beyond its base's size
+/// Filter bits per key of the capacity: about 1% false positives at capacity, and
+/// ~0.1% at half of it, where a filter starts (see `TableFilter::new`).
+const BITS_PER_KEY: u64 = 10;
+/// The default least number of keys a new filter takes beyond its table's size
 /// before it is due for a rebuild (`StoreOptions::filter_slack_min`); the slack is
-/// `max(base / 2, this)`.
+/// `max(entries, this)`, so a filter starts half full and a growing table rebuilds
+/// it each time it doubles.
 pub const DEFAULT_SLACK_MIN: u64 = 1 << 16;
 /// Filters are (re)built once the records planned since the last build reach
 /// `identifiers entries / BUILD_DEMAND_DIVISOR`: a build reads every key of the
@@ -186,10 +188,10 @@ impl FilterOn {
 }
 
 impl TableFilter {
-    /// An empty filter sized for `entries` keys and then `max(entries / 2,
-    /// slack_min)` more.
+    /// An empty filter sized for `entries` keys and then `max(entries, slack_min)`
+    /// more.
     pub(crate) fn new(prefix: FilterOn, entries: u64, slack_min: u64) -> TableFilter {
-        let capacity = entries.saturating_add((entries / 2).max(slack_min));
+        let capacity = entries.saturating_add(entries.max(slack_min));
         TableFilter {
             bloom: Bloom::with_capacity(capacity),
             prefix,

@@ -54,7 +54,7 @@ pub struct StoreOptions {
     /// exercise the merge in tests; the default suits batches of ~10k records.
     pub min_delta: u64,
     /// A lookup filter (see [`filter`]) is sized for its table's keys plus
-    /// `max(keys / 2, filter_slack_min)` more, and rebuilt once it took more.
+    /// `max(keys, filter_slack_min)` more, and rebuilt once it took more.
     /// Small values exercise the rebuild in tests; the default is
     /// [`filter::DEFAULT_SLACK_MIN`] (65,536).
     pub filter_slack_min: u64,

@@ -253,15 +253,17 @@ where
     }
 }
 
-/// Applies removals, then insertions, to the logical table. Both lists must be
-/// sorted by key (each table's writes of a batch then touch each page once), and
-/// every removed key must be present in the logical table (the store removes only
-/// entries derived from committed contacts).
+/// Applies removals and insertions to the logical table, in one pass in key order
+/// (so each delta page is dirtied once per batch, not once per list). Both lists
+/// must be sorted by key, and every removed key must be present in the logical
+/// table (the store removes only entries derived from committed contacts). A key
+/// both removed and put ends up put: removals come first.
 ///
-/// A removal reads the delta, not the base: a key the delta does not mention is
-/// present, so it is in the base, and gets a tombstone. Only a key the delta sets
-/// needs a base probe (to choose between a tombstone and deleting the delta entry).
-/// At 1M+ entries the base probe is a cache miss; the delta is small and cached.
+/// A removal writes a tombstone and looks at what it replaced: a key the delta did
+/// not mention is present, so it is in the base, and the tombstone stays. Only a
+/// key the delta set needs a base probe (to choose between the tombstone and no
+/// entry). At 1M+ entries the base probe is a cache miss; the delta is small and
+/// cached.
 ///
 /// Every put key is added to `filter` (the filter of this table, if any: see
 /// [`crate::filter`]) before it is written; a removed key is present, so a valid
@@ -273,29 +275,48 @@ pub fn write<V: Plain>(
     puts: &[(Vec<u8>, V)],
     filter: Option<&TableFilter>,
 ) -> Result<(), StoreError> {
-    for k in removes {
-        let in_delta = delta.get(k.as_slice())?.map(|v| v.value().is_some());
-        match in_delta {
-            // Present and not in the delta: in the base.
-            None => {
-                delta.insert(k.as_slice(), None)?;
-            }
-            Some(true) => {
-                if base.get(k.as_slice())?.is_some() {
-                    delta.insert(k.as_slice(), None)?;
-                } else {
-                    delta.remove(k.as_slice())?;
+    let mut removes = removes.iter().peekable();
+    let mut puts = puts.iter().peekable();
+    loop {
+        let order = match (removes.peek(), puts.peek()) {
+            (None, None) => return Ok(()),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(r), Some((p, _))) => r.as_slice().cmp(p.as_slice()),
+        };
+        match order {
+            Ordering::Less => {
+                if let Some(k) = removes.next() {
+                    remove(base, delta, k)?;
                 }
             }
-            // Already absent.
-            Some(false) => {}
+            // Removed and put: the put decides.
+            Ordering::Equal => {
+                removes.next();
+            }
+            Ordering::Greater => {
+                if let Some((k, v)) = puts.next() {
+                    if let Some(f) = filter {
+                        f.add(k);
+                    }
+                    delta.insert(k.as_slice(), Some(*v))?;
+                }
+            }
         }
     }
-    for (k, v) in puts {
-        if let Some(f) = filter {
-            f.add(k);
-        }
-        delta.insert(k.as_slice(), Some(*v))?;
+}
+
+/// Removes a present key from the logical table (see [`write`]).
+fn remove<V: Plain>(
+    base: &Table<&'static [u8], V>,
+    delta: &mut Table<&'static [u8], Option<V>>,
+    k: &[u8],
+) -> Result<(), StoreError> {
+    let replaced = delta.insert(k, None)?.map(|old| old.value().is_some());
+    // Some(true): the delta had set the key; the tombstone is only needed if the
+    // base has it too (the invariant: tombstones only hide base entries).
+    if replaced == Some(true) && base.get(k)?.is_none() {
+        delta.remove(k)?;
     }
     Ok(())
 }

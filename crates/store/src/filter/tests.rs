@@ -73,7 +73,7 @@ fn a_filter_is_due_for_a_rebuild_past_its_capacity() {
     assert!(f.overfull());
     assert_eq!(
         TableFilter::new(FilterOn::Key, 1_000_000, DEFAULT_SLACK_MIN).capacity,
-        1_500_000
+        2_000_000
     );
 }
 
