@@ -48,6 +48,9 @@ pub const DEFAULT_SLACK_MIN: u64 = 1 << 16;
 /// are a small fraction of the table.
 pub const BUILD_DEMAND_DIVISOR: u64 = 64;
 
+/// The most 256-bit blocks one filter takes (1 GiB).
+const BLOCKS_MAX: u64 = 1 << 25;
+
 /// The salts of the split-block Bloom filter of Apache Parquet's specification: one
 /// odd multiplier per 32-bit word of a block.
 const SALTS: [u32; 8] = [
@@ -70,9 +73,13 @@ pub struct Bloom {
 }
 
 impl Bloom {
-    /// A filter sized for `keys` keys at [`BITS_PER_KEY`] (at least one block).
+    /// A filter sized for `keys` keys at [`BITS_PER_KEY`] (at least one block, at
+    /// most [`BLOCKS_MAX`]: beyond ~850M keys it only answers "maybe" more often).
     pub fn with_capacity(keys: u64) -> Bloom {
-        let blocks = keys.saturating_mul(BITS_PER_KEY).div_ceil(256).max(1);
+        let blocks = keys
+            .saturating_mul(BITS_PER_KEY)
+            .div_ceil(256)
+            .clamp(1, BLOCKS_MAX);
         let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
         Bloom {
             blocks: (0..blocks).map(|_| Default::default()).collect(),
@@ -276,11 +283,6 @@ impl Filters {
 
     fn overfull(&self) -> bool {
         self.idents.overfull() || self.emails.overfull() || self.phones.overfull()
-    }
-
-    /// Memory held, bytes.
-    pub fn bytes(&self) -> usize {
-        self.idents.bloom.bytes() + self.emails.bloom.bytes() + self.phones.bloom.bytes()
     }
 }
 

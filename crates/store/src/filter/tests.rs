@@ -33,6 +33,19 @@ fn false_positives_stay_near_one_percent_at_capacity() {
         "{hits} false positives in {probes}"
     );
     assert_eq!(b.bytes() as u64, (n * BITS_PER_KEY).div_ceil(256) * 32);
+
+    // Half full, where a new filter starts: ~0.1%.
+    let half = Bloom::with_capacity(2 * n);
+    for i in 0..n {
+        half.insert(filter_hash(format!("cust-{i}").as_bytes()));
+    }
+    let hits = (n..n + probes)
+        .filter(|i| half.may_contain(filter_hash(format!("cust-{i}").as_bytes())))
+        .count() as u64;
+    assert!(
+        hits * 1000 < probes * 3,
+        "{hits} false positives in {probes}"
+    );
 }
 
 #[test]
