@@ -16,7 +16,7 @@
 mod check;
 mod codec;
 mod error;
-/// Public so that the benchmark floor can name the filter `tiered` takes.
+/// Public because the public functions of `tiered` take its filters.
 pub mod filter;
 /// Public so that the benchmark floor can write exactly this layout.
 pub mod keys;
