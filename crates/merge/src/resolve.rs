@@ -605,6 +605,7 @@ impl<L: Lookup> Ctx<'_, L> {
             version: current.version,
             created_at_us: current.created_at_us,
             updated_at_us: current.updated_at_us,
+            stored_id: current.stored_id,
         });
         out.reached = Some(e);
         out.own_warnings = true;
@@ -704,6 +705,7 @@ impl<L: Lookup> Ctx<'_, L> {
             version: 1,
             created_at_us: self.now_us,
             updated_at_us: self.now_us,
+            stored_id: None,
         };
         let e = ov.entities.len();
         ov.changes += 1;
@@ -859,6 +861,7 @@ mod tests {
                 version: 1,
                 created_at_us: 0,
                 updated_at_us: 0,
+                stored_id: None,
             }),
             after: None,
             reached_by: None,

@@ -224,7 +224,11 @@ impl ContactsView {
             .contacts
             .get(keys::contact_key(self.ws, id).as_slice())?
         {
-            Some(v) => codec::decode_contact(v.value()),
+            Some(v) => {
+                let mut c = codec::decode_contact(v.value())?;
+                c.stored_id = Some(id);
+                Ok(c)
+            }
             None => Err(StoreError::corrupt(
                 named_by,
                 format!("entry points to missing contact id {id}"),

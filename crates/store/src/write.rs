@@ -372,7 +372,9 @@ impl WriteView {
     /// entries) is applied before any insertion, so renames, chains and swaps
     /// between the writes of one call are safe. Unchanged index entries are not
     /// rewritten. New contacts get the workspace's next internal ids, in the order
-    /// of `writes`.
+    /// of `writes`. A `before` contact's id is taken from its
+    /// [`Contact::stored_id`] when set (it was read through a view of this store's
+    /// committed state), else looked up by its key.
     pub fn apply(&mut self, ws: WorkspaceId, writes: &[ContactWrite]) -> Result<(), StoreError> {
         let mut record = self.load_workspace(ws)?;
         let w = ws.0;
@@ -381,14 +383,35 @@ impl WriteView {
             let idents = keys::IDENTIFIERS.open_write(&self.txn)?;
             for cw in writes {
                 let id = match &cw.before {
-                    Some(b) => idents
-                        .get(ws_key(w, b.key.as_bytes()).as_slice())?
-                        .ok_or_else(|| {
-                            StoreError::corrupt(
+                    // Read from this workspace's committed state (the snapshot the
+                    // plan was made from): its id is known. Debug builds (every
+                    // test) check it against `identifiers` all the same.
+                    Some(b)
+                        if let Some(id) = b.stored_id
+                            && !cfg!(debug_assertions) =>
+                    {
+                        id
+                    }
+                    Some(b) => {
+                        let found = idents
+                            .get(ws_key(w, b.key.as_bytes()).as_slice())?
+                            .ok_or_else(|| {
+                                StoreError::corrupt(
+                                    "identifiers",
+                                    format!("no entry for the stored contact key {:?}", b.key),
+                                )
+                            })?;
+                        if b.stored_id.is_some_and(|hint| hint != found) {
+                            return Err(StoreError::corrupt(
                                 "identifiers",
-                                format!("no entry for the stored contact key {:?}", b.key),
-                            )
-                        })?,
+                                format!(
+                                    "contact {:?} was read at id {:?} but its key names id {found}",
+                                    b.key, b.stored_id
+                                ),
+                            ));
+                        }
+                        found
+                    }
                     None => {
                         let id = record.next_contact_id.max(1);
                         record.next_contact_id = id.checked_add(1).ok_or_else(|| {

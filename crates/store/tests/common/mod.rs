@@ -44,6 +44,7 @@ pub fn contact(key: &str, email: Option<&str>, gsm: Option<&str>) -> Contact {
         version: 1,
         created_at_us: 1_000,
         updated_at_us: 1_000,
+        stored_id: None,
     }
 }
 
