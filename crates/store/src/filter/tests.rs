@@ -34,6 +34,19 @@ fn false_positives_stay_near_one_percent_at_capacity() {
     );
     assert_eq!(b.bytes() as u64, (n * BITS_PER_KEY).div_ceil(256) * 32);
 
+    // A quarter past capacity, where a rebuild is due: ~2.5%.
+    let over = Bloom::with_capacity(n * 4 / 5);
+    for i in 0..n {
+        over.insert(filter_hash(format!("cust-{i}").as_bytes()));
+    }
+    let hits = (n..n + probes)
+        .filter(|i| over.may_contain(filter_hash(format!("cust-{i}").as_bytes())))
+        .count() as u64;
+    assert!(
+        hits * 100 < probes * 4,
+        "{hits} false positives in {probes}"
+    );
+
     // Half full, where a new filter starts: ~0.1%.
     let half = Bloom::with_capacity(2 * n);
     for i in 0..n {
@@ -78,7 +91,7 @@ fn prefix_filters_answer_only_for_their_length() {
 fn a_filter_is_due_for_a_rebuild_past_its_capacity() {
     let f = TableFilter::new(FilterOn::Key, 10, DEFAULT_SLACK_MIN);
     assert_eq!(f.capacity, 10 + DEFAULT_SLACK_MIN);
-    for i in 0..f.capacity {
+    for i in 0..f.capacity + f.capacity / 4 {
         f.add(&i.to_be_bytes());
     }
     assert!(!f.overfull());
