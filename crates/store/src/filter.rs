@@ -22,7 +22,8 @@
 //! write transaction wrote to a tiered table (`Store::bulk_contacts`), from a read
 //! transaction begun under that lock — which sees exactly the last commit, and no
 //! commit can slip between that snapshot and the filter's installation. A filter is
-//! rebuilt the same way once more keys were added to it than it was sized for.
+//! rebuilt the same way once a quarter more keys were added to it than it was sized
+//! for.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
