@@ -87,11 +87,14 @@ impl Bloom {
         }
     }
 
-    fn block(&self, h: u64) -> Option<&[AtomicU32; 8]> {
+    /// The block `h` falls in: `(hi · n) >> 32 < n`, an index without a division.
+    fn block_index(&self, h: u64) -> usize {
         let n = self.blocks.len() as u64;
-        // (hi · n) >> 32 < n: a block index without a division.
-        let i = ((h >> 32) * n) >> 32;
-        self.blocks.get(usize::try_from(i).ok()?)
+        usize::try_from(((h >> 32) * n) >> 32).unwrap_or(usize::MAX)
+    }
+
+    fn block(&self, h: u64) -> Option<&[AtomicU32; 8]> {
+        self.blocks.get(self.block_index(h))
     }
 
     fn masks(h: u64) -> impl Iterator<Item = u32> {
@@ -115,9 +118,8 @@ impl Bloom {
 
     /// Adds `h` to a filter nobody else holds yet (no atomic operations).
     pub fn insert_mut(&mut self, h: u64) {
-        let n = self.blocks.len() as u64;
-        let i = ((h >> 32) * n) >> 32;
-        if let Some(block) = usize::try_from(i).ok().and_then(|i| self.blocks.get_mut(i)) {
+        let i = self.block_index(h);
+        if let Some(block) = self.blocks.get_mut(i) {
             for (word, mask) in block.iter_mut().zip(Self::masks(h)) {
                 *word.get_mut() |= mask;
             }
@@ -141,9 +143,9 @@ impl Bloom {
     }
 }
 
-/// The 64-bit hash a filter keeps for a base key (or lookup prefix): eight bytes at
-/// a time, multiply-rotate, then MurmurHash3's `fmix64` finalizer so that every
-/// output bit depends on every input bit. In memory only, so free to change.
+/// The 64-bit hash a filter keeps for a table key (or lookup prefix): eight bytes
+/// at a time, multiply-rotate, then [`keys::fmix64`] so that every output bit
+/// depends on every input bit. In memory only, so free to change.
 pub fn filter_hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = K ^ (bytes.len() as u64);
@@ -156,12 +158,7 @@ pub fn filter_hash(bytes: &[u8]) -> u64 {
     for (d, s) in last.iter_mut().zip(chunks.remainder()) {
         *d = *s;
     }
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
+    keys::fmix64((h ^ u64::from_le_bytes(last)).wrapping_mul(K))
 }
 
 /// The filter of one tiered table (its base and delta keys).
@@ -306,7 +303,7 @@ struct FilterState {
 }
 
 impl FilterCell {
-    /// No filters yet; new ones get `max(base / 2, slack_min)` keys of slack.
+    /// No filters yet; new ones get `max(entries, slack_min)` keys of slack.
     pub fn new(slack_min: u64) -> FilterCell {
         FilterCell {
             state: std::sync::Mutex::default(),
@@ -341,10 +338,10 @@ impl FilterCell {
 
     /// The filters to plan `records` records against the committed snapshot `rtx`,
     /// building (or rebuilding) them first when the demand since the last build
-    /// justifies reading the bases.
+    /// justifies reading the tables.
     ///
     /// The caller must hold the writer lock, must have begun `rtx` under it, and its
-    /// write transaction must not have merged into a base yet (module docs).
+    /// write transaction must not have written to a tiered table yet (module docs).
     pub fn for_planning(
         &self,
         rtx: &ReadTransaction,

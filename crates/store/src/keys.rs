@@ -56,6 +56,12 @@ pub fn value_hash(text: &str) -> u64 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    fmix64(h)
+}
+
+/// MurmurHash3's 64-bit finalizer: every output bit depends on every input bit.
+/// Part of [`value_hash`], so of the on-disk format.
+pub(crate) fn fmix64(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;

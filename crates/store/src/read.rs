@@ -144,8 +144,9 @@ impl ReadView {
         self.contacts_with(ws, None)
     }
 
-    /// As [`ReadView::contacts`], with base filters that hold every base key of this
-    /// snapshot (see [`crate::filter`]; `Store::bulk_contacts` is what ensures it).
+    /// As [`ReadView::contacts`], with lookup filters that hold every key of this
+    /// snapshot's tiered tables (see [`crate::filter`]; `Store::bulk_contacts` is
+    /// what ensures it).
     pub(crate) fn contacts_with(
         &self,
         ws: WorkspaceId,
@@ -199,7 +200,8 @@ pub struct ContactsView {
     idents: Part<u64>,
     emails: Part<()>,
     phones: Part<()>,
-    /// Filters of the three bases, valid for this snapshot, when planning a request.
+    /// Filters of the three tiered tables, valid for this snapshot, when planning a
+    /// request.
     filters: Option<Arc<Filters>>,
 }
 
@@ -274,7 +276,7 @@ impl ContactsView {
         field: fn(&Contact) -> Option<&str>,
     ) -> Result<Vec<Contact>, StoreError> {
         let mut out = Vec::new();
-        for (k, ()) in index.prefixed_filtered(&keys::index_prefix(self.ws, value), filter)? {
+        for (k, ()) in index.prefixed(&keys::index_prefix(self.ws, value), filter)? {
             let Some((_, _, id)) = keys::split_index(&k) else {
                 return Err(StoreError::corrupt(name, "index key is not 20 bytes"));
             };

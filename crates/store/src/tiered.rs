@@ -120,18 +120,9 @@ impl<B, D> Opened<B, D> {
         get(&self.base, &self.delta, key, filter)
     }
 
-    /// Every logical entry whose key starts with `prefix` (see [`prefixed`]).
-    pub fn prefixed<V: Plain>(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, V)>, StoreError>
-    where
-        B: ReadableTable<&'static [u8], V>,
-        D: ReadableTable<&'static [u8], Option<V>>,
-    {
-        prefixed(&self.base, &self.delta, prefix, None)
-    }
-
-    /// As [`Opened::prefixed`], reading neither part when `filter` says it lacks
-    /// `prefix` (see [`Opened::get_filtered`]).
-    pub fn prefixed_filtered<V: Plain>(
+    /// Every logical entry whose key starts with `prefix`, reading neither part
+    /// when `filter` says it lacks `prefix` (see [`prefixed`]).
+    pub fn prefixed<V: Plain>(
         &self,
         prefix: &[u8],
         filter: Option<&TableFilter>,

@@ -6,7 +6,6 @@ use contactdb_merge::ContactWrite;
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -27,7 +26,7 @@ pub struct WriteView {
     filters: Arc<FilterCell>,
     /// Whether this transaction wrote to a tiered table (then no filter may be
     /// built from the committed snapshot until it ends: it would lack those keys).
-    wrote: AtomicBool,
+    wrote: bool,
 }
 
 impl std::fmt::Debug for WriteView {
@@ -161,7 +160,7 @@ impl WriteView {
             txn,
             min_delta,
             filters,
-            wrote: AtomicBool::new(false),
+            wrote: false,
         }
     }
 
@@ -172,7 +171,7 @@ impl WriteView {
 
     /// Whether this transaction wrote to a tiered table.
     pub(crate) fn wrote_tiered(&self) -> bool {
-        self.wrote.load(Ordering::Relaxed)
+        self.wrote
     }
 
     /// Creates every table of the format (opening a table in a write transaction
@@ -434,7 +433,7 @@ impl WriteView {
         let min_delta = self.min_delta;
         // Set before any tiered write: from here on no filter may be built from the
         // committed snapshot while this transaction lives.
-        self.wrote.store(true, Ordering::Relaxed);
+        self.wrote = true;
         let filters = self.filters.current();
         let filters = filters.as_deref();
         // The primary side (contacts + identifiers) and the index side (email +
