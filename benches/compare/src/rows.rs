@@ -512,7 +512,7 @@ pub mod redb_row {
             for r in recs {
                 let (key, new) = FloorRow::new(r, now);
                 let ident = keys::ws_key(WS, key.as_bytes());
-                let (id, row) = match idents.get(&ident)? {
+                let (id, row) = match idents.get(&ident, None)? {
                     Some(id) => {
                         tally.updated += 1;
                         let mut old: FloorRow =

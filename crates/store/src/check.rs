@@ -287,7 +287,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             ("phone_index", &phones, c.gsm()),
         ] {
             if let Some(value) = value
-                && index.get(&keys::index_key(ws, value, id))?.is_none()
+                && index.get(&keys::index_key(ws, value, id), None)?.is_none()
             {
                 walk.report(
                     table,
@@ -296,7 +296,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
                 );
             }
         }
-        if idents.get(&ws_key(ws, c.key.as_bytes()))? != Some(id) {
+        if idents.get(&ws_key(ws, c.key.as_bytes()), None)? != Some(id) {
             walk.report(
                 "identifiers",
                 shown.clone(),
@@ -304,7 +304,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             );
         }
         for alias in &c.aliases {
-            if idents.get(&ws_key(ws, alias.as_bytes()))? != Some(id) {
+            if idents.get(&ws_key(ws, alias.as_bytes()), None)? != Some(id) {
                 walk.report(
                     "identifiers",
                     shown.clone(),

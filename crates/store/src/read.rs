@@ -248,7 +248,7 @@ impl ContactsView {
         let filter = self.filters.as_deref().map(|f| &f.idents);
         let Some(id) = self
             .idents
-            .get_filtered(ws_key(self.ws, key_or_alias.as_bytes()).as_slice(), filter)?
+            .get(ws_key(self.ws, key_or_alias.as_bytes()).as_slice(), filter)?
         else {
             return Ok(None);
         };

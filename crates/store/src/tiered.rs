@@ -97,18 +97,10 @@ impl<V: Plain> Tiered<V> {
 }
 
 impl<B, D> Opened<B, D> {
-    /// The logical value of `key` (see [`get`]).
-    pub fn get<V: Plain>(&self, key: &[u8]) -> Result<Option<V>, StoreError>
-    where
-        B: ReadableTable<&'static [u8], V>,
-        D: ReadableTable<&'static [u8], Option<V>>,
-    {
-        get(&self.base, &self.delta, key, None)
-    }
-
-    /// As [`Opened::get`], reading neither part when `filter` (a filter of this
-    /// table, valid for this snapshot: see [`crate::filter`]) says it lacks `key`.
-    pub fn get_filtered<V: Plain>(
+    /// The logical value of `key`, reading neither part when `filter` (a filter of
+    /// this table, valid for this snapshot: see [`crate::filter`]) says it lacks
+    /// `key` (see [`get`]).
+    pub fn get<V: Plain>(
         &self,
         key: &[u8],
         filter: Option<&TableFilter>,

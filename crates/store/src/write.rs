@@ -393,7 +393,7 @@ impl WriteView {
                     }
                     Some(b) => {
                         let found = idents
-                            .get(ws_key(w, b.key.as_bytes()).as_slice())?
+                            .get(ws_key(w, b.key.as_bytes()).as_slice(), None)?
                             .ok_or_else(|| {
                                 StoreError::corrupt(
                                     "identifiers",
