@@ -76,7 +76,13 @@ pub fn outcomes(r: &Report) -> Vec<Outcome> {
 pub fn errors(r: &Report) -> Vec<(u32, Option<String>, &'static str)> {
     r.errors
         .iter()
-        .map(|e| (e.index, e.column.clone(), e.code.as_str()))
+        .map(|e| {
+            (
+                e.index,
+                e.column.as_deref().map(str::to_owned),
+                e.code.as_str(),
+            )
+        })
         .collect()
 }
 
@@ -84,7 +90,13 @@ pub fn errors(r: &Report) -> Vec<(u32, Option<String>, &'static str)> {
 pub fn warnings(r: &Report) -> Vec<(u32, Option<String>, String)> {
     r.warnings
         .iter()
-        .map(|w| (w.index, w.column.clone(), code_text(&w.code)))
+        .map(|w| {
+            (
+                w.index,
+                w.column.as_deref().map(str::to_owned),
+                code_text(&w.code),
+            )
+        })
         .collect()
 }
 

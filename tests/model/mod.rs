@@ -16,6 +16,7 @@
     clippy::panic
 )]
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use contactdb_policy::column::{ColumnSpec, ColumnType};
@@ -503,7 +504,7 @@ fn record_error(
     RecordError {
         index,
         key: key.clone(),
-        column: column.map(str::to_owned),
+        column: column.map(|c| Cow::Owned(c.to_owned())),
         code,
         message: String::new(),
         candidates: Vec::new(),
@@ -515,9 +516,9 @@ fn warning(index: u32, key: &Option<String>, column: Option<&str>, code: Warning
     Warning {
         index,
         key: key.clone(),
-        column: column.map(str::to_owned),
+        column: column.map(|c| Cow::Owned(c.to_owned())),
         code,
-        message: String::new(),
+        message: Cow::Borrowed(""),
         duplicate_of: None,
     }
 }
@@ -1354,7 +1355,7 @@ pub fn normalize_report(report: &mut Report) {
         e.message.clear();
     }
     for w in &mut report.warnings {
-        w.message.clear();
+        w.message = Cow::Borrowed("");
     }
     if let Some(info) = &mut report.request_error {
         info.message.clear();

@@ -256,7 +256,7 @@ impl Rejects {
             errs.iter().map(|e| f(e)).collect::<Vec<_>>().join("; ")
         };
         let codes = join(&|e| e.code.as_str().to_owned());
-        let columns = join(&|e| e.column.clone().unwrap_or_else(|| "-".to_owned()));
+        let columns = join(&|e| e.column.as_deref().unwrap_or("-").to_owned());
         let messages = join(&|e| e.message.clone());
         let raw = batch.raws.get(pos).and_then(Option::as_ref);
         match (&mut self.out, raw) {

@@ -1,6 +1,8 @@
 //! Planning a request: parallel normalization and snapshot lookups (phase 1), then
 //! one sequential resolution pass over an in-request overlay (phase 2, R6).
 
+use std::borrow::Cow;
+
 use ahash::{AHashMap, AHashSet};
 use rayon::prelude::*;
 
@@ -283,12 +285,18 @@ struct RecordOutcome {
 impl RecordOutcome {
     /// Marks the record failed with one more error, naming the earlier occurrence of
     /// its contact when there is one.
-    fn fail(&mut self, rec: &NormalizedRecord, code: ErrorCode, column: Option<&str>, msg: String) {
+    fn fail(
+        &mut self,
+        rec: &NormalizedRecord,
+        code: ErrorCode,
+        column: Option<Cow<'static, str>>,
+        msg: String,
+    ) {
         self.outcome = Some(Outcome::Failed);
         self.errors.push(RecordError {
             index: rec.index,
             key: rec.key.clone(),
-            column: column.map(str::to_owned),
+            column,
             code,
             message: msg,
             candidates: Vec::new(),
@@ -573,7 +581,7 @@ impl<L: Lookup> Ctx<'_, L> {
                 out.fail(
                     rec,
                     ErrorCode::KeyConflict,
-                    Some("new_contact_key"),
+                    Some(Cow::Borrowed("new_contact_key")),
                     format!("key {nk:?} is held by contact {other:?}"),
                 );
                 return Ok(out);
@@ -584,12 +592,8 @@ impl<L: Lookup> Ctx<'_, L> {
             Ok(f) => f,
             Err(missing) => {
                 for m in missing {
-                    out.fail(
-                        rec,
-                        ErrorCode::RequiredMissing,
-                        Some(&m.column),
-                        format!("required column {} cannot be cleared", m.column),
-                    );
+                    let msg = format!("required column {} cannot be cleared", m.column);
+                    out.fail(rec, ErrorCode::RequiredMissing, Some(m.column), msg);
                 }
                 return Ok(out);
             }
@@ -616,9 +620,9 @@ impl<L: Lookup> Ctx<'_, L> {
                 out.warnings.push(Warning {
                     index: rec.index,
                     key: Some(key.to_owned()),
-                    column: Some("contact_key".to_owned()),
+                    column: Some(Cow::Borrowed("contact_key")),
                     code: WarningCode::AliasAdded,
-                    message: format!("{key:?} is now an alias of contact {:?}", next.key),
+                    message: format!("{key:?} is now an alias of contact {:?}", next.key).into(),
                     duplicate_of: None,
                 });
             }
@@ -659,7 +663,7 @@ impl<L: Lookup> Ctx<'_, L> {
                 key: Some(key.to_owned()),
                 column: None,
                 code: WarningCode::DuplicateInBatch,
-                message: format!("record {j} of this request reached the same contact"),
+                message: format!("record {j} of this request reached the same contact").into(),
                 duplicate_of: Some(j),
             });
         }
@@ -688,12 +692,8 @@ impl<L: Lookup> Ctx<'_, L> {
             Ok(f) => f,
             Err(missing) => {
                 for m in missing {
-                    out.fail(
-                        rec,
-                        ErrorCode::RequiredMissing,
-                        Some(&m.column),
-                        format!("required column {} has no value", m.column),
-                    );
+                    let msg = format!("required column {} has no value", m.column);
+                    out.fail(rec, ErrorCode::RequiredMissing, Some(m.column), msg);
                 }
                 return out;
             }

@@ -1,6 +1,8 @@
 //! The column catalog: predefined columns (R2), their aliases, custom columns (R3),
 //! and name normalization (ASCII, case-insensitive, stored in snake_case).
 
+use std::borrow::Cow;
+
 use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -221,6 +223,18 @@ pub struct ColumnDef {
     pub custom: bool,
 }
 
+impl ColumnDef {
+    /// The name as reports carry it: borrowed from the static table for a predefined
+    /// column, so naming it in a warning or error allocates nothing; a copy for a
+    /// custom one.
+    pub fn label(&self) -> Cow<'static, str> {
+        match PREDEFINED.get(usize::from(self.id.0)) {
+            Some((name, _, _)) if !self.custom && *name == self.name => Cow::Borrowed(*name),
+            _ => Cow::Owned(self.name.clone()),
+        }
+    }
+}
+
 const PREDEFINED: &[(&str, FieldId, Kind)] = &[
     ("contact_key", FieldId::CONTACT_KEY, Kind::Key),
     (
@@ -385,7 +399,11 @@ impl Catalog {
 
     /// The column with this id.
     pub fn by_id(&self, id: FieldId) -> Option<&ColumnDef> {
-        self.by_id.get(&id).and_then(|i| self.columns.get(*i))
+        // The predefined columns come first, in id order, so theirs is their index.
+        match self.columns.get(usize::from(id.0)) {
+            Some(c) if c.id == id => Some(c),
+            _ => self.by_id.get(&id).and_then(|i| self.columns.get(*i)),
+        }
     }
 
     /// The custom columns that an insert must give a value.
@@ -433,6 +451,30 @@ mod tests {
         }
         assert_eq!(cat.resolve("version"), Err(ResolveError::ReadOnly));
         assert_eq!(cat.resolve("nope"), Err(ResolveError::Unknown));
+    }
+
+    // Catalog::by_id and ColumnDef::label rely on the predefined table's order.
+    #[test]
+    fn predefined_ids_are_their_positions() {
+        for (i, (_, id, _)) in PREDEFINED.iter().enumerate() {
+            assert_eq!(usize::from(id.0), i);
+        }
+        let custom = [CustomColumn {
+            id: FieldId(FieldId::CUSTOM_FIRST),
+            spec: ColumnSpec::new("tier", ColumnType::Integer),
+        }];
+        let cat = Catalog::new(&custom);
+        for c in cat.columns() {
+            assert_eq!(cat.by_id(c.id), Some(c));
+            assert_eq!(c.label(), c.name.as_str());
+            assert_eq!(
+                matches!(c.label(), Cow::Borrowed(_)),
+                !c.custom,
+                "{}",
+                c.name
+            );
+        }
+        assert_eq!(cat.by_id(FieldId(200)), None);
     }
 
     // R3 column names.

@@ -29,6 +29,21 @@ pub enum Normalized {
     Clear,
 }
 
+/// The `value_normalized` warning's message for a column of `kind`: what its stored
+/// form is, which is all a changed value of that kind can differ in.
+pub fn normalized_message(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Email => "stored in lower case, without surrounding whitespace",
+        Kind::Phone => "stored in E.164 form",
+        Kind::Status => "stored in upper case, without surrounding whitespace",
+        Kind::Key | Kind::Text { .. } | Kind::Date => "stored without surrounding whitespace",
+        // These kinds never report a change.
+        Kind::Bool | Kind::Priority | Kind::Integer | Kind::Decimal | Kind::Json => {
+            "stored in normalized form"
+        }
+    }
+}
+
 /// A value that failed validation: the code and a message naming the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {

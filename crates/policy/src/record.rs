@@ -1,11 +1,13 @@
 //! Per-record normalization and validation (R7): every problem of a record is
 //! collected, never only the first.
 
+use std::borrow::Cow;
+
 use serde_json::Value as Json;
 
-use crate::column::{Catalog, FieldId};
+use crate::column::{Catalog, ColumnDef, FieldId};
 use crate::contact::Value;
-use crate::normalize::{Normalized, normalize};
+use crate::normalize::{Normalized, normalize, normalized_message};
 use crate::report::{ErrorCode, RecordError, Warning, WarningCode};
 use crate::request::{EmptyValues, Prepared};
 
@@ -88,8 +90,12 @@ pub fn normalize_record(
     };
     out.inputs.reserve_exact(obj.len());
     let mut key_seen = false;
-    let mut problems: Vec<(FieldId, String, ErrorCode, String)> = Vec::new();
-    let mut normalized_cols: Vec<(FieldId, String)> = Vec::new();
+    let mut problems: Vec<(FieldId, Cow<'static, str>, ErrorCode, String)> = Vec::new();
+    // Columns whose text normalization changed, without a list per record: the
+    // predefined ones (ids 0..16) as bits, so they come out in id order; custom ones
+    // (ids from 256) in a list, sorted at the end.
+    let mut normalized_predefined: u16 = 0;
+    let mut normalized_custom: Vec<&ColumnDef> = Vec::new();
     for (raw, input) in obj {
         let Some(col) = prepared.names.get(raw).and_then(|id| catalog.by_id(*id)) else {
             continue;
@@ -97,7 +103,10 @@ pub fn normalize_record(
         match normalize(col.kind, input) {
             Ok(Normalized::Set { value, changed }) => {
                 if changed {
-                    normalized_cols.push((col.id, col.name.clone()));
+                    match 1u16.checked_shl(u32::from(col.id.0)) {
+                        Some(bit) if !col.custom => normalized_predefined |= bit,
+                        _ => normalized_custom.push(col),
+                    }
                 }
                 match col.id {
                     FieldId::CONTACT_KEY => {
@@ -119,7 +128,7 @@ pub fn normalize_record(
                     key_seen = true;
                     problems.push((
                         col.id,
-                        col.name.clone(),
+                        col.label(),
                         ErrorCode::MissingKey,
                         "contact_key is empty".to_owned(),
                     ));
@@ -136,14 +145,14 @@ pub fn normalize_record(
                 if col.id == FieldId::CONTACT_KEY {
                     key_seen = true;
                 }
-                problems.push((col.id, col.name.clone(), e.code, e.message));
+                problems.push((col.id, col.label(), e.code, e.message));
             }
         }
     }
     if !key_seen {
         problems.push((
             FieldId::CONTACT_KEY,
-            "contact_key".to_owned(),
+            Cow::Borrowed("contact_key"),
             ErrorCode::MissingKey,
             "the record has no contact_key".to_owned(),
         ));
@@ -163,17 +172,20 @@ pub fn normalize_record(
             duplicate_of: None,
         })
         .collect();
-    normalized_cols.sort_by_key(|(id, _)| *id);
-    out.warnings = normalized_cols
-        .into_iter()
-        .map(|(_, column)| Warning {
+    normalized_custom.sort_by_key(|c| c.id);
+    let predefined = (0..u16::BITS)
+        .filter(|b| normalized_predefined & (1 << b) != 0)
+        .filter_map(|b| catalog.by_id(FieldId(u16::try_from(b).unwrap_or(u16::MAX))));
+    let count = normalized_predefined.count_ones() as usize + normalized_custom.len();
+    out.warnings = Vec::with_capacity(count);
+    out.warnings
+        .extend(predefined.chain(normalized_custom).map(|col| Warning {
             index,
             key: out.key.clone(),
-            message: [column.as_str(), " was normalized"].concat(),
-            column: Some(column),
+            column: Some(col.label()),
             code: WarningCode::ValueNormalized,
+            message: Cow::Borrowed(normalized_message(col.kind)),
             duplicate_of: None,
-        })
-        .collect();
+        }));
     out
 }

@@ -1,6 +1,8 @@
 //! The report of a bulk request (R15): one result per input record, in input order,
 //! every error and every warning.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// Stable per-record error codes (R7), in order of precedence: a record that fails
@@ -159,8 +161,9 @@ pub struct RecordError {
     pub index: u32,
     /// The record's key, when it had a valid one.
     pub key: Option<String>,
-    /// The column at fault, when one is.
-    pub column: Option<String>,
+    /// The column at fault, when one is (borrowed for a predefined column, see
+    /// [`crate::ColumnDef::label`]).
+    pub column: Option<Cow<'static, str>>,
     /// Stable code.
     pub code: ErrorCode,
     /// What was wrong, naming the value.
@@ -180,12 +183,14 @@ pub struct Warning {
     pub index: u32,
     /// The record's key.
     pub key: Option<String>,
-    /// The column concerned, when one is.
-    pub column: Option<String>,
+    /// The column concerned, when one is (borrowed for a predefined column, see
+    /// [`crate::ColumnDef::label`]).
+    pub column: Option<Cow<'static, str>>,
     /// Stable code.
     pub code: WarningCode,
-    /// Human-readable remark.
-    pub message: String,
+    /// Human-readable remark. Fixed text for `value_normalized` (it depends only on
+    /// the column's kind), so the commonest warning allocates nothing for it.
+    pub message: Cow<'static, str>,
     /// For `duplicate_in_batch`: the index of the earlier occurrence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<u32>,

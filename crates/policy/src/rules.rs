@@ -1,6 +1,8 @@
 //! Field-merge rules: how a record's inputs change a contact's fields (R7), the
 //! status rules (R12), defaults, and required columns (R3).
 
+use std::borrow::Cow;
+
 use compact_str::CompactString;
 
 use crate::column::{Catalog, FieldId};
@@ -22,7 +24,7 @@ pub fn default_value(id: FieldId) -> Option<Value> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingRequired {
     /// The column's name.
-    pub column: String,
+    pub column: Cow<'static, str>,
 }
 
 /// The fields a contact has after `rec` is applied to `existing` (`None` = insert).
@@ -55,7 +57,7 @@ pub fn merge_fields(
                 }
                 if let Some(col) = catalog.by_id(*id).filter(|c| c.required && c.custom) {
                     missing.push(MissingRequired {
-                        column: col.name.clone(),
+                        column: col.label(),
                     });
                 }
             }
@@ -81,7 +83,7 @@ pub fn merge_fields(
             for col in catalog.required_custom() {
                 if !fields.contains(col.id) && !missing.iter().any(|m| m.column == col.name) {
                     missing.push(MissingRequired {
-                        column: col.name.clone(),
+                        column: col.label(),
                     });
                 }
             }
