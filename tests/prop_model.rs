@@ -5,7 +5,8 @@
 //! rekeys are frequent — run against the engine and the model. After every request:
 //! the reports are equal (messages blanked), the contents are equal, `check()` is
 //! clean, and a twin database run with `merge_threads(1)` gives the same report
-//! (parallel ≡ sequential, R6). At the end the file is reopened and compared again.
+//! (parallel ≡ sequential, R6; the first plans on four threads, one record per
+//! chunk). At the end the file is reopened and compared again.
 //!
 //! `CONTACTDB_PROPTEST_CASES` sets the case count (default [`DEFAULT_CASES`]);
 //! `CONTACTDB_PROPTEST_SEED` sets the RNG seed (default fixed, so runs repeat).
@@ -619,17 +620,20 @@ fn temp_dir() -> tempfile::TempDir {
 
 /// The one-thread database also merges its index buffers very often (threshold
 /// 2: lookups then see base, delta and tombstones together) and rebuilds its lookup
-/// filters often (slack 1), the other keeps the defaults, so the two physical
-/// layouts and filter states differ while every report and every content must be
-/// equal.
+/// filters often (slack 1), the other keeps the storage defaults, so the two
+/// physical layouts and filter states differ while every report and every content
+/// must be equal. The other plans on four threads with one-record chunks, so helpers
+/// hand records to the resolving thread one at a time, in every interleaving the
+/// scheduler produces.
 fn open(path: &std::path::Path, one_thread: bool) -> Database {
     let mut b = Database::builder().records_max(RECORDS_MAX);
-    if one_thread {
-        b = b
-            .merge_threads(1)
+    b = if one_thread {
+        b.merge_threads(1)
             .index_buffer_min(2)
-            .lookup_filter_slack_min(1);
-    }
+            .lookup_filter_slack_min(1)
+    } else {
+        b.merge_threads(4).merge_chunk_records(1)
+    };
     b.open(path).expect("database opens")
 }
 

@@ -21,6 +21,8 @@ pub(crate) struct Inner {
     pub(crate) retention_us: i64,
     /// Pool for phase 1 of merges; `None` = rayon's global pool.
     pub(crate) pool: Option<rayon::ThreadPool>,
+    /// Records per chunk of phase-1 work (see `contactdb_merge::plan_chunked`).
+    pub(crate) merge_chunk_records: usize,
 }
 
 /// An open contactdb file. Cheap to clone; `Send + Sync`, so one handle can be
@@ -85,6 +87,7 @@ pub struct Builder {
     records_max: usize,
     retention_days: u32,
     merge_threads: Option<usize>,
+    merge_chunk_records: usize,
     index_buffer_min: u64,
     filter_slack_min: u64,
 }
@@ -96,6 +99,7 @@ impl Default for Builder {
             records_max: RECORDS_MAX_DEFAULT,
             retention_days: REQUEST_ID_RETENTION_DAYS_DEFAULT,
             merge_threads: None,
+            merge_chunk_records: contactdb_merge::CHUNK_RECORDS_DEFAULT,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
             filter_slack_min: contactdb_store::filter::DEFAULT_SLACK_MIN,
         }
@@ -147,11 +151,21 @@ impl Builder {
         self
     }
 
-    /// Threads for parallel validation and lookup. Default = rayon's global pool
-    /// (one thread per core). Results never depend on it (R6).
+    /// Threads that plan a request: the calling thread and `n - 1` helpers that
+    /// normalize, validate and look up records ahead of it. Default = rayon's global
+    /// pool (one thread per core). Results never depend on it (R6).
     #[must_use]
     pub fn merge_threads(mut self, n: usize) -> Self {
         self.merge_threads = Some(n.max(1));
+        self
+    }
+
+    /// Records per chunk of work handed from the helpers to the calling thread.
+    /// Default = [`contactdb_merge::CHUNK_RECORDS_DEFAULT`]. Results never depend on
+    /// it (R6); tests set 1 so that a chunk boundary falls between every two records.
+    #[must_use]
+    pub fn merge_chunk_records(mut self, n: usize) -> Self {
+        self.merge_chunk_records = n.max(1);
         self
     }
 
@@ -184,6 +198,7 @@ impl Builder {
                 },
                 retention_us: i64::from(self.retention_days).saturating_mul(86_400 * 1_000_000),
                 pool,
+                merge_chunk_records: self.merge_chunk_records,
             }),
         })
     }

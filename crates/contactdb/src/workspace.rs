@@ -12,7 +12,7 @@ use contactdb_store::{ContactsView, ReadView, StoreError, StoredRequest, Wait, W
 use sha2::{Digest, Sha256};
 
 use crate::contact::Contact;
-use crate::database::{Database, WorkspaceInfo, now_us};
+use crate::database::{Database, Inner, WorkspaceInfo, now_us};
 use crate::error::Error;
 use crate::layered::{Carry, Layered};
 
@@ -104,14 +104,7 @@ impl Workspace {
         };
         let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
         let contacts = inner.store.bulk_contacts(&write, self.id, records)?;
-        let plan = run_plan(
-            inner.pool.as_ref(),
-            req,
-            &prepared,
-            &catalog,
-            &contacts,
-            now,
-        )?;
+        let plan = run_plan(inner, req, &prepared, &catalog, &contacts, now)?;
         drop(contacts);
         drop(read);
         if plan.report.status == Status::Rejected {
@@ -184,14 +177,7 @@ impl Workspace {
                 base,
                 carry: &carry,
             };
-            let plan = run_plan(
-                inner.pool.as_ref(),
-                &req,
-                &prepared,
-                &catalog,
-                &layered,
-                now,
-            )?;
+            let plan = run_plan(inner, &req, &prepared, &catalog, &layered, now)?;
             on_report(&plan.report)?;
             match plan.report.status {
                 Status::Rejected => status = Status::Rejected,
@@ -300,7 +286,7 @@ impl Workspace {
 /// Plans a request. A panic inside the merge (a bug) becomes [`Error::Internal`];
 /// the caller's write transaction is then dropped, which aborts it.
 fn run_plan<L: Lookup<Error = StoreError>>(
-    pool: Option<&rayon::ThreadPool>,
+    inner: &Inner,
     req: &BulkRequest,
     prepared: &Prepared,
     catalog: &Catalog,
@@ -308,7 +294,15 @@ fn run_plan<L: Lookup<Error = StoreError>>(
     now: i64,
 ) -> Result<Plan, Error> {
     catch_unwind(AssertUnwindSafe(|| {
-        contactdb_merge::plan_with_pool(pool, req, prepared, catalog, lookup, now)
+        contactdb_merge::plan_chunked(
+            inner.pool.as_ref(),
+            inner.merge_chunk_records,
+            req,
+            prepared,
+            catalog,
+            lookup,
+            now,
+        )
     }))
     .map_err(|_| Error::Internal("the merge panicked; nothing was written".to_owned()))?
     .map_err(Error::from)

@@ -4,7 +4,9 @@
 //! Phase 1 runs in parallel (rayon): each record is normalized, validated, and its
 //! key, email and phone are looked up in the committed snapshot. Phase 2 is a single
 //! sequential pass over the records in input order with an in-request overlay, so the
-//! result is exactly that of applying the records one at a time (SPEC R6).
+//! result is exactly that of applying the records one at a time (SPEC R6). The two
+//! overlap: the calling thread resolves chunk after chunk while helpers prepare the
+//! chunks after it (see [`plan_with_pool`]).
 //!
 //! Architecture invariant: storage reaches this crate only through [`Lookup`]; the
 //! plan is pure data, and nothing here writes.
@@ -15,7 +17,7 @@ mod resolve;
 
 pub use mem::MemLookup;
 pub use plan::{ContactWrite, Plan};
-pub use resolve::{plan, plan_with_pool};
+pub use resolve::{CHUNK_RECORDS_DEFAULT, plan, plan_chunked, plan_with_pool};
 
 use contactdb_policy::Contact;
 

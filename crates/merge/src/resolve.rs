@@ -3,8 +3,10 @@
 
 use std::borrow::Cow;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
 use ahash::{AHashMap, AHashSet};
-use rayon::prelude::*;
 
 use contactdb_policy::record::normalize_record;
 use contactdb_policy::report::RequestErrorInfo;
@@ -31,6 +33,14 @@ pub fn plan<L: Lookup>(
 
 /// As [`plan`], running phase 1 on `pool` when given. The result never depends on
 /// the pool's size (R6).
+///
+/// Phase 1 and the first resolution pass overlap: the records are cut into chunks
+/// of [`CHUNK_RECORDS_DEFAULT`], which up to `threads - 1` helper tasks on the pool
+/// normalize and look up in order while the calling thread resolves the chunks before
+/// them; whenever the next chunk is not ready, the calling thread takes an unclaimed
+/// chunk itself rather than wait. So the sequential pass never waits on the parallel
+/// one while work is left, and `threads` threads (the caller among them) share the
+/// request.
 pub fn plan_with_pool<L: Lookup>(
     pool: Option<&rayon::ThreadPool>,
     req: &BulkRequest,
@@ -39,41 +49,81 @@ pub fn plan_with_pool<L: Lookup>(
     lookup: &L,
     now_us: i64,
 ) -> Result<Plan, L::Error> {
-    let phase1 = || prefetch_all(req, prepared, catalog, lookup);
-    let mut records = match pool {
-        Some(p) => p.install(phase1)?,
-        None => phase1()?,
-    };
+    plan_chunked(
+        pool,
+        CHUNK_RECORDS_DEFAULT,
+        req,
+        prepared,
+        catalog,
+        lookup,
+        now_us,
+    )
+}
+
+/// Records per unit of phase-1 work: small enough that the last chunk a helper is
+/// still on costs the calling thread little waiting, large enough that handing one
+/// over (one channel message) is noise.
+pub const CHUNK_RECORDS_DEFAULT: usize = 64;
+
+/// As [`plan_with_pool`], handing phase 1 over in chunks of `chunk_records` records
+/// (at least 1). The result never depends on it (R6); tests use small chunks to put
+/// chunk boundaries between records that interact.
+pub fn plan_chunked<L: Lookup>(
+    pool: Option<&rayon::ThreadPool>,
+    chunk_records: usize,
+    req: &BulkRequest,
+    prepared: &Prepared,
+    catalog: &Catalog,
+    lookup: &L,
+    now_us: i64,
+) -> Result<Plan, L::Error> {
     let ctx = Ctx {
         prepared,
         catalog,
         lookup,
         now_us,
     };
-    let pass = match prepared.on_duplicate {
-        OnDuplicate::Last => {
-            let first = ctx.run(&mut records, None, Take::Copy)?;
-            let mut last_of: AHashMap<usize, u32> = AHashMap::new();
-            for (i, r) in first.records.iter().enumerate() {
-                if let Some(e) = r.reached {
-                    last_of.insert(e, index_u32(i));
-                }
-            }
-            let left_out: Vec<Option<u32>> = first
-                .records
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    r.reached
-                        .and_then(|e| last_of.get(&e).copied())
-                        .filter(|last| *last != index_u32(i))
-                })
-                .collect();
-            ctx.run(&mut records, Some(&left_out), Take::Move)?
-        }
-        _ => ctx.run(&mut records, None, Take::Move)?,
+    // Under `on_duplicate=last` a second pass follows, which needs what phase 1
+    // found, so the first pass copies it.
+    let last = prepared.on_duplicate == OnDuplicate::Last;
+    let take = if last { Take::Copy } else { Take::Move };
+    let mut pass = Pass::new(req.records.len());
+    let phase1 = Phase1 {
+        records: &req.records,
+        prepared,
+        catalog,
+        lookup,
+        chunk: chunk_records.max(1),
+        next: AtomicUsize::new(0),
     };
-    Ok(finish(req, prepared, records, pass))
+    let mut chunks = phase1.run(pool, |chunk| {
+        chunk
+            .iter_mut()
+            .try_for_each(|p| ctx.step(&mut pass, p, None, take))
+    })?;
+    if last {
+        let mut last_of: AHashMap<usize, u32> = AHashMap::new();
+        for (i, r) in pass.records.iter().enumerate() {
+            if let Some(e) = r.reached {
+                last_of.insert(e, index_u32(i));
+            }
+        }
+        let left_out: Vec<Option<u32>> = pass
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.reached
+                    .and_then(|e| last_of.get(&e).copied())
+                    .filter(|last| *last != index_u32(i))
+            })
+            .collect();
+        pass = Pass::new(req.records.len());
+        for (p, skip) in chunks.iter_mut().flatten().zip(left_out) {
+            ctx.step(&mut pass, p, skip, Take::Move)?;
+        }
+    }
+    Ok(finish(req, prepared, chunks, pass))
 }
 
 fn index_u32(i: usize) -> u32 {
@@ -108,52 +158,169 @@ impl Take {
     }
 }
 
-fn prefetch_all<L: Lookup>(
-    req: &BulkRequest,
+/// Phase 1 for record `i`: normalization, validation and the snapshot lookups.
+fn prefetch_one<L: Lookup>(
+    i: usize,
+    raw: &serde_json::Value,
     prepared: &Prepared,
     catalog: &Catalog,
     lookup: &L,
-) -> Result<Vec<Prefetched>, L::Error> {
-    req.records
-        .par_iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            let rec = normalize_record(index_u32(i), raw, catalog, prepared);
-            let mut p = Prefetched {
-                rec,
-                by_key: None,
-                by_email: None,
-                by_phone: None,
+) -> Result<Prefetched, L::Error> {
+    let rec = normalize_record(index_u32(i), raw, catalog, prepared);
+    let mut p = Prefetched {
+        rec,
+        by_key: None,
+        by_email: None,
+        by_phone: None,
+    };
+    if p.rec.is_invalid() {
+        return Ok(p);
+    }
+    if let Some(key) = &p.rec.key {
+        p.by_key = lookup.by_identifier(key)?;
+    }
+    // Records found by key never match by email/phone, unless an earlier record
+    // renames the key away; phase 2 looks those up itself.
+    if p.by_key.is_none() {
+        if prepared.match_on.email
+            && let Some(e) = p.rec.email()
+        {
+            p.by_email = Some(lookup.contacts_by_email(e)?);
+        }
+        if prepared.match_on.phone
+            && let Some(g) = p.rec.gsm()
+        {
+            p.by_phone = Some(lookup.contacts_by_phone(g)?);
+        }
+    }
+    Ok(p)
+}
+
+/// Phase 1 of one request, shared by the calling thread and its helpers.
+struct Phase1<'a, L> {
+    records: &'a [serde_json::Value],
+    prepared: &'a Prepared,
+    catalog: &'a Catalog,
+    lookup: &'a L,
+    /// Records per chunk.
+    chunk: usize,
+    /// The next chunk nobody has claimed; helpers and the calling thread take
+    /// chunks in this order.
+    next: AtomicUsize,
+}
+
+/// A chunk as phase 1 hands it over: its number and its records.
+type Chunk<E> = (usize, Result<Vec<Prefetched>, E>);
+
+impl<L: Lookup> Phase1<'_, L> {
+    /// Runs phase 1 over every record and hands each chunk, in input order, to
+    /// `consume` on the calling thread (see [`plan_with_pool`]). Returns the chunks
+    /// in order. The first error, from a lookup or from `consume`, ends the run.
+    fn run(
+        &self,
+        pool: Option<&rayon::ThreadPool>,
+        consume: impl FnMut(&mut [Prefetched]) -> Result<(), L::Error>,
+    ) -> Result<Vec<Vec<Prefetched>>, L::Error> {
+        let threads = pool.map_or_else(
+            rayon::current_num_threads,
+            rayon::ThreadPool::current_num_threads,
+        );
+        let helpers = threads
+            .saturating_sub(1)
+            .min(self.chunks().saturating_sub(1));
+        match pool {
+            Some(p) => p.in_place_scope(|scope| self.drive(scope, helpers, consume)),
+            None => rayon::in_place_scope(|scope| self.drive(scope, helpers, consume)),
+        }
+    }
+
+    fn chunks(&self) -> usize {
+        self.records.len().div_ceil(self.chunk)
+    }
+
+    fn claim(&self) -> Option<usize> {
+        Some(self.next.fetch_add(1, Ordering::Relaxed)).filter(|c| *c < self.chunks())
+    }
+
+    fn compute(&self, c: usize) -> Result<Vec<Prefetched>, L::Error> {
+        let start = c.saturating_mul(self.chunk);
+        let end = self.records.len().min(start.saturating_add(self.chunk));
+        let mut out = Vec::with_capacity(end.saturating_sub(start));
+        for (i, raw) in self.records.iter().enumerate().take(end).skip(start) {
+            out.push(prefetch_one(
+                i,
+                raw,
+                self.prepared,
+                self.catalog,
+                self.lookup,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// The calling thread's side: starts `helpers` tasks in `scope`, then consumes
+    /// the chunks in order, computing unclaimed ones itself whenever the next one is
+    /// not ready.
+    fn drive<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        helpers: usize,
+        mut consume: impl FnMut(&mut [Prefetched]) -> Result<(), L::Error>,
+    ) -> Result<Vec<Vec<Prefetched>>, L::Error> {
+        let (tx, rx) = mpsc::channel::<Chunk<L::Error>>();
+        for _ in 0..helpers {
+            let tx = tx.clone();
+            // A helper stops when the chunks run out or the calling thread has
+            // returned (its receiver is gone).
+            scope.spawn(move |_| {
+                while let Some(c) = self.claim() {
+                    if tx.send((c, self.compute(c))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut ready: Vec<Option<Result<Vec<Prefetched>, L::Error>>> =
+            (0..self.chunks()).map(|_| None).collect();
+        let put = |ready: &mut [Option<_>], (c, r): Chunk<L::Error>| {
+            if let Some(slot) = ready.get_mut(c) {
+                *slot = Some(r);
+            }
+        };
+        let chunks = self.chunks();
+        let mut out = Vec::with_capacity(chunks);
+        for k in 0..chunks {
+            let mut chunk = loop {
+                while let Ok(m) = rx.try_recv() {
+                    put(&mut ready, m);
+                }
+                if let Some(r) = ready.get_mut(k).and_then(Option::take) {
+                    break r?;
+                }
+                // Chunk k is not here: work on the next unclaimed chunk (k itself
+                // when no helper took it) rather than wait.
+                if let Some(c) = self.claim() {
+                    let r = self.compute(c);
+                    if c == k {
+                        break r?;
+                    }
+                    put(&mut ready, (c, r));
+                    continue;
+                }
+                // Every chunk is claimed and a helper is still on chunk k.
+                match rx.recv() {
+                    Ok(m) => put(&mut ready, m),
+                    // Every helper is gone without sending chunk k: one panicked (the
+                    // scope re-raises that panic); compute it here meanwhile.
+                    Err(_) => break self.compute(k)?,
+                }
             };
-            if p.rec.is_invalid() {
-                return Ok(p);
-            }
-            if let Some(key) = &p.rec.key {
-                p.by_key = lookup.by_identifier(key)?;
-            }
-            // Records found by key never match by email/phone, unless an earlier
-            // record renames the key away; phase 2 looks those up itself.
-            if p.by_key.is_none() {
-                if prepared.match_on.email
-                    && let Some(e) = p.rec.email()
-                {
-                    p.by_email = Some(lookup.contacts_by_email(e)?);
-                }
-                if prepared.match_on.phone
-                    && let Some(g) = p.rec.gsm()
-                {
-                    p.by_phone = Some(lookup.contacts_by_phone(g)?);
-                }
-            }
-            Ok(p)
-        })
-        // Collected as an indexed iterator, rayon writes each result in its place in
-        // one vector; collected straight into a `Result`, it would gather a list of
-        // per-split vectors and copy them together. The second collect reuses the
-        // vector in place.
-        .collect::<Vec<Result<Prefetched, L::Error>>>()
-        .into_iter()
-        .collect()
+            consume(&mut chunk)?;
+            out.push(chunk);
+        }
+        Ok(out)
+    }
 }
 
 /// A contact the request has reached: its committed state and its current state.
@@ -218,6 +385,13 @@ struct ValueIndex {
 }
 
 impl ValueIndex {
+    fn with_capacity(n: usize) -> Self {
+        ValueIndex {
+            first: AHashMap::with_capacity(n),
+            ..ValueIndex::default()
+        }
+    }
+
     fn hash(&self, value: &str) -> u64 {
         #[cfg(test)]
         if self.collide {
@@ -305,9 +479,28 @@ impl RecordOutcome {
     }
 }
 
-struct PassResult {
+/// One sequential pass: the overlay, and the outcome of every record so far.
+struct Pass {
     records: Vec<RecordOutcome>,
     overlay: Overlay,
+}
+
+impl Pass {
+    fn new(records: usize) -> Self {
+        Pass {
+            records: Vec::with_capacity(records),
+            // Sized for a request that reaches a different contact with each record
+            // (the usual case), so that no map rehashes as it grows.
+            overlay: Overlay {
+                entities: Vec::with_capacity(records),
+                snap: ValueIndex::with_capacity(records),
+                ident: AHashMap::with_capacity(records),
+                email: ValueIndex::with_capacity(records),
+                phone: ValueIndex::with_capacity(records),
+                changes: 0,
+            },
+        }
+    }
 }
 
 struct Ctx<'a, L> {
@@ -318,35 +511,25 @@ struct Ctx<'a, L> {
 }
 
 impl<L: Lookup> Ctx<'_, L> {
-    /// One sequential pass. `left_out[i] = Some(j)`: record i is not applied, it is a
+    /// The next record of a pass. `skip = Some(j)`: the record is not applied, it is a
     /// duplicate of record j (`on_duplicate=last`).
-    fn run(
+    fn step(
         &self,
-        records: &mut [Prefetched],
-        left_out: Option<&[Option<u32>]>,
+        pass: &mut Pass,
+        p: &mut Prefetched,
+        skip: Option<u32>,
         take: Take,
-    ) -> Result<PassResult, L::Error> {
-        let mut ov = Overlay {
-            entities: Vec::with_capacity(records.len()),
-            ..Overlay::default()
+    ) -> Result<(), L::Error> {
+        let r = match skip {
+            Some(j) => RecordOutcome {
+                outcome: Some(Outcome::Duplicate),
+                duplicate_of: Some(j),
+                ..RecordOutcome::default()
+            },
+            None => self.resolve(p, &mut pass.overlay, take)?,
         };
-        let mut out = Vec::with_capacity(records.len());
-        for (i, p) in records.iter_mut().enumerate() {
-            let skip = left_out.and_then(|l| l.get(i).copied().flatten());
-            let r = match skip {
-                Some(j) => RecordOutcome {
-                    outcome: Some(Outcome::Duplicate),
-                    duplicate_of: Some(j),
-                    ..RecordOutcome::default()
-                },
-                None => self.resolve(p, &mut ov, take)?,
-            };
-            out.push(r);
-        }
-        Ok(PassResult {
-            records: out,
-            overlay: ov,
-        })
+        pass.records.push(r);
+        Ok(())
     }
 }
 
@@ -729,14 +912,14 @@ impl<L: Lookup> Ctx<'_, L> {
 fn finish(
     req: &BulkRequest,
     prepared: &Prepared,
-    records: Vec<Prefetched>,
-    pass: PassResult,
+    records: Vec<Vec<Prefetched>>,
+    pass: Pass,
 ) -> Plan {
     let mut summary = Summary {
-        total: records.len() as u64,
+        total: pass.records.len() as u64,
         ..Summary::default()
     };
-    for p in &records {
+    for p in records.iter().flatten() {
         if p.rec.is_invalid() {
             summary.invalid += 1;
         }
@@ -761,13 +944,14 @@ fn finish(
         Status::Partial
     };
     summary.failed = failed;
-    let mut results = Vec::with_capacity(records.len());
+    let mut results = Vec::with_capacity(pass.records.len());
     let mut errors = Vec::with_capacity(pass.records.iter().map(|r| r.errors.len()).sum());
     let mut warnings = Vec::with_capacity(if status == Status::Rejected {
         0
     } else {
         records
             .iter()
+            .flatten()
             .zip(&pass.records)
             .map(|(p, r)| {
                 r.warnings.len()
@@ -779,7 +963,7 @@ fn finish(
             })
             .sum()
     });
-    for (p, r) in records.into_iter().zip(pass.records) {
+    for (p, r) in records.into_iter().flatten().zip(pass.records) {
         let mut outcome = r.outcome.unwrap_or(Outcome::Failed);
         if status == Status::Rejected
             && matches!(
