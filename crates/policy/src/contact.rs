@@ -70,13 +70,6 @@ impl Fields {
         Fields(Vec::with_capacity(n))
     }
 
-    /// A copy of these fields with room for `extra` more without reallocating.
-    pub fn clone_with_room(&self, extra: usize) -> Self {
-        let mut v = Vec::with_capacity(self.0.len() + extra);
-        v.extend_from_slice(&self.0);
-        Fields(v)
-    }
-
     /// Builds from pairs already sorted by id without duplicates, as storage keeps
     /// them, reusing their vector; pairs in any other order are sorted as
     /// [`Fields::from_pairs`] would.
@@ -137,6 +130,11 @@ impl Fields {
     /// Whether a column is set.
     pub fn contains(&self, id: FieldId) -> bool {
         self.get(id).is_some()
+    }
+
+    /// Every set field in id order, as a slice.
+    pub fn as_slice(&self) -> &[(FieldId, Value)] {
+        &self.0
     }
 
     /// Every set field in id order.

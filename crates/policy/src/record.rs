@@ -178,14 +178,15 @@ pub fn normalize_record(
         .filter_map(|b| catalog.by_id(FieldId(u16::try_from(b).unwrap_or(u16::MAX))));
     let count = normalized_predefined.count_ones() as usize + normalized_custom.len();
     out.warnings = Vec::with_capacity(count);
-    out.warnings
-        .extend(predefined.chain(normalized_custom).map(|col| Warning {
+    for col in predefined.chain(normalized_custom) {
+        out.warnings.push(Warning {
             index,
             key: out.key.clone(),
             column: Some(col.label()),
             code: WarningCode::ValueNormalized,
             message: Cow::Borrowed(normalized_message(col.kind)),
             duplicate_of: None,
-        }));
+        });
+    }
     out
 }

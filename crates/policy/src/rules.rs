@@ -39,21 +39,28 @@ pub fn merge_fields(
     rec: &NormalizedRecord,
     catalog: &Catalog,
 ) -> Result<Fields, Vec<MissingRequired>> {
-    // Room for every input and the defaults and statuses set below, so that no
+    // One merge of two lists sorted by column id (the stored fields and the
+    // record's inputs), with room for the defaults and statuses set below, so that no
     // `set` reallocates.
-    let room = rec.inputs.len() + 4;
-    let mut fields =
-        existing.map_or_else(|| Fields::with_capacity(room), |f| f.clone_with_room(room));
+    let old = existing.map_or(&[][..], Fields::as_slice);
+    let mut merged: Vec<(FieldId, Value)> = Vec::with_capacity(old.len() + rec.inputs.len() + 4);
+    let mut old = old.iter().peekable();
     let mut missing = Vec::new();
     for (id, input) in &rec.inputs {
+        while let Some((kept, v)) = old.next_if(|(o, _)| o < id) {
+            merged.push((*kept, v.clone()));
+        }
+        // The stored value, or an earlier input for the same column (a record may
+        // name one column twice, through an alias): this input replaces it.
+        old.next_if(|(o, _)| o == id);
+        if merged.last().is_some_and(|(last, _)| last == id) {
+            merged.pop();
+        }
         match input {
-            FieldInput::Set(v) => fields.set(*id, v.clone()),
+            FieldInput::Set(v) => merged.push((*id, v.clone())),
             FieldInput::Clear => {
-                match default_value(*id) {
-                    Some(d) => fields.set(*id, d),
-                    None => {
-                        fields.remove(*id);
-                    }
+                if let Some(d) = default_value(*id) {
+                    merged.push((*id, d));
                 }
                 if let Some(col) = catalog.by_id(*id).filter(|c| c.required && c.custom) {
                     missing.push(MissingRequired {
@@ -63,6 +70,8 @@ pub fn merge_fields(
             }
         }
     }
+    merged.extend(old.cloned());
+    let mut fields = Fields::from_sorted_pairs(merged);
     match existing {
         None => {
             for id in [FieldId::STATUS, FieldId::PRIORITY] {
