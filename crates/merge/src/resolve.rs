@@ -440,6 +440,41 @@ impl Overlay {
     }
 }
 
+/// A set of entity ids: an inline list while it is short (nearly always: a value
+/// matches one or two contacts), a hash set past that, so that neither the common
+/// case allocates or seeds a hasher nor a value shared by thousands of contacts
+/// costs a quadratic scan.
+#[derive(Default)]
+struct Seen {
+    few: [usize; Seen::FEW],
+    len: usize,
+    many: Option<AHashSet<usize>>,
+}
+
+impl Seen {
+    const FEW: usize = 8;
+
+    /// Adds `e`; returns whether it was new.
+    fn insert(&mut self, e: usize) -> bool {
+        if let Some(many) = &mut self.many {
+            return many.insert(e);
+        }
+        let few = self.few.get(..self.len).unwrap_or_default();
+        if few.contains(&e) {
+            return false;
+        }
+        if let Some(slot) = self.few.get_mut(self.len) {
+            *slot = e;
+            self.len += 1;
+        } else {
+            let mut many: AHashSet<usize> = self.few.iter().copied().collect();
+            many.insert(e);
+            self.many = Some(many);
+        }
+        true
+    }
+}
+
 /// Per-record result of a pass.
 #[derive(Default)]
 struct RecordOutcome {
@@ -575,7 +610,7 @@ impl<L: Lookup> Ctx<'_, L> {
             None => self.lookup.contacts_by_email(value)?,
         };
         let mut out = Vec::new();
-        let mut seen: AHashSet<usize> = AHashSet::new();
+        let mut seen = Seen::default();
         for c in snap {
             match ov.snap_entity(&c.key) {
                 Some(e) => {
@@ -1052,6 +1087,16 @@ mod tests {
             changed: false,
             changed_seq: 0,
         }
+    }
+
+    #[test]
+    fn seen_answers_like_a_set_before_and_after_it_grows() {
+        let mut seen = Seen::default();
+        let mut set = AHashSet::new();
+        for e in (0..100).chain(0..100).map(|i| (i * 37) % 50) {
+            assert_eq!(seen.insert(e), set.insert(e), "{e}");
+        }
+        assert!(seen.many.is_some());
     }
 
     // The overlay indexes hold hash candidates; with every value colliding, each
