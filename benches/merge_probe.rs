@@ -2,9 +2,9 @@
 //! same workload as `benches/merge.rs` (a 10k-record upsert planned against 100k
 //! contacts in a `MemLookup`), without criterion's statistics, so two builds can be
 //! alternated quickly and run under `valgrind --tool=callgrind` (toggle on
-//! `*probe_once*` and `*bridge_producer_consumer*helper*` to count both phases).
+//! `*probe_once*`; with one thread the calling thread does all the work).
 //!
-//! `cargo bench --bench merge_probe -- [iterations=20] [threads=1,2]`
+//! `cargo bench --bench merge_probe -- [iterations=20] [threads=1,2] [chunk=64]`
 
 #![allow(
     clippy::unwrap_used,
@@ -18,7 +18,7 @@ mod common;
 
 use std::time::Instant;
 
-use contactdb_merge::{MemLookup, plan_with_pool};
+use contactdb_merge::{CHUNK_RECORDS_DEFAULT, MemLookup, plan_chunked};
 use contactdb_policy::{BulkRequest, Catalog, Prepared, Status};
 
 #[global_allocator]
@@ -43,6 +43,9 @@ fn main() {
         },
         |s| s.split(',').map(|t| t.parse().expect("threads")).collect(),
     );
+    let chunk: usize = args
+        .get(2)
+        .map_or(CHUNK_RECORDS_DEFAULT, |s| s.parse().expect("chunk"));
 
     let common::MergeWorkload {
         catalog,
@@ -59,7 +62,7 @@ fn main() {
         let mut best = f64::MAX;
         for _ in 0..iterations {
             let start = Instant::now();
-            probe_once(&pool, &req, &prepared, &catalog, &lookup);
+            probe_once(&pool, chunk, &req, &prepared, &catalog, &lookup);
             best = best.min(start.elapsed().as_secs_f64());
         }
         println!(
@@ -74,12 +77,22 @@ fn main() {
 #[inline(never)]
 fn probe_once(
     pool: &rayon::ThreadPool,
+    chunk: usize,
     req: &BulkRequest,
     prepared: &Prepared,
     catalog: &Catalog,
     lookup: &MemLookup,
 ) {
-    let plan = plan_with_pool(Some(pool), req, prepared, catalog, lookup, common::NOW_US).unwrap();
+    let plan = plan_chunked(
+        Some(pool),
+        chunk,
+        req,
+        prepared,
+        catalog,
+        lookup,
+        common::NOW_US,
+    )
+    .unwrap();
     assert_eq!(plan.report.status, Status::Applied);
     drop(std::hint::black_box(plan));
 }
