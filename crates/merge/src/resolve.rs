@@ -8,7 +8,7 @@ use std::sync::mpsc;
 
 use ahash::{AHashMap, AHashSet};
 
-use contactdb_policy::record::normalize_record;
+use contactdb_policy::record::{NameCache, normalize_record_with};
 use contactdb_policy::report::RequestErrorInfo;
 use contactdb_policy::rules::merge_fields;
 use contactdb_policy::{
@@ -165,8 +165,9 @@ fn prefetch_one<L: Lookup>(
     prepared: &Prepared,
     catalog: &Catalog,
     lookup: &L,
+    names: &mut NameCache,
 ) -> Result<Prefetched, L::Error> {
-    let rec = normalize_record(index_u32(i), raw, catalog, prepared);
+    let rec = normalize_record_with(index_u32(i), raw, catalog, prepared, names);
     let mut p = Prefetched {
         rec,
         by_key: None,
@@ -242,7 +243,8 @@ impl<L: Lookup> Phase1<'_, L> {
         Some(self.next.fetch_add(1, Ordering::Relaxed)).filter(|c| *c < self.chunks())
     }
 
-    fn compute(&self, c: usize) -> Result<Vec<Prefetched>, L::Error> {
+    /// Phase 1 for chunk `c`, on a thread whose name cache is `names`.
+    fn compute(&self, c: usize, names: &mut NameCache) -> Result<Vec<Prefetched>, L::Error> {
         let start = c.saturating_mul(self.chunk);
         let end = self.records.len().min(start.saturating_add(self.chunk));
         let mut out = Vec::with_capacity(end.saturating_sub(start));
@@ -253,6 +255,7 @@ impl<L: Lookup> Phase1<'_, L> {
                 self.prepared,
                 self.catalog,
                 self.lookup,
+                names,
             )?);
         }
         Ok(out)
@@ -273,8 +276,9 @@ impl<L: Lookup> Phase1<'_, L> {
             // A helper stops when the chunks run out or the calling thread has
             // returned (its receiver is gone).
             scope.spawn(move |_| {
+                let mut names = NameCache::default();
                 while let Some(c) = self.claim() {
-                    if tx.send((c, self.compute(c))).is_err() {
+                    if tx.send((c, self.compute(c, &mut names))).is_err() {
                         break;
                     }
                 }
@@ -289,6 +293,7 @@ impl<L: Lookup> Phase1<'_, L> {
             }
         };
         let chunks = self.chunks();
+        let mut names = NameCache::default();
         let mut out = Vec::with_capacity(chunks);
         for k in 0..chunks {
             let mut chunk = loop {
@@ -301,7 +306,7 @@ impl<L: Lookup> Phase1<'_, L> {
                 // Chunk k is not here: work on the next unclaimed chunk (k itself
                 // when no helper took it) rather than wait.
                 if let Some(c) = self.claim() {
-                    let r = self.compute(c);
+                    let r = self.compute(c, &mut names);
                     if c == k {
                         break r?;
                     }
@@ -313,7 +318,7 @@ impl<L: Lookup> Phase1<'_, L> {
                     Ok(m) => put(&mut ready, m),
                     // Every helper is gone without sending chunk k: one panicked (the
                     // scope re-raises that panic); compute it here meanwhile.
-                    Err(_) => break self.compute(k)?,
+                    Err(_) => break self.compute(k, &mut names)?,
                 }
             };
             consume(&mut chunk)?;

@@ -77,6 +77,51 @@ pub fn normalize_record(
     catalog: &Catalog,
     prepared: &Prepared,
 ) -> NormalizedRecord {
+    normalize_record_with(index, record, catalog, prepared, &mut NameCache::default())
+}
+
+/// The column names of the last record a [`NameCache`] saw, in its order, each with
+/// the column it resolved to: records of one export nearly always repeat the same
+/// names in the same order, so the next record's names are one comparison each
+/// instead of a hash lookup. Valid for one request (one [`Prepared`]) only.
+#[derive(Debug, Default)]
+pub struct NameCache {
+    names: Vec<(String, Option<FieldId>)>,
+}
+
+impl NameCache {
+    /// The column of the `i`-th name of a record, `raw`.
+    fn resolve(&mut self, i: usize, raw: &str, prepared: &Prepared) -> Option<FieldId> {
+        if let Some((name, id)) = self.names.get(i)
+            && name == raw
+        {
+            return *id;
+        }
+        let id = prepared.names.get(raw).copied();
+        match self.names.get_mut(i) {
+            Some(slot) => {
+                slot.0.clear();
+                slot.0.push_str(raw);
+                slot.1 = id;
+            }
+            None => {
+                self.names.truncate(i);
+                self.names.push((raw.to_owned(), id));
+            }
+        }
+        id
+    }
+}
+
+/// As [`normalize_record`], resolving column names through `cache`, which must only
+/// ever see records of the request `prepared` was made for.
+pub fn normalize_record_with(
+    index: u32,
+    record: &Json,
+    catalog: &Catalog,
+    prepared: &Prepared,
+    cache: &mut NameCache,
+) -> NormalizedRecord {
     let mut out = NormalizedRecord {
         index,
         key: None,
@@ -96,8 +141,11 @@ pub fn normalize_record(
     // (ids from 256) in a list, sorted at the end.
     let mut normalized_predefined: u16 = 0;
     let mut normalized_custom: Vec<&ColumnDef> = Vec::new();
-    for (raw, input) in obj {
-        let Some(col) = prepared.names.get(raw).and_then(|id| catalog.by_id(*id)) else {
+    for (i, (raw, input)) in obj.iter().enumerate() {
+        let Some(col) = cache
+            .resolve(i, raw, prepared)
+            .and_then(|id| catalog.by_id(id))
+        else {
             continue;
         };
         match normalize(col.kind, input) {
@@ -189,4 +237,40 @@ pub fn normalize_record(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+    use crate::request::{BulkRequest, Mode, prepare};
+    use serde_json::json;
+
+    // One cache across records whose names differ in set, position and spelling
+    // (aliases, case) gives what a fresh resolution gives for each.
+    #[test]
+    fn name_cache_answers_like_a_fresh_lookup() {
+        let records = vec![
+            json!({"contact_key": "a", "email": "A@x.co", "name": " N "}),
+            json!({"contact_key": "b", "email": "b@x.co", "name": "M"}),
+            json!({"contact_key": "c", "name": "O"}),
+            json!({"contact_key": "d", "Email": "D@x.co", "gsm": "+44 1234 567890"}),
+            json!({"contact_key": "e", "phoneNumber": "+441234567891", "surname": "S"}),
+            json!({"EMAIL": "F@x.co", "contact_key": "f"}),
+            json!({"contact_key": "g", "email": "g@x.co", "name": "P", "status": "p"}),
+            json!({"contact_key": "h"}),
+            json!({"contact_key": "i", "email": "i@x.co", "name": "Q"}),
+        ];
+        let catalog = Catalog::new(&[]);
+        let req = BulkRequest::new(Mode::Upsert, records);
+        let prepared = prepare(&req, &catalog, &Limits::default()).expect("valid request");
+        let mut cache = NameCache::default();
+        for (i, r) in req.records.iter().enumerate() {
+            let i = u32::try_from(i).expect("small");
+            let cached = normalize_record_with(i, r, &catalog, &prepared, &mut cache);
+            let fresh = normalize_record(i, r, &catalog, &prepared);
+            assert_eq!(cached, fresh, "record {i}");
+            assert!(!fresh.inputs.is_empty() || i == 7, "record {i} has inputs");
+        }
+    }
 }
