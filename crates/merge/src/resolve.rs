@@ -83,11 +83,6 @@ pub fn plan_chunked<L: Lookup>(
         lookup,
         now_us,
     };
-    // Under `on_duplicate=last` a second pass follows, which needs what phase 1
-    // found, so the first pass copies it.
-    let last = prepared.on_duplicate == OnDuplicate::Last;
-    let take = if last { Take::Copy } else { Take::Move };
-    let mut pass = Pass::new(req.records.len());
     let phase1 = Phase1 {
         records: &req.records,
         prepared,
@@ -96,34 +91,49 @@ pub fn plan_chunked<L: Lookup>(
         chunk: chunk_records.max(1),
         next: AtomicUsize::new(0),
     };
-    let mut chunks = phase1.run(pool, |chunk| {
-        chunk
-            .iter_mut()
-            .try_for_each(|p| ctx.step(&mut pass, p, None, take))
-    })?;
-    if last {
-        let mut last_of: AHashMap<usize, u32> = AHashMap::new();
-        for (i, r) in pass.records.iter().enumerate() {
-            if let Some(e) = r.reached {
-                last_of.insert(e, index_u32(i));
-            }
-        }
-        let left_out: Vec<Option<u32>> = pass
-            .records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                r.reached
-                    .and_then(|e| last_of.get(&e).copied())
-                    .filter(|last| *last != index_u32(i))
+    let n = req.records.len();
+    let mut overlay = Overlay::for_records(n);
+    let mut report = ReportBuilder::new(n);
+    if prepared.on_duplicate != OnDuplicate::Last {
+        // The only pass: each record goes into the report as soon as it is
+        // resolved, and each chunk is dropped once resolved, so that the calling
+        // thread does this work while the helpers still prepare chunks.
+        phase1.run(pool, false, |chunk| {
+            chunk.iter_mut().try_for_each(|p| {
+                let r = ctx.step(&mut overlay, p, None, Take::Move)?;
+                report.add(p, r);
+                Ok(())
             })
-            .collect();
-        pass = Pass::new(req.records.len());
-        for (p, skip) in chunks.iter_mut().flatten().zip(left_out) {
-            ctx.step(&mut pass, p, skip, Take::Move)?;
+        })?;
+        return Ok(report.finish(req, prepared, overlay));
+    }
+    // `on_duplicate=last`: a first pass learns which records reach the same
+    // contact (copying what phase 1 found, which the second pass needs), then a
+    // second pass applies only the last of each.
+    let mut first: Vec<RecordOutcome> = Vec::with_capacity(n);
+    let mut chunks = phase1.run(pool, true, |chunk| {
+        chunk.iter_mut().try_for_each(|p| {
+            first.push(ctx.step(&mut overlay, p, None, Take::Copy)?);
+            Ok(())
+        })
+    })?;
+    let mut last_of: AHashMap<usize, u32> = AHashMap::new();
+    for (i, r) in first.iter().enumerate() {
+        if let Some(e) = r.reached {
+            last_of.insert(e, index_u32(i));
         }
     }
-    Ok(finish(req, prepared, chunks, pass))
+    let left_out = first.iter().enumerate().map(|(i, r)| {
+        r.reached
+            .and_then(|e| last_of.get(&e).copied())
+            .filter(|last| *last != index_u32(i))
+    });
+    let mut overlay = Overlay::for_records(n);
+    for (p, skip) in chunks.iter_mut().flatten().zip(left_out) {
+        let r = ctx.step(&mut overlay, p, skip, Take::Move)?;
+        report.add(p, r);
+    }
+    Ok(report.finish(req, prepared, overlay))
 }
 
 fn index_u32(i: usize) -> u32 {
@@ -216,10 +226,12 @@ type Chunk<E> = (usize, Result<Vec<Prefetched>, E>);
 impl<L: Lookup> Phase1<'_, L> {
     /// Runs phase 1 over every record and hands each chunk, in input order, to
     /// `consume` on the calling thread (see [`plan_with_pool`]). Returns the chunks
-    /// in order. The first error, from a lookup or from `consume`, ends the run.
+    /// in order when `keep`, else drops each once consumed (and returns none). The
+    /// first error, from a lookup or from `consume`, ends the run.
     fn run(
         &self,
         pool: Option<&rayon::ThreadPool>,
+        keep: bool,
         consume: impl FnMut(&mut [Prefetched]) -> Result<(), L::Error>,
     ) -> Result<Vec<Vec<Prefetched>>, L::Error> {
         let threads = pool.map_or_else(
@@ -230,8 +242,8 @@ impl<L: Lookup> Phase1<'_, L> {
             .saturating_sub(1)
             .min(self.chunks().saturating_sub(1));
         match pool {
-            Some(p) => p.in_place_scope(|scope| self.drive(scope, helpers, consume)),
-            None => rayon::in_place_scope(|scope| self.drive(scope, helpers, consume)),
+            Some(p) => p.in_place_scope(|scope| self.drive(scope, helpers, keep, consume)),
+            None => rayon::in_place_scope(|scope| self.drive(scope, helpers, keep, consume)),
         }
     }
 
@@ -268,6 +280,7 @@ impl<L: Lookup> Phase1<'_, L> {
         &'s self,
         scope: &rayon::Scope<'s>,
         helpers: usize,
+        keep: bool,
         mut consume: impl FnMut(&mut [Prefetched]) -> Result<(), L::Error>,
     ) -> Result<Vec<Vec<Prefetched>>, L::Error> {
         let (tx, rx) = mpsc::channel::<Chunk<L::Error>>();
@@ -322,7 +335,9 @@ impl<L: Lookup> Phase1<'_, L> {
                 }
             };
             consume(&mut chunk)?;
-            out.push(chunk);
+            if keep {
+                out.push(chunk);
+            }
         }
         Ok(out)
     }
@@ -519,26 +534,17 @@ impl RecordOutcome {
     }
 }
 
-/// One sequential pass: the overlay, and the outcome of every record so far.
-struct Pass {
-    records: Vec<RecordOutcome>,
-    overlay: Overlay,
-}
-
-impl Pass {
-    fn new(records: usize) -> Self {
-        Pass {
-            records: Vec::with_capacity(records),
-            // Sized for a request that reaches a different contact with each record
-            // (the usual case), so that no map rehashes as it grows.
-            overlay: Overlay {
-                entities: Vec::with_capacity(records),
-                snap: ValueIndex::with_capacity(records),
-                ident: AHashMap::with_capacity(records),
-                email: ValueIndex::with_capacity(records),
-                phone: ValueIndex::with_capacity(records),
-                changes: 0,
-            },
+impl Overlay {
+    /// An empty overlay sized for a request that reaches a different contact with
+    /// each record (the usual case), so that no map rehashes as it grows.
+    fn for_records(records: usize) -> Self {
+        Overlay {
+            entities: Vec::with_capacity(records),
+            snap: ValueIndex::with_capacity(records),
+            ident: AHashMap::with_capacity(records),
+            email: ValueIndex::with_capacity(records),
+            phone: ValueIndex::with_capacity(records),
+            changes: 0,
         }
     }
 }
@@ -551,25 +557,23 @@ struct Ctx<'a, L> {
 }
 
 impl<L: Lookup> Ctx<'_, L> {
-    /// The next record of a pass. `skip = Some(j)`: the record is not applied, it is a
-    /// duplicate of record j (`on_duplicate=last`).
+    /// Resolves the next record of a pass against `ov`. `skip = Some(j)`: the
+    /// record is not applied, it is a duplicate of record j (`on_duplicate=last`).
     fn step(
         &self,
-        pass: &mut Pass,
+        ov: &mut Overlay,
         p: &mut Prefetched,
         skip: Option<u32>,
         take: Take,
-    ) -> Result<(), L::Error> {
-        let r = match skip {
-            Some(j) => RecordOutcome {
+    ) -> Result<RecordOutcome, L::Error> {
+        match skip {
+            Some(j) => Ok(RecordOutcome {
                 outcome: Some(Outcome::Duplicate),
                 duplicate_of: Some(j),
                 ..RecordOutcome::default()
-            },
-            None => self.resolve(p, &mut pass.overlay, take)?,
-        };
-        pass.records.push(r);
-        Ok(())
+            }),
+            None => self.resolve(p, ov, take),
+        }
     }
 }
 
@@ -948,127 +952,134 @@ impl<L: Lookup> Ctx<'_, L> {
     }
 }
 
-/// Builds the report and the writes from the final pass.
-fn finish(
-    req: &BulkRequest,
-    prepared: &Prepared,
-    records: Vec<Vec<Prefetched>>,
-    pass: Pass,
-) -> Plan {
-    let mut summary = Summary {
-        total: pass.records.len() as u64,
-        ..Summary::default()
-    };
-    for p in records.iter().flatten() {
-        if p.rec.is_invalid() {
-            summary.invalid += 1;
+/// The report of the final pass, built record by record as the pass resolves them.
+struct ReportBuilder {
+    summary: Summary,
+    results: Vec<RecordResult>,
+    errors: Vec<RecordError>,
+    warnings: Vec<Warning>,
+    applied_any: bool,
+}
+
+impl ReportBuilder {
+    fn new(records: usize) -> Self {
+        ReportBuilder {
+            summary: Summary::default(),
+            results: Vec::with_capacity(records),
+            errors: Vec::new(),
+            // One warning per record is a guess (a CRM export has a few normalized
+            // values in most records); the list grows past it by doubling.
+            warnings: Vec::with_capacity(records),
+            applied_any: false,
         }
     }
-    summary.valid = summary.total - summary.invalid;
-    let failed = pass
-        .records
-        .iter()
-        .filter(|r| r.outcome == Some(Outcome::Failed))
-        .count() as u64;
-    let applied_any = pass.records.iter().any(|r| {
-        matches!(
-            r.outcome,
-            Some(Outcome::Inserted | Outcome::Updated | Outcome::Unchanged)
-        )
-    });
-    let status = if failed == 0 {
-        Status::Applied
-    } else if prepared.on_invalid == OnInvalid::Abort || !applied_any {
-        Status::Rejected
-    } else {
-        Status::Partial
-    };
-    summary.failed = failed;
-    let mut results = Vec::with_capacity(pass.records.len());
-    let mut errors = Vec::with_capacity(pass.records.iter().map(|r| r.errors.len()).sum());
-    let mut warnings = Vec::with_capacity(if status == Status::Rejected {
-        0
-    } else {
-        records
-            .iter()
-            .flatten()
-            .zip(&pass.records)
-            .map(|(p, r)| {
-                r.warnings.len()
-                    + if r.own_warnings {
-                        p.rec.warnings.len()
-                    } else {
-                        0
-                    }
-            })
-            .sum()
-    });
-    for (p, r) in records.into_iter().flatten().zip(pass.records) {
-        let mut outcome = r.outcome.unwrap_or(Outcome::Failed);
-        if status == Status::Rejected
-            && matches!(
-                outcome,
-                Outcome::Inserted | Outcome::Updated | Outcome::Unchanged
-            )
-        {
-            outcome = Outcome::NotApplied;
+
+    /// Adds the next record's result; takes its key and warnings out of `p`.
+    fn add(&mut self, p: &mut Prefetched, r: RecordOutcome) {
+        let s = &mut self.summary;
+        s.total += 1;
+        if p.rec.is_invalid() {
+            s.invalid += 1;
         }
-        match outcome {
-            Outcome::Inserted => summary.inserted += 1,
-            Outcome::Updated => summary.updated += 1,
-            Outcome::Unchanged => summary.unchanged += 1,
+        match r.outcome {
+            Some(Outcome::Failed) => s.failed += 1,
+            Some(Outcome::Inserted) => s.inserted += 1,
+            Some(Outcome::Updated) => s.updated += 1,
+            Some(Outcome::Unchanged) => s.unchanged += 1,
             _ => {}
         }
-        errors.extend(r.errors);
-        if status != Status::Rejected {
-            if r.own_warnings {
-                warnings.extend(p.rec.warnings);
-            }
-            warnings.extend(r.warnings);
+        self.applied_any |= matches!(
+            r.outcome,
+            Some(Outcome::Inserted | Outcome::Updated | Outcome::Unchanged)
+        );
+        self.errors.extend(r.errors);
+        if r.own_warnings {
+            self.warnings.append(&mut p.rec.warnings);
         }
-        results.push(RecordResult {
+        self.warnings.extend(r.warnings);
+        self.results.push(RecordResult {
             index: p.rec.index,
-            key: p.rec.key,
-            outcome,
+            key: p.rec.key.take(),
+            outcome: r.outcome.unwrap_or(Outcome::Failed),
             matched_by: r.matched_by,
             contact_key: r.contact_key,
             duplicate_of: r.duplicate_of,
         });
     }
-    let writes = if status == Status::Rejected {
-        Vec::new()
-    } else {
-        summary.batches = 1;
-        let mut changed: Vec<Entity> = pass
-            .overlay
-            .entities
+
+    /// The plan: the status, and the writes of every changed contact of `overlay`
+    /// in order of first change. A rejected request reports its applicable records
+    /// as `not_applied`, without warnings, and writes nothing.
+    fn finish(mut self, req: &BulkRequest, prepared: &Prepared, overlay: Overlay) -> Plan {
+        let summary = &mut self.summary;
+        summary.valid = summary.total - summary.invalid;
+        let status = if summary.failed == 0 {
+            Status::Applied
+        } else if prepared.on_invalid == OnInvalid::Abort || !self.applied_any {
+            Status::Rejected
+        } else {
+            Status::Partial
+        };
+        let writes = if status == Status::Rejected {
+            for r in &mut self.results {
+                if matches!(
+                    r.outcome,
+                    Outcome::Inserted | Outcome::Updated | Outcome::Unchanged
+                ) {
+                    r.outcome = Outcome::NotApplied;
+                }
+            }
+            summary.inserted = 0;
+            summary.updated = 0;
+            summary.unchanged = 0;
+            self.warnings = Vec::new();
+            Vec::new()
+        } else {
+            summary.batches = 1;
+            writes(overlay.entities)
+        };
+        Plan {
+            report: Report {
+                status,
+                summary: self.summary,
+                results: self.results,
+                errors: self.errors,
+                warnings: self.warnings,
+                request_id: req.request_id.clone(),
+                replayed: false,
+                request_error: None::<RequestErrorInfo>,
+            },
+            writes,
+        }
+    }
+}
+
+/// The writes of the changed entities, in order of first change. Entities are in
+/// order of first reach, which is nearly always that order already (a contact
+/// reached unchanged and changed by a later record is the exception): then each
+/// contact moves once, straight into its write.
+fn writes(entities: Vec<Entity>) -> Vec<ContactWrite> {
+    let write = |e: Entity| {
+        e.after.map(|after| ContactWrite {
+            before: e.before,
+            after,
+        })
+    };
+    let in_order = entities
+        .iter()
+        .filter(|e| e.changed)
+        .map(|e| e.changed_seq)
+        .is_sorted();
+    if in_order {
+        return entities
             .into_iter()
             .filter(|e| e.changed)
+            .filter_map(write)
             .collect();
-        changed.sort_by_key(|e| e.changed_seq);
-        changed
-            .into_iter()
-            .filter_map(|e| {
-                e.after.map(|after| ContactWrite {
-                    before: e.before,
-                    after,
-                })
-            })
-            .collect()
-    };
-    Plan {
-        report: Report {
-            status,
-            summary,
-            results,
-            errors,
-            warnings,
-            request_id: req.request_id.clone(),
-            replayed: false,
-            request_error: None::<RequestErrorInfo>,
-        },
-        writes,
     }
+    let mut changed: Vec<Entity> = entities.into_iter().filter(|e| e.changed).collect();
+    changed.sort_by_key(|e| e.changed_seq);
+    changed.into_iter().filter_map(write).collect()
 }
 
 #[cfg(test)]

@@ -260,6 +260,34 @@ fn unchanged_writes_nothing() {
     assert_eq!(p.report.warnings[0].code, WarningCode::ValueNormalized);
 }
 
+// Plan::writes lists contacts in the order the request first changed them, also
+// when a contact was reached (unchanged) before another one changed.
+#[test]
+fn writes_follow_the_order_of_first_change() {
+    let db = MemLookup::new([contact("a", Some("x@y.co"), None)]);
+    let r = req(
+        Mode::Upsert,
+        vec![
+            json!({"contact_key":"a","email":"x@y.co"}),
+            json!({"contact_key":"b","name":"B"}),
+            json!({"contact_key":"a","name":"A"}),
+            json!({"contact_key":"c","name":"C"}),
+        ],
+    );
+    let p = run(&db, &r, 2);
+    assert_eq!(
+        outcomes(&p),
+        [
+            Outcome::Unchanged,
+            Outcome::Inserted,
+            Outcome::Updated,
+            Outcome::Inserted
+        ]
+    );
+    let keys: Vec<&str> = p.writes.iter().map(|w| w.after.key.as_str()).collect();
+    assert_eq!(keys, ["b", "a", "c"]);
+}
+
 // R6: a record whose contact an earlier record of the same request changed builds
 // on that change, not on the committed state phase 1 looked up.
 #[test]
