@@ -1,8 +1,8 @@
-//! Planning a request: parallel normalization and snapshot lookups (phase 1), then
-//! one sequential resolution pass over an in-request overlay (phase 2, R6).
+//! Planning a request: parallel normalization and snapshot lookups (phase 1), and
+//! one sequential resolution pass over an in-request overlay (phase 2, R6) that
+//! follows phase 1 chunk by chunk and builds the report as it goes.
 
 use std::borrow::Cow;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
