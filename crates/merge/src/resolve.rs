@@ -298,14 +298,14 @@ impl<L: Lookup> Phase1<'_, L> {
             });
         }
         drop(tx);
+        let chunks = self.chunks();
         let mut ready: Vec<Option<Result<Vec<Prefetched>, L::Error>>> =
-            (0..self.chunks()).map(|_| None).collect();
+            (0..chunks).map(|_| None).collect();
         let put = |ready: &mut [Option<_>], (c, r): Chunk<L::Error>| {
             if let Some(slot) = ready.get_mut(c) {
                 *slot = Some(r);
             }
         };
-        let chunks = self.chunks();
         let mut names = NameCache::default();
         let mut out = Vec::with_capacity(chunks);
         for k in 0..chunks {

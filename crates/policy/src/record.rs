@@ -98,16 +98,15 @@ impl NameCache {
             return *id;
         }
         let id = prepared.names.get(raw).copied();
+        // Names are resolved in record order, so every position before `i` is held
+        // and a missing slot `i` is the next one.
         match self.names.get_mut(i) {
             Some(slot) => {
                 slot.0.clear();
                 slot.0.push_str(raw);
                 slot.1 = id;
             }
-            None => {
-                self.names.truncate(i);
-                self.names.push((raw.to_owned(), id));
-            }
+            None => self.names.push((raw.to_owned(), id)),
         }
         id
     }
