@@ -988,10 +988,7 @@ impl ReportBuilder {
             Some(Outcome::Unchanged) => s.unchanged += 1,
             _ => {}
         }
-        self.applied_any |= matches!(
-            r.outcome,
-            Some(Outcome::Inserted | Outcome::Updated | Outcome::Unchanged)
-        );
+        self.applied_any |= r.outcome.is_some_and(Outcome::is_applied);
         self.errors.extend(r.errors);
         if r.own_warnings {
             self.warnings.append(&mut p.rec.warnings);
@@ -1022,10 +1019,7 @@ impl ReportBuilder {
         };
         let writes = if status == Status::Rejected {
             for r in &mut self.results {
-                if matches!(
-                    r.outcome,
-                    Outcome::Inserted | Outcome::Updated | Outcome::Unchanged
-                ) {
+                if r.outcome.is_applied() {
                     r.outcome = Outcome::NotApplied;
                 }
             }

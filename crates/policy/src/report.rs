@@ -120,6 +120,17 @@ pub enum Outcome {
     NotApplied,
 }
 
+impl Outcome {
+    /// Whether the record was applied (inserted, updated or unchanged): what a
+    /// rejected request reports as `not_applied` instead (R14, R15).
+    pub fn is_applied(self) -> bool {
+        matches!(
+            self,
+            Outcome::Inserted | Outcome::Updated | Outcome::Unchanged
+        )
+    }
+}
+
 /// How a record found its contact (R8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
