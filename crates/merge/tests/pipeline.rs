@@ -10,11 +10,13 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+mod common;
+
+use common::contact;
 use contactdb_merge::{Lookup, MemLookup, Plan, plan_chunked};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{
-    BulkRequest, Catalog, Contact, FieldId, Fields, Limits, MatchOn, Mode, OnDuplicate, OnInvalid,
-    Value,
+    BulkRequest, Catalog, Contact, Limits, MatchOn, Mode, OnDuplicate, OnInvalid,
 };
 use serde_json::{Value as Json, json};
 
@@ -35,26 +37,11 @@ impl Lcg {
 
 fn snapshot() -> MemLookup {
     MemLookup::new((0..100).map(|i| {
-        let mut f = Fields::new();
-        f.set(
-            FieldId::EMAIL,
-            Value::Str(format!("e{}@x.co", i % 40).into()),
-        );
-        f.set(
-            FieldId::GSM,
-            Value::Str(format!("+4411100{:03}", i % 50).into()),
-        );
-        f.set(FieldId::STATUS, Value::Str("A".into()));
-        f.set(FieldId::PRIORITY, Value::Int(5));
-        Contact {
-            key: format!("k{i}"),
-            fields: f,
-            aliases: vec![],
-            version: 1,
-            created_at_us: 0,
-            updated_at_us: 0,
-            stored_id: None,
-        }
+        contact(
+            &format!("k{i}"),
+            Some(&format!("e{}@x.co", i % 40)),
+            Some(&format!("+4411100{:03}", i % 50)),
+        )
     }))
 }
 

@@ -6,34 +6,16 @@
     clippy::panic
 )]
 
+mod common;
+
+use common::contact;
 use contactdb_merge::{MemLookup, Plan, plan_with_pool};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{
-    BulkRequest, Catalog, Contact, ErrorCode, FieldId, Fields, Limits, MatchOn, MatchedBy, Mode,
-    OnDuplicate, OnInvalid, Outcome, Status, Value, WarningCode,
+    BulkRequest, Catalog, ErrorCode, FieldId, Limits, MatchOn, MatchedBy, Mode, OnDuplicate,
+    OnInvalid, Outcome, Status, Value, WarningCode,
 };
 use serde_json::{Value as Json, json};
-
-fn contact(key: &str, email: Option<&str>, gsm: Option<&str>) -> Contact {
-    let mut f = Fields::new();
-    if let Some(e) = email {
-        f.set(FieldId::EMAIL, Value::Str(e.into()));
-    }
-    if let Some(g) = gsm {
-        f.set(FieldId::GSM, Value::Str(g.into()));
-    }
-    f.set(FieldId::STATUS, Value::Str("A".into()));
-    f.set(FieldId::PRIORITY, Value::Int(5));
-    Contact {
-        key: key.into(),
-        fields: f,
-        aliases: vec![],
-        version: 1,
-        created_at_us: 0,
-        updated_at_us: 0,
-        stored_id: None,
-    }
-}
 
 fn run(db: &MemLookup, req: &BulkRequest, threads: usize) -> Plan {
     let cat = Catalog::new(&[]);
