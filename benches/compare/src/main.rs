@@ -113,6 +113,13 @@ struct Args {
     /// With --scaling: upsert records measured per batch size.
     #[arg(long, default_value_t = 100_000)]
     scaling_records: u64,
+    /// With --scaling: the batch sizes measured.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
+    scaling_batches: Vec<usize>,
+    /// With --row scaling: a database already in --dir that holds --records
+    /// contacts is used as the loaded base (for profiling one base size repeatedly).
+    #[arg(long, hide = true)]
+    reuse_base: bool,
     /// Directory for the database files (default: a new directory under the system
     /// temporary directory, removed at the end).
     #[arg(long)]
@@ -171,10 +178,12 @@ fn dir_size(dir: &Path) -> u64 {
 
 fn report_phase(name: &str, out: PhaseOut, dir: Option<&Path>) {
     println!(
-        "RESULT {name} {} {} {}",
+        "RESULT {name} {} {} {} {} {}",
         out.elapsed.as_secs_f64(),
         out.records,
-        dir.map_or(-1, |d| i64::try_from(dir_size(d)).unwrap_or(-1))
+        dir.map_or(-1, |d| i64::try_from(dir_size(d)).unwrap_or(-1)),
+        out.median_request.as_secs_f64(),
+        out.slowest_request.as_secs_f64(),
     );
 }
 
@@ -222,23 +231,30 @@ fn child(args: &Args, row: RowName) -> Result<()> {
     Ok(())
 }
 
-const SCALING_BATCHES: &[usize] = &[1_000, 10_000, 100_000];
-
 /// One base size: load `--records` contacts (shuffled, 10k per request), then for
 /// each batch size upsert `--scaling-records` records (half updates, half new).
 fn scaling_child(args: &Args, dir: &Path) -> Result<()> {
     let cache = cache_bytes(args);
     let base = args.records;
-    let load = contactdb_row::phase(dir, cache, 10_000, &load_items(base, Order::Shuffled))?;
-    report_phase("load", load, Some(dir));
+    let batch_max = args.scaling_batches.iter().copied().max().unwrap_or(10_000);
+    // One database for the load and every measurement, as a long-running program
+    // keeps it: what it builds in memory (the lookup filters) is built once, during
+    // the load, instead of again for each measurement.
+    let mut clock = rows::Clock::default();
+    let db = clock.time(|| contactdb_row::open(dir, cache, batch_max))?;
+    if !(args.reuse_base && base > 0 && db.workspace("default")?.count()? == base) {
+        let load = contactdb_row::requests(&db, 10_000, &load_items(base, Order::Shuffled), clock)?;
+        report_phase("load", load, Some(dir));
+    }
     let mut next_new = base;
-    for (g, &batch) in (1u64..).zip(SCALING_BATCHES) {
+    for (g, &batch) in (1u64..).zip(&args.scaling_batches) {
         let count = args.scaling_records;
         let items = upsert_items(base, count, next_new, g, Order::Shuffled);
         next_new += count - count / 2;
-        let out = contactdb_row::phase(dir, cache, batch, &items)?;
+        let out = contactdb_row::requests(&db, batch, &items, rows::Clock::default())?;
         report_phase(&format!("batch{batch}"), out, Some(dir));
     }
+    drop(db);
     Ok(())
 }
 
@@ -291,6 +307,14 @@ fn run_child(
         .arg(args.cache_mib.to_string())
         .arg("--scaling-records")
         .arg(args.scaling_records.to_string())
+        .arg("--scaling-batches")
+        .arg(
+            args.scaling_batches
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
         .arg("--dir")
         .arg(&dir)
         .output()?;
@@ -309,7 +333,7 @@ fn run_child(
     for line in stdout.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.as_slice() {
-            ["RESULT", name, secs, records, bytes] => {
+            ["RESULT", name, secs, records, bytes, median, slowest] => {
                 let secs: f64 = secs.parse()?;
                 let bytes: i64 = bytes.parse()?;
                 r.phases.push((
@@ -317,6 +341,8 @@ fn run_child(
                     PhaseOut {
                         elapsed: Duration::from_secs_f64(secs),
                         records: records.parse()?,
+                        median_request: Duration::from_secs_f64(median.parse()?),
+                        slowest_request: Duration::from_secs_f64(slowest.parse()?),
                     },
                     u64::try_from(bytes).ok(),
                 ));
@@ -513,8 +539,15 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
         args.scaling_records, args.cache_mib
     );
     println!(
-        "{:>15} {:>8} {:>9} {:>11} {:>12} {:>9}",
-        "contacts_before", "batch", "records", "records/s", "us/record", "file_MiB"
+        "{:>15} {:>8} {:>9} {:>11} {:>12} {:>9} {:>10} {:>10}",
+        "contacts_before",
+        "batch",
+        "records",
+        "records/s",
+        "us/record",
+        "file_MiB",
+        "median_ms",
+        "slowest_ms"
     );
     for &b in &bases {
         let r = run_child(args, base, RowName::Scaling, Order::Shuffled, b)?;
@@ -524,13 +557,15 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
             };
             let secs = out.elapsed.as_secs_f64();
             println!(
-                "{:>15} {:>8} {:>9} {:>11.0} {:>12.2} {:>9}",
+                "{:>15} {:>8} {:>9} {:>11.0} {:>12.2} {:>9} {:>10.1} {:>10.1}",
                 b,
                 batch,
                 out.records,
                 out.records as f64 / secs.max(1e-9),
                 secs * 1e6 / out.records.max(1) as f64,
                 bytes.map_or_else(|| "-".to_owned(), |x| format!("{:.1}", mib(x))),
+                out.median_request.as_secs_f64() * 1e3,
+                out.slowest_request.as_secs_f64() * 1e3,
             );
         }
         if let Some(load) = r.phase("load") {

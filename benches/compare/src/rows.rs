@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 use crate::workload::{Item, Norm, person};
 
 /// The outcome of one phase.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PhaseOut {
     pub elapsed: Duration,
     pub records: u64,
+    /// The median and the slowest request (the contactdb row only; zero elsewhere).
+    pub median_request: Duration,
+    pub slowest_request: Duration,
 }
 
 /// A stopwatch that only runs inside [`Clock::time`].
@@ -55,7 +58,8 @@ pub mod contactdb_row {
 
     pub const FILE: &str = "contactdb.redb";
 
-    fn open(dir: &Path, cache: usize, batch: usize) -> Result<Database> {
+    /// Opens (or creates) the row's database in `dir`.
+    pub fn open(dir: &Path, cache: usize, batch: usize) -> Result<Database> {
         Ok(Database::builder()
             .cache_size_bytes(cache)
             .records_max(batch.max(10_000))
@@ -64,11 +68,32 @@ pub mod contactdb_row {
 
     /// Runs `items` as upsert requests of `batch` records (mode upsert, match_on
     /// key+email+phone, on_invalid skip, full validation) and checks every report.
+    /// The time includes opening and closing the database.
     pub fn phase(dir: &Path, cache: usize, batch: usize, items: &[Item]) -> Result<PhaseOut> {
         let mut clock = Clock::default();
         let db = clock.time(|| open(dir, cache, batch))?;
+        let out = requests(&db, batch, items, clock)?;
+        let mut clock = Clock::default();
+        clock.time(|| drop(db));
+        Ok(PhaseOut {
+            elapsed: out.elapsed + clock.elapsed(),
+            ..out
+        })
+    }
+
+    /// Runs `items` against an open database (see [`phase`]); the time counts the
+    /// requests, and whatever `clock` already holds.
+    pub fn requests(
+        db: &Database,
+        batch: usize,
+        items: &[Item],
+        mut clock: Clock,
+    ) -> Result<PhaseOut> {
         let ws = clock.time(|| db.workspace("default"))?;
         let before = ws.count()?;
+        // Diagnostics: each request's time on stderr.
+        let trace = std::env::var_os("CONTACTDB_BENCH_TRACE").is_some();
+        let mut times = Vec::with_capacity(items.len().div_ceil(batch.max(1)));
         for chunk in items.chunks(batch) {
             let records = chunk
                 .iter()
@@ -77,7 +102,13 @@ pub mod contactdb_row {
             let mut req = BulkRequest::new(Mode::Upsert, records);
             req.match_on = MatchOn::ALL;
             req.on_invalid = OnInvalid::Skip;
+            let started = Instant::now();
             let report = clock.time(|| ws.bulk(&req))?;
+            let took = started.elapsed();
+            if trace {
+                eprintln!("request {} ms", took.as_secs_f64() * 1e3);
+            }
+            times.push(took);
             let updates = chunk.iter().filter(|it| it.exists).count() as u64;
             let inserts = chunk.len() as u64 - updates;
             let s = &report.summary;
@@ -111,13 +142,13 @@ pub mod contactdb_row {
                 c.columns
             );
         }
-        clock.time(|| {
-            drop(ws);
-            drop(db);
-        });
+        clock.time(|| drop(ws));
+        times.sort_unstable();
         Ok(PhaseOut {
             elapsed: clock.elapsed(),
             records: items.len() as u64,
+            median_request: times.get(times.len() / 2).copied().unwrap_or_default(),
+            slowest_request: times.last().copied().unwrap_or_default(),
         })
     }
 }
@@ -226,6 +257,7 @@ pub mod sqlite_row {
         Ok(PhaseOut {
             elapsed: clock.elapsed(),
             records: items.len() as u64,
+            ..PhaseOut::default()
         })
     }
 }
@@ -344,6 +376,7 @@ fn redb_phase(
     Ok(PhaseOut {
         elapsed: clock.elapsed(),
         records: items.len() as u64,
+        ..PhaseOut::default()
     })
 }
 
@@ -629,6 +662,7 @@ pub mod mem_row {
             Ok(PhaseOut {
                 elapsed: clock.elapsed(),
                 records: items.len() as u64,
+                ..PhaseOut::default()
             })
         }
     }
