@@ -513,9 +513,7 @@ pub mod redb_row {
                 let r = db.begin_read()?;
                 let n = r.open_table(CONTACTS)?.len()?;
                 let logical = |t: &Tiered<()>| -> Result<u64> {
-                    let b = r.open_table(t.base)?;
-                    let d = r.open_table(t.delta)?;
-                    Ok(tiered::merged(b.iter()?, d.iter()?).count() as u64)
+                    Ok(t.open_read(&r)?.iter()?.len() as u64)
                 };
                 ensure!(
                     logical(&EMAIL_INDEX)? == n && logical(&PHONE_INDEX)? == n,
@@ -584,7 +582,14 @@ pub mod redb_row {
                 contacts.insert(k.as_slice(), v.as_slice())?;
             }
             ident_put.sort_unstable();
-            tiered::write(&idents.base, &mut idents.delta, &[], &ident_put, None)?;
+            tiered::write(
+                &idents.base,
+                &idents.mid,
+                &mut idents.delta,
+                &[],
+                &ident_put,
+                None,
+            )?;
             for (t, rm, put) in [
                 (&EMAIL_INDEX, &mut email_rm, &mut email_put),
                 (&PHONE_INDEX, &mut phone_rm, &mut phone_put),
@@ -592,7 +597,7 @@ pub mod redb_row {
                 rm.sort_unstable();
                 put.sort_unstable();
                 let mut t = t.open_write(txn)?;
-                tiered::write(&t.base, &mut t.delta, rm, put, None)?;
+                tiered::write(&t.base, &t.mid, &mut t.delta, rm, put, None)?;
             }
             meta.insert("next_id", next_id)?;
         }

@@ -48,8 +48,9 @@ fn contact_at(contacts: &Bytes, ws: u32, id: u64) -> Result<Found, StoreError> {
     })
 }
 
-/// Reports every tombstone of a tiered table's delta that hides nothing (the
-/// writer only stores tombstones for keys its base has).
+/// Reports every tombstone of a tiered table that hides nothing: the writer only
+/// stores a delta tombstone for a key mid or base holds (a `Some` in mid, or a base
+/// entry mid does not mention), and a mid tombstone for a key the base has.
 fn check_tombstones<V: Plain>(
     walk: &mut Walk,
     t: &Part<V>,
@@ -57,11 +58,29 @@ fn check_tombstones<V: Plain>(
 ) -> Result<(), StoreError> {
     for entry in t.delta.iter()? {
         let (k, v) = entry?;
+        let k = k.value();
+        if v.value().is_some() {
+            continue;
+        }
+        let below = match t.mid.get(k)? {
+            Some(m) => m.value().is_some(),
+            None => t.base.get(k)?.is_some(),
+        };
+        if !below {
+            walk.report(
+                name,
+                show_key(k),
+                "tombstone in the delta hides no mid or base entry",
+            );
+        }
+    }
+    for entry in t.mid.iter()? {
+        let (k, v) = entry?;
         if v.value().is_none() && t.base.get(k.value())?.is_none() {
             walk.report(
                 name,
                 show_key(k.value()),
-                "tombstone in the delta hides no base entry",
+                "tombstone in the mid table hides no base entry",
             );
         }
     }
@@ -315,7 +334,11 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
     }
 
     // identifiers, each against its contact
-    for entry in tiered::merged(idents.base.iter()?, idents.delta.iter()?) {
+    for entry in tiered::merged(
+        idents.base.iter()?,
+        idents.mid.iter()?,
+        idents.delta.iter()?,
+    ) {
         let (k, id) = entry?;
         let shown = show_key(&k);
         let Some((ws, ident)) = split_ws(&k) else {
@@ -437,7 +460,7 @@ fn check_index(
     contacts: &Bytes,
     field: fn(&Contact) -> Option<&str>,
 ) -> Result<(), StoreError> {
-    for entry in tiered::merged(index.base.iter()?, index.delta.iter()?) {
+    for entry in tiered::merged(index.base.iter()?, index.mid.iter()?, index.delta.iter()?) {
         let (k, ()) = entry?;
         let shown = show_key(&k);
         let Some((ws, hash, id)) = keys::split_index(&k) else {

@@ -1,21 +1,22 @@
-//! In-memory Bloom filters over the three tiered tables (base and delta), so that
+//! In-memory Bloom filters over the three tiered tables (base, mid and delta), so that
 //! looking up a key the table does not hold — every key, email and phone of a new
 //! contact — costs no B-tree descent.
 //!
 //! Why: in the merge's lookup phase most probes miss (a load misses on all three
-//! tables; an upsert on every new contact), and each miss costs a descent of the
-//! delta and one of the base (3–4 pages each through redb's page cache, an
+//! tables; an upsert on every new contact), and each miss costs a descent of
+//! each of the delta, mid and base tables (3–4 pages each through redb's page cache, an
 //! atomic-heavy path that both lookup threads share). With the filter, a miss costs
 //! one cache line here. Measured: docs/performance.md.
 //!
 //! Never stored, so no part of the file format. The invariant that makes it correct:
 //!
-//! **Architecture invariant:** a table's filter holds every key its base and delta
+//! **Architecture invariant:** a table's filter holds every key its base, mid and delta
 //! held in the committed snapshot it was built from, and every key any later write
 //! transaction put into the delta (added during that transaction, before it
-//! commits). Bits are never cleared. A merge only moves delta keys into the base,
-//! and a removal only removes keys, so for the snapshot a filter was built from and
-//! every later one, a key the filter lacks is in neither part; a key it holds may
+//! commits). Bits are never cleared. A merge only moves keys down a level (delta
+//! to mid or base, mid to base), and a removal only removes keys, so for the
+//! snapshot a filter was built from and every later one, a key the filter lacks is
+//! in no table; a key it holds may
 //! be (about 1% of misses are probed anyway), and is then looked up.
 //!
 //! Keeping it: filters are built only while the writer lock is held and before the
@@ -161,7 +162,7 @@ pub fn filter_hash(bytes: &[u8]) -> u64 {
     keys::fmix64((h ^ u64::from_le_bytes(last)).wrapping_mul(K))
 }
 
-/// The filter of one tiered table (its base and delta keys).
+/// The filter of one tiered table (the keys of its base, mid and delta).
 pub struct TableFilter {
     bloom: Bloom,
     /// How many bytes of a key the filter keys on: the whole key for
@@ -231,8 +232,9 @@ impl TableFilter {
         self.added.load(Ordering::Relaxed) > self.capacity.saturating_add(self.capacity / 4)
     }
 
-    /// Builds the filter of `t` as of `rtx`, reading every key of its base and its
-    /// delta once (tombstones included: they hide base keys the filter holds anyway).
+    /// Builds the filter of `t` as of `rtx`, reading every key of its base, mid and
+    /// delta tables once (tombstones included: they hide keys the filter holds
+    /// anyway).
     fn build<V: Plain>(
         rtx: &ReadTransaction,
         t: &Tiered<V>,
@@ -240,14 +242,18 @@ impl TableFilter {
         slack_min: u64,
     ) -> Result<TableFilter, StoreError> {
         let base = rtx.open_table(t.base)?;
+        let mid = rtx.open_table(t.mid)?;
         let delta = rtx.open_table(t.delta)?;
-        let mut f = TableFilter::new(prefix, base.len()? + delta.len()?, slack_min);
+        let mut f = TableFilter::new(prefix, base.len()? + mid.len()? + delta.len()?, slack_min);
         let mut added = 0u64;
         let mut add = |key: &[u8]| {
             f.bloom.insert_mut(filter_hash(prefix.part(key)));
             added += 1;
         };
         for e in base.iter()? {
+            add(e?.0.value());
+        }
+        for e in mid.iter()? {
             add(e?.0.value());
         }
         for e in delta.iter()? {

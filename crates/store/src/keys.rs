@@ -26,18 +26,21 @@ pub const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contac
 pub const IDENTIFIERS: Tiered<u64> = Tiered {
     name: "identifiers",
     base: TableDefinition::new("identifiers"),
+    mid: TableDefinition::new("identifiers_mid"),
     delta: TableDefinition::new("identifiers_delta"),
 };
 /// `email_index`: ws ‖ value_hash(email) ‖ id → () (tiered).
 pub const EMAIL_INDEX: Tiered<()> = Tiered {
     name: "email_index",
     base: TableDefinition::new("email_index"),
+    mid: TableDefinition::new("email_index_mid"),
     delta: TableDefinition::new("email_index_delta"),
 };
 /// `phone_index`: ws ‖ value_hash(gsm) ‖ id → () (tiered).
 pub const PHONE_INDEX: Tiered<()> = Tiered {
     name: "phone_index",
     base: TableDefinition::new("phone_index"),
+    mid: TableDefinition::new("phone_index_mid"),
     delta: TableDefinition::new("phone_index_delta"),
 };
 /// `requests`: ws ‖ request_id → tagged `StoredRequest`.

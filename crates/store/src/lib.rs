@@ -7,7 +7,7 @@
 //! - Contacts are keyed by an internal id (a per-workspace sequence); keys and
 //!   aliases map to ids in `identifiers`; the email and phone indexes are plain
 //!   tables with composite keys (`ws ‖ hash(value) ‖ id`). Those three are
-//!   [`tiered`] (base + delta), written in the same transaction as the contacts
+//!   [`tiered`] (base + mid + delta), written in the same transaction as the contacts
 //!   they index; [`Store::check`] verifies they agree.
 //! - Reads never block; one write transaction at a time (R19).
 //!
@@ -34,8 +34,13 @@ pub use error::{Problem, StoreError};
 pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
-/// The on-disk format version this build reads and writes (`meta.format_version`).
-pub const FORMAT_VERSION: u32 = 2;
+/// The on-disk format version this build writes (`meta.format_version`). It also
+/// opens files of [`FORMAT_VERSION_UPGRADABLE`], upgrading them in place.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The older format version `open` upgrades: version 2 is version 3 without the
+/// tiered tables' `mid` tables, which start empty (docs/format.md, "Versions").
+pub const FORMAT_VERSION_UPGRADABLE: u32 = 2;
 
 /// The slug of the workspace every new database starts with (R1).
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -49,9 +54,10 @@ pub struct StoreOptions {
     /// Bytes of memory redb may use to cache pages.
     pub cache_size_bytes: usize,
     /// The delta of a tiered table (identifiers, email and phone indexes) is merged
-    /// into its base when it holds more than `max(m, sqrt(m · base entries))`
-    /// entries, `m` being this value (see [`tiered::threshold`]). Small values
-    /// exercise the merge in tests; the default suits batches of ~10k records.
+    /// into the next level when it holds more than about `sqrt(m · base entries)`
+    /// entries (two levels) or `(m² · base entries)^(1/3)` (three, for bases above
+    /// ~11.4·m), `m` being this value (see [`tiered::thresholds`]). Small values
+    /// exercise the merges in tests; the default suits batches of ~10k records.
     pub min_delta: u64,
     /// A lookup filter (see [`filter`]) is sized for its table's keys plus
     /// `max(keys, filter_slack_min)` more, and rebuilt once it took more.
@@ -127,8 +133,8 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Every table of format version 2 that `open` makes sure exists.
-const ALL_TABLES: [&str; 14] = [
+/// Every table of format version 3 that `open` makes sure exists.
+const ALL_TABLES: [&str; 17] = [
     "meta",
     "workspaces",
     "workspace_slugs",
@@ -136,10 +142,13 @@ const ALL_TABLES: [&str; 14] = [
     "columns",
     "contacts",
     "identifiers",
+    "identifiers_mid",
     "identifiers_delta",
     "email_index",
+    "email_index_mid",
     "email_index_delta",
     "phone_index",
+    "phone_index_mid",
     "phone_index_delta",
     "requests",
     "request_expiry",
@@ -174,7 +183,7 @@ impl Store {
 
     /// Checks the format version of an existing file, or initializes a new one.
     fn init(&self) -> Result<(), StoreError> {
-        let present: Vec<String> = {
+        let (present, version): (Vec<String>, Option<u32>) = {
             let rtx = self.db.begin_read()?;
             let mut names: Vec<String> = rtx
                 .list_tables()?
@@ -184,10 +193,12 @@ impl Store {
                 rtx.list_multimap_tables()?
                     .map(|h| redb::MultimapTableHandle::name(&h).to_owned()),
             );
-            if !names.is_empty() {
-                check_version(&rtx)?;
-            }
-            names
+            let version = if names.is_empty() {
+                None
+            } else {
+                Some(check_version(&rtx)?)
+            };
+            (names, version)
         };
         if present.is_empty() {
             // A new file (or one whose creation never committed).
@@ -196,6 +207,13 @@ impl Store {
             w.set_meta_u32(keys::META_FORMAT_VERSION, FORMAT_VERSION)?;
             w.set_meta_u32(keys::META_NEXT_WORKSPACE, 1)?;
             w.create_workspace(DEFAULT_WORKSPACE, random_uuid_v4(), now_us())?;
+            w.commit()?;
+        } else if version == Some(FORMAT_VERSION_UPGRADABLE) {
+            // Format 2 → 3: the mid tables are created empty, then the version says
+            // so, in one transaction (a crash leaves a format-2 file).
+            let mut w = self.begin_write(Wait::Block)?;
+            w.init_tables()?;
+            w.set_meta_u32(keys::META_FORMAT_VERSION, FORMAT_VERSION)?;
             w.commit()?;
         } else if ALL_TABLES.iter().any(|t| !present.iter().any(|p| p == t)) {
             let w = self.begin_write(Wait::Block)?;
@@ -290,8 +308,9 @@ impl Store {
     }
 }
 
-/// Reads `meta.format_version` and compares it with [`FORMAT_VERSION`].
-fn check_version(rtx: &redb::ReadTransaction) -> Result<(), StoreError> {
+/// Reads `meta.format_version`: [`FORMAT_VERSION`] or
+/// [`FORMAT_VERSION_UPGRADABLE`], else an error.
+fn check_version(rtx: &redb::ReadTransaction) -> Result<u32, StoreError> {
     let meta = match rtx.open_table(keys::META) {
         Ok(t) => t,
         Err(
@@ -307,13 +326,13 @@ fn check_version(rtx: &redb::ReadTransaction) -> Result<(), StoreError> {
     let found = keys::ws_from_bytes(v.value()).ok_or_else(|| {
         StoreError::corrupt("meta", "format_version is not a 4-byte big-endian number")
     })?;
-    if found != FORMAT_VERSION {
+    if found != FORMAT_VERSION && found != FORMAT_VERSION_UPGRADABLE {
         return Err(StoreError::FormatVersion {
             found,
             expected: FORMAT_VERSION,
         });
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Now, in microseconds since the Unix epoch.

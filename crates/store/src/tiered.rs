@@ -1,22 +1,29 @@
-//! Tiered tables: a large sorted `base` table plus a small `delta` table of recent
-//! changes, merged into the base in one sorted pass when the delta grows past a
-//! threshold that grows with the square root of the base.
+//! Tiered tables: a large sorted `base` table, a `mid` table and a small `delta`
+//! table of recent changes. Writes go to the delta; a full delta is merged into the
+//! mid table, and a full mid table into the base, each in one sorted pass.
 //!
 //! Why: a B-tree under random inserts dirties about one page per inserted entry once
 //! the tree is larger than a batch, and copy-on-write rewrites every dirtied page at
 //! commit. A batch written into a delta of `D` entries dirties at most the delta's
-//! pages (about `D / entries per page`), and each merge rewrites the base's pages once
-//! per `D` entries. With `B` base entries and batches of `b` entries the pages
-//! written per batch are about `(D + b·B/D) / entries per page`, least at
-//! `D = sqrt(b·B)`: so the delta is merged when it exceeds [`threshold`](crate::tiered::threshold)`(B)` =
-//! `max(m, sqrt(m·B))`, with `m` the configured minimum (16,384 by default, a typical
-//! batch). This is the write buffer of an LSM tree with two levels, expressed as two
-//! ordinary redb tables.
+//! pages (about `D / entries per page`), and each merge rewrites the pages of the
+//! table it merges into once. With two levels (delta and base; `B` base entries,
+//! batches of `b` entries) the pages written per batch are about
+//! `(D + b·B/D) / entries per page`, least at `D = sqrt(b·B)`. With three (delta
+//! `D0`, mid `D1`, base) they are `(D0 + b·D1/D0 + b·B/D1) / entries per page`,
+//! least at `D0 = (b²·B)^(1/3)` and `D1 = (b·B²)^(1/3)`; that is fewer once
+//! `3·(b²·B)^(1/3) < 2·sqrt(b·B)`, i.e. once the base holds more than about
+//! `11.4·b` entries. [`thresholds`] takes `b` to be the configured minimum `m`
+//! (16,384 by default, a typical batch) and picks whichever is cheaper: below the
+//! crossover the mid table stays empty and the delta is merged straight into the
+//! base. This is an LSM tree of two or three levels, expressed as ordinary redb
+//! tables.
 //!
-//! The logical content of a tiered table is `base` overlaid by `delta`: a delta entry
-//! `Some(v)` sets the key to `v`, `None` is a tombstone that hides the base entry.
-//! Invariant kept by [`write`] (and verified by `check`): a tombstone is only stored
-//! for a key the base has.
+//! The logical content of a tiered table is `base` overlaid by `mid`, overlaid by
+//! `delta`: a `Some(v)` entry sets the key to `v`, `None` is a tombstone that hides
+//! the entry of the levels below. Invariants kept by [`write`] and
+//! [`maybe_compact`] (and verified by `check`): a delta tombstone is only stored for
+//! a key the levels below hold (a `Some` in mid, or a base entry the mid does not
+//! mention), and a mid tombstone only for a key the base has.
 //!
 //! The store uses three: `identifiers`, `email_index` and `phone_index`
 //! (docs/format.md, "Tiered tables").
@@ -32,37 +39,78 @@ use redb::{
 use crate::StoreError;
 use crate::filter::TableFilter;
 
-/// The number of delta entries above which the delta of a table whose base has
-/// `base` entries is merged: `max(min_delta, sqrt(min_delta · base))` (see the
-/// module documentation for why).
-pub fn threshold(min_delta: u64, base: u64) -> u64 {
-    let product = u128::from(min_delta) * u128::from(base);
-    // isqrt of a u128 that is at most (2^64-1)^2 fits in a u64.
-    let root = u64::try_from(product.isqrt()).unwrap_or(u64::MAX);
-    min_delta.max(root)
+/// When a tiered table whose base has `base` entries merges, for the configured
+/// minimum `min_delta` (`m`): `(delta, mid)` — the delta is merged once it holds
+/// more than `delta` entries, into the base when the mid and delta then hold more
+/// than `mid` entries together, else into the mid table (see the module
+/// documentation for why).
+///
+/// Two levels (`delta == mid`, the mid table unused) while
+/// `3·(m²·base)^(1/3) ≥ 2·sqrt(m·base)`, with `max(m, sqrt(m·base))`; three above,
+/// with `max(m, (m²·base)^(1/3))` and `max(that, (m·base²)^(1/3))`.
+pub fn thresholds(min_delta: u64, base: u64) -> (u64, u64) {
+    let m = u128::from(min_delta);
+    let b = u128::from(base);
+    // Both factors are below 2^64, so `m·b` fits; the cubes' products saturate
+    // (the thresholds then exceed any table anyway).
+    let two = isqrt(m * b);
+    let d0 = icbrt((m * m).saturating_mul(b));
+    let d1 = icbrt((m * b).saturating_mul(b));
+    // 3·d0 < 2·two, compared in u128 (both sides are below 2^66).
+    if 3 * u128::from(d0) < 2 * u128::from(two) {
+        let d0 = min_delta.max(d0);
+        (d0, d0.max(d1))
+    } else {
+        let t = min_delta.max(two);
+        (t, t)
+    }
+}
+
+/// `floor(sqrt(x))`, saturated to `u64`.
+fn isqrt(x: u128) -> u64 {
+    u64::try_from(x.isqrt()).unwrap_or(u64::MAX)
+}
+
+/// `floor(cbrt(x))` for any `u128`.
+fn icbrt(x: u128) -> u64 {
+    // Start from the f64 estimate, then correct it by exact integer steps (a cube
+    // that overflows is above every `x`).
+    let cube = |r: u128| r.checked_mul(r).and_then(|r2| r2.checked_mul(r));
+    let mut r = (x as f64).cbrt() as u128;
+    while r > 0 && cube(r).is_none_or(|c| c > x) {
+        r -= 1;
+    }
+    while cube(r + 1).is_some_and(|c| c <= x) {
+        r += 1;
+    }
+    u64::try_from(r).unwrap_or(u64::MAX)
 }
 
 /// A value type whose decoded form is itself (`()`, `u64`): what tiered tables hold.
 pub trait Plain: Value + Copy + 'static + for<'a> Value<SelfType<'a> = Self> {}
 impl<T> Plain for T where T: Value + Copy + 'static + for<'a> Value<SelfType<'a> = T> {}
 
-/// The two tables of one tiered table.
+/// The three tables of one tiered table.
 #[derive(Clone, Copy)]
 pub struct Tiered<V: Plain> {
     /// Name of the logical table (for problem reports).
     pub name: &'static str,
     /// The large, sorted part.
     pub base: TableDefinition<'static, &'static [u8], V>,
-    /// Recent changes: `Some` sets, `None` hides the base entry.
+    /// Older changes: `Some` sets, `None` hides the base entry.
+    pub mid: TableDefinition<'static, &'static [u8], Option<V>>,
+    /// Recent changes: `Some` sets, `None` hides the entry of mid or base.
     pub delta: TableDefinition<'static, &'static [u8], Option<V>>,
 }
 
-/// Both tables of a tiered table, opened in one transaction: read-only tables of a
+/// The tables of a tiered table, opened in one transaction: read-only tables of a
 /// read transaction ([`Tiered::open_read`]) or tables of the write transaction
 /// ([`Tiered::open_write`]).
 pub struct Opened<B, D> {
     /// The base table.
     pub base: B,
+    /// The mid table.
+    pub mid: D,
     /// The delta table.
     pub delta: D,
 }
@@ -76,28 +124,30 @@ pub type WriteOpened<'t, V> =
     Opened<Table<'t, &'static [u8], V>, Table<'t, &'static [u8], Option<V>>>;
 
 impl<V: Plain> Tiered<V> {
-    /// Opens both tables in a read transaction.
+    /// Opens the three tables in a read transaction.
     pub fn open_read(&self, txn: &ReadTransaction) -> Result<ReadOpened<V>, StoreError> {
         Ok(Opened {
             base: txn.open_table(self.base)?,
+            mid: txn.open_table(self.mid)?,
             delta: txn.open_table(self.delta)?,
         })
     }
 
-    /// Opens both tables in the write transaction.
+    /// Opens the three tables in the write transaction.
     pub fn open_write<'t>(
         &self,
         txn: &'t WriteTransaction,
     ) -> Result<WriteOpened<'t, V>, StoreError> {
         Ok(Opened {
             base: txn.open_table(self.base)?,
+            mid: txn.open_table(self.mid)?,
             delta: txn.open_table(self.delta)?,
         })
     }
 }
 
 impl<B, D> Opened<B, D> {
-    /// The logical value of `key`, reading neither part when `filter` (a filter of
+    /// The logical value of `key`, reading no table when `filter` (a filter of
     /// this table, valid for this snapshot: see [`crate::filter`]) says it lacks
     /// `key` (see [`get`]).
     pub fn get<V: Plain>(
@@ -109,11 +159,11 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        get(&self.base, &self.delta, key, filter)
+        get(&self.base, &self.mid, &self.delta, key, filter)
     }
 
-    /// Every logical entry whose key starts with `prefix`, reading neither part
-    /// when `filter` says it lacks `prefix` (see [`prefixed`]).
+    /// Every logical entry whose key starts with `prefix`, reading no table when
+    /// `filter` says it lacks `prefix` (see [`prefixed`]).
     pub fn prefixed<V: Plain>(
         &self,
         prefix: &[u8],
@@ -123,15 +173,25 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        prefixed(&self.base, &self.delta, prefix, filter)
+        prefixed(&self.base, &self.mid, &self.delta, prefix, filter)
+    }
+
+    /// Every logical entry, in key order (see [`merged`]).
+    pub fn iter<V: Plain>(&self) -> Result<Vec<(Vec<u8>, V)>, StoreError>
+    where
+        B: ReadableTable<&'static [u8], V>,
+        D: ReadableTable<&'static [u8], Option<V>>,
+    {
+        merged(self.base.iter()?, self.mid.iter()?, self.delta.iter()?).collect()
     }
 }
 
-/// The logical value of `key`. With a `filter` of the table (one that holds every
-/// key of this snapshot's base and delta, see [`crate::filter`]), a key it lacks is
-/// looked for in neither.
+/// The logical value of `key`: the delta's entry, else the mid table's, else the
+/// base's. With a `filter` of the table (one that holds every key of this
+/// snapshot's tables, see [`crate::filter`]), a key it lacks is looked for in none.
 pub fn get<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
+    mid: &impl ReadableTable<&'static [u8], Option<V>>,
     delta: &impl ReadableTable<&'static [u8], Option<V>>,
     key: &[u8],
     filter: Option<&TableFilter>,
@@ -142,6 +202,18 @@ pub fn get<V: Plain>(
     if let Some(d) = delta.get(key)? {
         return Ok(d.value());
     }
+    below_delta(base, mid, key)
+}
+
+/// The value of `key` in mid overlaid on base (what a delta entry would hide).
+fn below_delta<V: Plain>(
+    base: &impl ReadableTable<&'static [u8], V>,
+    mid: &impl ReadableTable<&'static [u8], Option<V>>,
+    key: &[u8],
+) -> Result<Option<V>, StoreError> {
+    if let Some(m) = mid.get(key)? {
+        return Ok(m.value());
+    }
     Ok(base.get(key)?.map(|v| v.value()))
 }
 
@@ -149,6 +221,7 @@ pub fn get<V: Plain>(
 /// `filter` that lacks `prefix`, nothing is read (see [`get`]).
 pub fn prefixed<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
+    mid: &impl ReadableTable<&'static [u8], Option<V>>,
     delta: &impl ReadableTable<&'static [u8], Option<V>>,
     prefix: &[u8],
     filter: Option<&TableFilter>,
@@ -158,7 +231,12 @@ pub fn prefixed<V: Plain>(
     }
     let range = crate::keys::prefix_range(prefix);
     let bounds = crate::keys::as_slices(&range);
-    merged(base.range::<&[u8]>(bounds)?, delta.range::<&[u8]>(bounds)?).collect()
+    merged(
+        base.range::<&[u8]>(bounds)?,
+        mid.range::<&[u8]>(bounds)?,
+        delta.range::<&[u8]>(bounds)?,
+    )
+    .collect()
 }
 
 /// One entry of a redb range over a tiered table's part.
@@ -170,69 +248,150 @@ pub type Entry<'a, V> = Result<
     redb::StorageError,
 >;
 
-/// The logical entries of two sorted iterators over base and delta, in key order.
-pub fn merged<'a, V, B, D>(base: B, delta: D) -> Merged<'a, V, B, D>
+/// The logical entries of sorted iterators over base, mid and delta, in key order
+/// (tombstones hide what they shadow and are not returned).
+pub fn merged<'a, V, B, M, D>(
+    base: B,
+    mid: M,
+    delta: D,
+) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>>
 where
     V: Plain,
     B: Iterator<Item = Entry<'a, V>>,
+    M: Iterator<Item = Entry<'a, Option<V>>>,
     D: Iterator<Item = Entry<'a, Option<V>>>,
 {
-    Merged {
+    layered(base, mid, delta).filter_map(|e| match e {
+        Ok((k, Some(v))) => Some(Ok((k, v))),
+        Ok((_, None)) => None,
+        Err(e) => Some(Err(e)),
+    })
+}
+
+/// Every key of base, mid and delta once, in key order, with the entry of the
+/// highest level that has it: `Some(v)`, or `None` for a tombstone (kept, so that
+/// merging levels can carry it down).
+pub fn layered<'a, V, B, M, D>(base: B, mid: M, delta: D) -> Layered<'a, V, B, M, D>
+where
+    V: Plain,
+    B: Iterator<Item = Entry<'a, V>>,
+    M: Iterator<Item = Entry<'a, Option<V>>>,
+    D: Iterator<Item = Entry<'a, Option<V>>>,
+{
+    Layered {
         base: base.peekable(),
+        mid: mid.peekable(),
         delta: delta.peekable(),
     }
 }
 
-/// See [`merged`].
-pub struct Merged<'a, V, B, D>
+/// See [`layered`].
+pub struct Layered<'a, V, B, M, D>
 where
     V: Plain,
     B: Iterator<Item = Entry<'a, V>>,
+    M: Iterator<Item = Entry<'a, Option<V>>>,
     D: Iterator<Item = Entry<'a, Option<V>>>,
 {
     base: Peekable<B>,
+    mid: Peekable<M>,
     delta: Peekable<D>,
 }
 
-impl<'a, V, B, D> Iterator for Merged<'a, V, B, D>
+/// The key of a peeked entry: `Err(())` for a storage error, `Ok(None)` at the end.
+fn peeked_key<'x, T: Value>(e: Option<&'x Entry<'_, T>>) -> Result<Option<&'x [u8]>, ()> {
+    match e {
+        None => Ok(None),
+        Some(Err(_)) => Err(()),
+        Some(Ok((k, _))) => Ok(Some(k.value())),
+    }
+}
+
+/// Which levels hold the smallest key next (or which one failed).
+enum Step {
+    Done,
+    Failed(Level),
+    Take { base: bool, mid: bool, delta: bool },
+}
+
+#[derive(Clone, Copy)]
+enum Level {
+    Base,
+    Mid,
+    Delta,
+}
+
+impl<'a, V, B, M, D> Layered<'a, V, B, M, D>
 where
     V: Plain,
     B: Iterator<Item = Entry<'a, V>>,
+    M: Iterator<Item = Entry<'a, Option<V>>>,
     D: Iterator<Item = Entry<'a, Option<V>>>,
 {
-    type Item = Result<(Vec<u8>, V), StoreError>;
+    fn step(&mut self) -> Step {
+        let (Ok(b), Ok(m), Ok(d)) = (
+            peeked_key(self.base.peek()),
+            peeked_key(self.mid.peek()),
+            peeked_key(self.delta.peek()),
+        ) else {
+            // Report the first failing level (a retry continues after it).
+            return if peeked_key(self.delta.peek()).is_err() {
+                Step::Failed(Level::Delta)
+            } else if peeked_key(self.mid.peek()).is_err() {
+                Step::Failed(Level::Mid)
+            } else {
+                Step::Failed(Level::Base)
+            };
+        };
+        match [b, m, d].into_iter().flatten().min() {
+            None => Step::Done,
+            Some(lo) => Step::Take {
+                base: b == Some(lo),
+                mid: m == Some(lo),
+                delta: d == Some(lo),
+            },
+        }
+    }
+}
+
+impl<'a, V, B, M, D> Iterator for Layered<'a, V, B, M, D>
+where
+    V: Plain,
+    B: Iterator<Item = Entry<'a, V>>,
+    M: Iterator<Item = Entry<'a, Option<V>>>,
+    D: Iterator<Item = Entry<'a, Option<V>>>,
+{
+    type Item = Result<(Vec<u8>, Option<V>), StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let order = match (self.base.peek(), self.delta.peek()) {
-                (None, None) => return None,
-                (Some(Err(_)), _) | (Some(_), None) => Ordering::Less,
-                (_, Some(Err(_))) | (None, Some(_)) => Ordering::Greater,
-                (Some(Ok((b, _))), Some(Ok((d, _)))) => b.value().cmp(d.value()),
-            };
-            match order {
-                Ordering::Less => {
-                    return self.base.next().map(|e| {
-                        let (k, v) = e?;
-                        Ok((k.value().to_vec(), v.value()))
-                    });
-                }
-                Ordering::Equal => {
-                    // The delta entry decides; the base entry is shadowed.
-                    self.base.next();
-                }
-                Ordering::Greater => {}
+        let (base, mid, delta) = match self.step() {
+            Step::Done => return None,
+            Step::Failed(level) => {
+                let e = match level {
+                    Level::Base => self.base.next().and_then(Result::err),
+                    Level::Mid => self.mid.next().and_then(Result::err),
+                    Level::Delta => self.delta.next().and_then(Result::err),
+                };
+                return e.map(|e| Err(e.into()));
             }
-            match self.delta.next() {
-                None => return None,
-                Some(Err(e)) => return Some(Err(e.into())),
-                Some(Ok((k, v))) => {
-                    if let Some(v) = v.value() {
-                        return Some(Ok((k.value().to_vec(), v)));
-                    }
-                }
+            Step::Take { base, mid, delta } => (base, mid, delta),
+        };
+        // Every level holding the key advances; the highest one decides.
+        let b = if base { self.base.next() } else { None };
+        let m = if mid { self.mid.next() } else { None };
+        let d = if delta { self.delta.next() } else { None };
+        let entry = match (d, m, b) {
+            (Some(Ok((k, v))), _, _) | (None, Some(Ok((k, v))), _) => {
+                (k.value().to_vec(), v.value())
             }
-        }
+            (None, None, Some(Ok((k, v)))) => (k.value().to_vec(), Some(v.value())),
+            // Peeked as `Ok` just above, so not reached; reported rather than lost.
+            (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => {
+                return Some(Err(e.into()));
+            }
+            (None, None, None) => return None,
+        };
+        Some(Ok(entry))
     }
 }
 
@@ -243,16 +402,17 @@ where
 /// both removed and put ends up put: removals come first.
 ///
 /// A removal writes a tombstone and looks at what it replaced: a key the delta did
-/// not mention is present, so it is in the base, and the tombstone stays. Only a
-/// key the delta set needs a base probe (to choose between the tombstone and no
-/// entry). At 1M+ entries the base probe is a cache miss; the delta is small and
-/// cached.
+/// not mention is present, so the levels below hold it, and the tombstone stays.
+/// Only a key the delta set needs a probe of mid and base (to choose between the
+/// tombstone and no entry). At 1M+ entries the base probe is a cache miss; the
+/// delta is small and cached.
 ///
 /// Every put key is added to `filter` (the filter of this table, if any: see
 /// [`crate::filter`]) before it is written; a removed key is present, so a valid
 /// filter holds it already.
 pub fn write<V: Plain>(
     base: &Table<&'static [u8], V>,
+    mid: &Table<&'static [u8], Option<V>>,
     delta: &mut Table<&'static [u8], Option<V>>,
     removes: &[Vec<u8>],
     puts: &[(Vec<u8>, V)],
@@ -270,7 +430,7 @@ pub fn write<V: Plain>(
         match order {
             Ordering::Less => {
                 if let Some(k) = removes.next() {
-                    remove(base, delta, k)?;
+                    remove(base, mid, delta, k)?;
                 }
             }
             // Removed and put: the put decides.
@@ -292,50 +452,95 @@ pub fn write<V: Plain>(
 /// Removes a present key from the logical table (see [`write`]).
 fn remove<V: Plain>(
     base: &Table<&'static [u8], V>,
+    mid: &Table<&'static [u8], Option<V>>,
     delta: &mut Table<&'static [u8], Option<V>>,
     k: &[u8],
 ) -> Result<(), StoreError> {
     let replaced = delta.insert(k, None)?.map(|old| old.value().is_some());
     // Some(true): the delta had set the key; the tombstone is only needed if the
-    // base has it too (the invariant: tombstones only hide base entries).
-    if replaced == Some(true) && base.get(k)?.is_none() {
+    // levels below hold it too (the invariant: tombstones only hide entries).
+    if replaced == Some(true) && below_delta(base, mid, k)?.is_none() {
         delta.remove(k)?;
     }
     Ok(())
 }
 
-/// Merges the delta into the base when it holds more than
-/// [`threshold`]`(min_delta, base entries)` entries. Returns whether it merged.
+/// What [`maybe_compact`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compaction {
+    /// The delta is below its threshold.
+    None,
+    /// The delta was merged into the mid table.
+    IntoMid,
+    /// Mid and delta were merged into the base.
+    IntoBase,
+}
+
+/// Merges the delta once it holds more than its threshold ([`thresholds`]`(min_delta,
+/// base entries)`): into the base, together with the mid table, when the two then
+/// hold more than the mid threshold; else into the mid table.
 ///
-/// The merge walks the delta in key order, so each base page is rewritten once,
-/// then deletes the delta table (freeing its pages at once) and recreates it empty.
-/// (A filter of the table needs nothing: it holds the delta's keys already.)
+/// A merge walks the merged levels in key order, so each page of the table merged
+/// into is rewritten once, then deletes the merged tables (freeing their pages at
+/// once) and recreates them empty. (A filter of the table needs nothing: it holds
+/// every key already.)
 pub fn maybe_compact<V: Plain>(
     txn: &WriteTransaction,
     t: &Tiered<V>,
     min_delta: u64,
-) -> Result<bool, StoreError> {
-    {
+) -> Result<Compaction, StoreError> {
+    let done = {
         let mut parts = t.open_write(txn)?;
-        if parts.delta.len()? <= threshold(min_delta, parts.base.len()?) {
-            return Ok(false);
+        let delta_len = parts.delta.len()?;
+        let (delta_max, mid_max) = thresholds(min_delta, parts.base.len()?);
+        if delta_len <= delta_max {
+            return Ok(Compaction::None);
         }
-        // Streamed: the delta is read in key order while the base is written.
-        for e in parts.delta.iter()? {
-            let (k, v) = e?;
-            match v.value() {
-                Some(v) => {
-                    parts.base.insert(k.value(), v)?;
-                }
-                None => {
-                    parts.base.remove(k.value())?;
+        if parts.mid.len()? + delta_len > mid_max {
+            // Streamed: mid and delta are read in key order while the base is written.
+            for e in layered(std::iter::empty(), parts.mid.iter()?, parts.delta.iter()?) {
+                let (k, v) = e?;
+                match v {
+                    Some(v) => {
+                        parts.base.insert(k.as_slice(), v)?;
+                    }
+                    None => {
+                        parts.base.remove(k.as_slice())?;
+                    }
                 }
             }
+            Compaction::IntoBase
+        } else {
+            for e in parts.delta.iter()? {
+                let (k, v) = e?;
+                let k = k.value();
+                match v.value() {
+                    Some(v) => {
+                        parts.mid.insert(k, Some(v))?;
+                    }
+                    None => {
+                        // The delta's tombstone hid an entry of mid or base. In the
+                        // mid table a tombstone may only hide a base entry: one that
+                        // replaces a mid value is dropped unless the base has the key.
+                        let replaced = parts.mid.insert(k, None)?;
+                        if replaced.is_some_and(|old| old.value().is_some())
+                            && parts.base.get(k)?.is_none()
+                        {
+                            parts.mid.remove(k)?;
+                        }
+                    }
+                }
+            }
+            Compaction::IntoMid
         }
+    };
+    if done == Compaction::IntoBase {
+        txn.delete_table(t.mid)?;
+        txn.open_table(t.mid)?;
     }
     txn.delete_table(t.delta)?;
     txn.open_table(t.delta)?;
-    Ok(true)
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ impl<V> Default for TieredWrites<V> {
 
 impl<V: Plain> TieredWrites<V> {
     /// Sorts both lists, writes them (adding what it puts to `filter`), and merges
-    /// the delta into the base if it has grown past its share.
+    /// the delta into the next level if it has grown past its share.
     fn apply(
         mut self,
         txn: &WriteTransaction,
@@ -67,7 +67,14 @@ impl<V: Plain> TieredWrites<V> {
         self.puts.sort_by(|a, b| a.0.cmp(&b.0));
         {
             let mut t = t.open_write(txn)?;
-            tiered::write(&t.base, &mut t.delta, &self.removes, &self.puts, filter)?;
+            tiered::write(
+                &t.base,
+                &t.mid,
+                &mut t.delta,
+                &self.removes,
+                &self.puts,
+                filter,
+            )?;
         }
         tiered::maybe_compact(txn, t, min_delta)?;
         Ok(())
@@ -185,9 +192,11 @@ impl WriteView {
         self.txn.open_table(keys::CONTACTS)?;
         for t in [&keys::EMAIL_INDEX, &keys::PHONE_INDEX] {
             self.txn.open_table(t.base)?;
+            self.txn.open_table(t.mid)?;
             self.txn.open_table(t.delta)?;
         }
         self.txn.open_table(keys::IDENTIFIERS.base)?;
+        self.txn.open_table(keys::IDENTIFIERS.mid)?;
         self.txn.open_table(keys::IDENTIFIERS.delta)?;
         self.txn.open_table(keys::REQUESTS)?;
         self.txn.open_table(keys::REQUEST_EXPIRY)?;

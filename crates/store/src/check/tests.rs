@@ -189,6 +189,50 @@ fn useless_tombstone_is_reported() {
 }
 
 #[test]
+fn useless_mid_tombstone_is_reported() {
+    let (_d, store, ws) = setup();
+    raw(&store, |t| {
+        let mut mid = t.open_table(keys::EMAIL_INDEX.mid).unwrap();
+        mid.insert(keys::index_key(ws.0, "q@x.io", 1).as_slice(), None)
+            .unwrap();
+    });
+    let problems = store.check().unwrap();
+    assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
+    assert!(
+        problems[0].message.contains("tombstone in the mid table"),
+        "{problems:#?}"
+    );
+}
+
+// A delta tombstone over a mid tombstone hides nothing either: the mid one already
+// hid the base entry.
+#[test]
+fn delta_tombstone_over_a_mid_tombstone_is_reported() {
+    let (_d, store, ws) = setup();
+    let key = keys::index_key(ws.0, "q@x.io", 1);
+    raw(&store, |t| {
+        t.open_table(keys::EMAIL_INDEX.base)
+            .unwrap()
+            .insert(key.as_slice(), ())
+            .unwrap();
+        t.open_table(keys::EMAIL_INDEX.mid)
+            .unwrap()
+            .insert(key.as_slice(), None)
+            .unwrap();
+        t.open_table(keys::EMAIL_INDEX.delta)
+            .unwrap()
+            .insert(key.as_slice(), None)
+            .unwrap();
+    });
+    let problems = store.check().unwrap();
+    assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
+    assert!(
+        problems[0].message.contains("tombstone in the delta"),
+        "{problems:#?}"
+    );
+}
+
+#[test]
 fn undecodable_contact_is_reported_and_is_an_error_on_read() {
     let (_d, store, ws) = setup();
     raw(&store, |t| {

@@ -1,5 +1,5 @@
 //! Unit tests of tiered tables: random writes against a `BTreeMap` model, with the
-//! delta merged at every size threshold.
+//! delta merged (into mid and into base) at every size threshold.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,7 @@ use crate::filter::{FilterOn, TableFilter};
 const T: Tiered<u64> = Tiered {
     name: "t",
     base: TableDefinition::new("t"),
+    mid: TableDefinition::new("t_mid"),
     delta: TableDefinition::new("t_delta"),
 };
 
@@ -46,17 +47,31 @@ fn content(
 ) -> Vec<(Vec<u8>, u64)> {
     let r = db.begin_read().unwrap();
     let base = r.open_table(T.base).unwrap();
+    let mid = r.open_table(T.mid).unwrap();
     let delta = r.open_table(T.delta).unwrap();
     for e in delta.iter().unwrap() {
         let (k, v) = e.unwrap();
         if v.value().is_none() {
-            assert!(base.get(k.value()).unwrap().is_some(), "useless tombstone");
+            let below = match mid.get(k.value()).unwrap() {
+                Some(m) => m.value().is_some(),
+                None => base.get(k.value()).unwrap().is_some(),
+            };
+            assert!(below, "useless delta tombstone");
+        }
+    }
+    for e in mid.iter().unwrap() {
+        let (k, v) = e.unwrap();
+        if v.value().is_none() {
+            assert!(
+                base.get(k.value()).unwrap().is_some(),
+                "useless mid tombstone"
+            );
         }
     }
     for i in 0..60 {
         for filter in [None, Some(&f.key), Some(&f.prefix)] {
             assert_eq!(
-                get(&base, &delta, &key(i), filter).unwrap(),
+                get(&base, &mid, &delta, &key(i), filter).unwrap(),
                 model.get(&key(i)).copied()
             );
         }
@@ -68,27 +83,55 @@ fn content(
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         for filter in [None, Some(&f.key), Some(&f.prefix)] {
-            assert_eq!(prefixed(&base, &delta, p, filter).unwrap(), want);
+            assert_eq!(prefixed(&base, &mid, &delta, p, filter).unwrap(), want);
         }
     }
-    merged(base.iter().unwrap(), delta.iter().unwrap())
-        .collect::<Result<_, _>>()
-        .unwrap()
+    merged(
+        base.iter().unwrap(),
+        mid.iter().unwrap(),
+        delta.iter().unwrap(),
+    )
+    .collect::<Result<_, _>>()
+    .unwrap()
 }
 
 #[test]
-fn threshold_grows_with_the_square_root_of_the_base() {
-    assert_eq!(threshold(16_384, 0), 16_384);
-    assert_eq!(threshold(16_384, 1_000_000), 128_000);
-    assert_eq!(threshold(16_384, 10_000_000), 404_771);
-    assert_eq!(threshold(0, 1_000_000), 0);
-    assert_eq!(threshold(2, 50), 10);
-    assert_eq!(threshold(u64::MAX, u64::MAX), u64::MAX);
+fn thresholds_use_two_levels_then_three() {
+    // Two levels (delta == mid): max(m, sqrt(m·B)), while 3·cbrt(m²B) >= 2·sqrt(mB).
+    assert_eq!(thresholds(16_384, 0), (16_384, 16_384));
+    assert_eq!(thresholds(16_384, 100_000), (40_477, 40_477));
+    // The crossover is at B ≈ 11.4·m (186,624 for m = 16,384).
+    assert_eq!(thresholds(16_384, 180_000), (54_305, 54_305));
+    assert_eq!(thresholds(16_384, 200_000), (37_724, 86_861));
+    // Three levels: cbrt(m²·B) and cbrt(m·B²).
+    assert_eq!(thresholds(16_384, 1_000_000), (64_507, 253_984));
+    assert_eq!(thresholds(16_384, 10_000_000), (138_978, 1_178_890));
+    assert_eq!(thresholds(0, 1_000_000), (0, 0));
+    assert_eq!(thresholds(2, 20), (6, 6));
+    assert_eq!(thresholds(2, 50), (5, 17));
+    assert_eq!(thresholds(2, 60), (6, 19));
+    assert_eq!(thresholds(u64::MAX, u64::MAX), (u64::MAX, u64::MAX));
+}
+
+#[test]
+fn icbrt_is_exact() {
+    for x in [0u128, 1, 7, 8, 9, 26, 27, 28, 999, 1000, 1001] {
+        let r = u128::from(icbrt(x));
+        assert!(r * r * r <= x && (r + 1) * (r + 1) * (r + 1) > x, "{x}");
+    }
+    for r in [1_000u128, 1_048_576, 2_642_245, 3_000_000_000] {
+        for x in [r * r * r - 1, r * r * r, r * r * r + 1] {
+            let got = u128::from(icbrt(x));
+            assert!(got * got * got <= x && (got + 1).pow(3) > x, "{x}");
+        }
+    }
+    assert_eq!(icbrt(u128::MAX), 6_981_463_658_331);
 }
 
 #[test]
 fn random_writes_match_a_map() {
-    for (seed, min_delta) in [(1u64, 0u64), (2, 3), (3, 10), (4, 1000)] {
+    let mut into_mid_total = 0;
+    for (seed, min_delta) in [(1u64, 0u64), (2, 1), (3, 2), (5, 3), (6, 10), (4, 1000)] {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
@@ -125,16 +168,26 @@ fn random_writes_match_a_map() {
             puts.sort();
             {
                 let base = txn.open_table(T.base).unwrap();
+                let mid = txn.open_table(T.mid).unwrap();
                 let mut delta = txn.open_table(T.delta).unwrap();
-                write(&base, &mut delta, &removes, &puts, Some(&filters.key)).unwrap();
+                write(&base, &mid, &mut delta, &removes, &puts, Some(&filters.key)).unwrap();
                 // The other filter is fed by hand with the same keys.
                 for (k, _) in &puts {
                     filters.prefix.add(k);
                 }
             }
-            if maybe_compact(&txn, &T, min_delta).unwrap() {
-                merges += 1;
-                assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
+            match maybe_compact(&txn, &T, min_delta).unwrap() {
+                Compaction::None => {}
+                Compaction::IntoMid => {
+                    merges += 1;
+                    into_mid_total += 1;
+                    assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
+                }
+                Compaction::IntoBase => {
+                    merges += 1;
+                    assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
+                    assert_eq!(txn.open_table(T.mid).unwrap().len().unwrap(), 0);
+                }
             }
             txn.commit().unwrap();
             model = next;
@@ -151,4 +204,38 @@ fn random_writes_match_a_map() {
             assert_eq!(merges, 0);
         }
     }
+    // Some seeds keep three levels (small m against a base of tens of keys).
+    assert!(into_mid_total > 5, "only {into_mid_total} merges into mid");
+}
+
+// A key set in mid (and not in the base), set again in the delta, then removed: the
+// delta tombstone must stay, else the mid value would show through.
+#[test]
+fn removing_a_key_set_in_mid_and_delta_keeps_the_tombstone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+    let k = key(7);
+    let txn = db.begin_write().unwrap();
+    {
+        let base = txn.open_table(T.base).unwrap();
+        let mut mid = txn.open_table(T.mid).unwrap();
+        let mut delta = txn.open_table(T.delta).unwrap();
+        mid.insert(k.as_slice(), Some(1)).unwrap();
+        delta.insert(k.as_slice(), Some(2)).unwrap();
+        assert_eq!(get(&base, &mid, &delta, &k, None).unwrap(), Some(2));
+        write(&base, &mid, &mut delta, std::slice::from_ref(&k), &[], None).unwrap();
+        assert_eq!(get(&base, &mid, &delta, &k, None).unwrap(), None);
+        assert_eq!(
+            delta.get(k.as_slice()).unwrap().map(|v| v.value()),
+            Some(None)
+        );
+    }
+    // Merged down (with m = 0, mid and delta straight into the base), nothing of
+    // the key remains.
+    assert_eq!(maybe_compact(&txn, &T, 0).unwrap(), Compaction::IntoBase);
+    txn.commit().unwrap();
+    let r = db.begin_read().unwrap();
+    let parts = T.open_read(&r).unwrap();
+    assert_eq!(parts.get(&k, None).unwrap(), None);
+    assert!(parts.iter().unwrap().is_empty());
 }
