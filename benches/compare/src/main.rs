@@ -250,7 +250,8 @@ fn scaling_child(args: &Args, dir: &Path) -> Result<()> {
     for (g, &batch) in (1u64..).zip(&args.scaling_batches) {
         let count = args.scaling_records;
         let items = upsert_items(base, count, next_new, g, Order::Shuffled);
-        next_new += count - count / 2;
+        // As `upsert_items` splits them: at most `base` updates, the rest new.
+        next_new += count - (count / 2).min(base);
         let out = contactdb_row::requests(&db, batch, &items, rows::Clock::default())?;
         report_phase(&format!("batch{batch}"), out, Some(dir));
     }
