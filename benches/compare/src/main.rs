@@ -113,6 +113,9 @@ struct Args {
     /// With --scaling: upsert records measured per batch size.
     #[arg(long, default_value_t = 100_000)]
     scaling_records: u64,
+    /// With --scaling: the base sizes instead of 100k and 1M (and 10M with --huge).
+    #[arg(long, value_delimiter = ',')]
+    scaling_bases: Vec<u64>,
     /// With --scaling: the batch sizes measured.
     #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
     scaling_batches: Vec<usize>,
@@ -533,6 +536,9 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
     let mut bases = vec![100_000u64, 1_000_000];
     if args.huge {
         bases.push(10_000_000);
+    }
+    if !args.scaling_bases.is_empty() {
+        bases.clone_from(&args.scaling_bases);
     }
     println!(
         "scaling: contactdb upsert cost per record (shuffled; {} records per measurement, half \
