@@ -618,8 +618,9 @@ fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
-/// The one-thread database also merges its index buffers very often (threshold
-/// 2: lookups then see base, delta and tombstones together) and rebuilds its lookup
+/// The one-thread database also merges its index buffers very often (minimum 1:
+/// lookups then see base, delta and tombstones together, and from 12 entries on an
+/// index also has its mid level) and rebuilds its lookup
 /// filters often (slack 1), the other keeps the storage defaults, so the two
 /// physical layouts and filter states differ while every report and every content
 /// must be equal. The other plans on four threads with one-record chunks, so helpers
@@ -629,7 +630,7 @@ fn open(path: &std::path::Path, one_thread: bool) -> Database {
     let mut b = Database::builder().records_max(RECORDS_MAX);
     b = if one_thread {
         b.merge_threads(1)
-            .index_buffer_min(2)
+            .index_buffer_min(1)
             .lookup_filter_slack_min(1)
     } else {
         b.merge_threads(4).merge_chunk_records(1)

@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
         .expect("tempdir");
     let db = Database::builder()
         .cache_size_bytes(4 << 20)
-        .index_buffer_min(2)
+        .index_buffer_min(1)
         .lookup_filter_slack_min(1)
         .open(dir.path().join("f.redb"))
         .expect("open");

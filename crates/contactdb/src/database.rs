@@ -123,10 +123,12 @@ impl Builder {
     }
 
     /// Tunes when an index's write buffer (the delta of its tiered table, see
-    /// ARCHITECTURE.md) is merged into the index: when it holds more than
-    /// `max(m, sqrt(m · index entries))` entries, `m` being this value. Default =
-    /// 16,384 (about one batch). Results never depend on it; small values make
-    /// requests pay for merges more often (tests use them to exercise the merge).
+    /// ARCHITECTURE.md) is merged into the next level: when it holds more than
+    /// `max(m, sqrt(m · index entries))` entries while the index has up to ~11.4·m
+    /// entries (two levels), `max(m, cbrt(m² · index entries))` above (three
+    /// levels), `m` being this value. Default = 16,384 (about one batch). Results
+    /// never depend on it; small values make requests pay for merges more often
+    /// (tests use them to exercise the merges).
     #[must_use]
     pub fn index_buffer_min(mut self, entries: u64) -> Self {
         self.index_buffer_min = entries;
