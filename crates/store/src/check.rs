@@ -62,11 +62,7 @@ fn check_tombstones<V: Plain>(
         if v.value().is_some() {
             continue;
         }
-        let below = match t.mid.get(k)? {
-            Some(m) => m.value().is_some(),
-            None => t.base.get(k)?.is_some(),
-        };
-        if !below {
+        if tiered::below_delta(&t.base, &t.mid, k)?.is_none() {
             walk.report(
                 name,
                 show_key(k),

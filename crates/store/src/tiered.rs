@@ -206,7 +206,7 @@ pub fn get<V: Plain>(
 }
 
 /// The value of `key` in mid overlaid on base (what a delta entry would hide).
-fn below_delta<V: Plain>(
+pub(crate) fn below_delta<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
     mid: &impl ReadableTable<&'static [u8], Option<V>>,
     key: &[u8],
@@ -456,11 +456,24 @@ fn remove<V: Plain>(
     delta: &mut Table<&'static [u8], Option<V>>,
     k: &[u8],
 ) -> Result<(), StoreError> {
-    let replaced = delta.insert(k, None)?.map(|old| old.value().is_some());
-    // Some(true): the delta had set the key; the tombstone is only needed if the
-    // levels below hold it too (the invariant: tombstones only hide entries).
-    if replaced == Some(true) && below_delta(base, mid, k)?.is_none() {
-        delta.remove(k)?;
+    tombstone(delta, k, || Ok(below_delta(base, mid, k)?.is_some()))
+}
+
+/// Writes a tombstone for `k` into `level` (delta or mid), keeping the invariant
+/// that a tombstone hides an entry below it. A tombstone that replaced nothing
+/// hides a key the levels below hold (the caller only removes present keys), so
+/// it stays; one that replaced a value set at this level stays only if
+/// `below_holds` (the levels below hold `k` too), else the entry is removed.
+fn tombstone<V: Plain>(
+    level: &mut Table<&'static [u8], Option<V>>,
+    k: &[u8],
+    below_holds: impl FnOnce() -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let replaced_value = level
+        .insert(k, None)?
+        .is_some_and(|old| old.value().is_some());
+    if replaced_value && !below_holds()? {
+        level.remove(k)?;
     }
     Ok(())
 }
@@ -519,15 +532,10 @@ pub fn maybe_compact<V: Plain>(
                         parts.mid.insert(k, Some(v))?;
                     }
                     None => {
-                        // The delta's tombstone hid an entry of mid or base. In the
-                        // mid table a tombstone may only hide a base entry: one that
-                        // replaces a mid value is dropped unless the base has the key.
-                        let replaced = parts.mid.insert(k, None)?;
-                        if replaced.is_some_and(|old| old.value().is_some())
-                            && parts.base.get(k)?.is_none()
-                        {
-                            parts.mid.remove(k)?;
-                        }
+                        // The delta's tombstone hid an entry of mid or base; in the
+                        // mid table it may only hide a base entry.
+                        let base = &parts.base;
+                        tombstone(&mut parts.mid, k, || Ok(base.get(k)?.is_some()))?;
                     }
                 }
             }

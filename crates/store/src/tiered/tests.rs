@@ -52,11 +52,10 @@ fn content(
     for e in delta.iter().unwrap() {
         let (k, v) = e.unwrap();
         if v.value().is_none() {
-            let below = match mid.get(k.value()).unwrap() {
-                Some(m) => m.value().is_some(),
-                None => base.get(k.value()).unwrap().is_some(),
-            };
-            assert!(below, "useless delta tombstone");
+            assert!(
+                below_delta(&base, &mid, k.value()).unwrap().is_some(),
+                "useless delta tombstone"
+            );
         }
     }
     for e in mid.iter().unwrap() {
