@@ -39,7 +39,7 @@ pub use write::WriteView;
 pub const FORMAT_VERSION: u32 = 3;
 
 /// The older format version `open` upgrades: version 2 is version 3 without the
-/// tiered tables' `mid` tables, which start empty (docs/format.md, "Versions").
+/// tiered tables' `mid` tables, which start empty (docs/format.md, "Format version").
 pub const FORMAT_VERSION_UPGRADABLE: u32 = 2;
 
 /// The slug of the workspace every new database starts with (R1).

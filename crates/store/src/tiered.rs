@@ -329,19 +329,16 @@ where
     D: Iterator<Item = Entry<'a, Option<V>>>,
 {
     fn step(&mut self) -> Step {
-        let (Ok(b), Ok(m), Ok(d)) = (
+        let (b, m, d) = match (
             peeked_key(self.base.peek()),
             peeked_key(self.mid.peek()),
             peeked_key(self.delta.peek()),
-        ) else {
-            // Report the first failing level (a retry continues after it).
-            return if peeked_key(self.delta.peek()).is_err() {
-                Step::Failed(Level::Delta)
-            } else if peeked_key(self.mid.peek()).is_err() {
-                Step::Failed(Level::Mid)
-            } else {
-                Step::Failed(Level::Base)
-            };
+        ) {
+            (Ok(b), Ok(m), Ok(d)) => (b, m, d),
+            // Report one failing level, the highest first (a retry continues after it).
+            (_, _, Err(())) => return Step::Failed(Level::Delta),
+            (_, Err(()), _) => return Step::Failed(Level::Mid),
+            (Err(()), _, _) => return Step::Failed(Level::Base),
         };
         match [b, m, d].into_iter().flatten().min() {
             None => Step::Done,
