@@ -43,7 +43,7 @@ enum RowName {
     /// Plain redb tables keyed by contact key (format 1's layout).
     RedbNaive,
     MemFloor,
-    /// The scaling table's child (contactdb only).
+    /// The scaling table's child (its row is `--scaling-row`).
     Scaling,
 }
 
@@ -100,7 +100,8 @@ struct Args {
     /// Page cache of every storage row (contactdb, SQLite cache_size, redb floor), MiB.
     #[arg(long, default_value_t = 64)]
     cache_mib: usize,
-    /// Rows to run (default: all).
+    /// Rows to run (default: all; with --scaling: contactdb; the scaling run takes
+    /// contactdb, sqlite-rowid, sqlite-without-rowid and redb-floor).
     #[arg(long, value_enum, value_delimiter = ',')]
     rows: Vec<RowName>,
     /// Runs the scaling table instead of the comparison: per-record upsert cost with
@@ -135,6 +136,8 @@ struct Args {
     child_order: Order,
     #[arg(long, value_enum, hide = true, default_value_t = Phase::Both)]
     phase: Phase,
+    #[arg(long, value_enum, hide = true, default_value_t = RowName::Contactdb)]
+    scaling_row: RowName,
 }
 
 /// Every row (contactdb, SQLite's Rust side, the floors) runs with the same
@@ -168,6 +171,19 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Bytes this process has passed to `write`-family calls so far (`wchar` of
+/// /proc/self/io: every thread's `pwrite`s of pages, WAL and checkpoint writes
+/// alike); `None` where the kernel does not report it.
+fn written_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/io").ok()?;
+    let line = s.lines().find(|l| l.starts_with("wchar:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `written_bytes` at the end of the last reported phase (at the child's start
+/// before the first).
+static WRITTEN_MARK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -179,9 +195,17 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Prints one phase's result line for the parent. The bytes written are those since
+/// the last phase reported: the phase's open, writes and close (and its untimed
+/// checks and record generation, which write nothing).
 fn report_phase(name: &str, out: PhaseOut, dir: Option<&Path>) {
+    use std::sync::atomic::Ordering;
+    let written = written_bytes().map_or(-1, |now| {
+        let before = WRITTEN_MARK.swap(now, Ordering::Relaxed);
+        i64::try_from(now.saturating_sub(before)).unwrap_or(-1)
+    });
     println!(
-        "RESULT {name} {} {} {} {} {}",
+        "RESULT {name} {} {} {} {} {} {written}",
         out.elapsed.as_secs_f64(),
         out.records,
         dir.map_or(-1, |d| i64::try_from(dir_size(d)).unwrap_or(-1)),
@@ -190,9 +214,32 @@ fn report_phase(name: &str, out: PhaseOut, dir: Option<&Path>) {
     );
 }
 
+/// One phase of a storage row (everything but the in-memory floor): open, every
+/// batch of `items`, close.
+fn storage_phase(
+    row: RowName,
+    dir: &Path,
+    cache: usize,
+    batch: usize,
+    items: &[workload::Item],
+) -> Result<PhaseOut> {
+    match row {
+        RowName::Contactdb => contactdb_row::phase(dir, cache, batch, items),
+        RowName::SqliteRowid => sqlite_row::phase(dir, cache, batch, items, false),
+        RowName::SqliteWithoutRowid => sqlite_row::phase(dir, cache, batch, items, true),
+        RowName::RedbFloor => redb_row::phase(dir, cache, batch, items),
+        RowName::RedbNaive => redb_naive::phase(dir, cache, batch, items),
+        RowName::MemFloor | RowName::Scaling => bail!("{}: not a storage row", row.label()),
+    }
+}
+
 fn child(args: &Args, row: RowName) -> Result<()> {
     let dir = args.dir.clone().context("--dir is required with --row")?;
     std::fs::create_dir_all(&dir)?;
+    WRITTEN_MARK.store(
+        written_bytes().unwrap_or(0),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let cache = cache_bytes(args);
     let n = args.records;
     let order = args.child_order;
@@ -201,18 +248,7 @@ fn child(args: &Args, row: RowName) -> Result<()> {
     } else {
         let load = matches!(args.phase, Phase::Load | Phase::Both);
         let upsert = matches!(args.phase, Phase::Upsert | Phase::Both);
-        let storage = |name: &str, items: &[workload::Item]| -> Result<PhaseOut> {
-            match row {
-                RowName::Contactdb => contactdb_row::phase(&dir, cache, args.batch, items),
-                RowName::SqliteRowid => sqlite_row::phase(&dir, cache, args.batch, items, false),
-                RowName::SqliteWithoutRowid => {
-                    sqlite_row::phase(&dir, cache, args.batch, items, true)
-                }
-                RowName::RedbFloor => redb_row::phase(&dir, cache, args.batch, items),
-                RowName::RedbNaive => redb_naive::phase(&dir, cache, args.batch, items),
-                _ => bail!("{name}: not a storage row"),
-            }
-        };
+        let storage = |items: &[workload::Item]| storage_phase(row, &dir, cache, args.batch, items);
         if row == RowName::MemFloor {
             let mut m = mem_row::MemFloor::default();
             let out = m.phase(args.batch, &load_items(n, order))?;
@@ -221,11 +257,11 @@ fn child(args: &Args, row: RowName) -> Result<()> {
             report_phase("upsert", out, None);
         } else {
             if load {
-                let out = storage("load", &load_items(n, order))?;
+                let out = storage(&load_items(n, order))?;
                 report_phase("load", out, Some(&dir));
             }
             if upsert {
-                let out = storage("upsert", &upsert_items(n, n, n, 1, order))?;
+                let out = storage(&upsert_items(n, n, n, 1, order))?;
                 report_phase("upsert", out, Some(&dir));
             }
         }
@@ -240,6 +276,28 @@ fn scaling_child(args: &Args, dir: &Path) -> Result<()> {
     let cache = cache_bytes(args);
     let base = args.records;
     let batch_max = args.scaling_batches.iter().copied().max().unwrap_or(10_000);
+    // Each measurement: its batch size and its records (at most `base` updates, the
+    // rest new contacts numbered after every earlier one).
+    let mut next_new = base;
+    let measurements = (1u64..).zip(&args.scaling_batches).map(|(g, &batch)| {
+        let count = args.scaling_records;
+        let items = upsert_items(base, count, next_new, g, Order::Shuffled);
+        // As `upsert_items` splits them: at most `base` updates, the rest new.
+        next_new += count - (count / 2).min(base);
+        (batch, items)
+    });
+    let row = args.scaling_row;
+    if row != RowName::Contactdb {
+        // The peers open and close their file for the load and for each measurement
+        // (they keep nothing in memory between transactions but their page cache).
+        let load = storage_phase(row, dir, cache, 10_000, &load_items(base, Order::Shuffled))?;
+        report_phase("load", load, Some(dir));
+        for (batch, items) in measurements {
+            let out = storage_phase(row, dir, cache, batch, &items)?;
+            report_phase(&format!("batch{batch}"), out, Some(dir));
+        }
+        return Ok(());
+    }
     // One database for the load and every measurement, as a long-running program
     // keeps it: what it builds in memory (the lookup filters) is built once, during
     // the load, instead of again for each measurement.
@@ -249,12 +307,7 @@ fn scaling_child(args: &Args, dir: &Path) -> Result<()> {
         let load = contactdb_row::requests(&db, 10_000, &load_items(base, Order::Shuffled), clock)?;
         report_phase("load", load, Some(dir));
     }
-    let mut next_new = base;
-    for (g, &batch) in (1u64..).zip(&args.scaling_batches) {
-        let count = args.scaling_records;
-        let items = upsert_items(base, count, next_new, g, Order::Shuffled);
-        // As `upsert_items` splits them: at most `base` updates, the rest new.
-        next_new += count - (count / 2).min(base);
+    for (batch, items) in measurements {
         let out = contactdb_row::requests(&db, batch, &items, rows::Clock::default())?;
         report_phase(&format!("batch{batch}"), out, Some(dir));
     }
@@ -265,15 +318,36 @@ fn scaling_child(args: &Args, dir: &Path) -> Result<()> {
 // ---------------------------------------------------------------------------------
 // parent side
 
+/// One phase as a child reported it.
+#[derive(Debug, Clone)]
+struct PhaseResult {
+    name: String,
+    out: PhaseOut,
+    /// The database files' size at the phase's end.
+    file_bytes: Option<u64>,
+    /// Bytes the child passed to `write`-family calls during the phase.
+    written: Option<u64>,
+}
+
+impl PhaseResult {
+    /// KiB written per record of the phase, for the tables.
+    fn written_kib_per_record(&self) -> String {
+        self.written.map_or_else(
+            || "-".to_owned(),
+            |w| format!("{:.2}", w as f64 / 1024.0 / self.out.records.max(1) as f64),
+        )
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 struct RowResult {
-    phases: Vec<(String, PhaseOut, Option<u64>)>,
+    phases: Vec<PhaseResult>,
     rss_kib: Option<u64>,
 }
 
 impl RowResult {
     fn phase(&self, name: &str) -> Option<&PhaseOut> {
-        self.phases.iter().find(|p| p.0 == name).map(|p| &p.1)
+        self.phases.iter().find(|p| p.name == name).map(|p| &p.out)
     }
 
     fn rate(&self, name: &str) -> Option<f64> {
@@ -282,7 +356,10 @@ impl RowResult {
     }
 
     fn total_secs(&self) -> f64 {
-        self.phases.iter().map(|p| p.1.elapsed.as_secs_f64()).sum()
+        self.phases
+            .iter()
+            .map(|p| p.out.elapsed.as_secs_f64())
+            .sum()
     }
 }
 
@@ -292,8 +369,14 @@ fn run_child(
     row: RowName,
     order: Order,
     records: u64,
+    scaling_row: RowName,
 ) -> Result<RowResult> {
-    let dir = base.join(format!("{}-{}-{records}", row.arg(), order.name()));
+    let dir = base.join(format!(
+        "{}-{}-{}-{records}",
+        row.arg(),
+        scaling_row.arg(),
+        order.name()
+    ));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -311,6 +394,8 @@ fn run_child(
         .arg(args.cache_mib.to_string())
         .arg("--scaling-records")
         .arg(args.scaling_records.to_string())
+        .arg("--scaling-row")
+        .arg(scaling_row.arg())
         .arg("--scaling-batches")
         .arg(
             args.scaling_batches
@@ -337,19 +422,30 @@ fn run_child(
     for line in stdout.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.as_slice() {
-            ["RESULT", name, secs, records, bytes, median, slowest] => {
+            [
+                "RESULT",
+                name,
+                secs,
+                records,
+                bytes,
+                median,
+                slowest,
+                written,
+            ] => {
                 let secs: f64 = secs.parse()?;
                 let bytes: i64 = bytes.parse()?;
-                r.phases.push((
-                    (*name).to_owned(),
-                    PhaseOut {
+                let written: i64 = written.parse()?;
+                r.phases.push(PhaseResult {
+                    name: (*name).to_owned(),
+                    out: PhaseOut {
                         elapsed: Duration::from_secs_f64(secs),
                         records: records.parse()?,
                         median_request: Duration::from_secs_f64(median.parse()?),
                         slowest_request: Duration::from_secs_f64(slowest.parse()?),
                     },
-                    u64::try_from(bytes).ok(),
-                ));
+                    file_bytes: u64::try_from(bytes).ok(),
+                    written: u64::try_from(written).ok(),
+                });
             }
             ["RSS", kib] => r.rss_kib = kib.parse::<i64>().ok().and_then(|k| u64::try_from(k).ok()),
             _ => {}
@@ -467,13 +563,21 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
             upsert_bytes as f64 / 1e6,
         );
         println!(
-            "{:<18} {:<7} {:>11} {:>8} {:>9} {:>13} {:>9}",
-            "row", "phase", "records/s", "MB/s", "secs", "peak_rss_MiB", "file_MiB"
+            "{:<18} {:<7} {:>11} {:>8} {:>9} {:>13} {:>9} {:>13}",
+            "row",
+            "phase",
+            "records/s",
+            "MB/s",
+            "secs",
+            "peak_rss_MiB",
+            "file_MiB",
+            "written_KiB/r"
         );
         let mut results: Vec<(RowName, RowResult)> = Vec::new();
         for &row in &rows {
-            let r = run_child(args, base, row, order, n)?;
-            for (phase, out, bytes) in &r.phases {
+            let r = run_child(args, base, row, order, n, RowName::Contactdb)?;
+            for p in &r.phases {
+                let (phase, out) = (&p.name, &p.out);
                 let input = if phase == "load" {
                     load_bytes
                 } else {
@@ -481,7 +585,7 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
                 };
                 let secs = out.elapsed.as_secs_f64().max(1e-9);
                 println!(
-                    "{:<18} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>13} {:>9}",
+                    "{:<18} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>13} {:>9} {:>13}",
                     row.label(),
                     phase,
                     out.records as f64 / secs,
@@ -489,7 +593,9 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
                     out.elapsed.as_secs_f64(),
                     r.rss_kib
                         .map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0)),
-                    bytes.map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
+                    p.file_bytes
+                        .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
+                    p.written_kib_per_record(),
                 );
             }
             let _ = std::io::stdout().flush();
@@ -540,13 +646,34 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
     if !args.scaling_bases.is_empty() {
         bases.clone_from(&args.scaling_bases);
     }
+    let rows: Vec<RowName> = if args.rows.is_empty() {
+        vec![RowName::Contactdb]
+    } else {
+        args.rows.clone()
+    };
+    for &row in &rows {
+        ensure!(
+            matches!(
+                row,
+                RowName::Contactdb
+                    | RowName::SqliteRowid
+                    | RowName::SqliteWithoutRowid
+                    | RowName::RedbFloor
+            ),
+            "--scaling runs contactdb, sqlite-rowid, sqlite-without-rowid and redb-floor, not {}",
+            row.arg()
+        );
+    }
     println!(
-        "scaling: contactdb upsert cost per record (shuffled; {} records per measurement, half \
-         updates of existing contacts, half new; match_on=[key,email,phone]; cache={}MiB)",
+        "scaling: upsert cost per record (shuffled; {} records per measurement, half updates \
+         of existing contacts, half new; contactdb: match_on=[key,email,phone], one database \
+         open for the load and every measurement; peers: opened and closed per measurement; \
+         cache={}MiB; written = bytes passed to write calls, per record)",
         args.scaling_records, args.cache_mib
     );
     println!(
-        "{:>15} {:>8} {:>9} {:>11} {:>12} {:>9} {:>10} {:>10}",
+        "{:<14} {:>15} {:>8} {:>9} {:>11} {:>12} {:>9} {:>10} {:>10} {:>13}",
+        "row",
         "contacts_before",
         "batch",
         "records",
@@ -554,37 +681,87 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
         "us/record",
         "file_MiB",
         "median_ms",
-        "slowest_ms"
+        "slowest_ms",
+        "written_KiB/r"
     );
+    // (row, batch, base, µs per record, KiB written per record), for the ratios.
+    let mut cells: Vec<(RowName, String, u64, f64, Option<f64>)> = Vec::new();
     for &b in &bases {
-        let r = run_child(args, base, RowName::Scaling, Order::Shuffled, b)?;
-        for (phase, out, bytes) in &r.phases {
-            let Some(batch) = phase.strip_prefix("batch") else {
-                continue;
+        for &row in &rows {
+            let r = run_child(args, base, RowName::Scaling, Order::Shuffled, b, row)?;
+            for p in &r.phases {
+                let Some(batch) = p.name.strip_prefix("batch") else {
+                    continue;
+                };
+                let out = &p.out;
+                let secs = out.elapsed.as_secs_f64();
+                let us = secs * 1e6 / out.records.max(1) as f64;
+                let median = |d: Duration| {
+                    if row == RowName::Contactdb {
+                        format!("{:.1}", d.as_secs_f64() * 1e3)
+                    } else {
+                        "-".to_owned()
+                    }
+                };
+                println!(
+                    "{:<14} {:>15} {:>8} {:>9} {:>11.0} {:>12.2} {:>9} {:>10} {:>10} {:>13}",
+                    row.label(),
+                    b,
+                    batch,
+                    out.records,
+                    out.records as f64 / secs.max(1e-9),
+                    us,
+                    p.file_bytes
+                        .map_or_else(|| "-".to_owned(), |x| format!("{:.1}", mib(x))),
+                    median(out.median_request),
+                    median(out.slowest_request),
+                    p.written_kib_per_record(),
+                );
+                let kib = p
+                    .written
+                    .map(|w| w as f64 / 1024.0 / out.records.max(1) as f64);
+                cells.push((row, batch.to_owned(), b, us, kib));
+            }
+            if let Some(load) = r.phase("load") {
+                println!(
+                    "{:<14} {:>15} (initial load of {} contacts: {:.0} records/s; peak RSS {} MiB)",
+                    row.label(),
+                    b,
+                    b,
+                    load.records as f64 / load.elapsed.as_secs_f64().max(1e-9),
+                    r.rss_kib.map_or(-1, |k| (k / 1024) as i64)
+                );
+            }
+            let _ = std::io::stdout().flush();
+        }
+    }
+    // Each row's cost at the largest base over its cost at the smallest, per batch.
+    let (Some(&small), Some(&large)) = (bases.iter().min(), bases.iter().max()) else {
+        return Ok(());
+    };
+    if small == large {
+        return Ok(());
+    }
+    for &row in &rows {
+        for batch in &args.scaling_batches {
+            let cell = |b: u64| {
+                cells
+                    .iter()
+                    .find(|c| c.0 == row && c.1 == batch.to_string() && c.2 == b)
             };
-            let secs = out.elapsed.as_secs_f64();
-            println!(
-                "{:>15} {:>8} {:>9} {:>11.0} {:>12.2} {:>9} {:>10.1} {:>10.1}",
-                b,
-                batch,
-                out.records,
-                out.records as f64 / secs.max(1e-9),
-                secs * 1e6 / out.records.max(1) as f64,
-                bytes.map_or_else(|| "-".to_owned(), |x| format!("{:.1}", mib(x))),
-                out.median_request.as_secs_f64() * 1e3,
-                out.slowest_request.as_secs_f64() * 1e3,
-            );
+            if let (Some(s), Some(l)) = (cell(small), cell(large)) {
+                let written = match (s.4, l.4) {
+                    (Some(a), Some(b)) if a > 0.0 => format!("{:.2}", b / a),
+                    _ => "-".to_owned(),
+                };
+                println!(
+                    "scaling_ratio row={} batch={batch} {large}/{small}: us_per_record={:.2} \
+                     written_per_record={written}",
+                    row.arg(),
+                    l.3 / s.3.max(1e-9),
+                );
+            }
         }
-        if let Some(load) = r.phase("load") {
-            println!(
-                "{:>15} (initial load of {} contacts: {:.0} records/s; peak RSS {} MiB)",
-                b,
-                b,
-                load.records as f64 / load.elapsed.as_secs_f64().max(1e-9),
-                r.rss_kib.map_or(-1, |k| (k / 1024) as i64)
-            );
-        }
-        let _ = std::io::stdout().flush();
     }
     Ok(())
 }
