@@ -508,7 +508,11 @@ pub mod redb_row {
             cache,
             batch,
             items,
-            write_batch,
+            // The sweep positions, as a store keeps them while it is open.
+            {
+                let sweeps: [tiered::Sweep; 3] = Default::default();
+                move |txn, recs, now, tally| write_batch(txn, recs, now, tally, &sweeps)
+            },
             |db| {
                 let r = db.begin_read()?;
                 let n = r.open_table(CONTACTS)?.len()?;
@@ -528,6 +532,7 @@ pub mod redb_row {
         recs: Vec<Norm>,
         now: i64,
         tally: &mut Tally,
+        sweeps: &[tiered::Sweep; 3],
     ) -> Result<()> {
         {
             let mut meta = txn.open_table(NEXT_ID)?;
@@ -600,9 +605,9 @@ pub mod redb_row {
             }
             meta.insert("next_id", next_id)?;
         }
-        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA)?;
-        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA)?;
-        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA)?;
+        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, Some(&sweeps[0]))?;
+        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, Some(&sweeps[1]))?;
+        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, Some(&sweeps[2]))?;
         Ok(())
     }
 }

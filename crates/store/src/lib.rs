@@ -125,6 +125,8 @@ pub struct Store {
     /// In-memory filters of the tiered tables (see [`filter`]), shared with every
     /// write view, which feeds them the keys it writes.
     filters: Arc<filter::FilterCell>,
+    /// Where the tiered tables' sweeps stand, shared with every write view.
+    sweeps: Arc<write::Sweeps>,
 }
 
 impl std::fmt::Debug for Store {
@@ -176,6 +178,7 @@ impl Store {
             path: path.to_path_buf(),
             min_delta: opts.min_delta,
             filters: Arc::new(filter::FilterCell::new(opts.filter_slack_min)),
+            sweeps: Arc::default(),
         };
         store.init()?;
         Ok(store)
@@ -246,6 +249,7 @@ impl Store {
             txn,
             self.min_delta,
             Arc::clone(&self.filters),
+            Arc::clone(&self.sweeps),
         ))
     }
 

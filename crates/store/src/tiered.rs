@@ -477,7 +477,16 @@ fn tombstone<V: Plain>(
 
 /// What [`maybe_compact`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compaction {
+pub struct Compaction {
+    /// What became of the delta.
+    pub delta: Merge,
+    /// Entries a sweep moved from the mid table into the base.
+    pub swept: u64,
+}
+
+/// What [`maybe_compact`] did with the delta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
     /// The delta is below its threshold.
     None,
     /// The delta was merged into the mid table.
@@ -486,9 +495,50 @@ pub enum Compaction {
     IntoBase,
 }
 
+/// How many requests a sweep of a full mid table takes at least: each moves at
+/// least `1/SWEEP_SLICES` of the mid threshold (see [`maybe_compact`]).
+pub const SWEEP_SLICES: u64 = 16;
+
+/// Where the sweep of one tiered table's mid table into its base stands: the key
+/// the next slice starts at, or nothing between sweeps. Kept in memory by the
+/// store (one per tiered table; an opened store starts between sweeps): the file
+/// is valid wherever a sweep stopped, so it is only a position, never state that
+/// must survive.
+#[derive(Debug, Default)]
+pub struct Sweep(std::sync::Mutex<Option<Vec<u8>>>);
+
+impl Sweep {
+    /// Whether a sweep is under way (for tests).
+    pub fn under_way(&self) -> bool {
+        self.position().is_some()
+    }
+
+    fn position(&self) -> std::sync::MutexGuard<'_, Option<Vec<u8>>> {
+        // Any position is valid (a panic elsewhere cannot leave a wrong one).
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Merges the delta once it holds more than its threshold ([`thresholds`]`(min_delta,
-/// base entries)`): into the base, together with the mid table, when the two then
-/// hold more than the mid threshold; else into the mid table.
+/// base entries)`), and moves the mid table into the base.
+///
+/// Without a `sweep`: the delta goes into the base together with the mid table
+/// when the two then hold more than the mid threshold, else into the mid table.
+/// That merge into the base rewrites every base page the two levels touch in
+/// one request: at 10M entries, seconds.
+///
+/// With a `sweep` (what the store passes), a full delta always goes into the mid
+/// table while there are three levels, and once mid and delta hold more than the
+/// mid threshold, the mid table moves into the base a key range per call: each
+/// call moves the next `mid threshold / SWEEP_SLICES` mid entries after the last
+/// call's (plus however far mid is above its threshold, so it cannot grow without
+/// bound), until the sweep reaches mid's last key; the next sweep starts when mid
+/// is full again. A sweep rewrites each base page about once, as one merge does,
+/// but spread over at least [`SWEEP_SLICES`] requests. Entries that arrive in mid
+/// behind the sweep wait for the next one. With two levels (the delta merged
+/// straight into the base), the sweep is not used.
 ///
 /// A merge walks the merged levels in key order, so each page of the table merged
 /// into is rewritten once, then deletes the merged tables (freeing their pages at
@@ -498,15 +548,16 @@ pub fn maybe_compact<V: Plain>(
     txn: &WriteTransaction,
     t: &Tiered<V>,
     min_delta: u64,
+    sweep: Option<&Sweep>,
 ) -> Result<Compaction, StoreError> {
     let done = {
         let mut parts = t.open_write(txn)?;
         let delta_len = parts.delta.len()?;
         let (delta_max, mid_max) = thresholds(min_delta, parts.base.len()?);
-        if delta_len <= delta_max {
-            return Ok(Compaction::None);
-        }
-        if parts.mid.len()? + delta_len > mid_max {
+        let three_levels = delta_max < mid_max;
+        let merge = if delta_len <= delta_max {
+            Merge::None
+        } else if (sweep.is_none() || !three_levels) && parts.mid.len()? + delta_len > mid_max {
             // Streamed: mid and delta are read in key order while the base is written.
             for e in layered(std::iter::empty(), parts.mid.iter()?, parts.delta.iter()?) {
                 let (k, v) = e?;
@@ -519,7 +570,7 @@ pub fn maybe_compact<V: Plain>(
                     }
                 }
             }
-            Compaction::IntoBase
+            Merge::IntoBase
         } else {
             for e in parts.delta.iter()? {
                 let (k, v) = e?;
@@ -536,16 +587,84 @@ pub fn maybe_compact<V: Plain>(
                     }
                 }
             }
-            Compaction::IntoMid
+            Merge::IntoMid
+        };
+        // What stays in the delta counts towards mid's share, as in the merge
+        // without a sweep.
+        let pending = if merge == Merge::None { delta_len } else { 0 };
+        let swept = match sweep {
+            Some(s) if three_levels => sweep_step(&mut parts, s, mid_max, pending)?,
+            // The whole mid table went into the base: a sweep starts afresh.
+            Some(s) if merge == Merge::IntoBase => {
+                *s.position() = None;
+                0
+            }
+            _ => 0,
+        };
+        Compaction {
+            delta: merge,
+            swept,
         }
     };
-    if done == Compaction::IntoBase {
+    if done.delta == Merge::IntoBase {
         txn.delete_table(t.mid)?;
         txn.open_table(t.mid)?;
     }
-    txn.delete_table(t.delta)?;
-    txn.open_table(t.delta)?;
+    if done.delta != Merge::None {
+        txn.delete_table(t.delta)?;
+        txn.open_table(t.delta)?;
+    }
     Ok(done)
+}
+
+/// One call's part of a sweep (see [`maybe_compact`]): starts one when mid and the
+/// `pending` delta entries hold more than `mid_max`, and moves the next slice of
+/// mid into the base. Returns the entries moved.
+fn sweep_step<V: Plain>(
+    parts: &mut WriteOpened<'_, V>,
+    sweep: &Sweep,
+    mid_max: u64,
+    pending: u64,
+) -> Result<u64, StoreError> {
+    let mut position = sweep.position();
+    let mid_len = parts.mid.len()?;
+    if position.is_none() {
+        if mid_len + pending <= mid_max {
+            return Ok(0);
+        }
+        *position = Some(Vec::new());
+    }
+    let from = position.take().unwrap_or_default();
+    let slice = (mid_max / SWEEP_SLICES).max(1) + (mid_len + pending).saturating_sub(mid_max);
+    let mut moved: Vec<(Vec<u8>, Option<V>)> = Vec::new();
+    for e in parts.mid.range::<&[u8]>(from.as_slice()..)? {
+        let (k, v) = e?;
+        if moved.len() as u64 == slice {
+            // The next call starts here; past mid's last key the sweep is over.
+            *position = Some(k.value().to_vec());
+            break;
+        }
+        moved.push((k.value().to_vec(), v.value()));
+    }
+    // Key order, so each base page is rewritten once. A mid tombstone hides a base
+    // entry (the invariant), which it now removes; a delta tombstone over a moved
+    // `Some` hides the base entry instead.
+    for (k, v) in &moved {
+        match v {
+            Some(v) => {
+                parts.base.insert(k.as_slice(), *v)?;
+            }
+            None => {
+                parts.base.remove(k.as_slice())?;
+            }
+        }
+    }
+    if let (Some((first, _)), Some((last, _))) = (moved.first(), moved.last()) {
+        parts
+            .mid
+            .retain_in::<&[u8], _>(first.as_slice()..=last.as_slice(), |_, _| false)?;
+    }
+    Ok(moved.len() as u64)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::filter::{FilterCell, TableFilter};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
-use crate::tiered::{self, Plain, Tiered};
+use crate::tiered::{self, Plain, Sweep, Tiered};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
@@ -24,6 +24,9 @@ pub struct WriteView {
     /// The store's lookup filters: every key this transaction puts into a tiered
     /// table is added to the current ones before it commits.
     filters: Arc<FilterCell>,
+    /// The store's sweep positions, one per tiered table (see
+    /// [`tiered::maybe_compact`]).
+    sweeps: Arc<Sweeps>,
     /// Whether this transaction wrote to a tiered table (then no filter may be
     /// built from the committed snapshot until it ends: it would lack those keys).
     wrote: bool,
@@ -33,6 +36,15 @@ impl std::fmt::Debug for WriteView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteView").finish_non_exhaustive()
     }
+}
+
+/// Where the sweeps of the three tiered tables' mid tables into their bases stand
+/// (see [`tiered::maybe_compact`]): in memory, one set per open store.
+#[derive(Debug, Default)]
+pub struct Sweeps {
+    pub idents: Sweep,
+    pub emails: Sweep,
+    pub phones: Sweep,
 }
 
 /// The writes to one tiered table derived from a set of contact writes: removals
@@ -60,6 +72,7 @@ impl<V: Plain> TieredWrites<V> {
         t: &Tiered<V>,
         min_delta: u64,
         filter: Option<&TableFilter>,
+        sweep: &Sweep,
     ) -> Result<(), StoreError> {
         self.removes.sort_unstable();
         self.removes.dedup();
@@ -76,7 +89,7 @@ impl<V: Plain> TieredWrites<V> {
                 filter,
             )?;
         }
-        tiered::maybe_compact(txn, t, min_delta)?;
+        tiered::maybe_compact(txn, t, min_delta, Some(sweep))?;
         Ok(())
     }
 }
@@ -162,11 +175,17 @@ fn index_writes(w: u32, placed: &[Placed<'_>]) -> (TieredWrites<()>, TieredWrite
 }
 
 impl WriteView {
-    pub(crate) fn new(txn: WriteTransaction, min_delta: u64, filters: Arc<FilterCell>) -> Self {
+    pub(crate) fn new(
+        txn: WriteTransaction,
+        min_delta: u64,
+        filters: Arc<FilterCell>,
+        sweeps: Arc<Sweeps>,
+    ) -> Self {
         WriteView {
             txn,
             min_delta,
             filters,
+            sweeps,
             wrote: false,
         }
     }
@@ -445,6 +464,7 @@ impl WriteView {
         self.wrote = true;
         let filters = self.filters.current();
         let filters = filters.as_deref();
+        let sweeps = &*self.sweeps;
         // The primary side (contacts + identifiers) and the index side (email +
         // phone) touch disjoint tables, so they are built and written on two threads
         // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
@@ -465,6 +485,7 @@ impl WriteView {
                     &keys::IDENTIFIERS,
                     min_delta,
                     filters.map(|f| &f.idents),
+                    &sweeps.idents,
                 )
             },
             || -> Result<(), StoreError> {
@@ -474,12 +495,14 @@ impl WriteView {
                     &keys::EMAIL_INDEX,
                     min_delta,
                     filters.map(|f| &f.emails),
+                    &sweeps.emails,
                 )?;
                 phones.apply(
                     txn,
                     &keys::PHONE_INDEX,
                     min_delta,
                     filters.map(|f| &f.phones),
+                    &sweeps.phones,
                 )
             },
         );

@@ -130,81 +130,173 @@ fn icbrt_is_exact() {
 #[test]
 fn random_writes_match_a_map() {
     let mut into_mid_total = 0;
-    for (seed, min_delta) in [(1u64, 0u64), (2, 1), (3, 2), (5, 3), (6, 10), (4, 1000)] {
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-        let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-        let mut merges = 0;
-        let filters = Filters {
-            key: TableFilter::new(FilterOn::Key, 0, 1),
-            prefix: TableFilter::new(FilterOn::Prefix(3), 0, 1),
-        };
-        for batch in 0..80u64 {
-            let txn = db.begin_write().unwrap();
-            let mut removes = Vec::new();
-            let mut puts = Vec::new();
-            let mut next = model.clone();
-            for _ in 0..rng.below(8) + 1 {
-                let k = key(rng.below(60));
-                // As `write` requires: only present keys are removed. A key is put
-                // at most once per batch, possibly over a present one (removals are
-                // applied first, so a key may be removed and put again).
-                if rng.below(3) == 0 {
-                    if model.contains_key(&k)
-                        && !removes.contains(&k)
-                        && !puts.iter().any(|(p, _)| *p == k)
-                    {
-                        next.remove(&k);
-                        removes.push(k);
+    let mut swept_total = 0;
+    let mut sweeps_finished = 0;
+    // Each seed with whole merges into the base, and with a sweep.
+    for with_sweep in [false, true] {
+        for (seed, min_delta) in [(1u64, 0u64), (2, 1), (3, 2), (5, 3), (6, 10), (4, 1000)] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+            let mut merges = 0;
+            let filters = Filters {
+                key: TableFilter::new(FilterOn::Key, 0, 1),
+                prefix: TableFilter::new(FilterOn::Prefix(3), 0, 1),
+            };
+            let sweep = Sweep::default();
+            for batch in 0..80u64 {
+                let txn = db.begin_write().unwrap();
+                let mut removes = Vec::new();
+                let mut puts = Vec::new();
+                let mut next = model.clone();
+                for _ in 0..rng.below(8) + 1 {
+                    let k = key(rng.below(60));
+                    // As `write` requires: only present keys are removed. A key is
+                    // put at most once per batch, possibly over a present one
+                    // (removals are applied first, so a key may be removed and put
+                    // again).
+                    if rng.below(3) == 0 {
+                        if model.contains_key(&k)
+                            && !removes.contains(&k)
+                            && !puts.iter().any(|(p, _)| *p == k)
+                        {
+                            next.remove(&k);
+                            removes.push(k);
+                        }
+                    } else if !puts.iter().any(|(p, _)| *p == k) {
+                        next.insert(k.clone(), batch);
+                        puts.push((k, batch));
                     }
-                } else if !puts.iter().any(|(p, _)| *p == k) {
-                    next.insert(k.clone(), batch);
-                    puts.push((k, batch));
                 }
+                removes.sort();
+                puts.sort();
+                {
+                    let base = txn.open_table(T.base).unwrap();
+                    let mid = txn.open_table(T.mid).unwrap();
+                    let mut delta = txn.open_table(T.delta).unwrap();
+                    write(&base, &mid, &mut delta, &removes, &puts, Some(&filters.key)).unwrap();
+                    // The other filter is fed by hand with the same keys.
+                    for (k, _) in &puts {
+                        filters.prefix.add(k);
+                    }
+                }
+                let was_under_way = sweep.under_way();
+                let done =
+                    maybe_compact(&txn, &T, min_delta, with_sweep.then_some(&sweep)).unwrap();
+                if !with_sweep {
+                    assert_eq!(done.swept, 0);
+                }
+                swept_total += done.swept;
+                if was_under_way && !sweep.under_way() {
+                    sweeps_finished += 1;
+                }
+                match done.delta {
+                    Merge::None => {}
+                    Merge::IntoMid => {
+                        merges += 1;
+                        into_mid_total += 1;
+                        assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
+                    }
+                    Merge::IntoBase => {
+                        merges += 1;
+                        assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
+                        assert_eq!(txn.open_table(T.mid).unwrap().len().unwrap(), 0);
+                    }
+                }
+                txn.commit().unwrap();
+                model = next;
+                let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                assert_eq!(
+                    content(&db, &model, &filters),
+                    want,
+                    "seed {seed} batch {batch} sweep {with_sweep}"
+                );
             }
-            removes.sort();
-            puts.sort();
-            {
-                let base = txn.open_table(T.base).unwrap();
-                let mid = txn.open_table(T.mid).unwrap();
-                let mut delta = txn.open_table(T.delta).unwrap();
-                write(&base, &mid, &mut delta, &removes, &puts, Some(&filters.key)).unwrap();
-                // The other filter is fed by hand with the same keys.
-                for (k, _) in &puts {
-                    filters.prefix.add(k);
-                }
+            if min_delta < 1000 {
+                assert!(merges > 3, "seed {seed}: only {merges} merges");
+            } else {
+                assert_eq!(merges, 0);
             }
-            match maybe_compact(&txn, &T, min_delta).unwrap() {
-                Compaction::None => {}
-                Compaction::IntoMid => {
-                    merges += 1;
-                    into_mid_total += 1;
-                    assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
-                }
-                Compaction::IntoBase => {
-                    merges += 1;
-                    assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
-                    assert_eq!(txn.open_table(T.mid).unwrap().len().unwrap(), 0);
-                }
-            }
-            txn.commit().unwrap();
-            model = next;
-            let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
-            assert_eq!(
-                content(&db, &model, &filters),
-                want,
-                "seed {seed} batch {batch}"
-            );
-        }
-        if min_delta < 1000 {
-            assert!(merges > 3, "seed {seed}: only {merges} merges");
-        } else {
-            assert_eq!(merges, 0);
         }
     }
     // Some seeds keep three levels (small m against a base of tens of keys).
     assert!(into_mid_total > 5, "only {into_mid_total} merges into mid");
+    assert!(swept_total > 50, "only {swept_total} entries swept");
+    assert!(
+        sweeps_finished > 3,
+        "only {sweeps_finished} sweeps finished"
+    );
+}
+
+// A sweep moves the mid table into the base a slice per call, in key order, and
+// keeps the logical content (here: every key set in mid, and tombstones of base
+// keys) the same after every slice.
+#[test]
+fn a_sweep_moves_mid_into_the_base_in_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+    // m = 2 against a base of 600 keys: three levels.
+    let (_, mid_max) = thresholds(2, 600);
+    assert_eq!(thresholds(2, 600), (13, 89));
+    let txn = db.begin_write().unwrap();
+    {
+        let mut base = txn.open_table(T.base).unwrap();
+        let mut mid = txn.open_table(T.mid).unwrap();
+        txn.open_table(T.delta).unwrap();
+        for i in 0..600 {
+            base.insert(key(i * 2).as_slice(), i).unwrap();
+        }
+        // mid_max + 1 entries: odd keys set, every third even key removed.
+        let mut n = 0;
+        for i in 0.. {
+            if n > mid_max {
+                break;
+            }
+            let k = if i % 2 == 1 { Some(1_000 + i) } else { None };
+            if k.is_some() || i % 3 == 0 {
+                mid.insert(key(i).as_slice(), k).unwrap();
+                n += 1;
+            }
+        }
+    }
+    txn.commit().unwrap();
+    let logical = |db: &redb::Database| -> Vec<(Vec<u8>, u64)> {
+        let r = db.begin_read().unwrap();
+        T.open_read(&r).unwrap().iter().unwrap()
+    };
+    let want = logical(&db);
+    let sweep = Sweep::default();
+    let mut slices = 0;
+    let mut moved = 0;
+    loop {
+        let txn = db.begin_write().unwrap();
+        let done = maybe_compact(&txn, &T, 2, Some(&sweep)).unwrap();
+        txn.commit().unwrap();
+        assert_eq!(done.delta, Merge::None);
+        assert_eq!(logical(&db), want, "after slice {slices}");
+        if done.swept == 0 {
+            break;
+        }
+        slices += 1;
+        moved += done.swept;
+        if !sweep.under_way() {
+            break;
+        }
+    }
+    // About mid_max / SWEEP_SLICES entries per slice (the base, and with it the
+    // threshold, changes as the slices move entries into it).
+    assert!(
+        (SWEEP_SLICES - 1..=SWEEP_SLICES + 2).contains(&slices),
+        "{slices} slices"
+    );
+    assert_eq!(moved, mid_max + 1);
+    let r = db.begin_read().unwrap();
+    assert_eq!(r.open_table(T.mid).unwrap().len().unwrap(), 0);
+    // Between sweeps, nothing moves.
+    drop(r);
+    let txn = db.begin_write().unwrap();
+    assert_eq!(maybe_compact(&txn, &T, 2, Some(&sweep)).unwrap().swept, 0);
 }
 
 // A key set in mid (and not in the base), set again in the delta, then removed: the
@@ -231,7 +323,13 @@ fn removing_a_key_set_in_mid_and_delta_keeps_the_tombstone() {
     }
     // Merged down (with m = 0, mid and delta straight into the base), nothing of
     // the key remains.
-    assert_eq!(maybe_compact(&txn, &T, 0).unwrap(), Compaction::IntoBase);
+    assert_eq!(
+        maybe_compact(&txn, &T, 0, None).unwrap(),
+        Compaction {
+            delta: Merge::IntoBase,
+            swept: 0
+        }
+    );
     txn.commit().unwrap();
     let r = db.begin_read().unwrap();
     let parts = T.open_read(&r).unwrap();
