@@ -18,10 +18,24 @@ fn keys(found: Vec<contactdb::Contact>) -> Vec<String> {
 // switches so that deltas merge into mid tables (and, now and then, into the bases).
 #[test]
 fn values_switched_back_and_forth_across_levels() -> TestResult {
+    // Small requests against tiny thresholds: the default sweep minimum (32) is not
+    // met, so mid tables merge into their bases whole.
+    switch_back_and_forth(None)
+}
+
+// The same with every merge of a mid table into its base swept a slice per request.
+#[test]
+fn values_switched_back_and_forth_across_levels_with_sweeps() -> TestResult {
+    switch_back_and_forth(Some(0))
+}
+
+fn switch_back_and_forth(sweep_min_cycle: Option<u64>) -> TestResult {
     let dir = tempfile::tempdir()?;
-    let db = Database::builder()
-        .index_buffer_min(1)
-        .open(dir.path().join("t.redb"))?;
+    let mut b = Database::builder().index_buffer_min(1);
+    if let Some(n) = sweep_min_cycle {
+        b = b.index_sweep_min_cycle(n);
+    }
+    let db = b.open(dir.path().join("t.redb"))?;
     let ws = db.workspace("default")?;
     let base: Vec<Value> = (0..40)
         .map(|n| json!({"contact_key": format!("c{n:02}"), "email": format!("c{n}@x.org")}))

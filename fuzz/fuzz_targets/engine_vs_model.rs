@@ -85,6 +85,7 @@ fuzz_target!(|data: &[u8]| {
     let db = Database::builder()
         .cache_size_bytes(4 << 20)
         .index_buffer_min(1)
+        .index_sweep_min_cycle(0)
         .lookup_filter_slack_min(1)
         .open(dir.path().join("f.redb"))
         .expect("open");

@@ -534,6 +534,8 @@ pub mod redb_row {
         tally: &mut Tally,
         sweeps: &[tiered::Sweep; 3],
     ) -> Result<()> {
+        // Entries written into each tiered table's delta (sizes a sweep's slice).
+        let written: [u64; 3];
         {
             let mut meta = txn.open_table(NEXT_ID)?;
             let mut next_id = meta.get("next_id")?.map_or(1, |v| v.value());
@@ -604,10 +606,23 @@ pub mod redb_row {
                 tiered::write(&t.base, &t.mid, &mut t.delta, rm, put, None)?;
             }
             meta.insert("next_id", next_id)?;
+            written = [
+                ident_put.len(),
+                email_rm.len() + email_put.len(),
+                phone_rm.len() + phone_put.len(),
+            ]
+            .map(|n| n as u64);
         }
-        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, Some(&sweeps[0]))?;
-        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, Some(&sweeps[1]))?;
-        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, Some(&sweeps[2]))?;
+        let call = |i: usize| {
+            Some(tiered::SweepCall {
+                sweep: &sweeps[i],
+                min_cycle: tiered::SWEEP_MIN_CYCLE,
+                written: written[i],
+            })
+        };
+        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, call(0))?;
+        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, call(1))?;
+        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, call(2))?;
         Ok(())
     }
 }

@@ -89,6 +89,7 @@ pub struct Builder {
     merge_threads: Option<usize>,
     merge_chunk_records: usize,
     index_buffer_min: u64,
+    index_sweep_min_cycle: u64,
     filter_slack_min: u64,
 }
 
@@ -101,6 +102,7 @@ impl Default for Builder {
             merge_threads: None,
             merge_chunk_records: contactdb_merge::CHUNK_RECORDS_DEFAULT,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
+            index_sweep_min_cycle: contactdb_store::tiered::SWEEP_MIN_CYCLE,
             filter_slack_min: contactdb_store::filter::DEFAULT_SLACK_MIN,
         }
     }
@@ -132,6 +134,18 @@ impl Builder {
     #[must_use]
     pub fn index_buffer_min(mut self, entries: u64) -> Self {
         self.index_buffer_min = entries;
+        self
+    }
+
+    /// Once an index has three levels, its middle level moves into the large one a
+    /// key range per request (a sweep over about 16 requests, ARCHITECTURE.md)
+    /// instead of in one request, while the middle level takes at least `n`
+    /// requests of the current one's size to fill; requests that fill it faster
+    /// merge it whole. Default = 32. Results never depend on it; 0 makes every such
+    /// merge a sweep (tests use it to exercise sweeps).
+    #[must_use]
+    pub fn index_sweep_min_cycle(mut self, n: u64) -> Self {
+        self.index_sweep_min_cycle = n;
         self
     }
 
@@ -180,6 +194,7 @@ impl Builder {
                 cache_size_bytes: self.cache_size_bytes,
                 min_delta: self.index_buffer_min,
                 filter_slack_min: self.filter_slack_min,
+                sweep_min_cycle: self.index_sweep_min_cycle,
             },
         )?;
         let pool = match self.merge_threads {

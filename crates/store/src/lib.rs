@@ -64,16 +64,23 @@ pub struct StoreOptions {
     /// Small values exercise the rebuild in tests; the default is
     /// [`filter::DEFAULT_SLACK_MIN`] (65,536).
     pub filter_slack_min: u64,
+    /// A tiered table's mid table is swept into its base a key range per request
+    /// (instead of merged whole in one) while it takes at least this many requests
+    /// of the current one's size to fill (see [`tiered::maybe_compact`]). 0 always
+    /// sweeps (tests use it to exercise sweeps); the default is
+    /// [`tiered::SWEEP_MIN_CYCLE`] (32).
+    pub sweep_min_cycle: u64,
 }
 
 impl Default for StoreOptions {
     /// A 64 MiB cache; tiered deltas of at least 16,384 entries; filter slack of
-    /// at least 65,536 keys.
+    /// at least 65,536 keys; sweeps while mid takes 32 requests to fill.
     fn default() -> Self {
         StoreOptions {
             cache_size_bytes: 64 * 1024 * 1024,
             min_delta: DEFAULT_MIN_DELTA,
             filter_slack_min: filter::DEFAULT_SLACK_MIN,
+            sweep_min_cycle: tiered::SWEEP_MIN_CYCLE,
         }
     }
 }
@@ -127,6 +134,7 @@ pub struct Store {
     filters: Arc<filter::FilterCell>,
     /// Where the tiered tables' sweeps stand, shared with every write view.
     sweeps: Arc<write::Sweeps>,
+    sweep_min_cycle: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -179,6 +187,7 @@ impl Store {
             min_delta: opts.min_delta,
             filters: Arc::new(filter::FilterCell::new(opts.filter_slack_min)),
             sweeps: Arc::default(),
+            sweep_min_cycle: opts.sweep_min_cycle,
         };
         store.init()?;
         Ok(store)
@@ -250,6 +259,7 @@ impl Store {
             self.min_delta,
             Arc::clone(&self.filters),
             Arc::clone(&self.sweeps),
+            self.sweep_min_cycle,
         ))
     }
 

@@ -12,7 +12,7 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::filter::{FilterCell, TableFilter};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
-use crate::tiered::{self, Plain, Sweep, Tiered};
+use crate::tiered::{self, Plain, Sweep, SweepCall, Tiered};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
@@ -27,6 +27,8 @@ pub struct WriteView {
     /// The store's sweep positions, one per tiered table (see
     /// [`tiered::maybe_compact`]).
     sweeps: Arc<Sweeps>,
+    /// `StoreOptions::sweep_min_cycle`.
+    sweep_min_cycle: u64,
     /// Whether this transaction wrote to a tiered table (then no filter may be
     /// built from the committed snapshot until it ends: it would lack those keys).
     wrote: bool,
@@ -73,6 +75,7 @@ impl<V: Plain> TieredWrites<V> {
         min_delta: u64,
         filter: Option<&TableFilter>,
         sweep: &Sweep,
+        sweep_min_cycle: u64,
     ) -> Result<(), StoreError> {
         self.removes.sort_unstable();
         self.removes.dedup();
@@ -89,7 +92,12 @@ impl<V: Plain> TieredWrites<V> {
                 filter,
             )?;
         }
-        tiered::maybe_compact(txn, t, min_delta, Some(sweep))?;
+        let call = SweepCall {
+            sweep,
+            min_cycle: sweep_min_cycle,
+            written: (self.removes.len() + self.puts.len()) as u64,
+        };
+        tiered::maybe_compact(txn, t, min_delta, Some(call))?;
         Ok(())
     }
 }
@@ -180,12 +188,14 @@ impl WriteView {
         min_delta: u64,
         filters: Arc<FilterCell>,
         sweeps: Arc<Sweeps>,
+        sweep_min_cycle: u64,
     ) -> Self {
         WriteView {
             txn,
             min_delta,
             filters,
             sweeps,
+            sweep_min_cycle,
             wrote: false,
         }
     }
@@ -465,6 +475,7 @@ impl WriteView {
         let filters = self.filters.current();
         let filters = filters.as_deref();
         let sweeps = &*self.sweeps;
+        let sweep_min_cycle = self.sweep_min_cycle;
         // The primary side (contacts + identifiers) and the index side (email +
         // phone) touch disjoint tables, so they are built and written on two threads
         // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
@@ -486,6 +497,7 @@ impl WriteView {
                     min_delta,
                     filters.map(|f| &f.idents),
                     &sweeps.idents,
+                    sweep_min_cycle,
                 )
             },
             || -> Result<(), StoreError> {
@@ -496,6 +508,7 @@ impl WriteView {
                     min_delta,
                     filters.map(|f| &f.emails),
                     &sweeps.emails,
+                    sweep_min_cycle,
                 )?;
                 phones.apply(
                     txn,
@@ -503,6 +516,7 @@ impl WriteView {
                     min_delta,
                     filters.map(|f| &f.phones),
                     &sweeps.phones,
+                    sweep_min_cycle,
                 )
             },
         );

@@ -182,8 +182,17 @@ fn random_writes_match_a_map() {
                     }
                 }
                 let was_under_way = sweep.under_way();
-                let done =
-                    maybe_compact(&txn, &T, min_delta, with_sweep.then_some(&sweep)).unwrap();
+                let done = maybe_compact(
+                    &txn,
+                    &T,
+                    min_delta,
+                    with_sweep.then_some(SweepCall {
+                        sweep: &sweep,
+                        min_cycle: 0,
+                        written: (removes.len() + puts.len()) as u64,
+                    }),
+                )
+                .unwrap();
                 if !with_sweep {
                     assert_eq!(done.swept, 0);
                 }
@@ -229,6 +238,15 @@ fn random_writes_match_a_map() {
     );
 }
 
+/// A sweep call of the default policy that wrote nothing into the delta.
+fn call(sweep: &Sweep) -> SweepCall<'_> {
+    SweepCall {
+        sweep,
+        min_cycle: SWEEP_MIN_CYCLE,
+        written: 0,
+    }
+}
+
 // A sweep moves the mid table into the base a slice per call, in key order, and
 // keeps the logical content (here: every key set in mid, and tombstones of base
 // keys) the same after every slice.
@@ -271,7 +289,7 @@ fn a_sweep_moves_mid_into_the_base_in_slices() {
     let mut moved = 0;
     loop {
         let txn = db.begin_write().unwrap();
-        let done = maybe_compact(&txn, &T, 2, Some(&sweep)).unwrap();
+        let done = maybe_compact(&txn, &T, 2, Some(call(&sweep))).unwrap();
         txn.commit().unwrap();
         assert_eq!(done.delta, Merge::None);
         assert_eq!(logical(&db), want, "after slice {slices}");
@@ -296,7 +314,12 @@ fn a_sweep_moves_mid_into_the_base_in_slices() {
     // Between sweeps, nothing moves.
     drop(r);
     let txn = db.begin_write().unwrap();
-    assert_eq!(maybe_compact(&txn, &T, 2, Some(&sweep)).unwrap().swept, 0);
+    assert_eq!(
+        maybe_compact(&txn, &T, 2, Some(call(&sweep)))
+            .unwrap()
+            .swept,
+        0
+    );
 }
 
 // A key set in mid (and not in the base), set again in the delta, then removed: the

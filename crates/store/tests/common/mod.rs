@@ -17,13 +17,14 @@ pub fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
 }
 
 /// Small cache options for tests; a tiny delta threshold, so that applies keep
-/// merging tiered deltas into their bases, and tiny filter slack, so that base
-/// filters keep being rebuilt.
+/// merging tiered deltas into their bases, sweeps whatever the requests' size, and
+/// tiny filter slack, so that base filters keep being rebuilt.
 pub fn opts() -> StoreOptions {
     StoreOptions {
         cache_size_bytes: 4 * 1024 * 1024,
         min_delta: 2,
         filter_slack_min: 3,
+        sweep_min_cycle: 0,
     }
 }
 
