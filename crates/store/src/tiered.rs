@@ -557,7 +557,7 @@ impl Sweep {
 /// that arrive in mid behind the sweep wait for the next one, and mid stays fuller
 /// while a sweep runs than between whole merges, so every merge of the delta into
 /// it costs more: measured at 10M entries with 10k-record requests (mid takes ~79
-/// of them to fill) a sweep wrote 1.4% more bytes than whole merges, at 1M (~17)
+/// of them to fill) sweeps wrote 0.7–1.4% more bytes than whole merges, at 1M (~17)
 /// 19% more. Hence `min_cycle`: calls that fill mid faster merge it whole
 /// (a sweep under way pauses). With two levels (the delta merged straight into
 /// the base), the sweep is not used.
