@@ -200,7 +200,10 @@ pub struct ImportArgs {
     /// Page cache of the database, MiB. An import writes new pages and reads
     /// through the OS page cache, so the cache matters little for its speed
     /// (1M rows: the same records/s with 16, 32 or 64 MiB) and much for its peak
-    /// memory (about 1.2× the cache size, buffers included).
+    /// memory (about 1.2× the cache size, buffers included). Into a file of
+    /// millions of contacts a larger cache pays: half of it holds a transaction's
+    /// changed pages, and a batch that changes more is written twice (10M
+    /// contacts: 256 MiB wrote 36% fewer bytes than 64 and ran 12% faster).
     #[arg(long, value_name = "MIB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub cache_mib: u64,

@@ -109,7 +109,11 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Page cache size. Default = 64 MiB.
+    /// Page cache size. Default = 64 MiB. Half of it holds a write transaction's
+    /// changed pages; a request that changes more writes some pages twice, so
+    /// files of millions of contacts gain from more (10M contacts, 10k-record
+    /// upserts: 256 MiB wrote 36% fewer bytes than 64 MiB and ran 12% faster;
+    /// docs/performance.md).
     #[must_use]
     pub fn cache_size_bytes(mut self, bytes: usize) -> Self {
         self.cache_size_bytes = bytes;
