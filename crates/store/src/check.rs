@@ -330,11 +330,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
     }
 
     // identifiers, each against its contact
-    for entry in tiered::merged(
-        idents.base.iter()?,
-        idents.mid.iter()?,
-        idents.delta.iter()?,
-    ) {
+    for entry in idents.iter()? {
         let (k, id) = entry?;
         let shown = show_key(&k);
         let Some((ws, ident)) = split_ws(&k) else {
@@ -456,7 +452,7 @@ fn check_index(
     contacts: &Bytes,
     field: fn(&Contact) -> Option<&str>,
 ) -> Result<(), StoreError> {
-    for entry in tiered::merged(index.base.iter()?, index.mid.iter()?, index.delta.iter()?) {
+    for entry in index.iter()? {
         let (k, ()) = entry?;
         let shown = show_key(&k);
         let Some((ws, hash, id)) = keys::split_index(&k) else {

@@ -176,13 +176,19 @@ impl<B, D> Opened<B, D> {
         prefixed(&self.base, &self.mid, &self.delta, prefix, filter)
     }
 
-    /// Every logical entry, in key order (see [`merged`]).
-    pub fn iter<V: Plain>(&self) -> Result<Vec<(Vec<u8>, V)>, StoreError>
+    /// Every logical entry, in key order, streamed (see [`merged`]).
+    pub fn iter<V: Plain>(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(Vec<u8>, V), StoreError>>, StoreError>
     where
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        merged(self.base.iter()?, self.mid.iter()?, self.delta.iter()?).collect()
+        Ok(merged(
+            self.base.iter()?,
+            self.mid.iter()?,
+            self.delta.iter()?,
+        ))
     }
 }
 

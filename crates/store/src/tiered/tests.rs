@@ -247,14 +247,20 @@ fn call(sweep: &Sweep) -> SweepCall<'_> {
     }
 }
 
-// A sweep moves the mid table into the base a slice per call, in key order, and
-// keeps the logical content (here: every key set in mid, and tombstones of base
-// keys) the same after every slice.
-#[test]
-fn a_sweep_moves_mid_into_the_base_in_slices() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
-    // m = 2 against a base of 600 keys: three levels.
+/// The logical content of `T` in `db`.
+fn logical(db: &redb::Database) -> Vec<(Vec<u8>, u64)> {
+    let r = db.begin_read().unwrap();
+    T.open_read(&r)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A base of 600 keys (m = 2: three levels) and a mid table one entry over its
+/// threshold (odd keys set, every third even key removed); returns the threshold.
+fn base_and_full_mid(db: &redb::Database) -> u64 {
     let (_, mid_max) = thresholds(2, 600);
     assert_eq!(thresholds(2, 600), (13, 89));
     let txn = db.begin_write().unwrap();
@@ -265,7 +271,6 @@ fn a_sweep_moves_mid_into_the_base_in_slices() {
         for i in 0..600 {
             base.insert(key(i * 2).as_slice(), i).unwrap();
         }
-        // mid_max + 1 entries: odd keys set, every third even key removed.
         let mut n = 0;
         for i in 0.. {
             if n > mid_max {
@@ -279,10 +284,17 @@ fn a_sweep_moves_mid_into_the_base_in_slices() {
         }
     }
     txn.commit().unwrap();
-    let logical = |db: &redb::Database| -> Vec<(Vec<u8>, u64)> {
-        let r = db.begin_read().unwrap();
-        T.open_read(&r).unwrap().iter().unwrap()
-    };
+    mid_max
+}
+
+// A sweep moves the mid table into the base a slice per call, in key order, and
+// keeps the logical content (here: every key set in mid, and tombstones of base
+// keys) the same after every slice.
+#[test]
+fn a_sweep_moves_mid_into_the_base_in_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+    let mid_max = base_and_full_mid(&db);
     let want = logical(&db);
     let sweep = Sweep::default();
     let mut slices = 0;
@@ -322,6 +334,52 @@ fn a_sweep_moves_mid_into_the_base_in_slices() {
     );
 }
 
+// A request too large for the sweep rule (it wrote as many entries as mid holds)
+// merges mid and delta whole into the base, also in the middle of a sweep, and the
+// next sweep starts from the first key again.
+#[test]
+fn a_large_request_merges_mid_whole_and_restarts_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+    let mid_max = base_and_full_mid(&db);
+    let sweep = Sweep::default();
+    let txn = db.begin_write().unwrap();
+    let done = maybe_compact(&txn, &T, 2, Some(call(&sweep))).unwrap();
+    txn.commit().unwrap();
+    assert!(done.swept > 0 && sweep.under_way(), "{done:?}");
+    // 20 new keys (over the delta's threshold of 13), from a request that wrote
+    // mid_max entries: mid would fill in one such request, so no sweep.
+    let txn = db.begin_write().unwrap();
+    let mut want: BTreeMap<Vec<u8>, u64> = logical(&db).into_iter().collect();
+    {
+        let mut delta = txn.open_table(T.delta).unwrap();
+        for i in 0..20 {
+            delta.insert(key(5_000 + i).as_slice(), Some(i)).unwrap();
+            want.insert(key(5_000 + i), i);
+        }
+    }
+    let large = SweepCall {
+        sweep: &sweep,
+        min_cycle: SWEEP_MIN_CYCLE,
+        written: mid_max,
+    };
+    let done = maybe_compact(&txn, &T, 2, Some(large)).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(
+        done,
+        Compaction {
+            delta: Merge::IntoBase,
+            swept: 0
+        }
+    );
+    assert!(!sweep.under_way());
+    let r = db.begin_read().unwrap();
+    assert_eq!(r.open_table(T.mid).unwrap().len().unwrap(), 0);
+    assert_eq!(r.open_table(T.delta).unwrap().len().unwrap(), 0);
+    drop(r);
+    assert_eq!(logical(&db), want.into_iter().collect::<Vec<_>>());
+}
+
 // A key set in mid (and not in the base), set again in the delta, then removed: the
 // delta tombstone must stay, else the mid value would show through.
 #[test]
@@ -357,5 +415,5 @@ fn removing_a_key_set_in_mid_and_delta_keeps_the_tombstone() {
     let r = db.begin_read().unwrap();
     let parts = T.open_read(&r).unwrap();
     assert_eq!(parts.get(&k, None).unwrap(), None);
-    assert!(parts.iter().unwrap().is_empty());
+    assert_eq!(parts.iter().unwrap().count(), 0);
 }
