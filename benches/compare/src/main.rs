@@ -330,12 +330,16 @@ struct PhaseResult {
 }
 
 impl PhaseResult {
-    /// KiB written per record of the phase, for the tables.
-    fn written_kib_per_record(&self) -> String {
-        self.written.map_or_else(
-            || "-".to_owned(),
-            |w| format!("{:.2}", w as f64 / 1024.0 / self.out.records.max(1) as f64),
-        )
+    /// KiB written per record of the phase.
+    fn written_kib_per_record(&self) -> Option<f64> {
+        self.written
+            .map(|w| w as f64 / 1024.0 / self.out.records.max(1) as f64)
+    }
+
+    /// [`Self::written_kib_per_record`] for the tables.
+    fn written_column(&self) -> String {
+        self.written_kib_per_record()
+            .map_or_else(|| "-".to_owned(), |k| format!("{k:.2}"))
     }
 }
 
@@ -595,7 +599,7 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
                         .map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0)),
                     p.file_bytes
                         .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
-                    p.written_kib_per_record(),
+                    p.written_column(),
                 );
             }
             let _ = std::io::stdout().flush();
@@ -715,12 +719,9 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
                         .map_or_else(|| "-".to_owned(), |x| format!("{:.1}", mib(x))),
                     median(out.median_request),
                     median(out.slowest_request),
-                    p.written_kib_per_record(),
+                    p.written_column(),
                 );
-                let kib = p
-                    .written
-                    .map(|w| w as f64 / 1024.0 / out.records.max(1) as f64);
-                cells.push((row, batch.to_owned(), b, us, kib));
+                cells.push((row, batch.to_owned(), b, us, p.written_kib_per_record()));
             }
             if let Some(load) = r.phase("load") {
                 println!(

@@ -501,9 +501,9 @@ pub enum Merge {
     IntoBase,
 }
 
-/// How many requests a sweep of a full mid table takes at most, about: each moves
-/// at least `1/SWEEP_SLICES` of the mid threshold (see [`maybe_compact`]).
-pub const SWEEP_SLICES: u64 = 16;
+/// A sweep's slice: this many mid entries per entry the call wrote into the delta
+/// (see [`maybe_compact`]).
+pub const SWEEP_PER_WRITE: u64 = 8;
 
 /// The default of [`SweepCall::min_cycle`].
 pub const SWEEP_MIN_CYCLE: u64 = 32;
@@ -555,18 +555,19 @@ impl Sweep {
 /// mid threshold is at least `min_cycle` ([`SWEEP_MIN_CYCLE`]) × `written` (see
 /// [`SweepCall`]), a full delta always goes into the mid table, and
 /// once mid and delta hold more than the mid threshold, the mid table moves into
-/// the base a key range per call: each call moves the next `mid threshold /
-/// SWEEP_SLICES` mid entries after the last call's (plus however far mid is above
-/// its threshold), until the sweep passes mid's last key; the next sweep starts
-/// when mid is full again. A sweep rewrites each base page about once, as one merge
-/// does, but spread over about [`SWEEP_SLICES`] requests instead of one. Entries
-/// that arrive in mid behind the sweep wait for the next one, and mid stays fuller
-/// while a sweep runs than between whole merges, so every merge of the delta into
-/// it costs more: measured at 10M entries with 10k-record requests (mid takes ~79
-/// of them to fill) sweeps wrote 0.7–1.4% more bytes than whole merges, at 1M (~17)
-/// 19% more. Hence `min_cycle`: calls that fill mid faster merge it whole
-/// (a sweep under way pauses). With two levels (the delta merged straight into
-/// the base), the sweep is not used.
+/// the base a key range per call: each call moves the next [`SWEEP_PER_WRITE`] ×
+/// `written` mid entries after the last call's (plus however far mid is above its
+/// threshold), until the sweep passes mid's last key; the next sweep starts when
+/// mid is full again. A sweep rewrites each base page about once, as one merge
+/// does, but spread over the requests that fill about an eighth of mid, each in
+/// proportion to its own size, instead of landing on one. Entries that arrive in
+/// mid behind the sweep wait for the next one, and mid stays fuller while a sweep
+/// runs than between whole merges, so every merge of the delta into it costs more:
+/// measured with slices of `mid threshold / 16`, at 10M entries with 10k-record
+/// requests (mid takes ~79 of them to fill) sweeps wrote 0.7–1.4% more bytes than
+/// whole merges, at 1M (~17) 19% more. Hence `min_cycle`: calls that fill mid
+/// faster merge it whole (a sweep under way pauses). With two levels (the delta
+/// merged straight into the base), the sweep is not used.
 ///
 /// A merge walks the merged levels in key order, so each page of the table merged
 /// into is rewritten once, then deletes the merged tables (freeing their pages at
@@ -622,7 +623,13 @@ pub fn maybe_compact<V: Plain>(
         // without a sweep.
         let pending = if merge == Merge::None { delta_len } else { 0 };
         let swept = match sweep {
-            Some(s) if sweeps => sweep_step(&mut parts, s.sweep, mid_max, pending)?,
+            Some(s) if sweeps => sweep_step(
+                &mut parts,
+                s.sweep,
+                mid_max,
+                pending,
+                SWEEP_PER_WRITE.saturating_mul(s.written),
+            )?,
             // The whole mid table went into the base: a sweep starts afresh.
             Some(s) if merge == Merge::IntoBase => {
                 *s.sweep.position() = None;
@@ -647,13 +654,15 @@ pub fn maybe_compact<V: Plain>(
 }
 
 /// One call's part of a sweep (see [`maybe_compact`]): starts one when mid and the
-/// `pending` delta entries hold more than `mid_max`, and moves the next slice of
-/// mid into the base. Returns the entries moved.
+/// `pending` delta entries hold more than `mid_max`, and moves the next `slice`
+/// mid entries (at least one, plus mid's excess over `mid_max`) into the base.
+/// Returns the entries moved.
 fn sweep_step<V: Plain>(
     parts: &mut WriteOpened<'_, V>,
     sweep: &Sweep,
     mid_max: u64,
     pending: u64,
+    slice: u64,
 ) -> Result<u64, StoreError> {
     let mut position = sweep.position();
     let mid_len = parts.mid.len()?;
@@ -664,7 +673,7 @@ fn sweep_step<V: Plain>(
         *position = Some(Vec::new());
     }
     let from = position.take().unwrap_or_default();
-    let slice = (mid_max / SWEEP_SLICES)
+    let slice = slice
         .max(1)
         .saturating_add((mid_len + pending).saturating_sub(mid_max));
     let mut moved: Vec<(Vec<u8>, Option<V>)> = Vec::new();

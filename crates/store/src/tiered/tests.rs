@@ -132,6 +132,7 @@ fn random_writes_match_a_map() {
     let mut into_mid_total = 0;
     let mut swept_total = 0;
     let mut sweeps_finished = 0;
+    let mut slices_with_more_to_come = 0;
     // Each seed with whole merges into the base, and with a sweep.
     for with_sweep in [false, true] {
         for (seed, min_delta) in [(1u64, 0u64), (2, 1), (3, 2), (5, 3), (6, 10), (4, 1000)] {
@@ -181,15 +182,17 @@ fn random_writes_match_a_map() {
                         filters.prefix.add(k);
                     }
                 }
-                let was_under_way = sweep.under_way();
                 let done = maybe_compact(
                     &txn,
                     &T,
                     min_delta,
+                    // Slices of 1 (plus mid's excess), 8 and 16 entries in turn,
+                    // whatever the batch wrote: against mids of tens of entries,
+                    // sweeps of one call and of several.
                     with_sweep.then_some(SweepCall {
                         sweep: &sweep,
                         min_cycle: 0,
-                        written: (removes.len() + puts.len()) as u64,
+                        written: batch % 3,
                     }),
                 )
                 .unwrap();
@@ -197,8 +200,12 @@ fn random_writes_match_a_map() {
                     assert_eq!(done.swept, 0);
                 }
                 swept_total += done.swept;
-                if was_under_way && !sweep.under_way() {
-                    sweeps_finished += 1;
+                if done.swept > 0 {
+                    if sweep.under_way() {
+                        slices_with_more_to_come += 1;
+                    } else {
+                        sweeps_finished += 1;
+                    }
                 }
                 match done.delta {
                     Merge::None => {}
@@ -236,14 +243,19 @@ fn random_writes_match_a_map() {
         sweeps_finished > 3,
         "only {sweeps_finished} sweeps finished"
     );
+    assert!(
+        slices_with_more_to_come > 3,
+        "only {slices_with_more_to_come} slices left more to sweep"
+    );
 }
 
-/// A sweep call of the default policy that wrote nothing into the delta.
+/// A sweep call of the default policy that wrote one entry into the delta (so
+/// its slice is `SWEEP_PER_WRITE` entries).
 fn call(sweep: &Sweep) -> SweepCall<'_> {
     SweepCall {
         sweep,
         min_cycle: SWEEP_MIN_CYCLE,
-        written: 0,
+        written: 1,
     }
 }
 
@@ -314,12 +326,8 @@ fn a_sweep_moves_mid_into_the_base_in_slices() {
             break;
         }
     }
-    // About mid_max / SWEEP_SLICES entries per slice (the base, and with it the
-    // threshold, changes as the slices move entries into it).
-    assert!(
-        (SWEEP_SLICES - 1..=SWEEP_SLICES + 2).contains(&slices),
-        "{slices} slices"
-    );
+    // SWEEP_PER_WRITE entries per slice, the first with the one over the threshold.
+    assert_eq!(slices, mid_max.div_ceil(SWEEP_PER_WRITE), "{slices} slices");
     assert_eq!(moved, mid_max + 1);
     let r = db.begin_read().unwrap();
     assert_eq!(r.open_table(T.mid).unwrap().len().unwrap(), 0);
