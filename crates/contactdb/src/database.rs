@@ -142,7 +142,7 @@ impl Builder {
     }
 
     /// Once an index has three levels, its middle level moves into the large one a
-    /// key range per request (a sweep over about 16 requests, ARCHITECTURE.md)
+    /// key range per request (8 entries per entry the request wrote, ARCHITECTURE.md)
     /// instead of in one request, while the middle level takes at least `n`
     /// requests of the current one's size to fill; requests that fill it faster
     /// merge it whole. Default = 32. Results never depend on it; 0 makes every such
