@@ -20,16 +20,18 @@ fn keys(found: Vec<contactdb::Contact>) -> Vec<String> {
 fn values_switched_back_and_forth_across_levels() -> TestResult {
     // Small requests against tiny thresholds: the default sweep minimum (32) is not
     // met, so mid tables merge into their bases whole.
-    switch_back_and_forth(None)
+    switch_back_and_forth(None, 40)
 }
 
-// The same with every merge of a mid table into its base swept a slice per request.
+// The same with every merge of a mid table into its base swept a slice per request,
+// over a base of 300 contacts: mid (~44 entries) then takes several of these small
+// requests (8 slice entries per entry written) to sweep.
 #[test]
 fn values_switched_back_and_forth_across_levels_with_sweeps() -> TestResult {
-    switch_back_and_forth(Some(0))
+    switch_back_and_forth(Some(0), 300)
 }
 
-fn switch_back_and_forth(sweep_min_cycle: Option<u64>) -> TestResult {
+fn switch_back_and_forth(sweep_min_cycle: Option<u64>, contacts: usize) -> TestResult {
     let dir = tempfile::tempdir()?;
     let mut b = Database::builder().index_buffer_min(1);
     if let Some(n) = sweep_min_cycle {
@@ -37,7 +39,7 @@ fn switch_back_and_forth(sweep_min_cycle: Option<u64>) -> TestResult {
     }
     let db = b.open(dir.path().join("t.redb"))?;
     let ws = db.workspace("default")?;
-    let base: Vec<Value> = (0..40)
+    let base: Vec<Value> = (0..contacts)
         .map(|n| json!({"contact_key": format!("c{n:02}"), "email": format!("c{n}@x.org")}))
         .collect();
     assert_eq!(ws.bulk(&req(Mode::Insert, base))?.status, Status::Applied);
