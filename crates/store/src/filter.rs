@@ -241,23 +241,24 @@ impl TableFilter {
         prefix: FilterOn,
         slack_min: u64,
     ) -> Result<TableFilter, StoreError> {
-        let base = rtx.open_table(t.base)?;
-        let mid = rtx.open_table(t.mid)?;
-        let delta = rtx.open_table(t.delta)?;
-        let mut f = TableFilter::new(prefix, base.len()? + mid.len()? + delta.len()?, slack_min);
+        let t = t.open_read(rtx)?;
+        let mut f = TableFilter::new(
+            prefix,
+            t.base.len()? + t.mid.len()? + t.delta.len()?,
+            slack_min,
+        );
         let mut added = 0u64;
         let mut add = |key: &[u8]| {
             f.bloom.insert_mut(filter_hash(prefix.part(key)));
             added += 1;
         };
-        for e in base.iter()? {
+        for e in t.base.iter()? {
             add(e?.0.value());
         }
-        for e in mid.iter()? {
-            add(e?.0.value());
-        }
-        for e in delta.iter()? {
-            add(e?.0.value());
+        for level in [&t.mid, &t.delta] {
+            for e in level.iter()? {
+                add(e?.0.value());
+            }
         }
         *f.added.get_mut() = added;
         Ok(f)

@@ -220,13 +220,9 @@ impl WriteView {
         self.txn.open_table(keys::COLUMNS)?;
         self.txn.open_table(keys::CONTACTS)?;
         for t in [&keys::EMAIL_INDEX, &keys::PHONE_INDEX] {
-            self.txn.open_table(t.base)?;
-            self.txn.open_table(t.mid)?;
-            self.txn.open_table(t.delta)?;
+            t.open_write(&self.txn)?;
         }
-        self.txn.open_table(keys::IDENTIFIERS.base)?;
-        self.txn.open_table(keys::IDENTIFIERS.mid)?;
-        self.txn.open_table(keys::IDENTIFIERS.delta)?;
+        keys::IDENTIFIERS.open_write(&self.txn)?;
         self.txn.open_table(keys::REQUESTS)?;
         self.txn.open_table(keys::REQUEST_EXPIRY)?;
         Ok(())
