@@ -591,14 +591,7 @@ pub fn maybe_compact<V: Plain>(
             // Streamed: mid and delta are read in key order while the base is written.
             for e in layered(std::iter::empty(), parts.mid.iter()?, parts.delta.iter()?) {
                 let (k, v) = e?;
-                match v {
-                    Some(v) => {
-                        parts.base.insert(k.as_slice(), v)?;
-                    }
-                    None => {
-                        parts.base.remove(k.as_slice())?;
-                    }
-                }
+                settle(&mut parts.base, &k, v)?;
             }
             Merge::IntoBase
         } else {
@@ -653,6 +646,24 @@ pub fn maybe_compact<V: Plain>(
     Ok(done)
 }
 
+/// Writes an entry of a higher level into the base: `Some` sets the key, a
+/// tombstone removes it.
+fn settle<V: Plain>(
+    base: &mut Table<&'static [u8], V>,
+    k: &[u8],
+    v: Option<V>,
+) -> Result<(), StoreError> {
+    match v {
+        Some(v) => {
+            base.insert(k, v)?;
+        }
+        None => {
+            base.remove(k)?;
+        }
+    }
+    Ok(())
+}
+
 /// One call's part of a sweep (see [`maybe_compact`]): starts one when mid and the
 /// `pending` delta entries hold more than `mid_max`, and moves the next `slice`
 /// mid entries (at least one, plus mid's excess over `mid_max`) into the base.
@@ -690,14 +701,7 @@ fn sweep_step<V: Plain>(
     // entry (the invariant), which it now removes; a delta tombstone over a moved
     // `Some` hides the base entry instead.
     for (k, v) in &moved {
-        match v {
-            Some(v) => {
-                parts.base.insert(k.as_slice(), *v)?;
-            }
-            None => {
-                parts.base.remove(k.as_slice())?;
-            }
-        }
+        settle(&mut parts.base, k, *v)?;
     }
     if let (Some((first, _)), Some((last, _))) = (moved.first(), moved.last()) {
         parts
