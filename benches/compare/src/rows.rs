@@ -510,7 +510,7 @@ pub mod redb_row {
             items,
             // The sweep positions, as a store keeps them while it is open.
             {
-                let sweeps: [tiered::Sweep; 3] = Default::default();
+                let sweeps = tiered::Sweeps::new(tiered::SWEEP_MIN_CYCLE);
                 move |txn, recs, now, tally| write_batch(txn, recs, now, tally, &sweeps)
             },
             |db| {
@@ -538,7 +538,7 @@ pub mod redb_row {
         recs: Vec<Norm>,
         now: i64,
         tally: &mut Tally,
-        sweeps: &[tiered::Sweep; 3],
+        sweeps: &tiered::Sweeps,
     ) -> Result<()> {
         // Entries written into each tiered table's delta (sizes a sweep's slice).
         let written: [u64; 3];
@@ -619,16 +619,17 @@ pub mod redb_row {
             ]
             .map(|n| n as u64);
         }
-        let call = |i: usize| {
+        let call = |sweep, written| {
             Some(tiered::SweepCall {
-                sweep: &sweeps[i],
-                min_cycle: tiered::SWEEP_MIN_CYCLE,
-                written: written[i],
+                sweep,
+                min_cycle: sweeps.min_cycle,
+                written,
             })
         };
-        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, call(0))?;
-        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, call(1))?;
-        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, call(2))?;
+        let [ident, email, phone] = written;
+        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, call(&sweeps.idents, ident))?;
+        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, call(&sweeps.emails, email))?;
+        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, call(&sweeps.phones, phone))?;
         Ok(())
     }
 }

@@ -133,8 +133,7 @@ pub struct Store {
     /// write view, which feeds them the keys it writes.
     filters: Arc<filter::FilterCell>,
     /// Where the tiered tables' sweeps stand, shared with every write view.
-    sweeps: Arc<write::Sweeps>,
-    sweep_min_cycle: u64,
+    sweeps: Arc<tiered::Sweeps>,
 }
 
 impl std::fmt::Debug for Store {
@@ -186,8 +185,7 @@ impl Store {
             path: path.to_path_buf(),
             min_delta: opts.min_delta,
             filters: Arc::new(filter::FilterCell::new(opts.filter_slack_min)),
-            sweeps: Arc::default(),
-            sweep_min_cycle: opts.sweep_min_cycle,
+            sweeps: Arc::new(tiered::Sweeps::new(opts.sweep_min_cycle)),
         };
         store.init()?;
         Ok(store)
@@ -259,7 +257,6 @@ impl Store {
             self.min_delta,
             Arc::clone(&self.filters),
             Arc::clone(&self.sweeps),
-            self.sweep_min_cycle,
         ))
     }
 

@@ -543,6 +543,33 @@ impl Sweep {
     }
 }
 
+/// The sweep positions of the store's three tiered tables (`identifiers`,
+/// `email_index`, `phone_index`) and the rule they sweep by: in memory, one set
+/// per open store (see [`maybe_compact`]).
+#[derive(Debug)]
+pub struct Sweeps {
+    /// `identifiers`.
+    pub idents: Sweep,
+    /// `email_index`.
+    pub emails: Sweep,
+    /// `phone_index`.
+    pub phones: Sweep,
+    /// [`SweepCall::min_cycle`] of every call.
+    pub min_cycle: u64,
+}
+
+impl Sweeps {
+    /// Three tables between sweeps, sweeping by `min_cycle`.
+    pub fn new(min_cycle: u64) -> Sweeps {
+        Sweeps {
+            idents: Sweep::default(),
+            emails: Sweep::default(),
+            phones: Sweep::default(),
+            min_cycle,
+        }
+    }
+}
+
 /// Merges the delta once it holds more than its threshold ([`thresholds`]`(min_delta,
 /// base entries)`), and moves the mid table into the base.
 ///

@@ -12,7 +12,7 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::filter::{FilterCell, TableFilter};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
-use crate::tiered::{self, Plain, Sweep, SweepCall, Tiered};
+use crate::tiered::{self, Plain, Sweep, SweepCall, Sweeps, Tiered};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
@@ -24,11 +24,9 @@ pub struct WriteView {
     /// The store's lookup filters: every key this transaction puts into a tiered
     /// table is added to the current ones before it commits.
     filters: Arc<FilterCell>,
-    /// The store's sweep positions, one per tiered table (see
+    /// The store's sweep positions, one per tiered table, and its sweep rule (see
     /// [`tiered::maybe_compact`]).
     sweeps: Arc<Sweeps>,
-    /// `StoreOptions::sweep_min_cycle`.
-    sweep_min_cycle: u64,
     /// Whether this transaction wrote to a tiered table (then no filter may be
     /// built from the committed snapshot until it ends: it would lack those keys).
     wrote: bool,
@@ -38,15 +36,6 @@ impl std::fmt::Debug for WriteView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteView").finish_non_exhaustive()
     }
-}
-
-/// Where the sweeps of the three tiered tables' mid tables into their bases stand
-/// (see [`tiered::maybe_compact`]): in memory, one set per open store.
-#[derive(Debug, Default)]
-pub struct Sweeps {
-    pub idents: Sweep,
-    pub emails: Sweep,
-    pub phones: Sweep,
 }
 
 /// The writes to one tiered table derived from a set of contact writes: removals
@@ -188,14 +177,12 @@ impl WriteView {
         min_delta: u64,
         filters: Arc<FilterCell>,
         sweeps: Arc<Sweeps>,
-        sweep_min_cycle: u64,
     ) -> Self {
         WriteView {
             txn,
             min_delta,
             filters,
             sweeps,
-            sweep_min_cycle,
             wrote: false,
         }
     }
@@ -471,7 +458,6 @@ impl WriteView {
         let filters = self.filters.current();
         let filters = filters.as_deref();
         let sweeps = &*self.sweeps;
-        let sweep_min_cycle = self.sweep_min_cycle;
         // The primary side (contacts + identifiers) and the index side (email +
         // phone) touch disjoint tables, so they are built and written on two threads
         // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
@@ -493,7 +479,7 @@ impl WriteView {
                     min_delta,
                     filters.map(|f| &f.idents),
                     &sweeps.idents,
-                    sweep_min_cycle,
+                    sweeps.min_cycle,
                 )
             },
             || -> Result<(), StoreError> {
@@ -504,7 +490,7 @@ impl WriteView {
                     min_delta,
                     filters.map(|f| &f.emails),
                     &sweeps.emails,
-                    sweep_min_cycle,
+                    sweeps.min_cycle,
                 )?;
                 phones.apply(
                     txn,
@@ -512,7 +498,7 @@ impl WriteView {
                     min_delta,
                     filters.map(|f| &f.phones),
                     &sweeps.phones,
-                    sweep_min_cycle,
+                    sweeps.min_cycle,
                 )
             },
         );
