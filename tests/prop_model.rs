@@ -620,8 +620,8 @@ fn temp_dir() -> tempfile::TempDir {
 
 /// The one-thread database also merges its index buffers very often (minimum 1:
 /// lookups then see base, delta and tombstones together, and from 12 entries on an
-/// index also has its mid level, which it sweeps into the base a slice per request
-/// (sweep minimum 0)) and rebuilds its lookup
+/// index also has its mid level, which it freezes when full and drains into the
+/// base one entry per entry written, over many requests) and rebuilds its lookup
 /// filters often (slack 1), the other keeps the storage defaults, so the two
 /// physical layouts and filter states differ while every report and every content
 /// must be equal. The other plans on four threads with one-record chunks, so helpers
@@ -632,7 +632,8 @@ fn open(path: &std::path::Path, one_thread: bool) -> Database {
     b = if one_thread {
         b.merge_threads(1)
             .index_buffer_min(1)
-            .index_sweep_min_cycle(0)
+            .index_drain_per_write(1)
+            .index_drain_whole_below(0)
             .lookup_filter_slack_min(1)
     } else {
         b.merge_threads(4).merge_chunk_records(1)

@@ -1,6 +1,6 @@
 //! The three levels of the tiered index tables (docs/format.md, "Tiered tables")
 //! seen through the public API: values that come and go again while earlier
-//! versions sit in the mid table must leave every lookup right and every table
+//! versions sit in the mid or frozen table must leave every lookup right and every table
 //! consistent (`Database::check` after each request).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -15,27 +15,33 @@ fn keys(found: Vec<contactdb::Contact>) -> Vec<String> {
 }
 
 // An email and a key switched back and forth, with filler requests between the
-// switches so that deltas merge into mid tables (and, now and then, into the bases).
+// switches so that deltas merge into mid tables, mid tables freeze and frozen ones
+// go into the bases, with the default drain (a frozen table lasts a few requests).
 #[test]
 fn values_switched_back_and_forth_across_levels() -> TestResult {
-    // Small requests against tiny thresholds: the default sweep minimum (32) is not
-    // met, so mid tables merge into their bases whole.
     switch_back_and_forth(None, 40)
 }
 
-// The same with every merge of a mid table into its base swept a slice per request,
-// over a base of 300 contacts: mid (~44 entries) then takes several of these small
-// requests (8 slice entries per entry written) to sweep.
+// The same with the slowest drain (one entry per entry written), over a base of 300
+// contacts: a frozen table then lasts many of these small requests, and the switches
+// land while values sit in delta, mid, frozen and base at once.
 #[test]
-fn values_switched_back_and_forth_across_levels_with_sweeps() -> TestResult {
-    switch_back_and_forth(Some(0), 300)
+fn values_switched_back_and_forth_across_levels_with_slow_drains() -> TestResult {
+    switch_back_and_forth(Some(1), 300)
 }
 
-fn switch_back_and_forth(sweep_min_cycle: Option<u64>, contacts: usize) -> TestResult {
+// Frozen tables moved whole in the request that froze them (drain 0, the behaviour
+// before frozen tables).
+#[test]
+fn values_switched_back_and_forth_across_levels_with_whole_drains() -> TestResult {
+    switch_back_and_forth(Some(0), 40)
+}
+
+fn switch_back_and_forth(drain_per_write: Option<u64>, contacts: usize) -> TestResult {
     let dir = tempfile::tempdir()?;
     let mut b = Database::builder().index_buffer_min(1);
-    if let Some(n) = sweep_min_cycle {
-        b = b.index_sweep_min_cycle(n);
+    if let Some(n) = drain_per_write {
+        b = b.index_drain_per_write(n).index_drain_whole_below(0);
     }
     let db = b.open(dir.path().join("t.redb"))?;
     let ws = db.workspace("default")?;

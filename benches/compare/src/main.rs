@@ -100,6 +100,11 @@ struct Args {
     /// Page cache of every storage row (contactdb, SQLite cache_size, redb floor), MiB.
     #[arg(long, default_value_t = 64)]
     cache_mib: usize,
+    /// Frozen index entries moved into the base per entry a request writes
+    /// (contactdb and the redb floor; 0 moves a full mid table into the base in one
+    /// request).
+    #[arg(long, default_value_t = contactdb_store::tiered::DRAIN_PER_WRITE)]
+    drain_per_write: u64,
     /// Rows to run (default: all; with --scaling: contactdb; the scaling run takes
     /// contactdb, sqlite-rowid, sqlite-without-rowid and redb-floor).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -147,6 +152,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args = Args::parse();
+    rows::set_drain_per_write(args.drain_per_write);
     let res = match args.row {
         Some(row) => child(&args, row),
         None => parent(&args),
@@ -396,6 +402,8 @@ fn run_child(
         .arg(args.batch.to_string())
         .arg("--cache-mib")
         .arg(args.cache_mib.to_string())
+        .arg("--drain-per-write")
+        .arg(args.drain_per_write.to_string())
         .arg("--scaling-records")
         .arg(args.scaling_records.to_string())
         .arg("--scaling-row")
@@ -672,8 +680,8 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
         "scaling: upsert cost per record (shuffled; {} records per measurement, half updates \
          of existing contacts, half new; contactdb: match_on=[key,email,phone], one database \
          open for the load and every measurement; peers: opened and closed per measurement; \
-         cache={}MiB; written = bytes passed to write calls, per record)",
-        args.scaling_records, args.cache_mib
+         cache={}MiB; drain_per_write={}; written = bytes passed to write calls, per record)",
+        args.scaling_records, args.cache_mib, args.drain_per_write
     );
     println!(
         "{:<14} {:>15} {:>8} {:>9} {:>11} {:>12} {:>9} {:>10} {:>10} {:>13}",

@@ -39,6 +39,19 @@ impl Clock {
     }
 }
 
+/// `--drain-per-write`, for the contactdb row and the redb floor (set once, at start).
+static DRAIN_PER_WRITE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(contactdb_store::tiered::DRAIN_PER_WRITE);
+
+/// Sets `--drain-per-write` for this process.
+pub fn set_drain_per_write(n: u64) {
+    DRAIN_PER_WRITE.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn drain_per_write() -> u64 {
+    DRAIN_PER_WRITE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -62,6 +75,7 @@ pub mod contactdb_row {
     pub fn open(dir: &Path, cache: usize, batch: usize) -> Result<Database> {
         Ok(Database::builder()
             .cache_size_bytes(cache)
+            .index_drain_per_write(drain_per_write())
             .records_max(batch.max(10_000))
             .open(dir.join(FILE))?)
     }
@@ -508,11 +522,8 @@ pub mod redb_row {
             cache,
             batch,
             items,
-            // The sweep positions, as a store keeps them while it is open.
-            {
-                let sweeps = tiered::Sweeps::new(tiered::SWEEP_MIN_CYCLE);
-                move |txn, recs, now, tally| write_batch(txn, recs, now, tally, &sweeps)
-            },
+            // Frozen tables drain as the store's do for this cache size.
+            move |txn, recs, now, tally| write_batch(txn, recs, now, tally, cache),
             |db| {
                 let r = db.begin_read()?;
                 let n = r.open_table(CONTACTS)?.len()?;
@@ -538,9 +549,9 @@ pub mod redb_row {
         recs: Vec<Norm>,
         now: i64,
         tally: &mut Tally,
-        sweeps: &tiered::Sweeps,
+        cache: usize,
     ) -> Result<()> {
-        // Entries written into each tiered table's delta (sizes a sweep's slice).
+        // Entries written into each tiered table's delta (sizes the frozen tables' drain).
         let written: [u64; 3];
         {
             let mut meta = txn.open_table(NEXT_ID)?;
@@ -594,14 +605,7 @@ pub mod redb_row {
                 contacts.insert(k.as_slice(), v.as_slice())?;
             }
             ident_put.sort_unstable();
-            tiered::write(
-                &idents.base,
-                &idents.mid,
-                &mut idents.delta,
-                &[],
-                &ident_put,
-                None,
-            )?;
+            tiered::write(&mut idents, &[], &ident_put, None)?;
             for (t, rm, put) in [
                 (&EMAIL_INDEX, &mut email_rm, &mut email_put),
                 (&PHONE_INDEX, &mut phone_rm, &mut phone_put),
@@ -609,7 +613,7 @@ pub mod redb_row {
                 rm.sort_unstable();
                 put.sort_unstable();
                 let mut t = t.open_write(txn)?;
-                tiered::write(&t.base, &t.mid, &mut t.delta, rm, put, None)?;
+                tiered::write(&mut t, rm, put, None)?;
             }
             meta.insert("next_id", next_id)?;
             written = [
@@ -619,17 +623,16 @@ pub mod redb_row {
             ]
             .map(|n| n as u64);
         }
-        let call = |sweep, written| {
-            Some(tiered::SweepCall {
-                sweep,
-                min_cycle: sweeps.min_cycle,
-                written,
-            })
+        // Frozen tables drained as the contactdb row drains them.
+        let drain = |written| tiered::Drain {
+            per_write: drain_per_write(),
+            whole_below: cache as u64 / tiered::BASE_ENTRY_BYTES,
+            written,
         };
         let [ident, email, phone] = written;
-        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, call(&sweeps.idents, ident))?;
-        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, call(&sweeps.emails, email))?;
-        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, call(&sweeps.phones, phone))?;
+        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, drain(ident))?;
+        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, drain(email))?;
+        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, drain(phone))?;
         Ok(())
     }
 }

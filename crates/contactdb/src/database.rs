@@ -89,7 +89,8 @@ pub struct Builder {
     merge_threads: Option<usize>,
     merge_chunk_records: usize,
     index_buffer_min: u64,
-    index_sweep_min_cycle: u64,
+    index_drain_per_write: u64,
+    index_drain_whole_below: Option<u64>,
     filter_slack_min: u64,
 }
 
@@ -102,7 +103,8 @@ impl Default for Builder {
             merge_threads: None,
             merge_chunk_records: contactdb_merge::CHUNK_RECORDS_DEFAULT,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
-            index_sweep_min_cycle: contactdb_store::tiered::SWEEP_MIN_CYCLE,
+            index_drain_per_write: contactdb_store::tiered::DRAIN_PER_WRITE,
+            index_drain_whole_below: None,
             filter_slack_min: contactdb_store::filter::DEFAULT_SLACK_MIN,
         }
     }
@@ -141,15 +143,27 @@ impl Builder {
         self
     }
 
-    /// Once an index has three levels, its middle level moves into the large one a
-    /// key range per request (8 entries per entry the request wrote, ARCHITECTURE.md)
-    /// instead of in one request, while the middle level takes at least `n`
-    /// requests of the current one's size to fill; requests that fill it faster
-    /// merge it whole. Default = 32. Results never depend on it; 0 makes every such
-    /// merge a sweep (tests use it to exercise sweeps).
+    /// Once an index has three levels, a full middle level is frozen and moves
+    /// into the large one `n` entries per entry each later request writes into the
+    /// index, in key order (ARCHITECTURE.md), instead of in one request. Default = 4.
+    /// Results never depend on it; 0 moves a frozen level whole in the request that
+    /// froze it (benchmarks compare the two), 1 makes it last the most requests
+    /// (tests use it).
     #[must_use]
-    pub fn index_sweep_min_cycle(mut self, n: u64) -> Self {
-        self.index_sweep_min_cycle = n;
+    pub fn index_drain_per_write(mut self, n: u64) -> Self {
+        self.index_drain_per_write = n;
+        self
+    }
+
+    /// While an index's large level holds fewer than `entries` entries, a frozen
+    /// middle level moves into it whole, in the request that froze it (a merge
+    /// that size fits the write buffer; slices would push several requests over
+    /// it). Default: the entries that fill the page cache (cache size / 32 bytes:
+    /// 2,097,152 for the default 64 MiB). Results never depend on it; 0 always
+    /// drains in slices (tests use it).
+    #[must_use]
+    pub fn index_drain_whole_below(mut self, entries: u64) -> Self {
+        self.index_drain_whole_below = Some(entries);
         self
     }
 
@@ -198,7 +212,8 @@ impl Builder {
                 cache_size_bytes: self.cache_size_bytes,
                 min_delta: self.index_buffer_min,
                 filter_slack_min: self.filter_slack_min,
-                sweep_min_cycle: self.index_sweep_min_cycle,
+                drain_per_write: self.index_drain_per_write,
+                drain_whole_below: self.index_drain_whole_below,
             },
         )?;
         let pool = match self.merge_threads {

@@ -8,7 +8,7 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use crate::keys::{self, show_bytes, show_key, split_ws, ws_bytes, ws_key};
 use crate::read::Part;
-use crate::tiered::{self, Plain};
+use crate::tiered::Plain;
 use crate::{FORMAT_VERSION, Problem, StoreError, codec};
 
 type Bytes = ReadOnlyTable<&'static [u8], &'static [u8]>;
@@ -49,38 +49,41 @@ fn contact_at(contacts: &Bytes, ws: u32, id: u64) -> Result<Found, StoreError> {
 }
 
 /// Reports every tombstone of a tiered table that hides nothing: the writer only
-/// stores a delta tombstone for a key mid or base holds (a `Some` in mid, or a base
-/// entry mid does not mention), and a mid tombstone for a key the base has.
+/// stores a tombstone for a key the levels below it hold (a delta tombstone for a
+/// key of mid, frozen or base, a mid one for a key of frozen or base, a frozen one
+/// for a base key).
 fn check_tombstones<V: Plain>(
     walk: &mut Walk,
     t: &Part<V>,
     name: &'static str,
 ) -> Result<(), StoreError> {
-    for entry in t.delta.iter()? {
-        let (k, v) = entry?;
-        let k = k.value();
-        if v.value().is_some() {
-            continue;
+    let mut level = |table: &ReadOnlyTable<&'static [u8], Option<V>>,
+                     what: &str,
+                     hides: &dyn Fn(&[u8]) -> Result<bool, StoreError>|
+     -> Result<(), StoreError> {
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            if v.value().is_none() && !hides(k.value())? {
+                walk.report(name, show_key(k.value()), what);
+            }
         }
-        if tiered::below_delta(&t.base, &t.mid, k)?.is_none() {
-            walk.report(
-                name,
-                show_key(k),
-                "tombstone in the delta hides no mid or base entry",
-            );
-        }
-    }
-    for entry in t.mid.iter()? {
-        let (k, v) = entry?;
-        if v.value().is_none() && t.base.get(k.value())?.is_none() {
-            walk.report(
-                name,
-                show_key(k.value()),
-                "tombstone in the mid table hides no base entry",
-            );
-        }
-    }
-    Ok(())
+        Ok(())
+    };
+    level(
+        &t.delta,
+        "tombstone in the delta hides no mid, frozen or base entry",
+        &|k| Ok(t.below_delta(k)?.is_some()),
+    )?;
+    level(
+        &t.mid,
+        "tombstone in the mid table hides no frozen or base entry",
+        &|k| Ok(t.below_mid(k)?.is_some()),
+    )?;
+    level(
+        &t.frozen,
+        "tombstone in the frozen table hides no base entry",
+        &|k| Ok(t.base.get(k)?.is_some()),
+    )
 }
 
 /// Checks that every entry of a lookup table (`workspace_slugs`, `workspace_uuids`)

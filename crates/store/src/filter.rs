@@ -1,23 +1,23 @@
-//! In-memory Bloom filters over the three tiered tables (base, mid and delta), so that
-//! looking up a key the table does not hold — every key, email and phone of a new
-//! contact — costs no B-tree descent.
+//! In-memory Bloom filters over the three tiered tables (their base, frozen, mid and
+//! delta tables), so that looking up a key the table does not hold — every key,
+//! email and phone of a new contact — costs no B-tree descent.
 //!
 //! Why: in the merge's lookup phase most probes miss (a load misses on all three
-//! tables; an upsert on every new contact), and each miss costs a descent of
-//! each of the delta, mid and base tables (3–4 pages each through redb's page cache, an
-//! atomic-heavy path that both lookup threads share). With the filter, a miss costs
-//! one cache line here. Measured: docs/performance.md.
+//! tables; an upsert on every new contact), and each miss costs a descent of each
+//! of the delta, mid, frozen and base tables (3–4 pages each through redb's page
+//! cache, an atomic-heavy path that both lookup threads share). With the filter, a
+//! miss costs one cache line here. Measured: docs/performance.md.
 //!
 //! Never stored, so no part of the file format. The invariant that makes it correct:
 //!
-//! **Architecture invariant:** a table's filter holds every key its base, mid and delta
-//! held in the committed snapshot it was built from, and every key any later write
-//! transaction put into the delta (added during that transaction, before it
-//! commits). Bits are never cleared. A merge only moves keys down a level (delta
-//! to mid or base, mid to base), and a removal only removes keys, so for the
-//! snapshot a filter was built from and every later one, a key the filter lacks is
-//! in no table; a key it holds may
-//! be (about 1% of misses are probed anyway), and is then looked up.
+//! **Architecture invariant:** a table's filter holds every key its base, frozen, mid
+//! and delta held in the committed snapshot it was built from, and every key any
+//! later write transaction put into the delta (added during that transaction, before
+//! it commits). Bits are never cleared. A merge only moves keys down a level (delta
+//! to mid or base, mid to frozen, frozen or mid to base), and a removal only removes
+//! keys, so for the snapshot a filter was built from and every later one, a key the
+//! filter lacks is in no table; a key it holds may be (about 1% of misses are probed
+//! anyway), and is then looked up.
 //!
 //! Keeping it: filters are built only while the writer lock is held and before the
 //! write transaction wrote to a tiered table (`Store::bulk_contacts`), from a read
@@ -45,7 +45,7 @@ const BITS_PER_KEY: u64 = 10;
 pub const DEFAULT_SLACK_MIN: u64 = 1 << 16;
 /// Filters are (re)built once the records planned since the last build reach
 /// `identifiers entries / BUILD_DEMAND_DIVISOR`: a build reads every key of the
-/// three tables once (a sequential scan, ~0.15 µs a key at 1M), each planned record
+/// four tables once (a sequential scan, ~0.15 µs a key at 1M), each planned record
 /// saves up to six descents (random, ~1 µs each), so building pays once the records
 /// are a small fraction of the table.
 pub const BUILD_DEMAND_DIVISOR: u64 = 64;
@@ -162,7 +162,7 @@ pub fn filter_hash(bytes: &[u8]) -> u64 {
     keys::fmix64((h ^ u64::from_le_bytes(last)).wrapping_mul(K))
 }
 
-/// The filter of one tiered table (the keys of its base, mid and delta).
+/// The filter of one tiered table (the keys of its base, frozen, mid and delta).
 pub struct TableFilter {
     bloom: Bloom,
     /// How many bytes of a key the filter keys on: the whole key for
@@ -171,7 +171,7 @@ pub struct TableFilter {
     prefix: FilterOn,
     /// Keys it was sized for; a quarter more make it due for a rebuild (at 1.25×
     /// its capacity it still answers ~97% of misses, and a rebuild reads every key
-    /// of the three tables).
+    /// of the four tables).
     capacity: u64,
     /// Keys added (those of the build included; duplicates count again).
     added: AtomicU64,
@@ -232,8 +232,8 @@ impl TableFilter {
         self.added.load(Ordering::Relaxed) > self.capacity.saturating_add(self.capacity / 4)
     }
 
-    /// Builds the filter of `t` as of `rtx`, reading every key of its base, mid and
-    /// delta tables once (tombstones included: they hide keys the filter holds
+    /// Builds the filter of `t` as of `rtx`, reading every key of its base, frozen, mid
+    /// and delta tables once (tombstones included: they hide keys the filter holds
     /// anyway).
     fn build<V: Plain>(
         rtx: &ReadTransaction,
@@ -244,7 +244,7 @@ impl TableFilter {
         let t = t.open_read(rtx)?;
         let mut f = TableFilter::new(
             prefix,
-            t.base.len()? + t.mid.len()? + t.delta.len()?,
+            t.base.len()? + t.frozen.len()? + t.mid.len()? + t.delta.len()?,
             slack_min,
         );
         let mut added = 0u64;
@@ -255,7 +255,7 @@ impl TableFilter {
         for e in t.base.iter()? {
             add(e?.0.value());
         }
-        for level in [&t.mid, &t.delta] {
+        for level in [&t.frozen, &t.mid, &t.delta] {
             for e in level.iter()? {
                 add(e?.0.value());
             }

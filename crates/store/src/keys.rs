@@ -26,6 +26,7 @@ pub const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contac
 pub const IDENTIFIERS: Tiered<u64> = Tiered {
     name: "identifiers",
     base: TableDefinition::new("identifiers"),
+    frozen: TableDefinition::new("identifiers_frozen"),
     mid: TableDefinition::new("identifiers_mid"),
     delta: TableDefinition::new("identifiers_delta"),
 };
@@ -33,6 +34,7 @@ pub const IDENTIFIERS: Tiered<u64> = Tiered {
 pub const EMAIL_INDEX: Tiered<()> = Tiered {
     name: "email_index",
     base: TableDefinition::new("email_index"),
+    frozen: TableDefinition::new("email_index_frozen"),
     mid: TableDefinition::new("email_index_mid"),
     delta: TableDefinition::new("email_index_delta"),
 };
@@ -40,6 +42,7 @@ pub const EMAIL_INDEX: Tiered<()> = Tiered {
 pub const PHONE_INDEX: Tiered<()> = Tiered {
     name: "phone_index",
     base: TableDefinition::new("phone_index"),
+    frozen: TableDefinition::new("phone_index_frozen"),
     mid: TableDefinition::new("phone_index_mid"),
     delta: TableDefinition::new("phone_index_delta"),
 };

@@ -35,12 +35,13 @@ pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
 /// The on-disk format version this build writes (`meta.format_version`). It also
-/// opens files of [`FORMAT_VERSION_UPGRADABLE`], upgrading them in place.
-pub const FORMAT_VERSION: u32 = 3;
+/// opens files of [`FORMAT_VERSIONS_UPGRADABLE`], upgrading them in place.
+pub const FORMAT_VERSION: u32 = 4;
 
-/// The older format version `open` upgrades: version 2 is version 3 without the
-/// tiered tables' `mid` tables, which start empty (docs/format.md, "Format version").
-pub const FORMAT_VERSION_UPGRADABLE: u32 = 2;
+/// The older format versions `open` upgrades: version 3 is version 4 without the
+/// tiered tables' `frozen` tables, version 2 also without their `mid` tables; the
+/// missing tables start empty (docs/format.md, "Format version").
+pub const FORMAT_VERSIONS_UPGRADABLE: [u32; 2] = [2, 3];
 
 /// The slug of the workspace every new database starts with (R1).
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -64,23 +65,30 @@ pub struct StoreOptions {
     /// Small values exercise the rebuild in tests; the default is
     /// [`filter::DEFAULT_SLACK_MIN`] (65,536).
     pub filter_slack_min: u64,
-    /// A tiered table's mid table is swept into its base a key range per request
-    /// (instead of merged whole in one) while it takes at least this many requests
-    /// of the current one's size to fill (see [`tiered::maybe_compact`]). 0 always
-    /// sweeps (tests use it to exercise sweeps); the default is
-    /// [`tiered::SWEEP_MIN_CYCLE`] (32).
-    pub sweep_min_cycle: u64,
+    /// A tiered table's frozen table (a full mid table on its way into the base)
+    /// moves this many entries into the base per entry a request writes into the
+    /// table (see [`tiered::Drain`]). 0 moves it whole in the request that froze
+    /// it, as one merge of mid into the base (for comparisons); small values make
+    /// a frozen table last many requests (tests); the default is
+    /// [`tiered::DRAIN_PER_WRITE`] (4).
+    pub drain_per_write: u64,
+    /// A frozen table moves whole while its base holds fewer entries than this
+    /// (see [`tiered::Drain::whole_below`]); `None` (the default) takes the entries
+    /// that fill the page cache, `cache_size_bytes / tiered::BASE_ENTRY_BYTES`
+    /// (2,097,152 for 64 MiB). `Some(0)` always drains in slices (tests).
+    pub drain_whole_below: Option<u64>,
 }
 
 impl Default for StoreOptions {
     /// A 64 MiB cache; tiered deltas of at least 16,384 entries; filter slack of
-    /// at least 65,536 keys; sweeps while mid takes 32 requests to fill.
+    /// at least 65,536 keys; frozen tables drained 4 entries per entry written.
     fn default() -> Self {
         StoreOptions {
             cache_size_bytes: 64 * 1024 * 1024,
             min_delta: DEFAULT_MIN_DELTA,
             filter_slack_min: filter::DEFAULT_SLACK_MIN,
-            sweep_min_cycle: tiered::SWEEP_MIN_CYCLE,
+            drain_per_write: tiered::DRAIN_PER_WRITE,
+            drain_whole_below: None,
         }
     }
 }
@@ -132,8 +140,9 @@ pub struct Store {
     /// In-memory filters of the tiered tables (see [`filter`]), shared with every
     /// write view, which feeds them the keys it writes.
     filters: Arc<filter::FilterCell>,
-    /// Where the tiered tables' sweeps stand, shared with every write view.
-    sweeps: Arc<tiered::Sweeps>,
+    /// The drain rule of `StoreOptions::drain_per_write` and `drain_whole_below`
+    /// (resolved), shared with every write view.
+    drain: tiered::Drain,
 }
 
 impl std::fmt::Debug for Store {
@@ -142,8 +151,8 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Every table of format version 3 that `open` makes sure exists.
-const ALL_TABLES: [&str; 17] = [
+/// Every table of format version 4 that `open` makes sure exists.
+const ALL_TABLES: [&str; 20] = [
     "meta",
     "workspaces",
     "workspace_slugs",
@@ -151,12 +160,15 @@ const ALL_TABLES: [&str; 17] = [
     "columns",
     "contacts",
     "identifiers",
+    "identifiers_frozen",
     "identifiers_mid",
     "identifiers_delta",
     "email_index",
+    "email_index_frozen",
     "email_index_mid",
     "email_index_delta",
     "phone_index",
+    "phone_index_frozen",
     "phone_index_mid",
     "phone_index_delta",
     "requests",
@@ -185,7 +197,14 @@ impl Store {
             path: path.to_path_buf(),
             min_delta: opts.min_delta,
             filters: Arc::new(filter::FilterCell::new(opts.filter_slack_min)),
-            sweeps: Arc::new(tiered::Sweeps::new(opts.sweep_min_cycle)),
+            drain: tiered::Drain {
+                per_write: opts.drain_per_write,
+                whole_below: opts.drain_whole_below.unwrap_or(
+                    u64::try_from(opts.cache_size_bytes).unwrap_or(u64::MAX)
+                        / tiered::BASE_ENTRY_BYTES,
+                ),
+                written: 0,
+            },
         };
         store.init()?;
         Ok(store)
@@ -218,9 +237,10 @@ impl Store {
             w.set_meta_u32(keys::META_NEXT_WORKSPACE, 1)?;
             w.create_workspace(DEFAULT_WORKSPACE, random_uuid_v4(), now_us())?;
             w.commit()?;
-        } else if version == Some(FORMAT_VERSION_UPGRADABLE) {
-            // Format 2 → 3: the mid tables are created empty, then the version says
-            // so, in one transaction (a crash leaves a format-2 file).
+        } else if version.is_some_and(|v| FORMAT_VERSIONS_UPGRADABLE.contains(&v)) {
+            // Format 2 or 3 → 4: the missing tables (frozen, and mid for format 2)
+            // are created empty, then the version says so, in one transaction (a
+            // crash leaves the file as it was).
             let mut w = self.begin_write(Wait::Block)?;
             w.init_tables()?;
             w.set_meta_u32(keys::META_FORMAT_VERSION, FORMAT_VERSION)?;
@@ -256,7 +276,7 @@ impl Store {
             txn,
             self.min_delta,
             Arc::clone(&self.filters),
-            Arc::clone(&self.sweeps),
+            self.drain,
         ))
     }
 
@@ -320,7 +340,7 @@ impl Store {
 }
 
 /// Reads `meta.format_version`: [`FORMAT_VERSION`] or
-/// [`FORMAT_VERSION_UPGRADABLE`], else an error.
+/// one of [`FORMAT_VERSIONS_UPGRADABLE`], else an error.
 fn check_version(rtx: &redb::ReadTransaction) -> Result<u32, StoreError> {
     let meta = match rtx.open_table(keys::META) {
         Ok(t) => t,
@@ -337,7 +357,7 @@ fn check_version(rtx: &redb::ReadTransaction) -> Result<u32, StoreError> {
     let found = keys::ws_from_bytes(v.value()).ok_or_else(|| {
         StoreError::corrupt("meta", "format_version is not a 4-byte big-endian number")
     })?;
-    if found != FORMAT_VERSION && found != FORMAT_VERSION_UPGRADABLE {
+    if found != FORMAT_VERSION && !FORMAT_VERSIONS_UPGRADABLE.contains(&found) {
         return Err(StoreError::FormatVersion {
             found,
             expected: FORMAT_VERSION,

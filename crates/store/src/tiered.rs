@@ -1,6 +1,8 @@
 //! Tiered tables: a large sorted `base` table, a `mid` table and a small `delta`
-//! table of recent changes. Writes go to the delta; a full delta is merged into the
-//! mid table, and a full mid table into the base, each in one sorted pass.
+//! table of recent changes, plus a `frozen` table: a full mid table on its way into
+//! the base. Writes go to the delta; a full delta is merged into the mid table; a
+//! full mid table becomes the frozen table, which each later write moves into the
+//! base a slice at a time.
 //!
 //! Why: a B-tree under random inserts dirties about one page per inserted entry once
 //! the tree is larger than a batch, and copy-on-write rewrites every dirtied page at
@@ -18,12 +20,21 @@
 //! base. This is an LSM tree of two or three levels, expressed as ordinary redb
 //! tables.
 //!
-//! The logical content of a tiered table is `base` overlaid by `mid`, overlaid by
-//! `delta`: a `Some(v)` entry sets the key to `v`, `None` is a tombstone that hides
-//! the entry of the levels below. Invariants kept by [`write`] and
-//! [`maybe_compact`] (and verified by `check`): a delta tombstone is only stored for
-//! a key the levels below hold (a `Some` in mid, or a base entry the mid does not
-//! mention), and a mid tombstone only for a key the base has.
+//! The frozen table spreads the merge of mid into the base over many requests
+//! (see [`maybe_compact`]): merged in one request, a full mid table rewrites most
+//! of the base's pages, seconds at 10M entries. A full mid table is renamed to
+//! `frozen` (a catalog change, not a copy) and a new, empty mid table takes the
+//! deltas; every call from then on moves the frozen table's first entries, in key
+//! order, into the base, a number in proportion to what the call wrote, so the
+//! frozen table is empty long before the new mid table is full. The file is valid after
+//! any slice: the frozen table's remaining entries are its own progress.
+//!
+//! The logical content of a tiered table is `base` overlaid by `frozen`, by `mid`,
+//! then by `delta`: a `Some(v)` entry sets the key to `v`, `None` is a tombstone that
+//! hides the entry of the levels below. Invariants kept by [`write`] and
+//! [`maybe_compact`] (and verified by `check`): a tombstone is only stored for a key
+//! the levels below it hold (logically: the level right below sets it, or says
+//! nothing about it and the next one down holds it, and so on to the base).
 //!
 //! The store uses three: `identifiers`, `email_index` and `phone_index`
 //! (docs/format.md, "Tiered tables").
@@ -90,16 +101,19 @@ fn icbrt(x: u128) -> u64 {
 pub trait Plain: Value + Copy + 'static + for<'a> Value<SelfType<'a> = Self> {}
 impl<T> Plain for T where T: Value + Copy + 'static + for<'a> Value<SelfType<'a> = T> {}
 
-/// The three tables of one tiered table.
+/// The four tables of one tiered table.
 #[derive(Clone, Copy)]
 pub struct Tiered<V: Plain> {
     /// Name of the logical table (for problem reports).
     pub name: &'static str,
     /// The large, sorted part.
     pub base: TableDefinition<'static, &'static [u8], V>,
-    /// Older changes: `Some` sets, `None` hides the base entry.
+    /// A former mid table being moved into the base: `Some` sets, `None` hides the
+    /// base entry. Takes no new entries.
+    pub frozen: TableDefinition<'static, &'static [u8], Option<V>>,
+    /// Older changes: `Some` sets, `None` hides the entry of frozen or base.
     pub mid: TableDefinition<'static, &'static [u8], Option<V>>,
-    /// Recent changes: `Some` sets, `None` hides the entry of mid or base.
+    /// Recent changes: `Some` sets, `None` hides the entry of a level below.
     pub delta: TableDefinition<'static, &'static [u8], Option<V>>,
 }
 
@@ -109,6 +123,8 @@ pub struct Tiered<V: Plain> {
 pub struct Opened<B, D> {
     /// The base table.
     pub base: B,
+    /// The frozen table.
+    pub frozen: D,
     /// The mid table.
     pub mid: D,
     /// The delta table.
@@ -124,22 +140,25 @@ pub type WriteOpened<'t, V> =
     Opened<Table<'t, &'static [u8], V>, Table<'t, &'static [u8], Option<V>>>;
 
 impl<V: Plain> Tiered<V> {
-    /// Opens the three tables in a read transaction.
+    /// Opens the four tables in a read transaction.
     pub fn open_read(&self, txn: &ReadTransaction) -> Result<ReadOpened<V>, StoreError> {
         Ok(Opened {
             base: txn.open_table(self.base)?,
+            frozen: txn.open_table(self.frozen)?,
             mid: txn.open_table(self.mid)?,
             delta: txn.open_table(self.delta)?,
         })
     }
 
-    /// Opens the three tables in the write transaction.
+    /// Opens the four tables in the write transaction (creating any that is
+    /// missing).
     pub fn open_write<'t>(
         &self,
         txn: &'t WriteTransaction,
     ) -> Result<WriteOpened<'t, V>, StoreError> {
         Ok(Opened {
             base: txn.open_table(self.base)?,
+            frozen: txn.open_table(self.frozen)?,
             mid: txn.open_table(self.mid)?,
             delta: txn.open_table(self.delta)?,
         })
@@ -147,9 +166,10 @@ impl<V: Plain> Tiered<V> {
 }
 
 impl<B, D> Opened<B, D> {
-    /// The logical value of `key`, reading no table when `filter` (a filter of
-    /// this table, valid for this snapshot: see [`crate::filter`]) says it lacks
-    /// `key` (see [`get`]).
+    /// The logical value of `key`: the delta's entry, else mid's, else frozen's,
+    /// else the base's. With a `filter` of the table (one that holds every key of
+    /// this snapshot's tables, see [`crate::filter`]), a key it lacks is looked
+    /// for in none.
     pub fn get<V: Plain>(
         &self,
         key: &[u8],
@@ -159,11 +179,36 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        get(&self.base, &self.mid, &self.delta, key, filter)
+        if filter.is_some_and(|f| !f.may_contain_key(key)) {
+            return Ok(None);
+        }
+        if let Some(d) = self.delta.get(key)? {
+            return Ok(d.value());
+        }
+        self.below_delta(key)
     }
 
-    /// Every logical entry whose key starts with `prefix`, reading no table when
-    /// `filter` says it lacks `prefix` (see [`prefixed`]).
+    /// The value of `key` in the levels below the delta (what a delta entry
+    /// would hide).
+    pub fn below_delta<V: Plain>(&self, key: &[u8]) -> Result<Option<V>, StoreError>
+    where
+        B: ReadableTable<&'static [u8], V>,
+        D: ReadableTable<&'static [u8], Option<V>>,
+    {
+        below_delta(&self.base, &self.frozen, &self.mid, key)
+    }
+
+    /// The value of `key` in frozen overlaid on base (what a mid entry would hide).
+    pub fn below_mid<V: Plain>(&self, key: &[u8]) -> Result<Option<V>, StoreError>
+    where
+        B: ReadableTable<&'static [u8], V>,
+        D: ReadableTable<&'static [u8], Option<V>>,
+    {
+        below_mid(&self.base, &self.frozen, key)
+    }
+
+    /// Every logical entry whose key starts with `prefix`, in key order. With a
+    /// `filter` that lacks `prefix`, nothing is read (see [`Opened::get`]).
     pub fn prefixed<V: Plain>(
         &self,
         prefix: &[u8],
@@ -173,7 +218,20 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        prefixed(&self.base, &self.mid, &self.delta, prefix, filter)
+        if filter.is_some_and(|f| !f.may_contain_prefix(prefix)) {
+            return Ok(Vec::new());
+        }
+        let range = crate::keys::prefix_range(prefix);
+        let bounds = crate::keys::as_slices(&range);
+        merged(
+            self.base.range::<&[u8]>(bounds)?,
+            [
+                self.frozen.range::<&[u8]>(bounds)?,
+                self.mid.range::<&[u8]>(bounds)?,
+                self.delta.range::<&[u8]>(bounds)?,
+            ],
+        )
+        .collect()
     }
 
     /// Every logical entry, in key order, streamed (see [`merged`]).
@@ -186,63 +244,34 @@ impl<B, D> Opened<B, D> {
     {
         Ok(merged(
             self.base.iter()?,
-            self.mid.iter()?,
-            self.delta.iter()?,
+            [self.frozen.iter()?, self.mid.iter()?, self.delta.iter()?],
         ))
     }
 }
 
-/// The logical value of `key`: the delta's entry, else the mid table's, else the
-/// base's. With a `filter` of the table (one that holds every key of this
-/// snapshot's tables, see [`crate::filter`]), a key it lacks is looked for in none.
-pub fn get<V: Plain>(
+/// See [`Opened::below_delta`].
+fn below_delta<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
-    mid: &impl ReadableTable<&'static [u8], Option<V>>,
-    delta: &impl ReadableTable<&'static [u8], Option<V>>,
-    key: &[u8],
-    filter: Option<&TableFilter>,
-) -> Result<Option<V>, StoreError> {
-    if filter.is_some_and(|f| !f.may_contain_key(key)) {
-        return Ok(None);
-    }
-    if let Some(d) = delta.get(key)? {
-        return Ok(d.value());
-    }
-    below_delta(base, mid, key)
-}
-
-/// The value of `key` in mid overlaid on base (what a delta entry would hide).
-pub(crate) fn below_delta<V: Plain>(
-    base: &impl ReadableTable<&'static [u8], V>,
+    frozen: &impl ReadableTable<&'static [u8], Option<V>>,
     mid: &impl ReadableTable<&'static [u8], Option<V>>,
     key: &[u8],
 ) -> Result<Option<V>, StoreError> {
     if let Some(m) = mid.get(key)? {
         return Ok(m.value());
     }
-    Ok(base.get(key)?.map(|v| v.value()))
+    below_mid(base, frozen, key)
 }
 
-/// Every logical entry whose key starts with `prefix`, in key order. With a
-/// `filter` that lacks `prefix`, nothing is read (see [`get`]).
-pub fn prefixed<V: Plain>(
+/// See [`Opened::below_mid`].
+fn below_mid<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
-    mid: &impl ReadableTable<&'static [u8], Option<V>>,
-    delta: &impl ReadableTable<&'static [u8], Option<V>>,
-    prefix: &[u8],
-    filter: Option<&TableFilter>,
-) -> Result<Vec<(Vec<u8>, V)>, StoreError> {
-    if filter.is_some_and(|f| !f.may_contain_prefix(prefix)) {
-        return Ok(Vec::new());
+    frozen: &impl ReadableTable<&'static [u8], Option<V>>,
+    key: &[u8],
+) -> Result<Option<V>, StoreError> {
+    if let Some(f) = frozen.get(key)? {
+        return Ok(f.value());
     }
-    let range = crate::keys::prefix_range(prefix);
-    let bounds = crate::keys::as_slices(&range);
-    merged(
-        base.range::<&[u8]>(bounds)?,
-        mid.range::<&[u8]>(bounds)?,
-        delta.range::<&[u8]>(bounds)?,
-    )
-    .collect()
+    Ok(base.get(key)?.map(|v| v.value()))
 }
 
 /// One entry of a redb range over a tiered table's part.
@@ -254,54 +283,44 @@ pub type Entry<'a, V> = Result<
     redb::StorageError,
 >;
 
-/// The logical entries of sorted iterators over base, mid and delta, in key order
-/// (tombstones hide what they shadow and are not returned).
-pub fn merged<'a, V, B, M, D>(
+/// The logical entries of sorted iterators over the base and the levels above it
+/// (`upper`: frozen, mid, delta, lowest first), in key order (tombstones hide what
+/// they shadow and are not returned).
+pub fn merged<'a, V, B, U, const N: usize>(
     base: B,
-    mid: M,
-    delta: D,
+    upper: [U; N],
 ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>>
 where
     V: Plain,
     B: Iterator<Item = Entry<'a, V>>,
-    M: Iterator<Item = Entry<'a, Option<V>>>,
-    D: Iterator<Item = Entry<'a, Option<V>>>,
+    U: Iterator<Item = Entry<'a, Option<V>>>,
 {
-    layered(base, mid, delta).filter_map(|e| match e {
+    layered(base, upper).filter_map(|e| match e {
         Ok((k, Some(v))) => Some(Ok((k, v))),
         Ok((_, None)) => None,
         Err(e) => Some(Err(e)),
     })
 }
 
-/// Every key of base, mid and delta once, in key order, with the entry of the
-/// highest level that has it: `Some(v)`, or `None` for a tombstone (kept, so that
-/// merging levels can carry it down).
-pub fn layered<'a, V, B, M, D>(base: B, mid: M, delta: D) -> Layered<'a, V, B, M, D>
+/// Every key of the base and the levels above it (`upper`, lowest first) once, in
+/// key order, with the entry of the highest level that has it: `Some(v)`, or
+/// `None` for a tombstone (kept, so that merging levels can carry it down).
+pub fn layered<'a, V, B, U, const N: usize>(base: B, upper: [U; N]) -> Layered<B, U, N>
 where
     V: Plain,
     B: Iterator<Item = Entry<'a, V>>,
-    M: Iterator<Item = Entry<'a, Option<V>>>,
-    D: Iterator<Item = Entry<'a, Option<V>>>,
+    U: Iterator<Item = Entry<'a, Option<V>>>,
 {
     Layered {
         base: base.peekable(),
-        mid: mid.peekable(),
-        delta: delta.peekable(),
+        upper: upper.map(Iterator::peekable),
     }
 }
 
 /// See [`layered`].
-pub struct Layered<'a, V, B, M, D>
-where
-    V: Plain,
-    B: Iterator<Item = Entry<'a, V>>,
-    M: Iterator<Item = Entry<'a, Option<V>>>,
-    D: Iterator<Item = Entry<'a, Option<V>>>,
-{
+pub struct Layered<B: Iterator, U: Iterator, const N: usize> {
     base: Peekable<B>,
-    mid: Peekable<M>,
-    delta: Peekable<D>,
+    upper: [Peekable<U>; N],
 }
 
 /// The key of a peeked entry: `Err(())` for a storage error, `Ok(None)` at the end.
@@ -313,88 +332,62 @@ fn peeked_key<'x, T: Value>(e: Option<&'x Entry<'_, T>>) -> Result<Option<&'x [u
     }
 }
 
-/// Which levels hold the smallest key next (or which one failed).
-enum Step {
-    Done,
-    Failed(Level),
-    Take { base: bool, mid: bool, delta: bool },
-}
-
-#[derive(Clone, Copy)]
-enum Level {
-    Base,
-    Mid,
-    Delta,
-}
-
-impl<'a, V, B, M, D> Layered<'a, V, B, M, D>
+impl<'a, V, B, U, const N: usize> Iterator for Layered<B, U, N>
 where
     V: Plain,
     B: Iterator<Item = Entry<'a, V>>,
-    M: Iterator<Item = Entry<'a, Option<V>>>,
-    D: Iterator<Item = Entry<'a, Option<V>>>,
-{
-    fn step(&mut self) -> Step {
-        let (b, m, d) = match (
-            peeked_key(self.base.peek()),
-            peeked_key(self.mid.peek()),
-            peeked_key(self.delta.peek()),
-        ) {
-            (Ok(b), Ok(m), Ok(d)) => (b, m, d),
-            // Report one failing level, the highest first (a retry continues after it).
-            (_, _, Err(())) => return Step::Failed(Level::Delta),
-            (_, Err(()), _) => return Step::Failed(Level::Mid),
-            (Err(()), _, _) => return Step::Failed(Level::Base),
-        };
-        match [b, m, d].into_iter().flatten().min() {
-            None => Step::Done,
-            Some(lo) => Step::Take {
-                base: b == Some(lo),
-                mid: m == Some(lo),
-                delta: d == Some(lo),
-            },
-        }
-    }
-}
-
-impl<'a, V, B, M, D> Iterator for Layered<'a, V, B, M, D>
-where
-    V: Plain,
-    B: Iterator<Item = Entry<'a, V>>,
-    M: Iterator<Item = Entry<'a, Option<V>>>,
-    D: Iterator<Item = Entry<'a, Option<V>>>,
+    U: Iterator<Item = Entry<'a, Option<V>>>,
 {
     type Item = Result<(Vec<u8>, Option<V>), StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (base, mid, delta) = match self.step() {
-            Step::Done => return None,
-            Step::Failed(level) => {
-                let e = match level {
-                    Level::Base => self.base.next().and_then(Result::err),
-                    Level::Mid => self.mid.next().and_then(Result::err),
-                    Level::Delta => self.delta.next().and_then(Result::err),
-                };
-                return e.map(|e| Err(e.into()));
+        // Which levels hold the smallest key next. A failing level is reported
+        // first, the highest one first (a retry continues after it).
+        let mut holds = [false; N];
+        let base_holds = {
+            let mut keys: [Option<&[u8]>; N] = [None; N];
+            for (slot, level) in keys.iter_mut().zip(self.upper.iter_mut()).rev() {
+                match peeked_key(level.peek()) {
+                    Ok(k) => *slot = k,
+                    Err(()) => return level.next().and_then(Result::err).map(|e| Err(e.into())),
+                }
             }
-            Step::Take { base, mid, delta } => (base, mid, delta),
+            let base = match peeked_key(self.base.peek()) {
+                Ok(k) => k,
+                Err(()) => {
+                    return self
+                        .base
+                        .next()
+                        .and_then(Result::err)
+                        .map(|e| Err(e.into()));
+                }
+            };
+            let lo = keys.iter().chain([&base]).flatten().min()?;
+            for (h, k) in holds.iter_mut().zip(keys) {
+                *h = k == Some(*lo);
+            }
+            base == Some(*lo)
         };
         // Every level holding the key advances; the highest one decides.
-        let b = if base { self.base.next() } else { None };
-        let m = if mid { self.mid.next() } else { None };
-        let d = if delta { self.delta.next() } else { None };
-        let entry = match (d, m, b) {
-            (Some(Ok((k, v))), _, _) | (None, Some(Ok((k, v))), _) => {
-                (k.value().to_vec(), v.value())
+        let mut entry: Option<(Vec<u8>, Option<V>)> = None;
+        if base_holds {
+            match self.base.next() {
+                Some(Ok((k, v))) => entry = Some((k.value().to_vec(), Some(v.value()))),
+                // Peeked as `Ok` just above, so not reached; reported rather than lost.
+                Some(Err(e)) => return Some(Err(e.into())),
+                None => {}
             }
-            (None, None, Some(Ok((k, v)))) => (k.value().to_vec(), Some(v.value())),
-            // Peeked as `Ok` just above, so not reached; reported rather than lost.
-            (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => {
-                return Some(Err(e.into()));
+        }
+        for (level, h) in self.upper.iter_mut().zip(holds) {
+            if h {
+                match level.next() {
+                    Some(Ok((k, v))) => entry = Some((k.value().to_vec(), v.value())),
+                    Some(Err(e)) => return Some(Err(e.into())),
+                    None => {}
+                }
             }
-            (None, None, None) => return None,
-        };
-        Some(Ok(entry))
+        }
+        entry.map(Ok)
     }
 }
 
@@ -406,17 +399,15 @@ where
 ///
 /// A removal writes a tombstone and looks at what it replaced: a key the delta did
 /// not mention is present, so the levels below hold it, and the tombstone stays.
-/// Only a key the delta set needs a probe of mid and base (to choose between the
-/// tombstone and no entry). At 1M+ entries the base probe is a cache miss; the
+/// Only a key the delta set needs a probe of the levels below (to choose between
+/// the tombstone and no entry). At 1M+ entries the base probe is a cache miss; the
 /// delta is small and cached.
 ///
 /// Every put key is added to `filter` (the filter of this table, if any: see
 /// [`crate::filter`]) before it is written; a removed key is present, so a valid
 /// filter holds it already.
 pub fn write<V: Plain>(
-    base: &Table<&'static [u8], V>,
-    mid: &Table<&'static [u8], Option<V>>,
-    delta: &mut Table<&'static [u8], Option<V>>,
+    t: &mut WriteOpened<'_, V>,
     removes: &[Vec<u8>],
     puts: &[(Vec<u8>, V)],
     filter: Option<&TableFilter>,
@@ -433,7 +424,9 @@ pub fn write<V: Plain>(
         match order {
             Ordering::Less => {
                 if let Some(k) = removes.next() {
-                    remove(base, mid, delta, k)?;
+                    tombstone(&mut t.delta, k, || {
+                        Ok(below_delta(&t.base, &t.frozen, &t.mid, k)?.is_some())
+                    })?;
                 }
             }
             // Removed and put: the put decides.
@@ -445,21 +438,11 @@ pub fn write<V: Plain>(
                     if let Some(f) = filter {
                         f.add(k);
                     }
-                    delta.insert(k.as_slice(), Some(*v))?;
+                    t.delta.insert(k.as_slice(), Some(*v))?;
                 }
             }
         }
     }
-}
-
-/// Removes a present key from the logical table (see [`write`]).
-fn remove<V: Plain>(
-    base: &Table<&'static [u8], V>,
-    mid: &Table<&'static [u8], Option<V>>,
-    delta: &mut Table<&'static [u8], Option<V>>,
-    k: &[u8],
-) -> Result<(), StoreError> {
-    tombstone(delta, k, || Ok(below_delta(base, mid, k)?.is_some()))
 }
 
 /// Writes a tombstone for `k` into `level` (delta or mid), keeping the invariant
@@ -486,8 +469,11 @@ fn tombstone<V: Plain>(
 pub struct Compaction {
     /// What became of the delta.
     pub delta: Merge,
-    /// Entries a sweep moved from the mid table into the base.
-    pub swept: u64,
+    /// Whether the mid table was full and became the frozen table.
+    pub froze: bool,
+    /// Entries moved from the frozen table into the base (not counted in a merge
+    /// of every level into the base).
+    pub drained: u64,
 }
 
 /// What [`maybe_compact`] did with the delta.
@@ -497,104 +483,72 @@ pub enum Merge {
     None,
     /// The delta was merged into the mid table.
     IntoMid,
-    /// Mid and delta were merged into the base.
+    /// Every level was merged into the base (two levels, see [`thresholds`], or a
+    /// full mid table that would have drained whole).
     IntoBase,
 }
 
-/// A sweep's slice: this many mid entries per entry the call wrote into the delta
-/// (see [`maybe_compact`]).
-pub const SWEEP_PER_WRITE: u64 = 8;
+/// The default of [`Drain::per_write`].
+pub const DRAIN_PER_WRITE: u64 = 4;
 
-/// The default of [`SweepCall::min_cycle`].
-pub const SWEEP_MIN_CYCLE: u64 = 32;
+/// Bytes an entry of a tiered table's base takes in a leaf page, about (a 20-byte
+/// index key or a short identifier, its value and redb's per-entry offsets): what
+/// [`Drain::whole_below`] is estimated with from a cache size.
+pub const BASE_ENTRY_BYTES: u64 = 32;
 
-/// What [`maybe_compact`] needs to sweep.
-#[derive(Debug, Clone, Copy)]
-pub struct SweepCall<'a> {
-    /// The table's sweep position.
-    pub sweep: &'a Sweep,
-    /// The call sweeps only while the mid threshold is at least `min_cycle` times
-    /// `written`, i.e. while mid takes at least that many such calls to fill
-    /// ([`SWEEP_MIN_CYCLE`] by default; 0 always sweeps, as tests do).
-    pub min_cycle: u64,
+/// How much of the frozen table one [`maybe_compact`] call moves into the base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drain {
+    /// Frozen entries moved per entry the call wrote into the delta
+    /// ([`DRAIN_PER_WRITE`] by default). 0 moves the whole frozen table at once:
+    /// a full mid table then goes into the base in one request, as before the
+    /// frozen table existed (benchmarks compare the two).
+    pub per_write: u64,
+    /// While the base holds fewer entries than this, the frozen table moves whole,
+    /// in the request that froze it. The store passes the entries that fill its
+    /// page cache (cache bytes / [`BASE_ENTRY_BYTES`]): a whole merge into a base
+    /// that size fits redb's write buffer (half the cache) about once, while slices
+    /// added to many requests push each of them over it (measured at 1M entries and
+    /// a 64 MiB cache: +3–7% bytes written). Above, one merge overflows the buffer
+    /// anyway and slices cost nothing extra. 0 always drains in slices (tests).
+    pub whole_below: u64,
     /// The entries this call wrote into the delta (puts and removals).
     pub written: u64,
 }
 
-/// Where the sweep of one tiered table's mid table into its base stands: the key
-/// the next slice starts at, or nothing between sweeps. Kept in memory by the
-/// store (one per tiered table; an opened store starts between sweeps): the file
-/// is valid wherever a sweep stopped, so it is only a position, never state that
-/// must survive.
-#[derive(Debug, Default)]
-pub struct Sweep(std::sync::Mutex<Option<Vec<u8>>>);
-
-impl Sweep {
-    /// Whether a sweep is under way (for tests).
-    pub fn under_way(&self) -> bool {
-        self.position().is_some()
-    }
-
-    fn position(&self) -> std::sync::MutexGuard<'_, Option<Vec<u8>>> {
-        // Any position is valid (a panic elsewhere cannot leave a wrong one).
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// The sweep positions of the store's three tiered tables (`identifiers`,
-/// `email_index`, `phone_index`) and the rule they sweep by: in memory, one set
-/// per open store (see [`maybe_compact`]).
-#[derive(Debug)]
-pub struct Sweeps {
-    /// `identifiers`.
-    pub idents: Sweep,
-    /// `email_index`.
-    pub emails: Sweep,
-    /// `phone_index`.
-    pub phones: Sweep,
-    /// [`SweepCall::min_cycle`] of every call.
-    pub min_cycle: u64,
-}
-
-impl Sweeps {
-    /// Three tables between sweeps, sweeping by `min_cycle`.
-    pub fn new(min_cycle: u64) -> Sweeps {
-        Sweeps {
-            idents: Sweep::default(),
-            emails: Sweep::default(),
-            phones: Sweep::default(),
-            min_cycle,
+impl Drain {
+    /// The frozen entries this call moves, for a base of `base` entries.
+    fn slice(self, base: u64) -> u64 {
+        if self.per_write == 0 || base < self.whole_below {
+            u64::MAX
+        } else {
+            self.per_write.saturating_mul(self.written)
         }
     }
 }
 
 /// Merges the delta once it holds more than its threshold ([`thresholds`]`(min_delta,
-/// base entries)`), and moves the mid table into the base.
+/// base entries)`), and moves the frozen table into the base.
 ///
-/// Without a `sweep`: the delta goes into the base together with the mid table
-/// when the two then hold more than the mid threshold, else into the mid table.
-/// That merge into the base rewrites every base page the two levels touch in
-/// one request: at 10M entries, seconds.
+/// With three levels, a full delta goes into the mid table. When mid and delta
+/// hold more than the mid threshold, the mid table, the delta's entries included,
+/// then becomes the frozen table (renamed, so no entry is copied; what is left of
+/// the previous frozen table goes into the base before), and a new mid table starts
+/// empty, as after a merge into the base. Then, at every call, the frozen table's
+/// first `drain.per_write × drain.written` entries (see [`Drain`]) move into the
+/// base, in key order, until it is empty; while the base holds fewer than
+/// `drain.whole_below` entries, the whole frozen table moves in the call that froze
+/// it. With the default of 4 per entry written, a frozen table is empty after the
+/// calls that refill a quarter of mid, so the rest of a previous frozen table only
+/// meets a full mid table when one request writes far more than the ones before.
+/// Each slice rewrites the base pages of its key range, so a frozen table rewrites
+/// the base's pages about once, as one merge of mid into the base does, but spread
+/// over the requests that fill a quarter of mid, each in proportion to its own
+/// size, instead of landing on one (10M entries: seconds).
 ///
-/// With a `sweep` (what the store passes), while there are three levels and the
-/// mid threshold is at least `min_cycle` ([`SWEEP_MIN_CYCLE`]) × `written` (see
-/// [`SweepCall`]), a full delta always goes into the mid table, and
-/// once mid and delta hold more than the mid threshold, the mid table moves into
-/// the base a key range per call: each call moves the next [`SWEEP_PER_WRITE`] ×
-/// `written` mid entries after the last call's (plus however far mid is above its
-/// threshold), until the sweep passes mid's last key; the next sweep starts when
-/// mid is full again. A sweep rewrites each base page about once, as one merge
-/// does, but spread over the requests that fill about an eighth of mid, each in
-/// proportion to its own size, instead of landing on one. Entries that arrive in
-/// mid behind the sweep wait for the next one, and mid stays fuller while a sweep
-/// runs than between whole merges, so every merge of the delta into it costs more:
-/// measured with slices of `mid threshold / 16`, at 10M entries with 10k-record
-/// requests (mid takes ~79 of them to fill) sweeps wrote 0.7–1.4% more bytes than
-/// whole merges, at 1M (~17) 19% more. Hence `min_cycle`: calls that fill mid
-/// faster merge it whole (a sweep under way pauses). With two levels (the delta
-/// merged straight into the base), the sweep is not used.
+/// With two levels (delta and base; see [`thresholds`]), a full delta goes into the
+/// base, with whatever the frozen and mid tables hold; so it does with three when
+/// mid is full and its frozen form would move whole in this call anyway.
 ///
 /// A merge walks the merged levels in key order, so each page of the table merged
 /// into is rewritten once, then deletes the merged tables (freeing their pages at
@@ -604,73 +558,105 @@ pub fn maybe_compact<V: Plain>(
     txn: &WriteTransaction,
     t: &Tiered<V>,
     min_delta: u64,
-    sweep: Option<SweepCall<'_>>,
+    drain: Drain,
 ) -> Result<Compaction, StoreError> {
-    let done = {
+    let (merge, froze, forced) = {
         let mut parts = t.open_write(txn)?;
         let delta_len = parts.delta.len()?;
-        let (delta_max, mid_max) = thresholds(min_delta, parts.base.len()?);
-        let sweeps = delta_max < mid_max
-            && sweep.is_some_and(|s| s.written.saturating_mul(s.min_cycle) <= mid_max);
-        let merge = if delta_len <= delta_max {
-            Merge::None
-        } else if !sweeps && parts.mid.len()? + delta_len > mid_max {
-            // Streamed: mid and delta are read in key order while the base is written.
-            for e in layered(std::iter::empty(), parts.mid.iter()?, parts.delta.iter()?) {
+        let base_len = parts.base.len()?;
+        let (delta_max, mid_max) = thresholds(min_delta, base_len);
+        let upper_len = parts.mid.len()?.saturating_add(delta_len);
+        // A mid table full now whose frozen form would move whole in this call
+        // anyway goes into the base with the delta at once (one pass, as before
+        // frozen tables).
+        let whole = upper_len > mid_max && drain.slice(base_len) >= upper_len;
+        if delta_len <= delta_max {
+            (Merge::None, false, 0)
+        } else if delta_max == mid_max || whole {
+            // Streamed: the levels above are read in key order while the base is
+            // written.
+            let upper = [parts.frozen.iter()?, parts.mid.iter()?, parts.delta.iter()?];
+            for e in layered(std::iter::empty(), upper) {
                 let (k, v) = e?;
                 settle(&mut parts.base, &k, v)?;
             }
-            Merge::IntoBase
+            (Merge::IntoBase, false, 0)
         } else {
-            for e in parts.delta.iter()? {
-                let (k, v) = e?;
-                let k = k.value();
-                match v.value() {
-                    Some(v) => {
-                        parts.mid.insert(k, Some(v))?;
-                    }
-                    None => {
-                        // The delta's tombstone hid an entry of mid or base; in the
-                        // mid table it may only hide a base entry.
-                        let base = &parts.base;
-                        tombstone(&mut parts.mid, k, || Ok(base.get(k)?.is_some()))?;
-                    }
-                }
-            }
-            Merge::IntoMid
-        };
-        // What stays in the delta counts towards mid's share, as in the merge
-        // without a sweep.
-        let pending = if merge == Merge::None { delta_len } else { 0 };
-        let swept = match sweep {
-            Some(s) if sweeps => sweep_step(
-                &mut parts,
-                s.sweep,
-                mid_max,
-                pending,
-                SWEEP_PER_WRITE.saturating_mul(s.written),
-            )?,
-            // The whole mid table went into the base: a sweep starts afresh.
-            Some(s) if merge == Merge::IntoBase => {
-                *s.sweep.position() = None;
-                0
-            }
-            _ => 0,
-        };
-        Compaction {
-            delta: merge,
-            swept,
+            let froze = upper_len > mid_max;
+            // The frozen table must be empty before mid takes its name: what is
+            // left of it goes into the base first (after a request far larger than
+            // the ones that filled mid). The base then holds what frozen over base
+            // held, so the tombstone rule below reads the same.
+            let forced = if froze { drain_all(&mut parts)? } else { 0 };
+            delta_into_mid(&mut parts)?;
+            (Merge::IntoMid, froze, forced)
         }
     };
-    if done.delta == Merge::IntoBase {
-        txn.delete_table(t.mid)?;
+    if merge == Merge::IntoBase {
+        recreate(txn, t.frozen)?;
+        recreate(txn, t.mid)?;
+    }
+    if merge != Merge::None {
+        recreate(txn, t.delta)?;
+    }
+    if froze {
+        // Mid, with the delta in it, becomes the frozen table, and mid starts
+        // empty, as after a merge into the base.
+        txn.delete_table(t.frozen)?;
+        txn.rename_table(t.mid, t.frozen)?;
         txn.open_table(t.mid)?;
     }
-    if done.delta != Merge::None {
-        txn.delete_table(t.delta)?;
-        txn.open_table(t.delta)?;
+    let (drained, emptied) = {
+        let mut parts = t.open_write(txn)?;
+        let slice = drain.slice(parts.base.len()?);
+        let frozen_len = parts.frozen.len()?;
+        if slice == 0 || frozen_len == 0 {
+            (0, false)
+        } else if slice >= frozen_len {
+            (drain_all(&mut parts)?, true)
+        } else {
+            (drain_slice(&mut parts, slice)?, false)
+        }
+    };
+    if emptied {
+        recreate(txn, t.frozen)?;
     }
-    Ok(done)
+    Ok(Compaction {
+        delta: merge,
+        froze,
+        drained: forced + drained,
+    })
+}
+
+/// Writes the delta's entries into mid, in key order. A delta tombstone hid an entry
+/// of a level below; in mid it may only hide one of frozen or base, so one that
+/// replaced a mid `Some` is dropped when neither holds the key.
+fn delta_into_mid<V: Plain>(parts: &mut WriteOpened<'_, V>) -> Result<(), StoreError> {
+    for e in parts.delta.iter()? {
+        let (k, v) = e?;
+        let k = k.value();
+        match v.value() {
+            Some(v) => {
+                parts.mid.insert(k, Some(v))?;
+            }
+            None => {
+                tombstone(&mut parts.mid, k, || {
+                    Ok(below_mid(&parts.base, &parts.frozen, k)?.is_some())
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a table (freeing its pages at once) and creates it again, empty.
+fn recreate<V: Plain>(
+    txn: &WriteTransaction,
+    t: TableDefinition<'static, &'static [u8], Option<V>>,
+) -> Result<(), StoreError> {
+    txn.delete_table(t)?;
+    txn.open_table(t)?;
+    Ok(())
 }
 
 /// Writes an entry of a higher level into the base: `Some` sets the key, a
@@ -691,48 +677,38 @@ fn settle<V: Plain>(
     Ok(())
 }
 
-/// One call's part of a sweep (see [`maybe_compact`]): starts one when mid and the
-/// `pending` delta entries hold more than `mid_max`, and moves the next `slice`
-/// mid entries (at least one, plus mid's excess over `mid_max`) into the base.
-/// Returns the entries moved.
-fn sweep_step<V: Plain>(
-    parts: &mut WriteOpened<'_, V>,
-    sweep: &Sweep,
-    mid_max: u64,
-    pending: u64,
-    slice: u64,
-) -> Result<u64, StoreError> {
-    let mut position = sweep.position();
-    let mid_len = parts.mid.len()?;
-    if position.is_none() {
-        if mid_len + pending <= mid_max {
-            return Ok(0);
-        }
-        *position = Some(Vec::new());
-    }
-    let from = position.take().unwrap_or_default();
-    let slice = slice
-        .max(1)
-        .saturating_add((mid_len + pending).saturating_sub(mid_max));
-    let mut moved: Vec<(Vec<u8>, Option<V>)> = Vec::new();
-    for e in parts.mid.range::<&[u8]>(from.as_slice()..)? {
+/// Moves the whole frozen table into the base, streamed in key order; the caller
+/// then deletes it. Returns the entries moved.
+fn drain_all<V: Plain>(parts: &mut WriteOpened<'_, V>) -> Result<u64, StoreError> {
+    let mut moved = 0u64;
+    for e in parts.frozen.iter()? {
         let (k, v) = e?;
+        settle(&mut parts.base, k.value(), v.value())?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
+/// Moves the frozen table's first `slice` entries into the base (see
+/// [`maybe_compact`]). A frozen tombstone hides a base entry (the invariant),
+/// which it now removes; a tombstone of mid or delta over a moved `Some` hides the
+/// base entry instead. Returns the entries moved.
+fn drain_slice<V: Plain>(parts: &mut WriteOpened<'_, V>, slice: u64) -> Result<u64, StoreError> {
+    let mut moved: Vec<(Vec<u8>, Option<V>)> = Vec::new();
+    for e in parts.frozen.iter()? {
         if moved.len() as u64 == slice {
-            // The next call starts here; past mid's last key the sweep is over.
-            *position = Some(k.value().to_vec());
             break;
         }
+        let (k, v) = e?;
         moved.push((k.value().to_vec(), v.value()));
     }
-    // Key order, so each base page is rewritten once. A mid tombstone hides a base
-    // entry (the invariant), which it now removes; a delta tombstone over a moved
-    // `Some` hides the base entry instead.
+    // Key order, so each base page is rewritten once.
     for (k, v) in &moved {
         settle(&mut parts.base, k, *v)?;
     }
     if let (Some((first, _)), Some((last, _))) = (moved.first(), moved.last()) {
         parts
-            .mid
+            .frozen
             .retain_in::<&[u8], _>(first.as_slice()..=last.as_slice(), |_, _| false)?;
     }
     Ok(moved.len() as u64)

@@ -12,7 +12,7 @@ use redb::{ReadableTable, WriteTransaction};
 use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::filter::{FilterCell, TableFilter};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
-use crate::tiered::{self, Plain, Sweep, SweepCall, Sweeps, Tiered};
+use crate::tiered::{self, Drain, Plain, Tiered};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
@@ -24,9 +24,9 @@ pub struct WriteView {
     /// The store's lookup filters: every key this transaction puts into a tiered
     /// table is added to the current ones before it commits.
     filters: Arc<FilterCell>,
-    /// The store's sweep positions, one per tiered table, and its sweep rule (see
-    /// [`tiered::maybe_compact`]).
-    sweeps: Arc<Sweeps>,
+    /// The store's drain rule (`StoreOptions::drain_per_write` and the resolved
+    /// `drain_whole_below`; `written` unused, see [`tiered::Drain`]).
+    drain: Drain,
     /// Whether this transaction wrote to a tiered table (then no filter may be
     /// built from the committed snapshot until it ends: it would lack those keys).
     wrote: bool,
@@ -63,8 +63,7 @@ impl<V: Plain> TieredWrites<V> {
         t: &Tiered<V>,
         min_delta: u64,
         filter: Option<&TableFilter>,
-        sweep: &Sweep,
-        sweep_min_cycle: u64,
+        rule: Drain,
     ) -> Result<(), StoreError> {
         self.removes.sort_unstable();
         self.removes.dedup();
@@ -72,21 +71,13 @@ impl<V: Plain> TieredWrites<V> {
         self.puts.sort_by(|a, b| a.0.cmp(&b.0));
         {
             let mut t = t.open_write(txn)?;
-            tiered::write(
-                &t.base,
-                &t.mid,
-                &mut t.delta,
-                &self.removes,
-                &self.puts,
-                filter,
-            )?;
+            tiered::write(&mut t, &self.removes, &self.puts, filter)?;
         }
-        let call = SweepCall {
-            sweep,
-            min_cycle: sweep_min_cycle,
+        let drain = Drain {
             written: (self.removes.len() + self.puts.len()) as u64,
+            ..rule
         };
-        tiered::maybe_compact(txn, t, min_delta, Some(call))?;
+        tiered::maybe_compact(txn, t, min_delta, drain)?;
         Ok(())
     }
 }
@@ -176,13 +167,13 @@ impl WriteView {
         txn: WriteTransaction,
         min_delta: u64,
         filters: Arc<FilterCell>,
-        sweeps: Arc<Sweeps>,
+        drain: Drain,
     ) -> Self {
         WriteView {
             txn,
             min_delta,
             filters,
-            sweeps,
+            drain,
             wrote: false,
         }
     }
@@ -457,7 +448,7 @@ impl WriteView {
         self.wrote = true;
         let filters = self.filters.current();
         let filters = filters.as_deref();
-        let sweeps = &*self.sweeps;
+        let drain = self.drain;
         // The primary side (contacts + identifiers) and the index side (email +
         // phone) touch disjoint tables, so they are built and written on two threads
         // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
@@ -478,8 +469,7 @@ impl WriteView {
                     &keys::IDENTIFIERS,
                     min_delta,
                     filters.map(|f| &f.idents),
-                    &sweeps.idents,
-                    sweeps.min_cycle,
+                    drain,
                 )
             },
             || -> Result<(), StoreError> {
@@ -489,16 +479,14 @@ impl WriteView {
                     &keys::EMAIL_INDEX,
                     min_delta,
                     filters.map(|f| &f.emails),
-                    &sweeps.emails,
-                    sweeps.min_cycle,
+                    drain,
                 )?;
                 phones.apply(
                     txn,
                     &keys::PHONE_INDEX,
                     min_delta,
                     filters.map(|f| &f.phones),
-                    &sweeps.phones,
-                    sweeps.min_cycle,
+                    drain,
                 )
             },
         );

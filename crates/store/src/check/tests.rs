@@ -204,6 +204,51 @@ fn useless_mid_tombstone_is_reported() {
     );
 }
 
+#[test]
+fn useless_frozen_tombstone_is_reported() {
+    let (_d, store, ws) = setup();
+    raw(&store, |t| {
+        let mut frozen = t.open_table(keys::EMAIL_INDEX.frozen).unwrap();
+        frozen
+            .insert(keys::index_key(ws.0, "q@x.io", 1).as_slice(), None)
+            .unwrap();
+    });
+    let problems = store.check().unwrap();
+    assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
+    assert!(
+        problems[0]
+            .message
+            .contains("tombstone in the frozen table"),
+        "{problems:#?}"
+    );
+}
+
+// A mid tombstone over a frozen tombstone hides nothing: the frozen one already hid
+// the base entry.
+#[test]
+fn mid_tombstone_over_a_frozen_tombstone_is_reported() {
+    let (_d, store, ws) = setup();
+    let key = keys::index_key(ws.0, "q@x.io", 1);
+    raw(&store, |t| {
+        t.open_table(keys::EMAIL_INDEX.base)
+            .unwrap()
+            .insert(key.as_slice(), ())
+            .unwrap();
+        for level in [keys::EMAIL_INDEX.frozen, keys::EMAIL_INDEX.mid] {
+            t.open_table(level)
+                .unwrap()
+                .insert(key.as_slice(), None)
+                .unwrap();
+        }
+    });
+    let problems = store.check().unwrap();
+    assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
+    assert!(
+        problems[0].message.contains("tombstone in the mid table"),
+        "{problems:#?}"
+    );
+}
+
 // A delta tombstone over a mid tombstone hides nothing either: the mid one already
 // hid the base entry.
 #[test]

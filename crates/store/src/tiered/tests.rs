@@ -1,5 +1,6 @@
 //! Unit tests of tiered tables: random writes against a `BTreeMap` model, with the
-//! delta merged (into mid and into base) at every size threshold.
+//! delta merged (into mid and into base), mid frozen and the frozen table drained
+//! at every size threshold.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use crate::filter::{FilterOn, TableFilter};
 const T: Tiered<u64> = Tiered {
     name: "t",
     base: TableDefinition::new("t"),
+    frozen: TableDefinition::new("t_frozen"),
     mid: TableDefinition::new("t_mid"),
     delta: TableDefinition::new("t_delta"),
 };
@@ -46,33 +48,27 @@ fn content(
     f: &Filters,
 ) -> Vec<(Vec<u8>, u64)> {
     let r = db.begin_read().unwrap();
-    let base = r.open_table(T.base).unwrap();
-    let mid = r.open_table(T.mid).unwrap();
-    let delta = r.open_table(T.delta).unwrap();
-    for e in delta.iter().unwrap() {
-        let (k, v) = e.unwrap();
-        if v.value().is_none() {
-            assert!(
-                below_delta(&base, &mid, k.value()).unwrap().is_some(),
-                "useless delta tombstone"
-            );
-        }
-    }
-    for e in mid.iter().unwrap() {
-        let (k, v) = e.unwrap();
-        if v.value().is_none() {
-            assert!(
-                base.get(k.value()).unwrap().is_some(),
-                "useless mid tombstone"
-            );
+    let t = T.open_read(&r).unwrap();
+    for (level, hides) in [
+        (
+            &t.delta,
+            &(|k: &[u8]| t.below_delta(k).unwrap()) as &dyn Fn(&[u8]) -> Option<u64>,
+        ),
+        (&t.mid, &|k: &[u8]| t.below_mid(k).unwrap()),
+        (&t.frozen, &|k: &[u8]| {
+            t.base.get(k).unwrap().map(|v| v.value())
+        }),
+    ] {
+        for e in level.iter().unwrap() {
+            let (k, v) = e.unwrap();
+            if v.value().is_none() {
+                assert!(hides(k.value()).is_some(), "useless tombstone");
+            }
         }
     }
     for i in 0..60 {
         for filter in [None, Some(&f.key), Some(&f.prefix)] {
-            assert_eq!(
-                get(&base, &mid, &delta, &key(i), filter).unwrap(),
-                model.get(&key(i)).copied()
-            );
+            assert_eq!(t.get(&key(i), filter).unwrap(), model.get(&key(i)).copied());
         }
     }
     for p in [b"k01", b"k04", b"k07"] {
@@ -82,16 +78,10 @@ fn content(
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         for filter in [None, Some(&f.key), Some(&f.prefix)] {
-            assert_eq!(prefixed(&base, &mid, &delta, p, filter).unwrap(), want);
+            assert_eq!(t.prefixed(p, filter).unwrap(), want);
         }
     }
-    merged(
-        base.iter().unwrap(),
-        mid.iter().unwrap(),
-        delta.iter().unwrap(),
-    )
-    .collect::<Result<_, _>>()
-    .unwrap()
+    t.iter().unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 #[test]
@@ -130,11 +120,13 @@ fn icbrt_is_exact() {
 #[test]
 fn random_writes_match_a_map() {
     let mut into_mid_total = 0;
-    let mut swept_total = 0;
-    let mut sweeps_finished = 0;
-    let mut slices_with_more_to_come = 0;
-    // Each seed with whole merges into the base, and with a sweep.
-    for with_sweep in [false, true] {
+    let mut froze_total = 0;
+    let mut drained_total = 0;
+    let mut slices_leaving_more = 0;
+    let mut frozen_left_at_freeze = 0;
+    // Each seed with frozen tables moved whole (0) and drained 1 and 3 entries per
+    // entry written.
+    for per_write in [0u64, 1, 3] {
         for (seed, min_delta) in [(1u64, 0u64), (2, 1), (3, 2), (5, 3), (6, 10), (4, 1000)] {
             let dir = tempfile::tempdir().unwrap();
             let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
@@ -145,7 +137,6 @@ fn random_writes_match_a_map() {
                 key: TableFilter::new(FilterOn::Key, 0, 1),
                 prefix: TableFilter::new(FilterOn::Prefix(3), 0, 1),
             };
-            let sweep = Sweep::default();
             for batch in 0..80u64 {
                 let txn = db.begin_write().unwrap();
                 let mut removes = Vec::new();
@@ -172,43 +163,40 @@ fn random_writes_match_a_map() {
                 }
                 removes.sort();
                 puts.sort();
-                {
-                    let base = txn.open_table(T.base).unwrap();
-                    let mid = txn.open_table(T.mid).unwrap();
-                    let mut delta = txn.open_table(T.delta).unwrap();
-                    write(&base, &mid, &mut delta, &removes, &puts, Some(&filters.key)).unwrap();
+                let frozen_before = {
+                    let mut t = T.open_write(&txn).unwrap();
+                    write(&mut t, &removes, &puts, Some(&filters.key)).unwrap();
                     // The other filter is fed by hand with the same keys.
                     for (k, _) in &puts {
                         filters.prefix.add(k);
                     }
-                }
-                let done = maybe_compact(
-                    &txn,
-                    &T,
-                    min_delta,
-                    // Slices of 1 (plus mid's excess), 8 and 16 entries in turn,
-                    // whatever the batch wrote: against mids of tens of entries,
-                    // sweeps of one call and of several.
-                    with_sweep.then_some(SweepCall {
-                        sweep: &sweep,
-                        min_cycle: 0,
-                        written: batch % 3,
-                    }),
-                )
-                .unwrap();
-                if !with_sweep {
-                    assert_eq!(done.swept, 0);
-                }
-                swept_total += done.swept;
-                if done.swept > 0 {
-                    if sweep.under_way() {
-                        slices_with_more_to_come += 1;
-                    } else {
-                        sweeps_finished += 1;
+                    t.frozen.len().unwrap()
+                };
+                // Slices of 0, 1 and 2 × per_write entries in turn, whatever the
+                // batch wrote: against frozen tables of tens of entries, drains of
+                // one call and of many, and frozen tables still full when mid is.
+                let drain = Drain {
+                    whole_below: 0,
+                    per_write,
+                    written: batch % 3,
+                };
+                let done = maybe_compact(&txn, &T, min_delta, drain).unwrap();
+                let frozen_after = txn.open_table(T.frozen).unwrap().len().unwrap();
+                if done.froze {
+                    froze_total += 1;
+                    if frozen_before > 0 {
+                        frozen_left_at_freeze += 1;
                     }
                 }
+                if per_write == 0 {
+                    assert_eq!(frozen_after, 0, "a whole drain leaves nothing frozen");
+                }
+                drained_total += done.drained;
+                if done.drained > 0 && frozen_after > 0 {
+                    slices_leaving_more += 1;
+                }
                 match done.delta {
-                    Merge::None => {}
+                    Merge::None => assert!(!done.froze),
                     Merge::IntoMid => {
                         merges += 1;
                         into_mid_total += 1;
@@ -216,8 +204,9 @@ fn random_writes_match_a_map() {
                     }
                     Merge::IntoBase => {
                         merges += 1;
-                        assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
-                        assert_eq!(txn.open_table(T.mid).unwrap().len().unwrap(), 0);
+                        for level in [T.delta, T.mid, T.frozen] {
+                            assert_eq!(txn.open_table(level).unwrap().len().unwrap(), 0);
+                        }
                     }
                 }
                 txn.commit().unwrap();
@@ -226,7 +215,7 @@ fn random_writes_match_a_map() {
                 assert_eq!(
                     content(&db, &model, &filters),
                     want,
-                    "seed {seed} batch {batch} sweep {with_sweep}"
+                    "seed {seed} batch {batch} per_write {per_write}"
                 );
             }
             if min_delta < 1000 {
@@ -238,26 +227,24 @@ fn random_writes_match_a_map() {
     }
     // Some seeds keep three levels (small m against a base of tens of keys).
     assert!(into_mid_total > 5, "only {into_mid_total} merges into mid");
-    assert!(swept_total > 50, "only {swept_total} entries swept");
+    assert!(froze_total > 5, "only {froze_total} mid tables frozen");
+    assert!(drained_total > 50, "only {drained_total} entries drained");
     assert!(
-        sweeps_finished > 3,
-        "only {sweeps_finished} sweeps finished"
+        slices_leaving_more > 3,
+        "only {slices_leaving_more} slices left more to drain"
     );
     assert!(
-        slices_with_more_to_come > 3,
-        "only {slices_with_more_to_come} slices left more to sweep"
+        frozen_left_at_freeze > 0,
+        "no frozen table was still full when mid froze again"
     );
 }
 
-/// A sweep call of the default policy that wrote one entry into the delta (so
-/// its slice is `SWEEP_PER_WRITE` entries).
-fn call(sweep: &Sweep) -> SweepCall<'_> {
-    SweepCall {
-        sweep,
-        min_cycle: SWEEP_MIN_CYCLE,
-        written: 1,
-    }
-}
+/// A drain of one entry per call.
+const ONE: Drain = Drain {
+    whole_below: 0,
+    per_write: 1,
+    written: 1,
+};
 
 /// The logical content of `T` in `db`.
 fn logical(db: &redb::Database) -> Vec<(Vec<u8>, u64)> {
@@ -270,27 +257,37 @@ fn logical(db: &redb::Database) -> Vec<(Vec<u8>, u64)> {
         .unwrap()
 }
 
-/// A base of 600 keys (m = 2: three levels) and a mid table one entry over its
-/// threshold (odd keys set, every third even key removed); returns the threshold.
+/// Table lengths: (frozen, mid, delta).
+fn lens(db: &redb::Database) -> (u64, u64, u64) {
+    let r = db.begin_read().unwrap();
+    let t = T.open_read(&r).unwrap();
+    (
+        t.frozen.len().unwrap(),
+        t.mid.len().unwrap(),
+        t.delta.len().unwrap(),
+    )
+}
+
+/// A base of 600 keys (m = 2: three levels) and a mid table at its threshold (odd
+/// keys set, every third even key removed: tombstones of base keys); returns the
+/// threshold.
 fn base_and_full_mid(db: &redb::Database) -> u64 {
     let (_, mid_max) = thresholds(2, 600);
     assert_eq!(thresholds(2, 600), (13, 89));
     let txn = db.begin_write().unwrap();
     {
-        let mut base = txn.open_table(T.base).unwrap();
-        let mut mid = txn.open_table(T.mid).unwrap();
-        txn.open_table(T.delta).unwrap();
+        let mut t = T.open_write(&txn).unwrap();
         for i in 0..600 {
-            base.insert(key(i * 2).as_slice(), i).unwrap();
+            t.base.insert(key(i * 2).as_slice(), i).unwrap();
         }
         let mut n = 0;
         for i in 0.. {
-            if n > mid_max {
+            if n == mid_max {
                 break;
             }
             let k = if i % 2 == 1 { Some(1_000 + i) } else { None };
             if k.is_some() || i % 3 == 0 {
-                mid.insert(key(i).as_slice(), k).unwrap();
+                t.mid.insert(key(i).as_slice(), k).unwrap();
                 n += 1;
             }
         }
@@ -299,92 +296,135 @@ fn base_and_full_mid(db: &redb::Database) -> u64 {
     mid_max
 }
 
-// A sweep moves the mid table into the base a slice per call, in key order, and
-// keeps the logical content (here: every key set in mid, and tombstones of base
-// keys) the same after every slice.
-#[test]
-fn a_sweep_moves_mid_into_the_base_in_slices() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
-    let mid_max = base_and_full_mid(&db);
-    let want = logical(&db);
-    let sweep = Sweep::default();
-    let mut slices = 0;
-    let mut moved = 0;
-    loop {
-        let txn = db.begin_write().unwrap();
-        let done = maybe_compact(&txn, &T, 2, Some(call(&sweep))).unwrap();
-        txn.commit().unwrap();
-        assert_eq!(done.delta, Merge::None);
-        assert_eq!(logical(&db), want, "after slice {slices}");
-        if done.swept == 0 {
-            break;
-        }
-        slices += 1;
-        moved += done.swept;
-        if !sweep.under_way() {
-            break;
-        }
-    }
-    // SWEEP_PER_WRITE entries per slice, the first with the one over the threshold.
-    assert_eq!(slices, mid_max.div_ceil(SWEEP_PER_WRITE), "{slices} slices");
-    assert_eq!(moved, mid_max + 1);
-    let r = db.begin_read().unwrap();
-    assert_eq!(r.open_table(T.mid).unwrap().len().unwrap(), 0);
-    // Between sweeps, nothing moves.
-    drop(r);
+/// Puts `n` new keys (from `from` on) into the delta and compacts with `drain`.
+fn put_and_compact(db: &redb::Database, from: u64, n: u64, drain: Drain) -> Compaction {
     let txn = db.begin_write().unwrap();
-    assert_eq!(
-        maybe_compact(&txn, &T, 2, Some(call(&sweep)))
-            .unwrap()
-            .swept,
-        0
-    );
+    let puts: Vec<_> = (from..from + n).map(|i| (key(i), i)).collect();
+    {
+        let mut t = T.open_write(&txn).unwrap();
+        write(&mut t, &[], &puts, None).unwrap();
+    }
+    let done = maybe_compact(&txn, &T, 2, drain).unwrap();
+    txn.commit().unwrap();
+    done
 }
 
-// A request too large for the sweep rule (it wrote as many entries as mid holds)
-// merges mid and delta whole into the base, also in the middle of a sweep, and the
-// next sweep starts from the first key again.
+// A full mid table takes the delta and is frozen (a new mid starts empty), then
+// moves into the base a slice per call, in key order, keeping the logical content
+// the same after every slice.
 #[test]
-fn a_large_request_merges_mid_whole_and_restarts_the_sweep() {
+fn a_full_mid_table_freezes_and_drains_in_slices() {
     let dir = tempfile::tempdir().unwrap();
     let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
     let mid_max = base_and_full_mid(&db);
-    let sweep = Sweep::default();
-    let txn = db.begin_write().unwrap();
-    let done = maybe_compact(&txn, &T, 2, Some(call(&sweep))).unwrap();
-    txn.commit().unwrap();
-    assert!(done.swept > 0 && sweep.under_way(), "{done:?}");
-    // 20 new keys (over the delta's threshold of 13), from a request that wrote
-    // mid_max entries: mid would fill in one such request, so no sweep.
-    let txn = db.begin_write().unwrap();
-    let mut want: BTreeMap<Vec<u8>, u64> = logical(&db).into_iter().collect();
-    {
-        let mut delta = txn.open_table(T.delta).unwrap();
-        for i in 0..20 {
-            delta.insert(key(5_000 + i).as_slice(), Some(i)).unwrap();
-            want.insert(key(5_000 + i), i);
-        }
-    }
-    let large = SweepCall {
-        sweep: &sweep,
-        min_cycle: SWEEP_MIN_CYCLE,
-        written: mid_max,
-    };
-    let done = maybe_compact(&txn, &T, 2, Some(large)).unwrap();
-    txn.commit().unwrap();
+    // 14 new keys: over the delta's threshold (13), so mid would exceed its own.
+    let done = put_and_compact(&db, 5_000, 14, ONE);
     assert_eq!(
         done,
         Compaction {
-            delta: Merge::IntoBase,
-            swept: 0
+            delta: Merge::IntoMid,
+            froze: true,
+            drained: 1
         }
     );
-    assert!(!sweep.under_way());
-    let r = db.begin_read().unwrap();
-    assert_eq!(r.open_table(T.mid).unwrap().len().unwrap(), 0);
-    assert_eq!(r.open_table(T.delta).unwrap().len().unwrap(), 0);
-    drop(r);
+    assert_eq!(lens(&db), (mid_max + 14 - 1, 0, 0));
+    let want = logical(&db);
+    let mut slices = 1;
+    loop {
+        let txn = db.begin_write().unwrap();
+        let done = maybe_compact(
+            &txn,
+            &T,
+            2,
+            Drain {
+                whole_below: 0,
+                per_write: 4,
+                written: 2,
+            },
+        )
+        .unwrap();
+        txn.commit().unwrap();
+        assert_eq!(done.delta, Merge::None);
+        assert!(!done.froze);
+        assert_eq!(logical(&db), want, "after slice {slices}");
+        if done.drained == 0 {
+            break;
+        }
+        assert!(done.drained <= 8);
+        slices += 1;
+    }
+    // 1 entry, then 8 per slice.
+    assert_eq!(
+        slices,
+        1 + (mid_max + 14 - 1).div_ceil(8),
+        "{slices} slices"
+    );
+    assert_eq!(lens(&db), (0, 0, 0));
+    // With nothing frozen, nothing moves.
+    assert_eq!(put_and_compact(&db, 6_000, 1, ONE).drained, 0);
+}
+
+// Below `whole_below` base entries a full mid table goes into the base with the
+// delta in the request that fills it (its frozen form would move whole anyway); at
+// or above, it freezes and drains in slices.
+#[test]
+fn a_small_base_takes_a_full_mid_table_whole() {
+    for (whole_below, merge, frozen_left) in [
+        (601, Merge::IntoBase, 0),
+        (600, Merge::IntoMid, 89 + 14 - 1),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+        base_and_full_mid(&db);
+        let want: BTreeMap<Vec<u8>, u64> = logical(&db)
+            .into_iter()
+            .chain((5_000..5_014).map(|i| (key(i), i)))
+            .collect();
+        let done = put_and_compact(&db, 5_000, 14, Drain { whole_below, ..ONE });
+        assert_eq!(done.delta, merge, "whole_below {whole_below}");
+        assert_eq!(done.froze, merge == Merge::IntoMid);
+        assert_eq!(lens(&db), (frozen_left, 0, 0), "whole_below {whole_below}");
+        assert_eq!(logical(&db), want.into_iter().collect::<Vec<_>>());
+    }
+}
+
+// A mid table that fills again while the frozen table still holds entries (a
+// request far larger than the ones before) moves what is left of the frozen table
+// into the base first, then freezes.
+#[test]
+fn a_mid_table_full_again_drains_the_rest_of_the_frozen_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+    let mid_max = base_and_full_mid(&db);
+    assert!(put_and_compact(&db, 5_000, 14, ONE).froze);
+    let first = mid_max + 14 - 1;
+    assert_eq!(lens(&db), (first, 0, 0));
+    // 14 new keys: into the empty mid.
+    assert_eq!(
+        put_and_compact(&db, 6_000, 14, ONE),
+        Compaction {
+            delta: Merge::IntoMid,
+            froze: false,
+            drained: 1
+        }
+    );
+    assert_eq!(lens(&db), (first - 1, 14, 0));
+    let mut want: BTreeMap<Vec<u8>, u64> = logical(&db).into_iter().collect();
+    // mid_max new keys: mid (14) and delta exceed the threshold.
+    let done = put_and_compact(&db, 7_000, mid_max, ONE);
+    for i in 7_000..7_000 + mid_max {
+        want.insert(key(i), i);
+    }
+    assert_eq!(
+        done,
+        Compaction {
+            delta: Merge::IntoMid,
+            froze: true,
+            // The rest of the old frozen table, then one entry of the new one.
+            drained: first - 1 + 1
+        }
+    );
+    assert_eq!(lens(&db), (14 + mid_max - 1, 0, 0));
     assert_eq!(logical(&db), want.into_iter().collect::<Vec<_>>());
 }
 
@@ -397,26 +437,25 @@ fn removing_a_key_set_in_mid_and_delta_keeps_the_tombstone() {
     let k = key(7);
     let txn = db.begin_write().unwrap();
     {
-        let base = txn.open_table(T.base).unwrap();
-        let mut mid = txn.open_table(T.mid).unwrap();
-        let mut delta = txn.open_table(T.delta).unwrap();
-        mid.insert(k.as_slice(), Some(1)).unwrap();
-        delta.insert(k.as_slice(), Some(2)).unwrap();
-        assert_eq!(get(&base, &mid, &delta, &k, None).unwrap(), Some(2));
-        write(&base, &mid, &mut delta, std::slice::from_ref(&k), &[], None).unwrap();
-        assert_eq!(get(&base, &mid, &delta, &k, None).unwrap(), None);
+        let mut t = T.open_write(&txn).unwrap();
+        t.mid.insert(k.as_slice(), Some(1)).unwrap();
+        t.delta.insert(k.as_slice(), Some(2)).unwrap();
+        assert_eq!(t.get(&k, None).unwrap(), Some(2));
+        write(&mut t, std::slice::from_ref(&k), &[], None).unwrap();
+        assert_eq!(t.get(&k, None).unwrap(), None);
         assert_eq!(
-            delta.get(k.as_slice()).unwrap().map(|v| v.value()),
+            t.delta.get(k.as_slice()).unwrap().map(|v| v.value()),
             Some(None)
         );
     }
     // Merged down (with m = 0, mid and delta straight into the base), nothing of
     // the key remains.
     assert_eq!(
-        maybe_compact(&txn, &T, 0, None).unwrap(),
+        maybe_compact(&txn, &T, 0, ONE).unwrap(),
         Compaction {
             delta: Merge::IntoBase,
-            swept: 0
+            froze: false,
+            drained: 0
         }
     );
     txn.commit().unwrap();
@@ -424,4 +463,49 @@ fn removing_a_key_set_in_mid_and_delta_keeps_the_tombstone() {
     let parts = T.open_read(&r).unwrap();
     assert_eq!(parts.get(&k, None).unwrap(), None);
     assert_eq!(parts.iter().unwrap().count(), 0);
+}
+
+// The same one level down: a key set in frozen (not in the base), set again in mid,
+// then removed through the delta and merged into mid: mid's tombstone must stay,
+// else the frozen value would show through.
+#[test]
+fn removing_a_key_set_in_frozen_and_mid_keeps_the_tombstone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+    base_and_full_mid(&db);
+    let k = key(9_999);
+    let txn = db.begin_write().unwrap();
+    {
+        let mut t = T.open_write(&txn).unwrap();
+        t.frozen.insert(k.as_slice(), Some(1)).unwrap();
+        t.mid.retain(|_, _| false).unwrap();
+        t.mid.insert(k.as_slice(), Some(2)).unwrap();
+        write(&mut t, std::slice::from_ref(&k), &[], None).unwrap();
+        // Filler so the delta merges into mid (threshold 13).
+        let puts: Vec<_> = (0..14).map(|i| (key(20_000 + i), i)).collect();
+        write(&mut t, &[], &puts, None).unwrap();
+    }
+    let done = maybe_compact(
+        &txn,
+        &T,
+        2,
+        // Nothing drained: the frozen entry stays.
+        Drain {
+            whole_below: 0,
+            per_write: 1,
+            written: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(done.delta, Merge::IntoMid);
+    assert!(!done.froze);
+    {
+        let t = T.open_write(&txn).unwrap();
+        assert_eq!(
+            t.mid.get(k.as_slice()).unwrap().map(|v| v.value()),
+            Some(None)
+        );
+        assert_eq!(t.get(&k, None).unwrap(), None);
+    }
+    txn.commit().unwrap();
 }
