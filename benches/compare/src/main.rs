@@ -105,6 +105,10 @@ struct Args {
     /// request).
     #[arg(long, default_value_t = contactdb_store::tiered::DRAIN_PER_WRITE)]
     drain_per_write: u64,
+    /// Leave part of the redb floor's work out, to measure what it costs (only for
+    /// that: the floor row then no longer does the store's writes).
+    #[arg(long, value_enum, default_value_t = rows::FloorSkip::None)]
+    floor_skip: rows::FloorSkip,
     /// Rows to run (default: all; with --scaling: contactdb; the scaling run takes
     /// contactdb, sqlite-rowid, sqlite-without-rowid and redb-floor).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -153,6 +157,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let args = Args::parse();
     rows::set_drain_per_write(args.drain_per_write);
+    rows::set_floor_skip(args.floor_skip);
     let res = match args.row {
         Some(row) => child(&args, row),
         None => parent(&args),
@@ -404,6 +409,12 @@ fn run_child(
         .arg(args.cache_mib.to_string())
         .arg("--drain-per-write")
         .arg(args.drain_per_write.to_string())
+        .arg("--floor-skip")
+        .arg(
+            args.floor_skip
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned()),
+        )
         .arg("--scaling-records")
         .arg(args.scaling_records.to_string())
         .arg("--scaling-row")
@@ -484,6 +495,11 @@ fn temp_base(args: &Args) -> PathBuf {
 fn parent(args: &Args) -> Result<()> {
     ensure!(args.records >= 2, "--records must be at least 2");
     ensure!(args.batch >= 1, "--batch must be at least 1");
+    ensure!(
+        args.scaling || args.floor_skip == rows::FloorSkip::None,
+        "--floor-skip measures parts of the floor in a --scaling run; the comparison's \
+         ratios need the whole floor"
+    );
     ensure!(
         args.records < workload::INDEX_MAX / 2,
         "--records must be below {}",
@@ -680,8 +696,8 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
         "scaling: upsert cost per record (shuffled; {} records per measurement, half updates \
          of existing contacts, half new; contactdb: match_on=[key,email,phone], one database \
          open for the load and every measurement; peers: opened and closed per measurement; \
-         cache={}MiB; drain_per_write={}; written = bytes passed to write calls, per record)",
-        args.scaling_records, args.cache_mib, args.drain_per_write
+         cache={}MiB; drain_per_write={}; floor_skip={:?}; written = bytes passed to write calls, per record)",
+        args.scaling_records, args.cache_mib, args.drain_per_write, args.floor_skip
     );
     println!(
         "{:<14} {:>15} {:>8} {:>9} {:>11} {:>12} {:>9} {:>10} {:>10} {:>13}",
