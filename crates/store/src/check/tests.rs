@@ -174,68 +174,25 @@ fn identifier_problems_are_reported() {
     assert!(matches!(v.get("b"), Err(StoreError::Corrupt { .. })));
 }
 
-#[test]
-fn useless_tombstone_is_reported() {
-    let (_d, store, ws) = setup();
-    raw(&store, |t| {
-        let mut delta = t.open_table(keys::EMAIL_INDEX.delta).unwrap();
-        delta
-            .insert(keys::index_key(ws.0, "q@x.io", 1).as_slice(), None)
-            .unwrap();
-    });
-    let problems = store.check().unwrap();
-    assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
-    assert!(problems[0].message.contains("tombstone"), "{problems:#?}");
-}
-
-#[test]
-fn useless_mid_tombstone_is_reported() {
-    let (_d, store, ws) = setup();
-    raw(&store, |t| {
-        let mut mid = t.open_table(keys::EMAIL_INDEX.mid).unwrap();
-        mid.insert(keys::index_key(ws.0, "q@x.io", 1).as_slice(), None)
-            .unwrap();
-    });
-    let problems = store.check().unwrap();
-    assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
-    assert!(
-        problems[0].message.contains("tombstone in the mid table"),
-        "{problems:#?}"
-    );
-}
-
-#[test]
-fn useless_frozen_tombstone_is_reported() {
-    let (_d, store, ws) = setup();
-    raw(&store, |t| {
-        let mut frozen = t.open_table(keys::EMAIL_INDEX.frozen).unwrap();
-        frozen
-            .insert(keys::index_key(ws.0, "q@x.io", 1).as_slice(), None)
-            .unwrap();
-    });
-    let problems = store.check().unwrap();
-    assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
-    assert!(
-        problems[0]
-            .message
-            .contains("tombstone in the frozen table"),
-        "{problems:#?}"
-    );
-}
-
-// A mid tombstone over a frozen tombstone hides nothing: the frozen one already hid
-// the base entry.
-#[test]
-fn mid_tombstone_over_a_frozen_tombstone_is_reported() {
+/// Puts tombstones for one email index key into `levels` (over a base entry when
+/// `in_base`) and checks that `check` reports exactly one problem of the email
+/// index, whose message contains `message`.
+fn tombstones_report(
+    levels: &[redb::TableDefinition<'static, &'static [u8], Option<()>>],
+    in_base: bool,
+    message: &str,
+) {
     let (_d, store, ws) = setup();
     let key = keys::index_key(ws.0, "q@x.io", 1);
     raw(&store, |t| {
-        t.open_table(keys::EMAIL_INDEX.base)
-            .unwrap()
-            .insert(key.as_slice(), ())
-            .unwrap();
-        for level in [keys::EMAIL_INDEX.frozen, keys::EMAIL_INDEX.mid] {
-            t.open_table(level)
+        if in_base {
+            t.open_table(keys::EMAIL_INDEX.base)
+                .unwrap()
+                .insert(key.as_slice(), ())
+                .unwrap();
+        }
+        for level in levels {
+            t.open_table(*level)
                 .unwrap()
                 .insert(key.as_slice(), None)
                 .unwrap();
@@ -243,38 +200,43 @@ fn mid_tombstone_over_a_frozen_tombstone_is_reported() {
     });
     let problems = store.check().unwrap();
     assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
-    assert!(
-        problems[0].message.contains("tombstone in the mid table"),
-        "{problems:#?}"
+    assert!(problems[0].message.contains(message), "{problems:#?}");
+}
+
+#[test]
+fn useless_tombstone_is_reported() {
+    tombstones_report(&[keys::EMAIL_INDEX.delta], false, "tombstone in the delta");
+}
+
+#[test]
+fn useless_mid_tombstone_is_reported() {
+    tombstones_report(
+        &[keys::EMAIL_INDEX.mid],
+        false,
+        "tombstone in the mid table",
     );
+}
+
+#[test]
+fn useless_frozen_tombstone_is_reported() {
+    let frozen = keys::EMAIL_INDEX.frozen;
+    tombstones_report(&[frozen], false, "tombstone in the frozen table");
+}
+
+// A mid tombstone over a frozen tombstone hides nothing: the frozen one already hid
+// the base entry.
+#[test]
+fn mid_tombstone_over_a_frozen_tombstone_is_reported() {
+    let t = keys::EMAIL_INDEX;
+    tombstones_report(&[t.frozen, t.mid], true, "tombstone in the mid table");
 }
 
 // A delta tombstone over a mid tombstone hides nothing either: the mid one already
 // hid the base entry.
 #[test]
 fn delta_tombstone_over_a_mid_tombstone_is_reported() {
-    let (_d, store, ws) = setup();
-    let key = keys::index_key(ws.0, "q@x.io", 1);
-    raw(&store, |t| {
-        t.open_table(keys::EMAIL_INDEX.base)
-            .unwrap()
-            .insert(key.as_slice(), ())
-            .unwrap();
-        t.open_table(keys::EMAIL_INDEX.mid)
-            .unwrap()
-            .insert(key.as_slice(), None)
-            .unwrap();
-        t.open_table(keys::EMAIL_INDEX.delta)
-            .unwrap()
-            .insert(key.as_slice(), None)
-            .unwrap();
-    });
-    let problems = store.check().unwrap();
-    assert_eq!(tables(&problems), vec!["email_index"], "{problems:#?}");
-    assert!(
-        problems[0].message.contains("tombstone in the delta"),
-        "{problems:#?}"
-    );
+    let t = keys::EMAIL_INDEX;
+    tombstones_report(&[t.mid, t.delta], true, "tombstone in the delta");
 }
 
 #[test]
