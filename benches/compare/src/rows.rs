@@ -662,15 +662,11 @@ pub mod redb_row {
             .map(|n| n as u64);
         }
         // Frozen tables drained as the contactdb row drains them.
-        let drain = |written| tiered::Drain {
-            per_write: drain_per_write(),
-            whole_below: cache as u64 / tiered::BASE_ENTRY_BYTES,
-            written,
-        };
+        let drain = tiered::Drain::for_cache(drain_per_write(), cache);
         let [ident, email, phone] = written;
-        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, drain(ident))?;
-        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, drain(email))?;
-        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, drain(phone))?;
+        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, drain, ident)?;
+        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, drain, email)?;
+        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, drain, phone)?;
         Ok(())
     }
 }

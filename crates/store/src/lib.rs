@@ -197,13 +197,12 @@ impl Store {
             path: path.to_path_buf(),
             min_delta: opts.min_delta,
             filters: Arc::new(filter::FilterCell::new(opts.filter_slack_min)),
-            drain: tiered::Drain {
-                per_write: opts.drain_per_write,
-                whole_below: opts.drain_whole_below.unwrap_or(
-                    u64::try_from(opts.cache_size_bytes).unwrap_or(u64::MAX)
-                        / tiered::BASE_ENTRY_BYTES,
-                ),
-                written: 0,
+            drain: {
+                let d = tiered::Drain::for_cache(opts.drain_per_write, opts.cache_size_bytes);
+                tiered::Drain {
+                    whole_below: opts.drain_whole_below.unwrap_or(d.whole_below),
+                    ..d
+                }
             },
         };
         store.init()?;

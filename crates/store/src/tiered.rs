@@ -512,17 +512,25 @@ pub struct Drain {
     /// a 64 MiB cache: +3–7% bytes written). Above, one merge overflows the buffer
     /// anyway and slices cost nothing extra. 0 always drains in slices (tests).
     pub whole_below: u64,
-    /// The entries this call wrote into the delta (puts and removals).
-    pub written: u64,
 }
 
 impl Drain {
-    /// The frozen entries this call moves, for a base of `base` entries.
-    fn slice(self, base: u64) -> u64 {
+    /// `per_write`, with `whole_below` the entries that fill a page cache of
+    /// `cache_bytes` (cache bytes / [`BASE_ENTRY_BYTES`]).
+    pub fn for_cache(per_write: u64, cache_bytes: usize) -> Drain {
+        Drain {
+            per_write,
+            whole_below: u64::try_from(cache_bytes).unwrap_or(u64::MAX) / BASE_ENTRY_BYTES,
+        }
+    }
+
+    /// The frozen entries a call that wrote `written` entries into the delta moves,
+    /// for a base of `base` entries.
+    fn slice(self, base: u64, written: u64) -> u64 {
         if self.per_write == 0 || base < self.whole_below {
             u64::MAX
         } else {
-            self.per_write.saturating_mul(self.written)
+            self.per_write.saturating_mul(written)
         }
     }
 }
@@ -535,7 +543,8 @@ impl Drain {
 /// then becomes the frozen table (renamed, so no entry is copied; what is left of
 /// the previous frozen table goes into the base before), and a new mid table starts
 /// empty, as after a merge into the base. Then, at every call, the frozen table's
-/// first `drain.per_write × drain.written` entries (see [`Drain`]) move into the
+/// first `drain.per_write × written` entries (see [`Drain`]; `written` is what the
+/// call wrote into the delta, puts and removals) move into the
 /// base, in key order, until it is empty; while the base holds fewer than
 /// `drain.whole_below` entries, the whole frozen table moves in the call that froze
 /// it. With the default of 4 per entry written, a frozen table is empty after the
@@ -559,8 +568,9 @@ pub fn maybe_compact<V: Plain>(
     t: &Tiered<V>,
     min_delta: u64,
     drain: Drain,
+    written: u64,
 ) -> Result<Compaction, StoreError> {
-    let (merge, froze, forced) = {
+    let (merge, froze, forced, drained) = {
         let mut parts = t.open_write(txn)?;
         let delta_len = parts.delta.len()?;
         let base_len = parts.base.len()?;
@@ -569,8 +579,8 @@ pub fn maybe_compact<V: Plain>(
         // A mid table full now whose frozen form would move whole in this call
         // anyway goes into the base with the delta at once (one pass, as before
         // frozen tables).
-        let whole = upper_len > mid_max && drain.slice(base_len) >= upper_len;
-        if delta_len <= delta_max {
+        let whole = upper_len > mid_max && drain.slice(base_len, written) >= upper_len;
+        let (merge, froze, forced) = if delta_len <= delta_max {
             (Merge::None, false, 0)
         } else if delta_max == mid_max || whole {
             // Streamed: the levels above are read in key order while the base is
@@ -590,7 +600,15 @@ pub fn maybe_compact<V: Plain>(
             let forced = if froze { drain_all(&mut parts)? } else { 0 };
             delta_into_mid(&mut parts)?;
             (Merge::IntoMid, froze, forced)
-        }
+        };
+        // Unless mid is about to take the frozen table's name, the drain works on
+        // the tables open here (the delta's merge into mid does not touch frozen).
+        let drained = if froze || merge == Merge::IntoBase {
+            None
+        } else {
+            Some(drain_frozen(&mut parts, drain, written)?)
+        };
+        (merge, froze, forced, drained)
     };
     if merge == Merge::IntoBase {
         recreate(txn, t.frozen)?;
@@ -606,17 +624,10 @@ pub fn maybe_compact<V: Plain>(
         txn.rename_table(t.mid, t.frozen)?;
         txn.open_table(t.mid)?;
     }
-    let (drained, emptied) = {
-        let mut parts = t.open_write(txn)?;
-        let slice = drain.slice(parts.base.len()?);
-        let frozen_len = parts.frozen.len()?;
-        if slice == 0 || frozen_len == 0 {
-            (0, false)
-        } else if slice >= frozen_len {
-            (drain_all(&mut parts)?, true)
-        } else {
-            (drain_slice(&mut parts, slice)?, false)
-        }
+    let (drained, emptied) = match drained {
+        Some(d) => d,
+        None if froze => drain_frozen(&mut t.open_write(txn)?, drain, written)?,
+        None => (0, false),
     };
     if emptied {
         recreate(txn, t.frozen)?;
@@ -625,6 +636,28 @@ pub fn maybe_compact<V: Plain>(
         delta: merge,
         froze,
         drained: forced + drained,
+    })
+}
+
+/// Moves the frozen table's share of this call into the base (see
+/// [`maybe_compact`]): nothing, a slice, or the whole table. Returns the entries
+/// moved and whether the table is now to be deleted (drained whole).
+fn drain_frozen<V: Plain>(
+    parts: &mut WriteOpened<'_, V>,
+    drain: Drain,
+    written: u64,
+) -> Result<(u64, bool), StoreError> {
+    let frozen_len = parts.frozen.len()?;
+    if frozen_len == 0 {
+        return Ok((0, false));
+    }
+    let slice = drain.slice(parts.base.len()?, written);
+    Ok(if slice == 0 {
+        (0, false)
+    } else if slice >= frozen_len {
+        (drain_all(parts)?, true)
+    } else {
+        (drain_slice(parts, slice)?, false)
     })
 }
 

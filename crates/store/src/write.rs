@@ -25,7 +25,7 @@ pub struct WriteView {
     /// table is added to the current ones before it commits.
     filters: Arc<FilterCell>,
     /// The store's drain rule (`StoreOptions::drain_per_write` and the resolved
-    /// `drain_whole_below`; `written` unused, see [`tiered::Drain`]).
+    /// `drain_whole_below`, see [`tiered::Drain`]).
     drain: Drain,
     /// Whether this transaction wrote to a tiered table (then no filter may be
     /// built from the committed snapshot until it ends: it would lack those keys).
@@ -63,7 +63,7 @@ impl<V: Plain> TieredWrites<V> {
         t: &Tiered<V>,
         min_delta: u64,
         filter: Option<&TableFilter>,
-        rule: Drain,
+        drain: Drain,
     ) -> Result<(), StoreError> {
         self.removes.sort_unstable();
         self.removes.dedup();
@@ -73,11 +73,8 @@ impl<V: Plain> TieredWrites<V> {
             let mut t = t.open_write(txn)?;
             tiered::write(&mut t, &self.removes, &self.puts, filter)?;
         }
-        let drain = Drain {
-            written: (self.removes.len() + self.puts.len()) as u64,
-            ..rule
-        };
-        tiered::maybe_compact(txn, t, min_delta, drain)?;
+        let written = (self.removes.len() + self.puts.len()) as u64;
+        tiered::maybe_compact(txn, t, min_delta, drain, written)?;
         Ok(())
     }
 }

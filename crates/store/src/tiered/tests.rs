@@ -178,9 +178,8 @@ fn random_writes_match_a_map() {
                 let drain = Drain {
                     whole_below: 0,
                     per_write,
-                    written: batch % 3,
                 };
-                let done = maybe_compact(&txn, &T, min_delta, drain).unwrap();
+                let done = maybe_compact(&txn, &T, min_delta, drain, batch % 3).unwrap();
                 let frozen_after = txn.open_table(T.frozen).unwrap().len().unwrap();
                 if done.froze {
                     froze_total += 1;
@@ -239,11 +238,11 @@ fn random_writes_match_a_map() {
     );
 }
 
-/// A drain of one entry per call.
+/// A drain of one entry per entry written, always in slices (with one entry
+/// written per call: see `put_and_compact`).
 const ONE: Drain = Drain {
     whole_below: 0,
     per_write: 1,
-    written: 1,
 };
 
 /// The logical content of `T` in `db`.
@@ -296,7 +295,8 @@ fn base_and_full_mid(db: &redb::Database) -> u64 {
     mid_max
 }
 
-/// Puts `n` new keys (from `from` on) into the delta and compacts with `drain`.
+/// Puts `n` new keys (from `from` on) into the delta and compacts with `drain`, as a
+/// call that wrote one entry (so a slice is `drain.per_write` entries).
 fn put_and_compact(db: &redb::Database, from: u64, n: u64, drain: Drain) -> Compaction {
     let txn = db.begin_write().unwrap();
     let puts: Vec<_> = (from..from + n).map(|i| (key(i), i)).collect();
@@ -304,7 +304,7 @@ fn put_and_compact(db: &redb::Database, from: u64, n: u64, drain: Drain) -> Comp
         let mut t = T.open_write(&txn).unwrap();
         write(&mut t, &[], &puts, None).unwrap();
     }
-    let done = maybe_compact(&txn, &T, 2, drain).unwrap();
+    let done = maybe_compact(&txn, &T, 2, drain, 1).unwrap();
     txn.commit().unwrap();
     done
 }
@@ -339,8 +339,8 @@ fn a_full_mid_table_freezes_and_drains_in_slices() {
             Drain {
                 whole_below: 0,
                 per_write: 4,
-                written: 2,
             },
+            2,
         )
         .unwrap();
         txn.commit().unwrap();
@@ -451,7 +451,7 @@ fn removing_a_key_set_in_mid_and_delta_keeps_the_tombstone() {
     // Merged down (with m = 0, mid and delta straight into the base), nothing of
     // the key remains.
     assert_eq!(
-        maybe_compact(&txn, &T, 0, ONE).unwrap(),
+        maybe_compact(&txn, &T, 0, ONE, 1).unwrap(),
         Compaction {
             delta: Merge::IntoBase,
             froze: false,
@@ -486,15 +486,8 @@ fn removing_a_key_set_in_frozen_and_mid_keeps_the_tombstone() {
         write(&mut t, &[], &puts, None).unwrap();
     }
     let done = maybe_compact(
-        &txn,
-        &T,
-        2,
-        // Nothing drained: the frozen entry stays.
-        Drain {
-            whole_below: 0,
-            per_write: 1,
-            written: 0,
-        },
+        &txn, &T, 2, ONE, // Nothing written, nothing drained: the frozen entry stays.
+        0,
     )
     .unwrap();
     assert_eq!(done.delta, Merge::IntoMid);
