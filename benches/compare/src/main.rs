@@ -156,8 +156,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args = Args::parse();
-    rows::set_drain_per_write(args.drain_per_write);
-    rows::set_floor_skip(args.floor_skip);
+    rows::set_row_options(rows::RowOptions {
+        drain_per_write: args.drain_per_write,
+        floor_skip: args.floor_skip,
+    });
     let res = match args.row {
         Some(row) => child(&args, row),
         None => parent(&args),

@@ -52,33 +52,37 @@ pub enum FloorSkip {
     EmailPhoneIndexes,
 }
 
-/// `--floor-skip` (set once, at start).
-static FLOOR_SKIP: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+/// The row options that reach code deep in the rows (`--drain-per-write`,
+/// `--floor-skip`): set once per process, before any row runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RowOptions {
+    /// Frozen index entries drained per entry written (the contactdb row and the
+    /// redb floor).
+    pub drain_per_write: u64,
+    /// What the redb floor leaves out.
+    pub floor_skip: FloorSkip,
+}
 
-/// Sets `--floor-skip` for this process.
-pub fn set_floor_skip(skip: FloorSkip) {
-    FLOOR_SKIP.store(skip as u8, std::sync::atomic::Ordering::Relaxed);
+static ROW_OPTIONS: std::sync::OnceLock<RowOptions> = std::sync::OnceLock::new();
+
+/// Sets this process's row options (the first call wins).
+pub fn set_row_options(opts: RowOptions) {
+    let _ = ROW_OPTIONS.set(opts);
+}
+
+fn row_options() -> RowOptions {
+    ROW_OPTIONS.get().copied().unwrap_or(RowOptions {
+        drain_per_write: contactdb_store::tiered::DRAIN_PER_WRITE,
+        floor_skip: FloorSkip::None,
+    })
 }
 
 fn floor_skip() -> FloorSkip {
-    match FLOOR_SKIP.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => FloorSkip::ContactRewrites,
-        2 => FloorSkip::EmailPhoneIndexes,
-        _ => FloorSkip::None,
-    }
-}
-
-/// `--drain-per-write`, for the contactdb row and the redb floor (set once, at start).
-static DRAIN_PER_WRITE: std::sync::atomic::AtomicU64 =
-    std::sync::atomic::AtomicU64::new(contactdb_store::tiered::DRAIN_PER_WRITE);
-
-/// Sets `--drain-per-write` for this process.
-pub fn set_drain_per_write(n: u64) {
-    DRAIN_PER_WRITE.store(n, std::sync::atomic::Ordering::Relaxed);
+    row_options().floor_skip
 }
 
 fn drain_per_write() -> u64 {
-    DRAIN_PER_WRITE.load(std::sync::atomic::Ordering::Relaxed)
+    row_options().drain_per_write
 }
 
 pub fn now_us() -> i64 {
