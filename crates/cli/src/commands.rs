@@ -23,15 +23,17 @@ pub fn open_for_write(path: &Path) -> anyhow::Result<Database> {
     Database::open(path).with_context(|| format!("{}", path.display()))
 }
 
-/// Opens an existing database for a command that only reads; never creates one.
+/// Opens an existing database read-only for a command that only reads: never
+/// creates, upgrades or otherwise writes the file, and runs beside a writer process.
 pub fn open_existing(path: &Path) -> anyhow::Result<Database> {
-    if !path.exists() {
-        bail!(
+    match Database::open_read_only(path) {
+        Ok(db) => Ok(db),
+        Err(contactdb::Error::NoDatabase(_)) => bail!(
             "no database at {} (it is created by the first write, for example `contactdb import FILE`; use --db PATH for another file)",
             path.display()
-        );
+        ),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("{}", path.display()))),
     }
-    open_for_write(path)
 }
 
 /// The workspace named by `--workspace`, with a hint when it does not exist.
@@ -406,10 +408,17 @@ pub fn stats(db_path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `check`.
+/// `check`: redb's integrity check on a copy of the file, then the engine's
+/// invariants on that copy; the original is only read.
 pub fn check(db_path: &Path) -> anyhow::Result<ExitCode> {
-    let db = open_existing(db_path)?;
-    let problems = db.check()?;
+    let problems = match Database::builder().check_file(db_path) {
+        Ok(p) => p,
+        Err(contactdb::Error::NoDatabase(_)) => bail!(
+            "no database at {} (use --db PATH for another file)",
+            db_path.display()
+        ),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("{}", db_path.display()))),
+    };
     let list: Vec<Value> = problems
         .iter()
         .map(|p| json!({"table": p.table, "key": p.key, "message": p.message}))

@@ -44,6 +44,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     // A bug must still end as one line on stderr, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
+        // A panic inside redb on a damaged page is caught by the store and
+        // reported as an ordinary error.
+        if contactdb::panic_is_contained() {
+            return;
+        }
         let msg = info
             .payload()
             .downcast_ref::<&str>()
@@ -71,6 +76,19 @@ fn main() -> ExitCode {
                         .is_some_and(|je| je.io_error_kind() == Some(ErrorKind::BrokenPipe))
             }) {
                 return ExitCode::SUCCESS;
+            }
+            let damaged = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<contactdb::Error>(),
+                    Some(contactdb::Error::Damaged(_))
+                )
+            });
+            if damaged {
+                eprint_line(&format!(
+                    "error: {}; run `contactdb check`; restore from a backup",
+                    util::one_line(&e)
+                ));
+                return ExitCode::from(1);
             }
             eprint_line(&format!("error: {}", util::one_line(&e)));
             if e.downcast_ref::<UsageError>().is_some() {

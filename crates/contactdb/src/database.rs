@@ -203,19 +203,43 @@ impl Builder {
         self
     }
 
-    /// Opens the file at `path`, creating it (with workspace `default`) if missing.
+    /// Opens the file at `path` for writing, creating it (with workspace
+    /// `default`) if missing. Other processes may open it read-only meanwhile
+    /// ([`Builder::open_read_only`]); a second writer gets [`Error::AlreadyOpen`].
     pub fn open(self, path: impl AsRef<Path>) -> Result<Database, Error> {
-        let path = path.as_ref();
-        let store = Store::open(
-            path,
-            &StoreOptions {
-                cache_size_bytes: self.cache_size_bytes,
-                min_delta: self.index_buffer_min,
-                filter_slack_min: self.filter_slack_min,
-                drain_per_write: self.index_drain_per_write,
-                drain_whole_below: self.index_drain_whole_below,
-            },
-        )?;
+        let store = Store::open(path.as_ref(), &self.store_options())?;
+        self.finish(store)
+    }
+
+    /// Opens an existing file read-only: it is never created, upgraded, recovered
+    /// or otherwise written ([`Error::NoDatabase`] when missing). Any number of
+    /// read-only handles may run beside one writer process, each read seeing its
+    /// last commit. Writes through the handle fail with [`Error::ReadOnly`].
+    pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Database, Error> {
+        let store = Store::open_read_only(path.as_ref(), &self.store_options())?;
+        self.finish(store)
+    }
+
+    fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            cache_size_bytes: self.cache_size_bytes,
+            min_delta: self.index_buffer_min,
+            filter_slack_min: self.filter_slack_min,
+            drain_per_write: self.index_drain_per_write,
+            drain_whole_below: self.index_drain_whole_below,
+        }
+    }
+
+    /// Runs the integrity checks on the file at `path` without opening it for
+    /// writing: redb's own check (every page checksum, the allocator state) on a
+    /// copy in a temporary directory, since that check repairs what it can, then
+    /// the engine's invariants ([`Database::check`]) on that copy. Returns every
+    /// problem found; empty = clean. The original file is only read.
+    pub fn check_file(self, path: impl AsRef<Path>) -> Result<Vec<Problem>, Error> {
+        Ok(Store::check_file(path.as_ref(), &self.store_options())?)
+    }
+
+    fn finish(self, store: Store) -> Result<Database, Error> {
         let pool = match self.merge_threads {
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
@@ -243,9 +267,21 @@ impl Builder {
 impl Database {
     /// Opens (or creates) a database with default settings.
     ///
-    /// A second process opening the same file gets [`Error::AlreadyOpen`].
+    /// A second writer (another handle of this process, or another process)
+    /// gets [`Error::AlreadyOpen`]; read-only handles may run beside it.
     pub fn open(path: impl AsRef<Path>) -> Result<Database, Error> {
         Builder::default().open(path)
+    }
+
+    /// Opens an existing database read-only with default settings (see
+    /// [`Builder::open_read_only`]).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Database, Error> {
+        Builder::default().open_read_only(path)
+    }
+
+    /// Whether this handle was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.store.is_read_only()
     }
 
     /// Settings for opening a database.

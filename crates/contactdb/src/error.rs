@@ -23,9 +23,20 @@ pub enum Error {
     /// An argument that is not valid (a slug, an email to search for, a column spec).
     #[error("{0}")]
     InvalidArgument(String),
-    /// The database file is open in another process (R19).
+    /// The database file is open for writing by another handle or process (R19).
     #[error("{0}")]
     AlreadyOpen(String),
+    /// A read-only open found no file at the path; nothing was created.
+    #[error("no database at {0}")]
+    NoDatabase(String),
+    /// A write through a handle opened with [`crate::Database::open_read_only`].
+    #[error("the database is open read-only")]
+    ReadOnly,
+    /// The file's content is damaged: redb found an inconsistent page or checksum,
+    /// a stored entry does not decode, or a read stopped on a malformed page (then
+    /// the handle refuses every later call). Restore the file from a backup.
+    #[error("the file is damaged: {0}")]
+    Damaged(String),
     /// Storage failed or found the file inconsistent.
     #[error(transparent)]
     Store(StoreError),
@@ -36,8 +47,16 @@ pub enum Error {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
+        if e.is_damage() {
+            return Error::Damaged(match e {
+                StoreError::Damaged { detail } => detail,
+                other => other.to_string(),
+            });
+        }
         match e {
             StoreError::Busy => Error::Busy,
+            StoreError::NoDatabase { path } => Error::NoDatabase(path.display().to_string()),
+            StoreError::ReadOnly => Error::ReadOnly,
             StoreError::AlreadyOpen { .. } => Error::AlreadyOpen(e.to_string()),
             StoreError::InvalidSlug { .. }
             | StoreError::WorkspaceExists { .. }

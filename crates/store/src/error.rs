@@ -7,8 +7,9 @@ use std::path::PathBuf;
 #[non_exhaustive]
 #[derive(thiserror::Error, Debug)]
 pub enum StoreError {
-    /// Another handle (this process or another one) has the database file open (R19).
-    #[error("database {} is already open (by this or another process)", path.display())]
+    /// Another handle (this process or another one) has the database file open for
+    /// writing, or a read-only handle of an older build has it open (R19).
+    #[error("busy: database {} is already open for writing (by this or another process)", path.display())]
     AlreadyOpen {
         /// The file.
         path: PathBuf,
@@ -22,6 +23,54 @@ pub enum StoreError {
         found: u32,
         /// The version this build reads and writes.
         expected: u32,
+    },
+    /// A read-only open found no file at the path (it never creates one).
+    #[error("no database at {}", path.display())]
+    NoDatabase {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A write through a handle opened read-only.
+    #[error("the database is open read-only")]
+    ReadOnly,
+    /// A read-only open of a file in an older format version, which only a
+    /// writable open upgrades.
+    #[error(
+        "database format version {found} must be upgraded to version {expected} before it can be read: open it once for writing (it is upgraded in place)"
+    )]
+    NeedsUpgrade {
+        /// The version recorded in the file.
+        found: u32,
+        /// The version this build reads and writes.
+        expected: u32,
+    },
+    /// A read-only open of a file whose last writer did not close it and that no
+    /// writer has recovered since (a read-only open never writes the recovery).
+    #[error(
+        "the database was not closed cleanly and needs recovery, which a read-only open does not do: open it once for writing (any write command recovers it)"
+    )]
+    NeedsRecovery,
+    /// The file is not a redb database at all (empty, or another kind of file).
+    #[error("cannot open database: the file is not a contactdb database ({detail})")]
+    NotADatabase {
+        /// What the open found.
+        detail: String,
+    },
+    /// The file is damaged: redb's own structures are inconsistent (found by a
+    /// read, or a panic inside redb that the store contained).
+    #[error("the file is damaged: {detail}")]
+    Damaged {
+        /// What was found, as precisely as redb or the store said it.
+        detail: String,
+    },
+    /// An earlier call on this handle stopped on a damaged page; the handle refuses
+    /// every later call, since redb's in-memory state may be inconsistent.
+    #[error(
+        "the file is damaged: an earlier read stopped on an inconsistent page ({first}); close the database"
+    )]
+    Poisoned {
+        /// What the first failure said.
+        first: String,
     },
     /// The file is a redb database but not a contactdb one (no `meta` table, or no
     /// format version in it).
@@ -89,6 +138,31 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the error means the file's content is damaged (as opposed to a busy
+    /// file, a missing file, an I/O failure or bad input): redb found a checksum or
+    /// structure that does not hold, a stored entry does not decode, or a panic
+    /// inside redb was contained.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            StoreError::Damaged { .. }
+            | StoreError::Poisoned { .. }
+            | StoreError::Corrupt { .. } => true,
+            other => matches!(other.storage(), Some(redb::StorageError::Corrupted(_))),
+        }
+    }
+
+    /// The redb storage error inside, if any.
+    fn storage(&self) -> Option<&redb::StorageError> {
+        match self {
+            StoreError::Storage(s)
+            | StoreError::Database(redb::DatabaseError::Storage(s))
+            | StoreError::Transaction(redb::TransactionError::Storage(s))
+            | StoreError::Table(redb::TableError::Storage(s))
+            | StoreError::Commit(redb::CommitError::Storage(s)) => Some(s),
+            _ => None,
+        }
+    }
+
     /// A [`StoreError::Corrupt`] for `table`.
     pub(crate) fn corrupt(table: &'static str, message: impl Into<String>) -> Self {
         StoreError::Corrupt {

@@ -18,6 +18,7 @@ mod codec;
 mod error;
 /// Public because the public functions of `tiered` take its filters.
 pub mod filter;
+mod guard;
 /// Public so that the benchmark floor can write exactly this layout.
 pub mod keys;
 mod read;
@@ -31,6 +32,8 @@ use std::sync::Arc;
 use redb::{ReadableDatabase, ReadableTable};
 
 pub use error::{Problem, StoreError};
+pub use guard::panic_is_contained;
+use guard::{Poison, guarded};
 pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
@@ -130,11 +133,43 @@ pub struct StoredRequest {
     pub report_json: String,
 }
 
+/// The redb handle: writable, or read-only beside at most one writer process.
+enum Handle {
+    Write(redb::Database),
+    Read(redb::ReadOnlyDatabase),
+}
+
+impl Handle {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            Handle::Write(db) => db.begin_read(),
+            Handle::Read(db) => db.begin_read(),
+        }
+    }
+
+    /// A raw write transaction (unit tests that damage a file on purpose).
+    #[cfg(test)]
+    fn begin_write(&self) -> Result<redb::WriteTransaction, redb::TransactionError> {
+        match self {
+            Handle::Write(db) => db.begin_write(),
+            Handle::Read(_) => Err(redb::TransactionError::Storage(
+                redb::StorageError::Unsupported,
+            )),
+        }
+    }
+}
+
+/// How every process opens the file: one writer process and any number of
+/// read-only processes beside it, which follow its commits (R19).
+const CONCURRENCY: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
+
 /// An open contactdb database file.
 ///
 /// `Store` is `Send + Sync`: share it between threads by reference or `Arc`.
 pub struct Store {
-    db: redb::Database,
+    db: Handle,
+    /// Set once a call stopped on a panic inside redb (see the `guard` module).
+    poison: Arc<Poison>,
     path: PathBuf,
     min_delta: u64,
     /// In-memory filters of the tiered tables (see [`filter`]), shared with every
@@ -176,24 +211,90 @@ const ALL_TABLES: [&str; 20] = [
 ];
 
 impl Store {
-    /// Opens the database at `path`, creating it (with workspace `default`) if the
-    /// file is missing or empty.
+    /// Opens the database at `path` for writing, creating it (with workspace
+    /// `default`) if the file is missing or empty. Other processes may open it
+    /// read-only meanwhile ([`Store::open_read_only`]); a second writer is refused.
     ///
     /// Errors: [`StoreError::AlreadyOpen`] when this or another process has it
-    /// open, [`StoreError::FormatVersion`] when it was written in another format
-    /// version, [`StoreError::NotAContactDb`] when it is a redb file of something else.
+    /// open for writing, [`StoreError::FormatVersion`] when it was written in
+    /// another format version, [`StoreError::NotAContactDb`] when it is a redb file
+    /// of something else, [`StoreError::NotADatabase`] when it is no redb file,
+    /// [`StoreError::Damaged`] when redb's structures in it are inconsistent.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
-        let db = redb::Database::builder()
-            .set_cache_size(opts.cache_size_bytes)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
-                    path: path.to_path_buf(),
-                },
-                other => StoreError::Database(other),
-            })?;
-        let store = Store {
+        let poison = Arc::new(Poison::default());
+        let db = guarded(&poison, || {
+            redb::Database::builder()
+                .set_cache_size(opts.cache_size_bytes)
+                .set_concurrency_mode(CONCURRENCY)
+                .create(path)
+                .map_err(|e| open_error(path, e))
+        })?;
+        let store = Store::with_handle(Handle::Write(db), poison, path, opts);
+        guarded(&store.poison, || store.init())?;
+        Ok(store)
+    }
+
+    /// Opens the database over a custom redb storage backend, creating it if the
+    /// backend is empty: for tests that inject I/O failures or model a power loss.
+    /// `path` only names the database in messages.
+    pub fn open_with_backend(
+        backend: impl redb::StorageBackend,
+        path: &Path,
+        opts: &StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let poison = Arc::new(Poison::default());
+        let db = guarded(&poison, || {
+            redb::Database::builder()
+                .set_cache_size(opts.cache_size_bytes)
+                .create_with_backend(backend)
+                .map_err(|e| open_error(path, e))
+        })?;
+        let store = Store::with_handle(Handle::Write(db), poison, path, opts);
+        guarded(&store.poison, || store.init())?;
+        Ok(store)
+    }
+
+    /// Opens an existing database read-only: never creates, upgrades, recovers or
+    /// otherwise writes the file. It may run beside one writer process and sees
+    /// each of its commits from the next read on.
+    ///
+    /// Errors: [`StoreError::NoDatabase`] when there is no file at `path`,
+    /// [`StoreError::NeedsUpgrade`] for an older format version,
+    /// [`StoreError::NeedsRecovery`] when the last writer did not close it and no
+    /// writer has opened it since, and those of [`Store::open`].
+    pub fn open_read_only(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NoDatabase {
+                path: path.to_path_buf(),
+            });
+        }
+        let poison = Arc::new(Poison::default());
+        let db = guarded(&poison, || {
+            redb::Database::builder()
+                .set_cache_size(opts.cache_size_bytes)
+                .set_concurrency_mode(CONCURRENCY)
+                .open_read_only(path)
+                .map_err(|e| open_error(path, e))
+        })?;
+        let store = Store::with_handle(Handle::Read(db), poison, path, opts);
+        guarded(&store.poison, || {
+            let rtx = store.db.begin_read()?;
+            let found = check_version(&rtx)?;
+            if found != FORMAT_VERSION {
+                return Err(StoreError::NeedsUpgrade {
+                    found,
+                    expected: FORMAT_VERSION,
+                });
+            }
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    fn with_handle(db: Handle, poison: Arc<Poison>, path: &Path, opts: &StoreOptions) -> Store {
+        Store {
             db,
+            poison,
             path: path.to_path_buf(),
             min_delta: opts.min_delta,
             filters: Arc::new(filter::FilterCell::new(opts.filter_slack_min)),
@@ -204,9 +305,84 @@ impl Store {
                     ..d
                 }
             },
+        }
+    }
+
+    /// Whether this handle was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.db, Handle::Read(_))
+    }
+
+    /// The redb integrity check of the file at `path`, run on a copy in a
+    /// temporary directory (the check repairs what it can, so it never runs on the
+    /// original), followed by [`Store::check`] on that copy. The original is only
+    /// read. Returns every problem found; empty means both checks passed.
+    ///
+    /// A copy taken while a writer process commits may be torn; run it when no
+    /// writer is active to trust a failure.
+    pub fn check_file(path: &Path, opts: &StoreOptions) -> Result<Vec<Problem>, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NoDatabase {
+                path: path.to_path_buf(),
+            });
+        }
+        let io = |e: std::io::Error| StoreError::Storage(redb::StorageError::Io(e));
+        let dir = tempfile::tempdir().map_err(io)?;
+        let copy = dir.path().join("check.redb");
+        std::fs::copy(path, &copy).map_err(io)?;
+        if std::fs::metadata(&copy).map_err(io)?.len() == 0 {
+            return Err(StoreError::NotADatabase {
+                detail: "the file is empty".to_owned(),
+            });
+        }
+        let mut problems = Vec::new();
+        let poison = Arc::new(Poison::default());
+        let redb_check = guarded(&poison, || {
+            let mut db = redb::Database::builder()
+                .set_cache_size(opts.cache_size_bytes)
+                .open(&copy)
+                .map_err(|e| open_error(path, e))?;
+            let clean = db.check_integrity().map_err(|e| open_error(path, e))?;
+            Ok((db, clean))
+        });
+        let db = match redb_check {
+            Ok((db, true)) => db,
+            Ok((db, false)) => {
+                problems.push(Problem {
+                    table: "(file)",
+                    key: String::new(),
+                    message: "redb's integrity check failed: a page checksum or the allocator state did not match (a copy was repaired to check the tables below)".to_owned(),
+                });
+                db
+            }
+            Err(e @ (StoreError::NotADatabase { .. } | StoreError::NotAContactDb)) => {
+                return Err(e);
+            }
+            Err(e) => {
+                problems.push(Problem {
+                    table: "(file)",
+                    key: String::new(),
+                    message: format!(
+                        "redb's integrity check failed and could not repair a copy: {e}"
+                    ),
+                });
+                return Ok(problems);
+            }
         };
-        store.init()?;
-        Ok(store)
+        drop(db);
+        let opened = Store::open(&copy, opts);
+        match opened.and_then(|store| store.check()) {
+            Ok(found) => problems.extend(found),
+            Err(e @ (StoreError::NotAContactDb | StoreError::FormatVersion { .. })) => {
+                return Err(e);
+            }
+            Err(e) => problems.push(Problem {
+                table: "(file)",
+                key: String::new(),
+                message: format!("the tables cannot be walked: {e}"),
+            }),
+        }
+        Ok(problems)
     }
 
     /// Checks the format version of an existing file, or initializes a new one.
@@ -257,25 +433,34 @@ impl Store {
     /// While the caller holds a [`WriteView`], a read opened after it sees exactly
     /// the state that write transaction started from.
     pub fn read(&self) -> Result<ReadView, StoreError> {
-        Ok(ReadView::new(self.db.begin_read()?))
+        guarded(&self.poison, || {
+            Ok(ReadView::new(
+                self.db.begin_read()?,
+                Arc::clone(&self.poison),
+            ))
+        })
     }
 
     /// Begins the write transaction (R19). With [`Wait::No`] it fails at once with
     /// [`StoreError::Busy`] while another write transaction is live. Dropping the
     /// returned view without [`WriteView::commit`] aborts it.
     pub fn begin_write(&self, wait: Wait) -> Result<WriteView, StoreError> {
-        let txn = match wait {
-            Wait::Block => self.db.begin_write()?,
-            Wait::No => self.db.try_begin_write().map_err(|e| match e {
+        let Handle::Write(db) = &self.db else {
+            return Err(StoreError::ReadOnly);
+        };
+        let txn = guarded(&self.poison, || match wait {
+            Wait::Block => Ok(db.begin_write()?),
+            Wait::No => db.try_begin_write().map_err(|e| match e {
                 redb::TransactionError::WouldBlock => StoreError::Busy,
                 other => StoreError::Transaction(other),
-            })?,
-        };
+            }),
+        })?;
         Ok(WriteView::new(
             txn,
             self.min_delta,
             Arc::clone(&self.filters),
             self.drain,
+            Arc::clone(&self.poison),
         ))
     }
 
@@ -295,15 +480,17 @@ impl Store {
         ws: WorkspaceId,
         records: u64,
     ) -> Result<ContactsView, StoreError> {
-        let rtx = self.db.begin_read()?;
-        let filters = if !write.feeds(&self.filters) {
-            None
-        } else if write.wrote_tiered() {
-            self.filters.current()
-        } else {
-            self.filters.for_planning(&rtx, records)?
-        };
-        ReadView::new(rtx).contacts_with(ws, filters)
+        guarded(&self.poison, || {
+            let rtx = self.db.begin_read()?;
+            let filters = if !write.feeds(&self.filters) {
+                None
+            } else if write.wrote_tiered() {
+                self.filters.current()
+            } else {
+                self.filters.for_planning(&rtx, records)?
+            };
+            ReadView::new(rtx, Arc::clone(&self.poison)).contacts_with(ws, filters)
+        })
     }
 
     /// Drops the in-memory lookup filters; the next [`Store::bulk_contacts`] may
@@ -321,8 +508,10 @@ impl Store {
     /// Walks every table in one read transaction and returns every integrity
     /// problem found; an empty list means the database is consistent.
     pub fn check(&self) -> Result<Vec<Problem>, StoreError> {
-        let rtx = self.db.begin_read()?;
-        check::check(&rtx)
+        guarded(&self.poison, || {
+            let rtx = self.db.begin_read()?;
+            check::check(&rtx)
+        })
     }
 
     /// Size of the database file in bytes.
@@ -335,6 +524,39 @@ impl Store {
     /// The path the store was opened with.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The store's error for a failed redb open of `path`.
+fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch => {
+            StoreError::AlreadyOpen {
+                path: path.to_path_buf(),
+            }
+        }
+        redb::DatabaseError::RepairAborted => StoreError::NeedsRecovery,
+        redb::DatabaseError::UpgradeRequired(v) => StoreError::NotADatabase {
+            detail: format!("it is in redb file format {v}, which this build does not read"),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::NotFound =>
+        {
+            StoreError::NoDatabase {
+                path: path.to_path_buf(),
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            StoreError::NotADatabase {
+                detail: io.to_string(),
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
+            StoreError::Damaged { detail }
+        }
+        other => StoreError::Database(other),
     }
 }
 

@@ -8,6 +8,7 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use crate::codec;
 use crate::filter::{Filters, TableFilter};
+use crate::guard::{Poison, guarded};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
 use crate::tiered;
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
@@ -15,6 +16,8 @@ use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 /// One read transaction: a consistent snapshot of the last committed state.
 pub struct ReadView {
     txn: ReadTransaction,
+    /// The store's poison flag (see the `guard` module).
+    poison: Arc<Poison>,
 }
 
 impl std::fmt::Debug for ReadView {
@@ -59,8 +62,8 @@ pub(crate) fn column_from_entry(name: &[u8], value: &[u8]) -> Result<CustomColum
 }
 
 impl ReadView {
-    pub(crate) fn new(txn: ReadTransaction) -> Self {
-        ReadView { txn }
+    pub(crate) fn new(txn: ReadTransaction, poison: Arc<Poison>) -> Self {
+        ReadView { txn, poison }
     }
 
     fn workspace_by_number(&self, ws: u32) -> Result<Option<WorkspaceInfo>, StoreError> {
@@ -78,65 +81,71 @@ impl ReadView {
 
     /// Every workspace, by number.
     pub fn workspaces(&self) -> Result<Vec<WorkspaceInfo>, StoreError> {
-        let t = self.txn.open_table(keys::WORKSPACES)?;
-        let mut out = Vec::new();
-        for entry in t.iter()? {
-            let (k, v) = entry?;
-            let ws = keys::ws_from_bytes(k.value()).ok_or_else(|| {
-                StoreError::corrupt(
-                    "workspaces",
-                    format!("key {} is not 4 bytes", keys::show_bytes(k.value())),
-                )
-            })?;
-            out.push(workspace_info(ws, codec::decode_workspace(v.value())?));
-        }
-        Ok(out)
+        guarded(&self.poison, || {
+            let t = self.txn.open_table(keys::WORKSPACES)?;
+            let mut out = Vec::new();
+            for entry in t.iter()? {
+                let (k, v) = entry?;
+                let ws = keys::ws_from_bytes(k.value()).ok_or_else(|| {
+                    StoreError::corrupt(
+                        "workspaces",
+                        format!("key {} is not 4 bytes", keys::show_bytes(k.value())),
+                    )
+                })?;
+                out.push(workspace_info(ws, codec::decode_workspace(v.value())?));
+            }
+            Ok(out)
+        })
     }
 
     /// The workspace named `slug_or_uuid`: by slug first, then by UUID text
     /// (hyphenated or 32 hex digits, any case). `None` when neither names one.
     pub fn workspace(&self, slug_or_uuid: &str) -> Result<Option<WorkspaceInfo>, StoreError> {
-        let slugs = self.txn.open_table(keys::WORKSPACE_SLUGS)?;
-        let mut number = slugs
-            .get(slug_or_uuid.as_bytes())?
-            .map(|v| v.value().to_vec());
-        if number.is_none()
-            && let Some(uuid) = keys::parse_uuid(slug_or_uuid)
-        {
-            let uuids = self.txn.open_table(keys::WORKSPACE_UUIDS)?;
-            number = uuids.get(uuid.as_slice())?.map(|v| v.value().to_vec());
-        }
-        let Some(number) = number else {
-            return Ok(None);
-        };
-        let ws = keys::ws_from_bytes(&number).ok_or_else(|| {
-            StoreError::corrupt(
-                "workspace_slugs",
-                format!("{slug_or_uuid:?} maps to a value that is not 4 bytes"),
-            )
-        })?;
-        match self.workspace_by_number(ws)? {
-            Some(info) => Ok(Some(info)),
-            None => Err(StoreError::corrupt(
-                "workspace_slugs",
-                format!("{slug_or_uuid:?} maps to missing workspace {ws}"),
-            )),
-        }
+        guarded(&self.poison, || {
+            let slugs = self.txn.open_table(keys::WORKSPACE_SLUGS)?;
+            let mut number = slugs
+                .get(slug_or_uuid.as_bytes())?
+                .map(|v| v.value().to_vec());
+            if number.is_none()
+                && let Some(uuid) = keys::parse_uuid(slug_or_uuid)
+            {
+                let uuids = self.txn.open_table(keys::WORKSPACE_UUIDS)?;
+                number = uuids.get(uuid.as_slice())?.map(|v| v.value().to_vec());
+            }
+            let Some(number) = number else {
+                return Ok(None);
+            };
+            let ws = keys::ws_from_bytes(&number).ok_or_else(|| {
+                StoreError::corrupt(
+                    "workspace_slugs",
+                    format!("{slug_or_uuid:?} maps to a value that is not 4 bytes"),
+                )
+            })?;
+            match self.workspace_by_number(ws)? {
+                Some(info) => Ok(Some(info)),
+                None => Err(StoreError::corrupt(
+                    "workspace_slugs",
+                    format!("{slug_or_uuid:?} maps to missing workspace {ws}"),
+                )),
+            }
+        })
     }
 
     /// The custom columns of `ws`, by id.
     pub fn columns(&self, ws: WorkspaceId) -> Result<Vec<CustomColumn>, StoreError> {
-        self.require_workspace(ws)?;
-        let t = self.txn.open_table(keys::COLUMNS)?;
-        let range = prefix_range(&ws_bytes(ws.0));
-        let mut out = Vec::new();
-        for entry in t.range::<&[u8]>(as_slices(&range))? {
-            let (k, v) = entry?;
-            let name = k.value().get(4..).unwrap_or_default();
-            out.push(column_from_entry(name, v.value())?);
-        }
-        out.sort_by_key(|c| c.id);
-        Ok(out)
+        guarded(&self.poison, || {
+            self.require_workspace(ws)?;
+            let t = self.txn.open_table(keys::COLUMNS)?;
+            let range = prefix_range(&ws_bytes(ws.0));
+            let mut out = Vec::new();
+            for entry in t.range::<&[u8]>(as_slices(&range))? {
+                let (k, v) = entry?;
+                let name = k.value().get(4..).unwrap_or_default();
+                out.push(column_from_entry(name, v.value())?);
+            }
+            out.sort_by_key(|c| c.id);
+            Ok(out)
+        })
     }
 
     /// The contacts of `ws`, with their identifiers and indexes.
@@ -152,16 +161,19 @@ impl ReadView {
         ws: WorkspaceId,
         filters: Option<Arc<Filters>>,
     ) -> Result<ContactsView, StoreError> {
-        let t = self.txn.open_table(keys::WORKSPACES)?;
-        let record = crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)?;
-        Ok(ContactsView {
-            ws: ws.0,
-            count: record.contacts,
-            contacts: self.txn.open_table(keys::CONTACTS)?,
-            idents: keys::IDENTIFIERS.open_read(&self.txn)?,
-            emails: keys::EMAIL_INDEX.open_read(&self.txn)?,
-            phones: keys::PHONE_INDEX.open_read(&self.txn)?,
-            filters,
+        guarded(&self.poison, || {
+            let t = self.txn.open_table(keys::WORKSPACES)?;
+            let record = crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)?;
+            Ok(ContactsView {
+                poison: Arc::clone(&self.poison),
+                ws: ws.0,
+                count: record.contacts,
+                contacts: self.txn.open_table(keys::CONTACTS)?,
+                idents: keys::IDENTIFIERS.open_read(&self.txn)?,
+                emails: keys::EMAIL_INDEX.open_read(&self.txn)?,
+                phones: keys::PHONE_INDEX.open_read(&self.txn)?,
+                filters,
+            })
         })
     }
 
@@ -171,17 +183,19 @@ impl ReadView {
         ws: WorkspaceId,
         request_id: &str,
     ) -> Result<Option<StoredRequest>, StoreError> {
-        self.require_workspace(ws)?;
-        let t = self.txn.open_table(keys::REQUESTS)?;
-        let Some(v) = t.get(ws_key(ws.0, request_id.as_bytes()).as_slice())? else {
-            return Ok(None);
-        };
-        let r = codec::decode_request(v.value())?;
-        Ok(Some(StoredRequest {
-            body_hash: r.body_hash,
-            applied_at_us: r.applied_at_us,
-            report_json: r.report_json,
-        }))
+        guarded(&self.poison, || {
+            self.require_workspace(ws)?;
+            let t = self.txn.open_table(keys::REQUESTS)?;
+            let Some(v) = t.get(ws_key(ws.0, request_id.as_bytes()).as_slice())? else {
+                return Ok(None);
+            };
+            let r = codec::decode_request(v.value())?;
+            Ok(Some(StoredRequest {
+                body_hash: r.body_hash,
+                applied_at_us: r.applied_at_us,
+                report_json: r.report_json,
+            }))
+        })
     }
 }
 
@@ -193,6 +207,8 @@ pub(crate) type Part<V> = tiered::ReadOpened<V>;
 /// `Sync`: many threads may look contacts up at once (the merge's parallel phase).
 /// It keeps its snapshot alive on its own, also after the [`ReadView`] is dropped.
 pub struct ContactsView {
+    /// The store's poison flag (see the `guard` module).
+    poison: Arc<Poison>,
     ws: u32,
     /// The workspace's contact counter as of this read transaction.
     count: u64,
@@ -245,24 +261,26 @@ impl ContactsView {
 
     /// The contact whose key, or one of whose aliases, is `key_or_alias` (R9).
     pub fn resolve(&self, key_or_alias: &str) -> Result<Option<Contact>, StoreError> {
-        let filter = self.filters.as_deref().map(|f| &f.idents);
-        let Some(id) = self
-            .idents
-            .get(ws_key(self.ws, key_or_alias.as_bytes()).as_slice(), filter)?
-        else {
-            return Ok(None);
-        };
-        let c = self.by_id(id, "identifiers")?;
-        if c.key != key_or_alias && !c.aliases.iter().any(|a| a == key_or_alias) {
-            return Err(StoreError::corrupt(
-                "identifiers",
-                format!(
-                    "{key_or_alias:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
-                    c.key
-                ),
-            ));
-        }
-        Ok(Some(c))
+        guarded(&self.poison, || {
+            let filter = self.filters.as_deref().map(|f| &f.idents);
+            let Some(id) = self
+                .idents
+                .get(ws_key(self.ws, key_or_alias.as_bytes()).as_slice(), filter)?
+            else {
+                return Ok(None);
+            };
+            let c = self.by_id(id, "identifiers")?;
+            if c.key != key_or_alias && !c.aliases.iter().any(|a| a == key_or_alias) {
+                return Err(StoreError::corrupt(
+                    "identifiers",
+                    format!(
+                        "{key_or_alias:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
+                        c.key
+                    ),
+                ));
+            }
+            Ok(Some(c))
+        })
     }
 
     /// The contacts whose `field` is `value`, found through `index` (entries are
@@ -275,18 +293,20 @@ impl ContactsView {
         value: &str,
         field: fn(&Contact) -> Option<&str>,
     ) -> Result<Vec<Contact>, StoreError> {
-        let mut out = Vec::new();
-        for (k, ()) in index.prefixed(&keys::index_prefix(self.ws, value), filter)? {
-            let Some((_, _, id)) = keys::split_index(&k) else {
-                return Err(StoreError::corrupt(name, "index key is not 20 bytes"));
-            };
-            let c = self.by_id(id, name)?;
-            if field(&c) == Some(value) {
-                out.push(c);
+        guarded(&self.poison, || {
+            let mut out = Vec::new();
+            for (k, ()) in index.prefixed(&keys::index_prefix(self.ws, value), filter)? {
+                let Some((_, _, id)) = keys::split_index(&k) else {
+                    return Err(StoreError::corrupt(name, "index key is not 20 bytes"));
+                };
+                let c = self.by_id(id, name)?;
+                if field(&c) == Some(value) {
+                    out.push(c);
+                }
             }
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        })
     }
 
     /// Every contact whose normalized email is `email`, sorted by key.
@@ -331,8 +351,31 @@ impl ContactsView {
         &self,
     ) -> Result<impl Iterator<Item = Result<Contact, StoreError>> + '_, StoreError> {
         let range = prefix_range(&ws_bytes(self.ws));
-        let inner = self.contacts.range::<&[u8]>(as_slices(&range))?;
-        Ok(inner.map(|entry| codec::decode_contact(entry?.1.value())))
+        let mut inner = guarded(&self.poison, || {
+            Ok(self.contacts.range::<&[u8]>(as_slices(&range))?)
+        })?;
+        // Each step runs guarded; after the first error the iterator ends.
+        let mut done = false;
+        Ok(std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let step = guarded(&self.poison, || match inner.next() {
+                None => Ok(None),
+                Some(entry) => Ok(Some(codec::decode_contact(entry?.1.value())?)),
+            });
+            match step {
+                Ok(Some(c)) => Some(Ok(c)),
+                Ok(None) => {
+                    done = true;
+                    None
+                }
+                Err(e) => {
+                    done = true;
+                    Some(Err(e))
+                }
+            }
+        }))
     }
 }
 

@@ -11,6 +11,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::filter::{FilterCell, TableFilter};
+use crate::guard::{Poison, guarded};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
 use crate::tiered::{self, Drain, Plain, Tiered};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
@@ -30,6 +31,8 @@ pub struct WriteView {
     /// Whether this transaction wrote to a tiered table (then no filter may be
     /// built from the committed snapshot until it ends: it would lack those keys).
     wrote: bool,
+    /// The store's poison flag (see the `guard` module).
+    poison: Arc<Poison>,
 }
 
 impl std::fmt::Debug for WriteView {
@@ -165,6 +168,7 @@ impl WriteView {
         min_delta: u64,
         filters: Arc<FilterCell>,
         drain: Drain,
+        poison: Arc<Poison>,
     ) -> Self {
         WriteView {
             txn,
@@ -172,6 +176,7 @@ impl WriteView {
             filters,
             drain,
             wrote: false,
+            poison,
         }
     }
 
@@ -241,50 +246,52 @@ impl WriteView {
         uuid: [u8; 16],
         now_us: i64,
     ) -> Result<WorkspaceInfo, StoreError> {
-        if !keys::valid_slug(slug) {
-            return Err(StoreError::InvalidSlug {
-                slug: slug.to_owned(),
-            });
-        }
-        {
-            let slugs = self.txn.open_table(keys::WORKSPACE_SLUGS)?;
-            if slugs.get(slug.as_bytes())?.is_some() {
-                return Err(StoreError::WorkspaceExists {
+        guarded(&Arc::clone(&self.poison), || {
+            if !keys::valid_slug(slug) {
+                return Err(StoreError::InvalidSlug {
                     slug: slug.to_owned(),
                 });
             }
-            let uuids = self.txn.open_table(keys::WORKSPACE_UUIDS)?;
-            if uuids.get(uuid.as_slice())?.is_some() {
-                return Err(StoreError::WorkspaceExists {
-                    slug: uuid_text(&uuid),
-                });
+            {
+                let slugs = self.txn.open_table(keys::WORKSPACE_SLUGS)?;
+                if slugs.get(slug.as_bytes())?.is_some() {
+                    return Err(StoreError::WorkspaceExists {
+                        slug: slug.to_owned(),
+                    });
+                }
+                let uuids = self.txn.open_table(keys::WORKSPACE_UUIDS)?;
+                if uuids.get(uuid.as_slice())?.is_some() {
+                    return Err(StoreError::WorkspaceExists {
+                        slug: uuid_text(&uuid),
+                    });
+                }
             }
-        }
-        let ws = self.meta_u32(keys::META_NEXT_WORKSPACE)?;
-        let next = ws
-            .checked_add(1)
-            .ok_or_else(|| StoreError::corrupt("meta", "next_workspace is exhausted"))?;
-        let record = StoredWorkspace {
-            slug: slug.to_owned(),
-            uuid,
-            created_at_us: now_us,
-            next_field_id: FieldId::CUSTOM_FIRST,
-            contacts: 0,
-            next_contact_id: 1,
-        };
-        let number = ws_bytes(ws);
-        self.txn.open_table(keys::WORKSPACES)?.insert(
-            number.as_slice(),
-            codec::encode_workspace(&record)?.as_slice(),
-        )?;
-        self.txn
-            .open_table(keys::WORKSPACE_SLUGS)?
-            .insert(slug.as_bytes(), number.as_slice())?;
-        self.txn
-            .open_table(keys::WORKSPACE_UUIDS)?
-            .insert(uuid.as_slice(), number.as_slice())?;
-        self.set_meta_u32(keys::META_NEXT_WORKSPACE, next)?;
-        Ok(crate::read::workspace_info(ws, record))
+            let ws = self.meta_u32(keys::META_NEXT_WORKSPACE)?;
+            let next = ws
+                .checked_add(1)
+                .ok_or_else(|| StoreError::corrupt("meta", "next_workspace is exhausted"))?;
+            let record = StoredWorkspace {
+                slug: slug.to_owned(),
+                uuid,
+                created_at_us: now_us,
+                next_field_id: FieldId::CUSTOM_FIRST,
+                contacts: 0,
+                next_contact_id: 1,
+            };
+            let number = ws_bytes(ws);
+            self.txn.open_table(keys::WORKSPACES)?.insert(
+                number.as_slice(),
+                codec::encode_workspace(&record)?.as_slice(),
+            )?;
+            self.txn
+                .open_table(keys::WORKSPACE_SLUGS)?
+                .insert(slug.as_bytes(), number.as_slice())?;
+            self.txn
+                .open_table(keys::WORKSPACE_UUIDS)?
+                .insert(uuid.as_slice(), number.as_slice())?;
+            self.set_meta_u32(keys::META_NEXT_WORKSPACE, next)?;
+            Ok(crate::read::workspace_info(ws, record))
+        })
     }
 
     /// Declares or redeclares a custom column of `ws` (R3).
@@ -300,65 +307,68 @@ impl WriteView {
         ws: WorkspaceId,
         spec: &ColumnSpec,
     ) -> Result<CustomColumn, StoreError> {
-        spec.validate()
-            .map_err(|message| StoreError::ColumnInvalid { message })?;
-        let mut workspace = self.load_workspace(ws)?;
-        let key = ws_key(ws.0, spec.name.as_bytes());
-        let (ty, max_len) = codec::column_type_to_stored(spec.ty);
-        let existing = {
-            let t = self.txn.open_table(keys::COLUMNS)?;
-            match t.get(key.as_slice())? {
-                Some(v) => Some(codec::decode_column(v.value())?),
-                None => None,
-            }
-        };
-        let id = match existing {
-            Some(old) => {
-                if (old.ty, old.max_len) != (ty, max_len)
-                    && self.field_in_use(ws, FieldId(old.id))?
-                {
-                    return Err(StoreError::ColumnInUse {
-                        name: spec.name.clone(),
-                    });
+        guarded(&Arc::clone(&self.poison), || {
+            spec.validate()
+                .map_err(|message| StoreError::ColumnInvalid { message })?;
+            let mut workspace = self.load_workspace(ws)?;
+            let key = ws_key(ws.0, spec.name.as_bytes());
+            let (ty, max_len) = codec::column_type_to_stored(spec.ty);
+            let existing = {
+                let t = self.txn.open_table(keys::COLUMNS)?;
+                match t.get(key.as_slice())? {
+                    Some(v) => Some(codec::decode_column(v.value())?),
+                    None => None,
                 }
-                old.id
-            }
-            None => {
-                let count = {
-                    let t = self.txn.open_table(keys::COLUMNS)?;
-                    let range = prefix_range(&ws_bytes(ws.0));
-                    let mut n = 0usize;
-                    for entry in t.range::<&[u8]>(as_slices(&range))? {
-                        entry?;
-                        n += 1;
+            };
+            let id = match existing {
+                Some(old) => {
+                    if (old.ty, old.max_len) != (ty, max_len)
+                        && self.field_in_use(ws, FieldId(old.id))?
+                    {
+                        return Err(StoreError::ColumnInUse {
+                            name: spec.name.clone(),
+                        });
                     }
-                    n
-                };
-                if count >= CUSTOM_COLUMNS_MAX {
-                    return Err(StoreError::TooManyColumns);
+                    old.id
                 }
-                let id = workspace.next_field_id.max(FieldId::CUSTOM_FIRST);
-                workspace.next_field_id = id.checked_add(1).ok_or(StoreError::TooManyColumns)?;
-                self.txn.open_table(keys::WORKSPACES)?.insert(
-                    ws_bytes(ws.0).as_slice(),
-                    codec::encode_workspace(&workspace)?.as_slice(),
-                )?;
-                id
-            }
-        };
-        let record = StoredColumn {
-            id,
-            ty,
-            max_len,
-            import_enabled: spec.import_enabled,
-            required: spec.required,
-        };
-        self.txn
-            .open_table(keys::COLUMNS)?
-            .insert(key.as_slice(), codec::encode_column(&record)?.as_slice())?;
-        Ok(CustomColumn {
-            id: FieldId(id),
-            spec: spec.clone(),
+                None => {
+                    let count = {
+                        let t = self.txn.open_table(keys::COLUMNS)?;
+                        let range = prefix_range(&ws_bytes(ws.0));
+                        let mut n = 0usize;
+                        for entry in t.range::<&[u8]>(as_slices(&range))? {
+                            entry?;
+                            n += 1;
+                        }
+                        n
+                    };
+                    if count >= CUSTOM_COLUMNS_MAX {
+                        return Err(StoreError::TooManyColumns);
+                    }
+                    let id = workspace.next_field_id.max(FieldId::CUSTOM_FIRST);
+                    workspace.next_field_id =
+                        id.checked_add(1).ok_or(StoreError::TooManyColumns)?;
+                    self.txn.open_table(keys::WORKSPACES)?.insert(
+                        ws_bytes(ws.0).as_slice(),
+                        codec::encode_workspace(&workspace)?.as_slice(),
+                    )?;
+                    id
+                }
+            };
+            let record = StoredColumn {
+                id,
+                ty,
+                max_len,
+                import_enabled: spec.import_enabled,
+                required: spec.required,
+            };
+            self.txn
+                .open_table(keys::COLUMNS)?
+                .insert(key.as_slice(), codec::encode_column(&record)?.as_slice())?;
+            Ok(CustomColumn {
+                id: FieldId(id),
+                spec: spec.clone(),
+            })
         })
     }
 
@@ -384,110 +394,112 @@ impl WriteView {
     /// [`Contact::stored_id`] when set (it was read through a view of this store's
     /// committed state), else looked up by its key.
     pub fn apply(&mut self, ws: WorkspaceId, writes: &[ContactWrite]) -> Result<(), StoreError> {
-        let mut record = self.load_workspace(ws)?;
-        let w = ws.0;
-        let mut placed = Vec::with_capacity(writes.len());
-        {
-            let idents = keys::IDENTIFIERS.open_write(&self.txn)?;
-            for cw in writes {
-                let id = match &cw.before {
-                    // Read from this workspace's committed state (the snapshot the
-                    // plan was made from): its id is known. Debug builds (every
-                    // test) check it against `identifiers` all the same.
-                    Some(b)
-                        if let Some(id) = b.stored_id
-                            && !cfg!(debug_assertions) =>
-                    {
-                        id
-                    }
-                    Some(b) => {
-                        let found = idents
-                            .get(ws_key(w, b.key.as_bytes()).as_slice(), None)?
-                            .ok_or_else(|| {
+        guarded(&Arc::clone(&self.poison), || {
+            let mut record = self.load_workspace(ws)?;
+            let w = ws.0;
+            let mut placed = Vec::with_capacity(writes.len());
+            {
+                let idents = keys::IDENTIFIERS.open_write(&self.txn)?;
+                for cw in writes {
+                    let id = match &cw.before {
+                        // Read from this workspace's committed state (the snapshot the
+                        // plan was made from): its id is known. Debug builds (every
+                        // test) check it against `identifiers` all the same.
+                        Some(b)
+                            if let Some(id) = b.stored_id
+                                && !cfg!(debug_assertions) =>
+                        {
+                            id
+                        }
+                        Some(b) => {
+                            let found = idents
+                                .get(ws_key(w, b.key.as_bytes()).as_slice(), None)?
+                                .ok_or_else(|| {
                                 StoreError::corrupt(
                                     "identifiers",
                                     format!("no entry for the stored contact key {:?}", b.key),
                                 )
                             })?;
-                        if b.stored_id.is_some_and(|hint| hint != found) {
-                            return Err(StoreError::corrupt(
-                                "identifiers",
-                                format!(
-                                    "contact {:?} was read at id {:?} but its key names id {found}",
-                                    b.key, b.stored_id
-                                ),
-                            ));
+                            if b.stored_id.is_some_and(|hint| hint != found) {
+                                return Err(StoreError::corrupt(
+                                    "identifiers",
+                                    format!(
+                                        "contact {:?} was read at id {:?} but its key names id {found}",
+                                        b.key, b.stored_id
+                                    ),
+                                ));
+                            }
+                            found
                         }
-                        found
-                    }
-                    None => {
-                        let id = record.next_contact_id.max(1);
-                        record.next_contact_id = id.checked_add(1).ok_or_else(|| {
-                            StoreError::corrupt("workspaces", "contact ids exhausted")
-                        })?;
-                        record.contacts = record.contacts.saturating_add(1);
-                        id
-                    }
-                };
-                placed.push(Placed { id, write: cw });
-            }
-        }
-        if placed.iter().any(|p| p.write.before.is_none()) {
-            self.txn.open_table(keys::WORKSPACES)?.insert(
-                ws_bytes(w).as_slice(),
-                codec::encode_workspace(&record)?.as_slice(),
-            )?;
-        }
-        let txn = &self.txn;
-        let min_delta = self.min_delta;
-        // Set before any tiered write: from here on no filter may be built from the
-        // committed snapshot while this transaction lives.
-        self.wrote = true;
-        let filters = self.filters.current();
-        let filters = filters.as_deref();
-        let drain = self.drain;
-        // The primary side (contacts + identifiers) and the index side (email +
-        // phone) touch disjoint tables, so they are built and written on two threads
-        // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
-        // pool keeps its threads: a thread spawned per apply would leave its
-        // allocator heap behind each time (mimalloc abandons thread heaps at exit;
-        // a 1M-row import's peak RSS was ~300 MiB that way, ~265 MiB without).
-        let (primary, indexes) = rayon::join(
-            || -> Result<(), StoreError> {
-                let (rows, idents) = primary_writes(w, &placed)?;
-                {
-                    let mut contacts = txn.open_table(keys::CONTACTS)?;
-                    for (k, v) in &rows {
-                        contacts.insert(k.as_slice(), v.as_slice())?;
-                    }
+                        None => {
+                            let id = record.next_contact_id.max(1);
+                            record.next_contact_id = id.checked_add(1).ok_or_else(|| {
+                                StoreError::corrupt("workspaces", "contact ids exhausted")
+                            })?;
+                            record.contacts = record.contacts.saturating_add(1);
+                            id
+                        }
+                    };
+                    placed.push(Placed { id, write: cw });
                 }
-                idents.apply(
-                    txn,
-                    &keys::IDENTIFIERS,
-                    min_delta,
-                    filters.map(|f| &f.idents),
-                    drain,
-                )
-            },
-            || -> Result<(), StoreError> {
-                let (emails, phones) = index_writes(w, &placed);
-                emails.apply(
-                    txn,
-                    &keys::EMAIL_INDEX,
-                    min_delta,
-                    filters.map(|f| &f.emails),
-                    drain,
+            }
+            if placed.iter().any(|p| p.write.before.is_none()) {
+                self.txn.open_table(keys::WORKSPACES)?.insert(
+                    ws_bytes(w).as_slice(),
+                    codec::encode_workspace(&record)?.as_slice(),
                 )?;
-                phones.apply(
-                    txn,
-                    &keys::PHONE_INDEX,
-                    min_delta,
-                    filters.map(|f| &f.phones),
-                    drain,
-                )
-            },
-        );
-        primary.and(indexes)
+            }
+            let txn = &self.txn;
+            let min_delta = self.min_delta;
+            // Set before any tiered write: from here on no filter may be built from the
+            // committed snapshot while this transaction lives.
+            self.wrote = true;
+            let filters = self.filters.current();
+            let filters = filters.as_deref();
+            let drain = self.drain;
+            // The primary side (contacts + identifiers) and the index side (email +
+            // phone) touch disjoint tables, so they are built and written on two threads
+            // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
+            // pool keeps its threads: a thread spawned per apply would leave its
+            // allocator heap behind each time (mimalloc abandons thread heaps at exit;
+            // a 1M-row import's peak RSS was ~300 MiB that way, ~265 MiB without).
+            let (primary, indexes) = rayon::join(
+                || -> Result<(), StoreError> {
+                    let (rows, idents) = primary_writes(w, &placed)?;
+                    {
+                        let mut contacts = txn.open_table(keys::CONTACTS)?;
+                        for (k, v) in &rows {
+                            contacts.insert(k.as_slice(), v.as_slice())?;
+                        }
+                    }
+                    idents.apply(
+                        txn,
+                        &keys::IDENTIFIERS,
+                        min_delta,
+                        filters.map(|f| &f.idents),
+                        drain,
+                    )
+                },
+                || -> Result<(), StoreError> {
+                    let (emails, phones) = index_writes(w, &placed);
+                    emails.apply(
+                        txn,
+                        &keys::EMAIL_INDEX,
+                        min_delta,
+                        filters.map(|f| &f.emails),
+                        drain,
+                    )?;
+                    phones.apply(
+                        txn,
+                        &keys::PHONE_INDEX,
+                        min_delta,
+                        filters.map(|f| &f.phones),
+                        drain,
+                    )
+                },
+            );
+            primary.and(indexes)
+        })
     }
 
     /// Records that `request_id` was applied in `ws` (R21), replacing an earlier
@@ -498,25 +510,27 @@ impl WriteView {
         request_id: &str,
         req: &StoredRequest,
     ) -> Result<(), StoreError> {
-        self.require_workspace(ws)?;
-        let value = codec::encode_request(&codec::StoredRequestV1 {
-            body_hash: req.body_hash,
-            applied_at_us: req.applied_at_us,
-            report_json: req.report_json.clone(),
-        })?;
-        let key = ws_key(ws.0, request_id.as_bytes());
-        let mut requests = self.txn.open_table(keys::REQUESTS)?;
-        let mut expiry = self.txn.open_table(keys::REQUEST_EXPIRY)?;
-        let old = requests.insert(key.as_slice(), value.as_slice())?;
-        if let Some(old) = old {
-            let old_at = codec::decode_request(old.value())?.applied_at_us;
-            expiry.remove(keys::expiry_key(ws.0, old_at, request_id).as_slice())?;
-        }
-        expiry.insert(
-            keys::expiry_key(ws.0, req.applied_at_us, request_id).as_slice(),
-            (),
-        )?;
-        Ok(())
+        guarded(&Arc::clone(&self.poison), || {
+            self.require_workspace(ws)?;
+            let value = codec::encode_request(&codec::StoredRequestV1 {
+                body_hash: req.body_hash,
+                applied_at_us: req.applied_at_us,
+                report_json: req.report_json.clone(),
+            })?;
+            let key = ws_key(ws.0, request_id.as_bytes());
+            let mut requests = self.txn.open_table(keys::REQUESTS)?;
+            let mut expiry = self.txn.open_table(keys::REQUEST_EXPIRY)?;
+            let old = requests.insert(key.as_slice(), value.as_slice())?;
+            if let Some(old) = old {
+                let old_at = codec::decode_request(old.value())?.applied_at_us;
+                expiry.remove(keys::expiry_key(ws.0, old_at, request_id).as_slice())?;
+            }
+            expiry.insert(
+                keys::expiry_key(ws.0, req.applied_at_us, request_id).as_slice(),
+                (),
+            )?;
+            Ok(())
+        })
     }
 
     /// Removes the request ids of `ws` applied strictly before `applied_before_us`;
@@ -527,29 +541,34 @@ impl WriteView {
         ws: WorkspaceId,
         applied_before_us: i64,
     ) -> Result<u64, StoreError> {
-        self.require_workspace(ws)?;
-        let mut requests = self.txn.open_table(keys::REQUESTS)?;
-        let mut expiry = self.txn.open_table(keys::REQUEST_EXPIRY)?;
-        let lower = ws_bytes(ws.0).to_vec();
-        let mut upper = lower.clone();
-        upper.extend_from_slice(&keys::ordered_i64(applied_before_us));
-        let mut expired: Vec<Vec<u8>> = Vec::new();
-        for entry in expiry.range::<&[u8]>(lower.as_slice()..upper.as_slice())? {
-            let (k, _) = entry?;
-            expired.push(k.value().to_vec());
-        }
-        for k in &expired {
-            expiry.remove(k.as_slice())?;
-            let id = k.get(12..).unwrap_or_default();
-            requests.remove(ws_key(ws.0, id).as_slice())?;
-        }
-        Ok(u64::try_from(expired.len()).unwrap_or(u64::MAX))
+        guarded(&Arc::clone(&self.poison), || {
+            self.require_workspace(ws)?;
+            let mut requests = self.txn.open_table(keys::REQUESTS)?;
+            let mut expiry = self.txn.open_table(keys::REQUEST_EXPIRY)?;
+            let lower = ws_bytes(ws.0).to_vec();
+            let mut upper = lower.clone();
+            upper.extend_from_slice(&keys::ordered_i64(applied_before_us));
+            let mut expired: Vec<Vec<u8>> = Vec::new();
+            for entry in expiry.range::<&[u8]>(lower.as_slice()..upper.as_slice())? {
+                let (k, _) = entry?;
+                expired.push(k.value().to_vec());
+            }
+            for k in &expired {
+                expiry.remove(k.as_slice())?;
+                let id = k.get(12..).unwrap_or_default();
+                requests.remove(ws_key(ws.0, id).as_slice())?;
+            }
+            Ok(u64::try_from(expired.len()).unwrap_or(u64::MAX))
+        })
     }
 
     /// Commits every change made through this view, durably.
     pub fn commit(self) -> Result<(), StoreError> {
-        self.txn.commit()?;
-        Ok(())
+        let poison = Arc::clone(&self.poison);
+        guarded(&poison, move || {
+            self.txn.commit()?;
+            Ok(())
+        })
     }
 }
 

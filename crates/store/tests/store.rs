@@ -139,7 +139,7 @@ fn other_redb_files_and_garbage_are_refused() {
     )
     .unwrap();
     let err = Store::open(&garbage, &opts()).unwrap_err();
-    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(matches!(err, StoreError::NotADatabase { .. }), "{err:?}");
     // The refused file is untouched.
     assert!(std::fs::read(&garbage).unwrap().starts_with(b"this is not"));
 }

@@ -2,7 +2,6 @@
 
 use contactdb_merge::ContactWrite;
 use contactdb_policy::{FieldId, Fields, Value};
-use redb::ReadableDatabase;
 
 use super::*;
 use crate::{Store, StoreOptions, Wait, WorkspaceId};

@@ -1,0 +1,176 @@
+//! Read commands open the file read-only: they never create or change it, fail
+//! clearly on a missing path, and run beside a writer process; a second writer is
+//! refused at once with `busy`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
+
+fn run(db: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A database with a few contacts, an alias and a custom column.
+fn seeded(dir: &Path) -> std::path::PathBuf {
+    let db = dir.join("c.redb");
+    let input = dir.join("in.jsonl");
+    let mut lines = String::new();
+    for i in 0..50 {
+        lines.push_str(&format!(
+            "{{\"contact_key\":\"k{i}\",\"email\":\"u{i}@example.com\",\"name\":\"N{i}\"}}\n"
+        ));
+    }
+    std::fs::write(&input, lines).unwrap();
+    let o = run(&db, &["import", input.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    db
+}
+
+const READ_COMMANDS: &[&[&str]] = &[
+    &["get", "k1"],
+    &["find", "--email", "u2@example.com"],
+    &["export"],
+    &["export", "--format", "csv"],
+    &["stats"],
+    &["check"],
+    &["columns", "list"],
+    &["workspace", "list"],
+];
+
+#[test]
+fn read_commands_leave_the_file_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let before = std::fs::read(&db).unwrap();
+    for args in READ_COMMANDS {
+        let o = run(&db, args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "{args:?} changed the file's bytes"
+        );
+    }
+    // The modification time too: nothing was written.
+    let o = run(&db, &["get", "k1"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+#[test]
+fn read_commands_on_a_missing_path_fail_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("missing.redb");
+    for args in READ_COMMANDS {
+        let o = run(&db, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("no database at"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!db.exists(), "{args:?} created the file");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn readers_run_beside_a_writer_process_and_a_second_writer_is_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    // A writer process: an import from standard input holds the file open for
+    // writing until its input ends.
+    let mut writer = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args(["import", "--format", "jsonl", "--no-progress", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it has the file open (Linux: its descriptors in /proc), and a
+    // moment more for its open to finish.
+    let canonical = db.canonicalize().unwrap();
+    let fd_dir = format!("/proc/{}/fd", writer.id());
+    let start = Instant::now();
+    loop {
+        let open = std::fs::read_dir(&fd_dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == canonical))
+            })
+            .unwrap_or(false);
+        if open {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the writer process never opened the file"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = run(&db, &["workspace", "create", "other"]);
+    assert_eq!(busy.status.code(), Some(1), "{}", stderr(&busy));
+    assert!(stderr(&busy).contains("busy"), "{}", stderr(&busy));
+    // Refused at once, with a clear message.
+    assert!(
+        stderr(&busy).contains("already open for writing"),
+        "{}",
+        stderr(&busy)
+    );
+    let t = Instant::now();
+    let o = run(&db, &["columns", "add", "tier", "--type", "string"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("busy"), "{}", stderr(&o));
+    assert!(t.elapsed() < Duration::from_secs(5));
+
+    // Readers work meanwhile.
+    for args in READ_COMMANDS {
+        let o = run(&db, args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?} beside a writer: {}",
+            stderr(&o)
+        );
+    }
+    let o = run(&db, &["get", "k7"]);
+    let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(c["name"], "N7");
+
+    // The writer commits; a reader started afterwards sees it.
+    {
+        let mut stdin = writer.stdin.take().unwrap();
+        stdin
+            .write_all(b"{\"contact_key\":\"late\",\"name\":\"L\"}\n")
+            .unwrap();
+    }
+    let out = writer.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let o = run(&db, &["get", "late"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
