@@ -56,7 +56,9 @@ pub enum Command {
     Workspace(WorkspaceCommand),
     /// Print contact counts per workspace and the file size, as JSON.
     Stats,
-    /// Check the file's integrity; exit 1 when a problem is found.
+    /// Check the file: redb's page checksums and allocator state (on a temporary
+    /// copy, since that check repairs), then the consistency of every table; print
+    /// each problem and exit 1 if there is any. The file itself is only read.
     Check,
     /// Generate realistic, messy contacts (deterministic from the seed).
     Gen(GenArgs),

@@ -100,7 +100,7 @@ pub(crate) fn guarded<T>(
                 .unwrap_or_else(|| "a storage step failed unexpectedly".to_owned());
             poison.mark(&message);
             Err(StoreError::Damaged {
-                detail: format!("the storage layer stopped on an inconsistent page ({message})"),
+                detail: format!("a read stopped on a malformed page (redb: {message})"),
             })
         }
     }
