@@ -224,6 +224,13 @@ pub struct ImportArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Largest record accepted, in bytes: one CSV record, one JSON Lines line or
+    /// one value of a JSON array. A larger one stops the import with an error
+    /// before more of it is read. Default: 1,048,576 (1 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::input::RECORD_BYTES_MAX_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_record_bytes: u64,
 }
 
 /// `upsert`.
@@ -232,6 +239,20 @@ pub struct UpsertArgs {
     /// The bulk request as JSON; `-` reads standard input.
     #[arg(long, value_name = "FILE")]
     pub request: PathBuf,
+
+    /// Most records in the request. A request with more is rejected with
+    /// `too_many_records` as soon as the record after the limit is read, without
+    /// reading the rest. Default: 10,000.
+    #[arg(long, value_name = "N", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=BATCH_SIZE_MAX))]
+    pub max_records: u64,
+
+    /// Largest record (and largest value of any other request field) accepted, in
+    /// bytes; a larger one rejects the request with `record_too_large` before more
+    /// of it is read. Default: 1,048,576 (1 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::input::RECORD_BYTES_MAX_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_record_bytes: u64,
 }
 
 /// `get`.

@@ -1,13 +1,13 @@
 //! The small commands: `upsert`, `get`, `find`, `export`, `columns`, `workspace`,
 //! `stats`, `check`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow, bail};
-use contactdb::{BulkRequest, ColumnSpec, ColumnType, Database, Report, Status, Workspace};
+use contactdb::{ColumnSpec, ColumnType, Database, Report, Status, Workspace};
 use contactdb_policy::column::{Catalog, Kind};
 use serde_json::{Value, json};
 
@@ -16,6 +16,7 @@ use crate::cli::{
     STRING_MAX_LEN_DEFAULT, UpsertArgs, WorkspaceCommand,
 };
 use crate::input::type_args;
+use crate::request::{Refusal, read_request};
 use crate::util::{UsageError, count, create_output, eprint_line};
 
 /// Opens (or creates) the database for a command that writes.
@@ -63,28 +64,39 @@ fn print_pretty(v: &impl serde::Serialize) -> anyhow::Result<()> {
 
 /// `upsert --request FILE|-`.
 pub fn upsert(db_path: &Path, workspace: &str, args: &UpsertArgs) -> anyhow::Result<ExitCode> {
-    let mut bytes = Vec::new();
-    if args.request.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("cannot read the request from standard input")?;
+    let max_records = usize::try_from(args.max_records).unwrap_or(usize::MAX);
+    let read = if args.request.as_os_str() == "-" {
+        read_request(std::io::stdin().lock(), max_records, args.max_record_bytes)
     } else {
-        bytes = std::fs::read(&args.request)
+        let file = std::fs::File::open(&args.request)
             .with_context(|| format!("cannot read {}", args.request.display()))?;
-    }
-    let total = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("records").and_then(Value::as_array).map(Vec::len))
-        .unwrap_or(0);
-    let report = match serde_json::from_slice::<BulkRequest>(&bytes) {
-        Err(e) => Report::rejected_request(
-            total,
-            "malformed_request",
-            format!("the request is not a valid bulk request: {e}"),
+        read_request(file, max_records, args.max_record_bytes)
+    };
+    let report = match read {
+        Err(Refusal::TooManyRecords { max }) => Report::rejected_request(
+            max.saturating_add(1),
+            "too_many_records",
+            format!(
+                "the request has more than {} records, at most {} allowed (--max-records); reading stopped at record {}",
+                count(max as u64),
+                count(max as u64),
+                count(max as u64 + 1)
+            ),
         ),
+        Err(Refusal::RecordTooLarge { message, records }) => Report::rejected_request(
+            records.saturating_add(1),
+            "record_too_large",
+            format!("record {}: {message}", records.saturating_add(1)),
+        ),
+        Err(Refusal::Malformed { message, records }) => {
+            Report::rejected_request(records, "malformed_request", message)
+        }
         Ok(req) => {
-            let db = open_for_write(db_path)?;
+            let total = req.records.len();
+            let db = Database::builder()
+                .records_max(max_records)
+                .open(db_path)
+                .with_context(|| format!("{}", db_path.display()))?;
             let mut report = match db.workspace(workspace) {
                 Err(contactdb::Error::NoSuchWorkspace { name }) => Report::rejected_request(
                     total,

@@ -25,6 +25,107 @@ use serde_json::{Map, Value};
 /// Records per chunk sent from a reader thread.
 const CHUNK: usize = 512;
 
+/// Default of `--max-record-bytes`: 1 MiB.
+pub const RECORD_BYTES_MAX_DEFAULT: u64 = 1 << 20;
+
+/// The per-record byte limit of every input this process reads (a CSV record, a
+/// JSON Lines line, one value of a JSON array). Set once from the command line.
+static RECORD_BYTES_MAX: AtomicU64 = AtomicU64::new(RECORD_BYTES_MAX_DEFAULT);
+
+/// Sets the per-record byte limit of the inputs this process opens.
+pub fn set_record_bytes_max(n: u64) {
+    RECORD_BYTES_MAX.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The per-record byte limit (see [`set_record_bytes_max`]).
+pub fn record_bytes_max() -> u64 {
+    RECORD_BYTES_MAX.load(Ordering::Relaxed)
+}
+
+/// The error text of a record over the limit.
+pub fn record_too_large(limit: u64) -> String {
+    format!(
+        "a record is larger than the limit of {} bytes (--max-record-bytes sets it)",
+        crate::util::count(limit)
+    )
+}
+
+/// Bytes handed to a parser through a [`Bounded`] reader, and where the current
+/// record started; shared with the parser's loop, which moves `start` on after
+/// every record.
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
+    consumed: Arc<AtomicU64>,
+    start: Arc<AtomicU64>,
+    tripped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Marks {
+    /// A new record starts at `offset` (bytes handed out so far, or a parser's own
+    /// position when it buffers).
+    pub fn record_starts_at(&self, offset: u64) {
+        self.start.store(offset, Ordering::Relaxed);
+    }
+
+    /// A new record starts at the next byte handed out.
+    pub fn record_starts_here(&self) {
+        self.record_starts_at(self.consumed.load(Ordering::Relaxed));
+    }
+
+    /// Whether the reader refused to hand out more bytes of one record.
+    pub fn tripped(&self) -> bool {
+        self.tripped.load(Ordering::Relaxed)
+    }
+}
+
+/// A reader that refuses (with an I/O error) to hand out more than `limit + slack`
+/// bytes past the current record's start: a hostile input (no line break, an
+/// endless quoted field or string) fails after a bounded read instead of growing a
+/// parser's buffer without end. `slack` covers a parser's own read-ahead buffer.
+pub struct Bounded<R> {
+    inner: R,
+    marks: Marks,
+    limit: u64,
+    slack: u64,
+}
+
+impl<R> Bounded<R> {
+    /// Wraps `inner`; `marks` is shared with the parser's loop.
+    pub fn new(inner: R, marks: Marks, limit: u64, slack: u64) -> Self {
+        Bounded {
+            inner,
+            marks,
+            limit,
+            slack,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let consumed = self.marks.consumed.load(Ordering::Relaxed);
+        let start = self.marks.start.load(Ordering::Relaxed);
+        let end = start
+            .saturating_add(self.limit)
+            .saturating_add(self.slack)
+            .saturating_add(1);
+        let allowed = end.saturating_sub(consumed);
+        if allowed == 0 {
+            self.marks.tripped.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other(record_too_large(self.limit)));
+        }
+        let take = usize::try_from(allowed)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = self.inner.read(buf.get_mut(..take).unwrap_or_default())?;
+        self.marks.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The csv reader's own buffer, which a [`Bounded`] reader under it allows for.
+const CSV_BUFFER: usize = 64 * 1024;
+
 /// Columns a rejects file adds to each record; `import` drops them.
 pub const ANNOTATIONS: [&str; 5] = ["_file", "_line", "_code", "_column", "_message"];
 
@@ -364,17 +465,33 @@ pub fn open(
         rx: None,
     };
     let schema = Arc::clone(schema);
+    let limit = record_bytes_max();
     match format {
         Format::Csv => {
+            let marks = Marks::default();
+            let bounded = Bounded::new(reader, marks.clone(), limit, CSV_BUFFER as u64);
             let mut rdr = csv::ReaderBuilder::new()
                 .has_headers(true)
-                .from_reader(Box::new(reader) as Box<dyn BufRead + Send>);
-            let header = csv_header(&mut rdr, &name)?;
+                .buffer_capacity(CSV_BUFFER)
+                .from_reader(Box::new(bounded) as Box<dyn Read + Send>);
+            let header = match csv_header(&mut rdr, &name) {
+                Err(_) if marks.tripped() => {
+                    return Err(InputError {
+                        file: name,
+                        loc: Loc::Line(1),
+                        message: record_too_large(limit),
+                    }
+                    .into());
+                }
+                other => other?,
+            };
+            marks.record_starts_at(rdr.position().byte());
             let plan = header_plan(&header, &schema, &name, &mut input.notes)?;
             input.header = Some(header.clone());
             input.start = Some(Box::new(move |tx| {
                 read_csv(
                     rdr,
+                    &marks,
                     header,
                     plan,
                     keep_raw,
@@ -384,12 +501,14 @@ pub fn open(
         }
         Format::Jsonl => {
             input.start = Some(Box::new(move |tx| {
-                read_jsonl(reader, Sink::new(tx, name, schema, keep_raw));
+                read_jsonl(reader, limit, Sink::new(tx, name, schema, keep_raw));
             }));
         }
         Format::Json => {
             input.start = Some(Box::new(move |tx| {
-                read_json(reader, Sink::new(tx, name, schema, keep_raw));
+                let marks = Marks::default();
+                let bounded = Bounded::new(reader, marks.clone(), limit, 0);
+                read_json(bounded, &marks, Sink::new(tx, name, schema, keep_raw));
             }));
         }
     }
@@ -720,7 +839,8 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 fn read_csv(
-    mut rdr: csv::Reader<Box<dyn BufRead + Send>>,
+    mut rdr: csv::Reader<Box<dyn Read + Send>>,
+    marks: &Marks,
     header: csv::StringRecord,
     plan: Plan,
     keep_raw: Option<RawKind>,
@@ -732,12 +852,33 @@ fn read_csv(
     loop {
         let mut rec = csv::StringRecord::new();
         match rdr.read_record(&mut rec) {
-            Ok(true) => {}
+            Ok(true) => {
+                // Exact here; the bounded reader under the csv reader stops an
+                // endless record within the csv reader's buffer of the limit.
+                let end = rdr.position().byte();
+                let start = rec.position().map_or(end, csv::Position::byte);
+                if end.saturating_sub(start) > record_bytes_max() {
+                    if let Some(p) = pending.take()
+                        && !csv_push(p, &plan, keep_raw, &mut sink)
+                    {
+                        return;
+                    }
+                    let line = rec.position().map_or(0, csv::Position::line);
+                    sink.fail(Loc::Line(line), record_too_large(record_bytes_max()));
+                    return;
+                }
+                marks.record_starts_at(end);
+            }
             Ok(false) => break,
             Err(e) => {
                 if let Some(p) = pending.take()
                     && !csv_push(p, &plan, keep_raw, &mut sink)
                 {
+                    return;
+                }
+                if marks.tripped() {
+                    let line = rdr.position().line();
+                    sink.fail(Loc::Line(line), record_too_large(record_bytes_max()));
                     return;
                 }
                 let err = csv_error(&sink.name, &e, Some(&header));
@@ -794,12 +935,17 @@ fn csv_push(
     sink.push(Rec { line, record, raw })
 }
 
-fn read_jsonl(mut reader: impl BufRead, mut sink: Sink) {
+fn read_jsonl(mut reader: impl BufRead, limit: u64, mut sink: Sink) {
     let mut buf = Vec::new();
     let mut line = 0u64;
     loop {
         buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
+        // At most `limit` bytes plus the line break: a longer line is refused
+        // without reading the rest of it.
+        match (&mut reader)
+            .take(limit.saturating_add(1))
+            .read_until(b'\n', &mut buf)
+        {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => {
@@ -808,6 +954,10 @@ fn read_jsonl(mut reader: impl BufRead, mut sink: Sink) {
             }
         }
         line += 1;
+        if buf.len() as u64 > limit && buf.last() != Some(&b'\n') {
+            sink.fail(Loc::Line(line), record_too_large(limit));
+            return;
+        }
         let bytes = if line == 1 {
             buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buf)
         } else {
@@ -857,6 +1007,7 @@ const STOPPED: &str = "\u{0}stopped";
 
 struct ArrayVisitor<'a> {
     sink: &'a mut Sink,
+    marks: &'a Marks,
 }
 
 impl<'de> Visitor<'de> for ArrayVisitor<'_> {
@@ -868,8 +1019,10 @@ impl<'de> Visitor<'de> for ArrayVisitor<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut n = 0u64;
+        self.marks.record_starts_here();
         while let Some(v) = seq.next_element::<Value>()? {
             n += 1;
+            self.marks.record_starts_here();
             if !self.sink.json_record(v, n, Loc::Record(n)) {
                 return Err(A::Error::custom(STOPPED));
             }
@@ -878,19 +1031,27 @@ impl<'de> Visitor<'de> for ArrayVisitor<'_> {
     }
 }
 
-fn read_json(mut reader: impl BufRead, mut sink: Sink) {
-    if let Ok(buf) = reader.fill_buf()
+fn read_json<R: BufRead>(reader: Bounded<R>, marks: &Marks, mut sink: Sink) {
+    let mut reader = reader;
+    if let Ok(buf) = reader.inner.fill_buf()
         && buf.starts_with(b"\xEF\xBB\xBF")
     {
-        reader.consume(3);
+        reader.inner.consume(3);
     }
     let mut de = serde_json::Deserializer::from_reader(reader);
     let res = de
-        .deserialize_seq(ArrayVisitor { sink: &mut sink })
+        .deserialize_seq(ArrayVisitor {
+            sink: &mut sink,
+            marks,
+        })
         .and_then(|()| de.end());
     match res {
         Ok(()) => sink.end(),
         Err(_) if sink.stopped => {}
+        Err(_) if marks.tripped() => {
+            let record = sink.count.saturating_add(1);
+            sink.fail(Loc::Record(record), record_too_large(record_bytes_max()));
+        }
         Err(e) => {
             let msg = strip_position(&e);
             if e.is_eof() && sink.count == 0 && msg == "EOF while parsing a value" {

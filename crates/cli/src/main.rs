@@ -9,6 +9,7 @@ mod commands;
 mod r#gen;
 mod import;
 mod input;
+mod request;
 mod util;
 
 use std::io::ErrorKind;
@@ -23,7 +24,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let db = cli.db.as_path();
     let ws = cli.workspace.as_str();
     match &cli.command {
-        Command::Import(a) => import::run(db, ws, a),
+        Command::Import(a) => {
+            input::set_record_bytes_max(a.max_record_bytes);
+            import::run(db, ws, a)
+        }
         Command::Upsert(a) => commands::upsert(db, ws, a),
         Command::Get(a) => commands::get(db, ws, a),
         Command::Find(a) => commands::find(db, ws, a),
