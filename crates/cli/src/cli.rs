@@ -56,6 +56,9 @@ pub enum Command {
     Workspace(WorkspaceCommand),
     /// Print contact counts per workspace and the file size, as JSON.
     Stats,
+    /// Write a consistent copy of the database to a new file, from one snapshot;
+    /// writers may go on meanwhile.
+    Backup(BackupArgs),
     /// Check the file: redb's page checksums and allocator state (on a temporary
     /// copy, since that check repairs), then the consistency of every table; print
     /// each problem and exit 1 if there is any. The file itself is only read.
@@ -253,6 +256,14 @@ pub struct UpsertArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::input::RECORD_BYTES_MAX_DEFAULT,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_record_bytes: u64,
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The copy's path; it must not exist (a backup never overwrites a file).
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
 }
 
 /// `get`.

@@ -12,8 +12,8 @@ use contactdb_policy::column::{Catalog, Kind};
 use serde_json::{Value, json};
 
 use crate::cli::{
-    ColumnAddArgs, ColumnTypeArg, ColumnsCommand, ExportArgs, FindArgs, GetArgs, OutFormatArg,
-    STRING_MAX_LEN_DEFAULT, UpsertArgs, WorkspaceCommand,
+    BackupArgs, ColumnAddArgs, ColumnTypeArg, ColumnsCommand, ExportArgs, FindArgs, GetArgs,
+    OutFormatArg, STRING_MAX_LEN_DEFAULT, UpsertArgs, WorkspaceCommand,
 };
 use crate::input::type_args;
 use crate::request::{Refusal, read_request};
@@ -417,6 +417,22 @@ pub fn stats(db_path: &Path) -> anyhow::Result<ExitCode> {
         "contacts": total,
         "workspaces": workspaces,
     }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup DEST`.
+pub fn backup(db_path: &Path, args: &BackupArgs) -> anyhow::Result<ExitCode> {
+    let db = open_existing(db_path)?;
+    let s = db
+        .backup(&args.dest)
+        .with_context(|| format!("cannot back up {}", db_path.display()))?;
+    eprint_line(&format!(
+        "backed up {} to {}: {} entries, {} bytes",
+        db_path.display(),
+        args.dest.display(),
+        count(s.entries),
+        count(s.bytes)
+    ));
     Ok(ExitCode::SUCCESS)
 }
 

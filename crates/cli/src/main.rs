@@ -36,6 +36,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Workspace(c) => commands::workspace(db, c),
         Command::Stats => commands::stats(db),
         Command::Check => commands::check(db),
+        Command::Backup(a) => commands::backup(db, a),
         Command::Gen(a) => r#gen::run(a),
     }
 }

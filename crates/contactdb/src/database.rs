@@ -326,6 +326,14 @@ impl Database {
         Ok(self.inner.store.check()?)
     }
 
+    /// Writes a consistent copy of the last committed state to a new file at
+    /// `dest` (which must not exist), from one read transaction, so writers —
+    /// in this process or another — may go on meanwhile. Works on read-only
+    /// handles. Returns the entries copied and the copy's size in bytes.
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<contactdb_store::BackupSummary, Error> {
+        Ok(self.inner.store.backup(dest.as_ref())?)
+    }
+
     /// Size of the database file in bytes.
     pub fn file_size(&self) -> Result<u64, Error> {
         Ok(self.inner.store.file_size()?)

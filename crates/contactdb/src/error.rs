@@ -62,7 +62,8 @@ impl From<StoreError> for Error {
             | StoreError::WorkspaceExists { .. }
             | StoreError::ColumnInvalid { .. }
             | StoreError::ColumnInUse { .. }
-            | StoreError::TooManyColumns => Error::InvalidArgument(e.to_string()),
+            | StoreError::TooManyColumns
+            | StoreError::BackupDestinationExists { .. } => Error::InvalidArgument(e.to_string()),
             other => Error::Store(other),
         }
     }

@@ -49,4 +49,4 @@ pub use contactdb_policy::{
     Mode, OnDuplicate, OnInvalid, Outcome, RecordError, RecordResult, Report, RequestError, Status,
     Summary, Warning, WarningCode,
 };
-pub use contactdb_store::{Problem, panic_is_contained};
+pub use contactdb_store::{BackupSummary, Problem, panic_is_contained};

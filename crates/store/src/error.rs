@@ -30,6 +30,12 @@ pub enum StoreError {
         /// The path as given.
         path: PathBuf,
     },
+    /// A backup's destination exists already (a backup never overwrites a file).
+    #[error("{} exists already: a backup never overwrites a file", path.display())]
+    BackupDestinationExists {
+        /// The destination.
+        path: PathBuf,
+    },
     /// A write through a handle opened read-only.
     #[error("the database is open read-only")]
     ReadOnly,

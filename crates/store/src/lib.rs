@@ -13,6 +13,7 @@
 //!
 //! The on-disk format is described in `docs/format.md`.
 
+mod backup;
 mod check;
 mod codec;
 mod error;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable};
 
+pub use backup::BackupSummary;
 pub use error::{Problem, StoreError};
 pub use guard::panic_is_contained;
 use guard::{Poison, guarded};
@@ -171,6 +173,8 @@ pub struct Store {
     /// Set once a call stopped on a panic inside redb (see the `guard` module).
     poison: Arc<Poison>,
     path: PathBuf,
+    /// `StoreOptions::cache_size_bytes` (a backup's destination uses it too).
+    cache_size_bytes: usize,
     min_delta: u64,
     /// In-memory filters of the tiered tables (see [`filter`]), shared with every
     /// write view, which feeds them the keys it writes.
@@ -296,6 +300,7 @@ impl Store {
             db,
             poison,
             path: path.to_path_buf(),
+            cache_size_bytes: opts.cache_size_bytes,
             min_delta: opts.min_delta,
             filters: Arc::new(filter::FilterCell::new(opts.filter_slack_min)),
             drain: {
@@ -511,6 +516,18 @@ impl Store {
         guarded(&self.poison, || {
             let rtx = self.db.begin_read()?;
             check::check(&rtx)
+        })
+    }
+
+    /// Writes a consistent copy of the last committed state to a new file at
+    /// `dest`, from one read transaction: writers may go on meanwhile, the copy
+    /// holds exactly one committed state. The copy is written beside `dest` and
+    /// renamed into place once complete; an existing `dest` is never overwritten
+    /// ([`StoreError::BackupDestinationExists`]).
+    pub fn backup(&self, dest: &Path) -> Result<BackupSummary, StoreError> {
+        guarded(&self.poison, || {
+            let rtx = self.db.begin_read()?;
+            backup::backup(&rtx, dest, self.cache_size_bytes)
         })
     }
 
