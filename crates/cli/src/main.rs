@@ -4,13 +4,11 @@
 //! Exit codes: 0 all applied; 3 partially applied; 1 nothing applied or any error;
 //! 2 usage error. Errors go to stderr as one line; machine output goes to stdout.
 
-mod cli;
 mod commands;
 mod r#gen;
 mod import;
-mod input;
-mod request;
-mod util;
+
+use contactdb_cli::{cli, input, request, util};
 
 use std::io::ErrorKind;
 use std::process::ExitCode;
