@@ -230,6 +230,7 @@ impl Workspace {
         j.state = contactdb_store::JobState::Cancelled;
         j.updated_at_us = now_us();
         w.put_job(self.id(), &j)?;
+        w.clear_job_data(self.id(), j.number)?;
         w.commit()?;
         Ok(true)
     }
