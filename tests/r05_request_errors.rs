@@ -300,3 +300,88 @@ fn request_error_stores_no_request_id() -> TestResult {
     assert_eq!(rep.summary.inserted, 1);
     Ok(())
 }
+
+// R5: a request with several problems is refused with the first in the documented
+// order: unknown column, not import-enabled, listed twice, new_contact_key outside
+// update, column not in `columns`, record not an object.
+#[test]
+fn r05_several_problems_name_the_first_in_order() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    ws.declare_column(contactdb::ColumnSpec::new(
+        "locked",
+        contactdb::ColumnType::Integer,
+    ))?;
+    let not_object = json!(7);
+    let new_key = json!({"contact_key": "a", "new_contact_key": "b"});
+    let not_listed = json!({"contact_key": "a", "surname": "S"});
+    let twice = json!({"contact_key": "a", "gsm": "+905551112233", "phoneNumber": "+905551112233"});
+    let locked = json!({"contact_key": "a", "locked": 1});
+    let unknown = json!({"contact_key": "a", "nope": 1});
+    let all = [
+        &not_object,
+        &new_key,
+        &not_listed,
+        &twice,
+        &locked,
+        &unknown,
+    ];
+    let body = |from: usize| {
+        let records: Vec<&Value> = all.iter().skip(from).copied().collect();
+        json!({"mode": "upsert", "columns": ["name", "new_contact_key", "gsm", "locked", "nope"], "records": records})
+    };
+    // `columns` names an unknown column too: it is met first.
+    check(&ws, body(0), "unknown_column");
+    let mut b = body(0);
+    b["columns"] = json!(["name", "new_contact_key", "gsm", "locked"]);
+    check(&ws, b.clone(), "unknown_column");
+    b["records"] = json!([&not_object, &new_key, &not_listed, &twice, &locked]);
+    check(&ws, b.clone(), "column_not_import_enabled");
+    b["columns"] = json!(["name", "new_contact_key", "gsm"]);
+    b["records"] = json!([&not_object, &new_key, &not_listed, &twice]);
+    check(&ws, b.clone(), "record_column_twice");
+    b["records"] = json!([&not_object, &new_key, &not_listed]);
+    check(&ws, b.clone(), "new_key_not_allowed");
+    b["columns"] = json!(["name", "gsm"]);
+    b["records"] = json!([&not_object, &not_listed]);
+    check(&ws, b.clone(), "column_not_in_list");
+    b["records"] = json!([&not_object, ok()]);
+    check(&ws, b.clone(), "record_not_object");
+    // Listed twice in `columns` comes before the records' problems.
+    b["columns"] = json!(["name", "first_name"]);
+    check(&ws, b, "column_listed_twice");
+    Ok(())
+}
+
+// R5 (null means absent): `"new_contact_key": null` in an upsert is no rename and no
+// error; null request options take their defaults.
+#[test]
+fn r05_null_new_contact_key_in_upsert_is_absent() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let req: BulkRequest = serde_json::from_value(json!({
+        "mode": "upsert",
+        "match_on": null,
+        "on_invalid": null,
+        "on_duplicate": null,
+        "empty_values": null,
+        "request_id": null,
+        "columns": null,
+        "records": [{"contact_key": "a", "name": "A", "new_contact_key": null}]
+    }))?;
+    let rep = ws.bulk(&req)?;
+    assert_eq!(rep.status, contactdb::Status::Applied);
+    assert_eq!(col(&must_get(&ws, "a")?, "name"), json!("A"));
+    // A non-null one is still refused.
+    check(
+        &ws,
+        json!({"mode": "upsert", "records": [{"contact_key": "a", "new_contact_key": "b"}]}),
+        "new_key_not_allowed",
+    );
+    // In update, null asks for no rename.
+    let req: BulkRequest = serde_json::from_value(json!({
+        "mode": "update",
+        "records": [{"contact_key": "a", "name": "A2", "new_contact_key": null}]
+    }))?;
+    assert_eq!(ws.bulk(&req)?.status, contactdb::Status::Applied);
+    assert_eq!(col(&must_get(&ws, "a")?, "name"), json!("A2"));
+    Ok(())
+}

@@ -305,11 +305,12 @@ fn last_rematches_without_left_out_records() -> TestResult {
     Ok(())
 }
 
-// Semantics (R6a first): a left-out record changes nothing, so later records do
-// not see its values.
+// R6a first: occurrences are grouped transitively from the request's start: record 1
+// shares key n with record 0 and email f with record 2, so all three are one
+// contact; only record 0 applies, and nobody sees the left-out values.
 #[test]
-fn first_left_out_record_is_invisible() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
+fn first_groups_transitively_through_keys_and_values() -> TestResult {
+    let (_dir, db, ws) = fresh_ws()?;
     let mut r = match_all(
         Mode::Upsert,
         vec![
@@ -322,11 +323,111 @@ fn first_left_out_record_is_invisible() -> TestResult {
     let rep = ws.bulk(&r)?;
     assert_eq!(
         outcomes(&rep),
-        vec![Outcome::Inserted, Outcome::Duplicate, Outcome::Inserted]
+        vec![Outcome::Inserted, Outcome::Duplicate, Outcome::Duplicate]
     );
-    assert_eq!(rep.results[2].matched_by, None);
+    assert_eq!(dup_of(&rep), vec![None, Some(0), Some(0)]);
     assert_eq!(col(&must_get(&ws, "n")?, "email"), json!("e@x.com"));
-    assert_eq!(col(&must_get(&ws, "q")?, "email"), json!("f@x.com"));
+    assert!(ws.get("q")?.is_none());
     assert!(must_get(&ws, "n")?.aliases.is_empty());
+    assert_clean(&db)?;
+    Ok(())
+}
+
+// R6a last: identity is decided from the request's start, so a record whose email
+// matched the contact there is an occurrence of it even though an earlier record
+// of the request changes that email; only the last occurrence applies, and no
+// left-out record's key becomes an alias.
+#[test]
+fn r06a_last_decides_identity_from_the_request_start() -> TestResult {
+    let (_dir, db, ws) = fresh_ws()?;
+    seed(&ws, vec![json!({"contact_key": "s", "email": "e1@x.com"})])?;
+    let mut r = match_all(
+        Mode::Upsert,
+        vec![
+            json!({"contact_key": "s", "email": "e2@x.com"}),
+            json!({"contact_key": "y", "email": "e1@x.com"}),
+            json!({"contact_key": "s", "name": "n"}),
+        ],
+    );
+    r.match_on = contactdb::MatchOn {
+        email: true,
+        phone: false,
+    };
+    r.on_duplicate = OnDuplicate::Last;
+    let rep = ws.bulk(&r)?;
+    assert_eq!(rep.status, Status::Applied);
+    assert_eq!(
+        outcomes(&rep),
+        vec![Outcome::Duplicate, Outcome::Duplicate, Outcome::Updated]
+    );
+    assert_eq!(dup_of(&rep), vec![Some(2), Some(2), None]);
+    let s = must_get(&ws, "s")?;
+    assert_eq!(col(&s, "email"), json!("e1@x.com"));
+    assert_eq!(col(&s, "name"), json!("n"));
+    assert!(s.aliases.is_empty());
+    assert_eq!(s.version, 2);
+    assert!(ws.get("y")?.is_none());
+    assert_clean(&db)?;
+    Ok(())
+}
+
+// R6a last + R11: a rename and a record naming the new key are two contacts at the
+// request's start (the new key resolved to nothing), so both apply in order.
+#[test]
+fn r06a_last_keeps_a_rename_and_the_record_after_it() -> TestResult {
+    let (_dir, db, ws) = fresh_ws()?;
+    seed(&ws, vec![json!({"contact_key": "a"})])?;
+    let mut r = dup(
+        Mode::Update,
+        OnDuplicate::Last,
+        vec![
+            json!({"contact_key": "a", "new_contact_key": "b"}),
+            json!({"contact_key": "b", "name": "X"}),
+        ],
+    );
+    r.on_invalid = OnInvalid::Skip;
+    let rep = ws.bulk(&r)?;
+    assert_eq!(rep.status, Status::Applied, "{:?}", rep.errors);
+    assert_eq!(outcomes(&rep), vec![Outcome::Updated, Outcome::Updated]);
+    assert!(ws.get("a")?.is_none());
+    let b = must_get(&ws, "b")?;
+    assert_eq!(col(&b, "name"), json!("X"));
+    assert_eq!(b.version, 3);
+    assert_clean(&db)?;
+    Ok(())
+}
+
+// R6a reject: the later occurrences of a group fail, naming the first, and reach
+// nothing; the first applies.
+#[test]
+fn r06a_reject_fails_later_occurrences_from_the_request_start() -> TestResult {
+    let (_dir, db, ws) = fresh_ws()?;
+    seed(&ws, vec![json!({"contact_key": "s", "email": "e1@x.com"})])?;
+    let mut r = match_all(
+        Mode::Upsert,
+        vec![
+            json!({"contact_key": "s", "email": "e2@x.com"}),
+            json!({"contact_key": "y", "email": "e1@x.com"}),
+            json!({"contact_key": "z", "name": "Z"}),
+        ],
+    );
+    r.on_duplicate = OnDuplicate::Reject;
+    r.on_invalid = OnInvalid::Skip;
+    let rep = ws.bulk(&r)?;
+    assert_eq!(rep.status, Status::Partial);
+    assert_eq!(
+        outcomes(&rep),
+        vec![Outcome::Updated, Outcome::Failed, Outcome::Inserted]
+    );
+    let e: Vec<_> = rep
+        .errors
+        .iter()
+        .map(|e| (e.index, e.code.as_str(), e.duplicate_of))
+        .collect();
+    assert_eq!(e, vec![(1, "duplicate_in_batch", Some(0))]);
+    assert_eq!(rep.results[1].matched_by, None);
+    assert_eq!(col(&must_get(&ws, "s")?, "email"), json!("e2@x.com"));
+    assert!(ws.get("y")?.is_none());
+    assert_clean(&db)?;
     Ok(())
 }

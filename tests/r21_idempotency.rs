@@ -308,3 +308,52 @@ fn largest_retention_saturates() -> TestResult {
     assert_clean(&db)?;
     Ok(())
 }
+
+// R21: the replay comes before every check that depends on the workspace's current
+// state: a retry is answered with the stored report even after the column it writes
+// stopped being import-enabled.
+#[test]
+fn r21_replay_comes_before_column_checks() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let tier = contactdb::ColumnSpec::new("tier", contactdb::ColumnType::Integer);
+    ws.declare_column(tier.clone().import_enabled(true))?;
+    let r = with_id(
+        "rid-flag",
+        Mode::Upsert,
+        vec![json!({"contact_key": "a", "tier": 3})],
+    );
+    let first = ws.bulk(&r)?;
+    assert_eq!(first.status, Status::Applied);
+    ws.declare_column(tier.import_enabled(false))?;
+    let again = ws.bulk(&r)?;
+    assert!(again.replayed);
+    assert_eq!(again.results, first.results);
+    // A new request with the column is refused as before.
+    let fresh = with_id(
+        "rid-other",
+        Mode::Upsert,
+        vec![json!({"contact_key": "a", "tier": 4})],
+    );
+    assert_eq!(request_code(ws.bulk(&fresh)), "column_not_import_enabled");
+    Ok(())
+}
+
+// R21: "the same body" is the same request as parsed: object keys in another order,
+// an option given as its default or as null, are the same body.
+#[test]
+fn r21_same_body_ignores_key_order_and_spelled_out_defaults() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let first: BulkRequest = serde_json::from_str(
+        r#"{"mode":"upsert","request_id":"rid-order","records":[{"contact_key":"a","name":"A","email":"a@x.com"}]}"#,
+    )?;
+    let retry: BulkRequest = serde_json::from_str(
+        r#"{"records":[{"email":"a@x.com","name":"A","contact_key":"a"}],"on_invalid":"abort","match_on":null,"request_id":"rid-order","mode":"upsert"}"#,
+    )?;
+    assert_eq!(ws.bulk(&first)?.status, Status::Applied);
+    assert!(ws.bulk(&retry)?.replayed);
+    let other: BulkRequest = serde_json::from_str(
+        r#"{"mode":"upsert","request_id":"rid-order","records":[{"contact_key":"a","name":"B"}]}"#,
+    )?;
+    assert_eq!(request_code(ws.bulk(&other)), "request_id_reused");
+    Ok(())
+}

@@ -184,7 +184,9 @@ pub struct ImportArgs {
     #[arg(long, value_enum, default_value = "skip")]
     pub on_invalid: OnInvalidArg,
 
-    /// What a second record for the same contact in one batch does.
+    /// What a second record for the same contact does: within a batch, or within the
+    /// whole input with --on-invalid abort (which then reads the input into memory
+    /// at once for first, last and reject).
     #[arg(long, value_enum, default_value = "merge")]
     pub on_duplicate: OnDuplicateArg,
 

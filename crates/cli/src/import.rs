@@ -2,7 +2,9 @@
 //!
 //! `--on-invalid skip`: each batch is one `Workspace::bulk` call (one transaction).
 //! `--on-invalid abort`: every batch goes through one `Workspace::bulk_atomic` call,
-//! one write transaction committed only if no record anywhere failed.
+//! one write transaction committed only if no record anywhere failed; the outcome is
+//! that of one request holding every record, whatever the batch size (with
+//! `--on-duplicate first|last|reject` the input is planned as one batch).
 //! Every batch's report is folded into a running tally, the rejects file and the
 //! JSON report as it arrives, so memory is bounded by the batch size.
 
@@ -577,7 +579,16 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         return Err(UsageError("standard input (-) can be read only once".to_owned()).into());
     }
-    let batch_size = usize::try_from(args.batch_size).unwrap_or(usize::MAX);
+    // Under abort the input is one request. Batches keep that for merge (each is
+    // planned over the ones before it), but which records are occurrences of one
+    // contact under first/last/reject depends on the whole input: plan it at once.
+    let whole_input =
+        args.on_invalid == OnInvalidArg::Abort && args.on_duplicate != OnDuplicateArg::Merge;
+    let batch_size = if whole_input {
+        usize::MAX
+    } else {
+        usize::try_from(args.batch_size).unwrap_or(usize::MAX)
+    };
     let cache_bytes = usize::try_from(args.cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
     let db = Database::builder()
         .records_max(batch_size)

@@ -80,7 +80,6 @@ impl Workspace {
         let mut write = inner.store.begin_write(wait)?;
         // The writer lock is held: this snapshot is exactly what the write starts from.
         let (read, catalog) = self.view()?;
-        let prepared = prepare(req, &catalog, &inner.limits)?;
         let now = now_us();
         let body_hash = match &req.request_id {
             Some(id) => {
@@ -102,6 +101,9 @@ impl Workspace {
             }
             None => None,
         };
+        // After the replay: a retry gets its stored report even when the checks
+        // below would now refuse the body (a column's flags changed since).
+        let prepared = prepare(req, &catalog, &inner.limits)?;
         let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
         let contacts = inner.store.bulk_contacts(&write, self.id, records)?;
         let plan = run_plan(inner, req, &prepared, &catalog, &contacts, now)?;
@@ -187,7 +189,13 @@ impl Workspace {
             if status != Status::Rejected {
                 write.apply(self.id, &plan.writes).map_err(Error::from)?;
             }
-            carry.absorb(&plan.writes);
+            // A rejected batch still carries what its valid records would have
+            // done: the batches after it are planned as the rest of one request.
+            carry.absorb(if plan.report.status == Status::Rejected {
+                &plan.rejected_writes
+            } else {
+                &plan.writes
+            });
         }
         drop(contacts);
         if status == Status::Rejected {

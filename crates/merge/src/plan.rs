@@ -21,4 +21,10 @@ pub struct Plan {
     /// Contacts to write; empty when the request is rejected. Each contact appears
     /// once, in the order the request first changed it.
     pub writes: Vec<ContactWrite>,
+    /// When the request is rejected: the writes its applicable records would have
+    /// made had it not been (else empty). Never to be applied; a caller that plans
+    /// several requests as one (an import of many batches that must succeed or fail
+    /// as a whole) layers them under the next request, so that it sees the earlier
+    /// records exactly as one request would.
+    pub rejected_writes: Vec<ContactWrite>,
 }

@@ -17,6 +17,7 @@ use contactdb_policy::{
     WarningCode,
 };
 
+use crate::identity::{self, LeftOut};
 use crate::{ContactWrite, Lookup, Plan};
 
 /// Plans `req` (already checked by [`contactdb_policy::request::prepare`]) against
@@ -94,43 +95,34 @@ pub fn plan_chunked<L: Lookup>(
     let n = req.records.len();
     let mut overlay = Overlay::for_records(n);
     let mut report = ReportBuilder::new(n);
-    if prepared.on_duplicate != OnDuplicate::Last {
+    if prepared.on_duplicate == OnDuplicate::Merge {
         // The only pass: each record goes into the report as soon as it is
         // resolved, and each chunk is dropped once resolved, so that the calling
         // thread does this work while the helpers still prepare chunks.
         phase1.run(pool, false, |chunk| {
             chunk.iter_mut().try_for_each(|p| {
-                let r = ctx.step(&mut overlay, p, None, Take::Move)?;
+                let r = ctx.step(&mut overlay, p, None)?;
                 report.add(p, r);
                 Ok(())
             })
         })?;
         return Ok(report.finish(req, prepared, overlay));
     }
-    // `on_duplicate=last`: a first pass learns which records reach the same
-    // contact (copying what phase 1 found, which the second pass needs), then a
-    // second pass applies only the last of each.
-    let mut first: Vec<RecordOutcome> = Vec::with_capacity(n);
-    let mut chunks = phase1.run(pool, true, |chunk| {
-        chunk.iter_mut().try_for_each(|p| {
-            first.push(ctx.step(&mut overlay, p, None, Take::Copy)?);
-            Ok(())
-        })
-    })?;
-    let mut last_of: AHashMap<usize, u32> = AHashMap::new();
-    for (i, r) in first.iter().enumerate() {
-        if let Some(e) = r.reached {
-            last_of.insert(e, index_u32(i));
-        }
-    }
-    let left_out = first.iter().enumerate().map(|(i, r)| {
-        r.reached
-            .and_then(|e| last_of.get(&e).copied())
-            .filter(|last| *last != index_u32(i))
-    });
-    let mut overlay = Overlay::for_records(n);
+    // `first`, `last`, `reject`: which records are occurrences of one contact is
+    // decided from the snapshot alone, over the whole request, before any record is
+    // applied; then the kept records are applied as under `merge`.
+    let mut chunks = phase1.run(pool, true, |_| Ok(()))?;
+    let left_out = identity::left_out(
+        prepared.on_duplicate,
+        chunks.iter().flatten().map(|p| identity::SnapshotMatch {
+            rec: &p.rec,
+            by_key: p.by_key.as_ref(),
+            by_email: p.by_email.as_deref(),
+            by_phone: p.by_phone.as_deref(),
+        }),
+    );
     for (p, skip) in chunks.iter_mut().flatten().zip(left_out) {
-        let r = ctx.step(&mut overlay, p, skip, Take::Move)?;
+        let r = ctx.step(&mut overlay, p, skip)?;
         report.add(p, r);
     }
     Ok(report.finish(req, prepared, overlay))
@@ -149,23 +141,6 @@ struct Prefetched {
     by_email: Option<Vec<Contact>>,
     /// Snapshot contacts with the record's gsm, when `match_on` has phone.
     by_phone: Option<Vec<Contact>>,
-}
-
-/// Whether a pass moves what phase 1 found out of the records (the last pass) or
-/// copies it (a pass that another pass follows).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Take {
-    Copy,
-    Move,
-}
-
-impl Take {
-    fn get<T: Clone + Default>(self, slot: &mut T) -> T {
-        match self {
-            Take::Copy => slot.clone(),
-            Take::Move => std::mem::take(slot),
-        }
-    }
 }
 
 /// Phase 1 for record `i`: normalization, validation and the snapshot lookups.
@@ -557,22 +532,34 @@ struct Ctx<'a, L> {
 }
 
 impl<L: Lookup> Ctx<'_, L> {
-    /// Resolves the next record of a pass against `ov`. `skip = Some(j)`: the
-    /// record is not applied, it is a duplicate of record j (`on_duplicate=last`).
+    /// Resolves the next record of the pass against `ov`, unless the duplicate
+    /// policy leaves it out (`skip`): then it reaches nothing and changes nothing.
     fn step(
         &self,
         ov: &mut Overlay,
         p: &mut Prefetched,
-        skip: Option<u32>,
-        take: Take,
+        skip: Option<LeftOut>,
     ) -> Result<RecordOutcome, L::Error> {
         match skip {
-            Some(j) => Ok(RecordOutcome {
+            None => self.resolve(p, ov),
+            Some(LeftOut::Duplicate(j)) => Ok(RecordOutcome {
                 outcome: Some(Outcome::Duplicate),
                 duplicate_of: Some(j),
                 ..RecordOutcome::default()
             }),
-            None => self.resolve(p, ov, take),
+            Some(LeftOut::Rejected(j)) => {
+                let mut out = RecordOutcome {
+                    duplicate_of: Some(j),
+                    ..RecordOutcome::default()
+                };
+                out.fail(
+                    &p.rec,
+                    ErrorCode::DuplicateInBatch,
+                    None,
+                    format!("record {j} of this request is the same contact"),
+                );
+                Ok(out)
+            }
         }
     }
 }
@@ -651,12 +638,7 @@ impl<L: Lookup> Ctx<'_, L> {
     }
 
     /// Applies (or fails) one record against the overlay.
-    fn resolve(
-        &self,
-        p: &mut Prefetched,
-        ov: &mut Overlay,
-        take: Take,
-    ) -> Result<RecordOutcome, L::Error> {
+    fn resolve(&self, p: &mut Prefetched, ov: &mut Overlay) -> Result<RecordOutcome, L::Error> {
         let rec = &p.rec;
         let mut out = RecordOutcome::default();
         let Some(key) = rec.key.as_deref().filter(|_| !rec.is_invalid()) else {
@@ -667,7 +649,7 @@ impl<L: Lookup> Ctx<'_, L> {
 
         // R8: key or alias first, authoritative when found.
         let matched: Option<(Found, MatchedBy)> =
-            if let Some(f) = self.find_ident(ov, key, Some(take.get(&mut p.by_key)))? {
+            if let Some(f) = self.find_ident(ov, key, Some(std::mem::take(&mut p.by_key)))? {
                 let by = if self.key_of(ov, &f) == key {
                     MatchedBy::Key
                 } else {
@@ -679,14 +661,14 @@ impl<L: Lookup> Ctx<'_, L> {
                 if self.prepared.match_on.email
                     && let Some(e) = rec.email()
                 {
-                    for f in self.find_by_value(ov, e, false, take.get(&mut p.by_email))? {
+                    for f in self.find_by_value(ov, e, false, std::mem::take(&mut p.by_email))? {
                         cands.push((f, MatchedBy::Email));
                     }
                 }
                 if self.prepared.match_on.phone
                     && let Some(g) = rec.gsm()
                 {
-                    for f in self.find_by_value(ov, g, true, take.get(&mut p.by_phone))? {
+                    for f in self.find_by_value(ov, g, true, std::mem::take(&mut p.by_phone))? {
                         let k = self.key_of(ov, &f).to_owned();
                         if !cands.iter().any(|(c, _)| self.key_of(ov, c) == k) {
                             cands.push((f, MatchedBy::Phone));
@@ -721,29 +703,6 @@ impl<L: Lookup> Ctx<'_, L> {
             }
             if let Found::Entity(e) = f {
                 out.duplicate_of = ov.entities.get(*e).and_then(|x| x.reached_by);
-            }
-        }
-
-        // R6a: first / reject leave out a contact reached before.
-        if let Some(j) = out.duplicate_of {
-            match self.prepared.on_duplicate {
-                OnDuplicate::First => {
-                    return Ok(RecordOutcome {
-                        outcome: Some(Outcome::Duplicate),
-                        duplicate_of: Some(j),
-                        ..RecordOutcome::default()
-                    });
-                }
-                OnDuplicate::Reject => {
-                    out.fail(
-                        rec,
-                        ErrorCode::DuplicateInBatch,
-                        None,
-                        format!("record {j} of this request already reached this contact"),
-                    );
-                    return Ok(out);
-                }
-                OnDuplicate::Merge | OnDuplicate::Last => {}
             }
         }
 
@@ -1017,7 +976,8 @@ impl ReportBuilder {
         } else {
             Status::Partial
         };
-        let writes = if status == Status::Rejected {
+        let planned = writes(overlay.entities);
+        let (writes, rejected_writes) = if status == Status::Rejected {
             for r in &mut self.results {
                 if r.outcome.is_applied() {
                     r.outcome = Outcome::NotApplied;
@@ -1027,10 +987,10 @@ impl ReportBuilder {
             summary.updated = 0;
             summary.unchanged = 0;
             self.warnings = Vec::new();
-            Vec::new()
+            (Vec::new(), planned)
         } else {
             summary.batches = 1;
-            writes(overlay.entities)
+            (planned, Vec::new())
         };
         Plan {
             report: Report {
@@ -1044,6 +1004,7 @@ impl ReportBuilder {
                 request_error: None::<RequestErrorInfo>,
             },
             writes,
+            rejected_writes,
         }
     }
 }

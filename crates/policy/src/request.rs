@@ -120,16 +120,16 @@ pub struct BulkRequest {
     /// insert | update | upsert.
     pub mode: Mode,
     /// Default `[key]`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub match_on: MatchOn,
     /// Default `abort`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub on_invalid: OnInvalid,
     /// Default `merge`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub on_duplicate: OnDuplicate,
     /// Default `clear`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub empty_values: EmptyValues,
     /// Idempotency key (R21).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +157,15 @@ impl BulkRequest {
             records,
         }
     }
+}
+
+/// Reads an optional field whose JSON `null` means "absent": its default.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A request rejected as a whole (R5): nothing was read or written.
@@ -282,23 +291,13 @@ pub struct Prepared {
     pub names: AHashMap<String, FieldId>,
 }
 
-fn resolve(catalog: &Catalog, raw: &str) -> Result<FieldId, RequestError> {
-    match catalog.resolve(raw) {
-        Ok(col) if col.import_enabled => Ok(col.id),
-        Ok(col) => Err(RequestError::ColumnNotImportEnabled {
-            name: col.name.clone(),
-        }),
-        Err(ResolveError::ReadOnly) => Err(RequestError::ReadOnlyColumn {
-            name: raw.to_owned(),
-        }),
-        Err(ResolveError::Unknown) => Err(RequestError::UnknownColumn {
-            name: raw.to_owned(),
-        }),
-    }
-}
-
 /// Checks a request before anything is read or written (R5) and resolves its
-/// column names. Stops at the first request-level problem: one error names it.
+/// column names. One error names the request's problem; when it has several, the
+/// first in this order: the record count and `request_id`; an unknown or read-only
+/// column; a column that is not import-enabled; a column given twice (in `columns`,
+/// then in a record); `new_contact_key` outside `update`; a record's column missing
+/// from `columns`; a record that is not an object. Within one kind, `columns` comes
+/// before the records and records come in input order.
 pub fn prepare(
     req: &BulkRequest,
     catalog: &Catalog,
@@ -318,27 +317,63 @@ pub fn prepare(
     {
         return Err(RequestError::InvalidRequestId);
     }
+    let mut checks = Checks::default();
     let mut names: AHashMap<String, FieldId> = AHashMap::new();
+    // Resolves `raw` once; an unknown or read-only name ends the checks at once
+    // (nothing outranks it), a name that is not import-enabled is remembered.
+    let mut resolve_name =
+        |raw: &str, checks: &mut Checks| -> Result<Option<FieldId>, RequestError> {
+            if let Some(id) = names.get(raw) {
+                return Ok(Some(*id));
+            }
+            match catalog.resolve(raw) {
+                Ok(col) if col.import_enabled => {
+                    names.insert(raw.to_owned(), col.id);
+                    Ok(Some(col.id))
+                }
+                Ok(col) => {
+                    checks.note(Rank::NotImportEnabled, || {
+                        RequestError::ColumnNotImportEnabled {
+                            name: col.name.clone(),
+                        }
+                    });
+                    Ok(None)
+                }
+                Err(ResolveError::ReadOnly) => Err(RequestError::ReadOnlyColumn {
+                    name: raw.to_owned(),
+                }),
+                Err(ResolveError::Unknown) => Err(RequestError::UnknownColumn {
+                    name: raw.to_owned(),
+                }),
+            }
+        };
     let listed: Option<Vec<FieldId>> = match &req.columns {
         Some(cols) => {
             let mut ids = vec![FieldId::CONTACT_KEY];
+            let mut key_named = false;
             for raw in cols {
-                let id = resolve(catalog, raw)?;
-                if id == FieldId::CONTACT_KEY {
+                let Some(id) = resolve_name(raw, &mut checks)? else {
+                    continue;
+                };
+                let twice = if id == FieldId::CONTACT_KEY {
                     // contact_key is implied; naming it is harmless, naming it twice is not.
-                    if names.values().any(|v| *v == FieldId::CONTACT_KEY) {
-                        return Err(RequestError::ColumnListedTwice {
-                            name: "contact_key".to_owned(),
-                        });
-                    }
+                    std::mem::replace(&mut key_named, true)
                 } else if ids.contains(&id) {
-                    return Err(RequestError::ColumnListedTwice {
-                        name: column_name(catalog, id),
-                    });
+                    true
                 } else {
                     ids.push(id);
+                    false
+                };
+                if twice {
+                    checks.note(Rank::Twice, || RequestError::ColumnListedTwice {
+                        name: column_name(catalog, id),
+                    });
                 }
-                names.insert(raw.clone(), id);
+                if id == FieldId::NEW_CONTACT_KEY && req.mode != Mode::Update {
+                    checks.note(Rank::NewKey, || RequestError::NewKeyNotAllowed {
+                        mode: req.mode,
+                    });
+                }
             }
             Some(ids)
         }
@@ -347,28 +382,30 @@ pub fn prepare(
     let mut seen: Vec<FieldId> = Vec::new();
     for (index, record) in req.records.iter().enumerate() {
         let Json::Object(obj) = record else {
-            return Err(RequestError::RecordNotObject { index });
+            checks.note(Rank::NotObject, || RequestError::RecordNotObject { index });
+            continue;
         };
         seen.clear();
-        for raw in obj.keys() {
-            let id = match names.get(raw) {
-                Some(id) => *id,
-                None => {
-                    let id = resolve(catalog, raw)?;
-                    names.insert(raw.clone(), id);
-                    id
-                }
+        for (raw, value) in obj {
+            let Some(id) = resolve_name(raw, &mut checks)? else {
+                continue;
             };
+            // A null new_contact_key is an absent one, in every mode.
+            if id == FieldId::NEW_CONTACT_KEY && !value.is_null() && req.mode != Mode::Update {
+                checks.note(Rank::NewKey, || RequestError::NewKeyNotAllowed {
+                    mode: req.mode,
+                });
+            }
             if let Some(ids) = &listed
                 && !ids.contains(&id)
             {
-                return Err(RequestError::ColumnNotInList {
+                checks.note(Rank::NotInList, || RequestError::ColumnNotInList {
                     index,
                     name: raw.clone(),
                 });
             }
             if seen.contains(&id) {
-                return Err(RequestError::RecordColumnTwice {
+                checks.note(Rank::Twice, || RequestError::RecordColumnTwice {
                     index,
                     name: column_name(catalog, id),
                 });
@@ -376,9 +413,8 @@ pub fn prepare(
             seen.push(id);
         }
     }
-    let uses_new_key = names.values().any(|id| *id == FieldId::NEW_CONTACT_KEY);
-    if uses_new_key && req.mode != Mode::Update {
-        return Err(RequestError::NewKeyNotAllowed { mode: req.mode });
+    if let Some(e) = checks.first() {
+        return Err(e);
     }
     Ok(Prepared {
         mode: req.mode,
@@ -388,6 +424,38 @@ pub fn prepare(
         empty_values: req.empty_values,
         names,
     })
+}
+
+/// The kinds of request-level problem found in one scan, in the order the first
+/// one found of the highest-ranked kind is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    NotImportEnabled,
+    Twice,
+    NewKey,
+    NotInList,
+    NotObject,
+}
+
+/// The first problem of each [`Rank`] met so far.
+#[derive(Default)]
+struct Checks {
+    found: Vec<(Rank, RequestError)>,
+}
+
+impl Checks {
+    fn note(&mut self, rank: Rank, error: impl FnOnce() -> RequestError) {
+        if !self.found.iter().any(|(r, _)| *r == rank) {
+            self.found.push((rank, error()));
+        }
+    }
+
+    fn first(self) -> Option<RequestError> {
+        self.found
+            .into_iter()
+            .min_by_key(|(rank, _)| *rank)
+            .map(|(_, e)| e)
+    }
 }
 
 fn column_name(catalog: &Catalog, id: FieldId) -> String {
