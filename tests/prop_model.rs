@@ -381,6 +381,8 @@ enum Bad {
     NewKeyAnyMode,
     NoRecords,
     InvalidRequestId,
+    /// A name added to `columns` (creating the list when there is none).
+    Listed(&'static str),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -406,7 +408,9 @@ struct GenRequest {
     dirty: bool,
     records: Vec<GenRecord>,
     columns: ColumnsList,
-    bad: Option<(Bad, Index)>,
+    /// Request-level problems planted, one to three, so the order of the checks
+    /// decides which is reported.
+    bad: Vec<(Bad, Index)>,
     /// Repeat an earlier request of the sequence, its defaults written anew (R21
     /// replays: the same body however it is spelled).
     repeat: Option<Index>,
@@ -442,22 +446,31 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
         1 => Just(ColumnsList::MissingOne),
         1 => Just(ColumnsList::Twice),
     ];
-    let bad = proptest::option::weighted(
-        0.08,
-        (
-            prop_oneof![
-                Just(Bad::UnknownColumn),
-                Just(Bad::ReadOnly),
-                Just(Bad::NotImportEnabled),
-                Just(Bad::RecordColumnTwice),
-                Just(Bad::NotObject),
-                Just(Bad::NewKeyAnyMode),
-                Just(Bad::NoRecords),
-                Just(Bad::InvalidRequestId),
-            ],
-            any::<Index>(),
-        ),
+    let one_bad = (
+        prop_oneof![
+            Just(Bad::UnknownColumn),
+            Just(Bad::ReadOnly),
+            Just(Bad::NotImportEnabled),
+            Just(Bad::RecordColumnTwice),
+            Just(Bad::NotObject),
+            Just(Bad::NewKeyAnyMode),
+            Just(Bad::NoRecords),
+            Just(Bad::InvalidRequestId),
+            select(
+                &[
+                    "bogus",
+                    "createdAt",
+                    "secret",
+                    "new_contact_key",
+                    "identifier"
+                ][..]
+            )
+            .prop_map(Bad::Listed),
+        ],
+        any::<Index>(),
     );
+    let bad = proptest::option::weighted(0.1, proptest::collection::vec(one_bad, 1..=3))
+        .prop_map(Option::unwrap_or_default);
     (
         (mode, match_on, on_invalid, on_duplicate, empty_values),
         request_id,
@@ -628,7 +641,15 @@ fn build(g: &GenRequest) -> Json {
         ),
         ColumnsList::Twice => Some(vec!["gsm".into(), "phoneNumber".into(), "email".into()]),
     };
-    if let Some((bad, ix)) = g.bad {
+    let mut columns = columns;
+    for &(bad, ix) in &g.bad {
+        if let Bad::Listed(name) = bad {
+            columns.get_or_insert_with(Vec::new).push(name.to_owned());
+            continue;
+        }
+        if records.is_empty() {
+            continue;
+        }
         let i = ix.index(records.len());
         let rec = &mut records[i];
         let put = |rec: &mut Json, k: &str, v: Json| {
@@ -648,6 +669,7 @@ fn build(g: &GenRequest) -> Json {
             Bad::NewKeyAnyMode => put(rec, "new_contact_key", json!("k3")),
             Bad::NoRecords => records.clear(),
             Bad::InvalidRequestId => request_id = Some(String::new()),
+            Bad::Listed(_) => {}
         }
     }
     let s = g.spelling;
