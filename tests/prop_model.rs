@@ -1475,9 +1475,34 @@ fn r05_null_new_contact_key_is_accepted_in_upsert() {
         json!({"mode":"insert","match_on":null,"on_invalid":null,"on_duplicate":null,
             "empty_values":null,"request_id":null,"columns":null,
             "records":[{"contact_key":"b","newContactKey":null,"name":"B"}]}),
+        json!({"mode":"update","records":[{"contact_key":"a","new_contact_key":null}]}),
+    ]);
+}
+
+/// R5 + null means absent: a record's `new_contact_key: null` is as if absent, so it
+/// is not a column missing from `columns`, nor a second one beside `newContactKey`.
+#[test]
+fn r05_null_new_contact_key_is_not_a_column_in_use() {
+    scenario(&[
+        json!({"mode":"upsert","records":[{"contact_key":"b"}]}),
         json!({"mode":"upsert","columns":["name"],
             "records":[{"contact_key":"b","new_contact_key":null,"name":"C"}]}),
-        json!({"mode":"update","records":[{"contact_key":"a","new_contact_key":null}]}),
+        json!({"mode":"update","on_invalid":"skip",
+            "records":[{"contact_key":"b","new_contact_key":null,"newContactKey":"c"}]}),
+    ]);
+}
+
+/// R6a: a record that reaches an existing contact at the request's start is
+/// labelled by that contact alone, not also by its own key, so a later record of
+/// that key which reaches nothing is another contact's occurrence.
+#[test]
+fn r06a_a_record_reaching_a_contact_is_labelled_by_it_alone() {
+    scenario(&[
+        json!({"mode":"upsert","records":[{"contact_key":"k0","gsm":"+905550000002"}]}),
+        json!({"mode":"insert","match_on":["key","phone"],"on_duplicate":"first",
+            "records":[{"contact_key":"k1","gsm":"+905550000002"},{"contact_key":"k1"}]}),
+        json!({"mode":"upsert","match_on":["key","phone"],"on_duplicate":"last",
+            "records":[{"contact_key":"k1","gsm":"+905550000002"},{"contact_key":"k1","name":"n"}]}),
     ]);
 }
 
