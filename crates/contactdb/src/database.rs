@@ -14,11 +14,15 @@ use crate::workspace::Workspace;
 pub const CACHE_SIZE_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
 /// Default days a `request_id` is remembered (R21).
 pub const REQUEST_ID_RETENTION_DAYS_DEFAULT: u32 = 7;
+/// Default days a change-feed event is kept after every consumer has read it.
+pub const FEED_RETENTION_DAYS_DEFAULT: u32 = 7;
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) limits: Limits,
     pub(crate) retention_us: i64,
+    /// How long change-feed events are kept once every consumer has read them.
+    pub(crate) feed_retention_us: i64,
     /// Pool for phase 1 of merges; `None` = rayon's global pool.
     pub(crate) pool: Option<rayon::ThreadPool>,
     /// Records per chunk of phase-1 work (see `contactdb_merge::plan_chunked`).
@@ -86,6 +90,7 @@ pub struct Builder {
     cache_size_bytes: usize,
     records_max: usize,
     retention_days: u32,
+    feed_retention_days: u32,
     merge_threads: Option<usize>,
     merge_chunk_records: usize,
     index_buffer_min: u64,
@@ -100,6 +105,7 @@ impl Default for Builder {
             cache_size_bytes: CACHE_SIZE_BYTES_DEFAULT,
             records_max: RECORDS_MAX_DEFAULT,
             retention_days: REQUEST_ID_RETENTION_DAYS_DEFAULT,
+            feed_retention_days: FEED_RETENTION_DAYS_DEFAULT,
             merge_threads: None,
             merge_chunk_records: contactdb_merge::CHUNK_RECORDS_DEFAULT,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
@@ -203,6 +209,15 @@ impl Builder {
         self
     }
 
+    /// Days a change-feed event is kept once every named consumer has acknowledged
+    /// it (default 7; with no consumer, days since it was written). 0 trims events
+    /// as soon as they qualify.
+    #[must_use]
+    pub fn feed_retention_days(mut self, days: u32) -> Self {
+        self.feed_retention_days = days;
+        self
+    }
+
     /// Opens the file at `path`, creating it (with workspace `default`) if missing.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Database, Error> {
         let path = path.as_ref();
@@ -233,6 +248,8 @@ impl Builder {
                     records_max: self.records_max,
                 },
                 retention_us: i64::from(self.retention_days).saturating_mul(86_400 * 1_000_000),
+                feed_retention_us: i64::from(self.feed_retention_days)
+                    .saturating_mul(86_400 * 1_000_000),
                 pool,
                 merge_chunk_records: self.merge_chunk_records,
             }),

@@ -13,11 +13,14 @@
 //!
 //! The on-disk format is described in `docs/format.md`.
 
+mod campaign;
 mod check;
 mod codec;
 mod error;
+mod feed;
 /// Public because the public functions of `tiered` take its filters.
 pub mod filter;
+mod job;
 /// Public so that the benchmark floor can write exactly this layout.
 pub mod keys;
 mod read;
@@ -30,7 +33,10 @@ use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable};
 
+pub use campaign::{CampaignInfo, Member};
 pub use error::{Problem, StoreError};
+pub use feed::{Event, EventKind, NewEvent};
+pub use job::{JobRecord, JobState};
 pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
@@ -152,7 +158,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// Every table of format version 4 that `open` makes sure exists.
-const ALL_TABLES: [&str; 20] = [
+const ALL_TABLES: [&str; 29] = [
     "meta",
     "workspaces",
     "workspace_slugs",
@@ -173,6 +179,15 @@ const ALL_TABLES: [&str; 20] = [
     "phone_index_delta",
     "requests",
     "request_expiry",
+    "counters",
+    "campaigns",
+    "campaign_names",
+    "memberships",
+    "campaign_pick",
+    "feed",
+    "feed_consumers",
+    "jobs",
+    "job_ids",
 ];
 
 impl Store {

@@ -18,7 +18,7 @@ use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
 /// aborts every change made through it.
 pub struct WriteView {
-    txn: WriteTransaction,
+    pub(crate) txn: WriteTransaction,
     /// `StoreOptions::min_delta`: tunes when tiered tables merge their delta.
     min_delta: u64,
     /// The store's lookup filters: every key this transaction puts into a tiered
@@ -200,6 +200,19 @@ impl WriteView {
         keys::IDENTIFIERS.open_write(&self.txn)?;
         self.txn.open_table(keys::REQUESTS)?;
         self.txn.open_table(keys::REQUEST_EXPIRY)?;
+        for t in [
+            keys::COUNTERS,
+            keys::CAMPAIGNS,
+            keys::CAMPAIGN_NAMES,
+            keys::MEMBERSHIPS,
+            keys::CAMPAIGN_PICK,
+            keys::FEED,
+            keys::FEED_CONSUMERS,
+            keys::JOBS,
+            keys::JOB_IDS,
+        ] {
+            self.txn.open_table(t)?;
+        }
         Ok(())
     }
 
@@ -223,6 +236,11 @@ impl WriteView {
     fn load_workspace(&self, ws: WorkspaceId) -> Result<StoredWorkspace, StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
         crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)
+    }
+
+    /// Fails with [`StoreError::NoSuchWorkspace`] unless `ws` exists.
+    pub(crate) fn require_workspace_pub(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        self.require_workspace(ws)
     }
 
     fn require_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
@@ -382,8 +400,13 @@ impl WriteView {
     /// rewritten. New contacts get the workspace's next internal ids, in the order
     /// of `writes`. A `before` contact's id is taken from its
     /// [`Contact::stored_id`] when set (it was read through a view of this store's
-    /// committed state), else looked up by its key.
-    pub fn apply(&mut self, ws: WorkspaceId, writes: &[ContactWrite]) -> Result<(), StoreError> {
+    /// committed state), else looked up by its key. Returns the internal id of each
+    /// write's contact, in the order of `writes`.
+    pub fn apply(
+        &mut self,
+        ws: WorkspaceId,
+        writes: &[ContactWrite],
+    ) -> Result<Vec<u64>, StoreError> {
         let mut record = self.load_workspace(ws)?;
         let w = ws.0;
         let mut placed = Vec::with_capacity(writes.len());
@@ -487,7 +510,8 @@ impl WriteView {
                 )
             },
         );
-        primary.and(indexes)
+        primary.and(indexes)?;
+        Ok(placed.iter().map(|p| p.id).collect())
     }
 
     /// Records that `request_id` was applied in `ws` (R21), replacing an earlier
