@@ -27,6 +27,12 @@ pub(crate) struct Inner {
     pub(crate) pool: Option<rayon::ThreadPool>,
     /// Records per chunk of phase-1 work (see `contactdb_merge::plan_chunked`).
     pub(crate) merge_chunk_records: usize,
+    /// Records a job applies per transaction.
+    pub(crate) job_chunk_records: usize,
+    /// Most records one job may hold.
+    pub(crate) job_records_max: usize,
+    /// Held by the job runner of this process while it runs a job.
+    pub(crate) job_runner: std::sync::Mutex<()>,
 }
 
 /// An open contactdb file. Cheap to clone; `Send + Sync`, so one handle can be
@@ -91,6 +97,8 @@ pub struct Builder {
     records_max: usize,
     retention_days: u32,
     feed_retention_days: u32,
+    job_chunk_records: usize,
+    job_records_max: usize,
     merge_threads: Option<usize>,
     merge_chunk_records: usize,
     index_buffer_min: u64,
@@ -106,6 +114,8 @@ impl Default for Builder {
             records_max: RECORDS_MAX_DEFAULT,
             retention_days: REQUEST_ID_RETENTION_DAYS_DEFAULT,
             feed_retention_days: FEED_RETENTION_DAYS_DEFAULT,
+            job_chunk_records: crate::job::JOB_CHUNK_RECORDS_DEFAULT,
+            job_records_max: crate::job::JOB_RECORDS_MAX_DEFAULT,
             merge_threads: None,
             merge_chunk_records: contactdb_merge::CHUNK_RECORDS_DEFAULT,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
@@ -209,6 +219,23 @@ impl Builder {
         self
     }
 
+    /// Records a job applies per transaction (default 10,000): each chunk's
+    /// writes commit with the job's progress, so a crash loses at most the chunk in
+    /// flight, which the next run applies again.
+    #[must_use]
+    pub fn job_chunk_records(mut self, n: usize) -> Self {
+        self.job_chunk_records = n.max(1);
+        self
+    }
+
+    /// Most records one job may hold (default 1,000,000); a larger job fails with
+    /// `too_many_records`.
+    #[must_use]
+    pub fn job_records_max(mut self, n: usize) -> Self {
+        self.job_records_max = n.max(1);
+        self
+    }
+
     /// Days a change-feed event is kept once every named consumer has acknowledged
     /// it (default 7; with no consumer, days since it was written). 0 trims events
     /// as soon as they qualify.
@@ -252,6 +279,9 @@ impl Builder {
                     .saturating_mul(86_400 * 1_000_000),
                 pool,
                 merge_chunk_records: self.merge_chunk_records,
+                job_chunk_records: self.job_chunk_records,
+                job_records_max: self.job_records_max,
+                job_runner: std::sync::Mutex::new(()),
             }),
         })
     }

@@ -38,6 +38,7 @@ mod contact;
 mod database;
 mod error;
 mod feed;
+mod job;
 mod layered;
 mod workspace;
 
@@ -46,6 +47,7 @@ pub use contact::Contact;
 pub use database::{Builder, Database, WorkspaceInfo};
 pub use error::Error;
 pub use feed::{Consumer, Event, EventKind, FEED_CHUNK_DEFAULT};
+pub use job::{JOB_CHUNK_RECORDS_DEFAULT, JOB_RECORDS_MAX_DEFAULT, Job, JobState};
 pub use workspace::Workspace;
 
 pub use contactdb_policy::report::RequestErrorInfo;

@@ -83,6 +83,35 @@ pub struct JobRecord {
     pub error: Option<String>,
 }
 
+/// What a running job keeps in `job_data` between its chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobDataKind {
+    /// Which records the duplicate policy leaves out (one entry, decided when the
+    /// job started).
+    LeftOut,
+    /// The first record that reached each contact (one entry per contact id).
+    Reached,
+    /// The report of each committed chunk (one entry per chunk number).
+    Report,
+}
+
+impl JobDataKind {
+    fn code(self) -> u8 {
+        match self {
+            JobDataKind::LeftOut => 1,
+            JobDataKind::Reached => 2,
+            JobDataKind::Report => 3,
+        }
+    }
+}
+
+fn data_key(ws: WorkspaceId, number: u64, kind: JobDataKind, rest: &[u8]) -> Vec<u8> {
+    let mut k = ws_seq(ws.0, number).to_vec();
+    k.push(kind.code());
+    k.extend_from_slice(rest);
+    k
+}
+
 fn record(number: u64, j: StoredJob) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         number,
@@ -187,7 +216,62 @@ impl ReadView {
     }
 }
 
+impl ReadView {
+    /// Every `job_data` entry of job `number` of this kind: `(rest of key, value)`
+    /// in key order.
+    pub fn job_data(
+        &self,
+        ws: WorkspaceId,
+        number: u64,
+        kind: JobDataKind,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let Some(t) = self.open_optional(keys::JOB_DATA)? else {
+            return Ok(Vec::new());
+        };
+        let prefix = data_key(ws, number, kind, &[]);
+        let range = keys::prefix_range(&prefix);
+        let mut out = Vec::new();
+        for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
+            let (k, v) = entry?;
+            let rest = k.value().get(prefix.len()..).unwrap_or_default().to_vec();
+            out.push((rest, v.value().to_vec()));
+        }
+        Ok(out)
+    }
+}
+
 impl WriteView {
+    /// Puts one `job_data` entry of job `number`.
+    pub fn put_job_data(
+        &mut self,
+        ws: WorkspaceId,
+        number: u64,
+        kind: JobDataKind,
+        rest: &[u8],
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.txn
+            .open_table(keys::JOB_DATA)?
+            .insert(data_key(ws, number, kind, rest).as_slice(), value)?;
+        Ok(())
+    }
+
+    /// Deletes every `job_data` entry of job `number`.
+    pub fn clear_job_data(&mut self, ws: WorkspaceId, number: u64) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(keys::JOB_DATA)?;
+        let prefix = ws_seq(ws.0, number);
+        let range = keys::prefix_range(&prefix);
+        let mut doomed = Vec::new();
+        for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
+            let (k, _) = entry?;
+            doomed.push(k.value().to_vec());
+        }
+        for k in doomed {
+            t.remove(k.as_slice())?;
+        }
+        Ok(())
+    }
+
     /// Stores a new job (queued) for the request `request_json` of `total` records.
     pub fn submit_job(
         &mut self,

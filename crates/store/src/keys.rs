@@ -71,6 +71,9 @@ pub const FEED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("feed");
 pub const FEED_CONSUMERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("feed_consumers");
 /// `jobs`: ws ‖ job number (8) → tagged `StoredJob`.
 pub const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs");
+/// `job_data`: ws ‖ job number (8) ‖ kind (1) ‖ rest → bytes: what a running job
+/// keeps between its chunks (see `job.rs`), deleted when it ends.
+pub const JOB_DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("job_data");
 /// `job_ids`: 16 UUID bytes → ws ‖ job number (8).
 pub const JOB_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("job_ids");
 

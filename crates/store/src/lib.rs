@@ -36,7 +36,7 @@ use redb::{ReadableDatabase, ReadableTable};
 pub use campaign::{CampaignInfo, Member};
 pub use error::{Problem, StoreError};
 pub use feed::{Event, EventKind, NewEvent};
-pub use job::{JobRecord, JobState};
+pub use job::{JobDataKind, JobRecord, JobState};
 pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
@@ -158,7 +158,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// Every table of format version 4 that `open` makes sure exists.
-const ALL_TABLES: [&str; 29] = [
+const ALL_TABLES: [&str; 30] = [
     "meta",
     "workspaces",
     "workspace_slugs",
@@ -188,6 +188,7 @@ const ALL_TABLES: [&str; 29] = [
     "feed_consumers",
     "jobs",
     "job_ids",
+    "job_data",
 ];
 
 impl Store {

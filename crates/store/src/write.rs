@@ -210,6 +210,7 @@ impl WriteView {
             keys::FEED_CONSUMERS,
             keys::JOBS,
             keys::JOB_IDS,
+            keys::JOB_DATA,
         ] {
             self.txn.open_table(t)?;
         }
