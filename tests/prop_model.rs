@@ -1524,3 +1524,20 @@ fn r05_request_level_checks_in_order() {
     ];
     scenario(&steps);
 }
+
+/// R6a rule 6: under first, last and reject, kept records of two groups can still
+/// reach one contact through the request's own changes (an email set by an earlier
+/// kept record); the later one then applies as under merge, with the remark.
+#[test]
+fn r06a_kept_records_meet_through_the_requests_own_changes() {
+    for policy in ["first", "last", "reject"] {
+        scenario(&[
+            json!({"mode":"upsert","records":[{"contact_key":"c","email":"old@x.com"}]}),
+            json!({"mode":"upsert","match_on":["email"],"on_duplicate":policy,"records":[
+                {"contact_key":"c","email":"e@x.com"},
+                {"contact_key":"y","email":"e@x.com","name":"Y"},
+                {"contact_key":"y","name":"Z"},
+            ]}),
+        ]);
+    }
+}

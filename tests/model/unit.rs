@@ -1413,3 +1413,37 @@ fn r21_same_body_and_replay_first() {
         r#"{"columns":["b","a"],"empty_values":"clear","match_on":["email","key","phone"],"mode":"insert","on_duplicate":"merge","on_invalid":"abort","records":[{"a":[{"x":null,"y":1}],"z":"\"\u0001"},3]}"#
     );
 }
+
+// R6a rule 6: kept records of two groups meet through the request's own changes
+// (record 0 gives c the email record 1 matches by); record 1 then applies as under
+// merge: an alias, and the duplicate_in_batch remark naming record 0.
+#[test]
+fn r06a_kept_records_meet_through_the_requests_own_changes() {
+    let mut m = seeded(json!([{"contact_key":"c","email":"old@x.com"}]));
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"upsert","match_on":["email"],"on_duplicate":"last","records":[
+            {"contact_key":"c","email":"e@x.com"},
+            {"contact_key":"y","email":"e@x.com","name":"Y"},
+        ]}),
+    )
+    .expect("no request-level error");
+    expect(
+        &rep,
+        &[
+            (O::Updated, Some(By::Key), None, None),
+            (O::Updated, Some(By::Email), Some("c"), Some(0)),
+        ],
+    );
+    assert_eq!(
+        warnings(&rep),
+        vec![
+            (1, Some("contact_key"), W::AliasAdded, None),
+            (1, None, W::DuplicateInBatch, Some(0)),
+        ]
+    );
+    let c = get(&m, "c");
+    assert_eq!(c.aliases, vec!["y".to_owned()]);
+    assert_eq!(c.columns["name"], json!("Y"));
+    assert_eq!(c.version, 3);
+}
