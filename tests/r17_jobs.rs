@@ -119,8 +119,7 @@ fn r17_chunked_job_equals_one_request() -> TestResult {
             let last = jobs
                 .feed(0, 1000)?
                 .into_iter()
-                .filter(|e| e.key == c.key)
-                .next_back()
+                .rfind(|e| e.key == c.key)
                 .map(|e| e.version);
             assert_eq!(last, Some(c.version), "{policy:?} {}", c.key);
         }

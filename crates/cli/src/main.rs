@@ -4,6 +4,7 @@
 //! Exit codes: 0 all applied; 3 partially applied; 1 nothing applied or any error;
 //! 2 usage error. Errors go to stderr as one line; machine output goes to stdout.
 
+mod around;
 mod cli;
 mod commands;
 mod r#gen;
@@ -33,6 +34,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => commands::stats(db),
         Command::Check => commands::check(db),
         Command::Gen(a) => r#gen::run(a),
+        Command::Campaign(c) => around::campaign(db, ws, c),
+        Command::Job(c) => around::job(db, ws, c),
+        Command::Feed(c) => around::feed(db, ws, c),
     }
 }
 

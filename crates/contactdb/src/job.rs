@@ -228,9 +228,9 @@ impl Workspace {
             return Ok(false);
         }
         j.state = contactdb_store::JobState::Cancelled;
-        j.request_json = String::new();
         j.updated_at_us = now_us();
         w.put_job(self.id(), &j)?;
+        w.clear_job_data(self.id(), j.number)?;
         w.commit()?;
         Ok(true)
     }
@@ -283,7 +283,6 @@ impl Workspace {
         };
         j.state = contactdb_store::JobState::Failed;
         j.error = Some(reason);
-        j.request_json = String::new();
         j.updated_at_us = now_us();
         w.put_job(self.id(), &j)?;
         w.clear_job_data(self.id(), number)?;
@@ -294,7 +293,16 @@ impl Workspace {
     /// Applies job `job` from where it stands to its end.
     fn run_to_end(&self, job: JobRecord) -> Result<(), Error> {
         let inner = &self.db().inner;
-        let req: BulkRequest = serde_json::from_str(&job.request_json)
+        let stored = inner
+            .store
+            .read()?
+            .job_data(self.id(), job.number, JobDataKind::Request)?;
+        let Some((_, text)) = stored.first() else {
+            return Err(Error::Internal(
+                "a running job has no stored request".to_owned(),
+            ));
+        };
+        let req: BulkRequest = serde_json::from_slice(text)
             .map_err(|e| Error::Internal(format!("stored job request unreadable: {e}")))?;
         let limits = Limits {
             records_max: inner.job_records_max,
@@ -452,7 +460,6 @@ impl Workspace {
         j.state = contactdb_store::JobState::Succeeded;
         j.report_json =
             serde_json::to_string(&report).map_err(internal("report not serializable"))?;
-        j.request_json = String::new();
         j.updated_at_us = now_us();
         w.put_job(self.id(), &j)?;
         w.clear_job_data(self.id(), job.number)?;
@@ -503,7 +510,6 @@ impl Workspace {
         j.processed = j.total;
         j.report_json =
             serde_json::to_string(&plan.report).map_err(internal("report not serializable"))?;
-        j.request_json = String::new();
         j.updated_at_us = now;
         w.put_job(self.id(), &j)?;
         w.clear_job_data(self.id(), j.number)?;

@@ -237,8 +237,6 @@ pub struct StoredJob {
     pub submitted_at_us: i64,
     /// Last change of state or progress, µs since the Unix epoch.
     pub updated_at_us: i64,
-    /// The request as JSON text while the job has not finished; empty after.
-    pub request_json: String,
     /// The report so far (JSON text), empty before the first chunk.
     pub report_json: String,
     /// Why a failed job failed.

@@ -75,8 +75,6 @@ pub struct JobRecord {
     pub submitted_at_us: i64,
     /// Last change, µs since the Unix epoch.
     pub updated_at_us: i64,
-    /// The request as JSON text until the job ends; empty after.
-    pub request_json: String,
     /// The report so far as JSON text (empty before the first chunk).
     pub report_json: String,
     /// Why a failed job failed.
@@ -93,6 +91,8 @@ pub enum JobDataKind {
     Reached,
     /// The report of each committed chunk (one entry per chunk number).
     Report,
+    /// The job's request as JSON text (one entry), deleted when the job ends.
+    Request,
 }
 
 impl JobDataKind {
@@ -101,9 +101,13 @@ impl JobDataKind {
             JobDataKind::LeftOut => 1,
             JobDataKind::Reached => 2,
             JobDataKind::Report => 3,
+            JobDataKind::Request => 4,
         }
     }
 }
+
+/// One `job_data` entry: the rest of its key after the kind, and its value.
+pub type JobDataEntry = (Vec<u8>, Vec<u8>);
 
 fn data_key(ws: WorkspaceId, number: u64, kind: JobDataKind, rest: &[u8]) -> Vec<u8> {
     let mut k = ws_seq(ws.0, number).to_vec();
@@ -121,7 +125,6 @@ fn record(number: u64, j: StoredJob) -> Result<JobRecord, StoreError> {
         total: j.total,
         submitted_at_us: j.submitted_at_us,
         updated_at_us: j.updated_at_us,
-        request_json: j.request_json,
         report_json: j.report_json,
         error: j.error,
     })
@@ -135,7 +138,6 @@ fn stored(r: &JobRecord) -> StoredJob {
         total: r.total,
         submitted_at_us: r.submitted_at_us,
         updated_at_us: r.updated_at_us,
-        request_json: r.request_json.clone(),
         report_json: r.report_json.clone(),
         error: r.error.clone(),
     }
@@ -224,7 +226,7 @@ impl ReadView {
         ws: WorkspaceId,
         number: u64,
         kind: JobDataKind,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<JobDataEntry>, StoreError> {
         let Some(t) = self.open_optional(keys::JOB_DATA)? else {
             return Ok(Vec::new());
         };
@@ -272,7 +274,9 @@ impl WriteView {
         Ok(())
     }
 
-    /// Stores a new job (queued) for the request `request_json` of `total` records.
+    /// Stores a new job (queued) for the request `request_json` of `total` records
+    /// (the request goes to `job_data`, so that progress updates rewrite a small
+    /// record).
     pub fn submit_job(
         &mut self,
         ws: WorkspaceId,
@@ -291,7 +295,6 @@ impl WriteView {
             total,
             submitted_at_us: now_us,
             updated_at_us: now_us,
-            request_json,
             report_json: String::new(),
             error: None,
         };
@@ -301,9 +304,17 @@ impl WriteView {
             return Err(StoreError::corrupt("job_ids", "job id already taken"));
         }
         ids.insert(id_key(&id), k.as_slice())?;
+        drop(ids);
         self.txn
             .open_table(keys::JOBS)?
             .insert(k.as_slice(), codec::encode_job(&stored(&r))?.as_slice())?;
+        self.put_job_data(
+            ws,
+            number,
+            JobDataKind::Request,
+            &[],
+            request_json.as_bytes(),
+        )?;
         Ok(r)
     }
 
