@@ -1493,10 +1493,10 @@ fn r05_null_new_contact_key_is_not_a_column_in_use() {
 }
 
 /// R6a: a record that reaches an existing contact at the request's start is
-/// labelled by that contact alone, not also by its own key, so a later record of
-/// that key which reaches nothing is another contact's occurrence.
+/// labelled by that contact and by its own key, so a later record of that key
+/// which reaches nothing is an occurrence of the same contact.
 #[test]
-fn r06a_a_record_reaching_a_contact_is_labelled_by_it_alone() {
+fn r06a_a_record_reaching_a_contact_is_labelled_by_its_key_too() {
     scenario(&[
         json!({"mode":"upsert","records":[{"contact_key":"k0","gsm":"+905550000002"}]}),
         json!({"mode":"insert","match_on":["key","phone"],"on_duplicate":"first",

@@ -1222,9 +1222,9 @@ impl Model {
 
     /// R6a for `first`, `last` and `reject`: the records left out, with their
     /// result. Occurrences of one contact are decided from the request's start:
-    /// each valid record is labelled by the contact it reaches there, or else by
-    /// its key and its matched-on email and phone; records sharing a label are one
-    /// contact's occurrences, transitively. Each group keeps one record (its first,
+    /// each valid record is labelled by its key, and by the contact it reaches
+    /// there or else by its matched-on email and phone; records sharing a label are
+    /// one contact's occurrences, transitively. Each group keeps one record (its first,
     /// or its last under `last`).
     fn left_out(
         initial: &[Work],
@@ -1238,10 +1238,11 @@ impl Model {
             if !rec.valid() {
                 continue;
             }
+            let key = Label::Key(rec.key.clone().expect("valid record"));
             let labels = match Self::reach_at_start(initial, rec, req) {
-                Some(uid) => vec![Label::Contact(uid)],
+                Some(uid) => vec![key, Label::Contact(uid)],
                 None => {
-                    let mut ls = vec![Label::Key(rec.key.clone().expect("valid record"))];
+                    let mut ls = vec![key];
                     if req.match_email
                         && let Some(e) = rec.sets.get("email")
                     {

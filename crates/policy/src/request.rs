@@ -459,8 +459,12 @@ pub fn prepare(
             let Some(id) = resolve_name(raw, &mut checks)? else {
                 continue;
             };
-            // A null new_contact_key is an absent one, in every mode.
-            if id == FieldId::NEW_CONTACT_KEY && !value.is_null() && req.mode != Mode::Update {
+            // A null new_contact_key is an absent one, in every mode: no check
+            // counts it.
+            if id == FieldId::NEW_CONTACT_KEY && value.is_null() {
+                continue;
+            }
+            if id == FieldId::NEW_CONTACT_KEY && req.mode != Mode::Update {
                 checks.note(Rank::NewKey, || RequestError::NewKeyNotAllowed {
                     mode: req.mode,
                 });
