@@ -1,8 +1,12 @@
 //! Property test: the engine against the reference model (`tests/model`).
 //!
 //! Random sequences of bulk requests drawn from small pools of keys, emails, phones
-//! and values — so collisions, aliases, in-batch duplicates, ambiguous matches and
-//! rekeys are frequent — run against the engine and the model. After every request:
+//! and values — so collisions, aliases, in-batch duplicates under every policy,
+//! ambiguous matches and rekeys are frequent — run against the engine and the model.
+//! Requests are JSON: optional fields with their default value are written absent,
+//! as `null` or explicitly; the engine reads them as `BulkRequest`, the model with
+//! its own reader. Some steps switch a custom column's import flag, and some repeat
+//! an earlier request with its defaults written anew (R21). After every request:
 //! the reports are equal (messages blanked), the contents are equal, `check()` is
 //! clean, and a twin database run with `merge_threads(1)` gives the same report
 //! (parallel ≡ sequential, R6; the first plans on four threads, one record per
@@ -32,7 +36,7 @@ use model::{Model, ModelContact, normalize_report};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError};
-use serde_json::{Value as Json, json};
+use serde_json::{Map, Value as Json, json};
 
 const DEFAULT_CASES: u32 = 512;
 const DEFAULT_SEED: u64 = 0x00c0_ffee_2024_0001;
@@ -319,8 +323,11 @@ fn new_key_field() -> BoxedStrategy<Option<Field>> {
             json!("k3"),
             json!("k4"),
             json!("k5"),
+            json!("u1"),
+            json!("u2"),
             json!("T"),
             json!("T"),
+            Json::Null,
             Json::Null,
             json!(""),
         ],
@@ -335,6 +342,11 @@ struct GenRecord {
     any_key: Option<Field>,
     fields: Vec<Option<Field>>,
     new_key: Option<Field>,
+    /// Take the key of an earlier record of the request (clean requests only), so
+    /// fresh keys meet again in one request.
+    reuse_key: Option<Index>,
+    /// In insert / upsert mode, carry `new_contact_key: null` (absent, R5).
+    null_new_key: bool,
 }
 
 fn gen_record() -> impl Strategy<Value = GenRecord> {
@@ -343,13 +355,19 @@ fn gen_record() -> impl Strategy<Value = GenRecord> {
         field(1.0, KEY_NAMES, good_keys(), bad_keys()),
         other_fields(),
         new_key_field(),
+        proptest::option::weighted(0.25, any::<Index>()),
+        proptest::bool::weighted(0.1),
     )
-        .prop_map(|(good_key, any_key, fields, new_key)| GenRecord {
-            good_key,
-            any_key,
-            fields,
-            new_key,
-        })
+        .prop_map(
+            |(good_key, any_key, fields, new_key, reuse_key, null_new_key)| GenRecord {
+                good_key,
+                any_key,
+                fields,
+                new_key,
+                reuse_key,
+                null_new_key,
+            },
+        )
 }
 
 /// A request-level problem planted in a request (R5).
@@ -363,6 +381,8 @@ enum Bad {
     NewKeyAnyMode,
     NoRecords,
     InvalidRequestId,
+    /// A name added to `columns` (creating the list when there is none).
+    Listed(&'static str),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -381,12 +401,18 @@ struct GenRequest {
     on_duplicate: OnDuplicate,
     empty_values: EmptyValues,
     request_id: Option<&'static str>,
+    /// How each optional field is written when it has its default value: absent,
+    /// `null` or explicit (R4, null means absent); and `records` or `contactDatas`.
+    spelling: [u8; 7],
     /// Whether bad values are kept (else only good ones).
     dirty: bool,
     records: Vec<GenRecord>,
     columns: ColumnsList,
-    bad: Option<(Bad, Index)>,
-    /// Repeat an earlier request of the sequence verbatim (R21 replays).
+    /// Request-level problems planted, one to three, so the order of the checks
+    /// decides which is reported.
+    bad: Vec<(Bad, Index)>,
+    /// Repeat an earlier request of the sequence, its defaults written anew (R21
+    /// replays: the same body however it is spelled).
     repeat: Option<Index>,
 }
 
@@ -420,25 +446,35 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
         1 => Just(ColumnsList::MissingOne),
         1 => Just(ColumnsList::Twice),
     ];
-    let bad = proptest::option::weighted(
-        0.08,
-        (
-            prop_oneof![
-                Just(Bad::UnknownColumn),
-                Just(Bad::ReadOnly),
-                Just(Bad::NotImportEnabled),
-                Just(Bad::RecordColumnTwice),
-                Just(Bad::NotObject),
-                Just(Bad::NewKeyAnyMode),
-                Just(Bad::NoRecords),
-                Just(Bad::InvalidRequestId),
-            ],
-            any::<Index>(),
-        ),
+    let one_bad = (
+        prop_oneof![
+            Just(Bad::UnknownColumn),
+            Just(Bad::ReadOnly),
+            Just(Bad::NotImportEnabled),
+            Just(Bad::RecordColumnTwice),
+            Just(Bad::NotObject),
+            Just(Bad::NewKeyAnyMode),
+            Just(Bad::NoRecords),
+            Just(Bad::InvalidRequestId),
+            select(
+                &[
+                    "bogus",
+                    "createdAt",
+                    "secret",
+                    "new_contact_key",
+                    "identifier"
+                ][..]
+            )
+            .prop_map(Bad::Listed),
+        ],
+        any::<Index>(),
     );
+    let bad = proptest::option::weighted(0.1, proptest::collection::vec(one_bad, 1..=3))
+        .prop_map(Option::unwrap_or_default);
     (
         (mode, match_on, on_invalid, on_duplicate, empty_values),
         request_id,
+        any::<[u8; 7]>(),
         proptest::bool::weighted(0.3),
         proptest::collection::vec(gen_record(), 1..=RECORDS_MAX + 1),
         columns,
@@ -449,6 +485,7 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
             |(
                 (mode, match_on, on_invalid, on_duplicate, empty_values),
                 request_id,
+                spelling,
                 dirty,
                 records,
                 columns,
@@ -461,6 +498,7 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
                 on_duplicate,
                 empty_values,
                 request_id,
+                spelling,
                 dirty,
                 records,
                 columns,
@@ -495,22 +533,68 @@ fn canonical_of(name: &str) -> &'static str {
     }
 }
 
-fn build(g: &GenRequest) -> BulkRequest {
+/// Writes an optional request field: a non-default value always, a default one
+/// absent, as `null` or explicitly, as `spelling` says.
+fn put_option(top: &mut Map<String, Json>, name: &str, value: Json, default: bool, spelling: u8) {
+    match (default, spelling % 3) {
+        (true, 0) => {}
+        (true, 1) => {
+            top.insert(name.to_owned(), Json::Null);
+        }
+        _ => {
+            top.insert(name.to_owned(), value);
+        }
+    }
+}
+
+fn match_on_json(m: MatchOn, spelling: u8) -> Json {
+    let mut keys = Vec::new();
+    if spelling.is_multiple_of(2) {
+        keys.push("key");
+    }
+    if m.email {
+        keys.push("email");
+    }
+    if m.phone {
+        keys.push("phone");
+    }
+    if spelling % 4 >= 2 {
+        keys.reverse();
+    }
+    if keys.is_empty() {
+        keys.push("key");
+    }
+    json!(keys)
+}
+
+fn build(g: &GenRequest) -> Json {
     let mut used: Vec<&'static str> = Vec::new();
     let mut records: Vec<Json> = Vec::new();
+    let mut keys: Vec<Json> = Vec::new();
     for r in &g.records {
-        let mut obj = serde_json::Map::new();
+        let mut obj = Map::new();
         let key = if g.dirty {
             r.any_key.clone()
         } else {
+            let good = match r.reuse_key {
+                Some(ix) if !keys.is_empty() => keys[ix.index(keys.len())].clone(),
+                _ => r.good_key.clone(),
+            };
+            keys.push(good.clone());
             Some(Field {
                 name: r.any_key.as_ref().map_or("contact_key", |f| f.name),
-                value: r.good_key.clone(),
+                value: good,
                 bad: false,
             })
         };
         let new_key = if g.mode == Mode::Update {
             r.new_key.clone()
+        } else if r.null_new_key {
+            Some(Field {
+                name: "new_contact_key",
+                value: Json::Null,
+                bad: false,
+            })
         } else {
             None
         };
@@ -530,13 +614,8 @@ fn build(g: &GenRequest) -> BulkRequest {
         }
         records.push(Json::Object(obj));
     }
-    let mut req = BulkRequest::new(g.mode, records);
-    req.match_on = g.match_on;
-    req.on_invalid = g.on_invalid;
-    req.on_duplicate = g.on_duplicate;
-    req.empty_values = g.empty_values;
-    req.request_id = g.request_id.map(str::to_owned);
-    req.columns = match g.columns {
+    let mut request_id = g.request_id.map(str::to_owned);
+    let columns = match g.columns {
         ColumnsList::Absent => None,
         ColumnsList::Exact => {
             let mut cols: Vec<String> = used
@@ -545,7 +624,6 @@ fn build(g: &GenRequest) -> BulkRequest {
                 .map(|c| (*c).to_owned())
                 .collect();
             cols.push("surname".to_owned());
-            cols.dedup();
             let mut seen = Vec::new();
             cols.retain(|c| {
                 let fresh = !seen.contains(c);
@@ -563,9 +641,17 @@ fn build(g: &GenRequest) -> BulkRequest {
         ),
         ColumnsList::Twice => Some(vec!["gsm".into(), "phoneNumber".into(), "email".into()]),
     };
-    if let Some((bad, ix)) = g.bad {
-        let i = ix.index(req.records.len());
-        let rec = &mut req.records[i];
+    let mut columns = columns;
+    for &(bad, ix) in &g.bad {
+        if let Bad::Listed(name) = bad {
+            columns.get_or_insert_with(Vec::new).push(name.to_owned());
+            continue;
+        }
+        if records.is_empty() {
+            continue;
+        }
+        let i = ix.index(records.len());
+        let rec = &mut records[i];
         let put = |rec: &mut Json, k: &str, v: Json| {
             if let Json::Object(o) = rec {
                 o.insert(k.to_owned(), v);
@@ -581,22 +667,111 @@ fn build(g: &GenRequest) -> BulkRequest {
             }
             Bad::NotObject => *rec = json!(["k0"]),
             Bad::NewKeyAnyMode => put(rec, "new_contact_key", json!("k3")),
-            Bad::NoRecords => req.records.clear(),
-            Bad::InvalidRequestId => req.request_id = Some(String::new()),
+            Bad::NoRecords => records.clear(),
+            Bad::InvalidRequestId => request_id = Some(String::new()),
+            Bad::Listed(_) => {}
         }
     }
-    req
+    let s = g.spelling;
+    let mut top = Map::new();
+    top.insert("mode".into(), json!(g.mode));
+    put_option(
+        &mut top,
+        "match_on",
+        match_on_json(g.match_on, s[6]),
+        g.match_on == MatchOn::KEY,
+        s[0],
+    );
+    put_option(
+        &mut top,
+        "on_invalid",
+        json!(g.on_invalid),
+        g.on_invalid == OnInvalid::Abort,
+        s[1],
+    );
+    put_option(
+        &mut top,
+        "on_duplicate",
+        json!(g.on_duplicate),
+        g.on_duplicate == OnDuplicate::Merge,
+        s[2],
+    );
+    put_option(
+        &mut top,
+        "empty_values",
+        json!(g.empty_values),
+        g.empty_values == EmptyValues::Clear,
+        s[3],
+    );
+    // request_id and columns have no explicit default: absent or null.
+    match request_id {
+        Some(id) => {
+            top.insert("request_id".into(), json!(id));
+        }
+        None => put_option(&mut top, "request_id", Json::Null, true, s[4] % 2),
+    }
+    match columns {
+        Some(cols) => {
+            top.insert("columns".into(), json!(cols));
+        }
+        None => put_option(&mut top, "columns", Json::Null, true, s[5] % 2),
+    }
+    let records_name = if s[6] % 8 == 7 {
+        "contactDatas"
+    } else {
+        "records"
+    };
+    top.insert(records_name.into(), Json::Array(records));
+    Json::Object(top)
 }
 
-fn gen_sequence() -> impl Strategy<Value = Vec<BulkRequest>> {
-    proptest::collection::vec(gen_request(), 1..=8).prop_map(|gens| {
-        let mut out: Vec<BulkRequest> = Vec::new();
-        for g in &gens {
-            let req = match g.repeat {
-                Some(ix) if !out.is_empty() => out[ix.index(out.len())].clone(),
-                _ => build(g),
+/// One step of a sequence.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A bulk request as JSON: the engine reads it as `BulkRequest`, the model
+    /// with its own reader.
+    Bulk(Json),
+    /// Declares the named custom column of the sequence's set anew with this
+    /// `import_enabled` flag (R3; R21 replays do not look at flags).
+    ImportEnabled(&'static str, bool),
+}
+
+impl From<BulkRequest> for Step {
+    fn from(r: BulkRequest) -> Self {
+        Step::Bulk(serde_json::to_value(&r).expect("a request serializes"))
+    }
+}
+
+impl From<Json> for Step {
+    fn from(r: Json) -> Self {
+        Step::Bulk(r)
+    }
+}
+
+fn gen_sequence() -> impl Strategy<Value = Vec<Step>> {
+    let step = prop_oneof![
+        19 => gen_request().prop_map(Some),
+        1 => Just(None),
+    ];
+    proptest::collection::vec(step, 1..=8).prop_map(|gens| {
+        let mut out: Vec<Step> = Vec::new();
+        let mut built: Vec<GenRequest> = Vec::new();
+        let mut nickname = true;
+        for g in gens {
+            let Some(g) = g else {
+                nickname = !nickname;
+                out.push(Step::ImportEnabled("nickname", nickname));
+                continue;
             };
-            out.push(req);
+            let g = match g.repeat {
+                Some(ix) if !built.is_empty() => GenRequest {
+                    spelling: g.spelling,
+                    ..built[ix.index(built.len())].clone()
+                },
+                _ => g,
+            };
+            out.push(Step::Bulk(build(&g)));
+            built.push(g);
         }
         out
     })
@@ -728,21 +903,32 @@ fn show_contacts(cs: &[ModelContact]) -> String {
     s
 }
 
-fn history(reqs: &[BulkRequest], upto: usize) -> String {
+fn history(steps: &[Step], upto: usize) -> String {
     let mut s = String::new();
-    for (i, r) in reqs.iter().take(upto + 1).enumerate() {
-        let _ = writeln!(
-            s,
-            "  #{i}: {}",
-            serde_json::to_string(r).unwrap_or_default()
-        );
+    for (i, step) in steps.iter().take(upto + 1).enumerate() {
+        let _ = match step {
+            Step::Bulk(r) => writeln!(
+                s,
+                "  #{i}: {}",
+                serde_json::to_string(r).unwrap_or_default()
+            ),
+            Step::ImportEnabled(name, on) => {
+                writeln!(s, "  #{i}: declare {name} import_enabled={on}")
+            }
+        };
     }
     s
 }
 
-fn outcome_code(r: &Result<Report, Error>) -> Result<Report, String> {
-    match r {
-        Ok(rep) => Ok(rep.clone()),
+/// The engine's answer to a request's JSON: its report, or the code of its
+/// request-level error, or the reason it could not read the request.
+fn engine_bulk(ws: &Workspace, req: &Json) -> Result<Report, String> {
+    let parsed: BulkRequest = match serde_json::from_value(req.clone()) {
+        Ok(r) => r,
+        Err(e) => return Err(format!("engine cannot read the request: {e}")),
+    };
+    match ws.bulk(&parsed) {
+        Ok(rep) => Ok(rep),
         Err(Error::Request(e)) => Err(e.code().to_owned()),
         Err(other) => Err(format!("unexpected engine error: {other}")),
     }
@@ -751,21 +937,30 @@ fn outcome_code(r: &Result<Report, Error>) -> Result<Report, String> {
 /// Coverage tally, printed at the end when `CONTACTDB_PROPTEST_STATS` is set.
 static STATS: std::sync::Mutex<BTreeMap<String, u64>> = std::sync::Mutex::new(BTreeMap::new());
 
-fn tally(result: &Result<Report, String>, req: &BulkRequest) {
+fn tally(result: &Result<Report, String>, req: &Json) {
     let mut keys = Vec::new();
+    let policy = model::parse_request(req).map_or_else(
+        |e| format!("unreadable {e}"),
+        |r| format!("{:?}", r.on_duplicate),
+    );
+    if let Json::Object(top) = req {
+        for (k, v) in top {
+            if v.is_null() {
+                keys.push(format!("request option {k} null"));
+            }
+        }
+    }
     match result {
         Err(code) => keys.push(format!("request_error {code}")),
         Ok(r) => {
             keys.push(format!("status {:?}", r.status));
-            keys.push(format!(
-                "on_duplicate {:?} {:?}",
-                req.on_duplicate, r.status
-            ));
+            keys.push(format!("on_duplicate {policy} {:?}", r.status));
             if r.replayed {
                 keys.push("replayed".to_owned());
             }
             for x in &r.results {
                 keys.push(format!("outcome {:?}", x.outcome));
+                keys.push(format!("on_duplicate {policy} outcome {:?}", x.outcome));
                 if let Some(m) = x.matched_by {
                     keys.push(format!("matched_by {m:?} {:?}", x.outcome));
                 }
@@ -773,10 +968,7 @@ fn tally(result: &Result<Report, String>, req: &BulkRequest) {
                     keys.push(format!("contact_key {:?}", x.outcome));
                 }
                 if x.duplicate_of.is_some() {
-                    keys.push(format!(
-                        "duplicate_of {:?} {:?}",
-                        req.on_duplicate, x.outcome
-                    ));
+                    keys.push(format!("duplicate_of {policy} {:?}", x.outcome));
                 }
             }
             for e in &r.errors {
@@ -787,6 +979,9 @@ fn tally(result: &Result<Report, String>, req: &BulkRequest) {
             }
             for w in &r.warnings {
                 keys.push(format!("warning {:?} {:?}", w.code, w.column));
+                if w.code == contactdb::WarningCode::DuplicateInBatch {
+                    keys.push(format!("warning DuplicateInBatch under {policy}"));
+                }
             }
         }
     }
@@ -809,11 +1004,11 @@ fn print_stats() {
     }
 }
 
-fn run_sequence(reqs: &[BulkRequest]) -> Result<(), TestCaseError> {
-    run_sequence_with(reqs, &custom_columns())
+fn run_sequence(steps: &[Step]) -> Result<(), TestCaseError> {
+    run_sequence_with(steps, &custom_columns())
 }
 
-fn run_sequence_with(reqs: &[BulkRequest], columns: &[ColumnSpec]) -> Result<(), TestCaseError> {
+fn run_sequence_with(steps: &[Step], columns: &[ColumnSpec]) -> Result<(), TestCaseError> {
     let dir = temp_dir();
     let path = dir.path().join("many.redb");
     let path1 = dir.path().join("one.redb");
@@ -828,16 +1023,31 @@ fn run_sequence_with(reqs: &[BulkRequest], columns: &[ColumnSpec]) -> Result<(),
         model.declare_column(spec);
     }
 
-    for (i, req) in reqs.iter().enumerate() {
+    for (i, step) in steps.iter().enumerate() {
+        let req = match step {
+            Step::Bulk(req) => req,
+            Step::ImportEnabled(name, on) => {
+                let spec = columns
+                    .iter()
+                    .find(|c| c.name == *name)
+                    .expect("a column of the set")
+                    .clone()
+                    .import_enabled(*on);
+                ws.declare_column(spec.clone()).expect("declare");
+                ws1.declare_column(spec.clone()).expect("declare");
+                model.declare_column(&spec);
+                continue;
+            }
+        };
         let before = model.contacts();
-        let engine = outcome_code(&ws.bulk(req));
-        let engine1 = outcome_code(&ws1.bulk(req));
-        let want = model.bulk(req);
+        let engine = engine_bulk(&ws, req);
+        let engine1 = engine_bulk(&ws1, req);
+        let want = model.bulk_json(req);
         tally(&want, req);
         let ctx = || {
             format!(
-                "at request #{i}\nrequests:\n{}contacts before:\n{}",
-                history(reqs, i),
+                "at step #{i}\nsteps:\n{}contacts before:\n{}",
+                history(steps, i),
                 show_contacts(&before)
             )
         };
@@ -909,10 +1119,11 @@ fn run_sequence_with(reqs: &[BulkRequest], columns: &[ColumnSpec]) -> Result<(),
 proptest! {
     #![proptest_config(config())]
 
-    /// R6, R6a, R7–R15, R21: the engine behaves as the model, request after request.
+    /// R5, R6, R6a, R7–R15, R21: the engine behaves as the model, request after
+    /// request.
     #[test]
-    fn engine_matches_model(reqs in gen_sequence()) {
-        run_sequence(&reqs)?;
+    fn engine_matches_model(steps in gen_sequence()) {
+        run_sequence(&steps)?;
     }
 }
 
@@ -935,12 +1146,13 @@ fn with(mut r: BulkRequest, f: impl FnOnce(&mut BulkRequest)) -> BulkRequest {
     r
 }
 
-fn scenario(reqs: &[BulkRequest]) {
-    scenario_with(reqs, &custom_columns());
+fn scenario<S: Into<Step> + Clone>(steps: &[S]) {
+    scenario_with(steps, &custom_columns());
 }
 
-fn scenario_with(reqs: &[BulkRequest], columns: &[ColumnSpec]) {
-    if let Err(e) = run_sequence_with(reqs, columns) {
+fn scenario_with<S: Into<Step> + Clone>(steps: &[S], columns: &[ColumnSpec]) {
+    let steps: Vec<Step> = steps.iter().cloned().map(Into::into).collect();
+    if let Err(e) = run_sequence_with(&steps, columns) {
         panic!("{e}");
     }
 }
@@ -1069,8 +1281,9 @@ fn scenario_matching_follows_changes() {
     ]);
 }
 
-/// R6a last: pass 2 matches as if the left-out records were not there, so a record
-/// that failed in pass 1 can apply in pass 2, and the kept one can fail.
+/// R6a last: occurrences are decided from the request's start, then the kept
+/// records apply in order as under merge (a rename chain, an insert reached by
+/// email later in the request).
 #[test]
 fn scenario_last_two_passes() {
     let last = |r: BulkRequest, skip: bool| {
@@ -1182,4 +1395,149 @@ fn scenario_required_column() {
         ],
         &columns,
     );
+}
+
+// Directed regressions, each named after its rule.
+
+/// R6a last: occurrences of s are decided from the request's start (record 1
+/// reaches s by its email there), so only the last applies: s keeps e1, gets the
+/// name, and y never becomes an alias.
+#[test]
+fn r06a_last_does_not_write_a_contact_twice() {
+    scenario(&[
+        json!({"mode":"upsert","records":[{"contact_key":"s","email":"e1@x.com"}]}),
+        json!({"mode":"upsert","match_on":["key","email"],"on_duplicate":"last","records":[
+            {"contact_key":"s","email":"e2@x.com"},
+            {"contact_key":"y","email":"e1@x.com"},
+            {"contact_key":"s","name":"n"},
+        ]}),
+        json!({"mode":"update","records":[{"contact_key":"y","name":"y"}],
+            "on_invalid":"skip"}),
+    ]);
+}
+
+/// R6a last + R11: a record of the new key of an earlier rename reaches nothing at
+/// the request's start, so both are kept: a is renamed to b, then b is named X.
+#[test]
+fn r06a_last_keeps_a_rename_and_its_new_key() {
+    scenario(&[
+        json!({"mode":"upsert","records":[{"contact_key":"a"}]}),
+        json!({"mode":"update","on_duplicate":"last","on_invalid":"skip","records":[
+            {"contact_key":"a","new_contact_key":"b"},
+            {"contact_key":"b","name":"X"},
+        ]}),
+    ]);
+}
+
+/// R6a first / reject with the same rename chain, and an insert of a key a rename
+/// takes later in the request.
+#[test]
+fn r06a_first_and_reject_meet_renames() {
+    for policy in ["first", "reject"] {
+        scenario(&[
+            json!({"mode":"upsert","records":[{"contact_key":"a"},{"contact_key":"c"}]}),
+            json!({"mode":"update","on_duplicate":policy,"on_invalid":"skip","records":[
+                {"contact_key":"a","new_contact_key":"b"},
+                {"contact_key":"b","name":"X"},
+                {"contact_key":"c","new_contact_key":"a"},
+                {"contact_key":"a","name":"Y"},
+            ]}),
+        ]);
+    }
+}
+
+/// R21: a retry with the same request_id and body after a column's import flag was
+/// switched off replays the stored report (replay comes before every request-level
+/// check); the same body with its defaults spelled otherwise replays too.
+#[test]
+fn r21_replay_comes_before_the_import_flag_check() {
+    let first = json!({"mode":"upsert","request_id":"r1",
+        "records":[{"contact_key":"k1","nickname":"nick"}]});
+    let respelled = json!({"records":[{"nickname":"nick","contact_key":"k1"}],
+        "request_id":"r1","mode":"upsert","match_on":["key"],"on_invalid":null,
+        "on_duplicate":"merge","empty_values":null,"columns":null});
+    scenario(&[
+        Step::Bulk(first.clone()),
+        Step::ImportEnabled("nickname", false),
+        Step::Bulk(first),
+        Step::Bulk(respelled),
+        Step::Bulk(json!({"mode":"upsert","request_id":"r2",
+            "records":[{"contact_key":"k1","nickname":"nick"}]})),
+    ]);
+}
+
+/// R5 + null means absent: `new_contact_key: null` in an upsert (and in insert) is
+/// as if absent, and null request options take their defaults.
+#[test]
+fn r05_null_new_contact_key_is_accepted_in_upsert() {
+    scenario(&[
+        json!({"mode":"upsert","records":[{"contact_key":"a","new_contact_key":null}]}),
+        json!({"mode":"insert","match_on":null,"on_invalid":null,"on_duplicate":null,
+            "empty_values":null,"request_id":null,"columns":null,
+            "records":[{"contact_key":"b","newContactKey":null,"name":"B"}]}),
+        json!({"mode":"update","records":[{"contact_key":"a","new_contact_key":null}]}),
+    ]);
+}
+
+/// R5 + null means absent: a record's `new_contact_key: null` is as if absent, so it
+/// is not a column missing from `columns`, nor a second one beside `newContactKey`.
+#[test]
+fn r05_null_new_contact_key_is_not_a_column_in_use() {
+    scenario(&[
+        json!({"mode":"upsert","records":[{"contact_key":"b"}]}),
+        json!({"mode":"upsert","columns":["name"],
+            "records":[{"contact_key":"b","new_contact_key":null,"name":"C"}]}),
+        json!({"mode":"update","on_invalid":"skip",
+            "records":[{"contact_key":"b","new_contact_key":null,"newContactKey":"c"}]}),
+    ]);
+}
+
+/// R6a: a record that reaches an existing contact at the request's start is
+/// labelled by that contact and by its own key, so a later record of that key
+/// which reaches nothing is an occurrence of the same contact.
+#[test]
+fn r06a_a_record_reaching_a_contact_is_labelled_by_its_key_too() {
+    scenario(&[
+        json!({"mode":"upsert","records":[{"contact_key":"k0","gsm":"+905550000002"}]}),
+        json!({"mode":"insert","match_on":["key","phone"],"on_duplicate":"first",
+            "records":[{"contact_key":"k1","gsm":"+905550000002"},{"contact_key":"k1"}]}),
+        json!({"mode":"upsert","match_on":["key","phone"],"on_duplicate":"last",
+            "records":[{"contact_key":"k1","gsm":"+905550000002"},{"contact_key":"k1","name":"n"}]}),
+    ]);
+}
+
+/// R5: the order of the request-level checks, one problem against the next.
+#[test]
+fn r05_request_level_checks_in_order() {
+    let steps = [
+        json!({"mode":"upsert","request_id":"","records":[]}),
+        json!({"mode":"upsert","columns":["secret"],"records":[{"bogus":1}]}),
+        json!({"mode":"upsert","records":[{"version":1},{"bogus":1}]}),
+        json!({"mode":"upsert","columns":["gsm","phoneNumber"],"records":[{"secret":1}]}),
+        json!({"mode":"upsert","columns":["contact_key","identifier"],
+            "records":[{"gsm":"1","phone_number":"2"}]}),
+        json!({"mode":"upsert","records":[{"new_contact_key":"x"},{"gsm":"1","phoneNumber":"2"}]}),
+        json!({"mode":"insert","columns":["name"],
+            "records":[{"email":"a@x.com"},{"new_contact_key":""}]}),
+        json!({"mode":"upsert","columns":["name"],"records":[[1],{"email":"a@x.com"}]}),
+        json!({"mode":"upsert","records":[7,{"contact_key":"a"}]}),
+    ];
+    scenario(&steps);
+}
+
+/// R6a rule 6: under first, last and reject, kept records of two groups can still
+/// reach one contact through the request's own changes (an email set by an earlier
+/// kept record); the later one then applies as under merge, with the remark.
+#[test]
+fn r06a_kept_records_meet_through_the_requests_own_changes() {
+    for policy in ["first", "last", "reject"] {
+        scenario(&[
+            json!({"mode":"upsert","records":[{"contact_key":"c","email":"old@x.com"}]}),
+            json!({"mode":"upsert","match_on":["email"],"on_duplicate":policy,"records":[
+                {"contact_key":"c","email":"e@x.com"},
+                {"contact_key":"y","email":"e@x.com","name":"Y"},
+                {"contact_key":"y","name":"Z"},
+            ]}),
+        ]);
+    }
 }

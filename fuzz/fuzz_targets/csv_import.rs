@@ -7,7 +7,14 @@
 use std::sync::{Arc, OnceLock};
 
 use contactdb::{BulkRequest, ColumnSpec, ColumnType, Database, Mode, OnInvalid};
-use contactdb_cli::input::{self, Format, Msg, RawKind, Schema};
+#[allow(dead_code)]
+#[path = "../../crates/cli/src/input.rs"]
+mod input;
+#[allow(dead_code)]
+#[path = "../../crates/cli/src/util.rs"]
+mod util;
+
+use input::{Format, Msg, RawKind, Schema};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

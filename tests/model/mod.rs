@@ -2,9 +2,11 @@
 //! `SPEC.md` (R2–R15, R21) and `docs/semantics.md`.
 //!
 //! It shares nothing with the engine but the request and report *types*: its own
-//! column-name canonicalization, its own value normalization, its own request-level
-//! checks (R5) and a plain sequential apply (R6) over an in-memory map. Clarity over
-//! speed: linear scans everywhere.
+//! reading of a request's JSON (`null` means absent), column-name canonicalization,
+//! value normalization, request-level checks (R5, in a fixed order), duplicate
+//! identity for `first` / `last` / `reject` (R6a, decided from the request's
+//! start), canonical request body (R21) and a plain sequential apply (R6) over an
+//! in-memory map. Clarity over speed: linear scans everywhere.
 //!
 //! Decisions the documents leave open are marked `// OPEN:` with the choice taken.
 
@@ -523,13 +525,292 @@ fn warning(index: u32, key: &Option<String>, column: Option<&str>, code: Warning
     }
 }
 
+/// A bulk request as the model reads it (R4): every option with its default
+/// applied. Built from JSON by [`parse_request`] (its own reading, where `null`
+/// means absent) or from the public `BulkRequest` type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRequest {
+    pub mode: Mode,
+    pub match_email: bool,
+    pub match_phone: bool,
+    pub on_invalid: OnInvalid,
+    pub on_duplicate: OnDuplicate,
+    pub empty_values: EmptyValues,
+    pub request_id: Option<String>,
+    pub columns: Option<Vec<String>>,
+    pub records: Vec<Json>,
+}
+
+impl From<&BulkRequest> for ModelRequest {
+    fn from(r: &BulkRequest) -> Self {
+        ModelRequest {
+            mode: r.mode,
+            match_email: r.match_on.email,
+            match_phone: r.match_on.phone,
+            on_invalid: r.on_invalid,
+            on_duplicate: r.on_duplicate,
+            empty_values: r.empty_values,
+            request_id: r.request_id.clone(),
+            columns: r.columns.clone(),
+            records: r.records.clone(),
+        }
+    }
+}
+
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Insert => "insert",
+        Mode::Update => "update",
+        Mode::Upsert => "upsert",
+    }
+}
+
+fn on_invalid_name(o: OnInvalid) -> &'static str {
+    match o {
+        OnInvalid::Abort => "abort",
+        OnInvalid::Skip => "skip",
+    }
+}
+
+fn on_duplicate_name(o: OnDuplicate) -> &'static str {
+    match o {
+        OnDuplicate::Merge => "merge",
+        OnDuplicate::First => "first",
+        OnDuplicate::Last => "last",
+        OnDuplicate::Reject => "reject",
+    }
+}
+
+fn empty_values_name(e: EmptyValues) -> &'static str {
+    match e {
+        EmptyValues::Clear => "clear",
+        EmptyValues::Ignore => "ignore",
+    }
+}
+
+/// Reads one option: absent or `null` gives `None` (the default applies); a string
+/// must be one of `names`.
+fn parse_option<T: Copy>(
+    obj: &Map<String, Json>,
+    field: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<Option<T>, String> {
+    match obj.get(field) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => all
+            .iter()
+            .copied()
+            .find(|v| name(*v) == s)
+            .map(Some)
+            .ok_or_else(|| format!("invalid_request: {field} {s:?}")),
+        Some(other) => Err(format!("invalid_request: {field} {other}")),
+    }
+}
+
+/// The model's own reading of a request's JSON (R4). An optional field that is
+/// absent or `null` takes its default: `match_on` `[key]`, `on_invalid` abort,
+/// `on_duplicate` merge, `empty_values` clear, no `request_id`, no `columns`.
+/// `Err` for a body no user of the API could mean (not an object, an unknown
+/// field, a wrong type): the engine refuses those while parsing.
+pub fn parse_request(raw: &Json) -> Result<ModelRequest, String> {
+    let Json::Object(obj) = raw else {
+        return Err("invalid_request: not an object".into());
+    };
+    const FIELDS: [&str; 9] = [
+        "mode",
+        "match_on",
+        "on_invalid",
+        "on_duplicate",
+        "empty_values",
+        "request_id",
+        "columns",
+        "records",
+        "contactDatas",
+    ];
+    for k in obj.keys() {
+        if !FIELDS.contains(&k.as_str()) {
+            return Err(format!("invalid_request: unknown field {k}"));
+        }
+    }
+    let mode = parse_option(
+        obj,
+        "mode",
+        &[Mode::Insert, Mode::Update, Mode::Upsert],
+        mode_name,
+    )?
+    .ok_or("invalid_request: no mode")?;
+    let (mut match_email, mut match_phone) = (false, false);
+    match obj.get("match_on") {
+        None | Some(Json::Null) => {}
+        Some(Json::Array(keys)) => {
+            for k in keys {
+                match k.as_str() {
+                    Some("key") => {}
+                    Some("email") => match_email = true,
+                    Some("phone") => match_phone = true,
+                    _ => return Err(format!("invalid_request: match_on {k}")),
+                }
+            }
+        }
+        Some(other) => return Err(format!("invalid_request: match_on {other}")),
+    }
+    let request_id = match obj.get("request_id") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(s)) => Some(s.clone()),
+        Some(other) => return Err(format!("invalid_request: request_id {other}")),
+    };
+    let columns = match obj.get("columns") {
+        None | Some(Json::Null) => None,
+        Some(Json::Array(cs)) => {
+            let mut names = Vec::new();
+            for c in cs {
+                match c {
+                    Json::String(s) => names.push(s.clone()),
+                    other => return Err(format!("invalid_request: column {other}")),
+                }
+            }
+            Some(names)
+        }
+        Some(other) => return Err(format!("invalid_request: columns {other}")),
+    };
+    let records = match (obj.get("records"), obj.get("contactDatas")) {
+        (Some(Json::Array(rs)), None) | (None, Some(Json::Array(rs))) => rs.clone(),
+        _ => return Err("invalid_request: records".into()),
+    };
+    Ok(ModelRequest {
+        mode,
+        match_email,
+        match_phone,
+        on_invalid: parse_option(
+            obj,
+            "on_invalid",
+            &[OnInvalid::Abort, OnInvalid::Skip],
+            on_invalid_name,
+        )?
+        .unwrap_or(OnInvalid::Abort),
+        on_duplicate: parse_option(
+            obj,
+            "on_duplicate",
+            &[
+                OnDuplicate::Merge,
+                OnDuplicate::First,
+                OnDuplicate::Last,
+                OnDuplicate::Reject,
+            ],
+            on_duplicate_name,
+        )?
+        .unwrap_or(OnDuplicate::Merge),
+        empty_values: parse_option(
+            obj,
+            "empty_values",
+            &[EmptyValues::Clear, EmptyValues::Ignore],
+            empty_values_name,
+        )?
+        .unwrap_or(EmptyValues::Clear),
+        request_id,
+        columns,
+        records,
+    })
+}
+
+/// A JSON string literal.
+fn canonical_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// JSON text with every object's keys sorted, no whitespace.
+fn canonical_json(v: &Json) -> String {
+    match v {
+        Json::Null => "null".to_owned(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::String(s) => canonical_string(s),
+        Json::Array(items) => {
+            let parts: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", parts.join(","))
+        }
+        Json::Object(obj) => {
+            let mut keys: Vec<&String> = obj.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", canonical_string(k), canonical_json(&obj[k])))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+    }
+}
+
+/// R21's "same body": the request without its `request_id`, every option with its
+/// default applied, `match_on` as a sorted set (with `key`), `columns` and
+/// `records` in order, object keys sorted.
+fn canonical_body(req: &ModelRequest) -> String {
+    let mut match_on = vec!["key"];
+    if req.match_email {
+        match_on.push("email");
+    }
+    if req.match_phone {
+        match_on.push("phone");
+    }
+    match_on.sort();
+    let match_on: Vec<String> = match_on.into_iter().map(canonical_string).collect();
+    let columns = match &req.columns {
+        None => "null".to_owned(),
+        Some(cs) => {
+            let parts: Vec<String> = cs.iter().map(|c| canonical_string(c)).collect();
+            format!("[{}]", parts.join(","))
+        }
+    };
+    let records: Vec<String> = req.records.iter().map(canonical_json).collect();
+    let mut fields: Vec<(&str, String)> = vec![
+        ("mode", canonical_string(mode_name(req.mode))),
+        ("match_on", format!("[{}]", match_on.join(","))),
+        (
+            "on_invalid",
+            canonical_string(on_invalid_name(req.on_invalid)),
+        ),
+        (
+            "on_duplicate",
+            canonical_string(on_duplicate_name(req.on_duplicate)),
+        ),
+        (
+            "empty_values",
+            canonical_string(empty_values_name(req.empty_values)),
+        ),
+        ("columns", columns),
+        ("records", format!("[{}]", records.join(","))),
+    ];
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    let parts: Vec<String> = fields
+        .into_iter()
+        .map(|(k, v)| format!("{}:{}", canonical_string(k), v))
+        .collect();
+    format!("{{{}}}", parts.join(","))
+}
+
+/// Whether a record's field is `new_contact_key: null`, which counts as absent.
+fn null_new_key(name: Option<&str>, v: &Json) -> bool {
+    name == Some("new_contact_key") && v.is_null()
+}
+
 /// The in-memory model of one workspace.
 #[derive(Debug, Clone)]
 pub struct Model {
     catalog: Vec<Col>,
     contacts: BTreeMap<String, ModelContact>,
-    /// request_id → (body without request_id, stored report) (R21).
-    requests: BTreeMap<String, (Json, Report)>,
+    /// request_id → (canonical body, stored report) (R21).
+    requests: BTreeMap<String, (String, Report)>,
     records_max: usize,
     next_uid: u64,
 }
@@ -538,6 +819,17 @@ impl Default for Model {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// What makes two records occurrences of one contact under `first`, `last` and
+/// `reject` (R6a): a contact of the request's start, or a value of a record that
+/// reaches none of them.
+#[derive(Debug, Clone, PartialEq)]
+enum Label {
+    Contact(u64),
+    Key(String),
+    Email(Json),
+    Phone(Json),
 }
 
 impl Model {
@@ -568,8 +860,9 @@ impl Model {
         }
     }
 
-    /// Declares a custom column (R3). Supports `string`, `integer`, `boolean`,
-    /// `date` and `json`; `decimal` is not modelled.
+    /// Declares a custom column (R3), or changes the flags of one declared with the
+    /// same type. Supports `string`, `integer`, `boolean`, `date` and `json`;
+    /// `decimal` is not modelled.
     pub fn declare_column(&mut self, spec: &ColumnSpec) {
         let ty = match spec.ty {
             ColumnType::String { max_len } => Ty::Text(max_len as usize),
@@ -579,10 +872,13 @@ impl Model {
             ColumnType::Json => Ty::Json,
             ColumnType::Decimal => panic!("the model does not cover decimal columns"),
         };
-        assert!(
-            !self.catalog.iter().any(|c| c.name == spec.name),
-            "column declared twice"
-        );
+        if let Some(c) = self.catalog.iter_mut().find(|c| c.name == spec.name) {
+            assert!(c.rank >= 256, "a predefined column cannot be declared");
+            assert_eq!(c.ty, ty, "the model does not change a column's type");
+            c.import_enabled = spec.import_enabled;
+            c.required = spec.required;
+            return;
+        }
         let rank = 256 + self.catalog.len();
         self.catalog.push(Col {
             name: spec.name.clone(),
@@ -622,19 +918,37 @@ impl Model {
         }
     }
 
-    fn resolve_or_err(&self, raw: &str) -> Result<usize, String> {
-        match self.resolve(raw) {
-            Resolved::Col(i) => Ok(i),
-            Resolved::Unknown => Err("unknown_column".into()),
-            Resolved::ReadOnly => Err("read_only_column".into()),
-            Resolved::NotImportEnabled => Err("column_not_import_enabled".into()),
+    /// The canonical column a name resolves to, whatever its flag; `None` for an
+    /// unknown or read-only name.
+    fn column_of(&self, raw: &str) -> Option<&str> {
+        let mut name = snake_case(raw)?;
+        if let Some((_, target)) = NAME_ALIASES.iter().find(|(a, _)| *a == name) {
+            name = (*target).to_owned();
         }
+        self.catalog
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.name.as_str())
     }
 
-    /// R5, in this order: record count, request_id, `columns`, each record (object,
-    /// each column: known, listed, not twice), `new_contact_key` outside update.
-    // OPEN: the order among several request-level problems of one request.
-    fn check_request(&self, req: &BulkRequest) -> Result<(), String> {
+    /// The fields of a record that count for the request-level checks: every
+    /// field but `new_contact_key: null`, which is as if it were absent.
+    fn fields_in_use<'a>(&self, obj: &'a Map<String, Json>) -> Vec<&'a str> {
+        obj.iter()
+            .filter(|(raw, v)| !null_new_key(self.column_of(raw), v))
+            .map(|(raw, _)| raw.as_str())
+            .collect()
+    }
+
+    /// R5: the first request-level problem, checks in this order, each a plain
+    /// scan: (1) record count, request_id form; (2) unknown or read-only names,
+    /// `columns` first, then the records in order; (3) names not import-enabled,
+    /// same scan; (4) a column twice in `columns`, then a column twice in one
+    /// record; (5) `new_contact_key` outside update mode (listed, or a record with
+    /// a non-null value); (6) a record's column not in `columns`; (7) a record
+    /// that is not an object. Checks 2–6 skip records that are not objects.
+    fn check_request(&self, req: &ModelRequest) -> Result<(), String> {
+        // (1)
         if req.records.is_empty() {
             return Err("no_records".into());
         }
@@ -646,50 +960,83 @@ impl Model {
         {
             return Err("invalid_request_id".into());
         }
-        let mut uses_new_key = false;
-        let new_key_col = self
-            .catalog
+        let objects: Vec<&Map<String, Json>> = req
+            .records
             .iter()
-            .position(|c| c.name == "new_contact_key")
-            .expect("predefined");
-        let mut listed: Option<Vec<usize>> = None;
-        if let Some(cols) = &req.columns {
-            let mut ids: Vec<usize> = Vec::new();
-            for raw in cols {
-                let i = self.resolve_or_err(raw)?;
-                if ids.contains(&i) {
+            .filter_map(|r| match r {
+                Json::Object(obj) => Some(obj),
+                _ => None,
+            })
+            .collect();
+        let listed: Vec<&str> = req.columns.iter().flatten().map(String::as_str).collect();
+        let mut scan: Vec<&str> = listed.clone();
+        for obj in &objects {
+            scan.extend(self.fields_in_use(obj));
+        }
+        // (2)
+        for raw in &scan {
+            match self.resolve(raw) {
+                Resolved::Unknown => return Err("unknown_column".into()),
+                Resolved::ReadOnly => return Err("read_only_column".into()),
+                Resolved::Col(_) | Resolved::NotImportEnabled => {}
+            }
+        }
+        // (3)
+        for raw in &scan {
+            if let Resolved::NotImportEnabled = self.resolve(raw) {
+                return Err("column_not_import_enabled".into());
+            }
+        }
+        // (4)
+        for (i, a) in listed.iter().enumerate() {
+            for b in &listed[..i] {
+                if self.column_of(a) == self.column_of(b) {
                     return Err("column_listed_twice".into());
                 }
-                ids.push(i);
-                uses_new_key |= i == new_key_col;
-            }
-            // contact_key is implied.
-            if !ids.contains(&0) {
-                ids.push(0);
-            }
-            listed = Some(ids);
-        }
-        for record in &req.records {
-            let Json::Object(obj) = record else {
-                return Err("record_not_object".into());
-            };
-            let mut seen: Vec<usize> = Vec::new();
-            for raw in obj.keys() {
-                let i = self.resolve_or_err(raw)?;
-                if let Some(ids) = &listed
-                    && !ids.contains(&i)
-                {
-                    return Err("column_not_in_list".into());
-                }
-                if seen.contains(&i) {
-                    return Err("record_column_twice".into());
-                }
-                seen.push(i);
-                uses_new_key |= i == new_key_col;
             }
         }
-        if uses_new_key && req.mode != Mode::Update {
-            return Err("new_key_not_allowed".into());
+        for obj in &objects {
+            let names = self.fields_in_use(obj);
+            for (i, a) in names.iter().enumerate() {
+                for b in &names[..i] {
+                    if self.column_of(a) == self.column_of(b) {
+                        return Err("record_column_twice".into());
+                    }
+                }
+            }
+        }
+        // (5)
+        if req.mode != Mode::Update {
+            if listed
+                .iter()
+                .any(|c| self.column_of(c) == Some("new_contact_key"))
+            {
+                return Err("new_key_not_allowed".into());
+            }
+            for obj in &objects {
+                for raw in self.fields_in_use(obj) {
+                    if self.column_of(raw) == Some("new_contact_key") {
+                        return Err("new_key_not_allowed".into());
+                    }
+                }
+            }
+        }
+        // (6)
+        if req.columns.is_some() {
+            for obj in &objects {
+                for raw in self.fields_in_use(obj) {
+                    let col = self.column_of(raw);
+                    if col != Some("contact_key")
+                        && !listed.iter().any(|c| self.column_of(c) == col)
+                    {
+                        return Err("column_not_in_list".into());
+                    }
+                }
+            }
+        }
+        // (7)
+        if objects.len() != req.records.len() {
+            return Err("record_not_object".into());
         }
         Ok(())
     }
@@ -782,13 +1129,18 @@ impl Model {
 
     /// Runs a bulk request (R4–R15, R21). `Err` carries the request-level error code.
     pub fn bulk(&mut self, req: &BulkRequest) -> Result<Report, String> {
-        self.check_request(req)?;
-        // R21.
-        let body = {
-            let mut r = req.clone();
-            r.request_id = None;
-            serde_json::to_value(&r).expect("request serializes")
-        };
+        self.run_request(&ModelRequest::from(req))
+    }
+
+    /// Runs a bulk request given as JSON, read by [`parse_request`].
+    pub fn bulk_json(&mut self, req: &Json) -> Result<Report, String> {
+        let req = parse_request(req)?;
+        self.run_request(&req)
+    }
+
+    fn run_request(&mut self, req: &ModelRequest) -> Result<Report, String> {
+        // R21, before every other check: a stored id replays or is reused.
+        let body = canonical_body(req);
         if let Some(id) = &req.request_id
             && let Some((stored_body, stored)) = self.requests.get(id)
         {
@@ -799,6 +1151,7 @@ impl Model {
             r.replayed = true;
             return Ok(r);
         }
+        self.check_request(req)?;
 
         let recs: Vec<Rec> = req
             .records
@@ -822,16 +1175,14 @@ impl Model {
             })
             .collect();
 
-        let (state, outs) = match req.on_duplicate {
-            OnDuplicate::Last => self.run_last(&initial, &recs, req),
-            policy => {
-                let mut state = initial.clone();
-                let outs = self.run(&mut state, &recs, req, policy, &BTreeMap::new());
-                (state, outs)
-            }
+        let left_out = match req.on_duplicate {
+            OnDuplicate::Merge => BTreeMap::new(),
+            policy => Self::left_out(&initial, &recs, req, policy),
         };
+        let mut state = initial;
+        let outs = self.run(&mut state, &recs, req, &left_out);
 
-        let report = self.assemble(req, &recs, outs);
+        let report = Self::assemble(req, &recs, outs);
         if matches!(report.status, Status::Applied | Status::Partial) {
             self.contacts = state.into_iter().map(|w| (w.c.key.clone(), w.c)).collect();
             if let Some(id) = &req.request_id {
@@ -841,71 +1192,148 @@ impl Model {
         Ok(report)
     }
 
-    /// `on_duplicate=last`: pass 1 as `merge` to learn which records reach the same
-    /// contact, pass 2 applies only the last occurrences (and records that reached
-    /// nothing) from the initial state.
-    fn run_last(
-        &mut self,
-        initial: &[Work],
-        recs: &[Rec],
-        req: &BulkRequest,
-    ) -> (Vec<Work>, Vec<Out>) {
-        let mut scratch = initial.to_vec();
-        let pass1 = self.run(
-            &mut scratch,
-            recs,
-            req,
-            OnDuplicate::Merge,
-            &BTreeMap::new(),
-        );
-        let mut last_of: BTreeMap<u64, u32> = BTreeMap::new();
-        for (i, o) in pass1.iter().enumerate() {
-            if let Some(uid) = o.reached {
-                last_of.insert(uid, i as u32);
+    /// R8 against the contacts of the request's start only: the contact a valid
+    /// record reaches there, if exactly one.
+    fn reach_at_start(initial: &[Work], rec: &Rec, req: &ModelRequest) -> Option<u64> {
+        let key = rec.key.as_deref()?;
+        for w in initial {
+            if w.c.key == key || w.c.aliases.iter().any(|a| a == key) {
+                return Some(w.uid);
             }
         }
-        let mut left_out: BTreeMap<u32, Out> = BTreeMap::new();
-        for (i, o) in pass1.iter().enumerate() {
-            let i = i as u32;
-            if let Some(uid) = o.reached
-                && last_of[&uid] != i
-            {
-                // OPEN: a left-out record has neither matched_by nor contact_key.
-                left_out.insert(
-                    i,
-                    Out {
-                        outcome: Outcome::Duplicate,
-                        matched_by: None,
-                        contact_key: None,
-                        duplicate_of: Some(last_of[&uid]),
-                        errors: Vec::new(),
-                        warnings: Vec::new(),
-                        reached: None,
-                    },
-                );
+        let mut found: Vec<u64> = Vec::new();
+        for w in initial {
+            let by_email = req.match_email
+                && rec.sets.contains_key("email")
+                && w.c.columns.get("email") == rec.sets.get("email");
+            let by_phone = req.match_phone
+                && rec.sets.contains_key("gsm")
+                && w.c.columns.get("gsm") == rec.sets.get("gsm");
+            if (by_email || by_phone) && !found.contains(&w.uid) {
+                found.push(w.uid);
             }
         }
-        let mut state = initial.to_vec();
-        let outs = self.run(&mut state, recs, req, OnDuplicate::Merge, &left_out);
-        (state, outs)
+        if found.len() == 1 {
+            found.first().copied()
+        } else {
+            None
+        }
     }
 
-    /// Applies the records one at a time, in order, to `state` (R6). Records in
-    /// `fixed` are not run: their given result stands. `policy` is merge, first or
-    /// reject.
+    /// R6a for `first`, `last` and `reject`: the records left out, with their
+    /// result. Occurrences of one contact are decided from the request's start:
+    /// each valid record is labelled by its key, and by the contact it reaches
+    /// there or else by its matched-on email and phone; records sharing a label are
+    /// one contact's occurrences, transitively. Each group keeps one record (its first,
+    /// or its last under `last`).
+    fn left_out(
+        initial: &[Work],
+        recs: &[Rec],
+        req: &ModelRequest,
+        policy: OnDuplicate,
+    ) -> BTreeMap<u32, Out> {
+        // (record index, labels) of every record with no validation error.
+        let mut labelled: Vec<(u32, Vec<Label>)> = Vec::new();
+        for rec in recs {
+            if !rec.valid() {
+                continue;
+            }
+            let key = Label::Key(rec.key.clone().expect("valid record"));
+            let labels = match Self::reach_at_start(initial, rec, req) {
+                Some(uid) => vec![key, Label::Contact(uid)],
+                None => {
+                    let mut ls = vec![key];
+                    if req.match_email
+                        && let Some(e) = rec.sets.get("email")
+                    {
+                        ls.push(Label::Email(e.clone()));
+                    }
+                    if req.match_phone
+                        && let Some(p) = rec.sets.get("gsm")
+                    {
+                        ls.push(Label::Phone(p.clone()));
+                    }
+                    ls
+                }
+            };
+            labelled.push((rec.index, labels));
+        }
+        // Connected components: group[i] is the smallest position of its group.
+        let mut group: Vec<usize> = (0..labelled.len()).collect();
+        loop {
+            let mut changed = false;
+            for i in 0..labelled.len() {
+                for j in 0..labelled.len() {
+                    let shares = labelled[i].1.iter().any(|l| labelled[j].1.contains(l));
+                    if shares && group[i] != group[j] {
+                        let (lo, hi) = (group[i].min(group[j]), group[i].max(group[j]));
+                        for g in &mut group {
+                            if *g == hi {
+                                *g = lo;
+                            }
+                        }
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut out = BTreeMap::new();
+        for i in 0..labelled.len() {
+            let members: Vec<u32> = (0..labelled.len())
+                .filter(|j| group[*j] == group[i])
+                .map(|j| labelled[j].0)
+                .collect();
+            let kept = if policy == OnDuplicate::Last {
+                *members.iter().max().expect("one member at least")
+            } else {
+                *members.iter().min().expect("one member at least")
+            };
+            let index = labelled[i].0;
+            if index == kept {
+                continue;
+            }
+            let rec = recs.iter().find(|r| r.index == index).expect("a record");
+            let (outcome, errors) = if policy == OnDuplicate::Reject {
+                let mut e = record_error(index, &rec.key, None, ErrorCode::DuplicateInBatch);
+                e.duplicate_of = Some(kept);
+                (Outcome::Failed, vec![e])
+            } else {
+                (Outcome::Duplicate, Vec::new())
+            };
+            out.insert(
+                index,
+                Out {
+                    outcome,
+                    matched_by: None,
+                    contact_key: None,
+                    duplicate_of: Some(kept),
+                    errors,
+                    warnings: Vec::new(),
+                    reached: None,
+                },
+            );
+        }
+        out
+    }
+
+    /// Applies the records one at a time, in order, to `state` (R6), as `merge`
+    /// does. Records in `left_out` are not run: their given result stands and they
+    /// reach nothing.
     fn run(
         &mut self,
         state: &mut Vec<Work>,
         recs: &[Rec],
-        req: &BulkRequest,
-        policy: OnDuplicate,
-        fixed: &BTreeMap<u32, Out>,
+        req: &ModelRequest,
+        left_out: &BTreeMap<u32, Out>,
     ) -> Vec<Out> {
         // contact uid → index of the first applied record that reached it.
         let mut reached: Vec<(u64, u32)> = Vec::new();
         let mut outs = Vec::new();
         for rec in recs {
-            if let Some(o) = fixed.get(&rec.index) {
+            if let Some(o) = left_out.get(&rec.index) {
                 outs.push(o.clone());
                 continue;
             }
@@ -921,7 +1349,7 @@ impl Model {
                 });
                 continue;
             }
-            let out = self.step(state, rec, req, policy, &reached);
+            let out = self.step(state, rec, req, &reached);
             if let Some(uid) = out.reached
                 && !reached.iter().any(|(u, _)| *u == uid)
             {
@@ -932,13 +1360,11 @@ impl Model {
         outs
     }
 
-    /// One valid record against the working state (R8–R13, R6a).
     fn step(
         &mut self,
         state: &mut Vec<Work>,
         rec: &Rec,
-        req: &BulkRequest,
-        policy: OnDuplicate,
+        req: &ModelRequest,
         reached: &[(u64, u32)],
     ) -> Out {
         let key = rec.key.clone().expect("valid record has a key");
@@ -970,12 +1396,12 @@ impl Model {
         }
         // Else by email and/or phone, the record's own non-empty values.
         if target.is_none() {
-            let email = if req.match_on.email {
+            let email = if req.match_email {
                 rec.sets.get("email")
             } else {
                 None
             };
-            let phone = if req.match_on.phone {
+            let phone = if req.match_phone {
                 rec.sets.get("gsm")
             } else {
                 None
@@ -1017,36 +1443,6 @@ impl Model {
             e.duplicate_of = dup;
             e
         };
-
-        // R6a first / reject.
-        if let Some(first) = dup {
-            match policy {
-                OnDuplicate::Reject => {
-                    return fail(
-                        matched,
-                        with_dup(record_error(
-                            index,
-                            &rec.key,
-                            None,
-                            ErrorCode::DuplicateInBatch,
-                        )),
-                    );
-                }
-                OnDuplicate::First => {
-                    // OPEN: a left-out record has neither matched_by nor contact_key.
-                    return Out {
-                        outcome: Outcome::Duplicate,
-                        matched_by: None,
-                        contact_key: None,
-                        duplicate_of: Some(first),
-                        errors: Vec::new(),
-                        warnings: Vec::new(),
-                        reached: None,
-                    };
-                }
-                OnDuplicate::Merge | OnDuplicate::Last => {}
-            }
-        }
 
         // R10.
         match (req.mode, target) {
@@ -1195,9 +1591,9 @@ impl Model {
         } else {
             Outcome::Unchanged
         };
-        if policy == OnDuplicate::Merge
-            && let Some(first) = dup
-        {
+        // R6a: the contact was reached by an earlier applied record of the request
+        // (under first/last/reject only through the request's own changes).
+        if let Some(first) = dup {
             let mut w = warning(index, &rec.key, None, WarningCode::DuplicateInBatch);
             w.duplicate_of = Some(first);
             warnings.push((usize::MAX, w));
@@ -1279,23 +1675,23 @@ impl Model {
         }
     }
 
-    /// R14/R15: status, summary and the final per-record results.
-    fn assemble(&self, req: &BulkRequest, recs: &[Rec], outs: Vec<Out>) -> Report {
-        let total = recs.len() as u64;
-        let invalid = recs.iter().filter(|r| !r.valid()).count() as u64;
-        let failed = outs.iter().filter(|o| o.outcome == Outcome::Failed).count() as u64;
-        let applied = outs
-            .iter()
-            .filter(|o| {
-                matches!(
-                    o.outcome,
-                    Outcome::Inserted | Outcome::Updated | Outcome::Unchanged
-                )
-            })
-            .count();
-        let status = if failed == 0 {
+    /// R14 and R15, from their text: a record that failed makes the request
+    /// `rejected` under `abort` (nothing written; its valid records `not_applied`,
+    /// no warnings); under `skip` the rest applies (`partial`), unless no record
+    /// applied at all (`rejected`). No failure: `applied`. A record left out as
+    /// `duplicate` is neither applied nor failed.
+    fn assemble(req: &ModelRequest, recs: &[Rec], outs: Vec<Out>) -> Report {
+        let is_applied =
+            |o: Outcome| matches!(o, Outcome::Inserted | Outcome::Updated | Outcome::Unchanged);
+        let mut any_failed = false;
+        let mut any_applied = false;
+        for o in &outs {
+            any_failed |= o.outcome == Outcome::Failed;
+            any_applied |= is_applied(o.outcome);
+        }
+        let status = if !any_failed {
             Status::Applied
-        } else if req.on_invalid == OnInvalid::Abort || applied == 0 {
+        } else if req.on_invalid == OnInvalid::Abort || !any_applied {
             Status::Rejected
         } else {
             Status::Partial
@@ -1303,38 +1699,54 @@ impl Model {
         let mut results = Vec::new();
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
-        for (rec, mut o) in recs.iter().zip(outs) {
-            if status == Status::Rejected {
-                if matches!(
-                    o.outcome,
-                    Outcome::Inserted | Outcome::Updated | Outcome::Unchanged
-                ) {
-                    o.outcome = Outcome::NotApplied;
-                }
-                o.warnings.clear();
-            }
+        for (rec, o) in recs.iter().zip(outs) {
+            let outcome = if status == Status::Rejected && is_applied(o.outcome) {
+                Outcome::NotApplied
+            } else {
+                o.outcome
+            };
             results.push(RecordResult {
                 index: rec.index,
                 key: rec.key.clone(),
-                outcome: o.outcome,
+                outcome,
                 matched_by: o.matched_by,
                 contact_key: o.contact_key,
                 duplicate_of: o.duplicate_of,
             });
             errors.extend(o.errors);
-            warnings.extend(o.warnings);
+            if status != Status::Rejected {
+                warnings.extend(o.warnings);
+            }
         }
-        let count = |k: Outcome| results.iter().filter(|r| r.outcome == k).count() as u64;
-        let summary = Summary {
-            total,
-            valid: total - invalid,
-            invalid,
-            inserted: count(Outcome::Inserted),
-            updated: count(Outcome::Updated),
-            unchanged: count(Outcome::Unchanged),
-            failed,
-            batches: u64::from(status != Status::Rejected),
+        let mut summary = Summary {
+            total: 0,
+            valid: 0,
+            invalid: 0,
+            inserted: 0,
+            updated: 0,
+            unchanged: 0,
+            failed: 0,
+            batches: 0,
         };
+        for (rec, r) in recs.iter().zip(&results) {
+            summary.total += 1;
+            if rec.valid() {
+                summary.valid += 1;
+            } else {
+                summary.invalid += 1;
+            }
+            match r.outcome {
+                Outcome::Inserted => summary.inserted += 1,
+                Outcome::Updated => summary.updated += 1,
+                Outcome::Unchanged => summary.unchanged += 1,
+                Outcome::Failed => summary.failed += 1,
+                Outcome::Duplicate | Outcome::NotApplied => {}
+            }
+        }
+        // One transaction for an applied or partial request, none for a rejected one.
+        if status != Status::Rejected {
+            summary.batches = 1;
+        }
         Report {
             status,
             summary,
@@ -1348,8 +1760,6 @@ impl Model {
     }
 }
 
-/// Clears every free-text `message` of a report, so reports of the engine and of
-/// the model compare with `==`.
 pub fn normalize_report(report: &mut Report) {
     for e in &mut report.errors {
         e.message.clear();

@@ -452,7 +452,7 @@ fn in_batch_duplicates() {
         &[
             (O::NotApplied, None, None, None),
             (O::NotApplied, None, None, None),
-            (O::Failed, Some(By::Key), None, Some(0)),
+            (O::Failed, None, None, Some(0)),
         ],
     );
     assert_eq!(errors(&rep), vec![(2, None, E::DuplicateInBatch, Some(0))]);
@@ -470,7 +470,7 @@ fn in_batch_duplicates() {
         &[
             (O::Inserted, None, None, None),
             (O::Inserted, None, None, None),
-            (O::Failed, Some(By::Key), None, Some(0)),
+            (O::Failed, None, None, Some(0)),
         ],
     );
     assert_eq!(get(&m, "k1").columns["name"], json!("A"));
@@ -1001,10 +1001,9 @@ fn custom_columns() {
     expect(&rep, &[(O::Failed, Some(By::Key), None, None)]);
 }
 
-// semantics.md: matching-stage checks in order ambiguous_match, the duplicate policy,
-// already_exists / not_found, key_conflict, required_missing — so in insert mode the
-// second insert of one key is already_exists (naming the first) under merge and last,
-// a left-out duplicate under first, and duplicate_in_batch under reject.
+// R6a: in insert mode the second insert of one key is already_exists (naming the
+// first) under merge; under first, last and reject the two records are occurrences
+// of one contact (same key, no contact at the request's start), so one is left out.
 #[test]
 fn insert_mode_duplicates_follow_the_policy() {
     for policy in [
@@ -1033,18 +1032,29 @@ fn insert_mode_duplicates_follow_the_policy() {
                 );
                 assert!(errors(&rep).is_empty());
             }
+            OnDuplicate::Last => {
+                assert_eq!(rep.status, Status::Applied);
+                expect(
+                    &rep,
+                    &[
+                        (O::Duplicate, None, None, Some(1)),
+                        (O::Inserted, None, None, None),
+                    ],
+                );
+                assert!(errors(&rep).is_empty());
+            }
             OnDuplicate::Reject => {
                 assert_eq!(rep.status, Status::Partial);
                 expect(
                     &rep,
                     &[
                         (O::Inserted, None, None, None),
-                        (O::Failed, Some(By::Key), None, Some(0)),
+                        (O::Failed, None, None, Some(0)),
                     ],
                 );
                 assert_eq!(errors(&rep), vec![(1, None, E::DuplicateInBatch, Some(0))]);
             }
-            OnDuplicate::Merge | OnDuplicate::Last => {
+            OnDuplicate::Merge => {
                 assert_eq!(rep.status, Status::Partial, "{policy:?}");
                 expect(
                     &rep,
@@ -1088,4 +1098,352 @@ fn cleared_status_with_new_email() {
     r.empty_values = EmptyValues::Ignore;
     ok(&mut m, &r);
     assert_eq!(get(&m, "k1").columns["email_status"], json!("A"));
+}
+
+fn json_req(m: &mut Model, r: Json) -> Result<Report, String> {
+    m.bulk_json(&r)
+}
+
+// R6a last, identity from the request's start: record 0 reaches s by key, record 1
+// reaches s by email (e1 is s's email at the start), record 2 reaches s by key; one
+// group, the last kept. y is never an alias of s and e2 is never written.
+#[test]
+fn r06a_last_decides_identity_from_the_start() {
+    let mut m = seeded(json!([{"contact_key":"s","email":"e1@x.com"}]));
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"upsert","match_on":["key","email"],"on_duplicate":"last","records":[
+            {"contact_key":"s","email":"e2@x.com"},
+            {"contact_key":"y","email":"e1@x.com"},
+            {"contact_key":"s","name":"n"},
+        ]}),
+    )
+    .expect("no request-level error");
+    assert_eq!(rep.status, Status::Applied);
+    expect(
+        &rep,
+        &[
+            (O::Duplicate, None, None, Some(2)),
+            (O::Duplicate, None, None, Some(2)),
+            (O::Updated, Some(By::Key), None, None),
+        ],
+    );
+    assert!(rep.warnings.is_empty());
+    assert_eq!(
+        (rep.summary.valid, rep.summary.updated, rep.summary.failed),
+        (3, 1, 0)
+    );
+    let s = get(&m, "s");
+    assert_eq!(s.columns["email"], json!("e1@x.com"));
+    assert_eq!(s.columns["name"], json!("n"));
+    assert!(s.aliases.is_empty());
+    assert_eq!(s.version, 2);
+    assert_eq!(m.contacts().len(), 1);
+}
+
+// R6a last with a rename: record 0 reaches a, record 1 reaches nothing at the start
+// (labels key b): two groups, both kept; record 1 then finds the renamed contact,
+// which record 0 reached, so it carries merge's duplicate_in_batch remark.
+#[test]
+fn r06a_last_keeps_a_rename_and_the_record_of_the_new_key() {
+    let mut m = seeded(json!([{"contact_key":"a"}]));
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"update","on_duplicate":"last","on_invalid":"skip","records":[
+            {"contact_key":"a","new_contact_key":"b"},
+            {"contact_key":"b","name":"X"},
+        ]}),
+    )
+    .expect("no request-level error");
+    assert_eq!(rep.status, Status::Applied);
+    expect(
+        &rep,
+        &[
+            (O::Updated, Some(By::Key), Some("b"), None),
+            (O::Updated, Some(By::Key), None, Some(0)),
+        ],
+    );
+    assert_eq!(
+        warnings(&rep),
+        vec![(1, None, W::DuplicateInBatch, Some(0))]
+    );
+    let b = get(&m, "b");
+    assert_eq!(b.columns["name"], json!("X"));
+    assert_eq!(b.version, 3);
+    assert_eq!(m.contacts().len(), 1);
+}
+
+// R6a: labels chain transitively (k1~k2 by email a, k2~k3 by key), an ambiguous
+// record at the start reaches none and is labelled by its own values, and records
+// with validation errors take no part.
+#[test]
+fn r06a_groups_are_transitive() {
+    let mut m = seeded(json!([
+        {"contact_key":"p","email":"p@x.com"},
+        {"contact_key":"q","gsm":"+905550000001"},
+    ]));
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"upsert","match_on":["email","phone"],"on_duplicate":"first",
+            "on_invalid":"skip","records":[
+            {"contact_key":"k1","email":"a@x.com"},
+            {"contact_key":"k2","email":"a@x.com","gsm":"+905550000009"},
+            {"contact_key":"k3","email":"bad"},
+            {"contact_key":"k2","name":"n"},
+            {"contact_key":"z","email":"p@x.com","gsm":"+905550000001"},
+            {"contact_key":"z","name":"z"},
+            {"contact_key":"w","gsm":"+905550000009"},
+        ]}),
+    )
+    .expect("no request-level error");
+    expect(
+        &rep,
+        &[
+            (O::Inserted, None, None, None),
+            (O::Duplicate, None, None, Some(0)),
+            (O::Failed, None, None, None),
+            (O::Duplicate, None, None, Some(0)),
+            (O::Failed, None, None, None),
+            (O::Duplicate, None, None, Some(4)),
+            (O::Duplicate, None, None, Some(0)),
+        ],
+    );
+    assert_eq!(rep.status, Status::Partial);
+    assert_eq!(
+        errors(&rep),
+        vec![
+            (2, Some("email"), E::InvalidEmail, None),
+            (4, None, E::AmbiguousMatch, None),
+        ]
+    );
+    assert_eq!(
+        (rep.summary.valid, rep.summary.invalid, rep.summary.failed),
+        (6, 1, 2)
+    );
+}
+
+// R6a reject: left-out records fail with one duplicate_in_batch error naming the
+// kept one (so abort rejects the request); the first occurrence of a contact by
+// alias and by key are one group.
+#[test]
+fn r06a_reject_by_alias_and_key() {
+    let mut m = seeded(json!([{"contact_key":"k1","email":"a@x.com"}]));
+    let mut r = req(
+        Mode::Upsert,
+        json!([{"contact_key":"al","email":"a@x.com"}]),
+    );
+    r.match_on = match_on(true, false);
+    ok(&mut m, &r);
+    assert_eq!(get(&m, "k1").aliases, vec!["al".to_owned()]);
+    for (on_invalid, status) in [("abort", Status::Rejected), ("skip", Status::Partial)] {
+        let mut m = m.clone();
+        let rep = json_req(
+            &mut m,
+            json!({"mode":"update","on_duplicate":"reject","on_invalid":on_invalid,"records":[
+                {"contact_key":"al","name":"A"},
+                {"contact_key":"k1","name":"B"},
+            ]}),
+        )
+        .expect("no request-level error");
+        assert_eq!(rep.status, status);
+        let first = if status == Status::Rejected {
+            O::NotApplied
+        } else {
+            O::Updated
+        };
+        expect(
+            &rep,
+            &[
+                (first, Some(By::Alias), Some("k1"), None),
+                (O::Failed, None, None, Some(0)),
+            ],
+        );
+        assert_eq!(errors(&rep), vec![(1, None, E::DuplicateInBatch, Some(0))]);
+        assert_eq!(rep.summary.failed, 1);
+        assert_eq!(rep.summary.valid, 2);
+    }
+}
+
+// R5: the order of the request-level checks.
+#[test]
+fn r05_check_order() {
+    let mut m = Model::with_records_max(3);
+    m.declare_column(&ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true));
+    m.declare_column(&ColumnSpec::new("secret", ColumnType::Integer));
+    let mut code = |r: Json| json_req(&mut m, r).err();
+    let c = |s: &str| Some(s.to_owned());
+    // The count before the request_id form.
+    assert_eq!(
+        code(json!({"mode":"upsert","request_id":"","records":[]})),
+        c("no_records")
+    );
+    // An unknown name in a record before a disabled one in `columns`.
+    assert_eq!(
+        code(json!({"mode":"upsert","columns":["secret"],"records":[{"bogus":1}]})),
+        c("unknown_column")
+    );
+    // Read-only in the same scan as unknown: the first found.
+    assert_eq!(
+        code(json!({"mode":"upsert","records":[{"version":1},{"bogus":1}]})),
+        c("read_only_column")
+    );
+    // Disabled before a column listed twice.
+    assert_eq!(
+        code(json!({"mode":"upsert","columns":["gsm","phoneNumber"],"records":[{"secret":1}]})),
+        c("column_not_import_enabled")
+    );
+    // Listed twice before a record carrying a column twice.
+    assert_eq!(
+        code(
+            json!({"mode":"upsert","columns":["contact_key","identifier"],
+            "records":[{"gsm":"1","phone_number":"2"}]})
+        ),
+        c("column_listed_twice")
+    );
+    // A record with a column twice before new_contact_key outside update.
+    assert_eq!(
+        code(
+            json!({"mode":"upsert","records":[{"new_contact_key":"x"},{"gsm":"1","phoneNumber":"2"}]})
+        ),
+        c("record_column_twice")
+    );
+    // new_contact_key outside update before a column not in the list.
+    assert_eq!(
+        code(
+            json!({"mode":"insert","columns":["name"],"records":[{"email":"a@x.com"},{"new_contact_key":""}]})
+        ),
+        c("new_key_not_allowed")
+    );
+    // Not in the list before a record that is not an object.
+    assert_eq!(
+        code(json!({"mode":"upsert","columns":["name"],"records":[[1],{"email":"a@x.com"}]})),
+        c("column_not_in_list")
+    );
+    // Non-objects are skipped by the other checks.
+    assert_eq!(
+        code(json!({"mode":"upsert","records":[7,{"contact_key":"a"}]})),
+        c("record_not_object")
+    );
+}
+
+// null means absent: request options and a record's new_contact_key.
+#[test]
+fn null_means_absent() {
+    let mut m = Model::new();
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"upsert","match_on":null,"on_invalid":null,"on_duplicate":null,
+            "empty_values":null,"request_id":null,"columns":null,
+            "records":[{"contact_key":"a","new_contact_key":null,"name":"A"}]}),
+    )
+    .expect("null options and a null new_contact_key are accepted");
+    assert_eq!(rep.status, Status::Applied);
+    assert_eq!(rep.request_id, None);
+    expect(&rep, &[(O::Inserted, None, None, None)]);
+    // Not a column in use: not outside `columns`, not twice.
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"insert","columns":["name"],
+            "records":[{"contact_key":"b","new_contact_key":null,"newContactKey":null}]}),
+    )
+    .expect("accepted");
+    assert_eq!(rep.status, Status::Applied);
+    // In update mode: no rename.
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"update","records":[{"contact_key":"a","new_contact_key":null}]}),
+    )
+    .expect("accepted");
+    expect(&rep, &[(O::Unchanged, Some(By::Key), None, None)]);
+    // An empty string is a value: refused outside update.
+    assert_eq!(
+        json_req(
+            &mut m,
+            json!({"mode":"upsert","records":[{"contact_key":"a","new_contact_key":""}]})
+        )
+        .err()
+        .as_deref(),
+        Some("new_key_not_allowed")
+    );
+}
+
+// R21: the same body however its defaults are spelled; replay before the checks.
+#[test]
+fn r21_same_body_and_replay_first() {
+    let mut m = Model::new();
+    m.declare_column(&ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true));
+    let first = json_req(
+        &mut m,
+        json!({"mode":"upsert","request_id":"r1","records":[{"tier":1,"contact_key":"a"}]}),
+    )
+    .expect("applies");
+    assert_eq!(first.status, Status::Applied);
+    let same = json!({"records":[{"contact_key":"a","tier":1}],"request_id":"r1",
+        "mode":"upsert","match_on":["key"],"on_invalid":null,"on_duplicate":"merge",
+        "empty_values":"clear","columns":null});
+    let again = json_req(&mut m, same.clone()).expect("replays");
+    assert!(again.replayed);
+    assert_eq!(
+        Report {
+            replayed: false,
+            ..again
+        },
+        first
+    );
+    // The column's flag switched off: still a replay.
+    m.declare_column(&ColumnSpec::new("tier", ColumnType::Integer).import_enabled(false));
+    assert!(json_req(&mut m, same).expect("replays").replayed);
+    // A different body.
+    assert_eq!(
+        json_req(
+            &mut m,
+            json!({"mode":"upsert","request_id":"r1","match_on":["email"],
+                "records":[{"contact_key":"a","tier":1}]})
+        )
+        .err()
+        .as_deref(),
+        Some("request_id_reused")
+    );
+    assert_eq!(
+        canonical_body(
+            &parse_request(&json!({"mode":"insert","match_on":["phone","email","key"],
+            "columns":["b","a"],"records":[{"z":"\"\u{1}","a":[{"y":1,"x":null}]}, 3]}))
+            .expect("parses")
+        ),
+        r#"{"columns":["b","a"],"empty_values":"clear","match_on":["email","key","phone"],"mode":"insert","on_duplicate":"merge","on_invalid":"abort","records":[{"a":[{"x":null,"y":1}],"z":"\"\u0001"},3]}"#
+    );
+}
+
+// R6a rule 6: kept records of two groups meet through the request's own changes
+// (record 0 gives c the email record 1 matches by); record 1 then applies as under
+// merge: an alias, and the duplicate_in_batch remark naming record 0.
+#[test]
+fn r06a_kept_records_meet_through_the_requests_own_changes() {
+    let mut m = seeded(json!([{"contact_key":"c","email":"old@x.com"}]));
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"upsert","match_on":["email"],"on_duplicate":"last","records":[
+            {"contact_key":"c","email":"e@x.com"},
+            {"contact_key":"y","email":"e@x.com","name":"Y"},
+        ]}),
+    )
+    .expect("no request-level error");
+    expect(
+        &rep,
+        &[
+            (O::Updated, Some(By::Key), None, None),
+            (O::Updated, Some(By::Email), Some("c"), Some(0)),
+        ],
+    );
+    assert_eq!(
+        warnings(&rep),
+        vec![
+            (1, Some("contact_key"), W::AliasAdded, None),
+            (1, None, W::DuplicateInBatch, Some(0)),
+        ]
+    );
+    let c = get(&m, "c");
+    assert_eq!(c.aliases, vec!["y".to_owned()]);
+    assert_eq!(c.columns["name"], json!("Y"));
+    assert_eq!(c.version, 3);
 }

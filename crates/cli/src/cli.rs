@@ -65,6 +65,15 @@ pub enum Command {
     Check,
     /// Generate realistic, messy contacts (deterministic from the seed).
     Gen(GenArgs),
+    /// Create, list and drop campaigns; list their members in pick order.
+    #[command(subcommand)]
+    Campaign(crate::around::CampaignCommand),
+    /// Submit bulk requests as background jobs, run them, follow them.
+    #[command(subcommand)]
+    Job(crate::around::JobCommand),
+    /// Read the change feed; keep named consumers' positions.
+    #[command(subcommand)]
+    Feed(crate::around::FeedCommand),
 }
 
 /// Input formats.
@@ -198,6 +207,10 @@ pub struct ImportArgs {
     /// What empty cells and nulls mean.
     #[arg(long, value_enum, default_value = "clear")]
     pub empty_values: EmptyValuesArg,
+
+    /// Make every imported contact a member of this campaign (it must exist).
+    #[arg(long, value_name = "NAME")]
+    pub campaign: Option<String>,
 
     /// Records per batch; each batch is one transaction (with --on-invalid skip).
     #[arg(long, default_value_t = 10_000,

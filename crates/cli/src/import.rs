@@ -62,6 +62,7 @@ fn template(args: &ImportArgs) -> BulkRequest {
         EmptyValuesArg::Clear => EmptyValues::Clear,
         EmptyValuesArg::Ignore => EmptyValues::Ignore,
     };
+    req.campaign.clone_from(&args.campaign);
     req
 }
 

@@ -4,11 +4,14 @@
 //! Exit codes: 0 all applied; 3 partially applied; 1 nothing applied or any error;
 //! 2 usage error. Errors go to stderr as one line; machine output goes to stdout.
 
+mod around;
+mod cli;
 mod commands;
 mod r#gen;
 mod import;
-
-use contactdb_cli::{cli, input, request, util};
+mod input;
+mod request;
+mod util;
 
 use std::io::ErrorKind;
 use std::process::ExitCode;
@@ -36,6 +39,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Check => commands::check(db),
         Command::Backup(a) => commands::backup(db, a),
         Command::Gen(a) => r#gen::run(a),
+        Command::Campaign(c) => around::campaign(db, ws, c),
+        Command::Job(c) => around::job(db, ws, c),
+        Command::Feed(c) => around::feed(db, ws, c),
     }
 }
 

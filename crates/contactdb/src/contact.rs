@@ -24,6 +24,11 @@ pub struct Contact {
 }
 
 /// A stored microsecond timestamp; out-of-range values (never written) show as the epoch.
+/// Serializes a timestamp as RFC 3339 text.
+pub(crate) fn ser_ts<S: serde::Serializer>(t: &jiff::Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
+}
+
 pub(crate) fn timestamp(us: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_microsecond(us).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }

@@ -14,15 +14,25 @@ use crate::workspace::Workspace;
 pub const CACHE_SIZE_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
 /// Default days a `request_id` is remembered (R21).
 pub const REQUEST_ID_RETENTION_DAYS_DEFAULT: u32 = 7;
+/// Default days a change-feed event is kept after every consumer has read it.
+pub const FEED_RETENTION_DAYS_DEFAULT: u32 = 7;
 
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) limits: Limits,
     pub(crate) retention_us: i64,
+    /// How long change-feed events are kept once every consumer has read them.
+    pub(crate) feed_retention_us: i64,
     /// Pool for phase 1 of merges; `None` = rayon's global pool.
     pub(crate) pool: Option<rayon::ThreadPool>,
     /// Records per chunk of phase-1 work (see `contactdb_merge::plan_chunked`).
     pub(crate) merge_chunk_records: usize,
+    /// Records a job applies per transaction.
+    pub(crate) job_chunk_records: usize,
+    /// Most records one job may hold.
+    pub(crate) job_records_max: usize,
+    /// Held by the job runner of this process while it runs a job.
+    pub(crate) job_runner: std::sync::Mutex<()>,
 }
 
 /// An open contactdb file. Cheap to clone; `Send + Sync`, so one handle can be
@@ -86,6 +96,9 @@ pub struct Builder {
     cache_size_bytes: usize,
     records_max: usize,
     retention_days: u32,
+    feed_retention_days: u32,
+    job_chunk_records: usize,
+    job_records_max: usize,
     merge_threads: Option<usize>,
     merge_chunk_records: usize,
     index_buffer_min: u64,
@@ -100,6 +113,9 @@ impl Default for Builder {
             cache_size_bytes: CACHE_SIZE_BYTES_DEFAULT,
             records_max: RECORDS_MAX_DEFAULT,
             retention_days: REQUEST_ID_RETENTION_DAYS_DEFAULT,
+            feed_retention_days: FEED_RETENTION_DAYS_DEFAULT,
+            job_chunk_records: crate::job::JOB_CHUNK_RECORDS_DEFAULT,
+            job_records_max: crate::job::JOB_RECORDS_MAX_DEFAULT,
             merge_threads: None,
             merge_chunk_records: contactdb_merge::CHUNK_RECORDS_DEFAULT,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
@@ -203,6 +219,32 @@ impl Builder {
         self
     }
 
+    /// Records a job applies per transaction (default 10,000): each chunk's
+    /// writes commit with the job's progress, so a crash loses at most the chunk in
+    /// flight, which the next run applies again.
+    #[must_use]
+    pub fn job_chunk_records(mut self, n: usize) -> Self {
+        self.job_chunk_records = n.max(1);
+        self
+    }
+
+    /// Most records one job may hold (default 1,000,000); a larger job fails with
+    /// `too_many_records`.
+    #[must_use]
+    pub fn job_records_max(mut self, n: usize) -> Self {
+        self.job_records_max = n.max(1);
+        self
+    }
+
+    /// Days a change-feed event is kept once every named consumer has acknowledged
+    /// it (default 7; with no consumer, days since it was written). 0 trims events
+    /// as soon as they qualify.
+    #[must_use]
+    pub fn feed_retention_days(mut self, days: u32) -> Self {
+        self.feed_retention_days = days;
+        self
+    }
+
     /// Opens the file at `path` for writing, creating it (with workspace
     /// `default`) if missing. Other processes may open it read-only meanwhile
     /// ([`Builder::open_read_only`]); a second writer gets [`Error::AlreadyOpen`].
@@ -257,8 +299,13 @@ impl Builder {
                     records_max: self.records_max,
                 },
                 retention_us: i64::from(self.retention_days).saturating_mul(86_400 * 1_000_000),
+                feed_retention_us: i64::from(self.feed_retention_days)
+                    .saturating_mul(86_400 * 1_000_000),
                 pool,
                 merge_chunk_records: self.merge_chunk_records,
+                job_chunk_records: self.job_chunk_records,
+                job_records_max: self.job_records_max,
+                job_runner: std::sync::Mutex::new(()),
             }),
         })
     }

@@ -32,21 +32,28 @@
 //! # Ok(()) }
 //! ```
 
+mod campaign;
+mod changes;
 mod contact;
 mod database;
 mod error;
+mod feed;
+mod job;
 mod layered;
 mod workspace;
 
+pub use campaign::{CAMPAIGN_NAME_MAX, Campaign, Member};
 pub use contact::Contact;
 pub use database::{Builder, Database, WorkspaceInfo};
 pub use error::Error;
+pub use feed::{Consumer, Event, EventKind, FEED_CHUNK_DEFAULT};
+pub use job::{JOB_CHUNK_RECORDS_DEFAULT, JOB_RECORDS_MAX_DEFAULT, Job, JobState};
 pub use workspace::Workspace;
 
 pub use contactdb_policy::report::RequestErrorInfo;
 pub use contactdb_policy::{
     BulkRequest, ColumnSpec, ColumnType, EmptyValues, ErrorCode, MatchKey, MatchOn, MatchedBy,
     Mode, OnDuplicate, OnInvalid, Outcome, RecordError, RecordResult, Report, RequestError, Status,
-    Summary, Warning, WarningCode,
+    Summary, Trigger, Warning, WarningCode,
 };
 pub use contactdb_store::{BackupSummary, Problem, panic_is_contained};

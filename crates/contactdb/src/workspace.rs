@@ -8,9 +8,12 @@ use contactdb_policy::Prepared;
 use contactdb_policy::normalize::{normalize_email, normalize_phone};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, ColumnSpec, Report, RequestError, Status};
-use contactdb_store::{ContactsView, ReadView, StoreError, StoredRequest, Wait, WorkspaceId};
+use contactdb_store::{
+    CampaignInfo, ContactsView, ReadView, StoreError, StoredRequest, Wait, WorkspaceId, WriteView,
+};
 use sha2::{Digest, Sha256};
 
+use crate::changes;
 use crate::contact::Contact;
 use crate::database::{Database, Inner, WorkspaceInfo, now_us};
 use crate::error::Error;
@@ -103,7 +106,8 @@ impl Workspace {
         };
         // After the replay: a retry gets its stored report even when the checks
         // below would now refuse the body (a column's flags changed since).
-        let prepared = prepare(req, &catalog, &inner.limits)?;
+        let mut prepared = prepare(req, &catalog, &inner.limits)?;
+        let campaign = self.campaign_of(&write, req, &catalog, &mut prepared)?;
         let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
         let contacts = inner.store.bulk_contacts(&write, self.id, records)?;
         let plan = run_plan(inner, req, &prepared, &catalog, &contacts, now)?;
@@ -112,7 +116,21 @@ impl Workspace {
         if plan.report.status == Status::Rejected {
             return Ok(plan.report);
         }
-        write.apply(self.id, &plan.writes)?;
+        let ids = write.apply(self.id, &plan.writes)?;
+        let trigger = trigger_json(req)?;
+        changes::record(
+            &mut write,
+            self.id,
+            &plan,
+            &ids,
+            &changes::Origin {
+                campaign: campaign.as_ref(),
+                trigger: trigger.as_deref(),
+                job: None,
+                now_us: now,
+                trim_before_us: now.saturating_sub(inner.feed_retention_us),
+            },
+        )?;
         if let (Some(id), Some(hash)) = (&req.request_id, body_hash) {
             let report_json = serde_json::to_string(&plan.report)
                 .map_err(|e| Error::Internal(format!("report not serializable: {e}")))?;
@@ -163,7 +181,8 @@ impl Workspace {
                 )
                 .into());
             }
-            let prepared = prepare(&req, &catalog, &inner.limits).map_err(Error::from)?;
+            let mut prepared = prepare(&req, &catalog, &inner.limits).map_err(Error::from)?;
+            let campaign = self.campaign_of(&write, &req, &catalog, &mut prepared)?;
             let base = match &mut contacts {
                 Some(c) => &*c,
                 None => {
@@ -187,7 +206,21 @@ impl Workspace {
                 _ => {}
             }
             if status != Status::Rejected {
-                write.apply(self.id, &plan.writes).map_err(Error::from)?;
+                let ids = write.apply(self.id, &plan.writes).map_err(Error::from)?;
+                let trigger = trigger_json(&req)?;
+                changes::record(
+                    &mut write,
+                    self.id,
+                    &plan,
+                    &ids,
+                    &changes::Origin {
+                        campaign: campaign.as_ref(),
+                        trigger: trigger.as_deref(),
+                        job: None,
+                        now_us: now,
+                        trim_before_us: now.saturating_sub(inner.feed_retention_us),
+                    },
+                )?;
             }
             // A rejected batch still carries what its valid records would have
             // done: the batches after it are planned as the rest of one request.
@@ -206,6 +239,41 @@ impl Workspace {
             .map_err(Error::from)?;
         write.commit().map_err(Error::from)?;
         Ok(status)
+    }
+
+    /// The campaign `req` names, as `write` sees it; sets `prepared` up to check its
+    /// required columns and to list the contacts that join it. A missing campaign
+    /// is a request-level error.
+    pub(crate) fn campaign_of(
+        &self,
+        write: &WriteView,
+        req: &BulkRequest,
+        catalog: &Catalog,
+        prepared: &mut Prepared,
+    ) -> Result<Option<CampaignInfo>, Error> {
+        let Some(name) = &req.campaign else {
+            return Ok(None);
+        };
+        let Some(c) = write.campaign(self.id, name)? else {
+            return Err(Error::Request(RequestError::NoSuchCampaign {
+                name: name.clone(),
+            }));
+        };
+        prepared.campaign_required = c
+            .required
+            .iter()
+            .filter_map(|col| catalog.resolve(col).ok().map(|d| d.id))
+            .collect();
+        prepared.list_reached = true;
+        Ok(Some(c))
+    }
+
+    pub(crate) fn id(&self) -> WorkspaceId {
+        self.id
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
     }
 
     /// Declares a custom column, or changes an existing one's flags (R3). Changing
@@ -322,6 +390,15 @@ fn public(stored: Vec<contactdb_policy::Contact>, catalog: &Catalog) -> Vec<Cont
         .into_iter()
         .map(|c| Contact::from_stored(c, catalog))
         .collect()
+}
+
+/// The request's trigger as JSON text, for its change events.
+pub(crate) fn trigger_json(req: &BulkRequest) -> Result<Option<String>, Error> {
+    req.trigger
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Internal(format!("trigger not serializable: {e}")))
 }
 
 /// SHA-256 of the request without its `request_id`, as canonical JSON (R21).

@@ -24,9 +24,9 @@ pub(crate) struct SnapshotMatch<'a> {
     pub(crate) by_phone: Option<&'a [Contact]>,
 }
 
-/// How a record is left out of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LeftOut {
+/// How the duplicate policy leaves a record out of its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum LeftOut {
     /// `first` / `last`: outcome `duplicate` of the kept record at this index.
     Duplicate(u32),
     /// `reject`: failed with `duplicate_in_batch`, naming the kept record.

@@ -17,8 +17,10 @@ mod plan;
 mod resolve;
 
 pub use mem::MemLookup;
-pub use plan::{ContactWrite, Plan};
-pub use resolve::{CHUNK_RECORDS_DEFAULT, plan, plan_chunked, plan_with_pool};
+pub use plan::{ContactWrite, Plan, Reached};
+pub use resolve::{
+    CHUNK_RECORDS_DEFAULT, LeftOut, Part, left_out, plan, plan_chunked, plan_part, plan_with_pool,
+};
 
 use contactdb_policy::Contact;
 

@@ -27,4 +27,24 @@ pub struct Plan {
     /// as a whole) layers them under the next request, so that it sees the earlier
     /// records exactly as one request would.
     pub rejected_writes: Vec<ContactWrite>,
+    /// When the request asked for it ([`contactdb_policy::Prepared::list_reached`])
+    /// and was not rejected: every contact an applied record reached (inserted,
+    /// updated or unchanged), once, in the order they were first reached.
+    pub reached: Vec<Reached>,
+}
+
+/// A contact a request reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reached {
+    /// The index of the first applied record that reached it (in an earlier part
+    /// of the request, for a contact that part reached first).
+    pub first: u32,
+    /// Its internal id when it existed before the request (as the lookup gave it).
+    pub stored_id: Option<u64>,
+    /// Its key after the request.
+    pub key: String,
+    /// Its `priority` after the request, when set.
+    pub priority: Option<i64>,
+    /// Its version after the request.
+    pub version: u64,
 }

@@ -12,13 +12,14 @@ use contactdb_policy::record::{NameCache, normalize_record_with};
 use contactdb_policy::report::RequestErrorInfo;
 use contactdb_policy::rules::merge_fields;
 use contactdb_policy::{
-    BulkRequest, Catalog, Contact, ErrorCode, MatchedBy, Mode, NormalizedRecord, OnDuplicate,
-    OnInvalid, Outcome, Prepared, RecordError, RecordResult, Report, Status, Summary, Warning,
-    WarningCode,
+    BulkRequest, Catalog, Contact, ErrorCode, FieldId, MatchedBy, Mode, NormalizedRecord,
+    OnDuplicate, OnInvalid, Outcome, Prepared, RecordError, RecordResult, Report, Status, Summary,
+    Value, Warning, WarningCode,
 };
 
-use crate::identity::{self, LeftOut};
-use crate::{ContactWrite, Lookup, Plan};
+use crate::identity;
+pub use crate::identity::LeftOut;
+use crate::{ContactWrite, Lookup, Plan, Reached};
 
 /// Plans `req` (already checked by [`contactdb_policy::request::prepare`]) against
 /// `lookup`, on the current rayon pool. `now_us` stamps created/updated contacts.
@@ -78,14 +79,97 @@ pub fn plan_chunked<L: Lookup>(
     lookup: &L,
     now_us: i64,
 ) -> Result<Plan, L::Error> {
+    plan_part(
+        pool,
+        chunk_records,
+        req,
+        prepared,
+        catalog,
+        lookup,
+        now_us,
+        &Part::default(),
+    )
+}
+
+/// Where a part of a larger request stands in it: for a request applied in parts
+/// that commit one after the other (a job), each part planned against the state
+/// the parts before it committed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Part<'a> {
+    /// The index, in the whole request, of this part's first record: the report
+    /// numbers records from it.
+    pub first_index: u32,
+    /// Which of this part's records the duplicate policy leaves out, as
+    /// [`left_out`] decided it once for the whole request; `None` decides it
+    /// within this part (a whole request).
+    pub left_out: Option<&'a [Option<LeftOut>]>,
+    /// For each contact (by internal id) that an applied record of an earlier part
+    /// reached, the first such record's index.
+    pub reached_before: Option<&'a AHashMap<u64, u32>>,
+}
+
+impl Part<'_> {
+    fn reached_before(&self, c: &Contact) -> Option<u32> {
+        self.reached_before?.get(&c.stored_id?).copied()
+    }
+}
+
+/// Which records of `req` its duplicate policy leaves out (all `None` under
+/// `merge`), decided from `lookup` as the request's start: what [`plan`] decides
+/// for a whole request, for a caller that plans it in parts ([`Part::left_out`]).
+pub fn left_out<L: Lookup>(
+    pool: Option<&rayon::ThreadPool>,
+    req: &BulkRequest,
+    prepared: &Prepared,
+    catalog: &Catalog,
+    lookup: &L,
+) -> Result<Vec<Option<LeftOut>>, L::Error> {
+    if prepared.on_duplicate == OnDuplicate::Merge {
+        return Ok(vec![None; req.records.len()]);
+    }
+    let phase1 = Phase1 {
+        records: &req.records,
+        first_index: 0,
+        prepared,
+        catalog,
+        lookup,
+        chunk: CHUNK_RECORDS_DEFAULT,
+        next: AtomicUsize::new(0),
+    };
+    let chunks = phase1.run(pool, true, |_| Ok(()))?;
+    Ok(identity::left_out(
+        prepared.on_duplicate,
+        chunks.iter().flatten().map(|p| identity::SnapshotMatch {
+            rec: &p.rec,
+            by_key: p.by_key.as_ref(),
+            by_email: p.by_email.as_deref(),
+            by_phone: p.by_phone.as_deref(),
+        }),
+    ))
+}
+
+/// As [`plan_chunked`], for one part of a larger request (see [`Part`]).
+#[allow(clippy::too_many_arguments)]
+pub fn plan_part<L: Lookup>(
+    pool: Option<&rayon::ThreadPool>,
+    chunk_records: usize,
+    req: &BulkRequest,
+    prepared: &Prepared,
+    catalog: &Catalog,
+    lookup: &L,
+    now_us: i64,
+    part: &Part<'_>,
+) -> Result<Plan, L::Error> {
     let ctx = Ctx {
         prepared,
         catalog,
         lookup,
         now_us,
+        part: *part,
     };
     let phase1 = Phase1 {
         records: &req.records,
+        first_index: part.first_index,
         prepared,
         catalog,
         lookup,
@@ -95,6 +179,18 @@ pub fn plan_chunked<L: Lookup>(
     let n = req.records.len();
     let mut overlay = Overlay::for_records(n);
     let mut report = ReportBuilder::new(n);
+    if let Some(decided) = part.left_out {
+        // Decided for the whole request: one pass, skipping the left-out records.
+        let mut skips = decided.iter().copied();
+        phase1.run(pool, false, |chunk| {
+            chunk.iter_mut().try_for_each(|p| {
+                let r = ctx.step(&mut overlay, p, skips.next().flatten())?;
+                report.add(p, r);
+                Ok(())
+            })
+        })?;
+        return Ok(report.finish(req, prepared, overlay));
+    }
     if prepared.on_duplicate == OnDuplicate::Merge {
         // The only pass: each record goes into the report as soon as it is
         // resolved, and each chunk is dropped once resolved, so that the calling
@@ -185,6 +281,8 @@ fn prefetch_one<L: Lookup>(
 /// Phase 1 of one request, shared by the calling thread and its helpers.
 struct Phase1<'a, L> {
     records: &'a [serde_json::Value],
+    /// The index of `records[0]` in the whole request.
+    first_index: u32,
     prepared: &'a Prepared,
     catalog: &'a Catalog,
     lookup: &'a L,
@@ -237,7 +335,7 @@ impl<L: Lookup> Phase1<'_, L> {
         let mut out = Vec::with_capacity(end.saturating_sub(start));
         for (i, raw) in self.records.iter().enumerate().take(end).skip(start) {
             out.push(prefetch_one(
-                i,
+                i.saturating_add(self.first_index as usize),
                 raw,
                 self.prepared,
                 self.catalog,
@@ -529,6 +627,7 @@ struct Ctx<'a, L> {
     catalog: &'a Catalog,
     lookup: &'a L,
     now_us: i64,
+    part: Part<'a>,
 }
 
 impl<L: Lookup> Ctx<'_, L> {
@@ -701,9 +800,10 @@ impl<L: Lookup> Ctx<'_, L> {
             if ck != key {
                 out.contact_key = Some(ck.to_owned());
             }
-            if let Found::Entity(e) = f {
-                out.duplicate_of = ov.entities.get(*e).and_then(|x| x.reached_by);
-            }
+            out.duplicate_of = match f {
+                Found::Entity(e) => ov.entities.get(*e).and_then(|x| x.reached_by),
+                Found::Snapshot(c) => self.part.reached_before(c),
+            };
         }
 
         // R10 modes.
@@ -740,10 +840,11 @@ impl<L: Lookup> Ctx<'_, L> {
             Found::Snapshot(c) => {
                 let e = ov.entities.len();
                 ov.snap.add(&c.key, e);
+                let reached_by = self.part.reached_before(&c);
                 ov.entities.push(Entity {
                     before: Some(c),
                     after: None,
-                    reached_by: None,
+                    reached_by,
                     changed: false,
                     changed_seq: 0,
                 });
@@ -784,6 +885,9 @@ impl<L: Lookup> Ctx<'_, L> {
                 return Ok(out);
             }
         };
+        if self.lacks_campaign_columns(rec, &fields, &mut out) {
+            return Ok(out);
+        }
 
         // R9: a key found by email/phone becomes an alias.
         let add_alias = matches!(by, MatchedBy::Email | MatchedBy::Phone) && key != current.key;
@@ -856,6 +960,34 @@ impl<L: Lookup> Ctx<'_, L> {
         Ok(out)
     }
 
+    /// Fails `out` once per column of the request's campaign that `fields` lack;
+    /// returns whether any is missing.
+    fn lacks_campaign_columns(
+        &self,
+        rec: &NormalizedRecord,
+        fields: &contactdb_policy::Fields,
+        out: &mut RecordOutcome,
+    ) -> bool {
+        let mut lacking = false;
+        for &id in &self.prepared.campaign_required {
+            if fields.get(id).is_none() {
+                let name = self
+                    .catalog
+                    .by_id(id)
+                    .map_or_else(|| format!("#{}", id.0), |c| c.name.clone());
+                let msg = format!("the campaign requires a value for {name}");
+                out.fail(
+                    rec,
+                    ErrorCode::CampaignColumnMissing,
+                    Some(Cow::Owned(name)),
+                    msg,
+                );
+                lacking = true;
+            }
+        }
+        lacking
+    }
+
     /// Remembers a contact's new email/gsm in the overlay indexes.
     fn record_values(&self, ov: &mut Overlay, e: usize, next: &Contact) {
         if let Some(em) = next.email() {
@@ -884,6 +1016,9 @@ impl<L: Lookup> Ctx<'_, L> {
                 return out;
             }
         };
+        if self.lacks_campaign_columns(rec, &fields, &mut out) {
+            return out;
+        }
         let contact = Contact {
             key: key.to_owned(),
             fields,
@@ -976,6 +1111,11 @@ impl ReportBuilder {
         } else {
             Status::Partial
         };
+        let reached = if prepared.list_reached && status != Status::Rejected {
+            reached(&overlay.entities)
+        } else {
+            Vec::new()
+        };
         let planned = writes(overlay.entities);
         let (writes, rejected_writes) = if status == Status::Rejected {
             for r in &mut self.results {
@@ -1005,8 +1145,35 @@ impl ReportBuilder {
             },
             writes,
             rejected_writes,
+            reached,
         }
     }
+}
+
+/// The contacts applied records reached, in order of first reach.
+fn reached(entities: &[Entity]) -> Vec<Reached> {
+    let mut out: Vec<(u32, Reached)> = entities
+        .iter()
+        .filter_map(|e| {
+            let first = e.reached_by?;
+            let c = e.current()?;
+            Some((
+                first,
+                Reached {
+                    first,
+                    stored_id: e.before.as_ref().and_then(|b| b.stored_id),
+                    key: c.key.clone(),
+                    priority: match c.fields.get(FieldId::PRIORITY) {
+                        Some(Value::Int(p)) => Some(*p),
+                        _ => None,
+                    },
+                    version: c.version,
+                },
+            ))
+        })
+        .collect();
+    out.sort_by_key(|(first, _)| *first);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The writes of the changed entities, in order of first change. Entities are in

@@ -24,5 +24,5 @@ pub use report::{
 };
 pub use request::{
     BulkRequest, EmptyValues, MatchKey, MatchOn, Mode, OnDuplicate, OnInvalid, Prepared,
-    RequestError,
+    RequestError, Trigger,
 };

@@ -43,6 +43,9 @@ pub enum ErrorCode {
     AmbiguousMatch,
     /// A later occurrence of a contact under `on_duplicate=reject` (R6a).
     DuplicateInBatch,
+    /// The contact would join the request's campaign without a value for one of
+    /// the campaign's required columns.
+    CampaignColumnMissing,
 }
 
 impl ErrorCode {
@@ -65,6 +68,7 @@ impl ErrorCode {
             ErrorCode::KeyConflict => "key_conflict",
             ErrorCode::AmbiguousMatch => "ambiguous_match",
             ErrorCode::DuplicateInBatch => "duplicate_in_batch",
+            ErrorCode::CampaignColumnMissing => "campaign_column_missing",
         }
     }
 
@@ -78,6 +82,7 @@ impl ErrorCode {
                 | ErrorCode::KeyConflict
                 | ErrorCode::AmbiguousMatch
                 | ErrorCode::DuplicateInBatch
+                | ErrorCode::CampaignColumnMissing
                 | ErrorCode::RequiredMissing
         )
     }

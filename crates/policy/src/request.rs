@@ -138,9 +138,51 @@ pub struct BulkRequest {
     /// columns are those the records carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<String>>,
+    /// The campaign every applied record's contact joins (it must exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    /// What the request's changes should set off, recorded on its change events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
     /// The records: JSON objects of column → value.
     #[serde(alias = "contactDatas")]
     pub records: Vec<Json>,
+}
+
+/// What a request's changes set off downstream: calls by a dialer, or a workflow
+/// (never both). Recorded on every change event of the request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// Start calls: the dialer's call configuration (an object, e.g. `agentId`,
+    /// `dispositionId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<Json>,
+    /// Start a workflow: `true`, or the workflow's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<Json>,
+}
+
+impl Trigger {
+    /// Checks the trigger's shape: exactly one of `call` (an object) and
+    /// `workflow` (`true` or a non-empty name).
+    pub fn check(&self) -> Result<(), RequestError> {
+        match (&self.call, &self.workflow) {
+            (Some(_), Some(_)) => Err(RequestError::ConflictingTrigger),
+            (None, None) => Err(RequestError::InvalidTrigger {
+                reason: "a trigger needs `call` or `workflow`".to_owned(),
+            }),
+            (Some(Json::Object(_)), None) => Ok(()),
+            (Some(_), None) => Err(RequestError::InvalidTrigger {
+                reason: "`call` must be an object (the call configuration)".to_owned(),
+            }),
+            (None, Some(Json::Bool(true))) => Ok(()),
+            (None, Some(Json::String(name))) if !name.trim().is_empty() => Ok(()),
+            (None, Some(_)) => Err(RequestError::InvalidTrigger {
+                reason: "`workflow` must be true or a workflow name".to_owned(),
+            }),
+        }
+    }
 }
 
 impl BulkRequest {
@@ -154,6 +196,8 @@ impl BulkRequest {
             empty_values: EmptyValues::Clear,
             request_id: None,
             columns: None,
+            campaign: None,
+            trigger: None,
             records,
         }
     }
@@ -250,6 +294,21 @@ pub enum RequestError {
         /// Slug or UUID as given.
         name: String,
     },
+    /// A trigger with both `call` and `workflow`.
+    #[error("a request triggers either calls or a workflow, not both")]
+    ConflictingTrigger,
+    /// A trigger of the wrong shape.
+    #[error("invalid trigger: {reason}")]
+    InvalidTrigger {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The request names a campaign that does not exist.
+    #[error("no campaign {name:?}")]
+    NoSuchCampaign {
+        /// The name as given.
+        name: String,
+    },
 }
 
 impl RequestError {
@@ -269,6 +328,9 @@ impl RequestError {
             RequestError::InvalidRequestId => "invalid_request_id",
             RequestError::RequestIdReused { .. } => "request_id_reused",
             RequestError::NoSuchWorkspace { .. } => "no_such_workspace",
+            RequestError::ConflictingTrigger => "conflicting_trigger",
+            RequestError::InvalidTrigger { .. } => "invalid_trigger",
+            RequestError::NoSuchCampaign { .. } => "no_such_campaign",
         }
     }
 }
@@ -289,6 +351,12 @@ pub struct Prepared {
     pub empty_values: EmptyValues,
     /// Raw column name (as the records write it) → column id.
     pub names: AHashMap<String, FieldId>,
+    /// The columns of the request's campaign that every contact joining it must
+    /// have a value for (set by the caller that resolved the campaign).
+    pub campaign_required: Vec<FieldId>,
+    /// Whether the plan lists the contacts the request reached (to make them
+    /// members of its campaign).
+    pub list_reached: bool,
 }
 
 /// Checks a request before anything is read or written (R5) and resolves its
@@ -296,8 +364,9 @@ pub struct Prepared {
 /// first in this order: the record count and `request_id`; an unknown or read-only
 /// column; a column that is not import-enabled; a column given twice (in `columns`,
 /// then in a record); `new_contact_key` outside `update`; a record's column missing
-/// from `columns`; a record that is not an object. Within one kind, `columns` comes
-/// before the records and records come in input order.
+/// from `columns`; a record that is not an object; a trigger of the wrong shape (or
+/// both kinds). Within one kind, `columns` comes before the records and records come
+/// in input order. Whether the campaign exists is the caller's check, after these.
 pub fn prepare(
     req: &BulkRequest,
     catalog: &Catalog,
@@ -390,8 +459,12 @@ pub fn prepare(
             let Some(id) = resolve_name(raw, &mut checks)? else {
                 continue;
             };
-            // A null new_contact_key is an absent one, in every mode.
-            if id == FieldId::NEW_CONTACT_KEY && !value.is_null() && req.mode != Mode::Update {
+            // A null new_contact_key is an absent one, in every mode: no check
+            // counts it.
+            if id == FieldId::NEW_CONTACT_KEY && value.is_null() {
+                continue;
+            }
+            if id == FieldId::NEW_CONTACT_KEY && req.mode != Mode::Update {
                 checks.note(Rank::NewKey, || RequestError::NewKeyNotAllowed {
                     mode: req.mode,
                 });
@@ -413,6 +486,11 @@ pub fn prepare(
             seen.push(id);
         }
     }
+    if let Some(t) = &req.trigger
+        && let Err(e) = t.check()
+    {
+        checks.note(Rank::Trigger, || e);
+    }
     if let Some(e) = checks.first() {
         return Err(e);
     }
@@ -423,6 +501,8 @@ pub fn prepare(
         on_duplicate: req.on_duplicate,
         empty_values: req.empty_values,
         names,
+        campaign_required: Vec::new(),
+        list_reached: false,
     })
 }
 
@@ -435,6 +515,7 @@ enum Rank {
     NewKey,
     NotInList,
     NotObject,
+    Trigger,
 }
 
 /// The first problem of each [`Rank`] met so far.

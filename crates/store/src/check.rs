@@ -445,6 +445,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
         }
     }
 
+    around::check(rtx, &mut walk)?;
     Ok(walk.problems)
 }
 
@@ -485,5 +486,6 @@ fn check_index(
     Ok(())
 }
 
+mod around;
 #[cfg(test)]
 mod tests;

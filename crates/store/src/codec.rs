@@ -18,6 +18,12 @@ pub const TAG_WORKSPACE_V1: u8 = 0x02;
 pub const TAG_COLUMN_V1: u8 = 0x03;
 /// Tag byte of a [`StoredRequestV1`], version 1.
 pub const TAG_REQUEST_V1: u8 = 0x04;
+/// Tag byte of a [`StoredCampaign`], version 1.
+pub const TAG_CAMPAIGN_V1: u8 = 0x05;
+/// Tag byte of a [`StoredEvent`], version 1.
+pub const TAG_EVENT_V1: u8 = 0x06;
+/// Tag byte of a [`StoredJob`], version 1.
+pub const TAG_JOB_V1: u8 = 0x07;
 
 /// One column value as stored. Postcard writes the variant index as a varint:
 /// `Str` = 0, `Bool` = 1, `Int` = 2, `Decimal` = 3, `Json` = 4. Never reorder.
@@ -181,6 +187,62 @@ pub struct StoredRequestV1 {
     pub report_json: String,
 }
 
+/// A campaign as stored in `campaigns`; workspace and number are the table key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCampaign {
+    /// Its name, unique in the workspace.
+    pub name: String,
+    /// Columns every member must have a value for.
+    pub required: Vec<String>,
+    /// Creation time, µs since the Unix epoch.
+    pub created_at_us: i64,
+    /// The join number the next member gets (order of joining).
+    pub next_join: u64,
+    /// Number of members.
+    pub members: u64,
+}
+
+/// A change-feed event as stored in `feed`; workspace and sequence number are the
+/// table key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Kind code: 1 insert, 2 update, 3 rekey, 4 alias, 5 join.
+    pub kind: u8,
+    /// The contact's key after the change.
+    pub key: String,
+    /// The contact's version after the change.
+    pub version: u64,
+    /// When, µs since the Unix epoch.
+    pub at_us: i64,
+    /// The previous key (rekey), the new alias (alias) or the campaign (join).
+    pub detail: Option<String>,
+    /// The request's trigger, as JSON text.
+    pub trigger: Option<String>,
+    /// The job that made the change.
+    pub job: Option<String>,
+}
+
+/// A background job as stored in `jobs`; workspace and job number are the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredJob {
+    /// Its id (UUID bytes).
+    pub id: [u8; 16],
+    /// State code: 1 queued, 2 running, 3 succeeded, 4 failed, 5 cancelled.
+    pub state: u8,
+    /// Records processed so far.
+    pub processed: u64,
+    /// Records in the request.
+    pub total: u64,
+    /// Submission time, µs since the Unix epoch.
+    pub submitted_at_us: i64,
+    /// Last change of state or progress, µs since the Unix epoch.
+    pub updated_at_us: i64,
+    /// The report so far (JSON text), empty before the first chunk.
+    pub report_json: String,
+    /// Why a failed job failed.
+    pub error: Option<String>,
+}
+
 fn encode<T: Serialize>(table: &'static str, tag: u8, value: &T) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(64);
     out.push(tag);
@@ -318,6 +380,36 @@ pub fn encode_request(r: &StoredRequestV1) -> Result<Vec<u8>, StoreError> {
 /// Decodes a request record.
 pub fn decode_request(bytes: &[u8]) -> Result<StoredRequestV1, StoreError> {
     decode("requests", TAG_REQUEST_V1, bytes)
+}
+
+/// Encodes a campaign record.
+pub fn encode_campaign(c: &StoredCampaign) -> Result<Vec<u8>, StoreError> {
+    encode("campaigns", TAG_CAMPAIGN_V1, c)
+}
+
+/// Decodes a campaign record.
+pub fn decode_campaign(bytes: &[u8]) -> Result<StoredCampaign, StoreError> {
+    decode("campaigns", TAG_CAMPAIGN_V1, bytes)
+}
+
+/// Encodes a feed event.
+pub fn encode_event(e: &StoredEvent) -> Result<Vec<u8>, StoreError> {
+    encode("feed", TAG_EVENT_V1, e)
+}
+
+/// Decodes a feed event.
+pub fn decode_event(bytes: &[u8]) -> Result<StoredEvent, StoreError> {
+    decode("feed", TAG_EVENT_V1, bytes)
+}
+
+/// Encodes a job record.
+pub fn encode_job(j: &StoredJob) -> Result<Vec<u8>, StoreError> {
+    encode("jobs", TAG_JOB_V1, j)
+}
+
+/// Decodes a job record.
+pub fn decode_job(bytes: &[u8]) -> Result<StoredJob, StoreError> {
+    decode("jobs", TAG_JOB_V1, bytes)
 }
 
 #[cfg(test)]

@@ -91,6 +91,12 @@ pub enum StoreError {
         /// The refused slug.
         slug: String,
     },
+    /// A campaign with this name exists already in the workspace.
+    #[error("campaign {name:?} already exists")]
+    CampaignExists {
+        /// The name that is taken.
+        name: String,
+    },
     /// A workspace with this slug (or UUID) exists already.
     #[error("workspace {slug:?} already exists")]
     WorkspaceExists {

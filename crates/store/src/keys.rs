@@ -52,6 +52,31 @@ pub const REQUESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("reques
 /// `requests`, so pruning costs O(expired), not O(stored).
 pub const REQUEST_EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("request_expiry");
 
+/// `counters`: ws ‖ counter name → u64 big-endian (`feed_seq`: the last event's
+/// sequence number; `campaign_id`: the last campaign number given out).
+pub const COUNTERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("counters");
+/// `campaigns`: ws ‖ campaign number (4 bytes) → tagged `StoredCampaign`.
+pub const CAMPAIGNS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("campaigns");
+/// `campaign_names`: ws ‖ name → campaign number (4 bytes).
+pub const CAMPAIGN_NAMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("campaign_names");
+/// `memberships`: ws ‖ contact id (8) ‖ campaign number (4) → priority (4) ‖ join
+/// number (8): the campaigns of a contact.
+pub const MEMBERSHIPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("memberships");
+/// `campaign_pick`: ws ‖ campaign number (4) ‖ priority (4) ‖ join number (8) →
+/// contact id (8): a campaign's members in pick order.
+pub const CAMPAIGN_PICK: TableDefinition<&[u8], &[u8]> = TableDefinition::new("campaign_pick");
+/// `feed`: ws ‖ sequence number (8) → tagged `StoredEvent`.
+pub const FEED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("feed");
+/// `feed_consumers`: ws ‖ consumer name → acknowledged sequence number (8).
+pub const FEED_CONSUMERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("feed_consumers");
+/// `jobs`: ws ‖ job number (8) → tagged `StoredJob`.
+pub const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs");
+/// `job_data`: ws ‖ job number (8) ‖ kind (1) ‖ rest → bytes: what a running job
+/// keeps between its chunks (see `job.rs`), deleted when it ends.
+pub const JOB_DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("job_data");
+/// `job_ids`: 16 UUID bytes → ws ‖ job number (8).
+pub const JOB_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("job_ids");
+
 /// The 64-bit hash of an indexed value (email or gsm text): FNV-1a 64 over the
 /// UTF-8 bytes, then the `fmix64` finalizer of MurmurHash3 so that every output bit
 /// depends on every input bit. Part of the on-disk format (docs/format.md): never
@@ -127,6 +152,21 @@ fn ws_u64(ws: u32, n: u64) -> [u8; 12] {
 fn split_ws_u64(key: &[u8]) -> Option<(u32, u64)> {
     let (ws, n) = split_ws(key)?;
     Some((ws, u64::from_be_bytes(n.try_into().ok()?)))
+}
+
+/// `ws ‖ n` with `n` as 8 big-endian bytes (a `feed` key, a `jobs` key).
+pub fn ws_seq(ws: u32, n: u64) -> [u8; 12] {
+    ws_u64(ws, n)
+}
+
+/// A u64 of 8 big-endian bytes.
+pub fn u64_from(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+/// A u32 of 4 big-endian bytes.
+pub fn u32_from(b: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(b.try_into().ok()?))
 }
 
 /// `ws ‖ id`, the key of a `contacts` entry.

@@ -14,12 +14,15 @@
 //! The on-disk format is described in `docs/format.md`.
 
 mod backup;
+mod campaign;
 mod check;
 mod codec;
 mod error;
+mod feed;
 /// Public because the public functions of `tiered` take its filters.
 pub mod filter;
 mod guard;
+mod job;
 /// Public so that the benchmark floor can write exactly this layout.
 pub mod keys;
 mod read;
@@ -33,9 +36,12 @@ use std::sync::Arc;
 use redb::{ReadableDatabase, ReadableTable};
 
 pub use backup::BackupSummary;
+pub use campaign::{CampaignInfo, Member};
 pub use error::{Problem, StoreError};
+pub use feed::{Event, EventKind, NewEvent};
 pub use guard::panic_is_contained;
 use guard::{Poison, guarded};
+pub use job::{JobDataKind, JobRecord, JobState};
 pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
@@ -191,7 +197,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// Every table of format version 4 that `open` makes sure exists.
-const ALL_TABLES: [&str; 20] = [
+const ALL_TABLES: [&str; 30] = [
     "meta",
     "workspaces",
     "workspace_slugs",
@@ -212,6 +218,16 @@ const ALL_TABLES: [&str; 20] = [
     "phone_index_delta",
     "requests",
     "request_expiry",
+    "counters",
+    "campaigns",
+    "campaign_names",
+    "memberships",
+    "campaign_pick",
+    "feed",
+    "feed_consumers",
+    "jobs",
+    "job_ids",
+    "job_data",
 ];
 
 impl Store {

@@ -15,9 +15,9 @@ use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// One read transaction: a consistent snapshot of the last committed state.
 pub struct ReadView {
-    txn: ReadTransaction,
+    pub(crate) txn: ReadTransaction,
     /// The store's poison flag (see the `guard` module).
-    poison: Arc<Poison>,
+    pub(crate) poison: Arc<Poison>,
 }
 
 impl std::fmt::Debug for ReadView {
@@ -61,9 +61,25 @@ pub(crate) fn column_from_entry(name: &[u8], value: &[u8]) -> Result<CustomColum
     })
 }
 
+/// A read-only table of byte-string keys and values.
+pub(crate) type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
 impl ReadView {
     pub(crate) fn new(txn: ReadTransaction, poison: Arc<Poison>) -> Self {
         ReadView { txn, poison }
+    }
+
+    /// Opens table `def`, or `None` when the file has no such table (a file
+    /// written before the table existed, opened without upgrading it).
+    pub(crate) fn open_optional(
+        &self,
+        def: redb::TableDefinition<'static, &'static [u8], &'static [u8]>,
+    ) -> Result<Option<BytesTable>, StoreError> {
+        match self.txn.open_table(def) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn workspace_by_number(&self, ws: u32) -> Result<Option<WorkspaceInfo>, StoreError> {
@@ -251,6 +267,21 @@ impl ContactsView {
                 named_by,
                 format!("entry points to missing contact id {id}"),
             )),
+        }
+    }
+
+    /// The contact with internal id `id` (as a campaign's members name them).
+    pub fn by_internal_id(&self, id: u64) -> Result<Option<Contact>, StoreError> {
+        match self
+            .contacts
+            .get(keys::contact_key(self.ws, id).as_slice())?
+        {
+            Some(v) => {
+                let mut c = codec::decode_contact(v.value())?;
+                c.stored_id = Some(id);
+                Ok(Some(c))
+            }
+            None => Ok(None),
         }
     }
 

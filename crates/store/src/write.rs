@@ -19,7 +19,7 @@ use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
 /// aborts every change made through it.
 pub struct WriteView {
-    txn: WriteTransaction,
+    pub(crate) txn: WriteTransaction,
     /// `StoreOptions::min_delta`: tunes when tiered tables merge their delta.
     min_delta: u64,
     /// The store's lookup filters: every key this transaction puts into a tiered
@@ -205,6 +205,20 @@ impl WriteView {
         keys::IDENTIFIERS.open_write(&self.txn)?;
         self.txn.open_table(keys::REQUESTS)?;
         self.txn.open_table(keys::REQUEST_EXPIRY)?;
+        for t in [
+            keys::COUNTERS,
+            keys::CAMPAIGNS,
+            keys::CAMPAIGN_NAMES,
+            keys::MEMBERSHIPS,
+            keys::CAMPAIGN_PICK,
+            keys::FEED,
+            keys::FEED_CONSUMERS,
+            keys::JOBS,
+            keys::JOB_IDS,
+            keys::JOB_DATA,
+        ] {
+            self.txn.open_table(t)?;
+        }
         Ok(())
     }
 
@@ -228,6 +242,11 @@ impl WriteView {
     fn load_workspace(&self, ws: WorkspaceId) -> Result<StoredWorkspace, StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
         crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)
+    }
+
+    /// Fails with [`StoreError::NoSuchWorkspace`] unless `ws` exists.
+    pub(crate) fn require_workspace_pub(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        self.require_workspace(ws)
     }
 
     fn require_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
@@ -346,8 +365,7 @@ impl WriteView {
                         return Err(StoreError::TooManyColumns);
                     }
                     let id = workspace.next_field_id.max(FieldId::CUSTOM_FIRST);
-                    workspace.next_field_id =
-                        id.checked_add(1).ok_or(StoreError::TooManyColumns)?;
+                    workspace.next_field_id = id.checked_add(1).ok_or(StoreError::TooManyColumns)?;
                     self.txn.open_table(keys::WORKSPACES)?.insert(
                         ws_bytes(ws.0).as_slice(),
                         codec::encode_workspace(&workspace)?.as_slice(),
@@ -392,8 +410,13 @@ impl WriteView {
     /// rewritten. New contacts get the workspace's next internal ids, in the order
     /// of `writes`. A `before` contact's id is taken from its
     /// [`Contact::stored_id`] when set (it was read through a view of this store's
-    /// committed state), else looked up by its key.
-    pub fn apply(&mut self, ws: WorkspaceId, writes: &[ContactWrite]) -> Result<(), StoreError> {
+    /// committed state), else looked up by its key. Returns the internal id of each
+    /// write's contact, in the order of `writes`.
+    pub fn apply(
+        &mut self,
+        ws: WorkspaceId,
+        writes: &[ContactWrite],
+    ) -> Result<Vec<u64>, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
             let mut record = self.load_workspace(ws)?;
             let w = ws.0;
@@ -415,11 +438,11 @@ impl WriteView {
                             let found = idents
                                 .get(ws_key(w, b.key.as_bytes()).as_slice(), None)?
                                 .ok_or_else(|| {
-                                StoreError::corrupt(
-                                    "identifiers",
-                                    format!("no entry for the stored contact key {:?}", b.key),
-                                )
-                            })?;
+                                    StoreError::corrupt(
+                                        "identifiers",
+                                        format!("no entry for the stored contact key {:?}", b.key),
+                                    )
+                                })?;
                             if b.stored_id.is_some_and(|hint| hint != found) {
                                 return Err(StoreError::corrupt(
                                     "identifiers",
@@ -498,7 +521,8 @@ impl WriteView {
                     )
                 },
             );
-            primary.and(indexes)
+            primary.and(indexes)?;
+            Ok(placed.iter().map(|p| p.id).collect())
         })
     }
 

@@ -1,0 +1,174 @@
+//! R17 + R18 under SIGKILL: a 100,000-record job whose runner is killed at random
+//! moments at least 50 times, resumed each time, ends `succeeded` with every record
+//! applied exactly once, one insert event per contact, and the report of an
+//! uninterrupted run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
+const RECORDS: usize = 100_000;
+const KILLS: usize = 50;
+const CHUNK: &str = "500";
+
+fn run(db: &Path, args: &[&str]) -> Output {
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    out
+}
+
+fn submit(db: &Path, request: &Path) -> String {
+    let out = run(
+        db,
+        &["job", "submit", "--request", request.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().last().unwrap().trim().to_owned()
+}
+
+fn wait(db: &Path, id: &str) -> Value {
+    let out = run(db, &["job", "wait", id, "--chunk-records", CHUNK]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn status(db: &Path, id: &str) -> Value {
+    let out = run(db, &["job", "status", id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A small deterministic generator (xorshift) for the kill delays.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+// R17/R18: exactly once across at least 50 SIGKILLs.
+#[test]
+fn r17_job_survives_sigkill_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<Value> = (0..RECORDS)
+        .map(|i| {
+            // Every 10th record updates an earlier one, so chunks meet each other.
+            let k = if i % 10 == 9 { i - 5 } else { i };
+            json!({"contact_key": format!("k{k}"), "name": format!("n{i}"), "email": format!("e{k}@x.com")})
+        })
+        .collect();
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &request,
+        serde_json::to_vec(&json!({"mode": "upsert", "on_invalid": "skip", "records": records}))
+            .unwrap(),
+    )
+    .unwrap();
+
+    // The reference: the same job, uninterrupted.
+    let reference_db = dir.path().join("reference.redb");
+    let reference_id = submit(&reference_db, &request);
+    let reference = wait(&reference_db, &reference_id);
+
+    let db = dir.path().join("killed.redb");
+    let id = submit(&db, &request);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut kills = 0;
+    let mut progress = Vec::new();
+    let started = Instant::now();
+    while kills < KILLS {
+        let mut child = Command::new(BIN)
+            .arg("--db")
+            .arg(&db)
+            .args(["job", "run", "--chunk-records", CHUNK])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100 + rng.below(1400)));
+        if child.try_wait().unwrap().is_some() {
+            break; // the job ended before this kill
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        progress.push(status(&db, &id)["processed"].as_u64().unwrap());
+    }
+    let report = wait(&db, &id);
+    eprintln!(
+        "{kills} kills in {:.1}s; processed after each: {progress:?}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        kills >= KILLS,
+        "the job ended after only {kills} kills: make it longer"
+    );
+    assert!(
+        progress.iter().any(|p| *p > 0 && (*p as usize) < RECORDS),
+        "no kill landed between two chunks: {progress:?}"
+    );
+
+    let st = status(&db, &id);
+    assert_eq!(st["state"], "succeeded");
+    assert_eq!(st["processed"], json!(RECORDS));
+    assert_eq!(st["total"], json!(RECORDS));
+    assert_eq!(
+        report, reference,
+        "the report differs from an uninterrupted run's"
+    );
+
+    let stats: Value = serde_json::from_slice(&run(&db, &["stats"]).stdout).unwrap();
+    let distinct = RECORDS - RECORDS / 10;
+    assert_eq!(stats["contacts"], json!(distinct), "{stats}");
+    let feed = run(&db, &["feed", "read", "--limit", "10000000"]);
+    let mut inserts: Vec<String> = String::from_utf8(feed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["kind"] == "insert")
+        .map(|e| e["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(inserts.len(), distinct, "one insert event per contact");
+    inserts.sort();
+    inserts.dedup();
+    assert_eq!(inserts.len(), distinct, "no contact inserted twice");
+    let check = run(&db, &["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}

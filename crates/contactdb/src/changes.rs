@@ -1,0 +1,142 @@
+//! What a request's writes mean around the contacts, written in the same
+//! transaction: change-feed events, campaign memberships, and members moved in
+//! pick order when their priority changes.
+
+use ahash::AHashMap;
+use contactdb_merge::Plan;
+use contactdb_policy::{Contact, FieldId, Value};
+use contactdb_store::{CampaignInfo, EventKind, NewEvent, WorkspaceId, WriteView};
+
+use crate::error::Error;
+
+/// The default `priority` of a contact without one.
+pub(crate) const PRIORITY_DEFAULT: u32 = 5;
+
+/// Most feed events one request trims (old, acknowledged ones): trimming never
+/// costs a request much more than its own writes.
+const TRIM_MAX: usize = 10_000;
+
+/// Where a request's changes come from.
+pub(crate) struct Origin<'a> {
+    /// The campaign every reached contact joins.
+    pub(crate) campaign: Option<&'a CampaignInfo>,
+    /// The request's trigger as JSON text.
+    pub(crate) trigger: Option<&'a str>,
+    /// The job applying the request.
+    pub(crate) job: Option<&'a str>,
+    /// The request's clock.
+    pub(crate) now_us: i64,
+    /// Events older than this may be trimmed once every consumer has read them.
+    pub(crate) trim_before_us: i64,
+}
+
+fn priority(c: &Contact) -> u32 {
+    match c.fields.get(FieldId::PRIORITY) {
+        Some(Value::Int(p)) => u32::try_from(*p).unwrap_or(u32::MAX),
+        _ => PRIORITY_DEFAULT,
+    }
+}
+
+/// The events of one contact write, in the order they happened to it: insert; or
+/// rekey, new aliases, then update when its columns changed.
+fn write_events<'a>(before: Option<&'a Contact>, after: &'a Contact, out: &mut Vec<NewEvent<'a>>) {
+    let Some(b) = before else {
+        out.push(NewEvent {
+            kind: EventKind::Insert,
+            key: &after.key,
+            version: after.version,
+            detail: None,
+        });
+        return;
+    };
+    let start = out.len();
+    if b.key != after.key {
+        out.push(NewEvent {
+            kind: EventKind::Rekey,
+            key: &after.key,
+            version: after.version,
+            detail: Some(&b.key),
+        });
+    }
+    for a in after.aliases.iter().filter(|a| !b.aliases.contains(a)) {
+        // A rename to one of the contact's own aliases moves the old key into the
+        // aliases: the rekey event says so already.
+        if *a == b.key {
+            continue;
+        }
+        out.push(NewEvent {
+            kind: EventKind::Alias,
+            key: &after.key,
+            version: after.version,
+            detail: Some(a),
+        });
+    }
+    if b.fields != after.fields || out.len() == start {
+        out.push(NewEvent {
+            kind: EventKind::Update,
+            key: &after.key,
+            version: after.version,
+            detail: None,
+        });
+    }
+}
+
+/// Records what `plan` (just applied to `ws` in `write`, its contacts at `ids`)
+/// means around the contacts.
+pub(crate) fn record(
+    write: &mut WriteView,
+    ws: WorkspaceId,
+    plan: &Plan,
+    ids: &[u64],
+    origin: &Origin<'_>,
+) -> Result<(), Error> {
+    let mut events: Vec<NewEvent<'_>> = Vec::with_capacity(plan.writes.len());
+    for w in &plan.writes {
+        write_events(w.before.as_ref(), &w.after, &mut events);
+    }
+    // Members move in pick order when their priority changes.
+    for (w, id) in plan.writes.iter().zip(ids) {
+        if let Some(b) = &w.before
+            && priority(b) != priority(&w.after)
+        {
+            write.set_member_priority(ws, *id, priority(&w.after))?;
+        }
+    }
+    if let Some(c) = origin.campaign {
+        let by_key: AHashMap<&str, u64> = plan
+            .writes
+            .iter()
+            .zip(ids)
+            .map(|(w, id)| (w.after.key.as_str(), *id))
+            .collect();
+        for r in &plan.reached {
+            let id = match r.stored_id {
+                Some(id) => Some(id),
+                None => match by_key.get(r.key.as_str()) {
+                    Some(id) => Some(*id),
+                    None => write.contact_id(ws, &r.key)?,
+                },
+            };
+            let Some(id) = id else {
+                return Err(Error::Internal(format!(
+                    "contact {:?} reached by the request has no id",
+                    r.key
+                )));
+            };
+            let p = r
+                .priority
+                .map_or(PRIORITY_DEFAULT, |p| u32::try_from(p).unwrap_or(u32::MAX));
+            if write.join_campaign(ws, c.number, id, p)? {
+                events.push(NewEvent {
+                    kind: EventKind::Join,
+                    key: &r.key,
+                    version: r.version,
+                    detail: Some(&c.name),
+                });
+            }
+        }
+    }
+    write.append_events(ws, &events, origin.now_us, origin.trigger, origin.job)?;
+    write.trim_feed(ws, origin.trim_before_us, TRIM_MAX)?;
+    Ok(())
+}

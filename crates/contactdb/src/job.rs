@@ -1,0 +1,585 @@
+//! Background jobs: a bulk request stored durably when it is submitted, applied
+//! later by a runner, chunk by chunk, each chunk's writes, the job's progress and
+//! its report so far committed in one transaction. A job interrupted by a crash
+//! resumes from its last committed chunk, so it applies every record exactly once.
+
+use ahash::AHashMap;
+use contactdb_merge::{LeftOut, Part, Plan};
+use contactdb_policy::request::prepare;
+use contactdb_policy::{BulkRequest, Catalog, Limits, OnInvalid, Prepared, Report, Status};
+use contactdb_store::{JobDataKind, JobRecord, Wait};
+use serde::Serialize;
+
+use crate::changes;
+use crate::contact::timestamp;
+use crate::database::now_us;
+use crate::error::Error;
+use crate::workspace::{Workspace, trigger_json};
+
+/// Default records a job applies per transaction.
+pub const JOB_CHUNK_RECORDS_DEFAULT: usize = 10_000;
+/// Default most records one job may hold.
+pub const JOB_RECORDS_MAX_DEFAULT: usize = 1_000_000;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobState {
+    /// Waiting for a runner.
+    Queued,
+    /// Started (and, after a crash, resumed by the next runner).
+    Running,
+    /// Ran to its end; the report says what happened to each record.
+    Succeeded,
+    /// Could not run: the request was refused as a whole, or storage failed; the
+    /// error says why.
+    Failed,
+    /// Cancelled before it started.
+    Cancelled,
+}
+
+impl From<contactdb_store::JobState> for JobState {
+    fn from(s: contactdb_store::JobState) -> Self {
+        match s {
+            contactdb_store::JobState::Queued => JobState::Queued,
+            contactdb_store::JobState::Running => JobState::Running,
+            contactdb_store::JobState::Succeeded => JobState::Succeeded,
+            contactdb_store::JobState::Failed => JobState::Failed,
+            contactdb_store::JobState::Cancelled => JobState::Cancelled,
+        }
+    }
+}
+
+impl JobState {
+    /// Whether the job has ended.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+/// A job's state, progress and (once it ran to its end) report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Job {
+    /// Its id (a UUID).
+    pub id: String,
+    /// Its state.
+    pub state: JobState,
+    /// Records applied so far.
+    pub processed: u64,
+    /// Records in the request.
+    pub total: u64,
+    /// When it was submitted.
+    #[serde(serialize_with = "crate::contact::ser_ts")]
+    pub submitted_at: jiff::Timestamp,
+    /// When its state or progress last changed.
+    #[serde(serialize_with = "crate::contact::ser_ts")]
+    pub updated_at: jiff::Timestamp,
+    /// The report: complete once the job succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn job_of(r: &JobRecord, with_report: bool) -> Result<Job, Error> {
+    let state: JobState = r.state.into();
+    let report = if with_report && state == JobState::Succeeded && !r.report_json.is_empty() {
+        Some(
+            serde_json::from_str(&r.report_json)
+                .map_err(|e| Error::Internal(format!("stored job report unreadable: {e}")))?,
+        )
+    } else {
+        None
+    };
+    Ok(Job {
+        id: uuid::Uuid::from_bytes(r.id).hyphenated().to_string(),
+        state,
+        processed: r.processed,
+        total: r.total,
+        submitted_at: timestamp(r.submitted_at_us),
+        updated_at: timestamp(r.updated_at_us),
+        report,
+        error: r.error.clone(),
+    })
+}
+
+fn parse_id(id: &str) -> Result<[u8; 16], Error> {
+    uuid::Uuid::parse_str(id.trim())
+        .map(|u| *u.as_bytes())
+        .map_err(|_| Error::InvalidArgument(format!("{id:?} is not a job id")))
+}
+
+fn internal(what: &str) -> impl Fn(serde_json::Error) -> Error + '_ {
+    move |e| Error::Internal(format!("{what}: {e}"))
+}
+
+/// Folds the reports of a job's chunks (in order) into the job's report.
+fn combine(parts: Vec<Report>, request_id: Option<String>) -> Report {
+    let mut out = Report {
+        status: Status::Applied,
+        summary: Default::default(),
+        results: Vec::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        request_id,
+        replayed: false,
+        request_error: None,
+    };
+    for p in parts {
+        let (s, t) = (&p.summary, &mut out.summary);
+        t.total += s.total;
+        t.valid += s.valid;
+        t.invalid += s.invalid;
+        t.inserted += s.inserted;
+        t.updated += s.updated;
+        t.unchanged += s.unchanged;
+        t.failed += s.failed;
+        t.batches += s.batches;
+        out.results.extend(p.results);
+        out.errors.extend(p.errors);
+        out.warnings.extend(p.warnings);
+    }
+    let s = &out.summary;
+    out.status = if s.failed == 0 {
+        Status::Applied
+    } else if s.inserted + s.updated + s.unchanged == 0 {
+        Status::Rejected
+    } else {
+        Status::Partial
+    };
+    out
+}
+
+/// Why a job's request cannot run at all: a request-level error, with its code.
+fn refusal(e: &Error) -> Option<String> {
+    match e {
+        Error::Request(r) => Some(format!("{}: {r}", r.code())),
+        _ => None,
+    }
+}
+
+impl Workspace {
+    /// Stores `req` as a background job and returns its id at once. A runner
+    /// ([`Workspace::run_jobs`], [`Workspace::run_job`]) applies it later. A job is
+    /// one request for its semantics, however many transactions apply it; it may
+    /// hold up to the job limit ([`crate::Builder::job_records_max`]) records.
+    ///
+    /// ```
+    /// use contactdb::{BulkRequest, Database, JobState, Mode};
+    /// use serde_json::json;
+    /// # fn main() -> Result<(), contactdb::Error> {
+    /// # let dir = tempfile::tempdir().map_err(|e| contactdb::Error::InvalidArgument(e.to_string()))?;
+    /// let db = Database::open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let id = ws.submit(&BulkRequest::new(Mode::Upsert, vec![json!({"contact_key": "a"})]))?;
+    /// assert_eq!(ws.job(&id)?.map(|j| j.state), Some(JobState::Queued));
+    /// let job = ws.run_job(&id)?;
+    /// assert_eq!((job.state, job.processed, job.total), (JobState::Succeeded, 1, 1));
+    /// assert_eq!(job.report.map(|r| r.summary.inserted), Some(1));
+    /// # Ok(()) }
+    /// ```
+    pub fn submit(&self, req: &BulkRequest) -> Result<String, Error> {
+        if req.request_id.is_some() {
+            return Err(Error::InvalidArgument(
+                "a job does not take a request_id: its job id identifies it".to_owned(),
+            ));
+        }
+        let json = serde_json::to_string(req).map_err(internal("request not serializable"))?;
+        let total = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
+        let id = *uuid::Uuid::new_v4().as_bytes();
+        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
+        w.submit_job(self.id(), id, json, total, now_us())?;
+        w.commit()?;
+        Ok(uuid::Uuid::from_bytes(id).hyphenated().to_string())
+    }
+
+    /// The job with this id: state, progress, and the report once it succeeded.
+    pub fn job(&self, id: &str) -> Result<Option<Job>, Error> {
+        let r = self.db().inner.store.read()?;
+        r.job(self.id(), &parse_id(id)?)?
+            .map(|j| job_of(&j, true))
+            .transpose()
+    }
+
+    /// Every job in submission order, without reports.
+    pub fn jobs(&self) -> Result<Vec<Job>, Error> {
+        let r = self.db().inner.store.read()?;
+        r.jobs(self.id(), false)?
+            .iter()
+            .map(|j| job_of(j, false))
+            .collect()
+    }
+
+    /// Cancels a queued job (its request is dropped); returns whether it was
+    /// queued. A job that has started runs to its end.
+    pub fn cancel_job(&self, id: &str) -> Result<bool, Error> {
+        let bytes = parse_id(id)?;
+        let _runner = self.db().inner.job_runner.lock();
+        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
+        let Some(mut j) = w.job(self.id(), &bytes)? else {
+            return Err(Error::InvalidArgument(format!("no job {id:?}")));
+        };
+        if j.state != contactdb_store::JobState::Queued {
+            return Ok(false);
+        }
+        j.state = contactdb_store::JobState::Cancelled;
+        j.updated_at_us = now_us();
+        w.put_job(self.id(), &j)?;
+        w.clear_job_data(self.id(), j.number)?;
+        w.commit()?;
+        Ok(true)
+    }
+
+    /// Runs every queued or interrupted job of this workspace to its end, in
+    /// submission order; returns how many ran.
+    pub fn run_jobs(&self) -> Result<usize, Error> {
+        let pending = self.db().inner.store.read()?.jobs(self.id(), true)?;
+        for j in &pending {
+            self.run_record(j.id)?;
+        }
+        Ok(pending.len())
+    }
+
+    /// Runs job `id` to its end (resuming it if it was interrupted) and returns it;
+    /// a job that has ended is returned as it is.
+    pub fn run_job(&self, id: &str) -> Result<Job, Error> {
+        self.run_record(parse_id(id)?)
+    }
+
+    fn run_record(&self, id: [u8; 16]) -> Result<Job, Error> {
+        let inner = &self.db().inner;
+        // One runner per process at a time (another process cannot open the file
+        // for writing at all).
+        let _runner = inner.job_runner.lock();
+        let Some(job) = inner.store.read()?.job(self.id(), &id)? else {
+            return Err(Error::InvalidArgument(format!(
+                "no job {}",
+                uuid::Uuid::from_bytes(id).hyphenated()
+            )));
+        };
+        if !job.state.is_final() {
+            match self.run_to_end(job.clone()) {
+                Ok(()) => {}
+                Err(e) => match refusal(&e) {
+                    Some(reason) => self.fail_job(job.number, &id, reason)?,
+                    None => return Err(e),
+                },
+            }
+        }
+        let r = inner.store.read()?.job(self.id(), &id)?;
+        let r = r.ok_or_else(|| Error::Internal("a job vanished while it ran".to_owned()))?;
+        job_of(&r, true)
+    }
+
+    fn fail_job(&self, number: u64, id: &[u8; 16], reason: String) -> Result<(), Error> {
+        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
+        let Some(mut j) = w.job(self.id(), id)? else {
+            return Ok(());
+        };
+        j.state = contactdb_store::JobState::Failed;
+        j.error = Some(reason);
+        j.updated_at_us = now_us();
+        w.put_job(self.id(), &j)?;
+        w.clear_job_data(self.id(), number)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Applies job `job` from where it stands to its end.
+    fn run_to_end(&self, job: JobRecord) -> Result<(), Error> {
+        let inner = &self.db().inner;
+        let stored = inner
+            .store
+            .read()?
+            .job_data(self.id(), job.number, JobDataKind::Request)?;
+        let Some((_, text)) = stored.first() else {
+            return Err(Error::Internal(
+                "a running job has no stored request".to_owned(),
+            ));
+        };
+        let req: BulkRequest = serde_json::from_slice(text)
+            .map_err(|e| Error::Internal(format!("stored job request unreadable: {e}")))?;
+        let limits = Limits {
+            records_max: inner.job_records_max,
+        };
+        let catalog = Catalog::new(&inner.store.read()?.columns(self.id())?);
+        let mut prepared = prepare(&req, &catalog, &limits)?;
+        if req.on_invalid == OnInvalid::Abort {
+            return self.run_whole(job, &req, &catalog, prepared);
+        }
+        prepared.list_reached = true;
+        let left_out = self.start(&job, &req, &catalog, &prepared)?;
+        let mut reached: AHashMap<u64, u32> = AHashMap::new();
+        for (k, v) in inner
+            .store
+            .read()?
+            .job_data(self.id(), job.number, JobDataKind::Reached)?
+        {
+            if let (Some(c), Some(first)) = (
+                contactdb_store::keys::u64_from(&k),
+                contactdb_store::keys::u32_from(&v),
+            ) {
+                reached.insert(c, first);
+            }
+        }
+        let total = req.records.len();
+        let chunk = inner.job_chunk_records.max(1);
+        let trigger = trigger_json(&req)?;
+        let job_text = uuid::Uuid::from_bytes(job.id).hyphenated().to_string();
+        let mut processed = usize::try_from(job.processed).unwrap_or(usize::MAX);
+        while processed < total {
+            let end = total.min(processed.saturating_add(chunk));
+            let mut part_req = req.clone();
+            part_req.records = req.records.get(processed..end).unwrap_or_default().to_vec();
+            let mut w = inner.store.begin_write(Wait::Block)?;
+            let campaign = self.campaign_of(&w, &req, &catalog, &mut prepared)?;
+            let now = now_us();
+            let contacts = inner.store.bulk_contacts(
+                &w,
+                self.id(),
+                u64::try_from(end - processed).unwrap_or(0),
+            )?;
+            let part = Part {
+                first_index: u32::try_from(processed).unwrap_or(u32::MAX),
+                left_out: left_out.as_deref().and_then(|l| l.get(processed..end)),
+                reached_before: Some(&reached),
+            };
+            let plan = self.plan_part(&part_req, &prepared, &catalog, &contacts, now, &part)?;
+            drop(contacts);
+            if plan.report.status != Status::Rejected {
+                let ids = w.apply(self.id(), &plan.writes)?;
+                changes::record(
+                    &mut w,
+                    self.id(),
+                    &plan,
+                    &ids,
+                    &changes::Origin {
+                        campaign: campaign.as_ref(),
+                        trigger: trigger.as_deref(),
+                        job: Some(&job_text),
+                        now_us: now,
+                        trim_before_us: now.saturating_sub(inner.feed_retention_us),
+                    },
+                )?;
+                remember_reached(&mut w, self, job.number, &plan, &ids, &mut reached)?;
+            }
+            let part_report =
+                serde_json::to_vec(&plan.report).map_err(internal("report not serializable"))?;
+            w.put_job_data(
+                self.id(),
+                job.number,
+                JobDataKind::Report,
+                &u32::try_from(processed).unwrap_or(u32::MAX).to_be_bytes(),
+                &part_report,
+            )?;
+            let mut j = w
+                .job(self.id(), &job.id)?
+                .ok_or_else(|| Error::Internal("a job vanished while it ran".to_owned()))?;
+            j.processed = u64::try_from(end).unwrap_or(u64::MAX);
+            j.updated_at_us = now;
+            w.put_job(self.id(), &j)?;
+            w.commit()?;
+            processed = end;
+        }
+        self.finish(&job, &req)
+    }
+
+    /// Marks a queued job running, deciding (from the database as it is now, the
+    /// job's start) which records its duplicate policy leaves out; returns that
+    /// decision, stored with the job so that a resumed job keeps it.
+    fn start(
+        &self,
+        job: &JobRecord,
+        req: &BulkRequest,
+        catalog: &Catalog,
+        prepared: &Prepared,
+    ) -> Result<Option<Vec<Option<LeftOut>>>, Error> {
+        let inner = &self.db().inner;
+        if job.state == contactdb_store::JobState::Running {
+            let stored =
+                inner
+                    .store
+                    .read()?
+                    .job_data(self.id(), job.number, JobDataKind::LeftOut)?;
+            return match stored.first() {
+                Some((_, v)) => Ok(Some(
+                    serde_json::from_slice(v)
+                        .map_err(internal("stored job decision unreadable"))?,
+                )),
+                None => Ok(None),
+            };
+        }
+        let mut w = inner.store.begin_write(Wait::Block)?;
+        // Refuse a missing campaign before anything is applied.
+        let mut p = prepared.clone();
+        self.campaign_of(&w, req, catalog, &mut p)?;
+        let decided = if req.on_duplicate == contactdb_policy::OnDuplicate::Merge {
+            None
+        } else {
+            let contacts = inner.store.bulk_contacts(
+                &w,
+                self.id(),
+                u64::try_from(req.records.len()).unwrap_or(0),
+            )?;
+            let l =
+                contactdb_merge::left_out(inner.pool.as_ref(), req, prepared, catalog, &contacts)?;
+            drop(contacts);
+            let bytes = serde_json::to_vec(&l).map_err(internal("decision not serializable"))?;
+            w.put_job_data(self.id(), job.number, JobDataKind::LeftOut, &[], &bytes)?;
+            Some(l)
+        };
+        let mut j = job.clone();
+        j.state = contactdb_store::JobState::Running;
+        j.updated_at_us = now_us();
+        w.put_job(self.id(), &j)?;
+        w.commit()?;
+        Ok(decided)
+    }
+
+    /// Ends a job whose every chunk committed: its report, its state.
+    fn finish(&self, job: &JobRecord, req: &BulkRequest) -> Result<(), Error> {
+        let inner = &self.db().inner;
+        let mut w = inner.store.begin_write(Wait::Block)?;
+        let parts = inner
+            .store
+            .read()?
+            .job_data(self.id(), job.number, JobDataKind::Report)?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice::<Report>(&v))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal("stored chunk report unreadable"))?;
+        let report = combine(parts, req.request_id.clone());
+        let mut j = w
+            .job(self.id(), &job.id)?
+            .ok_or_else(|| Error::Internal("a job vanished while it ran".to_owned()))?;
+        j.state = contactdb_store::JobState::Succeeded;
+        j.report_json =
+            serde_json::to_string(&report).map_err(internal("report not serializable"))?;
+        j.updated_at_us = now_us();
+        w.put_job(self.id(), &j)?;
+        w.clear_job_data(self.id(), job.number)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Runs an `abort` job: validated as a whole before its first write, and
+    /// applied in the one transaction that ends it (all of it or none of it).
+    fn run_whole(
+        &self,
+        job: JobRecord,
+        req: &BulkRequest,
+        catalog: &Catalog,
+        mut prepared: Prepared,
+    ) -> Result<(), Error> {
+        let inner = &self.db().inner;
+        let mut w = inner.store.begin_write(Wait::Block)?;
+        let campaign = self.campaign_of(&w, req, catalog, &mut prepared)?;
+        let now = now_us();
+        let contacts = inner.store.bulk_contacts(
+            &w,
+            self.id(),
+            u64::try_from(req.records.len()).unwrap_or(0),
+        )?;
+        let plan = self.plan_part(req, &prepared, catalog, &contacts, now, &Part::default())?;
+        drop(contacts);
+        if plan.report.status != Status::Rejected {
+            let ids = w.apply(self.id(), &plan.writes)?;
+            let trigger = trigger_json(req)?;
+            let job_text = uuid::Uuid::from_bytes(job.id).hyphenated().to_string();
+            changes::record(
+                &mut w,
+                self.id(),
+                &plan,
+                &ids,
+                &changes::Origin {
+                    campaign: campaign.as_ref(),
+                    trigger: trigger.as_deref(),
+                    job: Some(&job_text),
+                    now_us: now,
+                    trim_before_us: now.saturating_sub(inner.feed_retention_us),
+                },
+            )?;
+        }
+        let mut j = job;
+        j.state = contactdb_store::JobState::Succeeded;
+        j.processed = j.total;
+        j.report_json =
+            serde_json::to_string(&plan.report).map_err(internal("report not serializable"))?;
+        j.updated_at_us = now;
+        w.put_job(self.id(), &j)?;
+        w.clear_job_data(self.id(), j.number)?;
+        w.commit()?;
+        Ok(())
+    }
+
+    fn plan_part<L: contactdb_merge::Lookup<Error = contactdb_store::StoreError>>(
+        &self,
+        req: &BulkRequest,
+        prepared: &Prepared,
+        catalog: &Catalog,
+        lookup: &L,
+        now: i64,
+        part: &Part<'_>,
+    ) -> Result<Plan, Error> {
+        let inner = &self.db().inner;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            contactdb_merge::plan_part(
+                inner.pool.as_ref(),
+                inner.merge_chunk_records,
+                req,
+                prepared,
+                catalog,
+                lookup,
+                now,
+                part,
+            )
+        }))
+        .map_err(|_| Error::Internal("the merge panicked; nothing was written".to_owned()))?
+        .map_err(Error::from)
+    }
+}
+
+/// Adds the contacts a chunk reached first to `reached`, in memory and in the job's
+/// stored data (committed with the chunk).
+fn remember_reached(
+    w: &mut contactdb_store::WriteView,
+    ws: &Workspace,
+    number: u64,
+    plan: &Plan,
+    ids: &[u64],
+    reached: &mut AHashMap<u64, u32>,
+) -> Result<(), Error> {
+    let by_key: AHashMap<&str, u64> = plan
+        .writes
+        .iter()
+        .zip(ids)
+        .map(|(wr, id)| (wr.after.key.as_str(), *id))
+        .collect();
+    for r in &plan.reached {
+        let id = match r.stored_id {
+            Some(id) => Some(id),
+            None => match by_key.get(r.key.as_str()) {
+                Some(id) => Some(*id),
+                None => w.contact_id(ws.id(), &r.key)?,
+            },
+        };
+        if let Some(id) = id
+            && !reached.contains_key(&id)
+        {
+            reached.insert(id, r.first);
+            w.put_job_data(
+                ws.id(),
+                number,
+                JobDataKind::Reached,
+                &id.to_be_bytes(),
+                &r.first.to_be_bytes(),
+            )?;
+        }
+    }
+    Ok(())
+}

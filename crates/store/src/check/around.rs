@@ -1,0 +1,272 @@
+//! The invariants of the tables around the contacts: campaigns and their two
+//! membership indexes, the change feed's sequence numbers, and jobs.
+
+use std::collections::BTreeMap;
+
+use contactdb_policy::{FieldId, Value};
+use redb::{ReadTransaction, ReadableTable};
+
+use super::{Bytes, Walk};
+use crate::keys::{self, show_key, split_ws, ws_key};
+use crate::{StoreError, codec};
+
+/// A table that a file written before it existed may lack: then it is empty.
+fn open(
+    rtx: &ReadTransaction,
+    def: redb::TableDefinition<&[u8], &[u8]>,
+) -> Result<Option<Bytes>, StoreError> {
+    match rtx.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The priority a contact's pick entries must carry (5 when it has none).
+fn priority_of(contacts: &Bytes, ws: u32, id: u64) -> Result<Option<u32>, StoreError> {
+    let Some(v) = contacts.get(keys::contact_key(ws, id).as_slice())? else {
+        return Ok(None);
+    };
+    let Ok(c) = codec::decode_contact(v.value()) else {
+        return Ok(None);
+    };
+    Ok(Some(match c.fields.get(FieldId::PRIORITY) {
+        Some(Value::Int(p)) => u32::try_from(*p).unwrap_or(u32::MAX),
+        _ => 5,
+    }))
+}
+
+pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> {
+    let (Some(campaigns), Some(names), Some(members), Some(pick), Some(contacts)) = (
+        open(rtx, keys::CAMPAIGNS)?,
+        open(rtx, keys::CAMPAIGN_NAMES)?,
+        open(rtx, keys::MEMBERSHIPS)?,
+        open(rtx, keys::CAMPAIGN_PICK)?,
+        open(rtx, keys::CONTACTS)?,
+    ) else {
+        return Ok(());
+    };
+    // campaigns ↔ campaign_names, and the member counts.
+    let mut stored: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
+    for entry in campaigns.iter()? {
+        let (k, v) = entry?;
+        let key = k.value();
+        let shown = show_key(key);
+        let Some((ws, number)) = split_ws(key).and_then(|(w, n)| Some((w, keys::u32_from(n)?)))
+        else {
+            walk.report("campaigns", shown, "key is not ws ‖ campaign number");
+            continue;
+        };
+        match codec::decode_campaign(v.value()) {
+            Err(e) => walk.report("campaigns", shown, e.to_string()),
+            Ok(c) => {
+                let named = names
+                    .get(ws_key(ws, c.name.as_bytes()).as_slice())?
+                    .and_then(|n| keys::u32_from(n.value()));
+                if named != Some(number) {
+                    walk.report(
+                        "campaigns",
+                        shown,
+                        format!("its name {:?} does not name it", c.name),
+                    );
+                }
+                stored.insert((ws, number), (c.members, c.next_join));
+            }
+        }
+    }
+    for entry in names.iter()? {
+        let (k, v) = entry?;
+        let shown = show_key(k.value());
+        let target = split_ws(k.value()).zip(keys::u32_from(v.value()));
+        if !target.is_some_and(|((ws, _), n)| stored.contains_key(&(ws, n))) {
+            walk.report("campaign_names", shown, "names no campaign");
+        }
+    }
+    // memberships → pick, contact, campaign.
+    for entry in members.iter()? {
+        let (k, v) = entry?;
+        let key = k.value();
+        let shown = show_key(key);
+        let parsed = split_ws(key).and_then(|(ws, rest)| {
+            let (id, c) = rest.split_at_checked(8)?;
+            Some((ws, keys::u64_from(id)?, keys::u32_from(c)?))
+        });
+        let value = v
+            .value()
+            .split_at_checked(4)
+            .and_then(|(p, j)| Some((keys::u32_from(p)?, keys::u64_from(j)?)));
+        let (Some((ws, id, campaign)), Some((priority, joined))) = (parsed, value) else {
+            walk.report(
+                "memberships",
+                shown,
+                "entry is not ws ‖ id ‖ campaign → priority ‖ join",
+            );
+            continue;
+        };
+        if !stored.contains_key(&(ws, campaign)) {
+            walk.report(
+                "memberships",
+                shown.clone(),
+                format!("campaign {campaign} does not exist"),
+            );
+        }
+        match priority_of(&contacts, ws, id)? {
+            None => walk.report(
+                "memberships",
+                shown.clone(),
+                format!("contact id {id} does not exist"),
+            ),
+            Some(p) if p != priority => walk.report(
+                "memberships",
+                shown.clone(),
+                format!("priority {priority}, but the contact's is {p}"),
+            ),
+            Some(_) => {}
+        }
+        let mut pk = ws_key(ws, &campaign.to_be_bytes());
+        pk.extend_from_slice(&priority.to_be_bytes());
+        pk.extend_from_slice(&joined.to_be_bytes());
+        let back = pick
+            .get(pk.as_slice())?
+            .and_then(|x| keys::u64_from(x.value()));
+        if back != Some(id) {
+            walk.report("memberships", shown, "no pick entry names this contact");
+        }
+    }
+    // pick → memberships; counts.
+    let mut counted: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
+    for entry in pick.iter()? {
+        let (k, v) = entry?;
+        let key = k.value();
+        let shown = show_key(key);
+        let parsed = split_ws(key).and_then(|(ws, rest)| {
+            let (c, rest) = rest.split_at_checked(4)?;
+            let (p, j) = rest.split_at_checked(4)?;
+            Some((
+                ws,
+                keys::u32_from(c)?,
+                keys::u32_from(p)?,
+                keys::u64_from(j)?,
+            ))
+        });
+        let (Some((ws, campaign, priority, joined)), Some(id)) =
+            (parsed, keys::u64_from(v.value()))
+        else {
+            walk.report(
+                "campaign_pick",
+                shown,
+                "entry is not ws ‖ campaign ‖ priority ‖ join → id",
+            );
+            continue;
+        };
+        let mut mk = ws_key(ws, &id.to_be_bytes());
+        mk.extend_from_slice(&campaign.to_be_bytes());
+        let mut want = priority.to_be_bytes().to_vec();
+        want.extend_from_slice(&joined.to_be_bytes());
+        if members.get(mk.as_slice())?.map(|m| m.value().to_vec()) != Some(want) {
+            walk.report("campaign_pick", shown, "no membership matches this entry");
+        }
+        let e = counted.entry((ws, campaign)).or_insert((0, 0));
+        e.0 += 1;
+        e.1 = e.1.max(joined);
+    }
+    for ((ws, campaign), (members, next_join)) in &stored {
+        let (n, last_join) = counted.get(&(*ws, *campaign)).copied().unwrap_or((0, 0));
+        if n != *members || last_join >= *next_join {
+            walk.report(
+                "campaigns",
+                format!("{ws}:{campaign}"),
+                format!("{members} members and next join {next_join} stored; {n} found, last join {last_join}"),
+            );
+        }
+    }
+    check_feed(rtx, walk)?;
+    check_jobs(rtx, walk)
+}
+
+/// Every event decodes and is numbered at most the workspace's last sequence number.
+fn check_feed(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> {
+    let (Some(feed), Some(counters)) = (open(rtx, keys::FEED)?, open(rtx, keys::COUNTERS)?) else {
+        return Ok(());
+    };
+    let mut last_of: BTreeMap<u32, u64> = BTreeMap::new();
+    for entry in feed.iter()? {
+        let (k, v) = entry?;
+        let shown = show_key(k.value());
+        let Some((ws, seq)) = split_ws(k.value()).and_then(|(w, s)| Some((w, keys::u64_from(s)?)))
+        else {
+            walk.report("feed", shown, "key is not ws ‖ sequence number");
+            continue;
+        };
+        if let Err(e) = codec::decode_event(v.value()) {
+            walk.report("feed", shown.clone(), e.to_string());
+        }
+        let last = match last_of.get(&ws) {
+            Some(l) => *l,
+            None => {
+                let l = counters
+                    .get(ws_key(ws, b"feed_seq").as_slice())?
+                    .and_then(|c| keys::u64_from(c.value()))
+                    .unwrap_or(0);
+                last_of.insert(ws, l);
+                l
+            }
+        };
+        if seq > last {
+            walk.report(
+                "feed",
+                shown,
+                format!("sequence number above the last given ({last})"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `job_ids` ↔ `jobs`; an unfinished job has its request, a finished one no data.
+fn check_jobs(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> {
+    let (Some(jobs), Some(ids), Some(data)) = (
+        open(rtx, keys::JOBS)?,
+        open(rtx, keys::JOB_IDS)?,
+        open(rtx, keys::JOB_DATA)?,
+    ) else {
+        return Ok(());
+    };
+    for entry in jobs.iter()? {
+        let (k, v) = entry?;
+        let key = k.value().to_vec();
+        let shown = show_key(&key);
+        let j = match codec::decode_job(v.value()) {
+            Ok(j) => j,
+            Err(e) => {
+                walk.report("jobs", shown, e.to_string());
+                continue;
+            }
+        };
+        if ids.get(j.id.as_slice())?.map(|x| x.value().to_vec()) != Some(key.clone()) {
+            walk.report("jobs", shown.clone(), "its id does not name it");
+        }
+        let mut request = key.clone();
+        request.push(4);
+        let has_request = data.get(request.as_slice())?.is_some();
+        let finished = matches!(j.state, 3..=5);
+        if finished == has_request {
+            walk.report(
+                "jobs",
+                shown,
+                if finished {
+                    "a finished job still has its request"
+                } else {
+                    "an unfinished job has no request"
+                },
+            );
+        }
+    }
+    for entry in ids.iter()? {
+        let (k, v) = entry?;
+        if jobs.get(v.value())?.is_none() {
+            walk.report("job_ids", show_key(k.value()), "names no job");
+        }
+    }
+    Ok(())
+}
