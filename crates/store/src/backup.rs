@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{ReadTransaction, ReadableTable, TableDefinition};
+use redb::{ReadTransaction, ReadableTable, TableDefinition, TableHandle};
 
 use crate::StoreError;
 use crate::keys;
@@ -48,15 +48,70 @@ fn copy<K: redb::Key + 'static, V: redb::Value + 'static>(
     Ok(n)
 }
 
-fn copy_tiered<V: Plain>(
+/// Copies the level of tiered table `t` named `name`, if it is one of `t`'s.
+fn copy_level<V: Plain>(
     rtx: &ReadTransaction,
     dst: &redb::Database,
     t: &Tiered<V>,
-) -> Result<u64, StoreError> {
-    Ok(copy(rtx, dst, t.base)?
-        + copy(rtx, dst, t.frozen)?
-        + copy(rtx, dst, t.mid)?
-        + copy(rtx, dst, t.delta)?)
+    name: &str,
+) -> Result<Option<u64>, StoreError> {
+    Ok(if name == t.base.name() {
+        Some(copy(rtx, dst, t.base)?)
+    } else if name == t.frozen.name() {
+        Some(copy(rtx, dst, t.frozen)?)
+    } else if name == t.mid.name() {
+        Some(copy(rtx, dst, t.mid)?)
+    } else if name == t.delta.name() {
+        Some(copy(rtx, dst, t.delta)?)
+    } else {
+        None
+    })
+}
+
+/// The byte-keyed, byte-valued tables.
+const BYTE_TABLES: [TableDefinition<'static, &'static [u8], &'static [u8]>; 16] = [
+    keys::WORKSPACES,
+    keys::WORKSPACE_SLUGS,
+    keys::WORKSPACE_UUIDS,
+    keys::COLUMNS,
+    keys::CONTACTS,
+    keys::REQUESTS,
+    keys::COUNTERS,
+    keys::CAMPAIGNS,
+    keys::CAMPAIGN_NAMES,
+    keys::MEMBERSHIPS,
+    keys::CAMPAIGN_PICK,
+    keys::FEED,
+    keys::FEED_CONSUMERS,
+    keys::JOBS,
+    keys::JOB_DATA,
+    keys::JOB_IDS,
+];
+
+/// Copies the table called `name` with its own key and value types.
+fn copy_named(rtx: &ReadTransaction, dst: &redb::Database, name: &str) -> Result<u64, StoreError> {
+    if name == keys::META.name() {
+        return copy(rtx, dst, keys::META);
+    }
+    if name == keys::REQUEST_EXPIRY.name() {
+        return copy(rtx, dst, keys::REQUEST_EXPIRY);
+    }
+    if let Some(def) = BYTE_TABLES.iter().find(|d| d.name() == name) {
+        return copy(rtx, dst, *def);
+    }
+    if let Some(n) = copy_level(rtx, dst, &keys::IDENTIFIERS, name)? {
+        return Ok(n);
+    }
+    if let Some(n) = copy_level(rtx, dst, &keys::EMAIL_INDEX, name)? {
+        return Ok(n);
+    }
+    if let Some(n) = copy_level(rtx, dst, &keys::PHONE_INDEX, name)? {
+        return Ok(n);
+    }
+    Err(StoreError::corrupt(
+        "meta",
+        format!("unknown table {name:?}: not backed up"),
+    ))
 }
 
 /// The temporary file a backup to `dest` writes first.
@@ -85,17 +140,24 @@ pub(crate) fn backup(
             .set_cache_size(cache_size_bytes)
             .create(&tmp)?;
         let mut entries = 0;
-        entries += copy(rtx, &dst, keys::META)?;
-        entries += copy(rtx, &dst, keys::WORKSPACES)?;
-        entries += copy(rtx, &dst, keys::WORKSPACE_SLUGS)?;
-        entries += copy(rtx, &dst, keys::WORKSPACE_UUIDS)?;
-        entries += copy(rtx, &dst, keys::COLUMNS)?;
-        entries += copy(rtx, &dst, keys::CONTACTS)?;
-        entries += copy_tiered(rtx, &dst, &keys::IDENTIFIERS)?;
-        entries += copy_tiered(rtx, &dst, &keys::EMAIL_INDEX)?;
-        entries += copy_tiered(rtx, &dst, &keys::PHONE_INDEX)?;
-        entries += copy(rtx, &dst, keys::REQUESTS)?;
-        entries += copy(rtx, &dst, keys::REQUEST_EXPIRY)?;
+        // Every table the snapshot has, each with its own types; a table this
+        // build does not know stops the backup rather than leave it out.
+        let names: Vec<String> = rtx
+            .list_tables()?
+            .map(|h| redb::TableHandle::name(&h).to_owned())
+            .collect();
+        if let Some(h) = rtx.list_multimap_tables()?.next() {
+            return Err(StoreError::corrupt(
+                "meta",
+                format!(
+                    "unknown multimap table {:?}: not backed up",
+                    redb::MultimapTableHandle::name(&h)
+                ),
+            ));
+        }
+        for name in &names {
+            entries += copy_named(rtx, &dst, name)?;
+        }
         dst.close()?;
         if dest.exists() {
             return Err(StoreError::BackupDestinationExists {

@@ -1,7 +1,9 @@
 //! Campaigns and their members, in pick order: `priority` ascending, then order of
 //! joining. Members are contacts by internal id, so a rekey keeps them.
 
+use crate::guard::guarded;
 use redb::{ReadableTable, Table};
+use std::sync::Arc;
 
 use crate::codec::{self, StoredCampaign};
 use crate::keys::{self, ws_bytes, ws_key};
@@ -107,32 +109,35 @@ impl ReadView {
         ws: WorkspaceId,
         name: &str,
     ) -> Result<Option<CampaignInfo>, StoreError> {
-        let Some(names) = self.open_optional(keys::CAMPAIGN_NAMES)? else {
-            return Ok(None);
-        };
-        let Some(campaigns) = self.open_optional(keys::CAMPAIGNS)? else {
-            return Ok(None);
-        };
-        find(&names, &campaigns, ws.0, name)
+        guarded(&self.poison, || {
+            let Some(names) = self.open_optional(keys::CAMPAIGN_NAMES)? else {
+                return Ok(None);
+            };
+            let Some(campaigns) = self.open_optional(keys::CAMPAIGNS)? else {
+                return Ok(None);
+            };
+            find(&names, &campaigns, ws.0, name)
+        })
     }
 
     /// Every campaign of `ws`, by number (creation order).
     pub fn campaigns(&self, ws: WorkspaceId) -> Result<Vec<CampaignInfo>, StoreError> {
-        let Some(t) = self.open_optional(keys::CAMPAIGNS)? else {
-            return Ok(Vec::new());
-        };
-        let range = keys::prefix_range(&ws_bytes(ws.0));
-        let mut out = Vec::new();
-        for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
-            let (k, v) = entry?;
-            let number = k
-                .value()
-                .get(4..)
-                .and_then(keys::u32_from)
-                .ok_or_else(|| StoreError::corrupt("campaigns", "key is not ws ‖ number"))?;
-            out.push(info(number, codec::decode_campaign(v.value())?));
-        }
-        Ok(out)
+        guarded(&self.poison, || {
+            let Some(t) = self.open_optional(keys::CAMPAIGNS)? else {
+                return Ok(Vec::new());
+            };
+            let range = keys::prefix_range(&ws_bytes(ws.0));
+            let mut out = Vec::new();
+            for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
+                let (k, v) = entry?;
+                let number =
+                    k.value().get(4..).and_then(keys::u32_from).ok_or_else(|| {
+                        StoreError::corrupt("campaigns", "key is not ws ‖ number")
+                    })?;
+                out.push(info(number, codec::decode_campaign(v.value())?));
+            }
+            Ok(out)
+        })
     }
 
     /// Up to `limit` members of campaign `number` in pick order, after `after` (a
@@ -144,36 +149,38 @@ impl ReadView {
         after: Option<(u32, u64)>,
         limit: usize,
     ) -> Result<Vec<Member>, StoreError> {
-        let Some(t) = self.open_optional(keys::CAMPAIGN_PICK)? else {
-            return Ok(Vec::new());
-        };
-        let prefix = campaign_key(ws.0, number);
-        let (lower, upper) = keys::prefix_range(&prefix);
-        let lower = match after {
-            Some((p, j)) => std::ops::Bound::Excluded(pick_key(ws.0, number, p, j)),
-            None => lower,
-        };
-        let range = (lower, upper);
-        let mut out = Vec::new();
-        for entry in t.range::<&[u8]>(keys::as_slices(&range))?.take(limit) {
-            let (k, v) = entry?;
-            let bad = || {
-                StoreError::corrupt(
-                    "campaign_pick",
-                    "key is not ws ‖ campaign ‖ priority ‖ join",
-                )
+        guarded(&self.poison, || {
+            let Some(t) = self.open_optional(keys::CAMPAIGN_PICK)? else {
+                return Ok(Vec::new());
             };
-            let rest = k.value().get(8..).ok_or_else(bad)?;
-            let (p, j) = rest.split_at_checked(4).ok_or_else(bad)?;
-            out.push(Member {
-                contact_id: keys::u64_from(v.value()).ok_or_else(|| {
-                    StoreError::corrupt("campaign_pick", "value is not a contact id")
-                })?,
-                priority: keys::u32_from(p).ok_or_else(bad)?,
-                joined: keys::u64_from(j).ok_or_else(bad)?,
-            });
-        }
-        Ok(out)
+            let prefix = campaign_key(ws.0, number);
+            let (lower, upper) = keys::prefix_range(&prefix);
+            let lower = match after {
+                Some((p, j)) => std::ops::Bound::Excluded(pick_key(ws.0, number, p, j)),
+                None => lower,
+            };
+            let range = (lower, upper);
+            let mut out = Vec::new();
+            for entry in t.range::<&[u8]>(keys::as_slices(&range))?.take(limit) {
+                let (k, v) = entry?;
+                let bad = || {
+                    StoreError::corrupt(
+                        "campaign_pick",
+                        "key is not ws ‖ campaign ‖ priority ‖ join",
+                    )
+                };
+                let rest = k.value().get(8..).ok_or_else(bad)?;
+                let (p, j) = rest.split_at_checked(4).ok_or_else(bad)?;
+                out.push(Member {
+                    contact_id: keys::u64_from(v.value()).ok_or_else(|| {
+                        StoreError::corrupt("campaign_pick", "value is not a contact id")
+                    })?,
+                    priority: keys::u32_from(p).ok_or_else(bad)?,
+                    joined: keys::u64_from(j).ok_or_else(bad)?,
+                });
+            }
+            Ok(out)
+        })
     }
 }
 
@@ -184,9 +191,11 @@ impl WriteView {
         ws: WorkspaceId,
         name: &str,
     ) -> Result<Option<CampaignInfo>, StoreError> {
-        let names = self.txn.open_table(keys::CAMPAIGN_NAMES)?;
-        let campaigns = self.txn.open_table(keys::CAMPAIGNS)?;
-        find(&names, &campaigns, ws.0, name)
+        guarded(&Arc::clone(&self.poison), || {
+            let names = self.txn.open_table(keys::CAMPAIGN_NAMES)?;
+            let campaigns = self.txn.open_table(keys::CAMPAIGNS)?;
+            find(&names, &campaigns, ws.0, name)
+        })
     }
 
     /// Creates campaign `name` in `ws`; [`StoreError::CampaignExists`] if the name
@@ -198,59 +207,64 @@ impl WriteView {
         required: &[String],
         now_us: i64,
     ) -> Result<CampaignInfo, StoreError> {
-        self.require_workspace_pub(ws)?;
-        if self.campaign(ws, name)?.is_some() {
-            return Err(StoreError::CampaignExists {
+        guarded(&Arc::clone(&self.poison), || {
+            self.require_workspace_pub(ws)?;
+            if self.campaign(ws, name)?.is_some() {
+                return Err(StoreError::CampaignExists {
+                    name: name.to_owned(),
+                });
+            }
+            let number = u32::try_from(self.bump_counter(ws, "campaign_id")?)
+                .map_err(|_| StoreError::corrupt("counters", "campaign numbers exhausted"))?;
+            let stored = StoredCampaign {
                 name: name.to_owned(),
-            });
-        }
-        let number = u32::try_from(self.bump_counter(ws, "campaign_id")?)
-            .map_err(|_| StoreError::corrupt("counters", "campaign numbers exhausted"))?;
-        let stored = StoredCampaign {
-            name: name.to_owned(),
-            required: required.to_vec(),
-            created_at_us: now_us,
-            next_join: 1,
-            members: 0,
-        };
-        self.txn.open_table(keys::CAMPAIGNS)?.insert(
-            campaign_key(ws.0, number).as_slice(),
-            codec::encode_campaign(&stored)?.as_slice(),
-        )?;
-        self.txn.open_table(keys::CAMPAIGN_NAMES)?.insert(
-            ws_key(ws.0, name.as_bytes()).as_slice(),
-            number.to_be_bytes().as_slice(),
-        )?;
-        Ok(info(number, stored))
+                required: required.to_vec(),
+                created_at_us: now_us,
+                next_join: 1,
+                members: 0,
+            };
+            self.txn.open_table(keys::CAMPAIGNS)?.insert(
+                campaign_key(ws.0, number).as_slice(),
+                codec::encode_campaign(&stored)?.as_slice(),
+            )?;
+            self.txn.open_table(keys::CAMPAIGN_NAMES)?.insert(
+                ws_key(ws.0, name.as_bytes()).as_slice(),
+                number.to_be_bytes().as_slice(),
+            )?;
+            Ok(info(number, stored))
+        })
     }
 
     /// Drops campaign `name` of `ws` and every membership in it; returns whether it
     /// existed.
     pub fn drop_campaign(&mut self, ws: WorkspaceId, name: &str) -> Result<bool, StoreError> {
-        let Some(c) = self.campaign(ws, name)? else {
-            return Ok(false);
-        };
-        let mut pick = self.txn.open_table(keys::CAMPAIGN_PICK)?;
-        let mut memberships = self.txn.open_table(keys::MEMBERSHIPS)?;
-        let range = keys::prefix_range(&campaign_key(ws.0, c.number));
-        let mut members = Vec::new();
-        for entry in pick.range::<&[u8]>(keys::as_slices(&range))? {
-            let (k, v) = entry?;
-            let id = keys::u64_from(v.value())
-                .ok_or_else(|| StoreError::corrupt("campaign_pick", "value is not a contact id"))?;
-            members.push((k.value().to_vec(), id));
-        }
-        for (k, id) in members {
-            pick.remove(k.as_slice())?;
-            memberships.remove(membership_key(ws.0, id, c.number).as_slice())?;
-        }
-        self.txn
-            .open_table(keys::CAMPAIGNS)?
-            .remove(campaign_key(ws.0, c.number).as_slice())?;
-        self.txn
-            .open_table(keys::CAMPAIGN_NAMES)?
-            .remove(ws_key(ws.0, name.as_bytes()).as_slice())?;
-        Ok(true)
+        guarded(&Arc::clone(&self.poison), || {
+            let Some(c) = self.campaign(ws, name)? else {
+                return Ok(false);
+            };
+            let mut pick = self.txn.open_table(keys::CAMPAIGN_PICK)?;
+            let mut memberships = self.txn.open_table(keys::MEMBERSHIPS)?;
+            let range = keys::prefix_range(&campaign_key(ws.0, c.number));
+            let mut members = Vec::new();
+            for entry in pick.range::<&[u8]>(keys::as_slices(&range))? {
+                let (k, v) = entry?;
+                let id = keys::u64_from(v.value()).ok_or_else(|| {
+                    StoreError::corrupt("campaign_pick", "value is not a contact id")
+                })?;
+                members.push((k.value().to_vec(), id));
+            }
+            for (k, id) in members {
+                pick.remove(k.as_slice())?;
+                memberships.remove(membership_key(ws.0, id, c.number).as_slice())?;
+            }
+            self.txn
+                .open_table(keys::CAMPAIGNS)?
+                .remove(campaign_key(ws.0, c.number).as_slice())?;
+            self.txn
+                .open_table(keys::CAMPAIGN_NAMES)?
+                .remove(ws_key(ws.0, name.as_bytes()).as_slice())?;
+            Ok(true)
+        })
     }
 
     /// Makes contact `contact_id` a member of campaign `number` with `priority`,
@@ -262,32 +276,34 @@ impl WriteView {
         contact_id: u64,
         priority: u32,
     ) -> Result<bool, StoreError> {
-        let mut memberships = self.txn.open_table(keys::MEMBERSHIPS)?;
-        let mk = membership_key(ws.0, contact_id, number);
-        if memberships.get(mk.as_slice())?.is_some() {
-            return Ok(false);
-        }
-        let mut campaigns = self.txn.open_table(keys::CAMPAIGNS)?;
-        let ck = campaign_key(ws.0, number);
-        let mut c = match campaigns.get(ck.as_slice())? {
-            Some(v) => codec::decode_campaign(v.value())?,
-            None => {
-                return Err(StoreError::corrupt(
-                    "campaigns",
-                    format!("no campaign {number} to join"),
-                ));
+        guarded(&Arc::clone(&self.poison), || {
+            let mut memberships = self.txn.open_table(keys::MEMBERSHIPS)?;
+            let mk = membership_key(ws.0, contact_id, number);
+            if memberships.get(mk.as_slice())?.is_some() {
+                return Ok(false);
             }
-        };
-        let joined = c.next_join;
-        c.next_join = joined.saturating_add(1);
-        c.members = c.members.saturating_add(1);
-        campaigns.insert(ck.as_slice(), codec::encode_campaign(&c)?.as_slice())?;
-        memberships.insert(mk.as_slice(), membership_value(priority, joined).as_slice())?;
-        self.txn.open_table(keys::CAMPAIGN_PICK)?.insert(
-            pick_key(ws.0, number, priority, joined).as_slice(),
-            contact_id.to_be_bytes().as_slice(),
-        )?;
-        Ok(true)
+            let mut campaigns = self.txn.open_table(keys::CAMPAIGNS)?;
+            let ck = campaign_key(ws.0, number);
+            let mut c = match campaigns.get(ck.as_slice())? {
+                Some(v) => codec::decode_campaign(v.value())?,
+                None => {
+                    return Err(StoreError::corrupt(
+                        "campaigns",
+                        format!("no campaign {number} to join"),
+                    ));
+                }
+            };
+            let joined = c.next_join;
+            c.next_join = joined.saturating_add(1);
+            c.members = c.members.saturating_add(1);
+            campaigns.insert(ck.as_slice(), codec::encode_campaign(&c)?.as_slice())?;
+            memberships.insert(mk.as_slice(), membership_value(priority, joined).as_slice())?;
+            self.txn.open_table(keys::CAMPAIGN_PICK)?.insert(
+                pick_key(ws.0, number, priority, joined).as_slice(),
+                contact_id.to_be_bytes().as_slice(),
+            )?;
+            Ok(true)
+        })
     }
 
     /// Moves every membership of contact `contact_id` to `priority` in its
@@ -298,44 +314,48 @@ impl WriteView {
         contact_id: u64,
         priority: u32,
     ) -> Result<(), StoreError> {
-        let mut memberships = self.txn.open_table(keys::MEMBERSHIPS)?;
-        let prefix = ws_key(ws.0, &contact_id.to_be_bytes());
-        let range = keys::prefix_range(&prefix);
-        let mut moves = Vec::new();
-        for entry in memberships.range::<&[u8]>(keys::as_slices(&range))? {
-            let (k, v) = entry?;
-            let number = k
-                .value()
-                .get(12..)
-                .and_then(keys::u32_from)
-                .ok_or_else(|| {
-                    StoreError::corrupt("memberships", "key is not ws ‖ id ‖ campaign")
-                })?;
-            let (old, joined) = split_membership_value(v.value())?;
-            if old != priority {
-                moves.push((k.value().to_vec(), number, old, joined));
+        guarded(&Arc::clone(&self.poison), || {
+            let mut memberships = self.txn.open_table(keys::MEMBERSHIPS)?;
+            let prefix = ws_key(ws.0, &contact_id.to_be_bytes());
+            let range = keys::prefix_range(&prefix);
+            let mut moves = Vec::new();
+            for entry in memberships.range::<&[u8]>(keys::as_slices(&range))? {
+                let (k, v) = entry?;
+                let number = k
+                    .value()
+                    .get(12..)
+                    .and_then(keys::u32_from)
+                    .ok_or_else(|| {
+                        StoreError::corrupt("memberships", "key is not ws ‖ id ‖ campaign")
+                    })?;
+                let (old, joined) = split_membership_value(v.value())?;
+                if old != priority {
+                    moves.push((k.value().to_vec(), number, old, joined));
+                }
             }
-        }
-        if moves.is_empty() {
-            return Ok(());
-        }
-        let mut pick: Table<&[u8], &[u8]> = self.txn.open_table(keys::CAMPAIGN_PICK)?;
-        for (mk, number, old, joined) in moves {
-            pick.remove(pick_key(ws.0, number, old, joined).as_slice())?;
-            pick.insert(
-                pick_key(ws.0, number, priority, joined).as_slice(),
-                contact_id.to_be_bytes().as_slice(),
-            )?;
-            memberships.insert(mk.as_slice(), membership_value(priority, joined).as_slice())?;
-        }
-        Ok(())
+            if moves.is_empty() {
+                return Ok(());
+            }
+            let mut pick: Table<&[u8], &[u8]> = self.txn.open_table(keys::CAMPAIGN_PICK)?;
+            for (mk, number, old, joined) in moves {
+                pick.remove(pick_key(ws.0, number, old, joined).as_slice())?;
+                pick.insert(
+                    pick_key(ws.0, number, priority, joined).as_slice(),
+                    contact_id.to_be_bytes().as_slice(),
+                )?;
+                memberships.insert(mk.as_slice(), membership_value(priority, joined).as_slice())?;
+            }
+            Ok(())
+        })
     }
 
     /// The internal id of the contact whose key or alias is `key`, as this
     /// transaction sees it.
     pub fn contact_id(&self, ws: WorkspaceId, key: &str) -> Result<Option<u64>, StoreError> {
-        let idents = keys::IDENTIFIERS.open_write(&self.txn)?;
-        idents.get(ws_key(ws.0, key.as_bytes()).as_slice(), None)
+        guarded(&Arc::clone(&self.poison), || {
+            let idents = keys::IDENTIFIERS.open_write(&self.txn)?;
+            idents.get(ws_key(ws.0, key.as_bytes()).as_slice(), None)
+        })
     }
 
     /// Adds one to counter `name` of `ws` and returns its new value (the first is 1).

@@ -1,7 +1,9 @@
 //! The change feed: events in strictly increasing sequence numbers per workspace,
 //! appended in the transaction of the change, and named consumers' cursors.
 
+use crate::guard::guarded;
 use redb::ReadableTable;
+use std::sync::Arc;
 
 use crate::codec::{self, StoredEvent};
 use crate::keys::{self, ws_bytes, ws_key, ws_seq};
@@ -79,76 +81,83 @@ impl ReadView {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
-        let Some(t) = self.open_optional(keys::FEED)? else {
-            return Ok(Vec::new());
-        };
-        let lower = ws_seq(ws.0, after.saturating_add(1));
-        let upper = keys::prefix_end(&ws_bytes(ws.0));
-        let mut out = Vec::new();
-        let iter = match &upper {
-            Some(u) => t.range::<&[u8]>(lower.as_slice()..u.as_slice())?,
-            None => t.range::<&[u8]>(lower.as_slice()..)?,
-        };
-        for entry in iter.take(limit) {
-            let (k, v) = entry?;
-            let seq =
-                k.value().get(4..).and_then(keys::u64_from).ok_or_else(|| {
+        guarded(&self.poison, || {
+            let Some(t) = self.open_optional(keys::FEED)? else {
+                return Ok(Vec::new());
+            };
+            let lower = ws_seq(ws.0, after.saturating_add(1));
+            let upper = keys::prefix_end(&ws_bytes(ws.0));
+            let mut out = Vec::new();
+            let iter = match &upper {
+                Some(u) => t.range::<&[u8]>(lower.as_slice()..u.as_slice())?,
+                None => t.range::<&[u8]>(lower.as_slice()..)?,
+            };
+            for entry in iter.take(limit) {
+                let (k, v) = entry?;
+                let seq = k.value().get(4..).and_then(keys::u64_from).ok_or_else(|| {
                     StoreError::corrupt("feed", "key is not ws ‖ sequence number")
                 })?;
-            let e = codec::decode_event(v.value())?;
-            out.push(Event {
-                seq,
-                kind: EventKind::from_code(e.kind)?,
-                key: e.key,
-                version: e.version,
-                at_us: e.at_us,
-                detail: e.detail,
-                trigger: e.trigger,
-                job: e.job,
-            });
-        }
-        Ok(out)
+                let e = codec::decode_event(v.value())?;
+                out.push(Event {
+                    seq,
+                    kind: EventKind::from_code(e.kind)?,
+                    key: e.key,
+                    version: e.version,
+                    at_us: e.at_us,
+                    detail: e.detail,
+                    trigger: e.trigger,
+                    job: e.job,
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// The sequence number of the last event of `ws` ever appended (0 if none).
     pub fn last_seq(&self, ws: WorkspaceId) -> Result<u64, StoreError> {
-        let Some(t) = self.open_optional(keys::COUNTERS)? else {
-            return Ok(0);
-        };
-        counter(&t, ws, "feed_seq")
+        guarded(&self.poison, || {
+            let Some(t) = self.open_optional(keys::COUNTERS)? else {
+                return Ok(0);
+            };
+            counter(&t, ws, "feed_seq")
+        })
     }
 
     /// The named consumers of `ws` and their acknowledged sequence numbers.
     pub fn consumers(&self, ws: WorkspaceId) -> Result<Vec<(String, u64)>, StoreError> {
-        let Some(t) = self.open_optional(keys::FEED_CONSUMERS)? else {
-            return Ok(Vec::new());
-        };
-        let range = keys::prefix_range(&ws_bytes(ws.0));
-        let mut out = Vec::new();
-        for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
-            let (k, v) = entry?;
-            let name = k.value().get(4..).unwrap_or_default();
-            out.push((
-                String::from_utf8_lossy(name).into_owned(),
-                keys::u64_from(v.value()).ok_or_else(|| {
-                    StoreError::corrupt("feed_consumers", "value is not a sequence number")
-                })?,
-            ));
-        }
-        Ok(out)
+        guarded(&self.poison, || {
+            let Some(t) = self.open_optional(keys::FEED_CONSUMERS)? else {
+                return Ok(Vec::new());
+            };
+            let range = keys::prefix_range(&ws_bytes(ws.0));
+            let mut out = Vec::new();
+            for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
+                let (k, v) = entry?;
+                let name = k.value().get(4..).unwrap_or_default();
+                out.push((
+                    String::from_utf8_lossy(name).into_owned(),
+                    keys::u64_from(v.value()).ok_or_else(|| {
+                        StoreError::corrupt("feed_consumers", "value is not a sequence number")
+                    })?,
+                ));
+            }
+            Ok(out)
+        })
     }
 
     /// The acknowledged sequence number of consumer `name` (0 for a new one).
     pub fn consumer(&self, ws: WorkspaceId, name: &str) -> Result<u64, StoreError> {
-        let Some(t) = self.open_optional(keys::FEED_CONSUMERS)? else {
-            return Ok(0);
-        };
-        match t.get(ws_key(ws.0, name.as_bytes()).as_slice())? {
-            Some(v) => keys::u64_from(v.value()).ok_or_else(|| {
-                StoreError::corrupt("feed_consumers", "value is not a sequence number")
-            }),
-            None => Ok(0),
-        }
+        guarded(&self.poison, || {
+            let Some(t) = self.open_optional(keys::FEED_CONSUMERS)? else {
+                return Ok(0);
+            };
+            match t.get(ws_key(ws.0, name.as_bytes()).as_slice())? {
+                Some(v) => keys::u64_from(v.value()).ok_or_else(|| {
+                    StoreError::corrupt("feed_consumers", "value is not a sequence number")
+                }),
+                None => Ok(0),
+            }
+        })
     }
 }
 
@@ -188,52 +197,58 @@ impl WriteView {
         trigger: Option<&str>,
         job: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let n = u64::try_from(events.len()).unwrap_or(u64::MAX);
-        let last = self.bump_counter_by(ws, "feed_seq", n)?;
-        if events.is_empty() {
-            return Ok(last);
-        }
-        let first = last.saturating_sub(n).saturating_add(1);
-        let mut t = self.txn.open_table(keys::FEED)?;
-        for (seq, e) in (first..).zip(events) {
-            let stored = StoredEvent {
-                kind: e.kind.code(),
-                key: e.key.to_owned(),
-                version: e.version,
-                at_us,
-                detail: e.detail.map(str::to_owned),
-                trigger: trigger.map(str::to_owned),
-                job: job.map(str::to_owned),
-            };
-            t.insert(
-                ws_seq(ws.0, seq).as_slice(),
-                codec::encode_event(&stored)?.as_slice(),
-            )?;
-        }
-        Ok(last)
+        guarded(&Arc::clone(&self.poison), || {
+            let n = u64::try_from(events.len()).unwrap_or(u64::MAX);
+            let last = self.bump_counter_by(ws, "feed_seq", n)?;
+            if events.is_empty() {
+                return Ok(last);
+            }
+            let first = last.saturating_sub(n).saturating_add(1);
+            let mut t = self.txn.open_table(keys::FEED)?;
+            for (seq, e) in (first..).zip(events) {
+                let stored = StoredEvent {
+                    kind: e.kind.code(),
+                    key: e.key.to_owned(),
+                    version: e.version,
+                    at_us,
+                    detail: e.detail.map(str::to_owned),
+                    trigger: trigger.map(str::to_owned),
+                    job: job.map(str::to_owned),
+                };
+                t.insert(
+                    ws_seq(ws.0, seq).as_slice(),
+                    codec::encode_event(&stored)?.as_slice(),
+                )?;
+            }
+            Ok(last)
+        })
     }
 
     /// Sets consumer `name`'s acknowledged sequence number (creating the consumer).
     /// A cursor never moves back: acknowledging less than it holds changes nothing.
     /// Returns the cursor after the call.
     pub fn ack(&mut self, ws: WorkspaceId, name: &str, seq: u64) -> Result<u64, StoreError> {
-        self.require_workspace_pub(ws)?;
-        let mut t = self.txn.open_table(keys::FEED_CONSUMERS)?;
-        let k = ws_key(ws.0, name.as_bytes());
-        let old = match t.get(k.as_slice())? {
-            Some(v) => keys::u64_from(v.value()).unwrap_or(0),
-            None => 0,
-        };
-        let new = old.max(seq);
-        t.insert(k.as_slice(), new.to_be_bytes().as_slice())?;
-        Ok(new)
+        guarded(&Arc::clone(&self.poison), || {
+            self.require_workspace_pub(ws)?;
+            let mut t = self.txn.open_table(keys::FEED_CONSUMERS)?;
+            let k = ws_key(ws.0, name.as_bytes());
+            let old = match t.get(k.as_slice())? {
+                Some(v) => keys::u64_from(v.value()).unwrap_or(0),
+                None => 0,
+            };
+            let new = old.max(seq);
+            t.insert(k.as_slice(), new.to_be_bytes().as_slice())?;
+            Ok(new)
+        })
     }
 
     /// Removes consumer `name`; returns whether it existed.
     pub fn drop_consumer(&mut self, ws: WorkspaceId, name: &str) -> Result<bool, StoreError> {
-        let mut t = self.txn.open_table(keys::FEED_CONSUMERS)?;
-        Ok(t.remove(ws_key(ws.0, name.as_bytes()).as_slice())?
-            .is_some())
+        guarded(&Arc::clone(&self.poison), || {
+            let mut t = self.txn.open_table(keys::FEED_CONSUMERS)?;
+            Ok(t.remove(ws_key(ws.0, name.as_bytes()).as_slice())?
+                .is_some())
+        })
     }
 
     /// Removes up to `max` of the oldest events of `ws` that every consumer has
@@ -244,31 +259,33 @@ impl WriteView {
         before_us: i64,
         max: usize,
     ) -> Result<u64, StoreError> {
-        let floor = {
-            let t = self.txn.open_table(keys::FEED_CONSUMERS)?;
+        guarded(&Arc::clone(&self.poison), || {
+            let floor = {
+                let t = self.txn.open_table(keys::FEED_CONSUMERS)?;
+                let range = keys::prefix_range(&ws_bytes(ws.0));
+                let mut floor = u64::MAX;
+                for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
+                    let (_, v) = entry?;
+                    floor = floor.min(keys::u64_from(v.value()).unwrap_or(0));
+                }
+                floor
+            };
+            let mut t = self.txn.open_table(keys::FEED)?;
             let range = keys::prefix_range(&ws_bytes(ws.0));
-            let mut floor = u64::MAX;
-            for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
-                let (_, v) = entry?;
-                floor = floor.min(keys::u64_from(v.value()).unwrap_or(0));
+            let mut doomed = Vec::new();
+            for entry in t.range::<&[u8]>(keys::as_slices(&range))?.take(max) {
+                let (k, v) = entry?;
+                let seq = k.value().get(4..).and_then(keys::u64_from).unwrap_or(0);
+                let at = codec::decode_event(v.value())?.at_us;
+                if seq > floor || at >= before_us {
+                    break;
+                }
+                doomed.push(k.value().to_vec());
             }
-            floor
-        };
-        let mut t = self.txn.open_table(keys::FEED)?;
-        let range = keys::prefix_range(&ws_bytes(ws.0));
-        let mut doomed = Vec::new();
-        for entry in t.range::<&[u8]>(keys::as_slices(&range))?.take(max) {
-            let (k, v) = entry?;
-            let seq = k.value().get(4..).and_then(keys::u64_from).unwrap_or(0);
-            let at = codec::decode_event(v.value())?.at_us;
-            if seq > floor || at >= before_us {
-                break;
+            for k in &doomed {
+                t.remove(k.as_slice())?;
             }
-            doomed.push(k.value().to_vec());
-        }
-        for k in &doomed {
-            t.remove(k.as_slice())?;
-        }
-        Ok(u64::try_from(doomed.len()).unwrap_or(u64::MAX))
+            Ok(u64::try_from(doomed.len()).unwrap_or(u64::MAX))
+        })
     }
 }

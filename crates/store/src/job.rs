@@ -1,7 +1,9 @@
 //! Background jobs: a request stored durably when it is submitted, its state,
 //! progress and report, all changed in the transactions that apply its records.
 
+use crate::guard::guarded;
 use redb::ReadableTable;
+use std::sync::Arc;
 
 use crate::codec::{self, StoredJob};
 use crate::keys::{self, ws_bytes, ws_seq};
@@ -195,13 +197,15 @@ fn list(
 impl ReadView {
     /// The job of `ws` with this id.
     pub fn job(&self, ws: WorkspaceId, id: &[u8; 16]) -> Result<Option<JobRecord>, StoreError> {
-        let (Some(ids), Some(jobs)) = (
-            self.open_optional(keys::JOB_IDS)?,
-            self.open_optional(keys::JOBS)?,
-        ) else {
-            return Ok(None);
-        };
-        find(&ids, &jobs, ws, id)
+        guarded(&self.poison, || {
+            let (Some(ids), Some(jobs)) = (
+                self.open_optional(keys::JOB_IDS)?,
+                self.open_optional(keys::JOBS)?,
+            ) else {
+                return Ok(None);
+            };
+            find(&ids, &jobs, ws, id)
+        })
     }
 
     /// Every job of `ws` in submission order (only the unfinished ones when
@@ -211,10 +215,12 @@ impl ReadView {
         ws: WorkspaceId,
         unfinished_only: bool,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        let Some(jobs) = self.open_optional(keys::JOBS)? else {
-            return Ok(Vec::new());
-        };
-        list(&jobs, ws, unfinished_only)
+        guarded(&self.poison, || {
+            let Some(jobs) = self.open_optional(keys::JOBS)? else {
+                return Ok(Vec::new());
+            };
+            list(&jobs, ws, unfinished_only)
+        })
     }
 }
 
@@ -227,18 +233,20 @@ impl ReadView {
         number: u64,
         kind: JobDataKind,
     ) -> Result<Vec<JobDataEntry>, StoreError> {
-        let Some(t) = self.open_optional(keys::JOB_DATA)? else {
-            return Ok(Vec::new());
-        };
-        let prefix = data_key(ws, number, kind, &[]);
-        let range = keys::prefix_range(&prefix);
-        let mut out = Vec::new();
-        for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
-            let (k, v) = entry?;
-            let rest = k.value().get(prefix.len()..).unwrap_or_default().to_vec();
-            out.push((rest, v.value().to_vec()));
-        }
-        Ok(out)
+        guarded(&self.poison, || {
+            let Some(t) = self.open_optional(keys::JOB_DATA)? else {
+                return Ok(Vec::new());
+            };
+            let prefix = data_key(ws, number, kind, &[]);
+            let range = keys::prefix_range(&prefix);
+            let mut out = Vec::new();
+            for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
+                let (k, v) = entry?;
+                let rest = k.value().get(prefix.len()..).unwrap_or_default().to_vec();
+                out.push((rest, v.value().to_vec()));
+            }
+            Ok(out)
+        })
     }
 }
 
@@ -252,26 +260,30 @@ impl WriteView {
         rest: &[u8],
         value: &[u8],
     ) -> Result<(), StoreError> {
-        self.txn
-            .open_table(keys::JOB_DATA)?
-            .insert(data_key(ws, number, kind, rest).as_slice(), value)?;
-        Ok(())
+        guarded(&Arc::clone(&self.poison), || {
+            self.txn
+                .open_table(keys::JOB_DATA)?
+                .insert(data_key(ws, number, kind, rest).as_slice(), value)?;
+            Ok(())
+        })
     }
 
     /// Deletes every `job_data` entry of job `number`.
     pub fn clear_job_data(&mut self, ws: WorkspaceId, number: u64) -> Result<(), StoreError> {
-        let mut t = self.txn.open_table(keys::JOB_DATA)?;
-        let prefix = ws_seq(ws.0, number);
-        let range = keys::prefix_range(&prefix);
-        let mut doomed = Vec::new();
-        for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
-            let (k, _) = entry?;
-            doomed.push(k.value().to_vec());
-        }
-        for k in doomed {
-            t.remove(k.as_slice())?;
-        }
-        Ok(())
+        guarded(&Arc::clone(&self.poison), || {
+            let mut t = self.txn.open_table(keys::JOB_DATA)?;
+            let prefix = ws_seq(ws.0, number);
+            let range = keys::prefix_range(&prefix);
+            let mut doomed = Vec::new();
+            for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
+                let (k, _) = entry?;
+                doomed.push(k.value().to_vec());
+            }
+            for k in doomed {
+                t.remove(k.as_slice())?;
+            }
+            Ok(())
+        })
     }
 
     /// Stores a new job (queued) for the request `request_json` of `total` records
@@ -285,58 +297,66 @@ impl WriteView {
         total: u64,
         now_us: i64,
     ) -> Result<JobRecord, StoreError> {
-        self.require_workspace_pub(ws)?;
-        let number = self.bump_counter(ws, "job_number")?;
-        let r = JobRecord {
-            number,
-            id,
-            state: JobState::Queued,
-            processed: 0,
-            total,
-            submitted_at_us: now_us,
-            updated_at_us: now_us,
-            report_json: String::new(),
-            error: None,
-        };
-        let k = ws_seq(ws.0, number);
-        let mut ids = self.txn.open_table(keys::JOB_IDS)?;
-        if ids.get(id_key(&id))?.is_some() {
-            return Err(StoreError::corrupt("job_ids", "job id already taken"));
-        }
-        ids.insert(id_key(&id), k.as_slice())?;
-        drop(ids);
-        self.txn
-            .open_table(keys::JOBS)?
-            .insert(k.as_slice(), codec::encode_job(&stored(&r))?.as_slice())?;
-        self.put_job_data(
-            ws,
-            number,
-            JobDataKind::Request,
-            &[],
-            request_json.as_bytes(),
-        )?;
-        Ok(r)
+        guarded(&Arc::clone(&self.poison), || {
+            self.require_workspace_pub(ws)?;
+            let number = self.bump_counter(ws, "job_number")?;
+            let r = JobRecord {
+                number,
+                id,
+                state: JobState::Queued,
+                processed: 0,
+                total,
+                submitted_at_us: now_us,
+                updated_at_us: now_us,
+                report_json: String::new(),
+                error: None,
+            };
+            let k = ws_seq(ws.0, number);
+            let mut ids = self.txn.open_table(keys::JOB_IDS)?;
+            if ids.get(id_key(&id))?.is_some() {
+                return Err(StoreError::corrupt("job_ids", "job id already taken"));
+            }
+            ids.insert(id_key(&id), k.as_slice())?;
+            drop(ids);
+            self.txn
+                .open_table(keys::JOBS)?
+                .insert(k.as_slice(), codec::encode_job(&stored(&r))?.as_slice())?;
+            self.put_job_data(
+                ws,
+                number,
+                JobDataKind::Request,
+                &[],
+                request_json.as_bytes(),
+            )?;
+            Ok(r)
+        })
     }
 
     /// The job of `ws` with this id, as this transaction sees it.
     pub fn job(&self, ws: WorkspaceId, id: &[u8; 16]) -> Result<Option<JobRecord>, StoreError> {
-        let ids = self.txn.open_table(keys::JOB_IDS)?;
-        let jobs = self.txn.open_table(keys::JOBS)?;
-        find(&ids, &jobs, ws, id)
+        guarded(&Arc::clone(&self.poison), || {
+            let ids = self.txn.open_table(keys::JOB_IDS)?;
+            let jobs = self.txn.open_table(keys::JOBS)?;
+            find(&ids, &jobs, ws, id)
+        })
     }
 
     /// The unfinished jobs of `ws` in submission order, as this transaction sees them.
     pub fn unfinished_jobs(&self, ws: WorkspaceId) -> Result<Vec<JobRecord>, StoreError> {
-        let jobs = self.txn.open_table(keys::JOBS)?;
-        list(&jobs, ws, true)
+        guarded(&Arc::clone(&self.poison), || {
+            let jobs = self.txn.open_table(keys::JOBS)?;
+            list(&jobs, ws, true)
+        })
     }
 
     /// Replaces job `r.number` of `ws` with `r`.
     pub fn put_job(&mut self, ws: WorkspaceId, r: &JobRecord) -> Result<(), StoreError> {
-        self.txn.open_table(keys::JOBS)?.insert(
-            ws_seq(ws.0, r.number).as_slice(),
-            codec::encode_job(&stored(r))?.as_slice(),
-        )?;
-        Ok(())
+        guarded(&Arc::clone(&self.poison), || {
+            self.txn.open_table(keys::JOBS)?.insert(
+                ws_seq(ws.0, r.number).as_slice(),
+                codec::encode_job(&stored(r))?.as_slice(),
+            )?;
+            Ok(())
+        })
     }
 }

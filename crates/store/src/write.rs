@@ -32,7 +32,7 @@ pub struct WriteView {
     /// built from the committed snapshot until it ends: it would lack those keys).
     wrote: bool,
     /// The store's poison flag (see the `guard` module).
-    poison: Arc<Poison>,
+    pub(crate) poison: Arc<Poison>,
 }
 
 impl std::fmt::Debug for WriteView {
@@ -365,7 +365,8 @@ impl WriteView {
                         return Err(StoreError::TooManyColumns);
                     }
                     let id = workspace.next_field_id.max(FieldId::CUSTOM_FIRST);
-                    workspace.next_field_id = id.checked_add(1).ok_or(StoreError::TooManyColumns)?;
+                    workspace.next_field_id =
+                        id.checked_add(1).ok_or(StoreError::TooManyColumns)?;
                     self.txn.open_table(keys::WORKSPACES)?.insert(
                         ws_bytes(ws.0).as_slice(),
                         codec::encode_workspace(&workspace)?.as_slice(),
@@ -438,11 +439,11 @@ impl WriteView {
                             let found = idents
                                 .get(ws_key(w, b.key.as_bytes()).as_slice(), None)?
                                 .ok_or_else(|| {
-                                    StoreError::corrupt(
-                                        "identifiers",
-                                        format!("no entry for the stored contact key {:?}", b.key),
-                                    )
-                                })?;
+                                StoreError::corrupt(
+                                    "identifiers",
+                                    format!("no entry for the stored contact key {:?}", b.key),
+                                )
+                            })?;
                             if b.stored_id.is_some_and(|hint| hint != found) {
                                 return Err(StoreError::corrupt(
                                     "identifiers",
