@@ -174,3 +174,71 @@ fn readers_run_beside_a_writer_process_and_a_second_writer_is_busy() {
     let o = run(&db, &["get", "late"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn readers_work_on_a_file_whose_writer_was_killed_and_leave_it_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = seeded(dir.path());
+    let mut writer = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "import",
+            "--format",
+            "jsonl",
+            "--batch-size",
+            "100",
+            "--no-progress",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = writer.stdin.take().unwrap();
+    for i in 0..1000 {
+        writeln!(stdin, "{{\"contact_key\":\"w{i}\"}}").unwrap();
+    }
+    stdin.flush().unwrap();
+    // Wait until some batches are committed, then kill the writer (SIGKILL).
+    let start = Instant::now();
+    loop {
+        let o = run(&db, &["stats"]);
+        if o.status.success() {
+            let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            if s["contacts"].as_u64().unwrap() > 50 {
+                break;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no commit seen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    drop(stdin);
+
+    let before = std::fs::read(&db).unwrap();
+    for args in READ_COMMANDS {
+        let o = run(&db, args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?} after a killed writer: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "a read command recovered the file on disk"
+    );
+    // The committed batches are all there; a writer recovers the file for real.
+    let o = run(&db, &["stats"]);
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = s["contacts"].as_u64().unwrap();
+    assert_eq!((n - 50) % 100, 0, "{n} is not the seed plus whole batches");
+    let o = run(&db, &["workspace", "create", "after"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(run(&db, &["check"]).status.code(), Some(0));
+}

@@ -25,6 +25,7 @@ mod guard;
 mod job;
 /// Public so that the benchmark floor can write exactly this layout.
 pub mod keys;
+mod overlay;
 mod read;
 /// Public so that the benchmark floor can write exactly this layout.
 pub mod tiered;
@@ -145,12 +146,15 @@ pub struct StoredRequest {
 enum Handle {
     Write(redb::Database),
     Read(redb::ReadOnlyDatabase),
+    /// Read-only, over a file its last writer did not close: redb recovered it
+    /// into memory (see the `overlay` module); the file is not written.
+    Recovered(redb::Database),
 }
 
 impl Handle {
     fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
         match self {
-            Handle::Write(db) => db.begin_read(),
+            Handle::Write(db) | Handle::Recovered(db) => db.begin_read(),
             Handle::Read(db) => db.begin_read(),
         }
     }
@@ -160,7 +164,7 @@ impl Handle {
     fn begin_write(&self) -> Result<redb::WriteTransaction, redb::TransactionError> {
         match self {
             Handle::Write(db) => db.begin_write(),
-            Handle::Read(_) => Err(redb::TransactionError::Storage(
+            Handle::Read(_) | Handle::Recovered(_) => Err(redb::TransactionError::Storage(
                 redb::StorageError::Unsupported,
             )),
         }
@@ -276,12 +280,14 @@ impl Store {
 
     /// Opens an existing database read-only: never creates, upgrades, recovers or
     /// otherwise writes the file. It may run beside one writer process and sees
-    /// each of its commits from the next read on.
+    /// each of its commits from the next read on. A file whose last writer did not
+    /// close it (and that no writer has opened since) is recovered in memory —
+    /// redb's recovery reads the whole file — and read as of its last commit; such
+    /// a handle does not follow later commits.
     ///
     /// Errors: [`StoreError::NoDatabase`] when there is no file at `path`,
-    /// [`StoreError::NeedsUpgrade`] for an older format version,
-    /// [`StoreError::NeedsRecovery`] when the last writer did not close it and no
-    /// writer has opened it since, and those of [`Store::open`].
+    /// [`StoreError::NeedsUpgrade`] for an older format version, and those of
+    /// [`Store::open`].
     pub fn open_read_only(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
         if !path.exists() {
             return Err(StoreError::NoDatabase {
@@ -290,13 +296,30 @@ impl Store {
         }
         let poison = Arc::new(Poison::default());
         let db = guarded(&poison, || {
-            redb::Database::builder()
+            let opened = redb::Database::builder()
                 .set_cache_size(opts.cache_size_bytes)
                 .set_concurrency_mode(CONCURRENCY)
                 .open_read_only(path)
-                .map_err(|e| open_error(path, e))
+                .map_err(|e| open_error(path, e));
+            match opened {
+                Ok(db) => Ok(Handle::Read(db)),
+                // No writer is running and the last one did not close the file:
+                // recover it in memory, leaving the file as it is.
+                Err(StoreError::NeedsRecovery) => {
+                    let file = std::fs::File::open(path)
+                        .map_err(|e| StoreError::Storage(redb::StorageError::Io(e)))?;
+                    let overlay = overlay::Overlay::new(file)
+                        .map_err(|e| StoreError::Storage(redb::StorageError::Io(e)))?;
+                    let db = redb::Database::builder()
+                        .set_cache_size(opts.cache_size_bytes)
+                        .create_with_backend(overlay)
+                        .map_err(|e| open_error(path, e))?;
+                    Ok(Handle::Recovered(db))
+                }
+                Err(e) => Err(e),
+            }
         })?;
-        let store = Store::with_handle(Handle::Read(db), poison, path, opts);
+        let store = Store::with_handle(db, poison, path, opts);
         guarded(&store.poison, || {
             let rtx = store.db.begin_read()?;
             let found = check_version(&rtx)?;
@@ -331,7 +354,7 @@ impl Store {
 
     /// Whether this handle was opened read-only.
     pub fn is_read_only(&self) -> bool {
-        matches!(self.db, Handle::Read(_))
+        !matches!(self.db, Handle::Write(_))
     }
 
     /// The redb integrity check of the file at `path`, run on a copy in a
