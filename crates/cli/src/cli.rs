@@ -56,6 +56,9 @@ pub enum Command {
     Workspace(WorkspaceCommand),
     /// Print contact counts per workspace and the file size, as JSON.
     Stats,
+    /// Run redb's integrity check in place (it repairs what it can, writing the
+    /// file; back it up first), then check every table; exit 1 if a problem is left.
+    Repair,
     /// Write a consistent copy of the database to a new file, from one snapshot;
     /// writers may go on meanwhile.
     Backup(BackupArgs),

@@ -420,6 +420,39 @@ pub fn stats(db_path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `repair`: redb's integrity check in place, then the engine's invariants.
+pub fn repair(db_path: &Path) -> anyhow::Result<ExitCode> {
+    let (clean, problems) = match Database::builder().repair_file(db_path) {
+        Ok(r) => r,
+        Err(contactdb::Error::NoDatabase(_)) => bail!(
+            "no database at {} (use --db PATH for another file)",
+            db_path.display()
+        ),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("{}", db_path.display()))),
+    };
+    let list: Vec<Value> = problems
+        .iter()
+        .map(|p| json!({"table": p.table, "key": p.key, "message": p.message}))
+        .collect();
+    print_pretty(&json!({"repaired": !clean, "ok": problems.is_empty(), "problems": list}))?;
+    if !clean {
+        eprint_line(&format!(
+            "redb repaired {} (its page checksums or allocator state did not match)",
+            db_path.display()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprint_line(&format!(
+            "error: {} problem(s) remain in {}; restore from a backup",
+            count(problems.len() as u64),
+            db_path.display()
+        ));
+        Ok(ExitCode::from(1))
+    }
+}
+
 /// `backup DEST`.
 pub fn backup(db_path: &Path, args: &BackupArgs) -> anyhow::Result<ExitCode> {
     let db = open_existing(db_path)?;

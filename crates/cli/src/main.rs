@@ -38,6 +38,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => commands::stats(db),
         Command::Check => commands::check(db),
         Command::Backup(a) => commands::backup(db, a),
+        Command::Repair => commands::repair(db),
         Command::Gen(a) => r#gen::run(a),
         Command::Campaign(c) => around::campaign(db, ws, c),
         Command::Job(c) => around::job(db, ws, c),

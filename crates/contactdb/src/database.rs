@@ -281,6 +281,15 @@ impl Builder {
         Ok(Store::check_file(path.as_ref(), &self.store_options())?)
     }
 
+    /// Repairs the file at `path` in place: redb's integrity check (every page
+    /// checksum verified, the allocator state rebuilt), which writes the file, then
+    /// the engine's invariants ([`Database::check`]). Returns whether redb found
+    /// the file clean and the problems left. Fails with [`Error::AlreadyOpen`]
+    /// while a writer has the file open; back the file up first.
+    pub fn repair_file(self, path: impl AsRef<Path>) -> Result<(bool, Vec<Problem>), Error> {
+        Ok(Store::repair_file(path.as_ref(), &self.store_options())?)
+    }
+
     fn finish(self, store: Store) -> Result<Database, Error> {
         let pool = match self.merge_threads {
             Some(n) => Some(

@@ -334,6 +334,34 @@ impl Store {
         Ok(store)
     }
 
+    /// Runs redb's integrity check **in place** on the file at `path` — it
+    /// verifies every page checksum and rebuilds the allocator state, repairing
+    /// what it can, which writes the file — then [`Store::check`]. Returns whether
+    /// redb found the file clean (`false`: it repaired it) and the problems left.
+    /// Needs the file to itself: fails with [`StoreError::AlreadyOpen`] while a
+    /// writer has it open.
+    pub fn repair_file(
+        path: &Path,
+        opts: &StoreOptions,
+    ) -> Result<(bool, Vec<Problem>), StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NoDatabase {
+                path: path.to_path_buf(),
+            });
+        }
+        let poison = Arc::new(Poison::default());
+        let clean = guarded(&poison, || {
+            let mut db = redb::Database::builder()
+                .set_cache_size(opts.cache_size_bytes)
+                .set_concurrency_mode(CONCURRENCY)
+                .open(path)
+                .map_err(|e| open_error(path, e))?;
+            db.check_integrity().map_err(|e| open_error(path, e))
+        })?;
+        let store = Store::open(path, opts)?;
+        Ok((clean, store.check()?))
+    }
+
     fn with_handle(db: Handle, poison: Arc<Poison>, path: &Path, opts: &StoreOptions) -> Store {
         Store {
             db,
