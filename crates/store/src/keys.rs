@@ -65,7 +65,8 @@ pub const MEMBERSHIPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("mem
 /// `campaign_pick`: ws ‖ campaign number (4) ‖ priority (4) ‖ join number (8) →
 /// contact id (8): a campaign's members in pick order.
 pub const CAMPAIGN_PICK: TableDefinition<&[u8], &[u8]> = TableDefinition::new("campaign_pick");
-/// `feed`: ws ‖ sequence number (8) → tagged `StoredEvent`.
+/// `feed`: ws ‖ first sequence number (8) → tagged `StoredEvents`: the events of
+/// one write transaction, numbered consecutively from the key's.
 pub const FEED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("feed");
 /// `feed_consumers`: ws ‖ consumer name → acknowledged sequence number (8).
 pub const FEED_CONSUMERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("feed_consumers");
