@@ -69,6 +69,9 @@ pub enum Command {
     /// Read the change feed; keep named consumers' positions.
     #[command(subcommand)]
     Feed(crate::around::FeedCommand),
+    /// Answer a body of one of the hosted APIs (customer-import, bulk-add,
+    /// bulk-upsert) on this file; prints its response as JSON.
+    Api(crate::api::ApiArgs),
 }
 
 /// Input formats.
