@@ -11,6 +11,7 @@ mod commands;
 mod r#gen;
 mod import;
 mod input;
+mod serve;
 mod util;
 
 use std::io::ErrorKind;
@@ -39,6 +40,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Job(c) => around::job(db, ws, c),
         Command::Feed(c) => around::feed(db, ws, c),
         Command::Api(a) => api::run(db, ws, a),
+        Command::Serve(a) => serve::serve(db, a),
+        Command::Key(c) => serve::key(db, ws, c),
     }
 }
 

@@ -24,6 +24,8 @@ pub const TAG_CAMPAIGN_V1: u8 = 0x05;
 pub const TAG_EVENT_V1: u8 = 0x06;
 /// Tag byte of a [`StoredJob`], version 1.
 pub const TAG_JOB_V1: u8 = 0x07;
+/// Tag byte of a [`StoredApiKey`], version 1.
+pub const TAG_API_KEY_V1: u8 = 0x08;
 
 /// One column value as stored. Postcard writes the variant index as a varint:
 /// `Str` = 0, `Bool` = 1, `Int` = 2, `Decimal` = 3, `Json` = 4. Never reorder.
@@ -230,6 +232,22 @@ pub struct StoredEvent {
     pub detail: Option<String>,
 }
 
+/// An API key as stored in `api_keys`; the SHA-256 of its token is the table key
+/// (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredApiKey {
+    /// Its id (UUID bytes), to list and revoke it by.
+    pub id: [u8; 16],
+    /// The workspace it belongs to.
+    pub ws: u32,
+    /// Role code: 1 read, 2 write, 3 manage.
+    pub role: u8,
+    /// Creation time, µs since the Unix epoch.
+    pub created_at_us: i64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
 /// A background job as stored in `jobs`; workspace and job number are the key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredJob {
@@ -418,6 +436,16 @@ pub fn encode_job(j: &StoredJob) -> Result<Vec<u8>, StoreError> {
 /// Decodes a job record.
 pub fn decode_job(bytes: &[u8]) -> Result<StoredJob, StoreError> {
     decode("jobs", TAG_JOB_V1, bytes)
+}
+
+/// Encodes an API key record.
+pub fn encode_api_key(k: &StoredApiKey) -> Result<Vec<u8>, StoreError> {
+    encode("api_keys", TAG_API_KEY_V1, k)
+}
+
+/// Decodes an API key record.
+pub fn decode_api_key(bytes: &[u8]) -> Result<StoredApiKey, StoreError> {
+    decode("api_keys", TAG_API_KEY_V1, bytes)
 }
 
 #[cfg(test)]

@@ -75,6 +75,8 @@ pub const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs");
 /// `job_data`: ws ‖ job number (8) ‖ kind (1) ‖ rest → bytes: what a running job
 /// keeps between its chunks (see `job.rs`), deleted when it ends.
 pub const JOB_DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("job_data");
+/// `api_keys`: SHA-256 of the token (32 bytes) → tagged `StoredApiKey`.
+pub const API_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("api_keys");
 /// `job_ids`: 16 UUID bytes → ws ‖ job number (8).
 pub const JOB_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("job_ids");
 

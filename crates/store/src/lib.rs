@@ -21,6 +21,7 @@ mod feed;
 /// Public because the public functions of `tiered` take its filters.
 pub mod filter;
 mod job;
+mod key;
 /// Public so that the benchmark floor can write exactly this layout.
 pub mod keys;
 mod read;
@@ -37,6 +38,7 @@ pub use campaign::{CampaignInfo, Member};
 pub use error::{Problem, StoreError};
 pub use feed::{Event, EventKind, NewEvent};
 pub use job::{JobDataKind, JobRecord, JobState};
+pub use key::{ApiKey, KeyRole};
 pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
@@ -159,7 +161,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// Every table of format version 5 that `open` makes sure exists.
-const ALL_TABLES: [&str; 30] = [
+const ALL_TABLES: [&str; 31] = [
     "meta",
     "workspaces",
     "workspace_slugs",
@@ -190,6 +192,7 @@ const ALL_TABLES: [&str; 30] = [
     "jobs",
     "job_ids",
     "job_data",
+    "api_keys",
 ];
 
 impl Store {
