@@ -1,12 +1,13 @@
 //! The on-disk format is a contract (docs/format.md): a database file written by an
 //! earlier build of the same format version must keep opening and reading the same.
-//! `tests/fixtures/format4.redb` was written by `recipe` below (format version 4);
-//! `format4_fixture_still_reads` opens a copy and checks what it holds, so an
+//! `tests/fixtures/format5.redb` was written by `recipe` below (format version 5);
+//! `format5_fixture_still_reads` opens a copy and checks what it holds, so an
 //! accidental change to a key encoding, a stored struct or a table type fails here.
-//! `tests/fixtures/format3.redb` and `format2.redb` were written by the same recipe
-//! with the format-3 build (commit 0edd1c8) and the format-2 build (commit ff9133f);
-//! `format3_fixture_upgrades` and `format2_fixture_upgrades` check that opening
-//! them upgrades them to format 4 in place and that they then hold the same.
+//! `tests/fixtures/format4.redb`, `format3.redb` and `format2.redb` were written by
+//! the contacts part of the same recipe with the format-4, format-3 and format-2
+//! builds (commits dfe4b39, 0edd1c8, ff9133f); the `*_fixture_upgrades` tests check
+//! that opening them upgrades them to format 5 in place and that they then hold the
+//! same.
 //!
 //! The recipe uses a tiny index-buffer threshold and the slowest drain, so the file
 //! holds identifiers and index entries in the base, mid and delta tables, an email
@@ -111,7 +112,42 @@ fn recipe(path: &Path) -> TestResult {
         ],
     ))?;
     assert_eq!(rep.status, Status::Applied);
+    // Format 5: a campaign with members in pick order, a consumer's position in
+    // the change feed, and a job that ran.
+    ws.create_campaign("vip", &["gsm"])?;
+    let mut join = req(
+        Mode::Update,
+        vec![
+            json!({"contact_key": "k02"}),
+            json!({"contact_key": "full"}),
+        ],
+    );
+    join.campaign = Some("vip".into());
+    assert_eq!(ws.bulk(&join)?.status, Status::Applied);
+    ws.ack("dialer", 3)?;
+    let id = ws.submit(&req(Mode::Upsert, vec![json!({"contact_key": "by-job"})]))?;
+    assert_eq!(ws.run_job(&id)?.state, contactdb::JobState::Succeeded);
     assert_clean(&db)?;
+    Ok(())
+}
+
+/// What a format-5 fixture holds beyond the contacts.
+fn expect_around(db: &Database) -> TestResult {
+    let ws = db.workspace("default")?;
+    let members: Vec<(String, u32)> = ws
+        .members("vip")?
+        .into_iter()
+        .map(|m| (m.contact_key, m.priority))
+        .collect();
+    assert_eq!(members, [("full".to_owned(), 2), ("k02".to_owned(), 5)]);
+    assert_eq!(ws.consumers()?[0].acked, 3);
+    let feed = ws.feed(0, 10_000)?;
+    assert_eq!(feed.len() as u64, ws.last_seq()?);
+    assert_eq!(feed.last().map(|e| e.key.as_str()), Some("by-job"));
+    let jobs = ws.jobs()?;
+    assert_eq!(jobs.len(), 1);
+    let job = ws.job(&jobs[0].id)?.unwrap();
+    assert_eq!(job.report.map(|r| r.summary.inserted), Some(1));
     Ok(())
 }
 
@@ -121,7 +157,8 @@ fn expect(db: &Database) -> TestResult {
     let slugs: Vec<String> = db.workspaces()?.into_iter().map(|w| w.slug).collect();
     assert_eq!(slugs, vec!["acme", "default"]);
     let ws = db.workspace("default")?;
-    assert_eq!(ws.count()?, 62);
+    let jobs = u64::from(ws.get("by-job")?.is_some());
+    assert_eq!(ws.count()?, 62 + jobs);
     let cols: Vec<String> = ws.columns()?.into_iter().map(|c| c.name).collect();
     assert_eq!(cols, vec!["tier", "note"]);
 
@@ -205,6 +242,7 @@ fn expect(db: &Database) -> TestResult {
             format!("k{n:02}")
         }
     }));
+    want.extend(ws.get("by-job")?.map(|c| c.key));
     assert_eq!(order, want);
 
     // The stored request id replays.
@@ -331,20 +369,29 @@ fn open_fixture(path: &Path) -> Result<Database, contactdb::Error> {
 
 // The committed fixture still opens and reads the same.
 #[test]
-fn format4_fixture_still_reads() -> TestResult {
-    let (_dir, copy) = copy_fixture(4)?;
-    assert_eq!(format_version(&copy)?, 4);
-    expect(&open_fixture(&copy)?)
+fn format5_fixture_still_reads() -> TestResult {
+    let (_dir, copy) = copy_fixture(5)?;
+    assert_eq!(format_version(&copy)?, 5);
+    let db = open_fixture(&copy)?;
+    expect(&db)?;
+    expect_around(&db)
 }
 
-// A format-3 file is upgraded to format 4 when opened, and reads the same; writes
+// A format-4 file is upgraded to format 5 when opened (the campaign, feed and job
+// tables created empty), and reads the same.
+#[test]
+fn format4_fixture_upgrades() -> TestResult {
+    upgrades(4)
+}
+
+// A format-3 file is upgraded to format 5 when opened, and reads the same; writes
 // after the upgrade use the frozen tables, and the file stays consistent.
 #[test]
 fn format3_fixture_upgrades() -> TestResult {
     upgrades(3)
 }
 
-// A format-2 file is upgraded to format 4 when opened (its mid and frozen tables
+// A format-2 file is upgraded to format 5 when opened (its mid and frozen tables
 // created empty), and reads the same.
 #[test]
 fn format2_fixture_upgrades() -> TestResult {
@@ -366,8 +413,8 @@ fn upgrades(version: u32) -> TestResult {
     assert_clean(&db)?;
     drop(ws);
     drop(db);
-    assert_eq!(format_version(&copy)?, 4);
-    // Reopening the upgraded file is an ordinary format-4 open.
+    assert_eq!(format_version(&copy)?, 5);
+    // Reopening the upgraded file is an ordinary format-5 open.
     let db = open_fixture(&copy)?;
     assert_clean(&db)?;
     assert_eq!(db.workspace("default")?.count()?, 62 + 40);
@@ -383,11 +430,12 @@ fn recipe_gives_the_expected_content() -> TestResult {
     recipe(&path)?;
     let db = Database::open(&path)?;
     expect(&db)?;
+    expect_around(&db)?;
     drop(db);
     physical_states(&path)?;
-    assert_eq!(format_version(&path)?, 4);
+    assert_eq!(format_version(&path)?, 5);
     if std::env::var_os("CONTACTDB_WRITE_FIXTURE").is_some() {
-        let dst = fixture(4);
+        let dst = fixture(5);
         std::fs::create_dir_all(dst.parent().unwrap())?;
         std::fs::copy(&path, &dst)?;
     }

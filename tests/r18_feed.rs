@@ -60,6 +60,10 @@ fn r18_every_change_appends_its_event() -> TestResult {
     );
     let seqs: Vec<u64> = ws.feed(0, 1000)?.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    // Reading from the middle of one request's events, and across requests.
+    assert_eq!(ws.feed(2, 1)?[0].seq, 3);
+    let spans: Vec<u64> = ws.feed(2, 2)?.iter().map(|e| e.seq).collect();
+    assert_eq!(spans, [3, 4]);
     assert_eq!(ws.feed(3, 1)?.len(), 1);
     assert_eq!(ws.feed(3, 1)?[0].seq, 4);
     assert_eq!(ws.last_seq()?, 5);

@@ -77,6 +77,14 @@ pub enum Command {
     /// Read the change feed; keep named consumers' positions.
     #[command(subcommand)]
     Feed(crate::around::FeedCommand),
+    /// Answer a body of one of the hosted APIs (customer-import, bulk-add,
+    /// bulk-upsert) on this file; prints its response as JSON.
+    Api(crate::api::ApiArgs),
+    /// Serve the hosted APIs over HTTP, with API keys; runs submitted jobs.
+    Serve(crate::serve::ServeArgs),
+    /// Create, list and revoke the workspace's API keys.
+    #[command(subcommand)]
+    Key(crate::serve::KeyCommand),
 }
 
 /// Input formats.

@@ -4,6 +4,7 @@
 //! Exit codes: 0 all applied; 3 partially applied; 1 nothing applied or any error;
 //! 2 usage error. Errors go to stderr as one line; machine output goes to stdout.
 
+mod api;
 mod around;
 mod cli;
 mod commands;
@@ -11,6 +12,7 @@ mod r#gen;
 mod import;
 mod input;
 mod request;
+mod serve;
 mod util;
 
 use std::io::ErrorKind;
@@ -43,6 +45,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Campaign(c) => around::campaign(db, ws, c),
         Command::Job(c) => around::job(db, ws, c),
         Command::Feed(c) => around::feed(db, ws, c),
+        Command::Api(a) => api::run(db, ws, a),
+        Command::Serve(a) => serve::serve(db, a),
+        Command::Key(c) => serve::key(db, ws, c),
     }
 }
 

@@ -39,6 +39,7 @@ mod database;
 mod error;
 mod feed;
 mod job;
+mod key;
 mod layered;
 mod workspace;
 
@@ -48,6 +49,7 @@ pub use database::{Builder, Database, WorkspaceInfo};
 pub use error::Error;
 pub use feed::{Consumer, Event, EventKind, FEED_CHUNK_DEFAULT};
 pub use job::{JOB_CHUNK_RECORDS_DEFAULT, JOB_RECORDS_MAX_DEFAULT, Job, JobState};
+pub use key::{KeyInfo, Role};
 pub use workspace::Workspace;
 
 pub use contactdb_policy::report::RequestErrorInfo;

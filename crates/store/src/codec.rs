@@ -20,10 +20,12 @@ pub const TAG_COLUMN_V1: u8 = 0x03;
 pub const TAG_REQUEST_V1: u8 = 0x04;
 /// Tag byte of a [`StoredCampaign`], version 1.
 pub const TAG_CAMPAIGN_V1: u8 = 0x05;
-/// Tag byte of a [`StoredEvent`], version 1.
+/// Tag byte of a [`StoredEvents`], version 1.
 pub const TAG_EVENT_V1: u8 = 0x06;
 /// Tag byte of a [`StoredJob`], version 1.
 pub const TAG_JOB_V1: u8 = 0x07;
+/// Tag byte of a [`StoredApiKey`], version 1.
+pub const TAG_API_KEY_V1: u8 = 0x08;
 
 /// One column value as stored. Postcard writes the variant index as a varint:
 /// `Str` = 0, `Bool` = 1, `Int` = 2, `Decimal` = 3, `Json` = 4. Never reorder.
@@ -202,8 +204,22 @@ pub struct StoredCampaign {
     pub members: u64,
 }
 
-/// A change-feed event as stored in `feed`; workspace and sequence number are the
-/// table key.
+/// The change events of one write transaction in one workspace, as stored in
+/// `feed`: the table key is the workspace and the first event's sequence number;
+/// the events have the consecutive numbers from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvents {
+    /// When, µs since the Unix epoch.
+    pub at_us: i64,
+    /// The request's trigger, as JSON text.
+    pub trigger: Option<String>,
+    /// The job that made the changes.
+    pub job: Option<String>,
+    /// The events, in sequence order.
+    pub events: Vec<StoredEvent>,
+}
+
+/// One change event inside [`StoredEvents`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEvent {
     /// Kind code: 1 insert, 2 update, 3 rekey, 4 alias, 5 join.
@@ -212,14 +228,24 @@ pub struct StoredEvent {
     pub key: String,
     /// The contact's version after the change.
     pub version: u64,
-    /// When, µs since the Unix epoch.
-    pub at_us: i64,
     /// The previous key (rekey), the new alias (alias) or the campaign (join).
     pub detail: Option<String>,
-    /// The request's trigger, as JSON text.
-    pub trigger: Option<String>,
-    /// The job that made the change.
-    pub job: Option<String>,
+}
+
+/// An API key as stored in `api_keys`; the SHA-256 of its token is the table key
+/// (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredApiKey {
+    /// Its id (UUID bytes), to list and revoke it by.
+    pub id: [u8; 16],
+    /// The workspace it belongs to.
+    pub ws: u32,
+    /// Role code: 1 read, 2 write, 3 manage.
+    pub role: u8,
+    /// Creation time, µs since the Unix epoch.
+    pub created_at_us: i64,
+    /// Whether it was revoked.
+    pub revoked: bool,
 }
 
 /// A background job as stored in `jobs`; workspace and job number are the key.
@@ -392,13 +418,13 @@ pub fn decode_campaign(bytes: &[u8]) -> Result<StoredCampaign, StoreError> {
     decode("campaigns", TAG_CAMPAIGN_V1, bytes)
 }
 
-/// Encodes a feed event.
-pub fn encode_event(e: &StoredEvent) -> Result<Vec<u8>, StoreError> {
+/// Encodes one transaction's feed events.
+pub fn encode_events(e: &StoredEvents) -> Result<Vec<u8>, StoreError> {
     encode("feed", TAG_EVENT_V1, e)
 }
 
-/// Decodes a feed event.
-pub fn decode_event(bytes: &[u8]) -> Result<StoredEvent, StoreError> {
+/// Decodes one transaction's feed events.
+pub fn decode_events(bytes: &[u8]) -> Result<StoredEvents, StoreError> {
     decode("feed", TAG_EVENT_V1, bytes)
 }
 
@@ -410,6 +436,16 @@ pub fn encode_job(j: &StoredJob) -> Result<Vec<u8>, StoreError> {
 /// Decodes a job record.
 pub fn decode_job(bytes: &[u8]) -> Result<StoredJob, StoreError> {
     decode("jobs", TAG_JOB_V1, bytes)
+}
+
+/// Encodes an API key record.
+pub fn encode_api_key(k: &StoredApiKey) -> Result<Vec<u8>, StoreError> {
+    encode("api_keys", TAG_API_KEY_V1, k)
+}
+
+/// Decodes an API key record.
+pub fn decode_api_key(bytes: &[u8]) -> Result<StoredApiKey, StoreError> {
+    decode("api_keys", TAG_API_KEY_V1, bytes)
 }
 
 #[cfg(test)]

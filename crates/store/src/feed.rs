@@ -5,8 +5,8 @@ use crate::guard::guarded;
 use redb::ReadableTable;
 use std::sync::Arc;
 
-use crate::codec::{self, StoredEvent};
-use crate::keys::{self, ws_bytes, ws_key, ws_seq};
+use crate::codec::{self, StoredEvent, StoredEvents};
+use crate::keys::{self, split_ws, ws_bytes, ws_key, ws_seq};
 use crate::{ReadView, StoreError, WorkspaceId, WriteView};
 
 /// What an event reports.
@@ -73,6 +73,13 @@ pub struct Event {
     pub job: Option<String>,
 }
 
+/// `(ws, first sequence number)` of a `feed` key.
+fn split_feed_key(key: &[u8]) -> Result<(u32, u64), StoreError> {
+    split_ws(key)
+        .and_then(|(w, s)| Some((w, keys::u64_from(s)?)))
+        .ok_or_else(|| StoreError::corrupt("feed", "key is not ws ‖ sequence number"))
+}
+
 impl ReadView {
     /// Up to `limit` events of `ws` with a sequence number above `after`, in order.
     pub fn events(
@@ -85,29 +92,48 @@ impl ReadView {
             let Some(t) = self.open_optional(keys::FEED)? else {
                 return Ok(Vec::new());
             };
-            let lower = ws_seq(ws.0, after.saturating_add(1));
+            let start = after.saturating_add(1);
+            let lower = ws_seq(ws.0, 0);
+            let at = ws_seq(ws.0, start);
             let upper = keys::prefix_end(&ws_bytes(ws.0));
-            let mut out = Vec::new();
-            let iter = match &upper {
-                Some(u) => t.range::<&[u8]>(lower.as_slice()..u.as_slice())?,
-                None => t.range::<&[u8]>(lower.as_slice()..)?,
+            // The entry holding `start` begins at or before it: the last one there.
+            let first_key = match t
+                .range::<&[u8]>(lower.as_slice()..=at.as_slice())?
+                .next_back()
+            {
+                Some(entry) => entry?.0.value().to_vec(),
+                None => at.to_vec(),
             };
-            for entry in iter.take(limit) {
+            let iter = match &upper {
+                Some(u) => t.range::<&[u8]>(first_key.as_slice()..u.as_slice())?,
+                None => t.range::<&[u8]>(first_key.as_slice()..)?,
+            };
+            let mut out = Vec::new();
+            for entry in iter {
+                if out.len() >= limit {
+                    break;
+                }
                 let (k, v) = entry?;
-                let seq = k.value().get(4..).and_then(keys::u64_from).ok_or_else(|| {
-                    StoreError::corrupt("feed", "key is not ws ‖ sequence number")
-                })?;
-                let e = codec::decode_event(v.value())?;
-                out.push(Event {
-                    seq,
-                    kind: EventKind::from_code(e.kind)?,
-                    key: e.key,
-                    version: e.version,
-                    at_us: e.at_us,
-                    detail: e.detail,
-                    trigger: e.trigger,
-                    job: e.job,
-                });
+                let (_, first) = split_feed_key(k.value())?;
+                let batch = codec::decode_events(v.value())?;
+                for (seq, e) in (first..).zip(batch.events) {
+                    if seq < start {
+                        continue;
+                    }
+                    if out.len() >= limit {
+                        break;
+                    }
+                    out.push(Event {
+                        seq,
+                        kind: EventKind::from_code(e.kind)?,
+                        key: e.key,
+                        version: e.version,
+                        at_us: batch.at_us,
+                        detail: e.detail,
+                        trigger: batch.trigger.clone(),
+                        job: batch.job.clone(),
+                    });
+                }
             }
             Ok(out)
         })
@@ -188,7 +214,8 @@ pub struct NewEvent<'a> {
 
 impl WriteView {
     /// Appends `events` to the feed of `ws` in order, all stamped `at_us` and with
-    /// the given trigger and job; returns the last sequence number given.
+    /// the given trigger and job, as one `feed` entry; returns the last sequence
+    /// number given.
     pub fn append_events(
         &mut self,
         ws: WorkspaceId,
@@ -199,27 +226,29 @@ impl WriteView {
     ) -> Result<u64, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
             let n = u64::try_from(events.len()).unwrap_or(u64::MAX);
-            let last = self.bump_counter_by(ws, "feed_seq", n)?;
             if events.is_empty() {
-                return Ok(last);
+                return self.bump_counter_by(ws, "feed_seq", 0);
             }
+            let last = self.bump_counter_by(ws, "feed_seq", n)?;
             let first = last.saturating_sub(n).saturating_add(1);
-            let mut t = self.txn.open_table(keys::FEED)?;
-            for (seq, e) in (first..).zip(events) {
-                let stored = StoredEvent {
-                    kind: e.kind.code(),
-                    key: e.key.to_owned(),
-                    version: e.version,
-                    at_us,
-                    detail: e.detail.map(str::to_owned),
-                    trigger: trigger.map(str::to_owned),
-                    job: job.map(str::to_owned),
-                };
-                t.insert(
-                    ws_seq(ws.0, seq).as_slice(),
-                    codec::encode_event(&stored)?.as_slice(),
-                )?;
-            }
+            let stored = StoredEvents {
+                at_us,
+                trigger: trigger.map(str::to_owned),
+                job: job.map(str::to_owned),
+                events: events
+                    .iter()
+                    .map(|e| StoredEvent {
+                        kind: e.kind.code(),
+                        key: e.key.to_owned(),
+                        version: e.version,
+                        detail: e.detail.map(str::to_owned),
+                    })
+                    .collect(),
+            };
+            self.txn.open_table(keys::FEED)?.insert(
+                ws_seq(ws.0, first).as_slice(),
+                codec::encode_events(&stored)?.as_slice(),
+            )?;
             Ok(last)
         })
     }
@@ -251,8 +280,9 @@ impl WriteView {
         })
     }
 
-    /// Removes up to `max` of the oldest events of `ws` that every consumer has
-    /// acknowledged and that are older than `before_us`; returns how many.
+    /// Removes the oldest `feed` entries of `ws` (at most `max` of them) whose
+    /// events every consumer has acknowledged and that are older than `before_us`;
+    /// returns how many events went.
     pub fn trim_feed(
         &mut self,
         ws: WorkspaceId,
@@ -273,19 +303,23 @@ impl WriteView {
             let mut t = self.txn.open_table(keys::FEED)?;
             let range = keys::prefix_range(&ws_bytes(ws.0));
             let mut doomed = Vec::new();
+            let mut events = 0u64;
             for entry in t.range::<&[u8]>(keys::as_slices(&range))?.take(max) {
                 let (k, v) = entry?;
-                let seq = k.value().get(4..).and_then(keys::u64_from).unwrap_or(0);
-                let at = codec::decode_event(v.value())?.at_us;
-                if seq > floor || at >= before_us {
+                let (_, first) = split_feed_key(k.value())?;
+                let batch = codec::decode_events(v.value())?;
+                let n = u64::try_from(batch.events.len()).unwrap_or(u64::MAX);
+                let last = first.saturating_add(n).saturating_sub(1);
+                if last > floor || batch.at_us >= before_us {
                     break;
                 }
+                events = events.saturating_add(n);
                 doomed.push(k.value().to_vec());
             }
             for k in &doomed {
                 t.remove(k.as_slice())?;
             }
-            Ok(u64::try_from(doomed.len()).unwrap_or(u64::MAX))
+            Ok(events)
         })
     }
 }

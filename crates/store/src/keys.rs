@@ -65,7 +65,8 @@ pub const MEMBERSHIPS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("mem
 /// `campaign_pick`: ws ‖ campaign number (4) ‖ priority (4) ‖ join number (8) →
 /// contact id (8): a campaign's members in pick order.
 pub const CAMPAIGN_PICK: TableDefinition<&[u8], &[u8]> = TableDefinition::new("campaign_pick");
-/// `feed`: ws ‖ sequence number (8) → tagged `StoredEvent`.
+/// `feed`: ws ‖ first sequence number (8) → tagged `StoredEvents`: the events of
+/// one write transaction, numbered consecutively from the key's.
 pub const FEED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("feed");
 /// `feed_consumers`: ws ‖ consumer name → acknowledged sequence number (8).
 pub const FEED_CONSUMERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("feed_consumers");
@@ -74,6 +75,8 @@ pub const JOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jobs");
 /// `job_data`: ws ‖ job number (8) ‖ kind (1) ‖ rest → bytes: what a running job
 /// keeps between its chunks (see `job.rs`), deleted when it ends.
 pub const JOB_DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("job_data");
+/// `api_keys`: SHA-256 of the token (32 bytes) → tagged `StoredApiKey`.
+pub const API_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("api_keys");
 /// `job_ids`: 16 UUID bytes → ws ‖ job number (8).
 pub const JOB_IDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("job_ids");
 

@@ -23,6 +23,7 @@ mod feed;
 pub mod filter;
 mod guard;
 mod job;
+mod key;
 /// Public so that the benchmark floor can write exactly this layout.
 pub mod keys;
 mod overlay;
@@ -43,17 +44,19 @@ pub use feed::{Event, EventKind, NewEvent};
 pub use guard::panic_is_contained;
 use guard::{Poison, guarded};
 pub use job::{JobDataKind, JobRecord, JobState};
+pub use key::{ApiKey, KeyRole};
 pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
 /// The on-disk format version this build writes (`meta.format_version`). It also
 /// opens files of [`FORMAT_VERSIONS_UPGRADABLE`], upgrading them in place.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
-/// The older format versions `open` upgrades: version 3 is version 4 without the
-/// tiered tables' `frozen` tables, version 2 also without their `mid` tables; the
-/// missing tables start empty (docs/format.md, "Format version").
-pub const FORMAT_VERSIONS_UPGRADABLE: [u32; 2] = [2, 3];
+/// The older format versions `open` upgrades: version 4 is version 5 without the
+/// campaign, feed and job tables, version 3 also without the tiered tables'
+/// `frozen` tables, version 2 also without their `mid` tables; the missing tables
+/// start empty (docs/format.md, "Format version").
+pub const FORMAT_VERSIONS_UPGRADABLE: [u32; 3] = [2, 3, 4];
 
 /// The slug of the workspace every new database starts with (R1).
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -200,8 +203,8 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Every table of format version 4 that `open` makes sure exists.
-const ALL_TABLES: [&str; 30] = [
+/// Every table of format version 5 that `open` makes sure exists.
+const ALL_TABLES: [&str; 31] = [
     "meta",
     "workspaces",
     "workspace_slugs",
@@ -232,6 +235,7 @@ const ALL_TABLES: [&str; 30] = [
     "jobs",
     "job_ids",
     "job_data",
+    "api_keys",
 ];
 
 impl Store {
@@ -485,9 +489,9 @@ impl Store {
             w.create_workspace(DEFAULT_WORKSPACE, random_uuid_v4(), now_us())?;
             w.commit()?;
         } else if version.is_some_and(|v| FORMAT_VERSIONS_UPGRADABLE.contains(&v)) {
-            // Format 2 or 3 → 4: the missing tables (frozen, and mid for format 2)
-            // are created empty, then the version says so, in one transaction (a
-            // crash leaves the file as it was).
+            // Format 2, 3 or 4 → 5: the missing tables (campaigns, feed and jobs;
+            // frozen for format 3, and mid for format 2) are created empty, then the
+            // version says so, in one transaction (a crash leaves the file as it was).
             let mut w = self.begin_write(Wait::Block)?;
             w.init_tables()?;
             w.set_meta_u32(keys::META_FORMAT_VERSION, FORMAT_VERSION)?;

@@ -216,6 +216,7 @@ impl WriteView {
             keys::JOBS,
             keys::JOB_IDS,
             keys::JOB_DATA,
+            keys::API_KEYS,
         ] {
             self.txn.open_table(t)?;
         }

@@ -184,41 +184,50 @@ pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreE
     check_jobs(rtx, walk)
 }
 
-/// Every event decodes and is numbered at most the workspace's last sequence number.
+/// Every `feed` entry decodes, holds at least one event, and its events are
+/// numbered above the entry before it and at most the workspace's last sequence
+/// number.
 fn check_feed(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> {
     let (Some(feed), Some(counters)) = (open(rtx, keys::FEED)?, open(rtx, keys::COUNTERS)?) else {
         return Ok(());
     };
-    let mut last_of: BTreeMap<u32, u64> = BTreeMap::new();
+    // Per workspace: the last sequence number given, and the last one seen so far.
+    let mut state: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     for entry in feed.iter()? {
         let (k, v) = entry?;
         let shown = show_key(k.value());
-        let Some((ws, seq)) = split_ws(k.value()).and_then(|(w, s)| Some((w, keys::u64_from(s)?)))
+        let Some((ws, first)) =
+            split_ws(k.value()).and_then(|(w, s)| Some((w, keys::u64_from(s)?)))
         else {
             walk.report("feed", shown, "key is not ws ‖ sequence number");
             continue;
         };
-        if let Err(e) = codec::decode_event(v.value()) {
-            walk.report("feed", shown.clone(), e.to_string());
-        }
-        let last = match last_of.get(&ws) {
-            Some(l) => *l,
+        let n = match codec::decode_events(v.value()) {
+            Ok(b) => u64::try_from(b.events.len()).unwrap_or(u64::MAX),
+            Err(e) => {
+                walk.report("feed", shown, e.to_string());
+                continue;
+            }
+        };
+        let (given, seen) = match state.get(&ws) {
+            Some(s) => *s,
             None => {
                 let l = counters
                     .get(ws_key(ws, b"feed_seq").as_slice())?
                     .and_then(|c| keys::u64_from(c.value()))
                     .unwrap_or(0);
-                last_of.insert(ws, l);
-                l
+                (l, 0)
             }
         };
-        if seq > last {
+        let last = first.saturating_add(n).saturating_sub(1);
+        if n == 0 || first <= seen || last > given {
             walk.report(
                 "feed",
                 shown,
-                format!("sequence number above the last given ({last})"),
+                format!("events {first}..={last}: empty, overlapping the entry before (to {seen}) or above the last given ({given})"),
             );
         }
+        state.insert(ws, (given, last.max(seen)));
     }
     Ok(())
 }

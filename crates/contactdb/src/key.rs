@@ -1,0 +1,128 @@
+//! API keys of a workspace: tokens for the HTTP server, stored only as hashes.
+
+use contactdb_store::{KeyRole, Wait};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::contact::timestamp;
+use crate::database::{Database, now_us};
+use crate::error::Error;
+use crate::workspace::Workspace;
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read job states and contacts.
+    Read,
+    /// Send bulk requests and jobs; and what read allows.
+    Write,
+    /// Everything.
+    Manage,
+}
+
+impl From<KeyRole> for Role {
+    fn from(r: KeyRole) -> Self {
+        match r {
+            KeyRole::Read => Role::Read,
+            KeyRole::Write => Role::Write,
+            KeyRole::Manage => Role::Manage,
+        }
+    }
+}
+
+impl From<Role> for KeyRole {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Read => KeyRole::Read,
+            Role::Write => KeyRole::Write,
+            Role::Manage => KeyRole::Manage,
+        }
+    }
+}
+
+/// An API key (never its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    /// Its id, to revoke it by.
+    pub id: String,
+    /// The slug of its workspace.
+    pub workspace: String,
+    /// Its role.
+    pub role: Role,
+    /// When it was created.
+    #[serde(serialize_with = "crate::contact::ser_ts")]
+    pub created_at: jiff::Timestamp,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Workspace {
+    /// Creates an API key with `role` and returns it with its token. The token is
+    /// shown this once: only its SHA-256 is stored.
+    pub fn create_key(&self, role: Role) -> Result<(KeyInfo, String), Error> {
+        let mut secret = [0u8; 32];
+        let (a, b) = secret.split_at_mut(16);
+        a.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        b.copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let token: String = std::iter::once("cdb_".to_owned())
+            .chain(secret.iter().map(|x| format!("{x:02x}")))
+            .collect();
+        let id = *uuid::Uuid::new_v4().as_bytes();
+        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
+        let k = w.create_api_key(self.id(), &hash(&token), id, role.into(), now_us())?;
+        w.commit()?;
+        Ok((self.key_info(&k), token))
+    }
+
+    /// Every key of the workspace, oldest first.
+    pub fn keys(&self) -> Result<Vec<KeyInfo>, Error> {
+        let r = self.db().inner.store.read()?;
+        Ok(r.api_keys(self.id())?
+            .iter()
+            .map(|k| self.key_info(k))
+            .collect())
+    }
+
+    /// Revokes the key with this id; returns whether it was live.
+    pub fn revoke_key(&self, id: &str) -> Result<bool, Error> {
+        let id = uuid::Uuid::parse_str(id.trim())
+            .map_err(|_| Error::InvalidArgument(format!("{id:?} is not a key id")))?;
+        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
+        let revoked = w.revoke_api_key(self.id(), id.as_bytes())?;
+        w.commit()?;
+        Ok(revoked)
+    }
+
+    fn key_info(&self, k: &contactdb_store::ApiKey) -> KeyInfo {
+        KeyInfo {
+            id: uuid::Uuid::from_bytes(k.id).hyphenated().to_string(),
+            workspace: self.info().slug.clone(),
+            role: k.role.into(),
+            created_at: timestamp(k.created_at_us),
+            revoked: k.revoked,
+        }
+    }
+}
+
+impl Database {
+    /// The workspace and role of a live key with this token; `None` for an unknown
+    /// or revoked one.
+    pub fn authenticate(&self, token: &str) -> Result<Option<(Workspace, Role)>, Error> {
+        let r = self.inner.store.read()?;
+        let Some(k) = r.api_key(&hash(token))? else {
+            return Ok(None);
+        };
+        if k.revoked {
+            return Ok(None);
+        }
+        let Some(info) = r.workspaces()?.into_iter().find(|w| w.id == k.ws) else {
+            return Ok(None);
+        };
+        Ok(Some((Workspace::new(self.clone(), info), k.role.into())))
+    }
+}
