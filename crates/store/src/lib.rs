@@ -263,8 +263,9 @@ impl Store {
     }
 
     /// Opens the database over a custom redb storage backend, creating it if the
-    /// backend is empty: for tests that inject I/O failures or model a power loss.
-    /// `path` only names the database in messages.
+    /// backend is empty: for tests that inject I/O failures or model a power loss
+    /// (feature `test-support`). `path` only names the database in messages.
+    #[cfg(feature = "test-support")]
     pub fn open_with_backend(
         backend: impl redb::StorageBackend,
         path: &Path,
