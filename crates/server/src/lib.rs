@@ -15,8 +15,11 @@
 //! `x-workspace-id` naming another is 403, as is a key whose role does not allow the
 //! operation (`read` for `GET`, `write` for the rest). A body over the limit is 413.
 
+pub mod deliver;
+
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -43,8 +46,11 @@ pub struct Config {
     /// Most bytes of a request body (413 above).
     pub max_body: usize,
     /// How often the job worker looks for jobs nobody told it about (submitted by
-    /// another process before this one started, or interrupted).
+    /// another process before this one started, or interrupted), and the webhook
+    /// deliverer for new events.
     pub job_poll: Duration,
+    /// Where to deliver the triggered change events, if anywhere.
+    pub webhook: Option<deliver::Webhook>,
 }
 
 impl Default for Config {
@@ -52,6 +58,7 @@ impl Default for Config {
         Config {
             max_body: MAX_BODY_DEFAULT,
             job_poll: Duration::from_secs(5),
+            webhook: None,
         }
     }
 }
@@ -349,8 +356,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let jobs = Arc::new(Notify::new());
+    let db_for_delivery = db.clone();
     let app = router_with(db.clone(), &config, Arc::clone(&jobs));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let poll = config.job_poll;
     let worker = tokio::spawn(async move {
         loop {
             let d = db.clone();
@@ -358,17 +367,47 @@ pub async fn serve(
             let _ = tokio::task::spawn_blocking(move || run_jobs(&d)).await;
             tokio::select! {
                 () = jobs.notified() => {}
-                () = tokio::time::sleep(config.job_poll) => {}
+                () = tokio::time::sleep(poll) => {}
                 _ = stop_rx.changed() => return,
             }
         }
+    });
+    let stopping = Arc::new(AtomicBool::new(false));
+    let deliverer = config.webhook.clone().map(|hook| {
+        let db = db_for_delivery.clone();
+        let stopping = Arc::clone(&stopping);
+        let poll = config.job_poll;
+        std::thread::spawn(move || deliver_loop(&db, &hook, poll, &stopping))
     });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    stopping.store(true, Ordering::Relaxed);
+    if let Some(d) = deliverer {
+        let _ = tokio::task::spawn_blocking(move || d.join()).await;
+    }
     result
+}
+
+/// Delivers every workspace's triggered events until `stopping`.
+fn deliver_loop(db: &Database, hook: &deliver::Webhook, poll: Duration, stopping: &AtomicBool) {
+    let stop = || stopping.load(Ordering::Relaxed);
+    while !stop() {
+        for w in db.workspaces().unwrap_or_default() {
+            let Ok(ws) = db.workspace(&w.slug) else {
+                continue;
+            };
+            if let Err(e) = deliver::drain(&ws, hook, 5, &stop) {
+                tracing::warn!(workspace = %w.slug, error = %e, "webhook delivery paused; it resumes from the last accepted event");
+            }
+        }
+        let started = Instant::now();
+        while !stop() && started.elapsed() < poll {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

@@ -47,6 +47,7 @@ fn start(db: Database, max_body: usize) -> Server {
             let config = contactdb_server::Config {
                 max_body,
                 job_poll: Duration::from_millis(100),
+                webhook: None,
             };
             contactdb_server::serve(db, listener, config, async {
                 let _ = stop_rx.await;
