@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// Most bytes of a request body; larger bodies get 413.
     #[arg(long, value_name = "BYTES", default_value_t = contactdb_server::MAX_BODY_DEFAULT)]
     pub max_body: usize,
+    /// Most requests per minute per API key (more get 429 with Retry-After);
+    /// unlimited when not given.
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
     /// Also deliver triggered change events to this webhook (see `feed deliver`).
     #[arg(long, value_name = "URL")]
     pub deliver: Option<String>,

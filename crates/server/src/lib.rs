@@ -51,6 +51,9 @@ pub struct Config {
     pub job_poll: Duration,
     /// Where to deliver the triggered change events, if anywhere.
     pub webhook: Option<deliver::Webhook>,
+    /// Most requests per minute one key may make (a burst of that many, refilled
+    /// evenly); more get 429 with `Retry-After`. `None`: no limit.
+    pub rate_per_minute: Option<u32>,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             max_body: MAX_BODY_DEFAULT,
             job_poll: Duration::from_secs(5),
             webhook: None,
+            rate_per_minute: None,
         }
     }
 }
@@ -67,6 +71,37 @@ impl Default for Config {
 struct AppState {
     db: Database,
     jobs: Arc<Notify>,
+    limits: Arc<RateLimits>,
+}
+
+/// A token bucket per key: `per_minute` tokens at most, refilled evenly.
+struct RateLimits {
+    per_minute: Option<u32>,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimits {
+    /// Takes a token for `key`; when there is none, the seconds until there is.
+    fn take(&self, key: &str) -> Result<(), u64> {
+        let Some(per_minute) = self.per_minute.filter(|n| *n > 0) else {
+            return Ok(());
+        };
+        let cap = f64::from(per_minute);
+        let now = Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * cap / 60.0).min(cap);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) * 60.0 / cap).ceil().max(1.0) as u64)
+        }
+    }
 }
 
 /// What one request's log line says beyond method, path and status.
@@ -80,16 +115,17 @@ struct LogInfo {
 struct Answer {
     status: StatusCode,
     body: Value,
-    retry_after: bool,
+    retry_after: Option<u64>,
     log: LogInfo,
 }
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let mut r = (self.status, Json(self.body)).into_response();
-        if self.retry_after {
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            r.headers_mut().insert("retry-after", v);
         }
         r.extensions_mut().insert(self.log);
         r
@@ -100,7 +136,7 @@ fn answer(status: u16, body: Value) -> Answer {
     Answer {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         body,
-        retry_after: false,
+        retry_after: None,
         log: LogInfo::default(),
     }
 }
@@ -152,7 +188,7 @@ async fn authorize(
     let found = blocking(move || db.authenticate(&token))
         .await?
         .map_err(internal)?;
-    let Some((ws, role)) = found else {
+    let Some((ws, role, key_id)) = found else {
         return Err(error(401, "unauthorized", "unknown or revoked API key"));
     };
     let info = ws.info();
@@ -170,6 +206,15 @@ async fn authorize(
             "forbidden_role",
             format!("the key's role does not allow this operation (needs {needed:?})"),
         ));
+    }
+    if let Err(wait) = state.limits.take(&key_id) {
+        let mut a = error(
+            429,
+            "rate_limited",
+            format!("this key's request rate is limited; retry in {wait} s"),
+        );
+        a.retry_after = Some(wait);
+        return Err(a);
     }
     Ok(ws)
 }
@@ -193,7 +238,7 @@ fn refused(e: contactdb::Error) -> Answer {
                 "busy",
                 "another write is in progress in this workspace; retry later",
             );
-            a.retry_after = true;
+            a.retry_after = Some(1);
             a
         }
         other => internal(other),
@@ -328,7 +373,14 @@ fn router_with(db: Database, config: &Config, jobs: Arc<Notify>) -> Router {
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(axum::middleware::from_fn(log_line))
-        .with_state(AppState { db, jobs })
+        .with_state(AppState {
+            db,
+            jobs,
+            limits: Arc::new(RateLimits {
+                per_minute: config.rate_per_minute,
+                buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            }),
+        })
 }
 
 /// Runs every unfinished job of every workspace (one pass).
