@@ -383,14 +383,15 @@ fn router_with(db: Database, config: &Config, jobs: Arc<Notify>) -> Router {
         })
 }
 
-/// Runs every unfinished job of every workspace (one pass).
-fn run_jobs(db: &Database) {
+/// Runs every unfinished job of every workspace (one pass), until `stopping`.
+fn run_jobs(db: &Database, stopping: &AtomicBool) {
     let Ok(workspaces) = db.workspaces() else {
         return;
     };
+    let stop = || stopping.load(Ordering::Relaxed);
     for w in workspaces {
         if let Ok(ws) = db.workspace(&w.slug)
-            && let Err(e) = ws.run_jobs()
+            && let Err(e) = ws.run_jobs_until(&stop)
         {
             tracing::warn!(workspace = %w.slug, error = %e, "job run failed; it will be retried");
         }
@@ -398,9 +399,9 @@ fn run_jobs(db: &Database) {
 }
 
 /// Serves `db` on `listener` until `shutdown` completes: then it stops accepting,
-/// finishes the requests in flight, and returns; a job in progress stops at its
-/// next chunk boundary at the latest when the process exits, and resumes when a
-/// worker next runs (here, or `contactdb job run`).
+/// finishes the requests in flight, lets a job in progress commit its chunk in
+/// flight and leaves the rest of it to the next worker (here, or `contactdb job
+/// run`), and returns.
 pub async fn serve(
     db: Database,
     listener: tokio::net::TcpListener,
@@ -412,11 +413,14 @@ pub async fn serve(
     let app = router_with(db.clone(), &config, Arc::clone(&jobs));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let poll = config.job_poll;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let worker_stop = Arc::clone(&stopping);
     let worker = tokio::spawn(async move {
         loop {
             let d = db.clone();
+            let s = Arc::clone(&worker_stop);
             // A panic in a job run is that run's; the worker goes on.
-            let _ = tokio::task::spawn_blocking(move || run_jobs(&d)).await;
+            let _ = tokio::task::spawn_blocking(move || run_jobs(&d, &s)).await;
             tokio::select! {
                 () = jobs.notified() => {}
                 () = tokio::time::sleep(poll) => {}
@@ -424,7 +428,6 @@ pub async fn serve(
             }
         }
     });
-    let stopping = Arc::new(AtomicBool::new(false));
     let deliverer = config.webhook.clone().map(|hook| {
         let db = db_for_delivery.clone();
         let stopping = Arc::clone(&stopping);
@@ -434,9 +437,10 @@ pub async fn serve(
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    // A job in progress stops after its chunk in flight and resumes at the next run.
+    stopping.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     let _ = worker.await;
-    stopping.store(true, Ordering::Relaxed);
     if let Some(d) = deliverer {
         let _ = tokio::task::spawn_blocking(move || d.join()).await;
     }
