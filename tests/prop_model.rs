@@ -804,6 +804,11 @@ enum Step {
     /// A bulk request as JSON submitted as a job and run to its end (R17); it
     /// carries no `request_id` (a job's id identifies it).
     Job(Json),
+    /// Creates a campaign with these required columns (R16; refused when the name
+    /// is taken).
+    CreateCampaign(&'static str, &'static [&'static str]),
+    /// Drops a campaign: its memberships go, the contacts stay (R16).
+    DropCampaign(&'static str),
 }
 
 impl From<BulkRequest> for Step {
@@ -820,18 +825,37 @@ impl From<Json> for Step {
 
 fn gen_sequence() -> impl Strategy<Value = Vec<Step>> {
     let step = prop_oneof![
-        19 => gen_request().prop_map(Some),
-        1 => Just(None),
+        38 => gen_request().prop_map(|g| Some(Ok(g))),
+        2 => Just(None),
+        1 => select(&["calls", "news", "vip", "nope"][..]).prop_map(|n| Some(Err(n))),
     ];
     proptest::collection::vec(step, 1..=8).prop_map(|gens| {
         let mut out: Vec<Step> = Vec::new();
         let mut built: Vec<GenRequest> = Vec::new();
         let mut nickname = true;
         for g in gens {
-            let Some(g) = g else {
-                nickname = !nickname;
-                out.push(Step::ImportEnabled("nickname", nickname));
-                continue;
+            let g = match g {
+                None => {
+                    nickname = !nickname;
+                    out.push(Step::ImportEnabled("nickname", nickname));
+                    continue;
+                }
+                // Create the missing campaign (requiring a custom column), or drop
+                // one (then create it again, empty).
+                Some(Err("nope")) => {
+                    out.push(Step::CreateCampaign("nope", &["Tier"]));
+                    continue;
+                }
+                Some(Err(name)) => {
+                    out.push(Step::DropCampaign(name));
+                    let required = CAMPAIGNS
+                        .iter()
+                        .find(|c| c.0 == name)
+                        .map_or(&[][..], |c| c.1);
+                    out.push(Step::CreateCampaign(name, required));
+                    continue;
+                }
+                Some(Ok(g)) => g,
             };
             let g = match g.repeat {
                 Some(ix) if !built.is_empty() => GenRequest {
@@ -1001,6 +1025,10 @@ fn history(steps: &[Step], upto: usize) -> String {
                 "  #{i}: job {}",
                 serde_json::to_string(r).unwrap_or_default()
             ),
+            Step::CreateCampaign(name, required) => {
+                writeln!(s, "  #{i}: create campaign {name} required {required:?}")
+            }
+            Step::DropCampaign(name) => writeln!(s, "  #{i}: drop campaign {name}"),
         };
     }
     s
@@ -1167,14 +1195,21 @@ fn new_events(ws: &Workspace, seen: &mut u64) -> Vec<Event> {
     es
 }
 
-/// A campaign's members as (contact_key, priority), in pick order.
-fn members(ws: &Workspace, name: &str) -> Vec<(String, u64)> {
-    ws.members(name)
-        .expect("members readable")
-        .into_iter()
-        .map(|m| (m.contact_key, u64::from(m.priority)))
-        .collect()
+/// A campaign's members as (contact_key, priority), in pick order; `None` for a
+/// campaign that does not exist.
+fn members(ws: &Workspace, name: &str) -> Option<Vec<(String, u64)>> {
+    ws.campaign(name).expect("campaign readable")?;
+    Some(
+        ws.members(name)
+            .expect("members readable")
+            .into_iter()
+            .map(|m| (m.contact_key, u64::from(m.priority)))
+            .collect(),
+    )
 }
+
+/// Every campaign name a sequence uses.
+const CAMPAIGN_NAMES: [&str; 4] = ["calls", "news", "vip", "nope"];
 
 /// The engine's run of a request as a job: submitted, then run to its end.
 fn engine_job(ws: &Workspace, req: &Json) -> Result<Job, String> {
@@ -1357,6 +1392,20 @@ fn run_sequence_with(steps: &[Step], columns: &[ColumnSpec]) -> Result<(), TestC
                 model.declare_column(&spec);
                 continue;
             }
+            Step::CreateCampaign(name, required) => {
+                let want = model.create_campaign(name, required).is_ok();
+                for ws in &wss {
+                    let got = ws.create_campaign(name, required).is_ok();
+                    prop_assert_eq!(got, want, "campaign creation differs; {}", ctx());
+                }
+            }
+            Step::DropCampaign(name) => {
+                let want = model.drop_campaign(name);
+                for ws in &wss {
+                    let got = ws.drop_campaign(name).expect("drop runs");
+                    prop_assert_eq!(got, want, "campaign drop differs; {}", ctx());
+                }
+            }
             Step::Bulk(req) => {
                 let engine = engine_bulk(&wss[0], req);
                 let engine1 = engine_bulk(&wss[1], req);
@@ -1448,9 +1497,9 @@ fn run_sequence_with(steps: &[Step], columns: &[ColumnSpec]) -> Result<(), TestC
                 ctx()
             );
             // R16: every campaign's members in pick order.
-            for (name, _) in CAMPAIGNS {
+            for name in CAMPAIGN_NAMES {
                 let got = members(ws, name);
-                let want = model.members(name).expect("a campaign of the model");
+                let want = model.members(name);
                 prop_assert!(
                     got == want,
                     "members of {} differ (database {}):\nengine {:?}\nmodel  {:?}\n{}",
@@ -1487,10 +1536,10 @@ fn run_sequence_with(steps: &[Step], columns: &[ColumnSpec]) -> Result<(), TestC
             show_contacts(&got),
             show_contacts(&want)
         );
-        for (name, _) in CAMPAIGNS {
+        for name in CAMPAIGN_NAMES {
             prop_assert_eq!(
                 members(&ws, name),
-                model.members(name).expect("a campaign of the model"),
+                model.members(name),
                 "members of {} after reopen",
                 name
             );
@@ -2021,4 +2070,40 @@ fn r17_jobs_chunked_rejected_failed() {
         Step::Job(json!({"mode":"upsert","campaign":"nope","records":[{"contact_key":"d"}]})),
         Step::Job(json!({"mode":"upsert","on_invalid":"skip","campaign":"news","records":big})),
     ]);
+}
+
+/// R3 + R16: a record missing a required custom column fails with
+/// `required_missing` only (a record fails one matching-stage check); a campaign
+/// may require a custom column; a campaign dropped and created again starts empty.
+#[test]
+fn r16_required_missing_before_campaign_column_missing() {
+    let columns = [
+        ColumnSpec::new("tier", ColumnType::Integer)
+            .import_enabled(true)
+            .required(true),
+        ColumnSpec::new("nickname", ColumnType::String { max_len: 10 }).import_enabled(true),
+    ];
+    scenario_with(
+        &[
+            Step::CreateCampaign("nope", &["gsm", "Tier"]),
+            Step::CreateCampaign("nope", &[]),
+            Step::Bulk(
+                json!({"mode":"upsert","campaign":"nope","on_invalid":"skip","records":[
+                {"contact_key":"k1"},{"contact_key":"k2","tier":1},
+                {"contact_key":"k3","gsm":"+905550000001"},
+                {"contact_key":"k4","tier":2,"gsm":"+905550000002"}]}),
+            ),
+            Step::Bulk(
+                json!({"mode":"update","campaign":"nope","on_invalid":"skip","records":[
+                {"contact_key":"k4","tier":null},{"contact_key":"k2","nickname":"n"},
+                {"contact_key":"k4","gsm":null}]}),
+            ),
+            Step::DropCampaign("nope"),
+            Step::DropCampaign("nope"),
+            Step::CreateCampaign("nope", &[]),
+            Step::Job(json!({"mode":"update","campaign":"nope","records":[
+                {"contact_key":"k2"}]})),
+        ],
+        &columns,
+    );
 }

@@ -1010,6 +1010,13 @@ impl Model {
         Ok(())
     }
 
+    /// Drops a campaign and its memberships (the contacts stay); whether it existed.
+    pub fn drop_campaign(&mut self, name: &str) -> bool {
+        let before = self.campaigns.len();
+        self.campaigns.retain(|c| c.name != name);
+        self.campaigns.len() != before
+    }
+
     /// A campaign's members in pick order (R16): `priority` ascending (5 when
     /// unset), then order of joining; each as (contact_key, priority).
     pub fn members(&self, name: &str) -> Option<Vec<(String, u64)>> {
