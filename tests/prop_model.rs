@@ -1267,6 +1267,7 @@ fn check_job(
                 ctx()
             );
             prop_assert_eq!(job.processed, job.total, "job progress; {}", ctx());
+            prop_assert_eq!(job.total, report.summary.total, "job total; {}", ctx());
             let mut got = job.report.clone().expect("a succeeded job has its report");
             let mut want = (**report).clone();
             normalize_report(&mut got);
