@@ -1468,6 +1468,8 @@ impl Model {
                     events.push(event("rekey", &now, Some(old.key.clone())));
                     described = true;
                 }
+                // A new alias is one the contact did not have before, also its own
+                // former key given back to it as an alias (R9 after R11).
                 for a in &now.aliases {
                     if !old.aliases.contains(a) {
                         events.push(event("alias", &now, Some(a.clone())));

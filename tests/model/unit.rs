@@ -1660,3 +1660,24 @@ fn r17_job_chunks() {
     assert_eq!(m.contacts(), direct.contacts());
     assert_eq!(feed(direct.events()).len(), 2);
 }
+
+// R18 + R9 + R11: a contact renamed, then given its former key back as an alias by
+// a later record (matched by email): both the rekey and the alias are reported.
+#[test]
+fn r18_former_key_back_as_an_alias() {
+    let mut m = seeded(json!([{"contact_key":"a","email":"a@x.com"}]));
+    json_req(
+        &mut m,
+        json!({"mode":"update","match_on":["key","email"],"records":[
+            {"contact_key":"a","new_contact_key":"b"},{"contact_key":"a","email":"a@x.com"}]}),
+    )
+    .expect("applies");
+    assert_eq!(get(&m, "b").aliases, vec!["a".to_owned()]);
+    assert_eq!(
+        feed(&m.events()[1..]),
+        vec![
+            ev("rekey", "b", 3, Some("a")),
+            ev("alias", "b", 3, Some("a"))
+        ]
+    );
+}
