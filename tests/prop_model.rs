@@ -6,11 +6,18 @@
 //! Requests are JSON: optional fields with their default value are written absent,
 //! as `null` or explicitly; the engine reads them as `BulkRequest`, the model with
 //! its own reader. Some steps switch a custom column's import flag, and some repeat
-//! an earlier request with its defaults written anew (R21). After every request:
-//! the reports are equal (messages blanked), the contents are equal, `check()` is
-//! clean, and a twin database run with `merge_threads(1)` gives the same report
-//! (parallel ≡ sequential, R6; the first plans on four threads, one record per
-//! chunk). At the end the file is reopened and compared again.
+//! an earlier request with its defaults written anew (R21). Every sequence starts
+//! with three campaigns (two with required columns); requests may name one of them
+//! or a missing one (R16) and carry a trigger, well-formed or not (R18); some steps
+//! submit the request as a job and run it (R17), in chunks of two records in one
+//! database and three in the other. After every step: the reports are equal
+//! (messages blanked; a job's report but `summary.batches`), the contents are
+//! equal, every campaign's members are listed in the model's pick order, the new
+//! change-feed events are the model's (exactly for a direct request or a job of
+//! one transaction; loosely for a chunked job), `check()` is clean, and a twin
+//! database run with `merge_threads(1)` gives the same report (parallel ≡
+//! sequential, R6; the first plans on four threads, one record per chunk). At the
+//! end the files are reopened and compared again.
 //!
 //! `CONTACTDB_PROPTEST_CASES` sets the case count (default [`DEFAULT_CASES`]);
 //! `CONTACTDB_PROPTEST_SEED` sets the RNG seed (default fixed, so runs repeat).
@@ -29,10 +36,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use contactdb::{
-    BulkRequest, ColumnSpec, ColumnType, Contact, Database, EmptyValues, Error, MatchOn, Mode,
-    OnDuplicate, OnInvalid, Report, Workspace,
+    BulkRequest, ColumnSpec, ColumnType, Contact, Database, EmptyValues, Error, Event, EventKind,
+    Job, JobState, MatchOn, Mode, OnDuplicate, OnInvalid, Report, Workspace,
 };
-use model::{Model, ModelContact, normalize_report};
+use model::{Model, ModelContact, ModelEvent, ModelJob, normalize_report};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError};
@@ -42,6 +49,9 @@ const DEFAULT_CASES: u32 = 512;
 const DEFAULT_SEED: u64 = 0x00c0_ffee_2024_0001;
 /// Small, so the 11-record requests hit `too_many_records`.
 const RECORDS_MAX: usize = 10;
+/// Records per job chunk (R17) of the two databases: small, so jobs of a few
+/// records commit in several transactions, differently in each database.
+const JOB_CHUNKS: [usize; 2] = [2, 3];
 
 fn config() -> Config {
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
@@ -414,6 +424,46 @@ struct GenRequest {
     /// Repeat an earlier request of the sequence, its defaults written anew (R21
     /// replays: the same body however it is spelled).
     repeat: Option<Index>,
+    /// The campaign the request names (R16), one of [`CAMPAIGNS`] or a missing one.
+    campaign: Option<&'static str>,
+    /// The request's trigger (R18): well-formed, conflicting or ill-formed.
+    trigger: Option<Json>,
+    /// Submit the request as a job and run it (R17) instead of applying it.
+    as_job: bool,
+}
+
+/// The campaigns every sequence starts with: (name, required columns as written).
+const CAMPAIGNS: [(&str, &[&str]); 3] = [
+    ("calls", &["phoneNumber"]),
+    ("news", &[]),
+    ("vip", &["email", "first_name"]),
+];
+
+fn gen_campaign() -> impl Strategy<Value = Option<&'static str>> {
+    proptest::option::weighted(
+        0.35,
+        prop_oneof![
+            4 => Just("calls"),
+            4 => Just("news"),
+            2 => Just("vip"),
+            1 => Just("nope"),
+        ],
+    )
+}
+
+fn gen_trigger() -> impl Strategy<Value = Option<Json>> {
+    proptest::option::weighted(
+        0.3,
+        prop_oneof![
+            4 => Just(json!({"call": {"agentId": 7, "dispositionId": "d1"}})),
+            4 => Just(json!({"workflow": true})),
+            3 => Just(json!({"workflow": "welcome"})),
+            2 => Just(json!({"call": {"agentId": 7}, "workflow": true})),
+            1 => Just(json!({})),
+            1 => Just(json!({"workflow": false})),
+            1 => Just(json!({"call": "now"})),
+        ],
+    )
 }
 
 fn gen_request() -> impl Strategy<Value = GenRequest> {
@@ -480,6 +530,7 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
         columns,
         bad,
         proptest::option::weighted(0.15, any::<Index>()),
+        (gen_campaign(), gen_trigger(), proptest::bool::weighted(0.2)),
     )
         .prop_map(
             |(
@@ -491,6 +542,7 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
                 columns,
                 bad,
                 repeat,
+                (campaign, trigger, as_job),
             )| GenRequest {
                 mode,
                 match_on,
@@ -504,6 +556,9 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
                 columns,
                 bad,
                 repeat,
+                campaign,
+                trigger,
+                as_job,
             },
         )
 }
@@ -716,6 +771,18 @@ fn build(g: &GenRequest) -> Json {
         }
         None => put_option(&mut top, "columns", Json::Null, true, s[5] % 2),
     }
+    match g.campaign {
+        Some(c) => {
+            top.insert("campaign".into(), json!(c));
+        }
+        None => put_option(&mut top, "campaign", Json::Null, true, s[4] / 2 % 2),
+    }
+    match &g.trigger {
+        Some(t) => {
+            top.insert("trigger".into(), t.clone());
+        }
+        None => put_option(&mut top, "trigger", Json::Null, true, s[5] / 2 % 2),
+    }
     let records_name = if s[6] % 8 == 7 {
         "contactDatas"
     } else {
@@ -734,6 +801,14 @@ enum Step {
     /// Declares the named custom column of the sequence's set anew with this
     /// `import_enabled` flag (R3; R21 replays do not look at flags).
     ImportEnabled(&'static str, bool),
+    /// A bulk request as JSON submitted as a job and run to its end (R17); it
+    /// carries no `request_id` (a job's id identifies it).
+    Job(Json),
+    /// Creates a campaign with these required columns (R16; refused when the name
+    /// is taken).
+    CreateCampaign(&'static str, &'static [&'static str]),
+    /// Drops a campaign: its memberships go, the contacts stay (R16).
+    DropCampaign(&'static str),
 }
 
 impl From<BulkRequest> for Step {
@@ -750,18 +825,37 @@ impl From<Json> for Step {
 
 fn gen_sequence() -> impl Strategy<Value = Vec<Step>> {
     let step = prop_oneof![
-        19 => gen_request().prop_map(Some),
-        1 => Just(None),
+        38 => gen_request().prop_map(|g| Some(Ok(g))),
+        2 => Just(None),
+        1 => select(&["calls", "news", "vip", "nope"][..]).prop_map(|n| Some(Err(n))),
     ];
     proptest::collection::vec(step, 1..=8).prop_map(|gens| {
         let mut out: Vec<Step> = Vec::new();
         let mut built: Vec<GenRequest> = Vec::new();
         let mut nickname = true;
         for g in gens {
-            let Some(g) = g else {
-                nickname = !nickname;
-                out.push(Step::ImportEnabled("nickname", nickname));
-                continue;
+            let g = match g {
+                None => {
+                    nickname = !nickname;
+                    out.push(Step::ImportEnabled("nickname", nickname));
+                    continue;
+                }
+                // Create the missing campaign (requiring a custom column), or drop
+                // one (then create it again, empty).
+                Some(Err("nope")) => {
+                    out.push(Step::CreateCampaign("nope", &["Tier"]));
+                    continue;
+                }
+                Some(Err(name)) => {
+                    out.push(Step::DropCampaign(name));
+                    let required = CAMPAIGNS
+                        .iter()
+                        .find(|c| c.0 == name)
+                        .map_or(&[][..], |c| c.1);
+                    out.push(Step::CreateCampaign(name, required));
+                    continue;
+                }
+                Some(Ok(g)) => g,
             };
             let g = match g.repeat {
                 Some(ix) if !built.is_empty() => GenRequest {
@@ -770,7 +864,15 @@ fn gen_sequence() -> impl Strategy<Value = Vec<Step>> {
                 },
                 _ => g,
             };
-            out.push(Step::Bulk(build(&g)));
+            if g.as_job {
+                let mut req = build(&g);
+                if let Json::Object(top) = &mut req {
+                    top.remove("request_id");
+                }
+                out.push(Step::Job(req));
+            } else {
+                out.push(Step::Bulk(build(&g)));
+            }
             built.push(g);
         }
         out
@@ -803,7 +905,10 @@ fn temp_dir() -> tempfile::TempDir {
 /// hand records to the resolving thread one at a time, in every interleaving the
 /// scheduler produces.
 fn open(path: &std::path::Path, one_thread: bool) -> Database {
-    let mut b = Database::builder().records_max(RECORDS_MAX);
+    let chunk = JOB_CHUNKS[usize::from(one_thread)];
+    let mut b = Database::builder()
+        .records_max(RECORDS_MAX)
+        .job_chunk_records(chunk);
     b = if one_thread {
         b.merge_threads(1)
             .index_buffer_min(1)
@@ -915,6 +1020,15 @@ fn history(steps: &[Step], upto: usize) -> String {
             Step::ImportEnabled(name, on) => {
                 writeln!(s, "  #{i}: declare {name} import_enabled={on}")
             }
+            Step::Job(r) => writeln!(
+                s,
+                "  #{i}: job {}",
+                serde_json::to_string(r).unwrap_or_default()
+            ),
+            Step::CreateCampaign(name, required) => {
+                writeln!(s, "  #{i}: create campaign {name} required {required:?}")
+            }
+            Step::DropCampaign(name) => writeln!(s, "  #{i}: drop campaign {name}"),
         };
     }
     s
@@ -993,6 +1107,33 @@ fn tally(result: &Result<Report, String>, req: &Json) {
     }
 }
 
+fn tally_key(key: String) {
+    let mut stats = STATS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *stats.entry(key).or_default() += 1;
+}
+
+fn tally_events(events: &[ModelEvent], by: &str) {
+    for e in events {
+        tally_key(format!("event {} by {by}", e.kind));
+        if e.trigger.is_some() {
+            tally_key(format!("event with trigger by {by}"));
+        }
+    }
+}
+
+fn tally_job(job: &ModelJob) {
+    match job {
+        ModelJob::Failed(code) => tally_key(format!("job failed {code}")),
+        ModelJob::Succeeded(r, chunks) => {
+            tally_key(format!("job succeeded {:?}", r.status));
+            tally_key(format!("job transactions {}", chunks.len()));
+            tally_events(&chunks.concat(), "job");
+        }
+    }
+}
+
 fn print_stats() {
     if std::env::var_os("CONTACTDB_PROPTEST_STATS").is_some() {
         let stats = STATS
@@ -1008,42 +1149,229 @@ fn run_sequence(steps: &[Step]) -> Result<(), TestCaseError> {
     run_sequence_with(steps, &custom_columns())
 }
 
+/// The engine's events as the model writes them.
+fn event_view(e: &Event) -> ModelEvent {
+    let kind = match e.kind {
+        EventKind::Insert => "insert",
+        EventKind::Update => "update",
+        EventKind::Rekey => "rekey",
+        EventKind::Alias => "alias",
+        EventKind::Join => "join",
+        _ => "unknown",
+    };
+    ModelEvent {
+        kind,
+        key: e.key.clone(),
+        version: e.version,
+        detail: e.detail.clone(),
+        trigger: e.trigger.clone(),
+    }
+}
+
+fn show_events(es: &[ModelEvent]) -> String {
+    let mut s = String::new();
+    for e in es {
+        let _ = writeln!(
+            s,
+            "  {} {} v{} detail={:?} trigger={}",
+            e.kind,
+            e.key,
+            e.version,
+            e.detail,
+            e.trigger
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), Json::to_string)
+        );
+    }
+    s
+}
+
+/// The events appended since `seen`, which moves past them.
+fn new_events(ws: &Workspace, seen: &mut u64) -> Vec<Event> {
+    let es = ws.feed(*seen, 100_000).expect("feed readable");
+    if let Some(last) = es.last() {
+        *seen = last.seq;
+    }
+    es
+}
+
+/// A campaign's members as (contact_key, priority), in pick order; `None` for a
+/// campaign that does not exist.
+fn members(ws: &Workspace, name: &str) -> Option<Vec<(String, u64)>> {
+    ws.campaign(name).expect("campaign readable")?;
+    Some(
+        ws.members(name)
+            .expect("members readable")
+            .into_iter()
+            .map(|m| (m.contact_key, u64::from(m.priority)))
+            .collect(),
+    )
+}
+
+/// Every campaign name a sequence uses.
+const CAMPAIGN_NAMES: [&str; 4] = ["calls", "news", "vip", "nope"];
+
+/// The engine's run of a request as a job: submitted, then run to its end.
+fn engine_job(ws: &Workspace, req: &Json) -> Result<Job, String> {
+    let parsed: BulkRequest = match serde_json::from_value(req.clone()) {
+        Ok(r) => r,
+        Err(e) => return Err(format!("engine cannot read the request: {e}")),
+    };
+    let id = ws
+        .submit(&parsed)
+        .map_err(|e| format!("submit refused: {e}"))?;
+    ws.run_job(&id).map_err(|e| format!("run_job: {e}"))
+}
+
+/// semantics.md "Jobs" against the model: a request-level problem fails the job
+/// with its code first; otherwise it succeeds with the report of the same request
+/// applied at once (but `summary.batches`). Its events: under `abort`, or when
+/// one chunk holds every record, exactly the one transaction's; else per chunk,
+/// checked loosely (a job writes a contact once per chunk): the same inserted
+/// keys, and the last event of each key the job left on a contact carries that
+/// contact's final version. Every event names the job.
+fn check_job(
+    job: &Job,
+    want: &ModelJob,
+    events: &[Event],
+    req: &Json,
+    chunk: usize,
+    final_contacts: &[ModelContact],
+    ctx: &dyn Fn() -> String,
+) -> Result<(), TestCaseError> {
+    let got_events: Vec<ModelEvent> = events.iter().map(event_view).collect();
+    match want {
+        ModelJob::Failed(code) => {
+            prop_assert_eq!(job.state, JobState::Failed, "job state; {}", ctx());
+            let reason = job.error.clone().unwrap_or_default();
+            prop_assert!(
+                reason.starts_with(&format!("{code}:")),
+                "job failed with {:?}, model says {}; {}",
+                reason,
+                code,
+                ctx()
+            );
+            prop_assert!(
+                got_events.is_empty(),
+                "a failed job appended events:\n{}{}",
+                show_events(&got_events),
+                ctx()
+            );
+        }
+        ModelJob::Succeeded(report, chunks) => {
+            prop_assert_eq!(
+                job.state,
+                JobState::Succeeded,
+                "job state (error {:?}); {}",
+                job.error,
+                ctx()
+            );
+            prop_assert_eq!(job.processed, job.total, "job progress; {}", ctx());
+            prop_assert_eq!(job.total, report.summary.total, "job total; {}", ctx());
+            let mut got = job.report.clone().expect("a succeeded job has its report");
+            let mut want = (**report).clone();
+            normalize_report(&mut got);
+            normalize_report(&mut want);
+            want.summary.batches = got.summary.batches;
+            prop_assert!(
+                got == want,
+                "job report differs (engine vs model):\n{}{}",
+                report_diff(&got, &want),
+                ctx()
+            );
+            for e in events {
+                prop_assert!(
+                    e.job.as_deref() == Some(job.id.as_str()),
+                    "a job's event without its id: {:?}; {}",
+                    e,
+                    ctx()
+                );
+            }
+            let flat: Vec<ModelEvent> = chunks.iter().flatten().cloned().collect();
+            let abort = model::parse_request(req).is_ok_and(|r| r.on_invalid == OnInvalid::Abort);
+            let records = req
+                .get("records")
+                .or_else(|| req.get("contactDatas"))
+                .and_then(Json::as_array)
+                .map_or(0, Vec::len);
+            if abort || records <= chunk {
+                prop_assert!(
+                    got_events == flat,
+                    "job events differ (one transaction):\nengine:\n{}model:\n{}{}",
+                    show_events(&got_events),
+                    show_events(&flat),
+                    ctx()
+                );
+                return Ok(());
+            }
+            tally_key(if got_events == flat {
+                "job chunked events equal the model's per chunk".to_owned()
+            } else {
+                "job chunked events differ from the model's per chunk".to_owned()
+            });
+            let inserted = |es: &[ModelEvent]| -> Vec<String> {
+                let mut ks: Vec<String> = es
+                    .iter()
+                    .filter(|e| e.kind == "insert")
+                    .map(|e| e.key.clone())
+                    .collect();
+                ks.sort();
+                ks
+            };
+            prop_assert_eq!(
+                inserted(&got_events),
+                inserted(&flat),
+                "job inserted keys differ:\nengine:\n{}model:\n{}{}",
+                show_events(&got_events),
+                show_events(&flat),
+                ctx()
+            );
+            for c in final_contacts {
+                let last_got = got_events.iter().rev().find(|e| e.key == c.key);
+                let last_want = flat.iter().rev().find(|e| e.key == c.key);
+                prop_assert_eq!(
+                    last_got.map(|e| e.version),
+                    last_want.map(|_| c.version),
+                    "last job event of {} (final version {}):\nengine:\n{}model:\n{}{}",
+                    &c.key,
+                    c.version,
+                    show_events(&got_events),
+                    show_events(&flat),
+                    ctx()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run_sequence_with(steps: &[Step], columns: &[ColumnSpec]) -> Result<(), TestCaseError> {
     let dir = temp_dir();
-    let path = dir.path().join("many.redb");
-    let path1 = dir.path().join("one.redb");
-    let db = open(&path, false);
-    let db1 = open(&path1, true);
-    let ws = db.workspace("default").expect("default workspace");
-    let ws1 = db1.workspace("default").expect("default workspace");
+    let paths = [dir.path().join("many.redb"), dir.path().join("one.redb")];
+    let dbs = [open(&paths[0], false), open(&paths[1], true)];
+    let wss = [
+        dbs[0].workspace("default").expect("default workspace"),
+        dbs[1].workspace("default").expect("default workspace"),
+    ];
+    // How far each engine's feed has been compared.
+    let mut seen = [0_u64; 2];
     let mut model = Model::with_records_max(RECORDS_MAX);
     for spec in columns {
-        ws.declare_column(spec.clone()).expect("declare");
-        ws1.declare_column(spec.clone()).expect("declare");
+        for ws in &wss {
+            ws.declare_column(spec.clone()).expect("declare");
+        }
         model.declare_column(spec);
+    }
+    for (name, required) in CAMPAIGNS {
+        for ws in &wss {
+            ws.create_campaign(name, required).expect("campaign");
+        }
+        model.create_campaign(name, required).expect("campaign");
     }
 
     for (i, step) in steps.iter().enumerate() {
-        let req = match step {
-            Step::Bulk(req) => req,
-            Step::ImportEnabled(name, on) => {
-                let spec = columns
-                    .iter()
-                    .find(|c| c.name == *name)
-                    .expect("a column of the set")
-                    .clone()
-                    .import_enabled(*on);
-                ws.declare_column(spec.clone()).expect("declare");
-                ws1.declare_column(spec.clone()).expect("declare");
-                model.declare_column(&spec);
-                continue;
-            }
-        };
         let before = model.contacts();
-        let engine = engine_bulk(&ws, req);
-        let engine1 = engine_bulk(&ws1, req);
-        let want = model.bulk_json(req);
-        tally(&want, req);
+        let events_before = model.events().len();
         let ctx = || {
             format!(
                 "at step #{i}\nsteps:\n{}contacts before:\n{}",
@@ -1051,57 +1379,155 @@ fn run_sequence_with(steps: &[Step], columns: &[ColumnSpec]) -> Result<(), TestC
                 show_contacts(&before)
             )
         };
-        // Parallel ≡ sequential: the twin database gives the very same report.
-        prop_assert_eq!(&engine, &engine1, "merge_threads(1) differs; {}", ctx());
-        match (engine, want) {
-            (Ok(mut got), Ok(mut want)) => {
-                normalize_report(&mut got);
-                normalize_report(&mut want);
+        match step {
+            Step::ImportEnabled(name, on) => {
+                let spec = columns
+                    .iter()
+                    .find(|c| c.name == *name)
+                    .expect("a column of the set")
+                    .clone()
+                    .import_enabled(*on);
+                for ws in &wss {
+                    ws.declare_column(spec.clone()).expect("declare");
+                }
+                model.declare_column(&spec);
+                continue;
+            }
+            Step::CreateCampaign(name, required) => {
+                let want = model.create_campaign(name, required).is_ok();
+                for ws in &wss {
+                    let got = ws.create_campaign(name, required).is_ok();
+                    prop_assert_eq!(got, want, "campaign creation differs; {}", ctx());
+                }
+            }
+            Step::DropCampaign(name) => {
+                let want = model.drop_campaign(name);
+                for ws in &wss {
+                    let got = ws.drop_campaign(name).expect("drop runs");
+                    prop_assert_eq!(got, want, "campaign drop differs; {}", ctx());
+                }
+            }
+            Step::Bulk(req) => {
+                let engine = engine_bulk(&wss[0], req);
+                let engine1 = engine_bulk(&wss[1], req);
+                let want = model.bulk_json(req);
+                tally(&want, req);
+                // Parallel ≡ sequential: the twin database gives the very same report.
+                prop_assert_eq!(&engine, &engine1, "merge_threads(1) differs; {}", ctx());
+                match (engine, want) {
+                    (Ok(mut got), Ok(mut want)) => {
+                        normalize_report(&mut got);
+                        normalize_report(&mut want);
+                        prop_assert!(
+                            got == want,
+                            "report differs (engine vs model):\n{}{}",
+                            report_diff(&got, &want),
+                            ctx()
+                        );
+                    }
+                    (got, want) => {
+                        let got = got.map(|r| format!("{:?} report", r.status));
+                        let want = want.map(|r| format!("{:?} report", r.status));
+                        prop_assert_eq!(got, want, "request-level result differs; {}", ctx());
+                    }
+                }
+                // R18: the request's events, exactly.
+                let want_events = model.events()[events_before..].to_vec();
+                tally_events(&want_events, "request");
+                for (k, ws) in wss.iter().enumerate() {
+                    let got = new_events(ws, &mut seen[k]);
+                    prop_assert!(
+                        got.iter().all(|e| e.job.is_none()),
+                        "a request's event names a job; {}",
+                        ctx()
+                    );
+                    let got: Vec<ModelEvent> = got.iter().map(event_view).collect();
+                    prop_assert!(
+                        got == want_events,
+                        "events differ (database {}):\nengine:\n{}model:\n{}{}",
+                        k,
+                        show_events(&got),
+                        show_events(&want_events),
+                        ctx()
+                    );
+                }
+            }
+            Step::Job(req) => {
+                // The second database's chunks differ: its events come from a
+                // copy of the model run with its chunk size.
+                let mut twin = model.clone();
+                let want = model.job_json(req, JOB_CHUNKS[0]);
+                let want1 = twin.job_json(req, JOB_CHUNKS[1]);
+                let final_contacts = model.contacts();
+                for (k, (ws, want)) in wss.iter().zip([want, want1]).enumerate() {
+                    let job = engine_job(ws, req);
+                    match (job, want) {
+                        (Ok(job), Ok(want)) => {
+                            if k == 0 {
+                                tally_job(&want);
+                            }
+                            let events = new_events(ws, &mut seen[k]);
+                            check_job(
+                                &job,
+                                &want,
+                                &events,
+                                req,
+                                JOB_CHUNKS[k],
+                                &final_contacts,
+                                &ctx,
+                            )?;
+                        }
+                        (got, want) => {
+                            let got = got.map(|j| format!("{:?} job", j.state));
+                            let want = want.map(|_| "a job".to_owned());
+                            prop_assert_eq!(got, want, "job submission differs; {}", ctx());
+                        }
+                    }
+                }
+            }
+        }
+        let want = model.contacts();
+        for (k, (db, ws)) in dbs.iter().zip(&wss).enumerate() {
+            let got = contents(ws);
+            prop_assert!(
+                got == want,
+                "contents differ (database {}):\nengine:\n{}model:\n{}{}",
+                k,
+                show_contacts(&got),
+                show_contacts(&want),
+                ctx()
+            );
+            // R16: every campaign's members in pick order.
+            for name in CAMPAIGN_NAMES {
+                let got = members(ws, name);
+                let want = model.members(name);
                 prop_assert!(
                     got == want,
-                    "report differs (engine vs model):\n{}{}",
-                    report_diff(&got, &want),
+                    "members of {} differ (database {}):\nengine {:?}\nmodel  {:?}\n{}",
+                    name,
+                    k,
+                    got,
+                    want,
                     ctx()
                 );
             }
-            (got, want) => {
-                let got = got.map(|r| format!("{:?} report", r.status));
-                let want = want.map(|r| format!("{:?} report", r.status));
-                prop_assert_eq!(got, want, "request-level result differs; {}", ctx());
-            }
+            let problems = db.check().expect("check runs");
+            prop_assert!(
+                problems.is_empty(),
+                "check (database {}): {:?}; {}",
+                k,
+                problems,
+                ctx()
+            );
         }
-        let got = contents(&ws);
-        let want = model.contacts();
-        prop_assert!(
-            got == want,
-            "contents differ:\nengine:\n{}model:\n{}{}",
-            show_contacts(&got),
-            show_contacts(&want),
-            ctx()
-        );
-        prop_assert!(
-            contents(&ws1) == got,
-            "merge_threads(1) contents differ; {}",
-            ctx()
-        );
-        let problems = db.check().expect("check runs");
-        prop_assert!(problems.is_empty(), "check: {:?}; {}", problems, ctx());
-        let problems = db1.check().expect("check runs");
-        prop_assert!(
-            problems.is_empty(),
-            "check (1 thread): {:?}; {}",
-            problems,
-            ctx()
-        );
     }
 
-    // Durability: close, reopen, same contents.
-    drop(ws);
-    drop(db);
-    drop(ws1);
-    drop(db1);
+    // Durability: close, reopen, same contents, members and feed length.
+    let last = seen;
+    drop(wss);
+    drop(dbs);
     let want = model.contacts();
-    for p in [&path, &path1] {
+    for (k, p) in paths.iter().enumerate() {
         let db = Database::open(p).expect("reopens");
         let ws = db.workspace("default").expect("default workspace");
         let got = contents(&ws);
@@ -1111,6 +1537,15 @@ fn run_sequence_with(steps: &[Step], columns: &[ColumnSpec]) -> Result<(), TestC
             show_contacts(&got),
             show_contacts(&want)
         );
+        for name in CAMPAIGN_NAMES {
+            prop_assert_eq!(
+                members(&ws, name),
+                model.members(name),
+                "members of {} after reopen",
+                name
+            );
+        }
+        prop_assert_eq!(ws.last_seq().expect("last_seq"), last[k]);
         prop_assert!(db.check().expect("check runs").is_empty());
     }
     Ok(())
@@ -1119,7 +1554,7 @@ fn run_sequence_with(steps: &[Step], columns: &[ColumnSpec]) -> Result<(), TestC
 proptest! {
     #![proptest_config(config())]
 
-    /// R5, R6, R6a, R7–R15, R21: the engine behaves as the model, request after
+    /// R5, R6, R6a, R7–R18, R21: the engine behaves as the model, request after
     /// request.
     #[test]
     fn engine_matches_model(steps in gen_sequence()) {
@@ -1540,4 +1975,136 @@ fn r06a_kept_records_meet_through_the_requests_own_changes() {
             ]}),
         ]);
     }
+}
+
+/// R5 + R16 + R18: the trigger's shape is checked after the column and record
+/// checks, the campaign after every other check.
+#[test]
+fn r16_r18_trigger_and_campaign_checks_in_order() {
+    scenario(&[
+        json!({"mode":"upsert","campaign":"nope","trigger":{"call":{},"workflow":true},
+            "records":[{"contact_key":"a","bogus":1}]}),
+        json!({"mode":"insert","campaign":"nope","trigger":{},
+            "records":[{"contact_key":"a","new_contact_key":"b"}]}),
+        json!({"mode":"upsert","campaign":"nope","trigger":{"call":{},"workflow":true},
+            "records":[{"contact_key":"a"}]}),
+        json!({"mode":"upsert","campaign":"nope","trigger":{"workflow":"  "},
+            "records":[{"contact_key":"a"}]}),
+        json!({"mode":"upsert","campaign":"nope","trigger":{"workflow":true},
+            "records":[{"contact_key":"a"}]}),
+        json!({"mode":"upsert","campaign":"news","trigger":{"call":{"agentId":1},"workflow":null},
+            "records":[{"contact_key":"a"}]}),
+    ]);
+}
+
+/// R16: a member that would stay in the campaign without a required value fails;
+/// a request that names no campaign may clear it; a contact that joins again keeps
+/// its place, and a priority change moves it.
+#[test]
+fn r16_required_columns_of_members() {
+    scenario(&[
+        json!({"mode":"upsert","campaign":"calls","records":[
+            {"contact_key":"a","gsm":"+905550000001","priority":3},
+            {"contact_key":"b","gsm":"+905550000002"}]}),
+        json!({"mode":"update","campaign":"calls","records":[{"contact_key":"a","gsm":null}]}),
+        json!({"mode":"update","records":[{"contact_key":"a","gsm":null,"priority":9}]}),
+        json!({"mode":"upsert","campaign":"calls","on_invalid":"skip","records":[
+            {"contact_key":"a"},{"contact_key":"b","priority":0},{"contact_key":"c"}]}),
+        json!({"mode":"upsert","campaign":"vip","on_invalid":"skip","records":[
+            {"contact_key":"b","name":"B"},{"contact_key":"b","email":"b@x.com"},
+            {"contact_key":"d","email":"d@x.com","first_name":"D"}]}),
+    ]);
+}
+
+/// R18: a rename chain, an alias and a change undone in one request: one write per
+/// contact, events with the key and version after the request; a replay and an
+/// unchanged request append nothing; a different trigger is a different body.
+#[test]
+fn r18_one_write_per_contact_and_replays() {
+    let req = json!({"mode":"update","match_on":["key","email"],"campaign":"news",
+        "request_id":"r1","trigger":{"call":{"agentId":7}},"records":[
+        {"contact_key":"a","new_contact_key":"t"},
+        {"contact_key":"t","new_contact_key":"u","email":"e@x.com"},
+        {"contact_key":"m","email":"e@x.com"},
+        {"contact_key":"b","name":"B"},
+        {"contact_key":"b","name":null},
+        {"contact_key":"c"}]});
+    let mut other = req.clone();
+    other["trigger"] = json!({"workflow":true});
+    scenario(&[
+        json!({"mode":"upsert","records":[{"contact_key":"a"},{"contact_key":"b"},
+            {"contact_key":"c"}]}),
+        req.clone(),
+        req,
+        other,
+        json!({"mode":"update","records":[{"contact_key":"u"},{"contact_key":"c"}]}),
+    ]);
+}
+
+/// R17: jobs through the same harness: a skip job whose chunks write one contact
+/// twice and rename it between chunks, with a campaign and a trigger; an abort job
+/// rejected by one record; a job failed by a request-level problem; a job larger
+/// than a direct request's limit.
+#[test]
+fn r17_jobs_chunked_rejected_failed() {
+    let big: Vec<Json> = (0..RECORDS_MAX + 3)
+        .map(|n| json!({"contact_key": format!("n{n}"), "priority": n % 4}))
+        .collect();
+    scenario(&[
+        Step::Bulk(
+            json!({"mode":"upsert","records":[{"contact_key":"a"},{"contact_key":"b"},
+            {"contact_key":"c"}]}),
+        ),
+        Step::Job(
+            json!({"mode":"update","on_invalid":"skip","campaign":"news",
+            "trigger":{"workflow":"welcome"},"records":[
+            {"contact_key":"a","name":"x"},{"contact_key":"b","name":"y"},
+            {"contact_key":"a","new_contact_key":"z"},{"contact_key":"z","name":"q"},
+            {"contact_key":"nobody"},{"contact_key":"c","priority":0},{"contact_key":"z"}]}),
+        ),
+        Step::Job(json!({"mode":"upsert","campaign":"calls","records":[
+            {"contact_key":"d","gsm":"+905550000001"},{"contact_key":"e"}]})),
+        Step::Job(
+            json!({"mode":"upsert","campaign":"calls","trigger":{"call":{},"workflow":true},
+            "records":[{"contact_key":"d"}]}),
+        ),
+        Step::Job(json!({"mode":"upsert","campaign":"nope","records":[{"contact_key":"d"}]})),
+        Step::Job(json!({"mode":"upsert","on_invalid":"skip","campaign":"news","records":big})),
+    ]);
+}
+
+/// R3 + R16: a record missing a required custom column fails with
+/// `required_missing` only (a record fails one matching-stage check); a campaign
+/// may require a custom column; a campaign dropped and created again starts empty.
+#[test]
+fn r16_required_missing_before_campaign_column_missing() {
+    let columns = [
+        ColumnSpec::new("tier", ColumnType::Integer)
+            .import_enabled(true)
+            .required(true),
+        ColumnSpec::new("nickname", ColumnType::String { max_len: 10 }).import_enabled(true),
+    ];
+    scenario_with(
+        &[
+            Step::CreateCampaign("nope", &["gsm", "Tier"]),
+            Step::CreateCampaign("nope", &[]),
+            Step::Bulk(
+                json!({"mode":"upsert","campaign":"nope","on_invalid":"skip","records":[
+                {"contact_key":"k1"},{"contact_key":"k2","tier":1},
+                {"contact_key":"k3","gsm":"+905550000001"},
+                {"contact_key":"k4","tier":2,"gsm":"+905550000002"}]}),
+            ),
+            Step::Bulk(
+                json!({"mode":"update","campaign":"nope","on_invalid":"skip","records":[
+                {"contact_key":"k4","tier":null},{"contact_key":"k2","nickname":"n"},
+                {"contact_key":"k4","gsm":null}]}),
+            ),
+            Step::DropCampaign("nope"),
+            Step::DropCampaign("nope"),
+            Step::CreateCampaign("nope", &[]),
+            Step::Job(json!({"mode":"update","campaign":"nope","records":[
+                {"contact_key":"k2"}]})),
+        ],
+        &columns,
+    );
 }

@@ -222,3 +222,32 @@ fn r17_states_failures_cancel_and_reopen() -> TestResult {
     assert_clean(&db)?;
     Ok(())
 }
+
+// R17: a runner asked to stop leaves the job running after its last committed
+// chunk; the next run resumes it and applies every record once.
+#[test]
+fn r17_stopped_runner_leaves_the_job_to_resume() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let ws = db_with(&dir, "c.redb", 2).workspace("default")?;
+    let records: Vec<Value> = (0..10)
+        .map(|i| json!({"contact_key": format!("k{i}")}))
+        .collect();
+    let mut req = BulkRequest::new(Mode::Upsert, records);
+    req.on_invalid = OnInvalid::Skip;
+    let id = ws.submit(&req)?;
+    let calls = std::cell::Cell::new(0);
+    let stop = || {
+        calls.set(calls.get() + 1);
+        calls.get() > 3
+    };
+    assert_eq!(ws.run_jobs_until(&stop)?, 0);
+    let job = ws.job(&id)?.unwrap();
+    assert_eq!((job.state, job.processed), (JobState::Running, 4));
+    assert_eq!(ws.count()?, 4);
+    assert_eq!(ws.run_jobs()?, 1);
+    let job = ws.job(&id)?.unwrap();
+    assert_eq!((job.state, job.processed), (JobState::Succeeded, 10));
+    assert_eq!(job.report.unwrap().summary.inserted, 10);
+    assert_eq!(ws.count()?, 10);
+    Ok(())
+}

@@ -164,3 +164,33 @@ fn r18_consumers_and_trimming() -> TestResult {
     assert_eq!(ws.last_seq()?, 6);
     Ok(())
 }
+
+// R18: a contact renamed and then given its former key back as an alias (found by
+// email) in one request gets both events: the rekey and the alias.
+#[test]
+fn r18_former_key_given_back_as_alias_has_its_event() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    seed(&ws, vec![json!({"contact_key": "a", "email": "a@x.com"})])?;
+    let mut r = req(
+        Mode::Update,
+        vec![
+            json!({"contact_key": "a", "new_contact_key": "b"}),
+            json!({"contact_key": "a", "email": "a@x.com"}),
+        ],
+    );
+    r.match_on = contactdb::MatchOn {
+        email: true,
+        phone: false,
+    };
+    ws.bulk(&r)?;
+    assert_eq!(must_get(&ws, "b")?.aliases, ["a"]);
+    let s = |x: &str| x.to_owned();
+    assert_eq!(
+        kinds(&ws, 1),
+        [
+            (EventKind::Rekey, s("b"), 3, Some(s("a"))),
+            (EventKind::Alias, s("b"), 3, Some(s("a"))),
+        ]
+    );
+    Ok(())
+}

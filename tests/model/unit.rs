@@ -1447,3 +1447,237 @@ fn r06a_kept_records_meet_through_the_requests_own_changes() {
     assert_eq!(c.columns["name"], json!("Y"));
     assert_eq!(c.version, 3);
 }
+
+/// (kind, key, version, detail) per event.
+fn feed(es: &[ModelEvent]) -> Vec<(&'static str, String, u64, Option<String>)> {
+    es.iter()
+        .map(|e| (e.kind, e.key.clone(), e.version, e.detail.clone()))
+        .collect()
+}
+
+fn ev(
+    kind: &'static str,
+    key: &str,
+    version: u64,
+    detail: Option<&str>,
+) -> (&'static str, String, u64, Option<String>) {
+    (kind, key.to_owned(), version, detail.map(str::to_owned))
+}
+
+// R16: a campaign's members in pick order (priority, then joining); a contact
+// joins once and keeps its place; a rekey keeps the membership; a priority change
+// moves it; a missing campaign is a request-level error after the others.
+#[test]
+fn r16_members_in_pick_order() {
+    let mut m = Model::new();
+    m.create_campaign("c", &[]).expect("created");
+    json_req(
+        &mut m,
+        json!({"mode":"upsert","campaign":"c","records":[
+            {"contact_key":"a","priority":7},{"contact_key":"b"},{"contact_key":"c","priority":0},
+            {"contact_key":"a"}]}),
+    )
+    .expect("applies");
+    let order = |m: &Model| m.members("c").expect("campaign");
+    assert_eq!(
+        order(&m),
+        vec![("c".into(), 0), ("b".into(), 5), ("a".into(), 7)]
+    );
+    json_req(
+        &mut m,
+        json!({"mode":"update","campaign":"c","records":[
+            {"contact_key":"a","new_contact_key":"z","priority":5},{"contact_key":"c","priority":9}]}),
+    )
+    .expect("applies");
+    assert_eq!(
+        order(&m),
+        vec![("z".into(), 5), ("b".into(), 5), ("c".into(), 9)]
+    );
+    assert_eq!(
+        json_req(
+            &mut m,
+            json!({"mode":"upsert","campaign":"nope","records":[{"contact_key":"x","bogus":1}]})
+        )
+        .err()
+        .as_deref(),
+        Some("unknown_column")
+    );
+    assert_eq!(
+        json_req(
+            &mut m,
+            json!({"mode":"upsert","campaign":"nope","records":[{"contact_key":"x"}]})
+        )
+        .err()
+        .as_deref(),
+        Some("no_such_campaign")
+    );
+}
+
+// R16: a record whose contact would join without a required column's value fails
+// with one campaign_column_missing per column; under abort nobody joins.
+#[test]
+fn r16_required_columns() {
+    let mut m = Model::new();
+    m.create_campaign("calls", &["phoneNumber"])
+        .expect("created");
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"upsert","campaign":"calls","on_invalid":"skip","records":[
+            {"contact_key":"a","gsm":"+905550000001"},{"contact_key":"b"}]}),
+    )
+    .expect("no request-level error");
+    assert_eq!(
+        errors(&rep),
+        vec![(1, Some("gsm"), E::CampaignColumnMissing, None)]
+    );
+    assert_eq!(m.members("calls").expect("campaign"), vec![("a".into(), 5)]);
+    let rep = json_req(
+        &mut m,
+        json!({"mode":"update","campaign":"calls","records":[{"contact_key":"a","gsm":null}]}),
+    )
+    .expect("no request-level error");
+    assert_eq!(rep.status, Status::Rejected);
+    assert_eq!(
+        errors(&rep),
+        vec![(0, Some("gsm"), E::CampaignColumnMissing, None)]
+    );
+}
+
+// R18: per written contact insert, or rekey / alias / update; joins last; key and
+// version after the request; the trigger on each; nothing for unchanged records,
+// rejected requests or replays.
+#[test]
+fn r18_events_of_a_request() {
+    let mut m = Model::new();
+    m.create_campaign("c", &[]).expect("created");
+    json_req(
+        &mut m,
+        json!({"mode":"upsert","match_on":["email"],"records":[
+            {"contact_key":"a","email":"a@x.com"},{"contact_key":"n","email":"a@x.com"},
+            {"contact_key":"b"}]}),
+    )
+    .expect("applies");
+    assert_eq!(
+        feed(m.events()),
+        vec![ev("insert", "a", 2, None), ev("insert", "b", 1, None)]
+    );
+    let trigger = json!({"workflow":"welcome"});
+    json_req(
+        &mut m,
+        json!({"mode":"update","match_on":["email"],"campaign":"c","trigger":trigger,
+            "request_id":"r1","records":[
+            {"contact_key":"b","name":"B"},
+            {"contact_key":"a","new_contact_key":"t"},
+            {"contact_key":"t","new_contact_key":"u","email":"e@x.com"},
+            {"contact_key":"m","email":"e@x.com"},
+            {"contact_key":"b","name":null},
+            {"contact_key":"b"}]}),
+    )
+    .expect("applies");
+    let new = &m.events()[2..];
+    assert_eq!(
+        feed(new),
+        vec![
+            ev("update", "b", 3, None),
+            ev("rekey", "u", 5, Some("a")),
+            ev("alias", "u", 5, Some("m")),
+            ev("update", "u", 5, None),
+            ev("join", "b", 3, Some("c")),
+            ev("join", "u", 5, Some("c")),
+        ]
+    );
+    assert!(new.iter().all(|e| e.trigger == Some(trigger.clone())));
+    // A replay, an unchanged record and a rejected request append nothing.
+    let n = m.events().len();
+    json_req(
+        &mut m,
+        json!({"mode":"update","match_on":["email"],"campaign":"c","trigger":trigger,
+            "request_id":"r1","records":[
+            {"contact_key":"b","name":"B"},
+            {"contact_key":"a","new_contact_key":"t"},
+            {"contact_key":"t","new_contact_key":"u","email":"e@x.com"},
+            {"contact_key":"m","email":"e@x.com"},
+            {"contact_key":"b","name":null},
+            {"contact_key":"b"}]}),
+    )
+    .expect("replays");
+    json_req(
+        &mut m,
+        json!({"mode":"update","records":[{"contact_key":"b"}]}),
+    )
+    .expect("applies");
+    json_req(
+        &mut m,
+        json!({"mode":"update","records":[{"contact_key":"b","name":"Q"},{"contact_key":"zz"}]}),
+    )
+    .expect("rejected");
+    assert_eq!(m.events().len(), n);
+    for (t, code) in [
+        (
+            json!({"call":{"a":1},"workflow":true}),
+            "conflicting_trigger",
+        ),
+        (json!({}), "invalid_trigger"),
+        (json!({"workflow":false}), "invalid_trigger"),
+        (json!({"call":"now"}), "invalid_trigger"),
+    ] {
+        assert_eq!(
+            json_req(
+                &mut m,
+                json!({"mode":"upsert","trigger":t,"records":[{"contact_key":"b"}]})
+            )
+            .err()
+            .as_deref(),
+            Some(code)
+        );
+    }
+}
+
+// R17: a job fails with a request-level problem's code; otherwise its report is
+// the one request's, and under skip each chunk commits its own events (a contact
+// written by two chunks has an event in each, with the key and version after it).
+#[test]
+fn r17_job_chunks() {
+    let mut m = Model::with_records_max(2);
+    let body = json!({"mode":"upsert","on_invalid":"skip","records":[
+        {"contact_key":"a"},{"contact_key":"b","bogus":1}]});
+    assert!(matches!(m.job_json(&body, 2), Ok(ModelJob::Failed(code)) if code == "unknown_column"));
+    let body = json!({"mode":"upsert","on_invalid":"skip","records":[
+        {"contact_key":"a"},{"contact_key":"b"},{"contact_key":"a","name":"A"}]});
+    let mut direct = Model::new();
+    let want = json_req(&mut direct, body.clone()).expect("applies");
+    let Ok(ModelJob::Succeeded(rep, chunks)) = m.job_json(&body, 2) else {
+        panic!("the job runs")
+    };
+    assert_eq!(*rep, want);
+    assert_eq!(
+        chunks.iter().map(|c| feed(c)).collect::<Vec<_>>(),
+        vec![
+            vec![ev("insert", "a", 1, None), ev("insert", "b", 1, None)],
+            vec![ev("update", "a", 2, None)],
+        ]
+    );
+    assert_eq!(m.contacts(), direct.contacts());
+    assert_eq!(feed(direct.events()).len(), 2);
+}
+
+// R18 + R9 + R11: a contact renamed, then given its former key back as an alias by
+// a later record (matched by email): both the rekey and the alias are reported.
+#[test]
+fn r18_former_key_back_as_an_alias() {
+    let mut m = seeded(json!([{"contact_key":"a","email":"a@x.com"}]));
+    json_req(
+        &mut m,
+        json!({"mode":"update","match_on":["key","email"],"records":[
+            {"contact_key":"a","new_contact_key":"b"},{"contact_key":"a","email":"a@x.com"}]}),
+    )
+    .expect("applies");
+    assert_eq!(get(&m, "b").aliases, vec!["a".to_owned()]);
+    assert_eq!(
+        feed(&m.events()[1..]),
+        vec![
+            ev("rekey", "b", 3, Some("a")),
+            ev("alias", "b", 3, Some("a"))
+        ]
+    );
+}

@@ -113,6 +113,24 @@ pub enum FeedCommand {
     Ack(FeedAckArgs),
     /// Print the named consumers and their positions as JSON Lines.
     Consumers,
+    /// POST the triggered events after the consumer's position to a webhook (signed,
+    /// in chunks of 500, retried), moving the position after each 2xx; exits when
+    /// the feed is drained.
+    Deliver(FeedDeliverArgs),
+}
+
+/// `feed deliver`.
+#[derive(Debug, Args)]
+pub struct FeedDeliverArgs {
+    /// The webhook, `http://host:port/path`.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// Tries per chunk before giving up (the position stays at the last accepted).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub attempts: u32,
+    /// Signing and tracking.
+    #[command(flatten)]
+    pub hook: crate::serve::HookArgs,
 }
 
 /// `feed read`.
@@ -354,6 +372,22 @@ pub fn feed(db_path: &Path, workspace: &str, cmd: &FeedCommand) -> anyhow::Resul
                 &mut out,
                 &serde_json::json!({"consumer": a.consumer, "acked": at}),
             )?;
+        }
+        FeedCommand::Deliver(a) => {
+            let hook = a.hook.webhook(&a.url)?;
+            let db = crate::commands::open_for_write(db_path)?;
+            let ws = open_workspace(&db, workspace)?;
+            match contactdb_server::deliver::drain(&ws, &hook, a.attempts.max(1), &|| false) {
+                Ok(d) => eprint_line(&format!(
+                    "delivered {} events in {} posts to {}",
+                    count(d.events),
+                    count(d.posts),
+                    a.url
+                )),
+                Err(e) => bail!(
+                    "delivery stopped: {e}; the next run resumes from the last accepted event"
+                ),
+            }
         }
         FeedCommand::Consumers => {
             let db = open_existing(db_path)?;

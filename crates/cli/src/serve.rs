@@ -19,6 +19,48 @@ pub struct ServeArgs {
     /// Most bytes of a request body; larger bodies get 413.
     #[arg(long, value_name = "BYTES", default_value_t = contactdb_server::MAX_BODY_DEFAULT)]
     pub max_body: usize,
+    /// Most requests per minute per API key (more get 429 with Retry-After);
+    /// unlimited when not given.
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// Also deliver triggered change events to this webhook (see `feed deliver`).
+    #[arg(long, value_name = "URL")]
+    pub deliver: Option<String>,
+    /// How delivered events are signed and tracked.
+    #[command(flatten)]
+    pub hook: HookArgs,
+}
+
+/// How webhook deliveries are signed and tracked.
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// The HMAC-SHA256 key of the signature header (default: the environment
+    /// variable CONTACTDB_WEBHOOK_SECRET).
+    #[arg(long, value_name = "SECRET")]
+    pub secret: Option<String>,
+    /// The feed consumer that records what the webhook accepted.
+    #[arg(long, value_name = "NAME", default_value = "webhook")]
+    pub consumer: String,
+}
+
+impl HookArgs {
+    /// The webhook at `url`.
+    pub fn webhook(&self, url: &str) -> anyhow::Result<contactdb_server::deliver::Webhook> {
+        let secret = match &self.secret {
+            Some(s) => s.clone(),
+            None => std::env::var("CONTACTDB_WEBHOOK_SECRET").map_err(|_| {
+                anyhow::anyhow!(
+                    "a webhook needs a signing secret: --secret or CONTACTDB_WEBHOOK_SECRET"
+                )
+            })?,
+        };
+        Ok(contactdb_server::deliver::Webhook {
+            url: url.to_owned(),
+            secret: secret.into_bytes(),
+            consumer: self.consumer.clone(),
+            timeout: std::time::Duration::from_secs(30),
+        })
+    }
 }
 
 /// `key`.
@@ -120,6 +162,11 @@ pub fn serve(db_path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         ));
         let config = contactdb_server::Config {
             max_body: args.max_body,
+            webhook: args
+                .deliver
+                .as_deref()
+                .map(|u| args.hook.webhook(u))
+                .transpose()?,
             ..contactdb_server::Config::default()
         };
         contactdb_server::serve(db, listener, config, contactdb_server::termination()).await?;

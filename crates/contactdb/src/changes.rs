@@ -59,11 +59,6 @@ fn write_events<'a>(before: Option<&'a Contact>, after: &'a Contact, out: &mut V
         });
     }
     for a in after.aliases.iter().filter(|a| !b.aliases.contains(a)) {
-        // A rename to one of the contact's own aliases moves the old key into the
-        // aliases: the rekey event says so already.
-        if *a == b.key {
-            continue;
-        }
         out.push(NewEvent {
             kind: EventKind::Alias,
             key: &after.key,

@@ -238,20 +238,34 @@ impl Workspace {
     /// Runs every queued or interrupted job of this workspace to its end, in
     /// submission order; returns how many ran.
     pub fn run_jobs(&self) -> Result<usize, Error> {
+        self.run_jobs_until(&|| false)
+    }
+
+    /// As [`Workspace::run_jobs`], but asks `stop` before each chunk and before
+    /// each job: once it says yes, the job in progress stays `running` after its
+    /// last committed chunk (the next run resumes it) and no other job starts.
+    /// Returns how many jobs ran to their end.
+    pub fn run_jobs_until(&self, stop: &dyn Fn() -> bool) -> Result<usize, Error> {
         let pending = self.db().inner.store.read()?.jobs(self.id(), true)?;
+        let mut ended = 0;
         for j in &pending {
-            self.run_record(j.id)?;
+            if stop() {
+                break;
+            }
+            if self.run_record(j.id, stop)?.state.is_final() {
+                ended += 1;
+            }
         }
-        Ok(pending.len())
+        Ok(ended)
     }
 
     /// Runs job `id` to its end (resuming it if it was interrupted) and returns it;
     /// a job that has ended is returned as it is.
     pub fn run_job(&self, id: &str) -> Result<Job, Error> {
-        self.run_record(parse_id(id)?)
+        self.run_record(parse_id(id)?, &|| false)
     }
 
-    fn run_record(&self, id: [u8; 16]) -> Result<Job, Error> {
+    fn run_record(&self, id: [u8; 16], stop: &dyn Fn() -> bool) -> Result<Job, Error> {
         let inner = &self.db().inner;
         // One runner per process at a time (another process cannot open the file
         // for writing at all).
@@ -263,7 +277,7 @@ impl Workspace {
             )));
         };
         if !job.state.is_final() {
-            match self.run_to_end(job.clone()) {
+            match self.run_to_end(job.clone(), stop) {
                 Ok(()) => {}
                 Err(e) => match refusal(&e) {
                     Some(reason) => self.fail_job(job.number, &id, reason)?,
@@ -291,7 +305,7 @@ impl Workspace {
     }
 
     /// Applies job `job` from where it stands to its end.
-    fn run_to_end(&self, job: JobRecord) -> Result<(), Error> {
+    fn run_to_end(&self, job: JobRecord, stop: &dyn Fn() -> bool) -> Result<(), Error> {
         let inner = &self.db().inner;
         let stored = inner
             .store
@@ -333,6 +347,9 @@ impl Workspace {
         let job_text = uuid::Uuid::from_bytes(job.id).hyphenated().to_string();
         let mut processed = usize::try_from(job.processed).unwrap_or(usize::MAX);
         while processed < total {
+            if stop() {
+                return Ok(());
+            }
             let end = total.min(processed.saturating_add(chunk));
             let mut part_req = req.clone();
             part_req.records = req.records.get(processed..end).unwrap_or_default().to_vec();

@@ -110,9 +110,9 @@ impl Workspace {
 }
 
 impl Database {
-    /// The workspace and role of a live key with this token; `None` for an unknown
-    /// or revoked one.
-    pub fn authenticate(&self, token: &str) -> Result<Option<(Workspace, Role)>, Error> {
+    /// The workspace, role and id of a live key with this token; `None` for an
+    /// unknown or revoked one.
+    pub fn authenticate(&self, token: &str) -> Result<Option<(Workspace, Role, String)>, Error> {
         let r = self.inner.store.read()?;
         let Some(k) = r.api_key(&hash(token))? else {
             return Ok(None);
@@ -123,6 +123,11 @@ impl Database {
         let Some(info) = r.workspaces()?.into_iter().find(|w| w.id == k.ws) else {
             return Ok(None);
         };
-        Ok(Some((Workspace::new(self.clone(), info), k.role.into())))
+        let id = uuid::Uuid::from_bytes(k.id).hyphenated().to_string();
+        Ok(Some((
+            Workspace::new(self.clone(), info),
+            k.role.into(),
+            id,
+        )))
     }
 }

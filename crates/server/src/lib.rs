@@ -15,8 +15,11 @@
 //! `x-workspace-id` naming another is 403, as is a key whose role does not allow the
 //! operation (`read` for `GET`, `write` for the rest). A body over the limit is 413.
 
+pub mod deliver;
+
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -43,8 +46,14 @@ pub struct Config {
     /// Most bytes of a request body (413 above).
     pub max_body: usize,
     /// How often the job worker looks for jobs nobody told it about (submitted by
-    /// another process before this one started, or interrupted).
+    /// another process before this one started, or interrupted), and the webhook
+    /// deliverer for new events.
     pub job_poll: Duration,
+    /// Where to deliver the triggered change events, if anywhere.
+    pub webhook: Option<deliver::Webhook>,
+    /// Most requests per minute one key may make (a burst of that many, refilled
+    /// evenly); more get 429 with `Retry-After`. `None`: no limit.
+    pub rate_per_minute: Option<u32>,
 }
 
 impl Default for Config {
@@ -52,6 +61,8 @@ impl Default for Config {
         Config {
             max_body: MAX_BODY_DEFAULT,
             job_poll: Duration::from_secs(5),
+            webhook: None,
+            rate_per_minute: None,
         }
     }
 }
@@ -60,6 +71,37 @@ impl Default for Config {
 struct AppState {
     db: Database,
     jobs: Arc<Notify>,
+    limits: Arc<RateLimits>,
+}
+
+/// A token bucket per key: `per_minute` tokens at most, refilled evenly.
+struct RateLimits {
+    per_minute: Option<u32>,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimits {
+    /// Takes a token for `key`; when there is none, the seconds until there is.
+    fn take(&self, key: &str) -> Result<(), u64> {
+        let Some(per_minute) = self.per_minute.filter(|n| *n > 0) else {
+            return Ok(());
+        };
+        let cap = f64::from(per_minute);
+        let now = Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * cap / 60.0).min(cap);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) * 60.0 / cap).ceil().max(1.0) as u64)
+        }
+    }
 }
 
 /// What one request's log line says beyond method, path and status.
@@ -73,16 +115,17 @@ struct LogInfo {
 struct Answer {
     status: StatusCode,
     body: Value,
-    retry_after: bool,
+    retry_after: Option<u64>,
     log: LogInfo,
 }
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let mut r = (self.status, Json(self.body)).into_response();
-        if self.retry_after {
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            r.headers_mut().insert("retry-after", v);
         }
         r.extensions_mut().insert(self.log);
         r
@@ -93,7 +136,7 @@ fn answer(status: u16, body: Value) -> Answer {
     Answer {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         body,
-        retry_after: false,
+        retry_after: None,
         log: LogInfo::default(),
     }
 }
@@ -145,7 +188,7 @@ async fn authorize(
     let found = blocking(move || db.authenticate(&token))
         .await?
         .map_err(internal)?;
-    let Some((ws, role)) = found else {
+    let Some((ws, role, key_id)) = found else {
         return Err(error(401, "unauthorized", "unknown or revoked API key"));
     };
     let info = ws.info();
@@ -163,6 +206,15 @@ async fn authorize(
             "forbidden_role",
             format!("the key's role does not allow this operation (needs {needed:?})"),
         ));
+    }
+    if let Err(wait) = state.limits.take(&key_id) {
+        let mut a = error(
+            429,
+            "rate_limited",
+            format!("this key's request rate is limited; retry in {wait} s"),
+        );
+        a.retry_after = Some(wait);
+        return Err(a);
     }
     Ok(ws)
 }
@@ -186,7 +238,7 @@ fn refused(e: contactdb::Error) -> Answer {
                 "busy",
                 "another write is in progress in this workspace; retry later",
             );
-            a.retry_after = true;
+            a.retry_after = Some(1);
             a
         }
         other => internal(other),
@@ -321,17 +373,25 @@ fn router_with(db: Database, config: &Config, jobs: Arc<Notify>) -> Router {
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(axum::middleware::from_fn(log_line))
-        .with_state(AppState { db, jobs })
+        .with_state(AppState {
+            db,
+            jobs,
+            limits: Arc::new(RateLimits {
+                per_minute: config.rate_per_minute,
+                buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            }),
+        })
 }
 
-/// Runs every unfinished job of every workspace (one pass).
-fn run_jobs(db: &Database) {
+/// Runs every unfinished job of every workspace (one pass), until `stopping`.
+fn run_jobs(db: &Database, stopping: &AtomicBool) {
     let Ok(workspaces) = db.workspaces() else {
         return;
     };
+    let stop = || stopping.load(Ordering::Relaxed);
     for w in workspaces {
         if let Ok(ws) = db.workspace(&w.slug)
-            && let Err(e) = ws.run_jobs()
+            && let Err(e) = ws.run_jobs_until(&stop)
         {
             tracing::warn!(workspace = %w.slug, error = %e, "job run failed; it will be retried");
         }
@@ -339,9 +399,9 @@ fn run_jobs(db: &Database) {
 }
 
 /// Serves `db` on `listener` until `shutdown` completes: then it stops accepting,
-/// finishes the requests in flight, and returns; a job in progress stops at its
-/// next chunk boundary at the latest when the process exits, and resumes when a
-/// worker next runs (here, or `contactdb job run`).
+/// finishes the requests in flight, lets a job in progress commit its chunk in
+/// flight and leaves the rest of it to the next worker (here, or `contactdb job
+/// run`), and returns.
 pub async fn serve(
     db: Database,
     listener: tokio::net::TcpListener,
@@ -349,26 +409,61 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let jobs = Arc::new(Notify::new());
+    let db_for_delivery = db.clone();
     let app = router_with(db.clone(), &config, Arc::clone(&jobs));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let poll = config.job_poll;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let worker_stop = Arc::clone(&stopping);
     let worker = tokio::spawn(async move {
         loop {
             let d = db.clone();
+            let s = Arc::clone(&worker_stop);
             // A panic in a job run is that run's; the worker goes on.
-            let _ = tokio::task::spawn_blocking(move || run_jobs(&d)).await;
+            let _ = tokio::task::spawn_blocking(move || run_jobs(&d, &s)).await;
             tokio::select! {
                 () = jobs.notified() => {}
-                () = tokio::time::sleep(config.job_poll) => {}
+                () = tokio::time::sleep(poll) => {}
                 _ = stop_rx.changed() => return,
             }
         }
     });
+    let deliverer = config.webhook.clone().map(|hook| {
+        let db = db_for_delivery.clone();
+        let stopping = Arc::clone(&stopping);
+        let poll = config.job_poll;
+        std::thread::spawn(move || deliver_loop(&db, &hook, poll, &stopping))
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    // A job in progress stops after its chunk in flight and resumes at the next run.
+    stopping.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    if let Some(d) = deliverer {
+        let _ = tokio::task::spawn_blocking(move || d.join()).await;
+    }
     result
+}
+
+/// Delivers every workspace's triggered events until `stopping`.
+fn deliver_loop(db: &Database, hook: &deliver::Webhook, poll: Duration, stopping: &AtomicBool) {
+    let stop = || stopping.load(Ordering::Relaxed);
+    while !stop() {
+        for w in db.workspaces().unwrap_or_default() {
+            let Ok(ws) = db.workspace(&w.slug) else {
+                continue;
+            };
+            if let Err(e) = deliver::drain(&ws, hook, 5, &stop) {
+                tracing::warn!(workspace = %w.slug, error = %e, "webhook delivery paused; it resumes from the last accepted event");
+            }
+        }
+        let started = Instant::now();
+        while !stop() && started.elapsed() < poll {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

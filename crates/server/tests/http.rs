@@ -33,6 +33,10 @@ impl Drop for Server {
 }
 
 fn start(db: Database, max_body: usize) -> Server {
+    start_with(db, max_body, None)
+}
+
+fn start_with(db: Database, max_body: usize, rate_per_minute: Option<u32>) -> Server {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -47,6 +51,8 @@ fn start(db: Database, max_body: usize) -> Server {
             let config = contactdb_server::Config {
                 max_body,
                 job_poll: Duration::from_millis(100),
+                webhook: None,
+                rate_per_minute,
             };
             contactdb_server::serve(db, listener, config, async {
                 let _ = stop_rx.await;
@@ -280,4 +286,37 @@ fn endpoints_and_status_codes() {
     drop(server);
     assert!(ws.get("cu-2").unwrap().is_some());
     assert!(db.check().unwrap().is_empty());
+}
+
+// A key over its rate gets 429 with Retry-After; another key is not affected.
+#[test]
+fn per_key_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path().join("c.redb")).unwrap();
+    let ws = db.workspace("default").unwrap();
+    let (_, one) = ws.create_key(Role::Write).unwrap();
+    let (_, two) = ws.create_key(Role::Write).unwrap();
+    let server = start_with(db, 64 * 1024, Some(2));
+    let a = server.addr;
+    let body =
+        json!({"columns": ["contact_key"], "insertIfNotExists": true, "contactDatas": [["k"]]});
+    assert_eq!(post(a, "/api/v1/contacts/bulk-upsert", &one, &body).0, 200);
+    assert_eq!(post(a, "/api/v1/contacts/bulk-upsert", &one, &body).0, 200);
+    let auth = format!("Bearer {one}");
+    let (s, head, b) = http(
+        a,
+        "POST",
+        "/api/v1/contacts/bulk-upsert",
+        &[("Authorization", &auth)],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(
+        (s, b["error"]["code"].clone()),
+        (429, json!("rate_limited"))
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 30"),
+        "{head}"
+    );
+    assert_eq!(post(a, "/api/v1/contacts/bulk-upsert", &two, &body).0, 200);
 }
