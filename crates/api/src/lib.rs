@@ -8,14 +8,16 @@
 //! use contactdb_api::bulk_upsert::BulkUpsert;
 //! use serde_json::json;
 //!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let body: BulkUpsert = serde_json::from_value(json!({
 //!     "columns": ["contact_key", "email"],
 //!     "contactDatas": [["c-1", "Ann@Example.com"]],
 //!     "insertIfNotExists": true
-//! })).unwrap();
-//! let req = body.to_request().unwrap();
+//! }))?;
+//! let req = body.to_request()?;
 //! assert_eq!(req.mode, contactdb::Mode::Upsert);
 //! assert_eq!(req.records[0]["email"], "Ann@Example.com");
+//! # Ok(()) }
 //! ```
 
 pub mod bulk_add;
