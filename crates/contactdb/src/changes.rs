@@ -76,6 +76,38 @@ fn write_events<'a>(before: Option<&'a Contact>, after: &'a Contact, out: &mut V
     }
 }
 
+/// The internal id of each contact in `plan.reached`, in its order: the id it was
+/// read with, else the id `apply` gave its write (`ids`, in the order of
+/// `plan.writes`), else the one its key names now.
+pub(crate) fn reached_ids(
+    write: &WriteView,
+    ws: WorkspaceId,
+    plan: &Plan,
+    ids: &[u64],
+) -> Result<Vec<u64>, Error> {
+    let by_key: AHashMap<&str, u64> = plan
+        .writes
+        .iter()
+        .zip(ids)
+        .map(|(w, id)| (w.after.key.as_str(), *id))
+        .collect();
+    plan.reached
+        .iter()
+        .map(|r| {
+            let id = match r.stored_id.or_else(|| by_key.get(r.key.as_str()).copied()) {
+                Some(id) => Some(id),
+                None => write.contact_id(ws, &r.key)?,
+            };
+            id.ok_or_else(|| {
+                Error::Internal(format!(
+                    "contact {:?} reached by the request has no id",
+                    r.key
+                ))
+            })
+        })
+        .collect()
+}
+
 /// Records what `plan` (just applied to `ws` in `write`, its contacts at `ids`)
 /// means around the contacts.
 pub(crate) fn record(
@@ -98,26 +130,7 @@ pub(crate) fn record(
         }
     }
     if let Some(c) = origin.campaign {
-        let by_key: AHashMap<&str, u64> = plan
-            .writes
-            .iter()
-            .zip(ids)
-            .map(|(w, id)| (w.after.key.as_str(), *id))
-            .collect();
-        for r in &plan.reached {
-            let id = match r.stored_id {
-                Some(id) => Some(id),
-                None => match by_key.get(r.key.as_str()) {
-                    Some(id) => Some(*id),
-                    None => write.contact_id(ws, &r.key)?,
-                },
-            };
-            let Some(id) = id else {
-                return Err(Error::Internal(format!(
-                    "contact {:?} reached by the request has no id",
-                    r.key
-                )));
-            };
+        for (r, id) in plan.reached.iter().zip(reached_ids(write, ws, plan, ids)?) {
             let p = r
                 .priority
                 .map_or(PRIORITY_DEFAULT, |p| u32::try_from(p).unwrap_or(u32::MAX));

@@ -14,7 +14,7 @@ use crate::changes;
 use crate::contact::timestamp;
 use crate::database::now_us;
 use crate::error::Error;
-use crate::workspace::{Workspace, trigger_json};
+use crate::workspace::{Workspace, run_plan_part, trigger_json};
 
 /// Default records a job applies per transaction.
 pub const JOB_CHUNK_RECORDS_DEFAULT: usize = 10_000;
@@ -366,7 +366,7 @@ impl Workspace {
                 left_out: left_out.as_deref().and_then(|l| l.get(processed..end)),
                 reached_before: Some(&reached),
             };
-            let plan = self.plan_part(&part_req, &prepared, &catalog, &contacts, now, &part)?;
+            let plan = run_plan_part(inner, &part_req, &prepared, &catalog, &contacts, now, &part)?;
             drop(contacts);
             if plan.report.status != Status::Rejected {
                 let ids = w.apply(self.id(), &plan.writes)?;
@@ -502,7 +502,15 @@ impl Workspace {
             self.id(),
             u64::try_from(req.records.len()).unwrap_or(0),
         )?;
-        let plan = self.plan_part(req, &prepared, catalog, &contacts, now, &Part::default())?;
+        let plan = run_plan_part(
+            inner,
+            req,
+            &prepared,
+            catalog,
+            &contacts,
+            now,
+            &Part::default(),
+        )?;
         drop(contacts);
         if plan.report.status != Status::Rejected {
             let ids = w.apply(self.id(), &plan.writes)?;
@@ -533,32 +541,6 @@ impl Workspace {
         w.commit()?;
         Ok(())
     }
-
-    fn plan_part<L: contactdb_merge::Lookup<Error = contactdb_store::StoreError>>(
-        &self,
-        req: &BulkRequest,
-        prepared: &Prepared,
-        catalog: &Catalog,
-        lookup: &L,
-        now: i64,
-        part: &Part<'_>,
-    ) -> Result<Plan, Error> {
-        let inner = &self.db().inner;
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            contactdb_merge::plan_part(
-                inner.pool.as_ref(),
-                inner.merge_chunk_records,
-                req,
-                prepared,
-                catalog,
-                lookup,
-                now,
-                part,
-            )
-        }))
-        .map_err(|_| Error::Internal("the merge panicked; nothing was written".to_owned()))?
-        .map_err(Error::from)
-    }
 }
 
 /// Adds the contacts a chunk reached first to `reached`, in memory and in the job's
@@ -571,23 +553,12 @@ fn remember_reached(
     ids: &[u64],
     reached: &mut AHashMap<u64, u32>,
 ) -> Result<(), Error> {
-    let by_key: AHashMap<&str, u64> = plan
-        .writes
+    for (r, id) in plan
+        .reached
         .iter()
-        .zip(ids)
-        .map(|(wr, id)| (wr.after.key.as_str(), *id))
-        .collect();
-    for r in &plan.reached {
-        let id = match r.stored_id {
-            Some(id) => Some(id),
-            None => match by_key.get(r.key.as_str()) {
-                Some(id) => Some(*id),
-                None => w.contact_id(ws.id(), &r.key)?,
-            },
-        };
-        if let Some(id) = id
-            && !reached.contains_key(&id)
-        {
+        .zip(changes::reached_ids(w, ws.id(), plan, ids)?)
+    {
+        if !reached.contains_key(&id) {
             reached.insert(id, r.first);
             w.put_job_data(
                 ws.id(),

@@ -3,7 +3,7 @@
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use contactdb_merge::{Lookup, Plan};
+use contactdb_merge::{Lookup, Part, Plan};
 use contactdb_policy::Prepared;
 use contactdb_policy::normalize::{normalize_email, normalize_phone};
 use contactdb_policy::request::prepare;
@@ -369,8 +369,21 @@ fn run_plan<L: Lookup<Error = StoreError>>(
     lookup: &L,
     now: i64,
 ) -> Result<Plan, Error> {
+    run_plan_part(inner, req, prepared, catalog, lookup, now, &Part::default())
+}
+
+/// As [`run_plan`], for one part of a larger request (a job's chunk).
+pub(crate) fn run_plan_part<L: Lookup<Error = StoreError>>(
+    inner: &Inner,
+    req: &BulkRequest,
+    prepared: &Prepared,
+    catalog: &Catalog,
+    lookup: &L,
+    now: i64,
+    part: &Part<'_>,
+) -> Result<Plan, Error> {
     catch_unwind(AssertUnwindSafe(|| {
-        contactdb_merge::plan_chunked(
+        contactdb_merge::plan_part(
             inner.pool.as_ref(),
             inner.merge_chunk_records,
             req,
@@ -378,6 +391,7 @@ fn run_plan<L: Lookup<Error = StoreError>>(
             catalog,
             lookup,
             now,
+            part,
         )
     }))
     .map_err(|_| Error::Internal("the merge panicked; nothing was written".to_owned()))?
