@@ -14,17 +14,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
+mod common;
 
-fn run(db: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
+use common::*;
 
 /// Runs the binary with `prefix` and then `fill` repeated without end on standard
 /// input (until the binary stops reading).
@@ -57,10 +49,6 @@ fn run_endless(db: &Path, args: &[&str], prefix: &[u8], fill: &'static [u8]) -> 
     let took = start.elapsed();
     feeder.join().unwrap();
     (out, took)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn assert_limit_error(what: &str, o: &Output, took: Duration) {

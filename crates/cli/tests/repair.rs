@@ -6,20 +6,9 @@
     clippy::panic
 )]
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
-
-fn run(db: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
+use common::*;
 
 #[test]
 fn repair_keeps_a_healthy_file_and_refuses_a_damaged_one_clearly() {
