@@ -64,6 +64,19 @@ pub(crate) fn column_from_entry(name: &[u8], value: &[u8]) -> Result<CustomColum
 /// A read-only table of byte-string keys and values.
 pub(crate) type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
+/// Opens table `def` in `txn`, or `None` when the file has no such table (a file
+/// written before the table existed, opened without upgrading it).
+pub(crate) fn open_optional(
+    txn: &ReadTransaction,
+    def: redb::TableDefinition<'static, &'static [u8], &'static [u8]>,
+) -> Result<Option<BytesTable>, StoreError> {
+    match txn.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl ReadView {
     pub(crate) fn new(txn: ReadTransaction, poison: Arc<Poison>) -> Self {
         ReadView { txn, poison }
@@ -75,11 +88,7 @@ impl ReadView {
         &self,
         def: redb::TableDefinition<'static, &'static [u8], &'static [u8]>,
     ) -> Result<Option<BytesTable>, StoreError> {
-        match self.txn.open_table(def) {
-            Ok(t) => Ok(Some(t)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        open_optional(&self.txn, def)
     }
 
     fn workspace_by_number(&self, ws: u32) -> Result<Option<WorkspaceInfo>, StoreError> {

@@ -8,19 +8,8 @@ use redb::{ReadTransaction, ReadableTable};
 
 use super::{Bytes, Walk};
 use crate::keys::{self, show_key, split_ws, ws_key};
+use crate::read::open_optional as open;
 use crate::{StoreError, codec};
-
-/// A table that a file written before it existed may lack: then it is empty.
-fn open(
-    rtx: &ReadTransaction,
-    def: redb::TableDefinition<&[u8], &[u8]>,
-) -> Result<Option<Bytes>, StoreError> {
-    match rtx.open_table(def) {
-        Ok(t) => Ok(Some(t)),
-        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
 
 /// The priority a contact's pick entries must carry (5 when it has none).
 fn priority_of(contacts: &Bytes, ws: u32, id: u64) -> Result<Option<u32>, StoreError> {
