@@ -162,7 +162,45 @@ impl Workspace {
     pub fn bulk_atomic<E: From<Error>>(
         &self,
         batches: impl Iterator<Item = Result<BulkRequest, E>>,
+        on_report: impl FnMut(&Report) -> Result<(), E>,
+    ) -> Result<Status, E> {
+        self.bulk_batches(batches, on_report, Commit::IfNotRejected)
+    }
+
+    /// As [`Workspace::bulk_atomic`], but never commits: every batch is validated
+    /// and matched against the database plus the batches before it, and reported,
+    /// and then the transaction is dropped. The file is not changed. This is a dry
+    /// run of an import: the same reports as a real run, nothing written.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), contactdb::Error> {
+    /// use contactdb::{BulkRequest, Database, Mode, Status};
+    /// use serde_json::json;
+    /// let dir = tempfile::tempdir().map_err(|e| contactdb::Error::InvalidArgument(e.to_string()))?;
+    /// let db = Database::open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let batches = [BulkRequest::new(Mode::Upsert, vec![json!({"contact_key": "k1"})])];
+    /// let status = ws.bulk_dry_run(batches.into_iter().map(Ok::<_, contactdb::Error>), |r| {
+    ///     assert_eq!(r.results.len(), 1);
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(status, Status::Applied);
+    /// assert_eq!(ws.count()?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn bulk_dry_run<E: From<Error>>(
+        &self,
+        batches: impl Iterator<Item = Result<BulkRequest, E>>,
+        on_report: impl FnMut(&Report) -> Result<(), E>,
+    ) -> Result<Status, E> {
+        self.bulk_batches(batches, on_report, Commit::Never)
+    }
+
+    fn bulk_batches<E: From<Error>>(
+        &self,
+        batches: impl Iterator<Item = Result<BulkRequest, E>>,
         mut on_report: impl FnMut(&Report) -> Result<(), E>,
+        commit: Commit,
     ) -> Result<Status, E> {
         let inner = &self.db.inner;
         let mut write = inner.store.begin_write(Wait::Block).map_err(Error::from)?;
@@ -231,7 +269,7 @@ impl Workspace {
             });
         }
         drop(contacts);
-        if status == Status::Rejected {
+        if status == Status::Rejected || commit == Commit::Never {
             return Ok(status);
         }
         write
@@ -422,4 +460,13 @@ fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
     let bytes = serde_json::to_vec(&body)
         .map_err(|e| Error::Internal(format!("request not serializable: {e}")))?;
     Ok(Sha256::digest(&bytes).into())
+}
+
+/// Whether [`Workspace::bulk_batches`] commits what it planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Commit unless a batch was rejected (an atomic import).
+    IfNotRejected,
+    /// Never commit (a dry run).
+    Never,
 }
