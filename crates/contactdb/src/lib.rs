@@ -32,6 +32,11 @@
 //! # Ok(()) }
 //! ```
 
+/// The README's library example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 mod campaign;
 mod changes;
 mod contact;
