@@ -46,6 +46,8 @@ mod feed;
 mod job;
 mod key;
 mod layered;
+mod snapshot;
+mod txn;
 mod workspace;
 
 pub use campaign::{CAMPAIGN_NAME_MAX, Campaign, Member};
@@ -55,6 +57,8 @@ pub use error::Error;
 pub use feed::{Consumer, Event, EventKind, FEED_CHUNK_DEFAULT};
 pub use job::{JOB_CHUNK_RECORDS_DEFAULT, JOB_RECORDS_MAX_DEFAULT, Job, JobState};
 pub use key::{KeyInfo, Role};
+pub use snapshot::Snapshot;
+pub use txn::Transaction;
 pub use workspace::Workspace;
 
 pub use contactdb_policy::report::RequestErrorInfo;

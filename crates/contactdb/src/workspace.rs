@@ -5,11 +5,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use contactdb_merge::{Lookup, Part, Plan};
 use contactdb_policy::Prepared;
-use contactdb_policy::normalize::{normalize_email, normalize_phone};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, ColumnSpec, Report, RequestError, Status};
 use contactdb_store::{
-    CampaignInfo, ContactsView, ReadView, StoreError, StoredRequest, Wait, WorkspaceId, WriteView,
+    CampaignInfo, ReadView, StoreError, StoredRequest, Wait, WorkspaceId, WriteView,
 };
 use sha2::{Digest, Sha256};
 
@@ -18,6 +17,8 @@ use crate::contact::Contact;
 use crate::database::{Database, Inner, WorkspaceInfo, now_us};
 use crate::error::Error;
 use crate::layered::{Carry, Layered};
+use crate::snapshot::Snapshot;
+use crate::txn::{Rejected, Transaction};
 
 /// A handle on one workspace of a [`Database`]. Cheap to clone; `Send + Sync`.
 #[derive(Debug, Clone)]
@@ -164,27 +165,33 @@ impl Workspace {
         batches: impl Iterator<Item = Result<BulkRequest, E>>,
         on_report: impl FnMut(&Report) -> Result<(), E>,
     ) -> Result<Status, E> {
-        self.bulk_batches(batches, on_report, Commit::IfNotRejected)
+        self.bulk_batches(batches, on_report)
     }
 
-    /// As [`Workspace::bulk_atomic`], but never commits: every batch is validated
-    /// and matched against the database plus the batches before it, and reported,
-    /// and then the transaction is dropped. The file is not changed. This is a dry
-    /// run of an import: the same reports as a real run, nothing written.
+    /// As [`Workspace::bulk_atomic`], but writes nothing: every batch is validated
+    /// and matched against one snapshot of the database plus the batches before it,
+    /// and reported exactly as [`Workspace::bulk_atomic`] would report it. It reads
+    /// only, so it runs beside a writer, on a database opened read-only
+    /// ([`Database::open_read_only`]), and leaves the file untouched. This is a dry
+    /// run of an import.
     ///
     /// ```
-    /// # fn main() -> Result<(), contactdb::Error> {
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use contactdb::{BulkRequest, Database, Mode, Status};
     /// use serde_json::json;
-    /// let dir = tempfile::tempdir().map_err(|e| contactdb::Error::InvalidArgument(e.to_string()))?;
+    /// let dir = tempfile::tempdir()?;
     /// let db = Database::open(dir.path().join("c.redb"))?;
     /// let ws = db.workspace("default")?;
-    /// let batches = [BulkRequest::new(Mode::Upsert, vec![json!({"contact_key": "k1"})])];
+    /// let batches = [
+    ///     BulkRequest::new(Mode::Insert, vec![json!({"contact_key": "k1"})]),
+    ///     BulkRequest::new(Mode::Update, vec![json!({"contact_key": "k1", "name": "Ann"})]),
+    /// ];
+    /// let mut outcomes = Vec::new();
     /// let status = ws.bulk_dry_run(batches.into_iter().map(Ok::<_, contactdb::Error>), |r| {
-    ///     assert_eq!(r.results.len(), 1);
+    ///     outcomes.push(r.summary.inserted + r.summary.updated);
     ///     Ok(())
     /// })?;
-    /// assert_eq!(status, Status::Applied);
+    /// assert_eq!((status, outcomes), (Status::Applied, vec![1, 1]));
     /// assert_eq!(ws.count()?, 0);
     /// # Ok(()) }
     /// ```
@@ -193,90 +200,62 @@ impl Workspace {
         batches: impl Iterator<Item = Result<BulkRequest, E>>,
         on_report: impl FnMut(&Report) -> Result<(), E>,
     ) -> Result<Status, E> {
-        self.bulk_batches(batches, on_report, Commit::Never)
-    }
-
-    fn bulk_batches<E: From<Error>>(
-        &self,
-        batches: impl Iterator<Item = Result<BulkRequest, E>>,
-        mut on_report: impl FnMut(&Report) -> Result<(), E>,
-        commit: Commit,
-    ) -> Result<Status, E> {
         let inner = &self.db.inner;
-        let mut write = inner.store.begin_write(Wait::Block).map_err(Error::from)?;
-        // The writer lock is held: this snapshot is exactly what the write starts from.
-        let (_, catalog) = self.view()?;
-        // Opened at the first batch (sized by it), before anything is applied.
-        let mut contacts: Option<ContactsView> = None;
-        let now = now_us();
+        let (read, catalog) = self.view()?;
+        let base = read.contacts(self.id).map_err(Error::from)?;
         let mut carry = Carry::default();
-        let mut status = Status::Applied;
-        for batch in batches {
-            let req = batch?;
-            if req.request_id.is_some() {
-                return Err(Error::InvalidArgument(
-                    "batches of bulk_atomic may not carry a request_id".to_owned(),
-                )
-                .into());
-            }
-            let mut prepared = prepare(&req, &catalog, &inner.limits).map_err(Error::from)?;
-            let campaign = self.campaign_of(&write, &req, &catalog, &mut prepared)?;
-            let base = match &mut contacts {
-                Some(c) => &*c,
-                None => {
-                    let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
-                    let c = inner
-                        .store
-                        .bulk_contacts(&write, self.id, records)
-                        .map_err(Error::from)?;
-                    &*contacts.insert(c)
-                }
-            };
+        let now = now_us();
+        run_batches(batches, on_report, |req, _| {
+            let mut prepared = prepare(req, &catalog, &inner.limits)?;
+            campaign_setup(req, &catalog, &mut prepared, |name| {
+                read.campaign(self.id, name)
+            })?;
             let layered = Layered {
-                base,
+                base: &base,
                 carry: &carry,
             };
-            let plan = run_plan(inner, &req, &prepared, &catalog, &layered, now)?;
-            on_report(&plan.report)?;
-            match plan.report.status {
-                Status::Rejected => status = Status::Rejected,
-                Status::Partial if status == Status::Applied => status = Status::Partial,
-                _ => {}
-            }
-            if status != Status::Rejected {
-                let ids = write.apply(self.id, &plan.writes).map_err(Error::from)?;
-                let trigger = trigger_json(&req)?;
-                changes::record(
-                    &mut write,
-                    self.id,
-                    &plan,
-                    &ids,
-                    &changes::Origin {
-                        campaign: campaign.as_ref(),
-                        trigger: trigger.as_deref(),
-                        job: None,
-                        now_us: now,
-                        trim_before_us: now.saturating_sub(inner.feed_retention_us),
-                    },
-                )?;
-            }
-            // A rejected batch still carries what its valid records would have
-            // done: the batches after it are planned as the rest of one request.
+            let plan = run_plan(inner, req, &prepared, &catalog, &layered, now)?;
             carry.absorb(if plan.report.status == Status::Rejected {
                 &plan.rejected_writes
             } else {
                 &plan.writes
             });
+            Ok(plan.report)
+        })
+    }
+
+    fn bulk_batches<E: From<Error>>(
+        &self,
+        batches: impl Iterator<Item = Result<BulkRequest, E>>,
+        on_report: impl FnMut(&Report) -> Result<(), E>,
+    ) -> Result<Status, E> {
+        let mut txn = Transaction::begin(self, Wait::Block)?;
+        // Once a batch is rejected nothing will be committed; the later batches are
+        // still planned (so every failure is reported) as the rest of one request: a
+        // rejected batch carries what its valid records would do.
+        let status = run_batches(batches, on_report, |req, after_rejection| {
+            if after_rejection {
+                txn.plan_only(req)
+            } else {
+                txn.apply_with(req, Rejected::WouldBeWrites)
+            }
+        })?;
+        if status != Status::Rejected {
+            txn.commit()?;
         }
-        drop(contacts);
-        if status == Status::Rejected || commit == Commit::Never {
-            return Ok(status);
-        }
-        write
-            .prune_requests(self.id, now.saturating_sub(inner.retention_us))
-            .map_err(Error::from)?;
-        write.commit().map_err(Error::from)?;
         Ok(status)
+    }
+
+    /// Starts a write transaction that applies several requests atomically,
+    /// waiting for any write in progress (see [`Transaction`]).
+    pub fn begin(&self) -> Result<Transaction<'_>, Error> {
+        Transaction::begin(self, Wait::Block)
+    }
+
+    /// As [`Workspace::begin`], but returns [`Error::Busy`] at once instead of
+    /// waiting for another write.
+    pub fn try_begin(&self) -> Result<Transaction<'_>, Error> {
+        Transaction::begin(self, Wait::No)
     }
 
     /// The campaign `req` names, as `write` sees it; sets `prepared` up to check its
@@ -289,21 +268,7 @@ impl Workspace {
         catalog: &Catalog,
         prepared: &mut Prepared,
     ) -> Result<Option<CampaignInfo>, Error> {
-        let Some(name) = &req.campaign else {
-            return Ok(None);
-        };
-        let Some(c) = write.campaign(self.id, name)? else {
-            return Err(Error::Request(RequestError::NoSuchCampaign {
-                name: name.clone(),
-            }));
-        };
-        prepared.campaign_required = c
-            .required
-            .iter()
-            .filter_map(|col| catalog.resolve(col).ok().map(|d| d.id))
-            .collect();
-        prepared.list_reached = true;
-        Ok(Some(c))
+        campaign_setup(req, catalog, prepared, |name| write.campaign(self.id, name))
     }
 
     pub(crate) fn id(&self) -> WorkspaceId {
@@ -335,71 +300,50 @@ impl Workspace {
         Ok((r, catalog))
     }
 
-    fn contacts_view(&self) -> Result<(ContactsView, Catalog), Error> {
+    /// A consistent read-only view of this workspace as of now (see [`Snapshot`]).
+    pub fn snapshot(&self) -> Result<Snapshot, Error> {
         let (r, catalog) = self.view()?;
-        Ok((r.contacts(self.id)?, catalog))
+        Ok(Snapshot::new(r.contacts(self.id)?, catalog))
     }
 
     /// The contact with this key or alias (R9).
     pub fn get(&self, key_or_alias: &str) -> Result<Option<Contact>, Error> {
-        let (v, catalog) = self.contacts_view()?;
-        Ok(v.resolve(key_or_alias.trim())?
-            .map(|c| Contact::from_stored(c, &catalog)))
+        self.snapshot()?.get(key_or_alias)
     }
 
     /// Contacts whose email equals `email` after normalization (trim, lower-case).
     pub fn find_by_email(&self, email: &str) -> Result<Vec<Contact>, Error> {
-        let e = normalize_email(email).map_err(|e| Error::InvalidArgument(e.message))?;
-        let (v, catalog) = self.contacts_view()?;
-        Ok(public(v.contacts_by_email(&e)?, &catalog))
+        self.snapshot()?.find_by_email(email)
     }
 
     /// Contacts whose gsm equals `phone` after normalization to E.164.
     pub fn find_by_phone(&self, phone: &str) -> Result<Vec<Contact>, Error> {
-        let g = normalize_phone(phone).map_err(|e| Error::InvalidArgument(e.message))?;
-        let (v, catalog) = self.contacts_view()?;
-        Ok(public(v.contacts_by_phone(&g)?, &catalog))
+        self.snapshot()?.find_by_phone(phone)
     }
 
     /// Every contact, in key order. Holds them all in memory: for large tables use
     /// [`Workspace::for_each_contact`].
     pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
-        let mut all = Vec::new();
-        self.for_each_contact(|c| {
-            all.push(c);
-            ControlFlow::Continue(())
-        })?;
-        all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        Ok(all)
+        self.snapshot()?.contacts()
     }
 
     /// Calls `f` on every contact in insertion order (the order in which the
     /// contacts were created; a rekey keeps a contact's place), from one consistent
     /// snapshot, streaming (memory does not grow with the table). Stops when `f`
     /// breaks.
-    pub fn for_each_contact(
-        &self,
-        mut f: impl FnMut(Contact) -> ControlFlow<()>,
-    ) -> Result<(), Error> {
-        let (v, catalog) = self.contacts_view()?;
-        for c in v.iter()? {
-            if f(Contact::from_stored(c?, &catalog)).is_break() {
-                break;
-            }
-        }
-        Ok(())
+    pub fn for_each_contact(&self, f: impl FnMut(Contact) -> ControlFlow<()>) -> Result<(), Error> {
+        self.snapshot()?.for_each_contact(f)
     }
 
     /// Number of contacts.
     pub fn count(&self) -> Result<u64, Error> {
-        let (v, _) = self.contacts_view()?;
-        Ok(v.count()?)
+        self.snapshot()?.count()
     }
 }
 
 /// Plans a request. A panic inside the merge (a bug) becomes [`Error::Internal`];
 /// the caller's write transaction is then dropped, which aborts it.
-fn run_plan<L: Lookup<Error = StoreError>>(
+pub(crate) fn run_plan<L: Lookup<Error = StoreError>>(
     inner: &Inner,
     req: &BulkRequest,
     prepared: &Prepared,
@@ -436,14 +380,6 @@ pub(crate) fn run_plan_part<L: Lookup<Error = StoreError>>(
     .map_err(Error::from)
 }
 
-/// The public form of stored contacts.
-fn public(stored: Vec<contactdb_policy::Contact>, catalog: &Catalog) -> Vec<Contact> {
-    stored
-        .into_iter()
-        .map(|c| Contact::from_stored(c, catalog))
-        .collect()
-}
-
 /// The request's trigger as JSON text, for its change events.
 pub(crate) fn trigger_json(req: &BulkRequest) -> Result<Option<String>, Error> {
     req.trigger
@@ -462,11 +398,57 @@ fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
     Ok(Sha256::digest(&bytes).into())
 }
 
-/// Whether [`Workspace::bulk_batches`] commits what it planned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Commit {
-    /// Commit unless a batch was rejected (an atomic import).
-    IfNotRejected,
-    /// Never commit (a dry run).
-    Never,
+/// Runs `step` on every batch, hands each report to `on_report`, and returns the
+/// overall status: `rejected` once any batch is, else `partial` once any batch is,
+/// else `applied`. `step` learns whether a batch before was rejected. Batches may
+/// not carry a `request_id`.
+fn run_batches<E: From<Error>>(
+    batches: impl Iterator<Item = Result<BulkRequest, E>>,
+    mut on_report: impl FnMut(&Report) -> Result<(), E>,
+    mut step: impl FnMut(&BulkRequest, bool) -> Result<Report, Error>,
+) -> Result<Status, E> {
+    let mut status = Status::Applied;
+    for batch in batches {
+        let req = batch?;
+        if req.request_id.is_some() {
+            return Err(Error::InvalidArgument(
+                "batches of one import may not carry a request_id".to_owned(),
+            )
+            .into());
+        }
+        let report = step(&req, status == Status::Rejected)?;
+        on_report(&report)?;
+        match report.status {
+            Status::Rejected => status = Status::Rejected,
+            Status::Partial if status == Status::Applied => status = Status::Partial,
+            _ => {}
+        }
+    }
+    Ok(status)
+}
+
+/// The campaign `req` names, found by `find`; sets `prepared` up to check its
+/// required columns and to list the contacts that join it. A missing campaign is a
+/// request-level error.
+fn campaign_setup(
+    req: &BulkRequest,
+    catalog: &Catalog,
+    prepared: &mut Prepared,
+    find: impl FnOnce(&str) -> Result<Option<CampaignInfo>, StoreError>,
+) -> Result<Option<CampaignInfo>, Error> {
+    let Some(name) = &req.campaign else {
+        return Ok(None);
+    };
+    let Some(c) = find(name)? else {
+        return Err(Error::Request(RequestError::NoSuchCampaign {
+            name: name.clone(),
+        }));
+    };
+    prepared.campaign_required = c
+        .required
+        .iter()
+        .filter_map(|col| catalog.resolve(col).ok().map(|d| d.id))
+        .collect();
+    prepared.list_reached = true;
+    Ok(Some(c))
 }

@@ -1,0 +1,107 @@
+//! [`Snapshot`]: reads of one workspace from one consistent point in time.
+
+use std::ops::ControlFlow;
+
+use contactdb_policy::Catalog;
+use contactdb_policy::normalize::{normalize_email, normalize_phone};
+use contactdb_store::ContactsView;
+
+use crate::contact::Contact;
+use crate::error::Error;
+
+/// A read-only view of one workspace as of the moment it was taken: every read
+/// through it sees the same state, whatever writers commit meanwhile. Reads never
+/// block writers, nor writers reads. Holding a snapshot keeps the pages it sees
+/// from being reused, so drop it when done.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use contactdb::{BulkRequest, Database, Mode};
+/// use serde_json::json;
+/// let dir = tempfile::tempdir()?;
+/// let db = Database::open(dir.path().join("c.redb"))?;
+/// let ws = db.workspace("default")?;
+/// ws.bulk(&BulkRequest::new(Mode::Insert, vec![json!({"contact_key": "k1", "email": "a@x.io"})]))?;
+///
+/// let snap = ws.snapshot()?;
+/// ws.bulk(&BulkRequest::new(Mode::Insert, vec![json!({"contact_key": "k2"})]))?;
+/// assert_eq!(snap.count()?, 1);               // still the state it was taken in
+/// assert_eq!(snap.find_by_email("A@X.IO")?.len(), 1);
+/// assert_eq!(ws.count()?, 2);
+/// # Ok(()) }
+/// ```
+pub struct Snapshot {
+    view: ContactsView,
+    catalog: Catalog,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn new(view: ContactsView, catalog: Catalog) -> Self {
+        Snapshot { view, catalog }
+    }
+
+    /// The contact with this key or alias.
+    pub fn get(&self, key_or_alias: &str) -> Result<Option<Contact>, Error> {
+        Ok(self
+            .view
+            .resolve(key_or_alias.trim())?
+            .map(|c| Contact::from_stored(c, &self.catalog)))
+    }
+
+    /// Contacts whose email equals `email` after normalization (trim, lower-case).
+    pub fn find_by_email(&self, email: &str) -> Result<Vec<Contact>, Error> {
+        let e = normalize_email(email).map_err(|e| Error::InvalidArgument(e.message))?;
+        Ok(self.public(self.view.contacts_by_email(&e)?))
+    }
+
+    /// Contacts whose gsm equals `phone` after normalization to E.164.
+    pub fn find_by_phone(&self, phone: &str) -> Result<Vec<Contact>, Error> {
+        let g = normalize_phone(phone).map_err(|e| Error::InvalidArgument(e.message))?;
+        Ok(self.public(self.view.contacts_by_phone(&g)?))
+    }
+
+    /// Every contact, in key order. Holds them all in memory: for large tables use
+    /// [`Snapshot::for_each_contact`].
+    pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
+        let mut all = Vec::new();
+        self.for_each_contact(|c| {
+            all.push(c);
+            ControlFlow::Continue(())
+        })?;
+        all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Ok(all)
+    }
+
+    /// Calls `f` on every contact in insertion order (the order in which the
+    /// contacts were created; a rekey keeps a contact's place), streaming (memory
+    /// does not grow with the table). Stops when `f` breaks.
+    pub fn for_each_contact(
+        &self,
+        mut f: impl FnMut(Contact) -> ControlFlow<()>,
+    ) -> Result<(), Error> {
+        for c in self.view.iter()? {
+            if f(Contact::from_stored(c?, &self.catalog)).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of contacts.
+    pub fn count(&self) -> Result<u64, Error> {
+        Ok(self.view.count()?)
+    }
+
+    fn public(&self, stored: Vec<contactdb_policy::Contact>) -> Vec<Contact> {
+        stored
+            .into_iter()
+            .map(|c| Contact::from_stored(c, &self.catalog))
+            .collect()
+    }
+}

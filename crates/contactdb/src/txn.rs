@@ -1,0 +1,193 @@
+//! [`Transaction`]: several bulk requests applied as one write transaction, each
+//! planned against the database plus the requests before it.
+
+use contactdb_policy::request::prepare;
+use contactdb_policy::{BulkRequest, Catalog, Report, Status};
+use contactdb_store::{ContactsView, Wait, WriteView};
+
+use crate::changes;
+use crate::database::now_us;
+use crate::error::Error;
+use crate::layered::{Carry, Layered};
+use crate::workspace::{Workspace, run_plan, trigger_json};
+
+/// A write transaction on one workspace: [`apply`](Transaction::apply) as many bulk
+/// requests as needed, then [`commit`](Transaction::commit). Dropping it without
+/// committing aborts it: nothing it applied is written.
+///
+/// Each request is planned against the database as the transaction began plus the
+/// requests applied in it before, exactly as if those had been committed; a
+/// request whose report is `rejected` changes nothing, and the transaction goes on.
+/// The transaction holds the database's single writer until it ends, so keep it
+/// short. Memory grows with the number of contacts it changes (each one is
+/// remembered until the end). Requests in a transaction may not carry a
+/// `request_id`: a retry of the whole transaction is the caller's to detect.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use contactdb::{BulkRequest, Database, Mode};
+/// use serde_json::json;
+/// let dir = tempfile::tempdir()?;
+/// let db = Database::open(dir.path().join("c.redb"))?;
+/// let ws = db.workspace("default")?;
+///
+/// let mut txn = ws.begin()?;
+/// txn.apply(&BulkRequest::new(Mode::Insert, vec![json!({"contact_key": "k1", "name": "Ann"})]))?;
+/// // The second request sees the first: k1 exists, so the update finds it.
+/// let report = txn.apply(&BulkRequest::new(Mode::Update, vec![json!({"contact_key": "k1", "name": "Anne"})]))?;
+/// assert_eq!(report.summary.updated, 1);
+/// assert_eq!(ws.count()?, 0);   // readers see nothing before the commit
+/// txn.commit()?;
+/// assert_eq!(ws.get("k1")?.map(|c| c.columns["name"].clone()), Some(json!("Anne")));
+///
+/// let mut txn = ws.begin()?;
+/// txn.apply(&BulkRequest::new(Mode::Insert, vec![json!({"contact_key": "k2"})]))?;
+/// drop(txn);                    // aborts
+/// assert_eq!(ws.count()?, 1);
+/// # Ok(()) }
+/// ```
+pub struct Transaction<'ws> {
+    ws: &'ws Workspace,
+    write: WriteView,
+    catalog: Catalog,
+    /// Opened at the first request (sized by it), before anything is applied.
+    contacts: Option<ContactsView>,
+    carry: Carry,
+    now: i64,
+}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("workspace", &self.ws.info().slug)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a request whose report is `rejected` leaves for the requests after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rejected {
+    /// Nothing: the next request sees the database as if it had not been made.
+    Nothing,
+    /// Its valid records' would-be writes: the next request is planned as the rest
+    /// of one request (the batches of one import under `on_invalid=abort`).
+    WouldBeWrites,
+}
+
+impl<'ws> Transaction<'ws> {
+    pub(crate) fn begin(ws: &'ws Workspace, wait: Wait) -> Result<Self, Error> {
+        let inner = &ws.db().inner;
+        let write = inner.store.begin_write(wait)?;
+        // The writer lock is held: this catalog is exactly what the write starts from.
+        let read = inner.store.read()?;
+        let catalog = Catalog::new(&read.columns(ws.id())?);
+        Ok(Transaction {
+            ws,
+            write,
+            catalog,
+            contacts: None,
+            carry: Carry::default(),
+            now: now_us(),
+        })
+    }
+
+    /// Plans `req` against the database plus the requests applied before it in this
+    /// transaction, and applies it unless its report is `rejected`. Request-level
+    /// problems are `Err(Error::Request(_))` and change nothing; the transaction
+    /// can go on.
+    pub fn apply(&mut self, req: &BulkRequest) -> Result<Report, Error> {
+        self.step(req, Rejected::Nothing, true)
+    }
+
+    /// As [`Transaction::apply`], with the choice of what a rejected request leaves
+    /// for the requests after it.
+    pub(crate) fn apply_with(
+        &mut self,
+        req: &BulkRequest,
+        rejected: Rejected,
+    ) -> Result<Report, Error> {
+        self.step(req, rejected, true)
+    }
+
+    /// Plans `req` as [`Transaction::apply_with`] with
+    /// [`Rejected::WouldBeWrites`] and remembers its writes for the requests after
+    /// it, but writes nothing: the batches after a rejected one in an import that
+    /// will not commit.
+    pub(crate) fn plan_only(&mut self, req: &BulkRequest) -> Result<Report, Error> {
+        self.step(req, Rejected::WouldBeWrites, false)
+    }
+
+    fn step(
+        &mut self,
+        req: &BulkRequest,
+        rejected: Rejected,
+        write: bool,
+    ) -> Result<Report, Error> {
+        if req.request_id.is_some() {
+            return Err(Error::InvalidArgument(
+                "requests applied in a transaction may not carry a request_id".to_owned(),
+            ));
+        }
+        let inner = &self.ws.db().inner;
+        let mut prepared = prepare(req, &self.catalog, &inner.limits)?;
+        let campaign = self
+            .ws
+            .campaign_of(&self.write, req, &self.catalog, &mut prepared)?;
+        let base = match &mut self.contacts {
+            Some(c) => &*c,
+            None => {
+                let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
+                let c = inner
+                    .store
+                    .bulk_contacts(&self.write, self.ws.id(), records)?;
+                &*self.contacts.insert(c)
+            }
+        };
+        let layered = Layered {
+            base,
+            carry: &self.carry,
+        };
+        let plan = run_plan(inner, req, &prepared, &self.catalog, &layered, self.now)?;
+        if plan.report.status == Status::Rejected {
+            if rejected == Rejected::WouldBeWrites {
+                self.carry.absorb(&plan.rejected_writes);
+            }
+            return Ok(plan.report);
+        }
+        if !write {
+            self.carry.absorb(&plan.writes);
+            return Ok(plan.report);
+        }
+        let ids = self.write.apply(self.ws.id(), &plan.writes)?;
+        let trigger = trigger_json(req)?;
+        changes::record(
+            &mut self.write,
+            self.ws.id(),
+            &plan,
+            &ids,
+            &changes::Origin {
+                campaign: campaign.as_ref(),
+                trigger: trigger.as_deref(),
+                job: None,
+                now_us: self.now,
+                trim_before_us: self.now.saturating_sub(inner.feed_retention_us),
+            },
+        )?;
+        self.carry.absorb(&plan.writes);
+        Ok(plan.report)
+    }
+
+    /// Makes everything applied in this transaction durable, at once.
+    pub fn commit(mut self) -> Result<(), Error> {
+        let inner = &self.ws.db().inner;
+        // The contacts view reads through the write; it ends before the commit.
+        self.contacts = None;
+        self.write
+            .prune_requests(self.ws.id(), self.now.saturating_sub(inner.retention_us))?;
+        self.write.commit()?;
+        Ok(())
+    }
+
+    /// Ends the transaction without writing anything (as dropping it does).
+    pub fn rollback(self) {}
+}

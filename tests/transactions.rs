@@ -1,0 +1,203 @@
+//! Several requests in one write transaction (`Workspace::begin`), and reads from
+//! one snapshot (`Workspace::snapshot`), through the public API.
+
+mod common;
+
+use common::*;
+use contactdb::{Error, Mode, Outcome, Status};
+use serde_json::json;
+
+#[test]
+fn requests_in_a_transaction_see_each_other_and_commit_together() -> TestResult {
+    let (_dir, db, ws) = fresh_ws()?;
+    let mut txn = ws.begin()?;
+    let a = txn.apply(&req(
+        Mode::Insert,
+        vec![json!({"contact_key": "k1", "name": "Ann"})],
+    ))?;
+    assert_eq!(a.status, Status::Applied);
+    let b = txn.apply(&req(
+        Mode::Update,
+        vec![json!({"contact_key": "k1", "name": "Anne"})],
+    ))?;
+    assert_eq!(outcomes(&b), vec![Outcome::Updated]);
+    // An insert of the same key in the same transaction is a duplicate of a contact
+    // that exists for it.
+    let c = txn.apply(&req(Mode::Insert, vec![json!({"contact_key": "k1"})]))?;
+    assert_eq!(c.status, Status::Rejected);
+    assert_eq!(ws.count()?, 0, "nothing is visible before the commit");
+    assert_eq!(ws.feed(0, 100)?.len(), 0);
+    txn.commit()?;
+    assert_eq!(col(&must_get(&ws, "k1")?, "name"), json!("Anne"));
+    assert_eq!(must_get(&ws, "k1")?.version, 2);
+    // One feed entry per transaction: the insert and the update, in order.
+    let events = ws.feed(0, 100)?;
+    assert_eq!(events.len(), 2);
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_clean(&db)
+}
+
+#[test]
+fn a_dropped_transaction_writes_nothing() -> TestResult {
+    let (_dir, db, ws) = fresh_ws()?;
+    seed(&ws, vec![json!({"contact_key": "k0", "name": "Zed"})])?;
+    {
+        let mut txn = ws.begin()?;
+        txn.apply(&req(Mode::Insert, vec![json!({"contact_key": "k1"})]))?;
+        txn.apply(&req(
+            Mode::Update,
+            vec![json!({"contact_key": "k0", "name": "Zoe"})],
+        ))?;
+    }
+    let mut txn = ws.begin()?;
+    txn.apply(&req(Mode::Insert, vec![json!({"contact_key": "k2"})]))?;
+    txn.rollback();
+    assert_eq!(versions(&ws)?, vec![("k0".to_owned(), 1)]);
+    assert_eq!(col(&must_get(&ws, "k0")?, "name"), json!("Zed"));
+    assert_eq!(ws.feed(0, 100)?.len(), 1);
+    assert_clean(&db)
+}
+
+#[test]
+fn a_rejected_request_changes_nothing_and_the_transaction_goes_on() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let mut txn = ws.begin()?;
+    // Abort mode: the invalid record rejects the whole request, k1 included.
+    let r = txn.apply(&req(
+        Mode::Insert,
+        vec![
+            json!({"contact_key": "k1"}),
+            json!({"contact_key": "k2", "email": "nope"}),
+        ],
+    ))?;
+    assert_eq!(r.status, Status::Rejected);
+    // The next request does not see k1: it was never applied.
+    let r = txn.apply(&req(
+        Mode::Insert,
+        vec![json!({"contact_key": "k1", "name": "Ann"})],
+    ))?;
+    assert_eq!(outcomes(&r), vec![Outcome::Inserted]);
+    txn.commit()?;
+    assert_eq!(ws.count()?, 1);
+    Ok(())
+}
+
+#[test]
+fn transaction_errors_are_clear() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    let mut txn = ws.begin()?;
+    let mut with_id = req(Mode::Insert, vec![json!({"contact_key": "k1"})]);
+    with_id.request_id = Some("r-1".to_owned());
+    assert!(matches!(
+        txn.apply(&with_id),
+        Err(Error::InvalidArgument(_))
+    ));
+    // A request-level problem is an error and the transaction can go on.
+    let mut bad = req(Mode::Insert, vec![json!({"contact_key": "k1"})]);
+    bad.columns = Some(vec!["no_such_column".to_owned()]);
+    assert!(matches!(txn.apply(&bad), Err(Error::Request(_))));
+    // R19: a second writer gets busy at once.
+    assert!(matches!(ws.try_begin(), Err(Error::Busy)));
+    assert!(matches!(
+        ws.try_bulk(&req(Mode::Insert, vec![json!({"contact_key": "x"})])),
+        Err(Error::Busy)
+    ));
+    txn.apply(&req(Mode::Insert, vec![json!({"contact_key": "k1"})]))?;
+    txn.commit()?;
+    assert_eq!(ws.count()?, 1);
+    Ok(())
+}
+
+#[test]
+fn a_snapshot_reads_one_point_in_time() -> TestResult {
+    let (_dir, _db, ws) = fresh_ws()?;
+    seed(
+        &ws,
+        vec![json!({"contact_key": "k1", "email": "ann@x.io", "gsm": "+905551234567"})],
+    )?;
+    let snap = ws.snapshot()?;
+    seed(
+        &ws,
+        vec![
+            json!({"contact_key": "k1", "email": "ann@y.io"}),
+            json!({"contact_key": "k2", "email": "ann@x.io"}),
+        ],
+    )?;
+    assert_eq!(snap.count()?, 1);
+    assert_eq!(snap.find_by_email("ANN@X.IO")?.len(), 1);
+    assert_eq!(snap.find_by_phone("0090 555 123 45 67")?.len(), 1);
+    assert_eq!(
+        col(&snap.get("k1")?.ok_or("k1")?, "email"),
+        json!("ann@x.io")
+    );
+    assert_eq!(snap.contacts()?.len(), 1);
+    assert_eq!(ws.count()?, 2);
+    assert_eq!(col(&must_get(&ws, "k1")?, "email"), json!("ann@y.io"));
+    Ok(())
+}
+
+/// The batches of one import: an insert, an update of what it inserted, a batch
+/// with an invalid record (skip), and a duplicate key across batches.
+fn import_batches() -> Vec<contactdb::BulkRequest> {
+    vec![
+        skip(
+            Mode::Upsert,
+            vec![
+                json!({"contact_key": "k1", "email": "a@x.io"}),
+                json!({"contact_key": "k2"}),
+            ],
+        ),
+        skip(
+            Mode::Update,
+            vec![
+                json!({"contact_key": "k1", "name": "Ann"}),
+                json!({"contact_key": "k9"}),
+            ],
+        ),
+        skip(
+            Mode::Upsert,
+            vec![
+                json!({"contact_key": "k3", "email": "bad"}),
+                json!({"contact_key": "k4", "email": "A@X.IO"}),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn a_dry_run_reports_what_a_real_run_does_and_leaves_the_file_untouched() -> TestResult {
+    let (dir, db, ws) = fresh_ws()?;
+    let path = dir.path().join("contacts.redb");
+    seed(&ws, vec![json!({"contact_key": "k0", "email": "z@x.io"})])?;
+    drop((ws, db));
+    let before = std::fs::read(&path)?;
+
+    let ro = contactdb::Database::open_read_only(&path)?;
+    let mut dry = Vec::new();
+    let dry_status = ro.workspace("default")?.bulk_dry_run(
+        import_batches().into_iter().map(Ok::<_, Error>),
+        |r| {
+            dry.push(serde_json::to_value(r).map_err(|e| Error::Internal(e.to_string()))?);
+            Ok(())
+        },
+    )?;
+    drop(ro);
+    assert_eq!(
+        std::fs::read(&path)?,
+        before,
+        "a dry run changes no byte of the file"
+    );
+
+    let db = contactdb::Database::open(&path)?;
+    let ws = db.workspace("default")?;
+    let mut real = Vec::new();
+    let real_status = ws.bulk_atomic(import_batches().into_iter().map(Ok::<_, Error>), |r| {
+        real.push(serde_json::to_value(r).map_err(|e| Error::Internal(e.to_string()))?);
+        Ok(())
+    })?;
+    assert_eq!(dry_status, real_status);
+    assert_eq!(dry, real);
+    assert_eq!(real_status, Status::Partial);
+    assert_eq!(ws.count()?, 4);
+    Ok(())
+}
