@@ -25,10 +25,11 @@ use serde_json::{Map, Value};
 /// assert_eq!(c.columns["email"], json!("ann@example.com"));
 /// assert_eq!(c.columns["gsm"], json!("+905551234567"));
 ///
-/// // A rename: the old key stays an alias.
+/// // A rename (update mode): the old key stops resolving.
 /// let rename = Record::new("c-1").new_key("c-001");
 /// ws.bulk(&BulkRequest::new(Mode::Update, vec![rename.into()]))?;
-/// assert_eq!(ws.get("c-1")?.map(|c| c.key), Some("c-001".to_owned()));
+/// assert_eq!(ws.get("c-001")?.map(|c| c.key), Some("c-001".to_owned()));
+/// assert!(ws.get("c-1")?.is_none());
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +78,7 @@ impl Record {
         self.set("surname", surname.into())
     }
 
-    /// Renames the contact: its old key becomes an alias.
+    /// Renames the contact (update mode); the old key stops resolving.
     pub fn new_key(self, new_key: impl Into<String>) -> Self {
         self.set("new_contact_key", new_key.into())
     }
