@@ -37,9 +37,10 @@ pub enum Error {
     /// the handle refuses every later call). Restore the file from a backup.
     #[error("the file is damaged: {0}")]
     Damaged(String),
-    /// Storage failed or found the file inconsistent.
-    #[error(transparent)]
-    Store(StoreError),
+    /// Storage failed: an I/O error, or a file that is not a contactdb database
+    /// of a format this version reads. The text says which.
+    #[error("{0}")]
+    Storage(String),
     /// A bug: an internal step panicked. Nothing was written.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,7 +65,7 @@ impl From<StoreError> for Error {
             | StoreError::ColumnInUse { .. }
             | StoreError::TooManyColumns
             | StoreError::BackupDestinationExists { .. } => Error::InvalidArgument(e.to_string()),
-            other => Error::Store(other),
+            other => Error::Storage(other.to_string()),
         }
     }
 }
