@@ -442,6 +442,23 @@ enum Found {
     Snapshot(Contact),
 }
 
+/// A record's snapshot lookups from phase 1, handed to phase 2 once.
+struct SnapshotHits {
+    by_key: Option<Contact>,
+    by_email: Option<Vec<Contact>>,
+    by_phone: Option<Vec<Contact>>,
+}
+
+/// What the match step found for a record.
+enum Match {
+    /// No contact: an insert (or `not_found` in update mode).
+    None,
+    /// One contact, and how it was found.
+    One(Found, MatchedBy),
+    /// Two or more contacts by email/phone; the record has failed.
+    Ambiguous,
+}
+
 /// The overlay: everything the request changed so far.
 #[derive(Default)]
 struct Overlay {
@@ -736,8 +753,14 @@ impl<L: Lookup> Ctx<'_, L> {
         }
     }
 
-    /// Applies (or fails) one record against the overlay.
+    /// Applies (or fails) one record against the overlay: find the contact it
+    /// reaches, check the mode, then insert or update.
     fn resolve(&self, p: &mut Prefetched, ov: &mut Overlay) -> Result<RecordOutcome, L::Error> {
+        let prefetched = SnapshotHits {
+            by_key: std::mem::take(&mut p.by_key),
+            by_email: std::mem::take(&mut p.by_email),
+            by_phone: std::mem::take(&mut p.by_phone),
+        };
         let rec = &p.rec;
         let mut out = RecordOutcome::default();
         let Some(key) = rec.key.as_deref().filter(|_| !rec.is_invalid()) else {
@@ -745,97 +768,132 @@ impl<L: Lookup> Ctx<'_, L> {
             out.errors = rec.errors.clone();
             return Ok(out);
         };
-
-        // R8: key or alias first, authoritative when found.
-        let matched: Option<(Found, MatchedBy)> =
-            if let Some(f) = self.find_ident(ov, key, Some(std::mem::take(&mut p.by_key)))? {
-                let by = if self.key_of(ov, &f) == key {
-                    MatchedBy::Key
-                } else {
-                    MatchedBy::Alias
-                };
-                Some((f, by))
-            } else {
-                let mut cands: Vec<(Found, MatchedBy)> = Vec::new();
-                if self.prepared.match_on.email
-                    && let Some(e) = rec.email()
-                {
-                    for f in self.find_by_value(ov, e, false, std::mem::take(&mut p.by_email))? {
-                        cands.push((f, MatchedBy::Email));
-                    }
-                }
-                if self.prepared.match_on.phone
-                    && let Some(g) = rec.gsm()
-                {
-                    for f in self.find_by_value(ov, g, true, std::mem::take(&mut p.by_phone))? {
-                        let k = self.key_of(ov, &f).to_owned();
-                        if !cands.iter().any(|(c, _)| self.key_of(ov, c) == k) {
-                            cands.push((f, MatchedBy::Phone));
-                        }
-                    }
-                }
-                if cands.len() > 1 {
-                    let mut keys: Vec<String> = cands
-                        .iter()
-                        .map(|(f, _)| self.key_of(ov, f).to_owned())
-                        .collect();
-                    keys.sort();
-                    out.fail(
-                        rec,
-                        ErrorCode::AmbiguousMatch,
-                        None,
-                        format!("matches {} contacts: {}", keys.len(), keys.join(", ")),
-                    );
-                    if let Some(err) = out.errors.last_mut() {
-                        err.candidates = keys;
-                    }
-                    return Ok(out);
-                }
-                cands.pop()
-            };
-
-        if let Some((f, by)) = &matched {
-            out.matched_by = Some(*by);
-            let ck = self.key_of(ov, f);
-            if ck != key {
-                out.contact_key = Some(ck.to_owned());
-            }
-            out.duplicate_of = match f {
-                Found::Entity(e) => ov.entities.get(*e).and_then(|x| x.reached_by),
-                Found::Snapshot(c) => self.part.reached_before(c),
-            };
+        let matched = match self.find_match(rec, key, ov, prefetched, &mut out)? {
+            Match::Ambiguous => return Ok(out),
+            Match::None => None,
+            Match::One(found, by) => Some((found, by)),
+        };
+        if let Some((found, by)) = &matched {
+            self.note_match(ov, found, *by, key, &mut out);
         }
-
-        // R10 modes.
-        match (&matched, self.prepared.mode) {
-            (Some((f, _)), Mode::Insert) => {
-                let ck = self.key_of(ov, f).to_owned();
-                out.fail(
-                    rec,
-                    ErrorCode::AlreadyExists,
-                    None,
-                    format!("contact {ck:?} already exists"),
-                );
-                return Ok(out);
-            }
-            (None, Mode::Update) => {
-                out.fail(
-                    rec,
-                    ErrorCode::NotFound,
-                    None,
-                    format!("no contact {key:?}"),
-                );
-                return Ok(out);
-            }
-            _ => {}
+        if self.refused_by_mode(ov, matched.as_ref(), rec, key, &mut out) {
+            return Ok(out);
         }
-
         let Some((found, by)) = matched else {
             return Ok(self.insert(rec, key, ov, out));
         };
+        let e = self.materialize(ov, found);
+        self.update(rec, key, e, by, ov, out)
+    }
 
-        // Materialize the target so the checks below can compare entity ids.
-        let e = match found {
+    /// The contact a record reaches (R8): by its key or an alias first,
+    /// authoritative when found; else by its matched-on email and phone, where two
+    /// or more distinct contacts fail the record with `ambiguous_match`.
+    fn find_match(
+        &self,
+        rec: &NormalizedRecord,
+        key: &str,
+        ov: &Overlay,
+        prefetched: SnapshotHits,
+        out: &mut RecordOutcome,
+    ) -> Result<Match, L::Error> {
+        if let Some(f) = self.find_ident(ov, key, Some(prefetched.by_key))? {
+            let by = if self.key_of(ov, &f) == key {
+                MatchedBy::Key
+            } else {
+                MatchedBy::Alias
+            };
+            return Ok(Match::One(f, by));
+        }
+        let mut cands: Vec<(Found, MatchedBy)> = Vec::new();
+        if self.prepared.match_on.email
+            && let Some(e) = rec.email()
+        {
+            for f in self.find_by_value(ov, e, false, prefetched.by_email)? {
+                cands.push((f, MatchedBy::Email));
+            }
+        }
+        if self.prepared.match_on.phone
+            && let Some(g) = rec.gsm()
+        {
+            for f in self.find_by_value(ov, g, true, prefetched.by_phone)? {
+                let k = self.key_of(ov, &f).to_owned();
+                if !cands.iter().any(|(c, _)| self.key_of(ov, c) == k) {
+                    cands.push((f, MatchedBy::Phone));
+                }
+            }
+        }
+        if cands.len() > 1 {
+            let mut keys: Vec<String> = cands
+                .iter()
+                .map(|(f, _)| self.key_of(ov, f).to_owned())
+                .collect();
+            keys.sort();
+            out.fail(
+                rec,
+                ErrorCode::AmbiguousMatch,
+                None,
+                format!("matches {} contacts: {}", keys.len(), keys.join(", ")),
+            );
+            if let Some(err) = out.errors.last_mut() {
+                err.candidates = keys;
+            }
+            return Ok(Match::Ambiguous);
+        }
+        Ok(cands.pop().map_or(Match::None, |(f, by)| Match::One(f, by)))
+    }
+
+    /// Reports how the record matched, the contact's key when it differs from the
+    /// record's, and an earlier record of the request that reached the same contact.
+    fn note_match(
+        &self,
+        ov: &Overlay,
+        found: &Found,
+        by: MatchedBy,
+        key: &str,
+        out: &mut RecordOutcome,
+    ) {
+        out.matched_by = Some(by);
+        let ck = self.key_of(ov, found);
+        if ck != key {
+            out.contact_key = Some(ck.to_owned());
+        }
+        out.duplicate_of = match found {
+            Found::Entity(e) => ov.entities.get(*e).and_then(|x| x.reached_by),
+            Found::Snapshot(c) => self.part.reached_before(c),
+        };
+    }
+
+    /// R10: an insert that found a contact, or an update that found none, fails
+    /// the record; returns whether it did.
+    fn refused_by_mode(
+        &self,
+        ov: &Overlay,
+        matched: Option<&(Found, MatchedBy)>,
+        rec: &NormalizedRecord,
+        key: &str,
+        out: &mut RecordOutcome,
+    ) -> bool {
+        match (matched, self.prepared.mode) {
+            (Some((f, _)), Mode::Insert) => {
+                let ck = self.key_of(ov, f).to_owned();
+                let msg = format!("contact {ck:?} already exists");
+                out.fail(rec, ErrorCode::AlreadyExists, None, msg);
+                true
+            }
+            (None, Mode::Update) => {
+                let msg = format!("no contact {key:?}");
+                out.fail(rec, ErrorCode::NotFound, None, msg);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The overlay entity of a found contact, created for a snapshot contact the
+    /// request has not touched yet (so later checks compare entity ids).
+    fn materialize(&self, ov: &mut Overlay, found: Found) -> usize {
+        match found {
             Found::Entity(e) => e,
             Found::Snapshot(c) => {
                 let e = ov.entities.len();
@@ -850,31 +908,29 @@ impl<L: Lookup> Ctx<'_, L> {
                 });
                 e
             }
-        };
+        }
+    }
+
+    /// Updates entity `e` with the record (R9 alias, R11 rekey, field merge,
+    /// campaign columns), or finds it unchanged.
+    fn update(
+        &self,
+        rec: &NormalizedRecord,
+        key: &str,
+        e: usize,
+        by: MatchedBy,
+        ov: &mut Overlay,
+        mut out: RecordOutcome,
+    ) -> Result<RecordOutcome, L::Error> {
         let Some(current) = ov.entities.get(e).and_then(Entity::current) else {
             return Ok(out);
         };
-
-        // R11: the new key must be free or already this contact's.
         let new_key = rec.new_key.as_deref().filter(|nk| *nk != current.key);
-        if let Some(nk) = new_key {
-            let holder = self.find_ident(ov, nk, None)?;
-            let other = match &holder {
-                None => None,
-                Some(Found::Entity(h)) if *h == e => None,
-                Some(f) => Some(self.key_of(ov, f).to_owned()),
-            };
-            if let Some(other) = other {
-                out.fail(
-                    rec,
-                    ErrorCode::KeyConflict,
-                    Some(Cow::Borrowed("new_contact_key")),
-                    format!("key {nk:?} is held by contact {other:?}"),
-                );
-                return Ok(out);
-            }
+        if let Some(nk) = new_key
+            && self.rekey_conflict(rec, nk, e, ov, &mut out)?
+        {
+            return Ok(out);
         }
-
         let fields = match merge_fields(Some(&current.fields), rec, self.catalog) {
             Ok(f) => f,
             Err(missing) => {
@@ -888,7 +944,6 @@ impl<L: Lookup> Ctx<'_, L> {
         if self.lacks_campaign_columns(rec, &fields, &mut out) {
             return Ok(out);
         }
-
         // R9: a key found by email/phone becomes an alias.
         let add_alias = matches!(by, MatchedBy::Email | MatchedBy::Phone) && key != current.key;
         let unchanged = fields == current.fields && !add_alias && new_key.is_none();
@@ -903,40 +958,9 @@ impl<L: Lookup> Ctx<'_, L> {
         });
         out.reached = Some(e);
         out.own_warnings = true;
-        if let Some(mut next) = next {
-            if add_alias {
-                next.aliases.push(key.to_owned());
-                ov.ident.insert(key.to_owned(), Some(e));
-                out.warnings.push(Warning {
-                    index: rec.index,
-                    key: Some(key.to_owned()),
-                    column: Some(Cow::Borrowed("contact_key")),
-                    code: WarningCode::AliasAdded,
-                    message: format!("{key:?} is now an alias of contact {:?}", next.key).into(),
-                    duplicate_of: None,
-                });
-            }
-            if let Some(nk) = new_key {
-                next.aliases.retain(|a| a != nk);
-                ov.ident.insert(next.key.clone(), None);
-                ov.ident.insert(nk.to_owned(), Some(e));
-                next.key = nk.to_owned();
-            }
-            next.version = next.version.saturating_add(1);
-            next.updated_at_us = self.now_us;
-            out.outcome = Some(Outcome::Updated);
-            self.record_values(ov, e, &next);
-            ov.changes += 1;
-            let seq = ov.changes;
-            if let Some(ent) = ov.entities.get_mut(e) {
-                if !ent.changed {
-                    ent.changed = true;
-                    ent.changed_seq = seq;
-                }
-                ent.after = Some(next);
-            }
-        } else {
-            out.outcome = Some(Outcome::Unchanged);
+        match next {
+            Some(next) => self.write_update(rec, key, e, next, add_alias, new_key, ov, &mut out),
+            None => out.outcome = Some(Outcome::Unchanged),
         }
         if let Some(ent) = ov.entities.get_mut(e) {
             if ent.reached_by.is_none() {
@@ -958,6 +982,77 @@ impl<L: Lookup> Ctx<'_, L> {
             });
         }
         Ok(out)
+    }
+
+    /// R11: fails the record when its new key is held by another contact or alias;
+    /// returns whether it did.
+    fn rekey_conflict(
+        &self,
+        rec: &NormalizedRecord,
+        new_key: &str,
+        e: usize,
+        ov: &Overlay,
+        out: &mut RecordOutcome,
+    ) -> Result<bool, L::Error> {
+        let other = match self.find_ident(ov, new_key, None)? {
+            None => return Ok(false),
+            Some(Found::Entity(h)) if h == e => return Ok(false),
+            Some(f) => self.key_of(ov, &f).to_owned(),
+        };
+        out.fail(
+            rec,
+            ErrorCode::KeyConflict,
+            Some(Cow::Borrowed("new_contact_key")),
+            format!("key {new_key:?} is held by contact {other:?}"),
+        );
+        Ok(true)
+    }
+
+    /// Records the changed contact `next` as entity `e`'s new state: the alias the
+    /// record's key becomes, the rename, the version and time, the overlay indexes.
+    #[allow(clippy::too_many_arguments)] // one step of `update`, named for reading
+    fn write_update(
+        &self,
+        rec: &NormalizedRecord,
+        key: &str,
+        e: usize,
+        mut next: Contact,
+        add_alias: bool,
+        new_key: Option<&str>,
+        ov: &mut Overlay,
+        out: &mut RecordOutcome,
+    ) {
+        if add_alias {
+            next.aliases.push(key.to_owned());
+            ov.ident.insert(key.to_owned(), Some(e));
+            out.warnings.push(Warning {
+                index: rec.index,
+                key: Some(key.to_owned()),
+                column: Some(Cow::Borrowed("contact_key")),
+                code: WarningCode::AliasAdded,
+                message: format!("{key:?} is now an alias of contact {:?}", next.key).into(),
+                duplicate_of: None,
+            });
+        }
+        if let Some(nk) = new_key {
+            next.aliases.retain(|a| a != nk);
+            ov.ident.insert(next.key.clone(), None);
+            ov.ident.insert(nk.to_owned(), Some(e));
+            next.key = nk.to_owned();
+        }
+        next.version = next.version.saturating_add(1);
+        next.updated_at_us = self.now_us;
+        out.outcome = Some(Outcome::Updated);
+        self.record_values(ov, e, &next);
+        ov.changes += 1;
+        let seq = ov.changes;
+        if let Some(ent) = ov.entities.get_mut(e) {
+            if !ent.changed {
+                ent.changed = true;
+                ent.changed_seq = seq;
+            }
+            ent.after = Some(next);
+        }
     }
 
     /// Fails `out` once per column of the request's campaign that `fields` lack;
