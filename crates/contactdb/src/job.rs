@@ -307,17 +307,7 @@ impl Workspace {
     /// Applies job `job` from where it stands to its end.
     fn run_to_end(&self, job: JobRecord, stop: &dyn Fn() -> bool) -> Result<(), Error> {
         let inner = &self.db().inner;
-        let stored = inner
-            .store
-            .read()?
-            .job_data(self.id(), job.number, JobDataKind::Request)?;
-        let Some((_, text)) = stored.first() else {
-            return Err(Error::Internal(
-                "a running job has no stored request".to_owned(),
-            ));
-        };
-        let req: BulkRequest = serde_json::from_slice(text)
-            .map_err(|e| Error::Internal(format!("stored job request unreadable: {e}")))?;
+        let req = self.stored_request(&job)?;
         let limits = Limits {
             records_max: inner.job_records_max,
         };
@@ -328,12 +318,57 @@ impl Workspace {
         }
         prepared.list_reached = true;
         let left_out = self.start(&job, &req, &catalog, &prepared)?;
-        let mut reached: AHashMap<u64, u32> = AHashMap::new();
-        for (k, v) in inner
-            .store
-            .read()?
-            .job_data(self.id(), job.number, JobDataKind::Reached)?
-        {
+        let mut run = ChunkRun {
+            trigger: trigger_json(&req)?,
+            job_text: uuid::Uuid::from_bytes(job.id).hyphenated().to_string(),
+            reached: self.stored_reached(&job)?,
+            left_out,
+            req,
+            catalog,
+            prepared,
+        };
+        let total = run.req.records.len();
+        let chunk = inner.job_chunk_records.max(1);
+        let mut processed = usize::try_from(job.processed).unwrap_or(usize::MAX);
+        while processed < total {
+            if stop() {
+                return Ok(());
+            }
+            let end = total.min(processed.saturating_add(chunk));
+            self.run_chunk(&job, &mut run, processed..end)?;
+            processed = end;
+        }
+        self.finish(&job, &run.req)
+    }
+
+    /// The request a job was submitted with.
+    fn stored_request(&self, job: &JobRecord) -> Result<BulkRequest, Error> {
+        let stored =
+            self.db()
+                .inner
+                .store
+                .read()?
+                .job_data(self.id(), job.number, JobDataKind::Request)?;
+        let Some((_, text)) = stored.first() else {
+            return Err(Error::Internal(
+                "a running job has no stored request".to_owned(),
+            ));
+        };
+        serde_json::from_slice(text)
+            .map_err(|e| Error::Internal(format!("stored job request unreadable: {e}")))
+    }
+
+    /// The contacts a job's committed chunks reached, with the index of the first
+    /// record that reached each.
+    fn stored_reached(&self, job: &JobRecord) -> Result<AHashMap<u64, u32>, Error> {
+        let mut reached = AHashMap::new();
+        let stored =
+            self.db()
+                .inner
+                .store
+                .read()?
+                .job_data(self.id(), job.number, JobDataKind::Reached)?;
+        for (k, v) in stored {
             if let (Some(c), Some(first)) = (
                 contactdb_store::keys::u64_from(&k),
                 contactdb_store::keys::u32_from(&v),
@@ -341,69 +376,82 @@ impl Workspace {
                 reached.insert(c, first);
             }
         }
-        let total = req.records.len();
-        let chunk = inner.job_chunk_records.max(1);
-        let trigger = trigger_json(&req)?;
-        let job_text = uuid::Uuid::from_bytes(job.id).hyphenated().to_string();
-        let mut processed = usize::try_from(job.processed).unwrap_or(usize::MAX);
-        while processed < total {
-            if stop() {
-                return Ok(());
-            }
-            let end = total.min(processed.saturating_add(chunk));
-            let mut part_req = req.clone();
-            part_req.records = req.records.get(processed..end).unwrap_or_default().to_vec();
-            let mut w = inner.store.begin_write(Wait::Block)?;
-            let campaign = self.campaign_of(&w, &req, &catalog, &mut prepared)?;
-            let now = now_us();
-            let contacts = inner.store.bulk_contacts(
-                &w,
+        Ok(reached)
+    }
+
+    /// Plans and applies the job's records `range` in one write transaction that
+    /// also stores the chunk's report and the job's progress.
+    fn run_chunk(
+        &self,
+        job: &JobRecord,
+        run: &mut ChunkRun,
+        range: std::ops::Range<usize>,
+    ) -> Result<(), Error> {
+        let inner = &self.db().inner;
+        let (start, end) = (range.start, range.end);
+        let mut part_req = run.req.clone();
+        part_req.records = run
+            .req
+            .records
+            .get(range.clone())
+            .unwrap_or_default()
+            .to_vec();
+        let mut w = inner.store.begin_write(Wait::Block)?;
+        let campaign = self.campaign_of(&w, &run.req, &run.catalog, &mut run.prepared)?;
+        let now = now_us();
+        let contacts =
+            inner
+                .store
+                .bulk_contacts(&w, self.id(), u64::try_from(end - start).unwrap_or(0))?;
+        let part = Part {
+            first_index: u32::try_from(start).unwrap_or(u32::MAX),
+            left_out: run.left_out.as_deref().and_then(|l| l.get(range)),
+            reached_before: Some(&run.reached),
+        };
+        let plan = run_plan_part(
+            inner,
+            &part_req,
+            &run.prepared,
+            &run.catalog,
+            &contacts,
+            now,
+            &part,
+        )?;
+        drop(contacts);
+        if plan.report.status != Status::Rejected {
+            let ids = w.apply(self.id(), &plan.writes)?;
+            changes::record(
+                &mut w,
                 self.id(),
-                u64::try_from(end - processed).unwrap_or(0),
+                &plan,
+                &ids,
+                &changes::Origin {
+                    campaign: campaign.as_ref(),
+                    trigger: run.trigger.as_deref(),
+                    job: Some(&run.job_text),
+                    now_us: now,
+                    trim_before_us: now.saturating_sub(inner.feed_retention_us),
+                },
             )?;
-            let part = Part {
-                first_index: u32::try_from(processed).unwrap_or(u32::MAX),
-                left_out: left_out.as_deref().and_then(|l| l.get(processed..end)),
-                reached_before: Some(&reached),
-            };
-            let plan = run_plan_part(inner, &part_req, &prepared, &catalog, &contacts, now, &part)?;
-            drop(contacts);
-            if plan.report.status != Status::Rejected {
-                let ids = w.apply(self.id(), &plan.writes)?;
-                changes::record(
-                    &mut w,
-                    self.id(),
-                    &plan,
-                    &ids,
-                    &changes::Origin {
-                        campaign: campaign.as_ref(),
-                        trigger: trigger.as_deref(),
-                        job: Some(&job_text),
-                        now_us: now,
-                        trim_before_us: now.saturating_sub(inner.feed_retention_us),
-                    },
-                )?;
-                remember_reached(&mut w, self, job.number, &plan, &ids, &mut reached)?;
-            }
-            let part_report =
-                serde_json::to_vec(&plan.report).map_err(internal("report not serializable"))?;
-            w.put_job_data(
-                self.id(),
-                job.number,
-                JobDataKind::Report,
-                &u32::try_from(processed).unwrap_or(u32::MAX).to_be_bytes(),
-                &part_report,
-            )?;
-            let mut j = w
-                .job(self.id(), &job.id)?
-                .ok_or_else(|| Error::Internal("a job vanished while it ran".to_owned()))?;
-            j.processed = u64::try_from(end).unwrap_or(u64::MAX);
-            j.updated_at_us = now;
-            w.put_job(self.id(), &j)?;
-            w.commit()?;
-            processed = end;
+            remember_reached(&mut w, self, job.number, &plan, &ids, &mut run.reached)?;
         }
-        self.finish(&job, &req)
+        let part_report =
+            serde_json::to_vec(&plan.report).map_err(internal("report not serializable"))?;
+        w.put_job_data(
+            self.id(),
+            job.number,
+            JobDataKind::Report,
+            &u32::try_from(start).unwrap_or(u32::MAX).to_be_bytes(),
+            &part_report,
+        )?;
+        let mut j = w
+            .job(self.id(), &job.id)?
+            .ok_or_else(|| Error::Internal("a job vanished while it ran".to_owned()))?;
+        j.processed = u64::try_from(end).unwrap_or(u64::MAX);
+        j.updated_at_us = now;
+        w.put_job(self.id(), &j)?;
+        w.commit()?;
+        Ok(())
     }
 
     /// Marks a queued job running, deciding (from the database as it is now, the
@@ -570,4 +618,17 @@ fn remember_reached(
         }
     }
     Ok(())
+}
+
+/// What every chunk of a running skip job shares.
+struct ChunkRun {
+    req: BulkRequest,
+    catalog: Catalog,
+    prepared: Prepared,
+    /// The duplicate policy's decision, made at the job's start.
+    left_out: Option<Vec<Option<LeftOut>>>,
+    /// Contacts reached by committed chunks → first record that reached each.
+    reached: AHashMap<u64, u32>,
+    trigger: Option<String>,
+    job_text: String,
 }
