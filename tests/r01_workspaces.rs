@@ -1,11 +1,5 @@
 //! R1: workspaces — the default workspace, creation by slug, opening by slug or UUID,
 //! slug rules, no implicit creation, and isolation of contacts between workspaces.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

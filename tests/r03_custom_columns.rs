@@ -1,11 +1,5 @@
 //! R3: custom columns — declaration, value types, import_enabled, required, type
 //! changes, per-workspace catalogs and survival across reopen.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

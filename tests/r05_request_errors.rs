@@ -1,12 +1,6 @@
 //! R4, R5: request options and request-level errors — every one rejects the whole
 //! request with one code before anything is written; the records limit is
 //! configurable.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 
@@ -18,12 +12,12 @@ use serde_json::{Value, json};
 /// request-level error `code` and that the workspace is exactly as before.
 fn check(ws: &Workspace, request: Value, code: &str) {
     let shown = request.to_string();
-    let req: BulkRequest = serde_json::from_value(request).expect("request parses");
-    let before = versions(ws).unwrap();
+    let req: BulkRequest = expect_ok(serde_json::from_value(request));
+    let before = expect_ok(versions(ws));
     let got = ws.bulk(&req);
     assert_eq!(request_code(got), code, "request {shown}");
     assert_eq!(
-        versions(ws).unwrap(),
+        expect_ok(versions(ws)),
         before,
         "request {shown} wrote something"
     );

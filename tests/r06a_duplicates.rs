@@ -1,11 +1,5 @@
 //! R6, R6a: duplicates inside one request under merge / first / last / reject,
 //! reached by the same key, an alias, or an email match; `duplicate_of` everywhere.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 
@@ -23,7 +17,7 @@ fn three_of_a() -> Vec<Value> {
 }
 
 fn run(ws: &Workspace, policy: OnDuplicate, mode: Mode, records: Vec<Value>) -> Report {
-    ws.bulk(&dup(mode, policy, records)).unwrap()
+    expect_ok(ws.bulk(&dup(mode, policy, records)))
 }
 
 fn dup_of(r: &Report) -> Vec<Option<u32>> {

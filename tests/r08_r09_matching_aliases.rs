@@ -1,11 +1,5 @@
 //! R8, R9: matching by key, alias, email and phone; ambiguous matches; aliases
 //! created by email/phone matches and resolving by key afterwards.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

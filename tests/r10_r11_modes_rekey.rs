@@ -1,11 +1,5 @@
 //! R10, R11: insert/update/upsert modes, and renaming contacts with
 //! `new_contact_key` (old key stops resolving, key_conflict).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

@@ -1,11 +1,5 @@
 //! R12, R13: status auto-'A' rules on insert and update, and unchanged records
 //! keeping their version and updated_at.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 
@@ -17,10 +11,14 @@ use serde_json::{Value, json};
 
 /// Upserts one record and returns the stored (status, email_status, gsm_status).
 fn statuses(ws: &Workspace, record: Value) -> (Value, Value, Value) {
-    let key = record["contact_key"].as_str().unwrap().to_owned();
-    let rep = upsert(ws, vec![record]).unwrap();
+    let key = expect_some(
+        record.get("contact_key").and_then(Value::as_str),
+        "contact_key",
+    )
+    .to_owned();
+    let rep = expect_ok(upsert(ws, vec![record]));
     assert_ne!(rep.status, Status::Rejected, "{:?}", rep.errors);
-    let c = ws.get(&key).unwrap().unwrap();
+    let c = expect_some(expect_ok(ws.get(&key)), &key);
     (
         col(&c, "status"),
         col(&c, "email_status"),

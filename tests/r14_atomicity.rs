@@ -1,11 +1,5 @@
 //! R14: on_invalid=abort writes nothing when any record fails (valid records are
 //! `not_applied`); on_invalid=skip applies the valid ones (`partial`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

@@ -1,11 +1,5 @@
 //! R15: the report — status, summary counts, per-record results in input order,
 //! errors, warnings, and the JSON field names.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

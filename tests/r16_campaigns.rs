@@ -1,12 +1,6 @@
 //! R16: campaigns — created explicitly, joined by the contacts of a request that
 //! names them (once each), listed in pick order (priority, then order of joining),
 //! required columns, memberships that follow rekeys and priority changes.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 
@@ -21,8 +15,7 @@ fn to(campaign: &str, mode: Mode, records: Vec<Value>) -> BulkRequest {
 }
 
 fn order(ws: &Workspace, campaign: &str) -> Vec<(String, u32)> {
-    ws.members(campaign)
-        .unwrap()
+    expect_ok(ws.members(campaign))
         .into_iter()
         .map(|m| (m.contact_key, m.priority))
         .collect()

@@ -1,12 +1,6 @@
 //! R17: background jobs — submitted durably, run in chunks that each commit with
 //! the job's progress, one request for their semantics: the report and the
 //! contents equal the same request applied directly, whatever the chunk size.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 
@@ -18,17 +12,17 @@ use contactdb::{
 use serde_json::{Value, json};
 
 fn db_with(dir: &tempfile::TempDir, name: &str, chunk: usize) -> Database {
-    Database::builder()
-        .job_chunk_records(chunk)
-        .records_max(100_000)
-        .open(dir.path().join(name))
-        .unwrap()
+    expect_ok(
+        Database::builder()
+            .job_chunk_records(chunk)
+            .records_max(100_000)
+            .open(dir.path().join(name)),
+    )
 }
 
 fn seed_both(a: &Workspace, b: &Workspace, records: Vec<Value>) {
     for ws in [a, b] {
-        ws.bulk(&BulkRequest::new(Mode::Upsert, records.clone()))
-            .unwrap();
+        expect_ok(ws.bulk(&BulkRequest::new(Mode::Upsert, records.clone())));
     }
 }
 

@@ -1,12 +1,6 @@
 //! R18: the change feed — one event per insert, update, rekey, alias and campaign
 //! join, in the transaction of the change, with strictly increasing sequence
 //! numbers; triggers recorded; named consumers with durable positions.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 
@@ -15,8 +9,7 @@ use contactdb::{BulkRequest, Database, EventKind, Mode, OnInvalid, Trigger, Work
 use serde_json::json;
 
 fn kinds(ws: &Workspace, after: u64) -> Vec<(EventKind, String, u64, Option<String>)> {
-    ws.feed(after, 1000)
-        .unwrap()
+    expect_ok(ws.feed(after, 1000))
         .into_iter()
         .map(|e| (e.kind, e.key, e.version, e.detail))
         .collect()

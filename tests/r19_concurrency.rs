@@ -1,12 +1,6 @@
 //! R19: one writer at a time — concurrent bulk calls are serialized, try_bulk gets
 //! Busy while another write is live, reads never block, and a second open of the
 //! same file (same process or another process) is a clear error.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

@@ -1,12 +1,6 @@
 //! R21: idempotent retries — a request_id already applied returns the stored report
 //! (replayed: true) without applying again; reuse with another body is an error;
 //! ids are per workspace, kept across reopen, and expire after the retention.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

@@ -1,11 +1,5 @@
 //! R19: `Database::open_read_only` never creates or writes the file, follows the
 //! commits of a writer handle open beside it, and refuses writes.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use contactdb::{BulkRequest, ColumnSpec, ColumnType, Database, Error, Mode};
 use serde_json::json;

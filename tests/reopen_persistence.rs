@@ -1,12 +1,6 @@
 //! Persistence: everything committed — contacts with every column type, aliases,
 //! renames, custom columns, workspaces, indexes — is there after close and reopen,
 //! and check() stays clean.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

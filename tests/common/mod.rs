@@ -143,3 +143,24 @@ pub fn request_code(res: Result<Report, contactdb::Error>) -> String {
         Ok(r) => format!("accepted with status {:?}", r.status),
     }
 }
+
+/// The value of a call a test helper cannot go on without: an error fails the test
+/// with the error's text, at the caller's line.
+#[track_caller]
+#[allow(clippy::panic)]
+pub fn expect_ok<T, E: std::fmt::Debug>(r: Result<T, E>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+/// The value of an `Option` a test helper cannot go on without.
+#[track_caller]
+#[allow(clippy::panic)]
+pub fn expect_some<T>(o: Option<T>, what: &str) -> T {
+    match o {
+        Some(v) => v,
+        None => panic!("{what} is missing"),
+    }
+}
