@@ -74,20 +74,7 @@ fn applied_report() -> TestResult {
         ],
     )?;
     assert_eq!(rep.status, Status::Applied);
-    let s = rep.summary;
-    assert_eq!(
-        (
-            s.total,
-            s.valid,
-            s.invalid,
-            s.inserted,
-            s.updated,
-            s.unchanged,
-            s.failed,
-            s.batches
-        ),
-        (3, 3, 0, 1, 1, 1, 0, 1)
-    );
+    assert_eq!(counts(&rep), (3, 3, 0, 1, 1, 1, 0, 1));
     assert!(rep.errors.is_empty());
     assert!(!rep.replayed);
     check_summary_consistent(&rep);
@@ -112,20 +99,7 @@ fn partial_report() -> TestResult {
             Outcome::Failed
         ]
     );
-    let s = rep.summary;
-    assert_eq!(
-        (
-            s.total,
-            s.valid,
-            s.invalid,
-            s.inserted,
-            s.updated,
-            s.unchanged,
-            s.failed,
-            s.batches
-        ),
-        (5, 4, 1, 1, 1, 1, 2, 1)
-    );
+    assert_eq!(counts(&rep), (5, 4, 1, 1, 1, 1, 2, 1));
     let codes: Vec<(u32, &str)> = errors(&rep).into_iter().map(|e| (e.0, e.2)).collect();
     assert_eq!(codes, vec![(3, "invalid_email"), (4, "ambiguous_match")]);
     let keys_: Vec<Option<&str>> = rep.results.iter().map(|r| r.key.as_deref()).collect();
@@ -159,20 +133,7 @@ fn rejected_report() -> TestResult {
             Outcome::Failed
         ]
     );
-    let s = rep.summary;
-    assert_eq!(
-        (
-            s.total,
-            s.valid,
-            s.invalid,
-            s.inserted,
-            s.updated,
-            s.unchanged,
-            s.failed,
-            s.batches
-        ),
-        (5, 4, 1, 0, 0, 0, 2, 0)
-    );
+    assert_eq!(counts(&rep), (5, 4, 1, 0, 0, 0, 2, 0));
     check_summary_consistent(&rep);
     Ok(())
 }

@@ -164,3 +164,19 @@ pub fn expect_some<T>(o: Option<T>, what: &str) -> T {
         None => panic!("{what} is missing"),
     }
 }
+
+/// A report's summary as `(total, valid, invalid, inserted, updated, unchanged,
+/// failed, batches)`, to compare with one tuple.
+pub fn counts(r: &Report) -> (u64, u64, u64, u64, u64, u64, u64, u64) {
+    let s = &r.summary;
+    (
+        s.total,
+        s.valid,
+        s.invalid,
+        s.inserted,
+        s.updated,
+        s.unchanged,
+        s.failed,
+        s.batches,
+    )
+}
