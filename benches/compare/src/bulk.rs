@@ -765,6 +765,84 @@ pub mod redb_floor_txn {
 #[cfg(test)]
 mod tests {
     use super::contactdb_cli::{Summary, parse_summary};
+    use super::*;
+    use crate::workload::{load_items, upsert_items};
+
+    /// A fresh directory under the system temporary directory.
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "contactdb-bench-compare-test-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Load then upsert through the in-process SQLite bulk path: its own checks (rows
+    /// changed by the merge, count, values and versions read back) must pass.
+    #[test]
+    fn sqlite_bulk_load_then_upsert() {
+        let d = temp_dir("sqlite-bulk");
+        let n = 500;
+        for (phase, items) in [
+            ("load", load_items(n, Order::Shuffled)),
+            ("upsert", upsert_items(n, n, n, 1, Order::Shuffled)),
+        ] {
+            let csv = input_path(&d, n, Order::Shuffled, phase, Flavor::Sqlite);
+            write_csv(&csv, &items, Flavor::Sqlite).unwrap();
+            let out = sqlite_bulk::phase(&d, 1 << 20, &csv, &items).unwrap();
+            assert_eq!(out.records, n);
+        }
+        // The same upsert again changes no row: the merge's WHERE keeps versions.
+        let items = upsert_items(n, n, n, 1, Order::Shuffled);
+        let csv = input_path(&d, n, Order::Shuffled, "upsert", Flavor::Sqlite);
+        let err = sqlite_bulk::phase(&d, 1 << 20, &csv, &items).unwrap_err();
+        assert!(
+            err.to_string().contains("the merge changed 0 rows"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The shell runs the same script (when it is installed).
+    #[test]
+    fn sqlite3_shell_load_then_upsert() {
+        if sqlite3_shell::program().is_none() {
+            return;
+        }
+        let d = temp_dir("sqlite3-shell");
+        let n = 300;
+        for (phase, items) in [
+            ("load", load_items(n, Order::Sorted)),
+            ("upsert", upsert_items(n, n, n, 1, Order::Sorted)),
+        ] {
+            let csv = input_path(&d, n, Order::Sorted, phase, Flavor::Sqlite);
+            write_csv(&csv, &items, Flavor::Sqlite).unwrap();
+            let out =
+                sqlite3_shell::phase(&d, 1 << 20, &csv, &items, Duration::from_secs(60)).unwrap();
+            assert_eq!(out.records, n);
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// One transaction and a commit every 7 records reach the same counts.
+    #[test]
+    fn redb_floor_txn_commit_intervals() {
+        for every in [0, 7, 500] {
+            let d = temp_dir(&format!("floor-txn-{every}"));
+            let n = 300;
+            redb_floor_txn::phase(&d, 1 << 20, every, &load_items(n, Order::Shuffled)).unwrap();
+            redb_floor_txn::phase(
+                &d,
+                1 << 20,
+                every,
+                &upsert_items(n, n, n, 1, Order::Shuffled),
+            )
+            .unwrap();
+            std::fs::remove_dir_all(&d).unwrap();
+        }
+    }
 
     #[test]
     fn summary_line() {
