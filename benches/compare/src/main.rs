@@ -940,7 +940,8 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
          same way), redb_floor_txn (plain redb tables key -> row, email -> key, phone -> key; \
          one write transaction per phase, or per N records as redb_floor_txn/N). x_ref = \
          records/s ÷ sqlite_bulk's. written = bytes passed to write calls (wchar, /proc io of \
-         the row's process and its reaped children); peak RSS of the external processes from \
+         the row's process and its reaped children); dirtied = write_bytes of the same (page-cache \
+         pages made dirty, so a region rewritten before writeback counts once); peak RSS of the external processes from \
          /usr/bin/time (wait4's ru_maxrss).",
         args.cli_match
     );
@@ -985,7 +986,7 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
             }
         );
         println!(
-            "{:<22} {:<7} {:>11} {:>8} {:>9} {:>7} {:>13} {:>9} {:>11} {:>13}",
+            "{:<22} {:<7} {:>11} {:>8} {:>9} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
             "row",
             "phase",
             "records/s",
@@ -995,7 +996,8 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
             "peak_rss_MiB",
             "file_MiB",
             "written_MiB",
-            "written_KiB/r"
+            "written_KiB/r",
+            "dirtied_MiB"
         );
         let mut results: Vec<(RowRun, RowResult)> = Vec::new();
         for &run in &runs {
@@ -1032,7 +1034,7 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
                         .map(|refr| p.rate() / refr.max(1e-9))
                 };
                 println!(
-                    "{:<22} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>7} {:>13} {:>9} {:>11} {:>13}",
+                    "{:<22} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
                     run.label(),
                     phase,
                     p.rate(),
@@ -1046,6 +1048,8 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
                     p.written
                         .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
                     p.written_column(),
+                    p.write_bytes
+                        .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
                 );
                 if let Some(c) = &mut csv_out {
                     c.row(args, run, order, p, ratio)?;
