@@ -4,6 +4,7 @@
 //! Every row runs in a child process of this binary (a hidden `--row NAME`), so each
 //! row's peak RSS is its own (VmHWM of the child, read by the child at its end).
 
+mod bulk;
 mod rows;
 mod workload;
 
@@ -35,13 +36,23 @@ enum Phase {
 /// A row of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum RowName {
+    /// SQLite's bulk path: staging import of the CSV, one INSERT … SELECT … ON
+    /// CONFLICT DO UPDATE (the reference row).
+    SqliteBulk,
+    /// The same statements run by the `sqlite3` shell (`.import --csv`).
+    Sqlite3Shell,
     Contactdb,
+    /// `contactdb import` (the release binary) on the same CSV.
+    ContactdbCli,
     SqliteRowid,
     SqliteWithoutRowid,
     /// The store's physical layout written directly (the floor).
     RedbFloor,
     /// Plain redb tables keyed by contact key (format 1's layout).
     RedbNaive,
+    /// Plain redb tables (key → row, email → key, phone → key), one write
+    /// transaction per phase (or per --floor-commit-every records).
+    RedbFloorTxn,
     MemFloor,
     /// The scaling table's child (its row is `--scaling-row`).
     Scaling,
@@ -50,7 +61,11 @@ enum RowName {
 impl RowName {
     fn label(self) -> &'static str {
         match self {
+            RowName::SqliteBulk => "sqlite_bulk",
+            RowName::Sqlite3Shell => "sqlite3_shell",
             RowName::Contactdb => "contactdb",
+            RowName::ContactdbCli => "contactdb_cli",
+            RowName::RedbFloorTxn => "redb_floor_txn",
             RowName::SqliteRowid => "sqlite(rowid)",
             RowName::SqliteWithoutRowid => "sqlite(w/o rowid)",
             RowName::RedbFloor => "redb_floor",
@@ -62,7 +77,11 @@ impl RowName {
 
     fn arg(self) -> &'static str {
         match self {
+            RowName::SqliteBulk => "sqlite-bulk",
+            RowName::Sqlite3Shell => "sqlite3-shell",
             RowName::Contactdb => "contactdb",
+            RowName::ContactdbCli => "contactdb-cli",
+            RowName::RedbFloorTxn => "redb-floor-txn",
             RowName::SqliteRowid => "sqlite-rowid",
             RowName::SqliteWithoutRowid => "sqlite-without-rowid",
             RowName::RedbFloor => "redb-floor",
@@ -74,13 +93,39 @@ impl RowName {
 }
 
 const ALL_ROWS: &[RowName] = &[
+    RowName::SqliteBulk,
+    RowName::Sqlite3Shell,
     RowName::Contactdb,
+    RowName::ContactdbCli,
     RowName::SqliteRowid,
     RowName::SqliteWithoutRowid,
     RowName::RedbFloor,
+    RowName::RedbFloorTxn,
     RowName::RedbNaive,
     RowName::MemFloor,
 ];
+
+/// The reference row of the comparison: every row's records/s is also given as a
+/// ratio to this row's.
+const REFERENCE: RowName = RowName::SqliteBulk;
+
+/// One run of the comparison: a row, and for `redb-floor-txn` its commit interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RowRun {
+    row: RowName,
+    /// Records per write transaction of `redb-floor-txn` (0 = the whole phase).
+    commit_every: u64,
+}
+
+impl RowRun {
+    fn label(self) -> String {
+        match (self.row, self.commit_every) {
+            (RowName::RedbFloorTxn, 0) => "redb_floor_txn".to_owned(),
+            (RowName::RedbFloorTxn, n) => format!("redb_floor_txn/{n}"),
+            (row, _) => row.label().to_owned(),
+        }
+    }
+}
 
 /// contactdb against SQLite (`INSERT … ON CONFLICT DO UPDATE`) and against the redb
 /// and in-memory floors, on a deterministic contact workload.
@@ -137,6 +182,25 @@ struct Args {
     /// temporary directory, removed at the end).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Also write every (row, phase) result here as CSV: seconds, records/s, ratio to
+    /// sqlite-bulk, peak RSS, bytes written, bytes per record, file bytes.
+    #[arg(long, value_name = "PATH")]
+    csv: Option<PathBuf>,
+    /// Longest a row may run (both phases, its child process and whatever it runs);
+    /// after that it is killed and the run stops with an error.
+    #[arg(long, default_value_t = 3600)]
+    timeout_secs: u64,
+    /// redb-floor-txn: records per write transaction, one run per value (0 = one
+    /// transaction for the whole phase).
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64])]
+    floor_commit_every: Vec<u64>,
+    /// contactdb-cli: the release `contactdb` binary (default: $CONTACTDB_BIN, else
+    /// $CARGO_TARGET_DIR/release/contactdb, else the workspace's target/release).
+    #[arg(long, value_name = "PATH")]
+    contactdb_bin: Option<PathBuf>,
+    /// contactdb-cli: the import's --match (the SQLite bulk rows match by key only).
+    #[arg(long, default_value = "key")]
+    cli_match: String,
 
     // Child-process arguments (internal).
     #[arg(long, value_enum, hide = true)]
@@ -147,6 +211,9 @@ struct Args {
     phase: Phase,
     #[arg(long, value_enum, hide = true, default_value_t = RowName::Contactdb)]
     scaling_row: RowName,
+    /// Where the parent wrote the CSV inputs.
+    #[arg(long, hide = true)]
+    input_dir: Option<PathBuf>,
 }
 
 /// Every row (contactdb, SQLite's Rust side, the floors) runs with the same
@@ -184,18 +251,15 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Bytes this process has passed to `write`-family calls so far (`wchar` of
-/// /proc/self/io: every thread's `pwrite`s of pages, WAL and checkpoint writes
-/// alike); `None` where the kernel does not report it.
-fn written_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/io").ok()?;
-    let line = s.lines().find(|l| l.starts_with("wchar:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+/// This process's write counters at the end of the last reported phase (at the
+/// child's start before the first).
+static WRITTEN_MARK: std::sync::Mutex<Option<bulk::Io>> = std::sync::Mutex::new(None);
 
-/// `written_bytes` at the end of the last reported phase (at the child's start
-/// before the first).
-static WRITTEN_MARK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+fn set_written_mark(io: Option<bulk::Io>) {
+    if let Ok(mut m) = WRITTEN_MARK.lock() {
+        *m = io;
+    }
+}
 
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
@@ -208,22 +272,27 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Prints one phase's result line for the parent. The bytes written are those since
-/// the last phase reported: the phase's open, writes and close (and its untimed
-/// checks and record generation, which write nothing).
+/// Prints one phase's result line for the parent. The bytes written are the row's
+/// own measurement when it made one (around its timed work), else those since the
+/// last phase reported: the phase's open, writes and close (and its untimed checks
+/// and record generation, which write nothing). The peak RSS is the row's own
+/// measurement (an external process's), else this process's VmHWM so far.
 fn report_phase(name: &str, out: PhaseOut, dir: Option<&Path>) {
-    use std::sync::atomic::Ordering;
-    let written = written_bytes().map_or(-1, |now| {
-        let before = WRITTEN_MARK.swap(now, Ordering::Relaxed);
-        i64::try_from(now.saturating_sub(before)).unwrap_or(-1)
-    });
+    let now = bulk::Io::now();
+    let before = WRITTEN_MARK.lock().ok().and_then(|m| *m);
+    set_written_mark(now);
+    let io = out.io.or_else(|| Some(now?.since(before?)));
+    let num = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok()).unwrap_or(-1);
     println!(
-        "RESULT {name} {} {} {} {} {} {written}",
+        "RESULT {name} {} {} {} {} {} {} {} {}",
         out.elapsed.as_secs_f64(),
         out.records,
-        dir.map_or(-1, |d| i64::try_from(dir_size(d)).unwrap_or(-1)),
+        num(dir.map(dir_size)),
         out.median_request.as_secs_f64(),
         out.slowest_request.as_secs_f64(),
+        num(io.map(|io| io.wchar)),
+        num(io.map(|io| io.write_bytes)),
+        num(out.peak_rss_kib.or_else(peak_rss_kib)),
     );
 }
 
@@ -242,22 +311,29 @@ fn storage_phase(
         RowName::SqliteWithoutRowid => sqlite_row::phase(dir, cache, batch, items, true),
         RowName::RedbFloor => redb_row::phase(dir, cache, batch, items),
         RowName::RedbNaive => redb_naive::phase(dir, cache, batch, items),
-        RowName::MemFloor | RowName::Scaling => bail!("{}: not a storage row", row.label()),
+        RowName::MemFloor
+        | RowName::Scaling
+        | RowName::SqliteBulk
+        | RowName::Sqlite3Shell
+        | RowName::ContactdbCli
+        | RowName::RedbFloorTxn => bail!("{}: not a storage row", row.label()),
     }
 }
 
 fn child(args: &Args, row: RowName) -> Result<()> {
     let dir = args.dir.clone().context("--dir is required with --row")?;
     std::fs::create_dir_all(&dir)?;
-    WRITTEN_MARK.store(
-        written_bytes().unwrap_or(0),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    set_written_mark(bulk::Io::now());
     let cache = cache_bytes(args);
     let n = args.records;
     let order = args.child_order;
     if row == RowName::Scaling {
         scaling_child(args, &dir)?;
+    } else if matches!(
+        row,
+        RowName::SqliteBulk | RowName::Sqlite3Shell | RowName::ContactdbCli | RowName::RedbFloorTxn
+    ) {
+        bulk_child(args, row, &dir)?;
     } else {
         let load = matches!(args.phase, Phase::Load | Phase::Both);
         let upsert = matches!(args.phase, Phase::Upsert | Phase::Both);
@@ -280,6 +356,89 @@ fn child(args: &Args, row: RowName) -> Result<()> {
         }
     }
     println!("RSS {}", peak_rss_kib().map_or(-1, |k| k as i64));
+    Ok(())
+}
+
+/// A bulk row's phases: each reads the CSV file the parent wrote for it (the
+/// redb floor gets the records pre-normalized, as the other floors do).
+fn bulk_child(args: &Args, row: RowName, dir: &Path) -> Result<()> {
+    let cache = cache_bytes(args);
+    let n = args.records;
+    let order = args.child_order;
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let cli = match row {
+        RowName::ContactdbCli => {
+            match bulk::contactdb_cli::program(args.contactdb_bin.as_deref()) {
+                Some(p) => Some(p),
+                None => {
+                    println!(
+                        "SKIP contactdb-cli: no release contactdb binary; build it with: {}",
+                        bulk::contactdb_cli::BUILD_HINT
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        RowName::Sqlite3Shell if bulk::sqlite3_shell::program().is_none() => {
+            println!("SKIP sqlite3-shell: sqlite3 is not on PATH");
+            return Ok(());
+        }
+        _ => None,
+    };
+    if let Some(p) = &cli {
+        println!("NOTE contactdb-cli runs {}", p.display());
+    }
+    let input = |phase: &str, flavor| -> Result<PathBuf> {
+        let d = args
+            .input_dir
+            .as_deref()
+            .context("--input-dir is required")?;
+        let p = bulk::input_path(d, n, order, phase, flavor);
+        ensure!(p.is_file(), "missing input {}", p.display());
+        Ok(p)
+    };
+    let commit_every = args.floor_commit_every.first().copied().unwrap_or(0);
+    for phase in ["load", "upsert"] {
+        let wanted = match args.phase {
+            Phase::Both => true,
+            Phase::Load => phase == "load",
+            Phase::Upsert => phase == "upsert",
+        };
+        if !wanted {
+            continue;
+        }
+        let items = &if phase == "load" {
+            load_items(n, order)
+        } else {
+            upsert_items(n, n, n, 1, order)
+        };
+        let out = match row {
+            RowName::SqliteBulk => {
+                bulk::sqlite_bulk::phase(dir, cache, &input(phase, bulk::Flavor::Sqlite)?, items)?
+            }
+            RowName::Sqlite3Shell => bulk::sqlite3_shell::phase(
+                dir,
+                cache,
+                &input(phase, bulk::Flavor::Sqlite)?,
+                items,
+                timeout,
+            )?,
+            RowName::ContactdbCli => bulk::contactdb_cli::phase(
+                &bulk::contactdb_cli::Cli {
+                    program: cli.as_deref().context("no contactdb binary")?,
+                    batch: args.batch,
+                    match_on: &args.cli_match,
+                    timeout,
+                },
+                dir,
+                cache,
+                &input(phase, bulk::Flavor::Raw)?,
+                items,
+            )?,
+            _ => bulk::redb_floor_txn::phase(dir, cache, commit_every, items)?,
+        };
+        report_phase(phase, out, Some(dir));
+    }
     Ok(())
 }
 
@@ -338,8 +497,13 @@ struct PhaseResult {
     out: PhaseOut,
     /// The database files' size at the phase's end.
     file_bytes: Option<u64>,
-    /// Bytes the child passed to `write`-family calls during the phase.
+    /// Bytes the row passed to `write`-family calls during the phase (`wchar`).
     written: Option<u64>,
+    /// Bytes the row caused to be sent to storage during the phase (`write_bytes`).
+    write_bytes: Option<u64>,
+    /// Peak resident set at the phase's end (the row's process so far, or the
+    /// phase's external process), KiB.
+    rss_kib: Option<u64>,
 }
 
 impl PhaseResult {
@@ -354,12 +518,22 @@ impl PhaseResult {
         self.written_kib_per_record()
             .map_or_else(|| "-".to_owned(), |k| format!("{k:.2}"))
     }
+
+    fn rate(&self) -> f64 {
+        self.out.records as f64 / self.out.elapsed.as_secs_f64().max(1e-9)
+    }
 }
 
 #[derive(Debug, Default, Clone)]
 struct RowResult {
     phases: Vec<PhaseResult>,
     rss_kib: Option<u64>,
+    /// Why the row did not run (a missing program), when it did not.
+    skipped: Option<String>,
+    /// What the row printed for the reader (the binary it ran).
+    notes: Vec<String>,
+    /// Why the row has no result although it ran (it ran out of time).
+    killed: Option<String>,
 }
 
 impl RowResult {
@@ -380,17 +554,64 @@ impl RowResult {
     }
 }
 
+/// Runs `cmd` in a process group of its own, with stdout and stderr going to files
+/// next to `dir`; after `timeout` the whole group (the child and anything it
+/// started) is killed. Returns whether it succeeded (`None`: killed), its stdout
+/// and its stderr.
+fn run_bounded(
+    mut cmd: Command,
+    dir: &Path,
+    timeout: Duration,
+) -> Result<(Option<bool>, String, String)> {
+    use std::os::unix::process::CommandExt as _;
+    let out_path = dir.with_extension("stdout");
+    let err_path = dir.with_extension("stderr");
+    cmd.process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path)?)
+        .stderr(std::fs::File::create(&err_path)?);
+    let mut child = cmd.spawn()?;
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break Some(s);
+        }
+        if started.elapsed() > timeout {
+            // The group's id is the child's pid (process_group(0)).
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg("--")
+                .arg(format!("-{}", child.id()))
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_path);
+    let _ = std::fs::remove_file(&err_path);
+    Ok(match status {
+        Some(s) => (Some(s.success()), stdout, format!("{s}: {stderr}")),
+        None => (None, stdout, stderr),
+    })
+}
+
 fn run_child(
     args: &Args,
     base: &Path,
-    row: RowName,
+    run: RowRun,
     order: Order,
     records: u64,
     scaling_row: RowName,
 ) -> Result<RowResult> {
+    let row = run.row;
     let dir = base.join(format!(
-        "{}-{}-{}-{records}",
+        "{}-{}-{}-{}-{records}",
         row.arg(),
+        run.commit_every,
         scaling_row.arg(),
         order.name()
     ));
@@ -398,8 +619,8 @@ fn run_child(
         std::fs::remove_dir_all(&dir)?;
     }
     let exe = std::env::current_exe()?;
-    let out = Command::new(exe)
-        .arg("--row")
+    let mut cmd = Command::new(exe);
+    cmd.arg("--row")
         .arg(row.arg())
         .arg("--child-order")
         .arg(order.name())
@@ -429,22 +650,49 @@ fn run_child(
                 .collect::<Vec<_>>()
                 .join(","),
         )
+        .arg("--timeout-secs")
+        .arg(args.timeout_secs.to_string())
+        .arg("--floor-commit-every")
+        .arg(run.commit_every.to_string())
+        .arg("--cli-match")
+        .arg(&args.cli_match)
+        .arg("--input-dir")
+        .arg(base)
         .arg("--dir")
-        .arg(&dir)
-        .output()?;
-    let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "row {} ({}) failed: {}\n{}",
-            row.label(),
-            order.name(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        .arg(&dir);
+    if let Some(p) = &args.contactdb_bin {
+        cmd.arg("--contactdb-bin").arg(p);
     }
+    let res = run_bounded(cmd, &dir, Duration::from_secs(args.timeout_secs));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ok, stdout, stderr) =
+        res.with_context(|| format!("row {} ({})", run.label(), order.name()))?;
     let mut r = RowResult::default();
+    match ok {
+        Some(true) => {}
+        Some(false) => bail!("row {} ({}) failed: {stderr}", run.label(), order.name()),
+        None => {
+            r.killed = Some(format!(
+                "killed after --timeout-secs {}{}",
+                args.timeout_secs,
+                stderr
+                    .lines()
+                    .last()
+                    .map_or_else(String::new, |l| format!(" (its last message: {l})"))
+            ));
+            return Ok(r);
+        }
+    }
+    let opt = |v: i64| u64::try_from(v).ok();
     for line in stdout.lines() {
+        if let Some(why) = line.strip_prefix("SKIP ") {
+            r.skipped = Some(why.to_owned());
+            continue;
+        }
+        if let Some(note) = line.strip_prefix("NOTE ") {
+            r.notes.push(note.to_owned());
+            continue;
+        }
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.as_slice() {
             [
@@ -456,10 +704,10 @@ fn run_child(
                 median,
                 slowest,
                 written,
+                write_bytes,
+                rss,
             ] => {
                 let secs: f64 = secs.parse()?;
-                let bytes: i64 = bytes.parse()?;
-                let written: i64 = written.parse()?;
                 r.phases.push(PhaseResult {
                     name: (*name).to_owned(),
                     out: PhaseOut {
@@ -467,19 +715,26 @@ fn run_child(
                         records: records.parse()?,
                         median_request: Duration::from_secs_f64(median.parse()?),
                         slowest_request: Duration::from_secs_f64(slowest.parse()?),
+                        ..PhaseOut::default()
                     },
-                    file_bytes: u64::try_from(bytes).ok(),
-                    written: u64::try_from(written).ok(),
+                    file_bytes: opt(bytes.parse()?),
+                    written: opt(written.parse()?),
+                    write_bytes: opt(write_bytes.parse()?),
+                    rss_kib: opt(rss.parse()?),
                 });
             }
             ["RSS", kib] => r.rss_kib = kib.parse::<i64>().ok().and_then(|k| u64::try_from(k).ok()),
             _ => {}
         }
     }
+    // The rows that run an external process: its peak, not the wrapper's.
+    if matches!(row, RowName::Sqlite3Shell | RowName::ContactdbCli) {
+        r.rss_kib = r.phases.iter().filter_map(|p| p.rss_kib).max();
+    }
     ensure!(
-        !r.phases.is_empty(),
+        r.skipped.is_some() || !r.phases.is_empty(),
         "row {} printed no result",
-        row.label()
+        run.label()
     );
     Ok(r)
 }
@@ -546,9 +801,10 @@ fn self_check() -> Result<()> {
     Ok(())
 }
 
-fn compare(args: &Args, base: &Path) -> Result<()> {
-    let n = args.records;
-    let rows: Vec<RowName> = if args.rows.is_empty() {
+/// The runs of the comparison: the rows asked for (all by default), the reference
+/// row first, `redb-floor-txn` once per `--floor-commit-every` value.
+fn runs(args: &Args) -> Vec<RowRun> {
+    let mut rows: Vec<RowName> = if args.rows.is_empty() {
         ALL_ROWS.to_vec()
     } else {
         args.rows
@@ -557,6 +813,98 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
             .filter(|r| *r != RowName::Scaling)
             .collect()
     };
+    rows.dedup();
+    // Stable: the reference first, the rest in the order given.
+    rows.sort_by_key(|r| *r != REFERENCE);
+    let mut out = Vec::new();
+    for row in rows {
+        if row == RowName::RedbFloorTxn {
+            for &n in &args.floor_commit_every {
+                out.push(RowRun {
+                    row,
+                    commit_every: n,
+                });
+            }
+        } else {
+            out.push(RowRun {
+                row,
+                commit_every: 0,
+            });
+        }
+    }
+    out
+}
+
+/// The raw-results CSV (`--csv`).
+struct CsvOut {
+    w: csv::Writer<std::fs::File>,
+}
+
+impl CsvOut {
+    fn create(path: &Path) -> Result<CsvOut> {
+        let mut w = csv::Writer::from_path(path).with_context(|| format!("{}", path.display()))?;
+        w.write_record([
+            "row",
+            "order",
+            "phase",
+            "records",
+            "batch",
+            "cache_mib",
+            "seconds",
+            "records_per_s",
+            "ratio_vs_sqlite_bulk",
+            "peak_rss_kib",
+            "written_bytes",
+            "written_bytes_per_record",
+            "write_bytes",
+            "file_bytes",
+        ])?;
+        Ok(CsvOut { w })
+    }
+
+    fn row(
+        &mut self,
+        args: &Args,
+        run: RowRun,
+        order: Order,
+        p: &PhaseResult,
+        ratio: Option<f64>,
+    ) -> Result<()> {
+        let opt = |v: Option<u64>| v.map_or_else(String::new, |v| v.to_string());
+        let records = p.out.records;
+        self.w.write_record([
+            run.label(),
+            order.name().to_owned(),
+            p.name.clone(),
+            records.to_string(),
+            if run.row == RowName::RedbFloorTxn {
+                run.commit_every.to_string()
+            } else {
+                args.batch.to_string()
+            },
+            args.cache_mib.to_string(),
+            format!("{:.4}", p.out.elapsed.as_secs_f64()),
+            format!("{:.0}", p.rate()),
+            ratio.map_or_else(String::new, |r| format!("{r:.3}")),
+            opt(p.rss_kib),
+            opt(p.written),
+            p.written.map_or_else(String::new, |w| {
+                format!("{:.1}", w as f64 / records.max(1) as f64)
+            }),
+            opt(p.write_bytes),
+            opt(p.file_bytes),
+        ])?;
+        self.w.flush()?;
+        Ok(())
+    }
+}
+
+fn compare(args: &Args, base: &Path) -> Result<()> {
+    let n = args.records;
+    let runs = runs(args);
+    let mut csv_out = args.csv.as_deref().map(CsvOut::create).transpose()?;
+    // Rows that ran out of time: the others still run; the run fails at the end.
+    let mut killed: Vec<String> = Vec::new();
     // Input size: the records as a JSON array, as an export would ship them (the same
     // for both orders).
     let load_bytes = workload::json_bytes(&load_items(n, Order::Sorted));
@@ -573,39 +921,103 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
          {threads} merge threads); SQLite and the floors receive the same values pre-normalized \
          by the generator (untimed). Generation of records is never timed; each phase's time is \
          open + every batch + close. Upsert pass: {} updates of existing contacts (email, name, \
-         phone changed) + {} new contacts. contactdb and redb_floor fsync every commit (redb \
+         phone changed) + {} new contacts. contactdb and the redb rows fsync every commit (redb \
          default durability); SQLite runs WAL with synchronous=NORMAL (no fsync per commit, \
-         fsync at checkpoints), temp_store=MEMORY, the same cache budget, and its close \
+         fsync at checkpoints), the same cache budget (the per-batch rows with \
+         temp_store=MEMORY), and its close \
          (final checkpoint) is timed. ratio = contactdb records/s ÷ peer records/s (>1 = \
          contactdb faster).",
         n / 2,
         n - n / 2
     );
+    println!(
+        "bulk rows: each phase reads a CSV file written before the run (untimed) and is timed \
+         end to end: sqlite_bulk (rusqlite: csv crate -> one transaction of prepared INSERTs \
+         into a TEMP staging table, then one INSERT … SELECT … ON CONFLICT DO UPDATE with \
+         trim/lower/upper in SQL; emails raw, phones pre-normalized), sqlite3_shell (the same \
+         statements with .import --csv, the sqlite3 process timed from spawn to exit), \
+         contactdb_cli (`contactdb import --mode upsert --match {}` on the raw CSV, timed the \
+         same way), redb_floor_txn (plain redb tables key -> row, email -> key, phone -> key; \
+         one write transaction per phase, or per N records as redb_floor_txn/N). x_ref = \
+         records/s ÷ sqlite_bulk's. written = bytes passed to write calls (wchar, /proc io of \
+         the row's process and its reaped children); dirtied = write_bytes of the same (page-cache \
+         pages made dirty, so a region rewritten before writeback counts once); peak RSS of the external processes from \
+         /usr/bin/time (wait4's ru_maxrss).",
+        args.cli_match
+    );
+    let bulk_inputs = runs.iter().any(|r| {
+        matches!(
+            r.row,
+            RowName::SqliteBulk | RowName::Sqlite3Shell | RowName::ContactdbCli
+        )
+    });
     for &order in orders {
+        // The CSV inputs of the bulk rows (untimed; the same files for every row).
+        let mut csv_sizes = Vec::new();
+        if bulk_inputs {
+            for (phase, items) in [
+                ("load", load_items(n, order)),
+                ("upsert", upsert_items(n, n, n, 1, order)),
+            ] {
+                for flavor in [bulk::Flavor::Raw, bulk::Flavor::Sqlite] {
+                    let path = bulk::input_path(base, n, order, phase, flavor);
+                    csv_sizes.push(bulk::write_csv(&path, &items, flavor)?);
+                }
+            }
+        }
         println!();
         println!(
-            "workload: N={n} {}, batch={}, cache={}MiB, input {:.0} MB JSON (load {:.0} MB + upsert {:.0} MB)",
+            "workload: N={n} {}, batch={}, cache={}MiB, input {:.0} MB JSON (load {:.0} MB + upsert {:.0} MB){}",
             order.name(),
             args.batch,
             args.cache_mib,
             (load_bytes + upsert_bytes) as f64 / 1e6,
             load_bytes as f64 / 1e6,
             upsert_bytes as f64 / 1e6,
+            match csv_sizes.as_slice() {
+                [lr, ls, ur, us] => format!(
+                    ", CSV load {:.0} MB + upsert {:.0} MB (raw) / {:.0} + {:.0} MB (sqlite)",
+                    *lr as f64 / 1e6,
+                    *ur as f64 / 1e6,
+                    *ls as f64 / 1e6,
+                    *us as f64 / 1e6
+                ),
+                _ => String::new(),
+            }
         );
         println!(
-            "{:<18} {:<7} {:>11} {:>8} {:>9} {:>13} {:>9} {:>13}",
+            "{:<22} {:<7} {:>11} {:>8} {:>9} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
             "row",
             "phase",
             "records/s",
             "MB/s",
             "secs",
+            "x_ref",
             "peak_rss_MiB",
             "file_MiB",
-            "written_KiB/r"
+            "written_MiB",
+            "written_KiB/r",
+            "dirtied_MiB"
         );
-        let mut results: Vec<(RowName, RowResult)> = Vec::new();
-        for &row in &rows {
-            let r = run_child(args, base, row, order, n, RowName::Contactdb)?;
+        let mut results: Vec<(RowRun, RowResult)> = Vec::new();
+        for &run in &runs {
+            let r = run_child(args, base, run, order, n, RowName::Contactdb)?;
+            if let Some(why) = &r.skipped {
+                println!("{:<22} skipped: {why}", run.label());
+                continue;
+            }
+            if let Some(why) = &r.killed {
+                println!("{:<22} no result: {why}", run.label());
+                killed.push(format!("{} ({})", run.label(), order.name()));
+                continue;
+            }
+            for note in &r.notes {
+                println!("# {note}");
+            }
+            let reference = results
+                .iter()
+                .find(|(x, _)| x.row == REFERENCE)
+                .map(|(_, res)| res);
             for p in &r.phases {
                 let (phase, out) = (&p.name, &p.out);
                 let input = if phase == "load" {
@@ -614,33 +1026,62 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
                     upsert_bytes
                 };
                 let secs = out.elapsed.as_secs_f64().max(1e-9);
+                let ratio = if run.row == REFERENCE {
+                    Some(1.0)
+                } else {
+                    reference
+                        .and_then(|res| res.rate(phase))
+                        .map(|refr| p.rate() / refr.max(1e-9))
+                };
                 println!(
-                    "{:<18} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>13} {:>9} {:>13}",
-                    row.label(),
+                    "{:<22} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
+                    run.label(),
                     phase,
-                    out.records as f64 / secs,
+                    p.rate(),
                     input as f64 / 1e6 / secs,
                     out.elapsed.as_secs_f64(),
-                    r.rss_kib
+                    ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
+                    p.rss_kib
                         .map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0)),
                     p.file_bytes
                         .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
+                    p.written
+                        .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
                     p.written_column(),
+                    p.write_bytes
+                        .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
                 );
+                if let Some(c) = &mut csv_out {
+                    c.row(args, run, order, p, ratio)?;
+                }
             }
             let _ = std::io::stdout().flush();
-            results.push((row, r));
+            results.push((run, r));
         }
-        let get = |name: RowName| results.iter().find(|(r, _)| *r == name).map(|(_, r)| r);
-        let Some(cdb) = get(RowName::Contactdb) else {
-            continue;
-        };
-        let ratio = |peer: &RowResult| {
-            let f = |phase| match (cdb.rate(phase), peer.rate(phase)) {
+        let get = |name: RowName| results.iter().find(|(r, _)| r.row == name).map(|(_, r)| r);
+        let ratio_of = |a: &RowResult, b: &RowResult| {
+            let f = |phase| match (a.rate(phase), b.rate(phase)) {
                 (Some(a), Some(b)) => format!("{:.2}", a / b),
                 _ => "-".to_owned(),
             };
             format!("load={} upsert={}", f("load"), f("upsert"))
+        };
+        if let Some(reference) = get(REFERENCE) {
+            println!(
+                "# {}: ratio_vs_sqlite_bulk = row records/s / sqlite_bulk records/s (>1 = faster \
+                 than sqlite_bulk)",
+                order.name()
+            );
+            for (run, res) in results.iter().filter(|(r, _)| r.row != REFERENCE) {
+                println!(
+                    "ratio_vs_sqlite_bulk {} {}",
+                    run.label(),
+                    ratio_of(res, reference)
+                );
+            }
+        }
+        let Some(cdb) = get(RowName::Contactdb) else {
+            continue;
         };
         // SQLite: the faster configuration (load + upsert time).
         let sqlite = [RowName::SqliteRowid, RowName::SqliteWithoutRowid]
@@ -649,22 +1090,28 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
             .min_by(|a, b| a.1.total_secs().total_cmp(&b.1.total_secs()));
         if let Some((name, _)) = sqlite {
             println!(
-                "# {}: sqlite = {} (the faster SQLite configuration, by load + upsert time); \
-                 ratio = contactdb records/s / peer records/s",
+                "# {}: sqlite = {} (the faster per-batch SQLite configuration, by load + upsert \
+                 time); ratio = contactdb records/s / peer records/s",
                 order.name(),
                 name.label()
             );
         }
         if let Some((_, peer)) = sqlite {
-            println!("ratio_vs_sqlite {}", ratio(peer));
+            println!("ratio_vs_sqlite {}", ratio_of(cdb, peer));
         }
         if let Some(peer) = get(RowName::RedbFloor) {
-            println!("ratio_vs_redb_floor {}", ratio(peer));
+            println!("ratio_vs_redb_floor {}", ratio_of(cdb, peer));
         }
         if let Some(peer) = get(RowName::MemFloor) {
-            println!("ratio_vs_mem_floor {}", ratio(peer));
+            println!("ratio_vs_mem_floor {}", ratio_of(cdb, peer));
         }
     }
+    ensure!(
+        killed.is_empty(),
+        "rows killed after --timeout-secs {}: {}",
+        args.timeout_secs,
+        killed.join(", ")
+    );
     Ok(())
 }
 
@@ -718,7 +1165,20 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
     let mut cells: Vec<(RowName, String, u64, f64, Option<f64>)> = Vec::new();
     for &b in &bases {
         for &row in &rows {
-            let r = run_child(args, base, RowName::Scaling, Order::Shuffled, b, row)?;
+            let r = run_child(
+                args,
+                base,
+                RowRun {
+                    row: RowName::Scaling,
+                    commit_every: 0,
+                },
+                Order::Shuffled,
+                b,
+                row,
+            )?;
+            if let Some(why) = &r.killed {
+                bail!("scaling row {} at {b}: {why}", row.label());
+            }
             for p in &r.phases {
                 let Some(batch) = p.name.strip_prefix("batch") else {
                     continue;

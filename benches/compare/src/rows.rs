@@ -20,6 +20,12 @@ pub struct PhaseOut {
     /// The median and the slowest request (the contactdb row only; zero elsewhere).
     pub median_request: Duration,
     pub slowest_request: Duration,
+    /// What the phase wrote, when the row measured it around its own timed work (the
+    /// bulk rows); otherwise the child's counters since the previous phase.
+    pub io: Option<crate::bulk::Io>,
+    /// The phase's peak resident set, KiB, when the row measured it (the external
+    /// processes); otherwise the child's VmHWM at the phase's end.
+    pub peak_rss_kib: Option<u64>,
 }
 
 /// A stopwatch that only runs inside [`Clock::time`].
@@ -196,6 +202,7 @@ pub mod contactdb_row {
             records: items.len() as u64,
             median_request: times.get(times.len() / 2).copied().unwrap_or_default(),
             slowest_request: times.last().copied().unwrap_or_default(),
+            ..PhaseOut::default()
         })
     }
 }
@@ -330,7 +337,7 @@ pub struct FloorRow {
 }
 
 impl FloorRow {
-    fn new(r: Norm, now: i64) -> (String, FloorRow) {
+    pub fn new(r: Norm, now: i64) -> (String, FloorRow) {
         (
             r.key,
             FloorRow {
@@ -351,7 +358,7 @@ impl FloorRow {
     }
 
     /// Applies an update onto the stored row (what the engine's merge would produce).
-    fn apply(&mut self, new: FloorRow, now: i64) {
+    pub fn apply(&mut self, new: FloorRow, now: i64) {
         if new.email != self.email {
             self.email_status = "A".to_owned();
         }
