@@ -196,7 +196,7 @@ pub struct ImportArgs {
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
 
-    /// CSV quote character. Default: `"`.
+    /// CSV quote character.
     #[arg(long, value_name = "CHAR", default_value = "\"", value_parser = parse_quote)]
     pub quote: u8,
 

@@ -807,7 +807,7 @@ impl<R: Read> Read for Tracked<R> {
         let base = ix.read;
         ix.pending
             .extend(memchr::memchr_iter(b'\n', got).map(|i| base + i as u64));
-        ix.quotes += got.iter().filter(|&&b| b == quote).count() as u64;
+        ix.quotes += memchr::memchr_iter(quote, got).count() as u64;
         ix.read += n as u64;
         Ok(n)
     }
