@@ -40,7 +40,7 @@ pub struct Cli {
 pub enum Command {
     /// Load CSV, JSON Lines or JSON files into the workspace, batch by batch.
     Import(ImportArgs),
-    /// Apply one bulk request (SPEC R4 JSON) and print its report (R15) as JSON.
+    /// Apply one bulk request (JSON, see docs/cli.md) and print its report as JSON.
     Upsert(UpsertArgs),
     /// Print one contact, found by key or alias, as JSON.
     Get(GetArgs),
@@ -54,17 +54,16 @@ pub enum Command {
     /// List or create workspaces.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
-    /// Print contact counts per workspace and the file size, as JSON.
+    /// Print contact counts per workspace and the file size, as JSON (only the
+    /// workspace named by --workspace, when it is given).
     Stats,
-    /// Run redb's integrity check in place (it repairs what it can, writing the
-    /// file; back it up first), then check every table; exit 1 if a problem is left.
+    /// Repair the file in place (back it up first), then check every table; exit
+    /// 1 if a problem is left.
     Repair,
-    /// Write a consistent copy of the database to a new file, from one snapshot;
-    /// writers may go on meanwhile.
+    /// Write a consistent copy of the database to a new file while writers go on.
     Backup(BackupArgs),
-    /// Check the file: redb's page checksums and allocator state (on a temporary
-    /// copy, since that check repairs), then the consistency of every table; print
-    /// each problem and exit 1 if there is any. The file itself is only read.
+    /// Check the file's pages and every table without changing it; print each
+    /// problem as JSON and exit 1 if there is any.
     Check,
     /// Generate realistic, messy contacts (deterministic from the seed).
     Gen(GenArgs),
@@ -187,9 +186,40 @@ pub struct ImportArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// Input format (default: from the extension, else from the content).
+    /// Input format (default: from the extension — .csv, .tsv, .jsonl, .ndjson,
+    /// .json — else from the first character of the content).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
+
+    /// CSV field separator: `,` `;` `|` or `tab` (also `\t`). Default: `tab` for
+    /// a .tsv file, else the one of `, ; tab |` that splits the header most.
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+
+    /// CSV quote character.
+    #[arg(long, value_name = "CHAR", default_value = "\"", value_parser = parse_quote)]
+    pub quote: u8,
+
+    /// Text encoding of the inputs, by WHATWG label: utf-8, windows-1252 (also
+    /// latin1, iso-8859-1), utf-16le, utf-16be, ... Default: utf-8; a byte-order
+    /// mark overrides it.
+    #[arg(long, value_name = "NAME", value_parser = parse_encoding)]
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+
+    /// Read input column SRC (any case) as column DEST (a column name or alias of
+    /// the workspace); repeatable. Applies to CSV headers and JSON field names.
+    #[arg(long = "map", value_name = "SRC=DEST", value_parser = parse_mapping)]
+    pub map: Vec<(String, String)>,
+
+    /// Leave out input columns the workspace does not know (listed once on
+    /// stderr) instead of stopping with an error.
+    #[arg(long)]
+    pub ignore_unknown: bool,
+
+    /// Validate and match every record against the database and report as a real
+    /// import would (report, rejects file, exit code), but leave the file unchanged.
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// What to do with matched and unmatched records.
     #[arg(long, value_enum, default_value = "upsert")]
@@ -209,9 +239,8 @@ pub struct ImportArgs {
     #[arg(long, value_enum, default_value = "skip")]
     pub on_invalid: OnInvalidArg,
 
-    /// What a second record for the same contact does: within a batch, or within the
-    /// whole input with --on-invalid abort (which then reads the input into memory
-    /// at once for first, last and reject).
+    /// What a second record for the same contact does, within a batch (within the
+    /// whole input with --on-invalid abort).
     #[arg(long, value_enum, default_value = "merge")]
     pub on_duplicate: OnDuplicateArg,
 
@@ -228,13 +257,8 @@ pub struct ImportArgs {
           value_parser = clap::value_parser!(u64).range(1..=BATCH_SIZE_MAX))]
     pub batch_size: u64,
 
-    /// Page cache of the database, MiB. An import writes new pages and reads
-    /// through the OS page cache, so the cache matters little for its speed
-    /// (1M rows: the same records/s with 16, 32 or 64 MiB) and much for its peak
-    /// memory (about 1.2× the cache size, buffers included). Into a file of
-    /// millions of contacts a larger cache pays: half of it holds a transaction's
-    /// changed pages, and a batch that changes more is written twice (10M
-    /// contacts: 256 MiB wrote 36% fewer bytes than 64 and ran 12% faster).
+    /// Page cache of the database, MiB; peak memory grows with it. A larger cache
+    /// helps imports into files of millions of contacts (see docs/cli.md).
     #[arg(long, value_name = "MIB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub cache_mib: u64,
@@ -248,13 +272,18 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
-    /// Never show a progress bar.
+    /// Never show a progress bar (it is shown only when stderr is a terminal and
+    /// the import takes more than a second).
     #[arg(long)]
     pub no_progress: bool,
 
-    /// Largest record accepted, in bytes: one CSV record, one JSON Lines line or
-    /// one value of a JSON array. A larger one stops the import with an error
-    /// before more of it is read. Default: 1,048,576 (1 MiB).
+    /// No progress bar and no notes; failures and the final summary line are
+    /// still printed.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Largest record accepted, in bytes (a CSV record, a JSON Lines line or an
+    /// element of a JSON array); a larger one stops the import.
     #[arg(long, value_name = "BYTES", default_value_t = crate::input::RECORD_BYTES_MAX_DEFAULT,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_record_bytes: u64,
@@ -267,16 +296,14 @@ pub struct UpsertArgs {
     #[arg(long, value_name = "FILE")]
     pub request: PathBuf,
 
-    /// Most records in the request. A request with more is rejected with
-    /// `too_many_records` as soon as the record after the limit is read, without
-    /// reading the rest. Default: 10,000.
+    /// Most records in the request; a request with more is refused
+    /// (`too_many_records`) without reading the rest.
     #[arg(long, value_name = "N", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=BATCH_SIZE_MAX))]
     pub max_records: u64,
 
-    /// Largest record (and largest value of any other request field) accepted, in
-    /// bytes; a larger one rejects the request with `record_too_large` before more
-    /// of it is read. Default: 1,048,576 (1 MiB).
+    /// Largest record (or other request field) accepted, in bytes; a larger one
+    /// refuses the request (`record_too_large`).
     #[arg(long, value_name = "BYTES", default_value_t = crate::input::RECORD_BYTES_MAX_DEFAULT,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_record_bytes: u64,
@@ -403,4 +430,51 @@ pub struct GenArgs {
     /// imports into a fresh database without `columns add`.
     #[arg(long)]
     pub no_custom: bool,
+}
+
+/// `--delimiter`: `,` `;` `|` `tab` `\t` or another single ASCII punctuation
+/// character.
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
+        _ => match s.as_bytes() {
+            [b] if b.is_ascii_punctuation() && *b != b'"' => Ok(*b),
+            _ => Err(format!(
+                "{s:?} is not a delimiter: use one of , ; | tab (or another single punctuation character)"
+            )),
+        },
+    }
+}
+
+/// `--quote`: one ASCII punctuation character.
+fn parse_quote(s: &str) -> Result<u8, String> {
+    match s.as_bytes() {
+        [b] if b.is_ascii_punctuation() => Ok(*b),
+        _ => Err(format!(
+            "{s:?} is not a quote character: give one character such as \" or '"
+        )),
+    }
+}
+
+/// `--encoding`: a WHATWG label.
+fn parse_encoding(s: &str) -> Result<&'static encoding_rs::Encoding, String> {
+    match encoding_rs::Encoding::for_label(s.trim().as_bytes()) {
+        // "replacement" decodes nothing; x-user-defined is not a text encoding.
+        Some(e) if e != encoding_rs::REPLACEMENT && e != encoding_rs::X_USER_DEFINED => Ok(e),
+        _ => Err(format!(
+            "unknown encoding {s:?}: give a WHATWG label such as utf-8, windows-1252, latin1, utf-16le, utf-16be"
+        )),
+    }
+}
+
+/// `--map SRC=DEST`.
+fn parse_mapping(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((src, dest)) if !src.trim().is_empty() && !dest.trim().is_empty() => {
+            Ok((src.trim().to_owned(), dest.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "{s:?} is not a mapping: write SRC=DEST, e.g. \"Record ID=contact_key\""
+        )),
+    }
 }

@@ -396,11 +396,19 @@ pub fn workspace(db_path: &Path, cmd: &WorkspaceCommand) -> anyhow::Result<ExitC
 }
 
 /// `stats`.
-pub fn stats(db_path: &Path) -> anyhow::Result<ExitCode> {
+/// `stats`: every workspace, or only `only` (given with `--workspace`).
+pub fn stats(db_path: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
     let db = open_existing(db_path)?;
     let mut workspaces = Vec::new();
     let mut total = 0u64;
+    let chosen = match only {
+        Some(name) => Some(open_workspace(&db, name)?.info().uuid.clone()),
+        None => None,
+    };
     for w in db.workspaces()? {
+        if chosen.as_ref().is_some_and(|id| *id != w.uuid) {
+            continue;
+        }
         let ws = db.workspace(&w.slug)?;
         let n = ws.count()?;
         total += n;

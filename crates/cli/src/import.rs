@@ -8,7 +8,7 @@
 //! Every batch's report is folded into a running tally, the rejects file and the
 //! JSON report as it arrives, so memory is bounded by the batch size.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
@@ -27,7 +27,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 
 use crate::cli::{EmptyValuesArg, ImportArgs, MatchArg, ModeArg, OnDuplicateArg, OnInvalidArg};
-use crate::input::{self, Format, Input, Msg, Raw, RawKind, Rec, Schema};
+use crate::input::{
+    self, Dialect, Format, Headers, Input, Invalid, Msg, Raw, RawKind, Rec, Schema,
+};
 use crate::util::{UsageError, count, create_output, eprint_line, rate, secs};
 
 /// How many failed records the summary shows when neither --rejects nor --report
@@ -66,16 +68,24 @@ fn template(args: &ImportArgs) -> BulkRequest {
     req
 }
 
-/// Progress bar (when stderr is a terminal) and notes that do not garble it.
+/// How long an import runs before its progress bar appears.
+const PROGRESS_DELAY: Duration = Duration::from_secs(1);
+
+/// Progress bar (when stderr is a terminal, after the first second) and notes that
+/// do not garble it.
 struct Ui {
     pb: Option<ProgressBar>,
+    shown: Cell<bool>,
+    quiet: bool,
     start: Instant,
 }
 
 impl Ui {
-    fn new(enabled: bool, total: Option<u64>) -> Ui {
+    fn new(enabled: bool, quiet: bool, total: Option<u64>) -> Ui {
+        // Drawn into a hidden target until the import has run for PROGRESS_DELAY:
+        // a short import never flashes a bar.
         let pb = enabled.then(|| {
-            let pb = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            let pb = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
             let template = if total.is_some() {
                 "{spinner} {elapsed_precise} [{wide_bar}] {percent:>3}%  {msg}  ETA {eta}"
             } else {
@@ -84,16 +94,29 @@ impl Ui {
             if let Ok(style) = ProgressStyle::with_template(template) {
                 pb.set_style(style.progress_chars("=> "));
             }
-            pb.enable_steady_tick(Duration::from_millis(200));
             pb
         });
         Ui {
             pb,
+            shown: Cell::new(false),
+            quiet,
             start: Instant::now(),
         }
     }
 
+    /// Shows the bar once the import has run for PROGRESS_DELAY.
+    fn show_when_due(&self, pb: &ProgressBar) {
+        if !self.shown.get() && self.start.elapsed() >= PROGRESS_DELAY {
+            self.shown.set(true);
+            pb.set_draw_target(ProgressDrawTarget::stderr());
+            pb.enable_steady_tick(Duration::from_millis(200));
+        }
+    }
+
     fn note(&self, msg: &str) {
+        if self.quiet {
+            return;
+        }
         let line = format!("note: {msg}");
         match &self.pb {
             Some(pb) => pb.suspend(|| eprint_line(&line)),
@@ -105,12 +128,14 @@ impl Ui {
     fn read(&self, bytes: u64) {
         if let Some(pb) = &self.pb {
             pb.set_position(bytes);
+            self.show_when_due(pb);
         }
     }
 
     /// Records processed so far (the message).
     fn done(&self, records: u64) {
         if let Some(pb) = &self.pb {
+            self.show_when_due(pb);
             let elapsed = self.start.elapsed().as_secs_f64();
             pb.set_message(format!(
                 "{} records, {} records/s",
@@ -138,8 +163,41 @@ struct Batch {
     file: usize,
     /// Global index (over the whole import) of the batch's first record.
     first_index: u64,
+    /// The line of each record sent to the engine.
     lines: Vec<u64>,
     raws: Vec<Option<Raw>>,
+    /// The batch's records that failed before the engine, in input order.
+    refused: Vec<Refused>,
+}
+
+/// A record that failed before it reached the engine.
+struct Refused {
+    /// How many of the batch's engine records come before it.
+    before: u32,
+    line: u64,
+    invalid: Invalid,
+    raw: Option<Raw>,
+}
+
+impl Batch {
+    /// Index over the whole import of the batch's engine record `i`.
+    fn global(&self, i: u32) -> u64 {
+        let refused_before = self.refused.partition_point(|r| r.before <= i);
+        self.first_index + u64::from(i) + refused_before as u64
+    }
+
+    /// Index over the whole import of the batch's `k`-th refused record.
+    fn refused_global(&self, k: usize) -> u64 {
+        let before = self.refused.get(k).map_or(0, |r| u64::from(r.before));
+        self.first_index + before + k as u64
+    }
+
+    /// The line of the batch's last record.
+    fn last_line(&self) -> u64 {
+        let engine = self.lines.last().copied().unwrap_or(0);
+        let refused = self.refused.last().map_or(0, |r| r.line);
+        engine.max(refused)
+    }
 }
 
 /// Pulls records from the inputs, one batch at a time; a batch never spans two
@@ -169,17 +227,27 @@ impl Producer<'_> {
             first_index: self.next_index,
             lines: Vec::new(),
             raws: Vec::new(),
+            refused: Vec::new(),
         };
         loop {
-            while records.len() < self.batch_size {
+            while records.len() + batch.refused.len() < self.batch_size {
                 let Some(rec) = self.carry.pop_front() else {
                     break;
                 };
+                if let Some(invalid) = rec.invalid {
+                    batch.refused.push(Refused {
+                        before: u32::try_from(records.len()).unwrap_or(u32::MAX),
+                        line: rec.line,
+                        invalid,
+                        raw: rec.raw,
+                    });
+                    continue;
+                }
                 records.push(Value::Object(rec.record));
                 batch.lines.push(rec.line);
                 batch.raws.push(rec.raw);
             }
-            if records.len() >= self.batch_size {
+            if records.len() + batch.refused.len() >= self.batch_size {
                 break;
             }
             let input = self.inputs.get_mut(self.cur)?;
@@ -200,7 +268,7 @@ impl Producer<'_> {
                         .into()));
                     }
                     self.cur += 1;
-                    if !records.is_empty() {
+                    if !records.is_empty() || !batch.refused.is_empty() {
                         break;
                     }
                     batch.file = self.cur;
@@ -210,7 +278,7 @@ impl Producer<'_> {
                 }
             }
         }
-        self.next_index += records.len() as u64;
+        self.next_index += (records.len() + batch.refused.len()) as u64;
         let mut req = self.template.clone();
         req.records = records;
         Some(Ok((req, batch)))
@@ -254,7 +322,6 @@ fn annotate(
 impl Rejects {
     fn write(&mut self, batch: &Batch, pos: usize, errs: &[&RecordError]) -> anyhow::Result<()> {
         let line = batch.lines.get(pos).copied().unwrap_or(0);
-        let file = self.names.get(batch.file).cloned().unwrap_or_default();
         let join = |f: &dyn Fn(&RecordError) -> String| -> String {
             errs.iter().map(|e| f(e)).collect::<Vec<_>>().join("; ")
         };
@@ -262,6 +329,30 @@ impl Rejects {
         let columns = join(&|e| e.column.as_deref().unwrap_or("-").to_owned());
         let messages = join(&|e| e.message.clone());
         let raw = batch.raws.get(pos).and_then(Option::as_ref);
+        self.write_row(batch.file, line, raw, codes, columns, messages)
+    }
+
+    fn write_refused(&mut self, batch: &Batch, r: &Refused) -> anyhow::Result<()> {
+        self.write_row(
+            batch.file,
+            r.line,
+            r.raw.as_ref(),
+            r.invalid.code.to_owned(),
+            "-".to_owned(),
+            r.invalid.message.clone(),
+        )
+    }
+
+    fn write_row(
+        &mut self,
+        file: usize,
+        line: u64,
+        raw: Option<&Raw>,
+        codes: String,
+        columns: String,
+        messages: String,
+    ) -> anyhow::Result<()> {
+        let file = self.names.get(file).cloned().unwrap_or_default();
         match (&mut self.out, raw) {
             (RejectsOut::Csv(w), Some(Raw::Csv(cells))) => {
                 let mut row: Vec<String> = Vec::with_capacity(cells.len() + 5);
@@ -397,19 +488,52 @@ impl Spool {
 }
 
 impl ReportOut {
-    fn add(&mut self, batch: &Batch, report: &Report) -> anyhow::Result<()> {
+    /// Adds a batch's entries in input order: the engine's, and those of the
+    /// records refused before it.
+    fn add(&mut self, batch: &Batch, report: Option<&Report>) -> anyhow::Result<()> {
         let file = self.names.get(batch.file).cloned().unwrap_or_default();
         let line = |i: u32| batch.lines.get(i as usize).copied().unwrap_or(0);
-        let global = |i: u32| batch.first_index + u64::from(i);
-        for r in &report.results {
-            self.results.add(r, global(r.index), line(r.index), &file)?;
+        let results = report.map_or(&[][..], |r| &r.results[..]);
+        let errors = report.map_or(&[][..], |r| &r.errors[..]);
+        let warnings = report.map_or(&[][..], |r| &r.warnings[..]);
+        let refused_result =
+            serde_json::json!({"key": null, "outcome": "failed", "matched_by": null});
+        let mut k = 0;
+        for r in results {
+            while let Some(x) = batch.refused.get(k)
+                && x.before <= r.index
+            {
+                self.results
+                    .add(&refused_result, batch.refused_global(k), x.line, &file)?;
+                k += 1;
+            }
+            self.results
+                .add(r, batch.global(r.index), line(r.index), &file)?;
         }
-        for e in &report.errors {
-            self.errors.add(e, global(e.index), line(e.index), &file)?;
+        for (k, x) in batch.refused.iter().enumerate().skip(k) {
+            self.results
+                .add(&refused_result, batch.refused_global(k), x.line, &file)?;
         }
-        for w in &report.warnings {
+        let refused_error = |x: &Refused| serde_json::json!({"key": null, "column": null, "code": x.invalid.code, "message": x.invalid.message});
+        let mut k = 0;
+        for e in errors {
+            while let Some(x) = batch.refused.get(k)
+                && x.before <= e.index
+            {
+                self.errors
+                    .add(&refused_error(x), batch.refused_global(k), x.line, &file)?;
+                k += 1;
+            }
+            self.errors
+                .add(e, batch.global(e.index), line(e.index), &file)?;
+        }
+        for (k, x) in batch.refused.iter().enumerate().skip(k) {
+            self.errors
+                .add(&refused_error(x), batch.refused_global(k), x.line, &file)?;
+        }
+        for w in warnings {
             self.warnings
-                .add(w, global(w.index), line(w.index), &file)?;
+                .add(w, batch.global(w.index), line(w.index), &file)?;
         }
         Ok(())
     }
@@ -471,31 +595,51 @@ struct Tally {
     committed_records: u64,
     /// (file, last line) of the last committed batch.
     committed_to: Option<(usize, u64)>,
+    /// Records that failed before the engine.
+    refused: u64,
 }
 
 impl Tally {
-    fn add(&mut self, batch: &Batch, report: &Report) -> anyhow::Result<()> {
-        let s = &report.summary;
-        let t = &mut self.summary;
-        t.total += s.total;
-        t.valid += s.valid;
-        t.invalid += s.invalid;
-        t.inserted += s.inserted;
-        t.updated += s.updated;
-        t.unchanged += s.unchanged;
-        t.failed += s.failed;
-        t.batches += s.batches;
-        self.duplicates += report
-            .results
-            .iter()
-            .filter(|r| r.outcome == Outcome::Duplicate)
-            .count() as u64;
-        // Group errors by record (they come in input order).
+    /// Adds a batch: the engine's report of its records (none when every record
+    /// was refused before the engine), and its refused records.
+    fn add(&mut self, batch: &Batch, report: Option<&Report>) -> anyhow::Result<()> {
+        if let Some(report) = report {
+            let s = &report.summary;
+            let t = &mut self.summary;
+            t.total += s.total;
+            t.valid += s.valid;
+            t.invalid += s.invalid;
+            t.inserted += s.inserted;
+            t.updated += s.updated;
+            t.unchanged += s.unchanged;
+            t.failed += s.failed;
+            t.batches += s.batches;
+            self.duplicates += report
+                .results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Duplicate)
+                .count() as u64;
+        }
+        let n = batch.refused.len() as u64;
+        self.summary.total += n;
+        self.summary.invalid += n;
+        self.summary.failed += n;
+        self.refused += n;
+        let errors = report.map_or(&[][..], |r| &r.errors[..]);
+        // Group errors by record (they come in input order), with the refused
+        // records in their place.
+        let mut k = 0;
         let mut i = 0;
-        while let Some(first) = report.errors.get(i) {
+        while let Some(first) = errors.get(i) {
+            while let Some(x) = batch.refused.get(k)
+                && x.before <= first.index
+            {
+                self.refuse(batch, x)?;
+                k += 1;
+            }
             let mut errs = vec![first];
             i += 1;
-            while let Some(e) = report.errors.get(i)
+            while let Some(e) = errors.get(i)
                 && e.index == first.index
             {
                 errs.push(e);
@@ -526,8 +670,31 @@ impl Tally {
                 r.write(batch, pos, &errs)?;
             }
         }
+        for x in batch.refused.iter().skip(k) {
+            self.refuse(batch, x)?;
+        }
         if let Some(r) = &mut self.report {
             r.add(batch, report)?;
+        }
+        Ok(())
+    }
+
+    /// Counts, shows and writes out a record refused before the engine.
+    fn refuse(&mut self, batch: &Batch, x: &Refused) -> anyhow::Result<()> {
+        *self.codes.entry(x.invalid.code).or_default() += 1;
+        if self.keep_examples {
+            if self.examples.len() < EXAMPLES_MAX {
+                let file = self.names.get(batch.file).map_or("", String::as_str);
+                self.examples.push(format!(
+                    "{file}:{}: {}: {}",
+                    x.line, x.invalid.code, x.invalid.message
+                ));
+            } else {
+                self.more_failures += 1;
+            }
+        }
+        if let Some(r) = &mut self.rejects {
+            r.write_refused(batch, x)?;
         }
         Ok(())
     }
@@ -535,7 +702,24 @@ impl Tally {
     fn committed(&mut self, batch: &Batch, records: u64) {
         self.committed_batches += 1;
         self.committed_records += records;
-        self.committed_to = Some((batch.file, batch.lines.last().copied().unwrap_or(0)));
+        self.committed_to = Some((batch.file, batch.last_line()));
+    }
+
+    /// The status of an `--on-invalid skip` import so far.
+    fn skip_status(&self, stopped: bool) -> Status {
+        if stopped {
+            if self.committed_batches > 0 {
+                Status::Partial
+            } else {
+                Status::Rejected
+            }
+        } else if self.summary.failed == 0 {
+            Status::Applied
+        } else if self.committed_batches > 0 {
+            Status::Partial
+        } else {
+            Status::Rejected
+        }
     }
 
     fn reasons(&self) -> String {
@@ -591,14 +775,36 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
         usize::try_from(args.batch_size).unwrap_or(usize::MAX)
     };
     let cache_bytes = usize::try_from(args.cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    // A dry run never opens the file for writing (an open for writing alone
+    // changes its bytes): it runs on a copy in a temporary directory, or on a
+    // fresh database there when the file does not exist yet.
+    let scratch = if args.dry_run {
+        Some(dry_run_copy(db_path)?)
+    } else {
+        None
+    };
+    let open_path = scratch
+        .as_ref()
+        .map_or_else(|| db_path.to_path_buf(), |d| d.path().join(DRY_RUN_FILE));
     let db = Database::builder()
         .records_max(batch_size)
         .cache_size_bytes(cache_bytes)
-        .open(db_path)
+        .open(&open_path)
         .with_context(|| format!("{}", db_path.display()))?;
     let ws = crate::commands::open_workspace(&db, workspace)?;
     let template = template(args);
-    let schema = Arc::new(Schema::new(ws.columns()?, template.mode));
+    let schema = Schema::new(ws.columns()?, template.mode)
+        .with_headers(Headers {
+            map: args.map.clone(),
+            ignore_unknown: args.ignore_unknown,
+        })
+        .map_err(UsageError)?;
+    let schema = Arc::new(schema);
+    let dialect = Dialect {
+        delimiter: args.delimiter,
+        quote: args.quote,
+        encoding: args.encoding,
+    };
 
     // Rejects format: the extension of --rejects; else CSV when every input is CSV
     // by --format or extension; else JSON Lines.
@@ -622,7 +828,14 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
     });
     let mut inputs = Vec::with_capacity(args.files.len());
     for f in &args.files {
-        inputs.push(input::open(f, given_format, &schema, keep_raw, batch_size)?);
+        inputs.push(input::open(
+            f,
+            given_format,
+            dialect,
+            &schema,
+            keep_raw,
+            batch_size,
+        )?);
     }
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let rejects = match (&args.rejects, rejects_format) {
@@ -641,8 +854,9 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
     };
 
     let total_bytes: Option<u64> = inputs.iter().map(|i| i.size).sum();
-    let progress = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let ui = Ui::new(progress, total_bytes);
+    let progress =
+        !args.no_progress && !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ui = Ui::new(progress, args.quiet, total_bytes);
     for i in &inputs {
         for n in &i.notes {
             ui.note(n);
@@ -661,6 +875,7 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
         committed_batches: 0,
         committed_records: 0,
         committed_to: None,
+        refused: 0,
     };
     let mut producer = Producer {
         inputs,
@@ -674,35 +889,73 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
 
     let abort = args.on_invalid == OnInvalidArg::Abort;
     let mut fatal: Option<anyhow::Error> = None;
-    let status = if abort {
-        let state = RefCell::new((&mut producer, &mut tally, VecDeque::<Batch>::new()));
-        let result = ws.bulk_atomic(
-            std::iter::from_fn(|| {
-                let mut s = state.borrow_mut();
-                match s.0.next_batch()? {
-                    Ok((req, batch)) => {
-                        s.2.push_back(batch);
-                        Some(Ok(req))
+    let status = if abort || args.dry_run {
+        // One transaction over every batch: committed when no record failed
+        // (abort), or never (dry run).
+        let state = RefCell::new((&mut producer, &mut tally, VecDeque::<Batch>::new(), false));
+        let batches = std::iter::from_fn(|| {
+            let mut s = state.borrow_mut();
+            let (producer, tally, pending, refusal_sent) = &mut *s;
+            loop {
+                match producer.next_batch() {
+                    None => {
+                        // Records refused before the engine fail an abort import
+                        // like any invalid record: nothing is committed.
+                        if abort && tally.refused > 0 && !*refusal_sent {
+                            *refusal_sent = true;
+                            return Some(Err(anyhow::Error::new(RefusedRecords)));
+                        }
+                        return None;
                     }
-                    Err(e) => Some(Err(e)),
+                    Some(Err(e)) => return Some(Err(e)),
+                    Some(Ok((req, batch))) => {
+                        if req.records.is_empty() {
+                            if let Err(e) = tally.add(&batch, None) {
+                                return Some(Err(e));
+                            }
+                            producer.ui.done(tally.summary.total);
+                            continue;
+                        }
+                        pending.push_back(batch);
+                        return Some(Ok(req));
+                    }
                 }
-            }),
-            |report: &Report| -> anyhow::Result<()> {
-                let mut s = state.borrow_mut();
-                let (producer, tally, pending) = &mut *s;
-                let batch = pending
-                    .pop_front()
-                    .ok_or_else(|| anyhow!("internal: a report without its batch"))?;
-                tally.add(&batch, report)?;
-                producer.ui.done(tally.summary.total);
-                Ok(())
-            },
-        );
+            }
+        });
+        let on_report = |report: &Report| -> anyhow::Result<()> {
+            let mut s = state.borrow_mut();
+            let (producer, tally, pending, _) = &mut *s;
+            let batch = pending
+                .pop_front()
+                .ok_or_else(|| anyhow!("internal: a report without its batch"))?;
+            tally.add(&batch, Some(report))?;
+            if report.status != Status::Rejected {
+                tally.committed(&batch, report.summary.total);
+            }
+            producer.ui.done(tally.summary.total);
+            Ok(())
+        };
+        let result = if args.dry_run {
+            ws.bulk_dry_run(batches, on_report)
+        } else {
+            ws.bulk_atomic(batches, on_report)
+        };
+        let (_, tally, pending, _) = state.into_inner();
         match result {
-            Ok(status) => status,
+            Ok(status) if abort => status,
+            Ok(_) => tally.skip_status(false),
+            Err(e) if e.is::<RefusedRecords>() => Status::Rejected,
             Err(e) => {
-                fatal = Some(e);
-                Status::Rejected
+                // As a real skip import reports a batch the engine refused.
+                fatal = Some(match (abort, pending.front()) {
+                    (false, Some(batch)) => batch_refused(&names, batch, e),
+                    _ => e,
+                });
+                if abort {
+                    Status::Rejected
+                } else {
+                    tally.skip_status(true)
+                }
             }
         }
     } else {
@@ -715,43 +968,26 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
                     break;
                 }
             };
+            if req.records.is_empty() {
+                tally.add(&batch, None)?;
+                ui.done(tally.summary.total);
+                continue;
+            }
             match ws.bulk(&req) {
                 Ok(report) => {
-                    tally.add(&batch, &report)?;
+                    tally.add(&batch, Some(&report))?;
                     ui.done(tally.summary.total);
                     if report.status != Status::Rejected {
                         tally.committed(&batch, report.summary.total);
                     }
                 }
-                Err(contactdb::Error::Request(e)) => {
-                    let file = names.get(batch.file).map_or("", String::as_str);
-                    let first = batch.lines.first().copied().unwrap_or(0);
-                    let last = batch.lines.last().copied().unwrap_or(0);
-                    fatal = Some(anyhow!(
-                        "{file}: the batch of lines {first}-{last} was rejected as a whole: {e}"
-                    ));
-                    break;
-                }
                 Err(e) => {
-                    fatal = Some(e.into());
+                    fatal = Some(batch_refused(&names, &batch, e.into()));
                     break;
                 }
             }
         }
-        let s = &tally.summary;
-        if fatal.is_some() {
-            if tally.committed_batches > 0 {
-                Status::Partial
-            } else {
-                Status::Rejected
-            }
-        } else if s.failed == 0 {
-            Status::Applied
-        } else if tally.committed_batches > 0 {
-            Status::Partial
-        } else {
-            Status::Rejected
-        }
+        tally.skip_status(fatal.is_some())
     };
     let elapsed = ui.elapsed();
     drop(producer);
@@ -838,6 +1074,15 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
             tally.counts()
         ),
     };
+    let line = match (args.dry_run, &fatal) {
+        (false, _) => line,
+        (true, None) if !(abort && status == Status::Rejected) => format!(
+            "dry run: checked {} records from {what}: {} in {timing}{rejects_note}; nothing was written",
+            count(summary.total),
+            tally.counts()
+        ),
+        (true, _) => format!("dry run (nothing was written): {line}"),
+    };
     eprint_line(&line);
     if let Some(e) = fatal {
         return Err(e);
@@ -847,6 +1092,63 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
         Status::Partial => 3,
         Status::Rejected => 1,
     }))
+}
+
+/// The name of the copy a dry run works on, in its temporary directory.
+const DRY_RUN_FILE: &str = "dry-run.redb";
+
+/// A temporary directory holding a copy of the database at `db_path` (none when
+/// there is no file yet), made from one read-only snapshot. The directory is next
+/// to the file when possible (the copy is as large as the file), else in the
+/// system's temporary directory.
+fn dry_run_copy(db_path: &Path) -> anyhow::Result<tempfile::TempDir> {
+    let beside = db_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = tempfile::Builder::new()
+        .prefix(".contactdb-dry-run-")
+        .tempdir_in(&beside)
+        .or_else(|_| tempfile::tempdir())
+        .context("cannot create a temporary directory for the dry run")?;
+    if db_path.exists() {
+        let db = crate::commands::open_existing(db_path)?;
+        db.backup(dir.path().join(DRY_RUN_FILE)).with_context(|| {
+            format!(
+                "{}: cannot copy the database for the dry run",
+                db_path.display()
+            )
+        })?;
+    }
+    Ok(dir)
+}
+
+/// The marker error that stops an abort import's transaction because records were
+/// refused before the engine (they are reported like any failed record).
+#[derive(Debug)]
+struct RefusedRecords;
+
+impl std::fmt::Display for RefusedRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("records failed before validation")
+    }
+}
+
+impl std::error::Error for RefusedRecords {}
+
+/// The error of a batch the engine refused as a whole (a request-level error), or
+/// `e` itself.
+fn batch_refused(names: &[String], batch: &Batch, e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<contactdb::Error>() {
+        Ok(contactdb::Error::Request(r)) => {
+            let file = names.get(batch.file).map_or("", String::as_str);
+            let first = batch.lines.first().copied().unwrap_or(0);
+            let last = batch.last_line();
+            anyhow!("{file}: the batch of lines {first}-{last} was rejected as a whole: {r}")
+        }
+        Ok(other) => other.into(),
+        Err(e) => e,
+    }
 }
 
 /// Creates the rejects file. A CSV rejects file needs every input to be CSV with the
@@ -871,7 +1173,8 @@ fn open_rejects(
     let w = create_output(Some(path))?;
     let out = match format {
         Format::Csv => {
-            let mut w = csv::Writer::from_writer(w);
+            // Flexible: a row with the wrong number of fields is written as read.
+            let mut w = csv::WriterBuilder::new().flexible(true).from_writer(w);
             let mut header: Vec<String> = Vec::new();
             if multi {
                 header.push("_file".to_owned());

