@@ -776,21 +776,26 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
     };
     let cache_bytes = usize::try_from(args.cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
     // A dry run never opens the file for writing (an open for writing alone
-    // changes its bytes): it runs on a copy in a temporary directory, or on a
-    // fresh database there when the file does not exist yet.
-    let scratch = if args.dry_run {
-        Some(dry_run_copy(db_path)?)
+    // changes its bytes): it reads the database from one read-only snapshot, or
+    // plans against a fresh database in a temporary directory when the file does
+    // not exist yet.
+    let scratch = if args.dry_run && !db_path.exists() {
+        Some(empty_scratch(db_path)?)
     } else {
         None
     };
     let open_path = scratch
         .as_ref()
         .map_or_else(|| db_path.to_path_buf(), |d| d.path().join(DRY_RUN_FILE));
-    let db = Database::builder()
+    let builder = Database::builder()
         .records_max(batch_size)
-        .cache_size_bytes(cache_bytes)
-        .open(&open_path)
-        .with_context(|| format!("{}", db_path.display()))?;
+        .cache_size_bytes(cache_bytes);
+    let db = if args.dry_run && scratch.is_none() {
+        builder.open_read_only(&open_path)
+    } else {
+        builder.open(&open_path)
+    }
+    .with_context(|| format!("{}", db_path.display()))?;
     let ws = crate::commands::open_workspace(&db, workspace)?;
     let template = template(args);
     let schema = Schema::new(ws.columns()?, template.mode)
@@ -1094,33 +1099,22 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
     }))
 }
 
-/// The name of the copy a dry run works on, in its temporary directory.
+/// The name of the empty database a dry run without a database plans against.
 const DRY_RUN_FILE: &str = "dry-run.redb";
 
-/// A temporary directory holding a copy of the database at `db_path` (none when
-/// there is no file yet), made from one read-only snapshot. The directory is next
-/// to the file when possible (the copy is as large as the file), else in the
+/// A temporary directory for the empty database a dry run plans against when there
+/// is no database yet: next to where the file would be when possible, else in the
 /// system's temporary directory.
-fn dry_run_copy(db_path: &Path) -> anyhow::Result<tempfile::TempDir> {
+fn empty_scratch(db_path: &Path) -> anyhow::Result<tempfile::TempDir> {
     let beside = db_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let dir = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".contactdb-dry-run-")
         .tempdir_in(&beside)
         .or_else(|_| tempfile::tempdir())
-        .context("cannot create a temporary directory for the dry run")?;
-    if db_path.exists() {
-        let db = crate::commands::open_existing(db_path)?;
-        db.backup(dir.path().join(DRY_RUN_FILE)).with_context(|| {
-            format!(
-                "{}: cannot copy the database for the dry run",
-                db_path.display()
-            )
-        })?;
-    }
-    Ok(dir)
+        .context("cannot create a temporary directory for the dry run")
 }
 
 /// The marker error that stops an abort import's transaction because records were
