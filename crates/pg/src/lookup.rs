@@ -105,18 +105,43 @@ impl PgLookup {
         let idents = dedup(&values.identifiers);
         out.idents.reserve(idents.len());
         if !idents.is_empty() {
-            let rows = client.query(
-                &format!(
-                    "SELECT i.ident, {CONTACT_COLUMNS} FROM identifiers i
-                     JOIN contacts c ON c.workspace_id = i.workspace_id AND c.contact_id = i.contact_id
-                     WHERE i.workspace_id = $1 AND i.ident = ANY($2)"
-                ),
+            // Two index lookups rather than one join: the identifiers' primary key,
+            // then the contacts' (a join's plan depends on statistics that lag
+            // behind a fast-growing table).
+            let named = client.query(
+                "SELECT ident, contact_id FROM identifiers WHERE workspace_id = $1 AND ident = ANY($2)",
                 &[&w, &idents],
             )?;
-            for row in &rows {
-                let ident: String = row.try_get(0)?;
-                let c = rows::contact(row, 1)?;
-                let id = c.stored_id.unwrap_or_default();
+            let mut ids: Vec<i64> = Vec::with_capacity(named.len());
+            let mut pairs: Vec<(String, i64)> = Vec::with_capacity(named.len());
+            for row in &named {
+                let id: i64 = row.try_get(1)?;
+                ids.push(id);
+                pairs.push((row.try_get(0)?, id));
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            if !ids.is_empty() {
+                let rows = client.query(
+                    &format!(
+                        "SELECT {CONTACT_COLUMNS} FROM contacts c
+                         WHERE c.workspace_id = $1 AND c.contact_id = ANY($2)"
+                    ),
+                    &[&w, &ids],
+                )?;
+                for row in &rows {
+                    let c = rows::contact(row, 0)?;
+                    out.contacts.insert(c.stored_id.unwrap_or_default(), c);
+                }
+            }
+            for (ident, id) in pairs {
+                let id = rows::unsigned("identifiers", id)?;
+                let Some(c) = out.contacts.get(&id) else {
+                    return Err(Error::damaged(
+                        "identifiers",
+                        format!("{ident:?} points to missing contact id {id}"),
+                    ));
+                };
                 if c.key != ident && !c.aliases.contains(&ident) {
                     return Err(Error::damaged(
                         "identifiers",
@@ -127,7 +152,6 @@ impl PgLookup {
                     ));
                 }
                 out.idents.insert(ident, Some(id));
-                out.contacts.insert(id, c);
             }
             for i in idents {
                 out.idents.entry(i.to_owned()).or_insert(None);
