@@ -1,0 +1,220 @@
+//! The change feed: one `feed` row per event, sequence numbers gapless per
+//! workspace, and named consumers' cursors.
+
+use postgres::Client;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+
+use crate::rows::{signed, unsigned};
+use crate::{Error, WorkspaceId};
+
+/// What an event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A contact was inserted.
+    Insert,
+    /// A contact's columns changed.
+    Update,
+    /// A contact was renamed (`detail`: the previous key).
+    Rekey,
+    /// A contact gained an alias (`detail`: the alias).
+    Alias,
+    /// A contact joined a campaign (`detail`: the campaign).
+    Join,
+}
+
+impl EventKind {
+    /// The stored code (`feed.kind`), as the redb store numbers them.
+    pub fn code(self) -> i16 {
+        match self {
+            EventKind::Insert => 1,
+            EventKind::Update => 2,
+            EventKind::Rekey => 3,
+            EventKind::Alias => 4,
+            EventKind::Join => 5,
+        }
+    }
+
+    fn from_code(c: i16) -> Result<Self, Error> {
+        Ok(match c {
+            1 => EventKind::Insert,
+            2 => EventKind::Update,
+            3 => EventKind::Rekey,
+            4 => EventKind::Alias,
+            5 => EventKind::Join,
+            other => {
+                return Err(Error::damaged(
+                    "feed",
+                    format!("unknown event kind {other}"),
+                ));
+            }
+        })
+    }
+}
+
+/// One event of the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Sequence number: 1, 2, 3, … within the workspace, without gaps.
+    pub seq: u64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The contact's key after the change.
+    pub key: String,
+    /// The contact's version after the change.
+    pub version: u64,
+    /// When, µs since the Unix epoch.
+    pub at_us: i64,
+    /// The previous key (rekey), the alias (alias) or the campaign (join).
+    pub detail: Option<String>,
+    /// The trigger of the request that made the change, as JSON text.
+    pub trigger: Option<String>,
+    /// The job that made the change.
+    pub job: Option<String>,
+}
+
+/// An event to append: everything but its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent<'a> {
+    /// What happened.
+    pub kind: EventKind,
+    /// The contact's key after the change.
+    pub key: &'a str,
+    /// The contact's version after the change.
+    pub version: u64,
+    /// The previous key, the alias or the campaign.
+    pub detail: Option<&'a str>,
+}
+
+/// Up to `limit` events of `ws` after `after`, in order.
+pub(crate) fn events(
+    c: &mut Client,
+    ws: WorkspaceId,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Event>, Error> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = c.query(
+        "SELECT seq, kind, key, version, at_us, detail, trigger, job FROM feed
+         WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        &[&ws.sql(), &signed(after)?, &limit],
+    )?;
+    rows.iter()
+        .map(|r| {
+            Ok(Event {
+                seq: unsigned("feed", r.try_get(0)?)?,
+                kind: EventKind::from_code(r.try_get(1)?)?,
+                key: r.try_get(2)?,
+                version: unsigned("feed", r.try_get(3)?)?,
+                at_us: r.try_get(4)?,
+                detail: r.try_get(5)?,
+                trigger: r.try_get(6)?,
+                job: r.try_get(7)?,
+            })
+        })
+        .collect()
+}
+
+/// The last sequence number given in `ws` (0 if none).
+pub(crate) fn last_seq(c: &mut Client, ws: WorkspaceId) -> Result<u64, Error> {
+    let row = c.query_opt(
+        "SELECT feed_seq FROM counters WHERE workspace_id = $1",
+        &[&ws.sql()],
+    )?;
+    match row {
+        Some(r) => unsigned("counters", r.try_get(0)?),
+        None => Err(Error::NoSuchWorkspace),
+    }
+}
+
+/// The consumers of `ws` and their cursors, by name.
+pub(crate) fn consumers(c: &mut Client, ws: WorkspaceId) -> Result<Vec<(String, u64)>, Error> {
+    let rows = c.query(
+        "SELECT name, acked FROM feed_consumers WHERE workspace_id = $1 ORDER BY name",
+        &[&ws.sql()],
+    )?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, unsigned("feed_consumers", r.try_get(1)?)?)))
+        .collect()
+}
+
+/// Consumer `name`'s cursor (0 for a new one).
+pub(crate) fn consumer(c: &mut Client, ws: WorkspaceId, name: &str) -> Result<u64, Error> {
+    let row = c.query_opt(
+        "SELECT acked FROM feed_consumers WHERE workspace_id = $1 AND name = $2",
+        &[&ws.sql(), &name],
+    )?;
+    match row {
+        Some(r) => unsigned("feed_consumers", r.try_get(0)?),
+        None => Ok(0),
+    }
+}
+
+pub(crate) fn ack(c: &mut Client, ws: WorkspaceId, name: &str, seq: u64) -> Result<u64, Error> {
+    let exists = c
+        .query_opt(
+            "SELECT 1 FROM workspaces WHERE workspace_id = $1",
+            &[&ws.sql()],
+        )?
+        .is_some();
+    if !exists {
+        return Err(Error::NoSuchWorkspace);
+    }
+    let row = c.query_one(
+        "INSERT INTO feed_consumers (workspace_id, name, acked) VALUES ($1, $2, $3)
+         ON CONFLICT (workspace_id, name)
+         DO UPDATE SET acked = greatest(feed_consumers.acked, EXCLUDED.acked)
+         RETURNING acked",
+        &[&ws.sql(), &name, &signed(seq)?],
+    )?;
+    unsigned("feed_consumers", row.try_get(0)?)
+}
+
+/// Appends `events` with sequence numbers from `first` on (binary COPY).
+pub(crate) fn copy_events(
+    c: &mut Client,
+    ws: WorkspaceId,
+    first: u64,
+    events: &[NewEvent<'_>],
+    at_us: i64,
+    trigger: Option<&str>,
+    job: Option<&str>,
+) -> Result<(), Error> {
+    let sink = c.copy_in(
+        "COPY feed (workspace_id, seq, kind, key, version, at_us, detail, trigger, job)
+         FROM STDIN (FORMAT binary)",
+    )?;
+    let mut w = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::INT8,
+            Type::INT8,
+            Type::INT2,
+            Type::TEXT,
+            Type::INT8,
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+        ],
+    );
+    let w_id = ws.sql();
+    let mut seq = signed(first)?;
+    for e in events {
+        let version = signed(e.version)?;
+        w.write(&[
+            &w_id,
+            &seq,
+            &e.kind.code(),
+            &e.key,
+            &version,
+            &at_us,
+            &e.detail,
+            &trigger,
+            &job,
+        ])?;
+        seq = seq.saturating_add(1);
+    }
+    w.finish()?;
+    Ok(())
+}

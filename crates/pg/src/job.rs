@@ -1,0 +1,319 @@
+//! Background jobs: a request stored when submitted, claimed by one runner at a
+//! time under a lease, its progress committed with each chunk's writes.
+
+use postgres::{Client, Row};
+
+use crate::rows::{signed, unsigned};
+use crate::{Error, WorkspaceId};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Waiting for a runner.
+    Queued,
+    /// A runner holds it (or held it, and its lease ran out).
+    Running,
+    /// Ran to its end.
+    Succeeded,
+    /// Could not run; the error says why.
+    Failed,
+    /// Cancelled before it started.
+    Cancelled,
+}
+
+impl JobState {
+    /// The stored code (`jobs.state`).
+    pub fn code(self) -> i16 {
+        match self {
+            JobState::Queued => 1,
+            JobState::Running => 2,
+            JobState::Succeeded => 3,
+            JobState::Failed => 4,
+            JobState::Cancelled => 5,
+        }
+    }
+
+    fn from_code(c: i16) -> Result<Self, Error> {
+        Ok(match c {
+            1 => JobState::Queued,
+            2 => JobState::Running,
+            3 => JobState::Succeeded,
+            4 => JobState::Failed,
+            5 => JobState::Cancelled,
+            other => return Err(Error::damaged("jobs", format!("unknown job state {other}"))),
+        })
+    }
+
+    /// Whether the job has ended.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    /// Its number in the workspace (submission order).
+    pub number: u64,
+    /// Its id (UUID bytes).
+    pub id: [u8; 16],
+    /// Its state.
+    pub state: JobState,
+    /// Records processed so far.
+    pub processed: u64,
+    /// Records in the request.
+    pub total: u64,
+    /// Submission time, µs since the Unix epoch.
+    pub submitted_at_us: i64,
+    /// Last change, µs since the Unix epoch.
+    pub updated_at_us: i64,
+    /// The report so far as JSON text (empty before the first chunk).
+    pub report_json: String,
+    /// Why a failed job failed.
+    pub error: Option<String>,
+    /// The runner holding it, while running.
+    pub lease_owner: Option<String>,
+    /// Until when that runner holds it, µs since the Unix epoch.
+    pub lease_until_us: Option<i64>,
+}
+
+/// A job a runner claimed, with its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    /// The job as the claim left it (`Running`, leased to the runner).
+    pub job: JobRecord,
+    /// The runner that claimed it.
+    pub runner: String,
+    /// The job's request as JSON text.
+    pub request_json: String,
+}
+
+/// What a running job keeps in `job_data` between its chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobDataKind {
+    /// Which records the duplicate policy leaves out.
+    LeftOut,
+    /// The first record that reached each contact.
+    Reached,
+    /// The report of each committed chunk.
+    Report,
+    /// The job's request as JSON text, deleted when the job ends.
+    Request,
+}
+
+impl JobDataKind {
+    pub(crate) fn code(self) -> i16 {
+        match self {
+            JobDataKind::LeftOut => 1,
+            JobDataKind::Reached => 2,
+            JobDataKind::Report => 3,
+            JobDataKind::Request => 4,
+        }
+    }
+}
+
+/// One `job_data` entry: the rest of its key after the kind, and its value.
+pub type JobDataEntry = (Vec<u8>, Vec<u8>);
+
+pub(crate) const JOB_COLUMNS: &str = "number, id, state, processed, total, submitted_at_us, \
+     updated_at_us, report_json, error, lease_owner, lease_until_us";
+
+pub(crate) fn record(r: &Row) -> Result<JobRecord, Error> {
+    let id: uuid::Uuid = r.try_get(1)?;
+    Ok(JobRecord {
+        number: unsigned("jobs", r.try_get(0)?)?,
+        id: *id.as_bytes(),
+        state: JobState::from_code(r.try_get(2)?)?,
+        processed: unsigned("jobs", r.try_get(3)?)?,
+        total: unsigned("jobs", r.try_get(4)?)?,
+        submitted_at_us: r.try_get(5)?,
+        updated_at_us: r.try_get(6)?,
+        report_json: r.try_get(7)?,
+        error: r.try_get(8)?,
+        lease_owner: r.try_get(9)?,
+        lease_until_us: r.try_get(10)?,
+    })
+}
+
+/// The advisory lock key serializing job numbering per workspace (`"cdbj"`).
+fn numbering_lock(ws: WorkspaceId) -> i64 {
+    (0x6364_626a_i64 << 32) | ws.sql()
+}
+
+pub(crate) fn submit(
+    c: &mut Client,
+    ws: WorkspaceId,
+    id: [u8; 16],
+    request_json: &str,
+    total: u64,
+    now_us: i64,
+) -> Result<JobRecord, Error> {
+    let mut tx = c.transaction()?;
+    let w = ws.sql();
+    let exists = tx
+        .query_opt("SELECT 1 FROM workspaces WHERE workspace_id = $1", &[&w])?
+        .is_some();
+    if !exists {
+        return Err(Error::NoSuchWorkspace);
+    }
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&numbering_lock(ws)])?;
+    let number: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(number), 0) + 1 FROM jobs WHERE workspace_id = $1",
+            &[&w],
+        )?
+        .try_get(0)?;
+    let u = uuid::Uuid::from_bytes(id);
+    let row = tx.query_one(
+        &format!(
+            "INSERT INTO jobs (workspace_id, number, id, state, total, submitted_at_us, updated_at_us)
+             VALUES ($1, $2, $3, 1, $4, $5, $5) RETURNING {JOB_COLUMNS}"
+        ),
+        &[&w, &number, &u, &signed(total)?, &now_us],
+    )?;
+    tx.execute(
+        "INSERT INTO job_data (workspace_id, number, kind, rest, value) VALUES ($1, $2, $3, '', $4)",
+        &[
+            &w,
+            &number,
+            &JobDataKind::Request.code(),
+            &request_json.as_bytes(),
+        ],
+    )?;
+    let r = record(&row)?;
+    tx.commit()?;
+    Ok(r)
+}
+
+pub(crate) fn claim(
+    c: &mut Client,
+    ws: WorkspaceId,
+    runner: &str,
+    lease_us: i64,
+    now_us: i64,
+) -> Result<Option<ClaimedJob>, Error> {
+    let mut tx = c.transaction()?;
+    let w = ws.sql();
+    let Some(row) = tx.query_opt(
+        "SELECT number FROM jobs
+         WHERE workspace_id = $1
+           AND (state = 1 OR (state = 2 AND coalesce(lease_until_us, 0) < $2))
+         ORDER BY number LIMIT 1
+         FOR UPDATE SKIP LOCKED",
+        &[&w, &now_us],
+    )?
+    else {
+        return Ok(None);
+    };
+    let number: i64 = row.try_get(0)?;
+    let until = now_us.saturating_add(lease_us);
+    let row = tx.query_one(
+        &format!(
+            "UPDATE jobs SET state = 2, lease_owner = $3, lease_until_us = $4, updated_at_us = $5
+             WHERE workspace_id = $1 AND number = $2 RETURNING {JOB_COLUMNS}"
+        ),
+        &[&w, &number, &runner, &until, &now_us],
+    )?;
+    let job = record(&row)?;
+    let request = tx.query_opt(
+        "SELECT value FROM job_data WHERE workspace_id = $1 AND number = $2 AND kind = $3 AND rest = ''",
+        &[&w, &number, &JobDataKind::Request.code()],
+    )?;
+    let Some(request) = request else {
+        return Err(Error::damaged(
+            "job_data",
+            format!("job {number} has no stored request"),
+        ));
+    };
+    let bytes: Vec<u8> = request.try_get(0)?;
+    let request_json = String::from_utf8(bytes)
+        .map_err(|_| Error::damaged("job_data", "a job's request is not UTF-8"))?;
+    tx.commit()?;
+    Ok(Some(ClaimedJob {
+        job,
+        runner: runner.to_owned(),
+        request_json,
+    }))
+}
+
+pub(crate) fn cancel(
+    c: &mut Client,
+    ws: WorkspaceId,
+    id: &[u8; 16],
+    now_us: i64,
+) -> Result<bool, Error> {
+    let mut tx = c.transaction()?;
+    let w = ws.sql();
+    let u = uuid::Uuid::from_bytes(*id);
+    let row = tx.query_opt(
+        "UPDATE jobs SET state = 5, updated_at_us = $3
+         WHERE workspace_id = $1 AND id = $2 AND state = 1 RETURNING number",
+        &[&w, &u, &now_us],
+    )?;
+    let Some(row) = row else {
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM jobs WHERE workspace_id = $1 AND id = $2",
+                &[&w, &u],
+            )?
+            .is_some();
+        return if exists {
+            Ok(false)
+        } else {
+            Err(Error::NotFound(format!("job {}", u.hyphenated())))
+        };
+    };
+    let number: i64 = row.try_get(0)?;
+    tx.execute(
+        "DELETE FROM job_data WHERE workspace_id = $1 AND number = $2",
+        &[&w, &number],
+    )?;
+    tx.commit()?;
+    Ok(true)
+}
+
+pub(crate) fn by_id(
+    c: &mut Client,
+    ws: WorkspaceId,
+    id: &[u8; 16],
+) -> Result<Option<JobRecord>, Error> {
+    let row = c.query_opt(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE workspace_id = $1 AND id = $2"),
+        &[&ws.sql(), &uuid::Uuid::from_bytes(*id)],
+    )?;
+    row.as_ref().map(record).transpose()
+}
+
+pub(crate) fn list(
+    c: &mut Client,
+    ws: WorkspaceId,
+    unfinished_only: bool,
+) -> Result<Vec<JobRecord>, Error> {
+    let rows = c.query(
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE workspace_id = $1
+             AND (NOT $2 OR state IN (1, 2)) ORDER BY number"
+        ),
+        &[&ws.sql(), &unfinished_only],
+    )?;
+    rows.iter().map(record).collect()
+}
+
+pub(crate) fn data(
+    c: &mut Client,
+    ws: WorkspaceId,
+    number: u64,
+    kind: JobDataKind,
+) -> Result<Vec<JobDataEntry>, Error> {
+    let rows = c.query(
+        "SELECT rest, value FROM job_data WHERE workspace_id = $1 AND number = $2 AND kind = $3
+         ORDER BY rest",
+        &[&ws.sql(), &signed(number)?, &kind.code()],
+    )?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}

@@ -1,0 +1,347 @@
+//! contactdb's PostgreSQL storage: the same duties as the embedded redb store
+//! (contacts, identifiers, email and phone lookups, workspaces, custom columns,
+//! applied request ids, the change feed, background jobs), in tables of one
+//! PostgreSQL database that many processes share.
+//!
+//! Design:
+//! - **Schema.** Created and migrated by [`PgStore::connect`] from the versioned
+//!   files in `migrations/` (embedded), recorded in `schema_migrations`. Every
+//!   table's primary key and every index starts with `workspace_id`, so with Citus
+//!   each table is distributed by workspace and `workspaces` is a reference table.
+//! - **One writer per workspace** (R19): a write transaction starts with
+//!   `pg_try_advisory_xact_lock` (or `pg_advisory_xact_lock` to wait) on a key made
+//!   of a namespace constant and the workspace id; the lock ends with the
+//!   transaction. Reads never take it. Write transactions run at READ COMMITTED, so
+//!   every statement after the lock sees the last writer's commit.
+//! - **Reads as sets.** Before planning a request, [`PgWrite::lookup_for`] fetches
+//!   every contact the request's keys, aliases, emails and phones name, in three
+//!   queries (`= ANY($2)`), into a [`PgLookup`] that answers the merge's
+//!   [`contactdb_merge::Lookup`] calls from memory.
+//! - **Writes as sets.** [`PgWrite::apply`] writes a plan's contacts with one binary
+//!   `COPY` into a temporary table and one `INSERT … SELECT … ON CONFLICT DO
+//!   UPDATE`; identifier changes likewise (one `DELETE … = ANY`, one `COPY` + one
+//!   `INSERT … SELECT`). No statement per record.
+//! - **Gapless feed** (R18): sequence numbers come from the workspace's counter row,
+//!   taken under the writer lock, so commit order is sequence order: a reader never
+//!   sees a sequence number while an earlier one is still to come.
+//! - **Jobs** (R17): [`PgStore::claim_job`] takes the oldest queued job, or a running
+//!   one whose runner's lease ran out, with `FOR UPDATE SKIP LOCKED`; each chunk's
+//!   transaction re-checks the lease ([`PgWrite::hold_job`]) and commits its
+//!   progress with its writes, so a runner that dies mid-chunk loses that chunk only
+//!   and the next runner resumes after the last committed one.
+//!
+//! The driver is the blocking `postgres` crate: the engine's API is synchronous
+//! and its server already calls it from blocking tasks. See `docs/postgres.md`.
+
+mod bulk;
+mod codec;
+mod error;
+mod feed;
+mod job;
+mod lookup;
+mod migrate;
+mod pool;
+mod read;
+mod rows;
+mod write;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use bulk::{BulkOptions, body_hash, now_us, write_events};
+pub use error::Error;
+pub use feed::{Event, EventKind, NewEvent};
+pub use job::{ClaimedJob, JobDataEntry, JobDataKind, JobRecord, JobState};
+pub use lookup::{LookupValues, PgLookup};
+pub use migrate::latest_version;
+pub use read::PgRead;
+pub use write::PgWrite;
+
+use pool::Pool;
+
+/// The slug of the workspace every new database starts with (R1).
+pub const DEFAULT_WORKSPACE: &str = "default";
+
+/// The high 32 bits of every writer-lock key (`"cdbw"`); the low 32 bits are the
+/// workspace id.
+pub const WRITER_LOCK_NAMESPACE: i64 = 0x6364_6277;
+
+/// The number of a workspace in the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkspaceId(pub u32);
+
+impl WorkspaceId {
+    pub(crate) fn sql(self) -> i64 {
+        i64::from(self.0)
+    }
+
+    /// The advisory lock key of this workspace's writer.
+    pub fn writer_lock_key(self) -> i64 {
+        (WRITER_LOCK_NAMESPACE << 32) | i64::from(self.0)
+    }
+}
+
+/// A workspace (R1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkspaceInfo {
+    /// Its number.
+    pub id: WorkspaceId,
+    /// Its slug, `[a-z0-9][a-z0-9-]{0,62}`.
+    pub slug: String,
+    /// Its stable UUID.
+    pub uuid: [u8; 16],
+    /// Creation time, microseconds since the Unix epoch (UTC).
+    pub created_at_us: i64,
+}
+
+/// An applied request id's record (R21).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRequest {
+    /// SHA-256 of the request body (without `request_id`).
+    pub body_hash: [u8; 32],
+    /// When it was applied, microseconds since the Unix epoch (UTC).
+    pub applied_at_us: i64,
+    /// The report of the first application, as JSON text.
+    pub report_json: String,
+}
+
+/// Whether [`PgStore::begin_write`] waits for another writer of the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait until the writer lock is free.
+    Block,
+    /// Fail at once with [`Error::Busy`] while another writer holds it.
+    No,
+}
+
+/// How to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Idle connections kept for reuse (more are opened when needed, and closed
+    /// when given back beyond this many).
+    pub max_idle: usize,
+    /// How long a connection attempt may take (unless the URL sets
+    /// `connect_timeout`).
+    pub connect_timeout: Duration,
+    /// `application_name` of the connections (unless the URL sets it).
+    pub application_name: String,
+}
+
+impl Default for PgOptions {
+    /// 8 idle connections, a 10 s connect timeout, application name `contactdb`.
+    fn default() -> Self {
+        PgOptions {
+            max_idle: 8,
+            connect_timeout: Duration::from_secs(10),
+            application_name: "contactdb".to_owned(),
+        }
+    }
+}
+
+/// A contactdb database in PostgreSQL. `Send + Sync`: share it by reference or
+/// `Arc`; every read and write takes a connection of its own from the pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: Arc<Pool>,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user[:password]@host[:port]/dbname[?…]`),
+    /// creating or migrating the schema as needed (with workspace `default` in a new
+    /// database).
+    ///
+    /// Errors: [`Error::InvalidUrl`], [`Error::Connect`] when the server cannot be
+    /// reached or refuses the login, [`Error::SchemaTooNew`] when a newer build
+    /// migrated the database.
+    pub fn connect(url: &str, opts: &PgOptions) -> Result<PgStore, Error> {
+        let pool = Pool::new(
+            url,
+            opts.max_idle,
+            opts.connect_timeout,
+            &opts.application_name,
+        )?;
+        let mut c = pool.get()?;
+        migrate::migrate(&mut c)?;
+        drop(c);
+        Ok(PgStore { pool })
+    }
+
+    /// `host:port/dbname` of the server (for messages; never the password).
+    pub fn target(&self) -> &str {
+        self.pool.target()
+    }
+
+    /// The schema version of the database.
+    pub fn schema_version(&self) -> Result<i32, Error> {
+        migrate::current_version(&mut *self.pool.get()?)
+    }
+
+    /// Applies the migrations the database lacks (done by [`PgStore::connect`]);
+    /// returns how many ran.
+    pub fn migrate(&self) -> Result<usize, Error> {
+        migrate::migrate(&mut *self.pool.get()?)
+    }
+
+    /// A read transaction: one consistent snapshot (REPEATABLE READ, read only).
+    pub fn read(&self) -> Result<PgRead, Error> {
+        PgRead::begin(self.pool.get()?)
+    }
+
+    /// Begins the write transaction of workspace `ws` (R19). With [`Wait::No`] it
+    /// fails at once with [`Error::Busy`] while another writer holds the
+    /// workspace. Dropping the returned [`PgWrite`] without
+    /// [`PgWrite::commit`] rolls it back.
+    pub fn begin_write(&self, ws: WorkspaceId, wait: Wait) -> Result<PgWrite, Error> {
+        PgWrite::begin(self.pool.get()?, ws, wait)
+    }
+
+    /// Creates a workspace (R1). The slug must match `[a-z0-9][a-z0-9-]{0,62}` and
+    /// be free; the UUID must be free too.
+    pub fn create_workspace(
+        &self,
+        slug: &str,
+        uuid: [u8; 16],
+        now_us: i64,
+    ) -> Result<WorkspaceInfo, Error> {
+        if !valid_slug(slug) {
+            return Err(Error::InvalidSlug {
+                slug: slug.to_owned(),
+            });
+        }
+        let mut c = self.pool.get()?;
+        let mut tx = c.transaction()?;
+        tx.batch_execute("LOCK TABLE workspaces IN SHARE ROW EXCLUSIVE MODE")?;
+        let u = uuid::Uuid::from_bytes(uuid);
+        let taken = tx.query_opt(
+            "SELECT slug FROM workspaces WHERE slug = $1 OR uuid = $2 LIMIT 1",
+            &[&slug, &u],
+        )?;
+        if let Some(row) = taken {
+            let s: String = row.try_get(0)?;
+            return Err(Error::WorkspaceExists {
+                slug: if s == slug {
+                    s
+                } else {
+                    u.hyphenated().to_string()
+                },
+            });
+        }
+        let id: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(workspace_id), 0) + 1 FROM workspaces",
+                &[],
+            )?
+            .try_get(0)?;
+        let ws = u32::try_from(id)
+            .map_err(|_| Error::damaged("workspaces", "workspace ids are exhausted"))?;
+        tx.execute(
+            "INSERT INTO workspaces (workspace_id, slug, uuid, created_at_us) VALUES ($1, $2, $3, $4)",
+            &[&id, &slug, &u, &now_us],
+        )?;
+        tx.execute("INSERT INTO counters (workspace_id) VALUES ($1)", &[&id])?;
+        tx.commit()?;
+        Ok(WorkspaceInfo {
+            id: WorkspaceId(ws),
+            slug: slug.to_owned(),
+            uuid,
+            created_at_us: now_us,
+        })
+    }
+
+    /// The workspace named `slug_or_uuid` (slug first, then UUID text).
+    pub fn workspace(&self, slug_or_uuid: &str) -> Result<Option<WorkspaceInfo>, Error> {
+        self.read()?.workspace(slug_or_uuid)
+    }
+
+    /// Sets consumer `name`'s acknowledged sequence number in `ws` (creating the
+    /// consumer). A cursor never moves back. Returns the cursor after the call.
+    /// Takes no writer lock: consumers acknowledge while writers write.
+    pub fn ack(&self, ws: WorkspaceId, name: &str, seq: u64) -> Result<u64, Error> {
+        feed::ack(&mut *self.pool.get()?, ws, name, seq)
+    }
+
+    /// Removes consumer `name` of `ws`; returns whether it existed.
+    pub fn drop_consumer(&self, ws: WorkspaceId, name: &str) -> Result<bool, Error> {
+        let n = self.pool.get()?.execute(
+            "DELETE FROM feed_consumers WHERE workspace_id = $1 AND name = $2",
+            &[&ws.sql(), &name],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Stores a new queued job of `ws` for `request_json` (`total` records).
+    /// Takes no writer lock.
+    pub fn submit_job(
+        &self,
+        ws: WorkspaceId,
+        id: [u8; 16],
+        request_json: &str,
+        total: u64,
+        now_us: i64,
+    ) -> Result<JobRecord, Error> {
+        job::submit(&mut *self.pool.get()?, ws, id, request_json, total, now_us)
+    }
+
+    /// Claims the oldest job of `ws` that is queued, or running with a lease that
+    /// ran out (its runner died), for `runner` until `now_us + lease_us`; `None`
+    /// when there is none (or every candidate is being claimed by another runner
+    /// right now: `FOR UPDATE SKIP LOCKED`). The claim is committed before this
+    /// returns; the runner then applies chunks in write transactions that begin
+    /// with [`PgWrite::hold_job`].
+    pub fn claim_job(
+        &self,
+        ws: WorkspaceId,
+        runner: &str,
+        lease_us: i64,
+        now_us: i64,
+    ) -> Result<Option<ClaimedJob>, Error> {
+        job::claim(&mut *self.pool.get()?, ws, runner, lease_us, now_us)
+    }
+
+    /// Cancels a queued job; returns whether it was queued.
+    pub fn cancel_job(&self, ws: WorkspaceId, id: &[u8; 16], now_us: i64) -> Result<bool, Error> {
+        job::cancel(&mut *self.pool.get()?, ws, id, now_us)
+    }
+
+    /// A connection of the store's pool, for tests and tools that run their own SQL.
+    pub fn raw_client(&self) -> Result<impl std::ops::DerefMut<Target = postgres::Client>, Error> {
+        self.pool.get()
+    }
+}
+
+/// Whether `slug` matches `[a-z0-9][a-z0-9-]{0,62}`.
+pub fn valid_slug(slug: &str) -> bool {
+    let b = slug.as_bytes();
+    let Some((first, rest)) = b.split_first() else {
+        return false;
+    };
+    (first.is_ascii_lowercase() || first.is_ascii_digit())
+        && rest.len() <= 62
+        && rest
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn thread_safety() {
+        assert_send_sync::<PgStore>();
+        assert_send_sync::<PgLookup>();
+        assert_send_sync::<PgRead>();
+        assert_send_sync::<Error>();
+    }
+
+    #[test]
+    fn lock_keys_differ_per_workspace_and_carry_the_namespace() {
+        let a = WorkspaceId(1).writer_lock_key();
+        let b = WorkspaceId(u32::MAX).writer_lock_key();
+        assert_ne!(a, b);
+        assert_eq!(a >> 32, WRITER_LOCK_NAMESPACE);
+        assert_eq!(b >> 32, WRITER_LOCK_NAMESPACE);
+    }
+}

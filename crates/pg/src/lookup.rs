@@ -1,0 +1,271 @@
+//! Set-based reads for planning a request: every contact the request's values
+//! can name, fetched in three queries, answered from memory.
+
+use ahash::{AHashMap, AHashSet};
+use contactdb_merge::Lookup;
+use contactdb_policy::record::normalize_record;
+use contactdb_policy::{BulkRequest, Catalog, Contact, Prepared};
+use postgres::Client;
+use rayon::prelude::*;
+
+use crate::rows::{self, CONTACT_COLUMNS};
+use crate::{Error, WorkspaceId};
+
+/// The values a request may look up: keys and aliases (one namespace), emails
+/// and phones, normalized as the merge sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookupValues {
+    /// Keys and `new_contact_key`s.
+    pub identifiers: Vec<String>,
+    /// Normalized emails (only when the request matches on email).
+    pub emails: Vec<String>,
+    /// Normalized gsm numbers (only when the request matches on phone).
+    pub phones: Vec<String>,
+}
+
+impl LookupValues {
+    /// Every value the merge of `req` may ask about: the key and new key of each
+    /// valid record, and its email and phone when the request matches on them.
+    /// Normalizes the records (in parallel) to find them.
+    pub fn of_request(req: &BulkRequest, prepared: &Prepared, catalog: &Catalog) -> Self {
+        let per_record: Vec<[Option<String>; 4]> = req
+            .records
+            .par_iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let rec =
+                    normalize_record(u32::try_from(i).unwrap_or(u32::MAX), raw, catalog, prepared);
+                if rec.is_invalid() {
+                    return [None, None, None, None];
+                }
+                let email = prepared
+                    .match_on
+                    .email
+                    .then(|| rec.email().map(str::to_owned))
+                    .flatten();
+                let gsm = prepared
+                    .match_on
+                    .phone
+                    .then(|| rec.gsm().map(str::to_owned))
+                    .flatten();
+                [rec.key, rec.new_key, email, gsm]
+            })
+            .collect();
+        let mut v = LookupValues::default();
+        for [key, new_key, email, gsm] in per_record {
+            v.identifiers.extend(key);
+            v.identifiers.extend(new_key);
+            v.emails.extend(email);
+            v.phones.extend(gsm);
+        }
+        v
+    }
+
+    /// Adds `other`'s values.
+    pub fn extend(&mut self, other: LookupValues) {
+        self.identifiers.extend(other.identifiers);
+        self.emails.extend(other.emails);
+        self.phones.extend(other.phones);
+    }
+}
+
+/// The committed contacts a set of values names, as one transaction saw them:
+/// a [`Lookup`] for the merge. It answers only for the values it was built for
+/// ([`Error::NotPrefetched`] otherwise, and a failed assertion in debug builds).
+#[derive(Debug, Default)]
+pub struct PgLookup {
+    contacts: AHashMap<u64, Contact>,
+    /// Every identifier asked, with the contact it names (if any).
+    idents: AHashMap<String, Option<u64>>,
+    /// Every email asked, with its contacts sorted by key.
+    emails: AHashMap<String, Vec<u64>>,
+    /// Every phone asked, likewise.
+    phones: AHashMap<String, Vec<u64>>,
+}
+
+fn dedup(values: &[String]) -> Vec<&str> {
+    let mut set: AHashSet<&str> = AHashSet::with_capacity(values.len());
+    values
+        .iter()
+        .map(String::as_str)
+        .filter(|v| set.insert(v))
+        .collect()
+}
+
+impl PgLookup {
+    /// Fetches, in `client`'s current transaction, every contact of `ws` that
+    /// `values` name.
+    pub(crate) fn fetch(
+        client: &mut Client,
+        ws: WorkspaceId,
+        values: &LookupValues,
+    ) -> Result<PgLookup, Error> {
+        let mut out = PgLookup::default();
+        let w = ws.sql();
+        let idents = dedup(&values.identifiers);
+        out.idents.reserve(idents.len());
+        if !idents.is_empty() {
+            // Two index lookups rather than one join: the identifiers' primary key,
+            // then the contacts' (a join's plan depends on statistics that lag
+            // behind a fast-growing table).
+            let named = client.query(
+                "SELECT ident, contact_id FROM identifiers WHERE workspace_id = $1 AND ident = ANY($2)",
+                &[&w, &idents],
+            )?;
+            let mut ids: Vec<i64> = Vec::with_capacity(named.len());
+            let mut pairs: Vec<(String, i64)> = Vec::with_capacity(named.len());
+            for row in &named {
+                let id: i64 = row.try_get(1)?;
+                ids.push(id);
+                pairs.push((row.try_get(0)?, id));
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            if !ids.is_empty() {
+                let rows = client.query(
+                    &format!(
+                        "SELECT {CONTACT_COLUMNS} FROM contacts c
+                         WHERE c.workspace_id = $1 AND c.contact_id = ANY($2)"
+                    ),
+                    &[&w, &ids],
+                )?;
+                for row in &rows {
+                    let c = rows::contact(row, 0)?;
+                    out.contacts.insert(c.stored_id.unwrap_or_default(), c);
+                }
+            }
+            for (ident, id) in pairs {
+                let id = rows::unsigned("identifiers", id)?;
+                let Some(c) = out.contacts.get(&id) else {
+                    return Err(Error::damaged(
+                        "identifiers",
+                        format!("{ident:?} points to missing contact id {id}"),
+                    ));
+                };
+                if c.key != ident && !c.aliases.contains(&ident) {
+                    return Err(Error::damaged(
+                        "identifiers",
+                        format!(
+                            "{ident:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
+                            c.key
+                        ),
+                    ));
+                }
+                out.idents.insert(ident, Some(id));
+            }
+            for i in idents {
+                out.idents.entry(i.to_owned()).or_insert(None);
+            }
+        }
+        for (phone, values) in [(false, &values.emails), (true, &values.phones)] {
+            let list = dedup(values);
+            if list.is_empty() {
+                continue;
+            }
+            let column = if phone { "gsm" } else { "email" };
+            let rows = client.query(
+                &format!(
+                    "SELECT c.{column}, {CONTACT_COLUMNS} FROM contacts c
+                     WHERE c.workspace_id = $1 AND c.{column} = ANY($2)"
+                ),
+                &[&w, &list],
+            )?;
+            let map = if phone {
+                &mut out.phones
+            } else {
+                &mut out.emails
+            };
+            map.reserve(list.len());
+            for v in list {
+                map.insert(v.to_owned(), Vec::new());
+            }
+            for row in &rows {
+                let value: String = row.try_get(0)?;
+                let c = rows::contact(row, 1)?;
+                let id = c.stored_id.unwrap_or_default();
+                map.entry(value).or_default().push(id);
+                out.contacts.entry(id).or_insert(c);
+            }
+            let contacts = &out.contacts;
+            for ids in map.values_mut() {
+                ids.sort_by(|a, b| {
+                    let key = |id| contacts.get(id).map(|c: &Contact| c.key.as_str());
+                    key(a).cmp(&key(b))
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of distinct contacts fetched.
+    pub fn len(&self) -> usize {
+        self.contacts.len()
+    }
+
+    /// Whether no contact was fetched.
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty()
+    }
+
+    fn contacts_of(&self, ids: &[u64]) -> Vec<Contact> {
+        ids.iter()
+            .filter_map(|id| self.contacts.get(id).cloned())
+            .collect()
+    }
+
+    fn by_value(
+        &self,
+        map: &AHashMap<String, Vec<u64>>,
+        what: &'static str,
+        value: &str,
+    ) -> Result<Vec<Contact>, Error> {
+        match map.get(value) {
+            Some(ids) => Ok(self.contacts_of(ids)),
+            None => Err(not_prefetched(what, value)),
+        }
+    }
+}
+
+fn not_prefetched(what: &'static str, value: &str) -> Error {
+    debug_assert!(false, "the lookup was not built for {what} {value:?}");
+    Error::NotPrefetched {
+        what,
+        value: value.to_owned(),
+    }
+}
+
+impl Lookup for PgLookup {
+    type Error = Error;
+
+    fn by_identifier(&self, id: &str) -> Result<Option<Contact>, Error> {
+        match self.idents.get(id) {
+            Some(Some(cid)) => Ok(self.contacts.get(cid).cloned()),
+            Some(None) => Ok(None),
+            None => Err(not_prefetched("identifier", id)),
+        }
+    }
+
+    fn keys_by_email(&self, email: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .contacts_by_email(email)?
+            .into_iter()
+            .map(|c| c.key)
+            .collect())
+    }
+
+    fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .contacts_by_phone(gsm)?
+            .into_iter()
+            .map(|c| c.key)
+            .collect())
+    }
+
+    fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, Error> {
+        self.by_value(&self.emails, "email", email)
+    }
+
+    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, Error> {
+        self.by_value(&self.phones, "phone", gsm)
+    }
+}
