@@ -3,15 +3,13 @@
 //! `tests/fixtures/format5.redb` was written by `recipe` below (format version 5);
 //! `format5_fixture_still_reads` opens a copy and checks what it holds, so an
 //! accidental change to a key encoding, a stored struct or a table type fails here.
-//! `tests/fixtures/format4.redb`, `format3.redb` and `format2.redb` were written by
-//! the contacts part of the same recipe with the format-4, format-3 and format-2
-//! builds (commits dfe4b39, 0edd1c8, ff9133f); the `*_fixture_upgrades` tests check
-//! that opening them upgrades them to format 5 in place and that they then hold the
-//! same.
 //!
-//! The recipe uses a tiny index-buffer threshold and the slowest drain, so the file
-//! holds identifiers and index entries in the base, mid and delta tables, an email
-//! entry in a frozen table, and tombstones in mid and delta tables.
+//! The recipe uses a tiny index-buffer threshold, so the file holds identifiers and
+//! index entries in the base, mid and delta tables, and tombstones in mid and delta
+//! tables. The committed file was written by a build whose index tables also had a
+//! `T_frozen` level, and holds email entries in it: a read-only open reads them
+//! where they are, a writable open merges them into the base (docs/format.md).
+//! Files of other format versions are refused, unchanged.
 //! Regenerate (only with a deliberate format change, and a new file name):
 //! `CONTACTDB_WRITE_FIXTURE=1 cargo test --test format_fixture`.
 #![allow(
@@ -36,11 +34,7 @@ fn fixture(version: u32) -> PathBuf {
 
 /// Writes the fixture's content into a new database at `path`.
 fn recipe(path: &Path) -> TestResult {
-    let db = Database::builder()
-        .index_buffer_min(2)
-        .index_drain_per_write(1)
-        .index_drain_whole_below(0)
-        .open(path)?;
+    let db = Database::builder().index_buffer_min(2).open(path)?;
     let ws = db.workspace("default")?;
     db.create_workspace("acme")?;
     ws.declare_column(ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true))?;
@@ -274,12 +268,12 @@ fn format_version(path: &Path) -> Result<u32, Box<dyn std::error::Error>> {
     Ok(u32::from_be_bytes(v.value().try_into()?))
 }
 
-/// Entries of a tiered table's base, frozen, mid and delta tables, and tombstones of
-/// its frozen, mid and delta tables.
+/// Entries of a tiered table's base, mid and delta tables, and tombstones of its
+/// mid and delta tables.
 fn tiered_states<V: contactdb_store::tiered::Plain>(
     r: &redb::ReadTransaction,
     t: &contactdb_store::tiered::Tiered<V>,
-) -> Result<[u64; 7], Box<dyn std::error::Error>> {
+) -> Result<[u64; 5], Box<dyn std::error::Error>> {
     use redb::{ReadableTable, ReadableTableMetadata};
     let p = t.open_read(r)?;
     let tombstones = |table: &redb::ReadOnlyTable<&'static [u8], Option<V>>| {
@@ -293,53 +287,58 @@ fn tiered_states<V: contactdb_store::tiered::Plain>(
     };
     Ok([
         p.base.len()?,
-        p.frozen.len()?,
         p.mid.len()?,
         p.delta.len()?,
-        tombstones(&p.frozen)?,
         tombstones(&p.mid)?,
         tombstones(&p.delta)?,
     ])
 }
 
 /// The file has entries in the base and delta tables of every tiered table, in the
-/// mid tables of the two large ones, in a frozen table, and tombstones in mid and
-/// delta tables, so reading it exercises the whole overlay.
+/// mid tables of the two large ones, and tombstones in mid and delta tables, so
+/// reading it exercises the whole overlay.
 fn physical_states(path: &Path) -> TestResult {
     use contactdb_store::keys::{EMAIL_INDEX, IDENTIFIERS, PHONE_INDEX};
     use redb::ReadableDatabase;
     let db = redb::Database::open(path)?;
     let r = db.begin_read()?;
-    let mut frozen_entries = 0;
-    let mut tombstones = [0u64; 3];
-    for (name, [base, frozen, mid, delta, ft, mt, dt]) in [
+    let mut tombstones = [0u64; 2];
+    for (name, [base, mid, delta, mt, dt]) in [
         ("identifiers", tiered_states(&r, &IDENTIFIERS)?),
         ("email_index", tiered_states(&r, &EMAIL_INDEX)?),
         ("phone_index", tiered_states(&r, &PHONE_INDEX)?),
     ] {
-        eprintln!(
-            "{name}: base {base}, frozen {frozen}, mid {mid}, delta {delta}, \
-             tombstones {ft} + {mt} + {dt}"
-        );
+        eprintln!("{name}: base {base}, mid {mid}, delta {delta}, tombstones {mt} + {dt}");
         // The phone index holds only a few entries: its levels stay two.
         assert!(
             base > 0 && delta > 0 && (mid > 0 || name == "phone_index"),
             "{name}: base {base}, mid {mid}, delta {delta}"
         );
-        frozen_entries += frozen;
-        for (sum, n) in tombstones.iter_mut().zip([ft, mt, dt]) {
+        for (sum, n) in tombstones.iter_mut().zip([mt, dt]) {
             *sum += n;
         }
     }
-    // The email index's last frozen table is not drained yet (no frozen tombstone
-    // is left: unit tests, `prop_model` and `tiered_levels` cover those).
-    assert!(frozen_entries > 0, "no frozen entries");
-    let [_, mid_tombstones, delta_tombstones] = tombstones;
     assert!(
-        mid_tombstones > 0 && delta_tombstones > 0,
-        "tombstones (frozen, mid, delta): {tombstones:?}"
+        tombstones.iter().all(|n| *n > 0),
+        "tombstones (mid, delta): {tombstones:?}"
     );
     Ok(())
+}
+
+/// Entries in the file's `T_frozen` tables, and how many such tables it has.
+fn frozen(path: &Path) -> Result<(u64, usize), Box<dyn std::error::Error>> {
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableHandle};
+    let db = redb::Database::open(path)?;
+    let r = db.begin_read()?;
+    let mut entries = 0;
+    let mut tables = 0;
+    for t in r.list_tables()? {
+        if t.name().ends_with("_frozen") {
+            tables += 1;
+            entries += r.open_untyped_table(t)?.len()?;
+        }
+    }
+    Ok((entries, tables))
 }
 
 /// A copy of the fixture of `version` (with its directory): opening a redb file
@@ -367,57 +366,103 @@ fn open_fixture(path: &Path) -> Result<Database, contactdb::Error> {
         .open(path)
 }
 
-// The committed fixture still opens and reads the same.
+// The committed fixture still opens and reads the same; the writable open merged
+// its frozen tables into the bases and deleted them.
 #[test]
 fn format5_fixture_still_reads() -> TestResult {
     let (_dir, copy) = copy_fixture(5)?;
     assert_eq!(format_version(&copy)?, 5);
+    let (entries, tables) = frozen(&copy)?;
+    assert!(
+        entries > 0 && tables == 3,
+        "{entries} frozen entries in {tables} tables"
+    );
+    let db = open_fixture(&copy)?;
+    expect(&db)?;
+    expect_around(&db)?;
+    drop(db);
+    assert_eq!(frozen(&copy)?, (0, 0));
+    // Reopened without them, it reads the same.
     let db = open_fixture(&copy)?;
     expect(&db)?;
     expect_around(&db)
 }
 
-// A format-4 file is upgraded to format 5 when opened (the campaign, feed and job
-// tables created empty), and reads the same.
+// A read-only open reads the fixture's frozen tables where they are, and writes
+// nothing.
 #[test]
-fn format4_fixture_upgrades() -> TestResult {
-    upgrades(4)
+fn format5_fixture_reads_read_only() -> TestResult {
+    let (_dir, copy) = copy_fixture(5)?;
+    let bytes = std::fs::read(&copy)?;
+    {
+        let db = Database::builder()
+            .request_id_retention_days(36_500)
+            .open_read_only(&copy)?;
+        assert_clean(&db)?;
+        let ws = db.workspace("default")?;
+        let mut emails = Vec::new();
+        ws.for_each_contact(|c| {
+            let email = serde_json::to_value(&c)
+                .ok()
+                .and_then(|v| v["email"].as_str().map(str::to_owned));
+            emails.extend(email.map(|e| (c.key, e)));
+            ControlFlow::Continue(())
+        })?;
+        assert!(emails.len() > 60, "{} emails", emails.len());
+        for (key, email) in emails {
+            let found: Vec<String> = ws
+                .find_by_email(&email)?
+                .into_iter()
+                .map(|c| c.key)
+                .collect();
+            assert_eq!(found, vec![key], "{email}");
+        }
+        assert!(ws.find_by_email("bob@x.com")?.is_empty());
+        assert!(ws.find_by_email("u1@y.org")?.is_empty());
+        assert_eq!(ws.count()?, 63);
+    }
+    assert!(std::fs::read(&copy)? == bytes, "the file was written");
+    Ok(())
 }
 
-// A format-3 file is upgraded to format 5 when opened, and reads the same; writes
-// after the upgrade use the frozen tables, and the file stays consistent.
+// A file of another format version (here an older one, 4) is refused, by writable
+// and read-only opens alike, with the way over in the message, and left byte for
+// byte as it was.
 #[test]
-fn format3_fixture_upgrades() -> TestResult {
-    upgrades(3)
-}
-
-// A format-2 file is upgraded to format 5 when opened (its mid and frozen tables
-// created empty), and reads the same.
-#[test]
-fn format2_fixture_upgrades() -> TestResult {
-    upgrades(2)
-}
-
-fn upgrades(version: u32) -> TestResult {
-    let (_dir, copy) = copy_fixture(version)?;
-    assert_eq!(format_version(&copy)?, version);
-    let db = open_fixture(&copy)?;
-    expect(&db)?;
-    let ws = db.workspace("default")?;
-    let more: Vec<Value> = (0..40)
-        .map(|n| json!({"contact_key": format!("up{n:02}"), "email": format!("up{n}@z.org")}))
-        .collect();
-    let rep = ws.bulk(&req(Mode::Upsert, more))?;
-    assert_eq!(rep.status, Status::Applied);
-    assert_eq!(ws.count()?, 62 + 40);
-    assert_clean(&db)?;
-    drop(ws);
-    drop(db);
-    assert_eq!(format_version(&copy)?, 5);
-    // Reopening the upgraded file is an ordinary format-5 open.
-    let db = open_fixture(&copy)?;
-    assert_clean(&db)?;
-    assert_eq!(db.workspace("default")?.count()?, 62 + 40);
+fn another_format_version_is_refused_and_left_unchanged() -> TestResult {
+    let (_dir, copy) = copy_fixture(5)?;
+    {
+        let db = redb::Database::open(&copy)?;
+        let w = db.begin_write()?;
+        w.open_table(contactdb_store::keys::META)?.insert(
+            contactdb_store::keys::META_FORMAT_VERSION,
+            4u32.to_be_bytes().as_slice(),
+        )?;
+        w.commit()?;
+    }
+    assert_eq!(format_version(&copy)?, 4);
+    let bytes = std::fs::read(&copy)?;
+    let want = format!(
+        "this file is format 4; contactdb {} reads format 5 only: export it with the \
+         contactdb version that wrote it (`contactdb export`) and import the export into a \
+         new file",
+        env!("CARGO_PKG_VERSION")
+    );
+    for read_only in [false, true] {
+        let opened = if read_only {
+            Database::builder().open_read_only(&copy)
+        } else {
+            Database::open(&copy)
+        };
+        let Err(e) = opened else {
+            panic!("a format-4 file opened (read_only {read_only})");
+        };
+        assert_eq!(e.to_string(), want, "read_only {read_only}");
+        assert!(
+            std::fs::read(&copy)? == bytes,
+            "the file was written (read_only {read_only})"
+        );
+    }
     Ok(())
 }
 
@@ -433,6 +478,7 @@ fn recipe_gives_the_expected_content() -> TestResult {
     expect_around(&db)?;
     drop(db);
     physical_states(&path)?;
+    assert_eq!(frozen(&path)?, (0, 0), "a new file has no frozen tables");
     assert_eq!(format_version(&path)?, 5);
     if std::env::var_os("CONTACTDB_WRITE_FIXTURE").is_some() {
         let dst = fixture(5);

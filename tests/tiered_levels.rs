@@ -1,6 +1,6 @@
 //! The three levels of the tiered index tables (docs/format.md, "Tiered tables")
 //! seen through the public API: values that come and go again while earlier
-//! versions sit in the mid or frozen table must leave every lookup right and every table
+//! versions sit in the mid table must leave every lookup right and every table
 //! consistent (`Database::check` after each request).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -15,34 +15,24 @@ fn keys(found: Vec<contactdb::Contact>) -> Vec<String> {
 }
 
 // An email and a key switched back and forth, with filler requests between the
-// switches so that deltas merge into mid tables, mid tables freeze and frozen ones
-// go into the bases, with the default drain (a frozen table lasts a few requests).
+// switches so that deltas merge into mid tables and full mid tables go into the
+// bases.
 #[test]
 fn values_switched_back_and_forth_across_levels() -> TestResult {
-    switch_back_and_forth(None, 40)
+    switch_back_and_forth(40)
 }
 
-// The same with the slowest drain (one entry per entry written), over a base of 300
-// contacts: a frozen table then lasts many of these small requests, and the switches
-// land while values sit in delta, mid, frozen and base at once.
+// The same over a base of 300 contacts: mid tables then take many of these small
+// requests to fill, and the switches land while values sit in delta, mid and base
+// at once.
 #[test]
-fn values_switched_back_and_forth_across_levels_with_slow_drains() -> TestResult {
-    switch_back_and_forth(Some(1), 300)
+fn values_switched_back_and_forth_across_levels_over_a_larger_base() -> TestResult {
+    switch_back_and_forth(300)
 }
 
-// Frozen tables moved whole in the request that froze them (drain 0, the behaviour
-// before frozen tables).
-#[test]
-fn values_switched_back_and_forth_across_levels_with_whole_drains() -> TestResult {
-    switch_back_and_forth(Some(0), 40)
-}
-
-fn switch_back_and_forth(drain_per_write: Option<u64>, contacts: usize) -> TestResult {
+fn switch_back_and_forth(contacts: usize) -> TestResult {
     let dir = tempfile::tempdir()?;
-    let mut b = Database::builder().index_buffer_min(1);
-    if let Some(n) = drain_per_write {
-        b = b.index_drain_per_write(n).index_drain_whole_below(0);
-    }
+    let b = Database::builder().index_buffer_min(1);
     let db = b.open(dir.path().join("t.redb"))?;
     let ws = db.workspace("default")?;
     let base: Vec<Value> = (0..contacts)

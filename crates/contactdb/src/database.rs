@@ -102,8 +102,6 @@ pub struct Builder {
     merge_threads: Option<usize>,
     merge_chunk_records: usize,
     index_buffer_min: u64,
-    index_drain_per_write: u64,
-    index_drain_whole_below: Option<u64>,
     filter_slack_min: u64,
 }
 
@@ -119,8 +117,6 @@ impl Default for Builder {
             merge_threads: None,
             merge_chunk_records: contactdb_merge::CHUNK_RECORDS_DEFAULT,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
-            index_drain_per_write: contactdb_store::tiered::DRAIN_PER_WRITE,
-            index_drain_whole_below: None,
             filter_slack_min: contactdb_store::filter::DEFAULT_SLACK_MIN,
         }
     }
@@ -159,27 +155,19 @@ impl Builder {
         self
     }
 
-    /// Once an index has three levels, a full middle level is frozen and moves
-    /// into the large one `n` entries per entry each later request writes into the
-    /// index, in key order (ARCHITECTURE.md), instead of in one request. Default = 4.
-    /// Results never depend on it; 0 moves a frozen level whole in the request that
-    /// froze it (benchmarks compare the two), 1 makes it last the most requests
-    /// (tests use it).
+    /// No effect: an index's full middle level goes into the large one in the
+    /// request that fills it, so there is nothing to drain. Kept until its last
+    /// callers are gone.
+    #[doc(hidden)]
     #[must_use]
-    pub fn index_drain_per_write(mut self, n: u64) -> Self {
-        self.index_drain_per_write = n;
+    pub fn index_drain_per_write(self, _n: u64) -> Self {
         self
     }
 
-    /// While an index's large level holds fewer than `entries` entries, a frozen
-    /// middle level moves into it whole, in the request that froze it (a merge
-    /// that size fits the write buffer; slices would push several requests over
-    /// it). Default: the entries that fill the page cache (cache size / 32 bytes:
-    /// 2,097,152 for the default 64 MiB). Results never depend on it; 0 always
-    /// drains in slices (tests use it).
+    /// No effect (see [`Builder::index_drain_per_write`]).
+    #[doc(hidden)]
     #[must_use]
-    pub fn index_drain_whole_below(mut self, entries: u64) -> Self {
-        self.index_drain_whole_below = Some(entries);
+    pub fn index_drain_whole_below(self, _entries: u64) -> Self {
         self
     }
 
@@ -253,8 +241,8 @@ impl Builder {
         self.finish(store)
     }
 
-    /// Opens an existing file read-only: it is never created, upgraded, recovered
-    /// or otherwise written ([`Error::NoDatabase`] when missing). Any number of
+    /// Opens an existing file read-only: it is never created, recovered or
+    /// otherwise written ([`Error::NoDatabase`] when missing). Any number of
     /// read-only handles may run beside one writer process, each read seeing its
     /// last commit. Writes through the handle fail with [`Error::ReadOnly`].
     pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Database, Error> {
@@ -267,8 +255,6 @@ impl Builder {
             cache_size_bytes: self.cache_size_bytes,
             min_delta: self.index_buffer_min,
             filter_slack_min: self.filter_slack_min,
-            drain_per_write: self.index_drain_per_write,
-            drain_whole_below: self.index_drain_whole_below,
         }
     }
 

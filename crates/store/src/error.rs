@@ -14,9 +14,12 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
-    /// The file was written with another on-disk format version.
+    /// The file was written with another on-disk format version. It is not
+    /// converted in place: the way over is an export with the build that wrote it
+    /// and an import into a new file.
     #[error(
-        "database format version {found} is not supported (this build reads version {expected})"
+        "this file is format {found}; contactdb {} reads format {expected} only: export it with the contactdb version that wrote it (`contactdb export`) and import the export into a new file",
+        env!("CARGO_PKG_VERSION")
     )]
     FormatVersion {
         /// The version recorded in the file.
@@ -39,17 +42,6 @@ pub enum StoreError {
     /// A write through a handle opened read-only.
     #[error("the database is open read-only")]
     ReadOnly,
-    /// A read-only open of a file in an older format version, which only a
-    /// writable open upgrades.
-    #[error(
-        "database format version {found} must be upgraded to version {expected} before it can be read: open it once for writing (it is upgraded in place)"
-    )]
-    NeedsUpgrade {
-        /// The version recorded in the file.
-        found: u32,
-        /// The version this build reads and writes.
-        expected: u32,
-    },
     /// A read-only open of a file whose last writer did not close it and that no
     /// writer has recovered since (a read-only open never writes the recovery).
     #[error(

@@ -1,20 +1,19 @@
-//! In-memory Bloom filters over the three tiered tables (their base, frozen, mid and
-//! delta tables), so that looking up a key the table does not hold — every key,
+//! In-memory Bloom filters over the three tiered tables (their base, mid and delta
+//! tables), so that looking up a key the table does not hold — every key,
 //! email and phone of a new contact — costs no B-tree descent.
 //!
 //! Why: in the merge's lookup phase most probes miss (a load misses on all three
 //! tables; an upsert on every new contact), and each miss costs a descent of each
-//! of the delta, mid, frozen and base tables (3–4 pages each through redb's page
+//! of the delta, mid and base tables (3–4 pages each through redb's page
 //! cache, an atomic-heavy path that both lookup threads share). With the filter, a
 //! miss costs one cache line here. Measured: docs/performance.md.
 //!
 //! Never stored, so no part of the file format. The invariant that makes it correct:
 //!
-//! **Architecture invariant:** a table's filter holds every key its base, frozen, mid
-//! and delta held in the committed snapshot it was built from, and every key any
+//! **Architecture invariant:** a table's filter holds every key its levels held in the committed snapshot it was built from, and every key any
 //! later write transaction put into the delta (added during that transaction, before
 //! it commits). Bits are never cleared. A merge only moves keys down a level (delta
-//! to mid or base, mid to frozen, frozen or mid to base), and a removal only removes
+//! to mid or base, mid to base), and a removal only removes
 //! keys, so for the snapshot a filter was built from and every later one, a key the
 //! filter lacks is in no table; a key it holds may be (about 1% of misses are probed
 //! anyway), and is then looked up.
@@ -162,7 +161,7 @@ pub fn filter_hash(bytes: &[u8]) -> u64 {
     keys::fmix64((h ^ u64::from_le_bytes(last)).wrapping_mul(K))
 }
 
-/// The filter of one tiered table (the keys of its base, frozen, mid and delta).
+/// The filter of one tiered table (the keys of its levels).
 pub struct TableFilter {
     bloom: Bloom,
     /// How many bytes of a key the filter keys on: the whole key for
@@ -171,7 +170,7 @@ pub struct TableFilter {
     prefix: FilterOn,
     /// Keys it was sized for; a quarter more make it due for a rebuild (at 1.25×
     /// its capacity it still answers ~97% of misses, and a rebuild reads every key
-    /// of the four tables).
+    /// of the tables).
     capacity: u64,
     /// Keys added (those of the build included; duplicates count again).
     added: AtomicU64,
@@ -232,8 +231,7 @@ impl TableFilter {
         self.added.load(Ordering::Relaxed) > self.capacity.saturating_add(self.capacity / 4)
     }
 
-    /// Builds the filter of `t` as of `rtx`, reading every key of its base, frozen, mid
-    /// and delta tables once (tombstones included: they hide keys the filter holds
+    /// Builds the filter of `t` as of `rtx`, reading every key of its levels once (tombstones included: they hide keys the filter holds
     /// anyway).
     fn build<V: Plain>(
         rtx: &ReadTransaction,
@@ -242,11 +240,11 @@ impl TableFilter {
         slack_min: u64,
     ) -> Result<TableFilter, StoreError> {
         let t = t.open_read(rtx)?;
-        let mut f = TableFilter::new(
-            prefix,
-            t.base.len()? + t.frozen.len()? + t.mid.len()? + t.delta.len()?,
-            slack_min,
-        );
+        let mut entries = t.base.len()?;
+        for level in t.upper() {
+            entries += level.len()?;
+        }
+        let mut f = TableFilter::new(prefix, entries, slack_min);
         let mut added = 0u64;
         let mut add = |key: &[u8]| {
             f.bloom.insert_mut(filter_hash(prefix.part(key)));
@@ -255,7 +253,7 @@ impl TableFilter {
         for e in t.base.iter()? {
             add(e?.0.value());
         }
-        for level in [&t.frozen, &t.mid, &t.delta] {
+        for level in t.upper() {
             for e in level.iter()? {
                 add(e?.0.value());
             }

@@ -48,15 +48,9 @@ pub use key::{ApiKey, KeyRole};
 pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
-/// The on-disk format version this build writes (`meta.format_version`). It also
-/// opens files of [`FORMAT_VERSIONS_UPGRADABLE`], upgrading them in place.
+/// The on-disk format version this build reads and writes (`meta.format_version`);
+/// a file of any other version is refused ([`StoreError::FormatVersion`]).
 pub const FORMAT_VERSION: u32 = 5;
-
-/// The older format versions `open` upgrades: version 4 is version 5 without the
-/// campaign, feed and job tables, version 3 also without the tiered tables'
-/// `frozen` tables, version 2 also without their `mid` tables; the missing tables
-/// start empty (docs/format.md, "Format version").
-pub const FORMAT_VERSIONS_UPGRADABLE: [u32; 3] = [2, 3, 4];
 
 /// The slug of the workspace every new database starts with (R1).
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -80,30 +74,16 @@ pub struct StoreOptions {
     /// Small values exercise the rebuild in tests; the default is
     /// [`filter::DEFAULT_SLACK_MIN`] (65,536).
     pub filter_slack_min: u64,
-    /// A tiered table's frozen table (a full mid table on its way into the base)
-    /// moves this many entries into the base per entry a request writes into the
-    /// table (see [`tiered::Drain`]). 0 moves it whole in the request that froze
-    /// it, as one merge of mid into the base (for comparisons); small values make
-    /// a frozen table last many requests (tests); the default is
-    /// [`tiered::DRAIN_PER_WRITE`] (4).
-    pub drain_per_write: u64,
-    /// A frozen table moves whole while its base holds fewer entries than this
-    /// (see [`tiered::Drain::whole_below`]); `None` (the default) takes the entries
-    /// that fill the page cache, `cache_size_bytes / tiered::BASE_ENTRY_BYTES`
-    /// (2,097,152 for 64 MiB). `Some(0)` always drains in slices (tests).
-    pub drain_whole_below: Option<u64>,
 }
 
 impl Default for StoreOptions {
     /// A 64 MiB cache; tiered deltas of at least 16,384 entries; filter slack of
-    /// at least 65,536 keys; frozen tables drained 4 entries per entry written.
+    /// at least 65,536 keys.
     fn default() -> Self {
         StoreOptions {
             cache_size_bytes: 64 * 1024 * 1024,
             min_delta: DEFAULT_MIN_DELTA,
             filter_slack_min: filter::DEFAULT_SLACK_MIN,
-            drain_per_write: tiered::DRAIN_PER_WRITE,
-            drain_whole_below: None,
         }
     }
 }
@@ -192,9 +172,6 @@ pub struct Store {
     /// In-memory filters of the tiered tables (see [`filter`]), shared with every
     /// write view, which feeds them the keys it writes.
     filters: Arc<filter::FilterCell>,
-    /// The drain rule of `StoreOptions::drain_per_write` and `drain_whole_below`
-    /// (resolved), shared with every write view.
-    drain: tiered::Drain,
 }
 
 impl std::fmt::Debug for Store {
@@ -204,7 +181,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// Every table of format version 5 that `open` makes sure exists.
-const ALL_TABLES: [&str; 31] = [
+const ALL_TABLES: [&str; 28] = [
     "meta",
     "workspaces",
     "workspace_slugs",
@@ -212,15 +189,12 @@ const ALL_TABLES: [&str; 31] = [
     "columns",
     "contacts",
     "identifiers",
-    "identifiers_frozen",
     "identifiers_mid",
     "identifiers_delta",
     "email_index",
-    "email_index_frozen",
     "email_index_mid",
     "email_index_delta",
     "phone_index",
-    "phone_index_frozen",
     "phone_index_mid",
     "phone_index_delta",
     "requests",
@@ -250,6 +224,7 @@ impl Store {
     /// [`StoreError::Damaged`] when redb's structures in it are inconsistent.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
         let poison = Arc::new(Poison::default());
+        guarded(&poison, || refuse_foreign(path, opts))?;
         let db = guarded(&poison, || {
             redb::Database::builder()
                 .set_cache_size(opts.cache_size_bytes)
@@ -283,16 +258,15 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing database read-only: never creates, upgrades, recovers or
+    /// Opens an existing database read-only: never creates, recovers or
     /// otherwise writes the file. It may run beside one writer process and sees
     /// each of its commits from the next read on. A file whose last writer did not
     /// close it (and that no writer has opened since) is recovered in memory —
     /// redb's recovery reads the whole file — and read as of its last commit; such
     /// a handle does not follow later commits.
     ///
-    /// Errors: [`StoreError::NoDatabase`] when there is no file at `path`,
-    /// [`StoreError::NeedsUpgrade`] for an older format version, and those of
-    /// [`Store::open`].
+    /// Errors: [`StoreError::NoDatabase`] when there is no file at `path`, and
+    /// those of [`Store::open`].
     pub fn open_read_only(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
         if !path.exists() {
             return Err(StoreError::NoDatabase {
@@ -325,17 +299,7 @@ impl Store {
             }
         })?;
         let store = Store::with_handle(db, poison, path, opts);
-        guarded(&store.poison, || {
-            let rtx = store.db.begin_read()?;
-            let found = check_version(&rtx)?;
-            if found != FORMAT_VERSION {
-                return Err(StoreError::NeedsUpgrade {
-                    found,
-                    expected: FORMAT_VERSION,
-                });
-            }
-            Ok(())
-        })?;
+        guarded(&store.poison, || check_version(&store.db.begin_read()?))?;
         Ok(store)
     }
 
@@ -375,13 +339,6 @@ impl Store {
             cache_size_bytes: opts.cache_size_bytes,
             min_delta: opts.min_delta,
             filters: Arc::new(filter::FilterCell::new(opts.filter_slack_min)),
-            drain: {
-                let d = tiered::Drain::for_cache(opts.drain_per_write, opts.cache_size_bytes);
-                tiered::Drain {
-                    whole_below: opts.drain_whole_below.unwrap_or(d.whole_below),
-                    ..d
-                }
-            },
         }
     }
 
@@ -463,8 +420,10 @@ impl Store {
     }
 
     /// Checks the format version of an existing file, or initializes a new one.
+    /// In an existing file it creates any missing table empty and merges a frozen
+    /// table (see [`tiered`]) into its base, in one write transaction.
     fn init(&self) -> Result<(), StoreError> {
-        let (present, version): (Vec<String>, Option<u32>) = {
+        let present: Vec<String> = {
             let rtx = self.db.begin_read()?;
             let mut names: Vec<String> = rtx
                 .list_tables()?
@@ -474,13 +433,12 @@ impl Store {
                 rtx.list_multimap_tables()?
                     .map(|h| redb::MultimapTableHandle::name(&h).to_owned()),
             );
-            let version = if names.is_empty() {
-                None
-            } else {
-                Some(check_version(&rtx)?)
-            };
-            (names, version)
+            if !names.is_empty() {
+                check_version(&rtx)?;
+            }
+            names
         };
+        let has = |name: &str| present.iter().any(|p| p == name);
         if present.is_empty() {
             // A new file (or one whose creation never committed).
             let mut w = self.begin_write(Wait::Block)?;
@@ -489,16 +447,24 @@ impl Store {
             w.set_meta_u32(keys::META_NEXT_WORKSPACE, 1)?;
             w.create_workspace(DEFAULT_WORKSPACE, random_uuid_v4(), now_us())?;
             w.commit()?;
-        } else if version.is_some_and(|v| FORMAT_VERSIONS_UPGRADABLE.contains(&v)) {
-            // Format 2, 3 or 4 → 5: the missing tables (campaigns, feed and jobs;
-            // frozen for format 3, and mid for format 2) are created empty, then the
-            // version says so, in one transaction (a crash leaves the file as it was).
-            let mut w = self.begin_write(Wait::Block)?;
-            w.init_tables()?;
-            w.set_meta_u32(keys::META_FORMAT_VERSION, FORMAT_VERSION)?;
-            w.commit()?;
-        } else if ALL_TABLES.iter().any(|t| !present.iter().any(|p| p == t)) {
+            return Ok(());
+        }
+        let frozen = [
+            has(redb::TableHandle::name(&keys::IDENTIFIERS.frozen)),
+            has(redb::TableHandle::name(&keys::EMAIL_INDEX.frozen)),
+            has(redb::TableHandle::name(&keys::PHONE_INDEX.frozen)),
+        ];
+        if frozen.contains(&true) || ALL_TABLES.iter().any(|t| !has(t)) {
             let w = self.begin_write(Wait::Block)?;
+            if frozen[0] {
+                tiered::fold_frozen(&w.txn, &keys::IDENTIFIERS)?;
+            }
+            if frozen[1] {
+                tiered::fold_frozen(&w.txn, &keys::EMAIL_INDEX)?;
+            }
+            if frozen[2] {
+                tiered::fold_frozen(&w.txn, &keys::PHONE_INDEX)?;
+            }
             w.init_tables()?;
             w.commit()?;
         }
@@ -536,7 +502,6 @@ impl Store {
             txn,
             self.min_delta,
             Arc::clone(&self.filters),
-            self.drain,
             Arc::clone(&self.poison),
         ))
     }
@@ -649,9 +614,32 @@ fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
     }
 }
 
-/// Reads `meta.format_version`: [`FORMAT_VERSION`] or
-/// one of [`FORMAT_VERSIONS_UPGRADABLE`], else an error.
-fn check_version(rtx: &redb::ReadTransaction) -> Result<u32, StoreError> {
+/// Before a writable open, which writes redb's header even when the file is then
+/// refused: an existing file of another format version, or a redb file of
+/// something else, is refused through a read-only open, so it stays byte for byte
+/// as it was. A file that no read-only open reads (empty, not closed cleanly, not a
+/// redb file, locked by an older build) is left to the writable open, which
+/// reports or initializes it.
+fn refuse_foreign(path: &Path, opts: &StoreOptions) -> Result<(), StoreError> {
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
+        return Ok(());
+    }
+    let Ok(db) = redb::Database::builder()
+        .set_cache_size(opts.cache_size_bytes)
+        .set_concurrency_mode(CONCURRENCY)
+        .open_read_only(path)
+    else {
+        return Ok(());
+    };
+    let rtx = db.begin_read()?;
+    if rtx.list_tables()?.next().is_none() && rtx.list_multimap_tables()?.next().is_none() {
+        return Ok(());
+    }
+    check_version(&rtx)
+}
+
+/// Checks that `meta.format_version` is [`FORMAT_VERSION`].
+fn check_version(rtx: &redb::ReadTransaction) -> Result<(), StoreError> {
     let meta = match rtx.open_table(keys::META) {
         Ok(t) => t,
         Err(
@@ -667,13 +655,13 @@ fn check_version(rtx: &redb::ReadTransaction) -> Result<u32, StoreError> {
     let found = keys::ws_from_bytes(v.value()).ok_or_else(|| {
         StoreError::corrupt("meta", "format_version is not a 4-byte big-endian number")
     })?;
-    if found != FORMAT_VERSION && !FORMAT_VERSIONS_UPGRADABLE.contains(&found) {
+    if found != FORMAT_VERSION {
         return Err(StoreError::FormatVersion {
             found,
             expected: FORMAT_VERSION,
         });
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Now, in microseconds since the Unix epoch.

@@ -64,12 +64,11 @@ pub(crate) fn column_from_entry(name: &[u8], value: &[u8]) -> Result<CustomColum
 /// A read-only table of byte-string keys and values.
 pub(crate) type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
-/// Opens table `def` in `txn`, or `None` when the file has no such table (a file
-/// written before the table existed, opened without upgrading it).
-pub(crate) fn open_optional(
+/// Opens table `def` in `txn`, or `None` when the file has no such table.
+pub(crate) fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
     txn: &ReadTransaction,
-    def: redb::TableDefinition<'static, &'static [u8], &'static [u8]>,
-) -> Result<Option<BytesTable>, StoreError> {
+    def: redb::TableDefinition<'static, K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
     match txn.open_table(def) {
         Ok(t) => Ok(Some(t)),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
@@ -82,8 +81,7 @@ impl ReadView {
         ReadView { txn, poison }
     }
 
-    /// Opens table `def`, or `None` when the file has no such table (a file
-    /// written before the table existed, opened without upgrading it).
+    /// Opens table `def`, or `None` when the file has no such table.
     pub(crate) fn open_optional(
         &self,
         def: redb::TableDefinition<'static, &'static [u8], &'static [u8]>,
@@ -224,7 +222,7 @@ impl ReadView {
     }
 }
 
-/// Both tables of a tiered table, opened for reading.
+/// The levels of a tiered table, opened for reading.
 pub(crate) type Part<V> = tiered::ReadOpened<V>;
 
 /// The contact tables of one workspace in one read transaction.

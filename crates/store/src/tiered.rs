@@ -1,8 +1,9 @@
 //! Tiered tables: a large sorted `base` table, a `mid` table and a small `delta`
-//! table of recent changes, plus a `frozen` table: a full mid table on its way into
-//! the base. Writes go to the delta; a full delta is merged into the mid table; a
-//! full mid table becomes the frozen table, which each later write moves into the
-//! base a slice at a time.
+//! table of recent changes, as ordinary redb tables. Writes go to the delta; once
+//! it holds more than its threshold, the write transaction that filled it merges it
+//! into mid, or every level into the base when mid would then be full (or while
+//! the table is small enough for two levels). [`decide`] makes that choice from the
+//! levels' sizes alone (no I/O); [`compact`] applies it.
 //!
 //! Why: a B-tree under random inserts dirties about one page per inserted entry once
 //! the tree is larger than a batch, and copy-on-write rewrites every dirtied page at
@@ -17,24 +18,19 @@
 //! `11.4·b` entries. [`thresholds`] takes `b` to be the configured minimum `m`
 //! (16,384 by default, a typical batch) and picks whichever is cheaper: below the
 //! crossover the mid table stays empty and the delta is merged straight into the
-//! base. This is an LSM tree of two or three levels, expressed as ordinary redb
-//! tables.
+//! base. This is an LSM tree of two or three levels.
 //!
-//! The frozen table spreads the merge of mid into the base over many requests
-//! (see [`maybe_compact`]): merged in one request, a full mid table rewrites most
-//! of the base's pages, seconds at 10M entries. A full mid table is renamed to
-//! `frozen` (a catalog change, not a copy) and a new, empty mid table takes the
-//! deltas; every call from then on moves the frozen table's first entries, in key
-//! order, into the base, a number in proportion to what the call wrote, so the
-//! frozen table is empty long before the new mid table is full. The file is valid after
-//! any slice: the frozen table's remaining entries are its own progress.
+//! The logical content of a tiered table is `base` overlaid by `mid`, then by
+//! `delta`: a `Some(v)` entry sets the key to `v`, `None` is a tombstone that hides
+//! the entry of the levels below. Invariant kept by [`write`] and [`compact`] (and
+//! verified by `check`): a tombstone is only stored for a key the levels below it
+//! hold (logically: the level right below sets it, or says nothing about it and the
+//! next one down holds it).
 //!
-//! The logical content of a tiered table is `base` overlaid by `frozen`, by `mid`,
-//! then by `delta`: a `Some(v)` entry sets the key to `v`, `None` is a tombstone that
-//! hides the entry of the levels below. Invariants kept by [`write`] and
-//! [`maybe_compact`] (and verified by `check`): a tombstone is only stored for a key
-//! the levels below it hold (logically: the level right below sets it, or says
-//! nothing about it and the next one down holds it, and so on to the base).
+//! A format-5 file written by an earlier build may also hold a `T_frozen` table, a
+//! level between mid and base (same rules). Readers overlay it where it is;
+//! opening the file for writing merges it into the base and deletes it
+//! ([`fold_frozen`]), so writers never see one.
 //!
 //! The store uses three: `identifiers`, `email_index` and `phone_index`
 //! (docs/format.md, "Tiered tables").
@@ -97,24 +93,62 @@ fn icbrt(x: u128) -> u64 {
     u64::try_from(r).unwrap_or(u64::MAX)
 }
 
+/// The entries each level of a tiered table holds (tombstones included), after a
+/// write: what [`decide`] decides from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// The base.
+    pub base: u64,
+    /// The mid table.
+    pub mid: u64,
+    /// The delta, the write's entries included.
+    pub delta: u64,
+}
+
+/// What a write transaction merges before it commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// Nothing: the delta is within its threshold.
+    None,
+    /// The delta into the mid table.
+    IntoMid,
+    /// Mid and delta into the base.
+    IntoBase,
+}
+
+/// The level decision, without I/O: with `(d0, d1) = thresholds(min_delta,
+/// base)`, nothing while the delta holds at most `d0` entries; else the delta into
+/// mid, unless the table has two levels (`d0 == d1`) or mid and delta together hold
+/// more than `d1`: then mid and delta into the base.
+pub fn decide(min_delta: u64, s: Sizes) -> Merge {
+    let (delta_max, mid_max) = thresholds(min_delta, s.base);
+    if s.delta <= delta_max {
+        Merge::None
+    } else if delta_max == mid_max || s.mid.saturating_add(s.delta) > mid_max {
+        Merge::IntoBase
+    } else {
+        Merge::IntoMid
+    }
+}
+
 /// A value type whose decoded form is itself (`()`, `u64`): what tiered tables hold.
 pub trait Plain: Value + Copy + 'static + for<'a> Value<SelfType<'a> = Self> {}
 impl<T> Plain for T where T: Value + Copy + 'static + for<'a> Value<SelfType<'a> = T> {}
 
-/// The four tables of one tiered table.
+/// The tables of one tiered table.
 #[derive(Clone, Copy)]
 pub struct Tiered<V: Plain> {
     /// Name of the logical table (for problem reports).
     pub name: &'static str,
     /// The large, sorted part.
     pub base: TableDefinition<'static, &'static [u8], V>,
-    /// A former mid table being moved into the base: `Some` sets, `None` hides the
-    /// base entry. Takes no new entries.
-    pub frozen: TableDefinition<'static, &'static [u8], Option<V>>,
-    /// Older changes: `Some` sets, `None` hides the entry of frozen or base.
+    /// Older changes: `Some` sets, `None` hides the base entry.
     pub mid: TableDefinition<'static, &'static [u8], Option<V>>,
-    /// Recent changes: `Some` sets, `None` hides the entry of a level below.
+    /// Recent changes: `Some` sets, `None` hides the entry of mid or base.
     pub delta: TableDefinition<'static, &'static [u8], Option<V>>,
+    /// The level between mid and base that a format-5 file written by an earlier
+    /// build may hold (see the module documentation); never created.
+    pub frozen: TableDefinition<'static, &'static [u8], Option<V>>,
 }
 
 /// The tables of a tiered table, opened in one transaction: read-only tables of a
@@ -123,8 +157,8 @@ pub struct Tiered<V: Plain> {
 pub struct Opened<B, D> {
     /// The base table.
     pub base: B,
-    /// The frozen table.
-    pub frozen: D,
+    /// The frozen table, where the file has one (read transactions only).
+    pub frozen: Option<D>,
     /// The mid table.
     pub mid: D,
     /// The delta table.
@@ -140,25 +174,25 @@ pub type WriteOpened<'t, V> =
     Opened<Table<'t, &'static [u8], V>, Table<'t, &'static [u8], Option<V>>>;
 
 impl<V: Plain> Tiered<V> {
-    /// Opens the four tables in a read transaction.
+    /// Opens the tables in a read transaction (the frozen table where there is one).
     pub fn open_read(&self, txn: &ReadTransaction) -> Result<ReadOpened<V>, StoreError> {
         Ok(Opened {
             base: txn.open_table(self.base)?,
-            frozen: txn.open_table(self.frozen)?,
+            frozen: crate::read::open_optional(txn, self.frozen)?,
             mid: txn.open_table(self.mid)?,
             delta: txn.open_table(self.delta)?,
         })
     }
 
-    /// Opens the four tables in the write transaction (creating any that is
-    /// missing).
+    /// Opens base, mid and delta in the write transaction (creating any that is
+    /// missing). A writable store has no frozen table (see [`fold_frozen`]).
     pub fn open_write<'t>(
         &self,
         txn: &'t WriteTransaction,
     ) -> Result<WriteOpened<'t, V>, StoreError> {
         Ok(Opened {
             base: txn.open_table(self.base)?,
-            frozen: txn.open_table(self.frozen)?,
+            frozen: None,
             mid: txn.open_table(self.mid)?,
             delta: txn.open_table(self.delta)?,
         })
@@ -195,16 +229,21 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        below_delta(&self.base, &self.frozen, &self.mid, key)
+        below_delta(&self.base, self.frozen.as_ref(), &self.mid, key)
     }
 
-    /// The value of `key` in frozen overlaid on base (what a mid entry would hide).
+    /// The value of `key` in the levels below mid (what a mid entry would hide).
     pub fn below_mid<V: Plain>(&self, key: &[u8]) -> Result<Option<V>, StoreError>
     where
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        below_mid(&self.base, &self.frozen, key)
+        below_mid(&self.base, self.frozen.as_ref(), key)
+    }
+
+    /// The levels above the base, lowest first.
+    pub fn upper(&self) -> impl Iterator<Item = &D> {
+        self.frozen.iter().chain([&self.mid, &self.delta])
     }
 
     /// Every logical entry whose key starts with `prefix`, in key order. With a
@@ -223,15 +262,11 @@ impl<B, D> Opened<B, D> {
         }
         let range = crate::keys::prefix_range(prefix);
         let bounds = crate::keys::as_slices(&range);
-        merged(
-            self.base.range::<&[u8]>(bounds)?,
-            [
-                self.frozen.range::<&[u8]>(bounds)?,
-                self.mid.range::<&[u8]>(bounds)?,
-                self.delta.range::<&[u8]>(bounds)?,
-            ],
-        )
-        .collect()
+        let upper = self
+            .upper()
+            .map(|t| t.range::<&[u8]>(bounds))
+            .collect::<Result<Vec<_>, _>>()?;
+        merged(self.base.range::<&[u8]>(bounds)?, upper).collect()
     }
 
     /// Every logical entry, in key order, streamed (see [`merged`]).
@@ -242,17 +277,18 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        Ok(merged(
-            self.base.iter()?,
-            [self.frozen.iter()?, self.mid.iter()?, self.delta.iter()?],
-        ))
+        let upper = self
+            .upper()
+            .map(|t| t.iter())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(merged(self.base.iter()?, upper))
     }
 }
 
 /// See [`Opened::below_delta`].
 fn below_delta<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
-    frozen: &impl ReadableTable<&'static [u8], Option<V>>,
+    frozen: Option<&impl ReadableTable<&'static [u8], Option<V>>>,
     mid: &impl ReadableTable<&'static [u8], Option<V>>,
     key: &[u8],
 ) -> Result<Option<V>, StoreError> {
@@ -265,10 +301,12 @@ fn below_delta<V: Plain>(
 /// See [`Opened::below_mid`].
 fn below_mid<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
-    frozen: &impl ReadableTable<&'static [u8], Option<V>>,
+    frozen: Option<&impl ReadableTable<&'static [u8], Option<V>>>,
     key: &[u8],
 ) -> Result<Option<V>, StoreError> {
-    if let Some(f) = frozen.get(key)? {
+    if let Some(frozen) = frozen
+        && let Some(f) = frozen.get(key)?
+    {
         return Ok(f.value());
     }
     Ok(base.get(key)?.map(|v| v.value()))
@@ -284,11 +322,11 @@ pub type Entry<'a, V> = Result<
 >;
 
 /// The logical entries of sorted iterators over the base and the levels above it
-/// (`upper`: frozen, mid, delta, lowest first), in key order (tombstones hide what
-/// they shadow and are not returned).
-pub fn merged<'a, V, B, U, const N: usize>(
+/// (`upper`, lowest first), in key order (tombstones hide what they shadow and are
+/// not returned).
+pub fn merged<'a, V, B, U>(
     base: B,
-    upper: [U; N],
+    upper: Vec<U>,
 ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>>
 where
     V: Plain,
@@ -305,7 +343,7 @@ where
 /// Every key of the base and the levels above it (`upper`, lowest first) once, in
 /// key order, with the entry of the highest level that has it: `Some(v)`, or
 /// `None` for a tombstone (kept, so that merging levels can carry it down).
-pub fn layered<'a, V, B, U, const N: usize>(base: B, upper: [U; N]) -> Layered<B, U, N>
+pub fn layered<'a, V, B, U>(base: B, upper: Vec<U>) -> Layered<B, U>
 where
     V: Plain,
     B: Iterator<Item = Entry<'a, V>>,
@@ -313,14 +351,14 @@ where
 {
     Layered {
         base: base.peekable(),
-        upper: upper.map(Iterator::peekable),
+        upper: upper.into_iter().map(Iterator::peekable).collect(),
     }
 }
 
 /// See [`layered`].
-pub struct Layered<B: Iterator, U: Iterator, const N: usize> {
+pub struct Layered<B: Iterator, U: Iterator> {
     base: Peekable<B>,
-    upper: [Peekable<U>; N],
+    upper: Vec<Peekable<U>>,
 }
 
 /// The key of a peeked entry: `Err(())` for a storage error, `Ok(None)` at the end.
@@ -332,7 +370,7 @@ fn peeked_key<'x, T: Value>(e: Option<&'x Entry<'_, T>>) -> Result<Option<&'x [u
     }
 }
 
-impl<'a, V, B, U, const N: usize> Iterator for Layered<B, U, N>
+impl<'a, V, B, U> Iterator for Layered<B, U>
 where
     V: Plain,
     B: Iterator<Item = Entry<'a, V>>,
@@ -343,9 +381,8 @@ where
     fn next(&mut self) -> Option<Self::Item> {
         // Which levels hold the smallest key next. A failing level is reported
         // first, the highest one first (a retry continues after it).
-        let mut holds = [false; N];
-        let base_holds = {
-            let mut keys: [Option<&[u8]>; N] = [None; N];
+        let (holds, base_holds) = {
+            let mut keys: Vec<Option<&[u8]>> = vec![None; self.upper.len()];
             for (slot, level) in keys.iter_mut().zip(self.upper.iter_mut()).rev() {
                 match peeked_key(level.peek()) {
                     Ok(k) => *slot = k,
@@ -363,10 +400,8 @@ where
                 }
             };
             let lo = keys.iter().chain([&base]).flatten().min()?;
-            for (h, k) in holds.iter_mut().zip(keys) {
-                *h = k == Some(*lo);
-            }
-            base == Some(*lo)
+            let holds: Vec<bool> = keys.iter().map(|k| *k == Some(*lo)).collect();
+            (holds, base == Some(*lo))
         };
         // Every level holding the key advances; the highest one decides.
         let mut entry: Option<(Vec<u8>, Option<V>)> = None;
@@ -425,7 +460,7 @@ pub fn write<V: Plain>(
             Ordering::Less => {
                 if let Some(k) = removes.next() {
                     tombstone(&mut t.delta, k, || {
-                        Ok(below_delta(&t.base, &t.frozen, &t.mid, k)?.is_some())
+                        Ok(below_delta(&t.base, t.frozen.as_ref(), &t.mid, k)?.is_some())
                     })?;
                 }
             }
@@ -464,206 +499,53 @@ fn tombstone<V: Plain>(
     Ok(())
 }
 
-/// What [`maybe_compact`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Compaction {
-    /// What became of the delta.
-    pub delta: Merge,
-    /// Whether the mid table was full and became the frozen table.
-    pub froze: bool,
-    /// Entries moved from the frozen table into the base (not counted in a merge
-    /// of every level into the base).
-    pub drained: u64,
-}
-
-/// What [`maybe_compact`] did with the delta.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Merge {
-    /// The delta is below its threshold.
-    None,
-    /// The delta was merged into the mid table.
-    IntoMid,
-    /// Every level was merged into the base (two levels, see [`thresholds`], or a
-    /// full mid table that would have drained whole).
-    IntoBase,
-}
-
-/// The default of [`Drain::per_write`].
-pub const DRAIN_PER_WRITE: u64 = 4;
-
-/// Bytes an entry of a tiered table's base takes in a leaf page, about (a 20-byte
-/// index key or a short identifier, its value and redb's per-entry offsets): what
-/// [`Drain::whole_below`] is estimated with from a cache size.
-pub const BASE_ENTRY_BYTES: u64 = 32;
-
-/// How much of the frozen table one [`maybe_compact`] call moves into the base.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Drain {
-    /// Frozen entries moved per entry the call wrote into the delta
-    /// ([`DRAIN_PER_WRITE`] by default). 0 moves the whole frozen table at once:
-    /// a full mid table then goes into the base in one request, as before the
-    /// frozen table existed (benchmarks compare the two).
-    pub per_write: u64,
-    /// While the base holds fewer entries than this, the frozen table moves whole,
-    /// in the request that froze it. The store passes the entries that fill its
-    /// page cache (cache bytes / [`BASE_ENTRY_BYTES`]): a whole merge into a base
-    /// that size fits redb's write buffer (half the cache) about once, while slices
-    /// added to many requests push each of them over it (measured at 1M entries and
-    /// a 64 MiB cache: +3–7% bytes written). Above, one merge overflows the buffer
-    /// anyway and slices cost nothing extra. 0 always drains in slices (tests).
-    pub whole_below: u64,
-}
-
-impl Drain {
-    /// `per_write`, with `whole_below` the entries that fill a page cache of
-    /// `cache_bytes` (cache bytes / [`BASE_ENTRY_BYTES`]).
-    pub fn for_cache(per_write: u64, cache_bytes: usize) -> Drain {
-        Drain {
-            per_write,
-            whole_below: u64::try_from(cache_bytes).unwrap_or(u64::MAX) / BASE_ENTRY_BYTES,
-        }
-    }
-
-    /// The frozen entries a call that wrote `written` entries into the delta moves,
-    /// for a base of `base` entries.
-    fn slice(self, base: u64, written: u64) -> u64 {
-        if self.per_write == 0 || base < self.whole_below {
-            u64::MAX
-        } else {
-            self.per_write.saturating_mul(written)
-        }
-    }
-}
-
-/// Merges the delta once it holds more than its threshold ([`thresholds`]`(min_delta,
-/// base entries)`), and moves the frozen table into the base.
-///
-/// With three levels, a full delta goes into the mid table. When mid and delta
-/// hold more than the mid threshold, the mid table, the delta's entries included,
-/// then becomes the frozen table (renamed, so no entry is copied; what is left of
-/// the previous frozen table goes into the base before), and a new mid table starts
-/// empty, as after a merge into the base. Then, at every call, the frozen table's
-/// first `drain.per_write × written` entries (see [`Drain`]; `written` is what the
-/// call wrote into the delta, puts and removals) move into the
-/// base, in key order, until it is empty; while the base holds fewer than
-/// `drain.whole_below` entries, the whole frozen table moves in the call that froze
-/// it. With the default of 4 per entry written, a frozen table is empty after the
-/// calls that refill a quarter of mid, so the rest of a previous frozen table only
-/// meets a full mid table when one request writes far more than the ones before.
-/// Each slice rewrites the base pages of its key range, so a frozen table rewrites
-/// the base's pages about once, as one merge of mid into the base does, but spread
-/// over the requests that fill a quarter of mid, each in proportion to its own
-/// size, instead of landing on one (10M entries: seconds).
-///
-/// With two levels (delta and base; see [`thresholds`]), a full delta goes into the
-/// base, with whatever the frozen and mid tables hold; so it does with three when
-/// mid is full and its frozen form would move whole in this call anyway.
+/// Applies [`decide`]'s decision for `t` in the write transaction, after the
+/// transaction's writes to it, and returns it.
 ///
 /// A merge walks the merged levels in key order, so each page of the table merged
 /// into is rewritten once, then deletes the merged tables (freeing their pages at
 /// once) and recreates them empty. (A filter of the table needs nothing: it holds
 /// every key already.)
-pub fn maybe_compact<V: Plain>(
+pub fn compact<V: Plain>(
     txn: &WriteTransaction,
     t: &Tiered<V>,
     min_delta: u64,
-    drain: Drain,
-    written: u64,
-) -> Result<Compaction, StoreError> {
-    let (merge, froze, forced, drained) = {
+) -> Result<Merge, StoreError> {
+    let merge = {
         let mut parts = t.open_write(txn)?;
-        let delta_len = parts.delta.len()?;
-        let base_len = parts.base.len()?;
-        let (delta_max, mid_max) = thresholds(min_delta, base_len);
-        let upper_len = parts.mid.len()?.saturating_add(delta_len);
-        // A mid table full now whose frozen form would move whole in this call
-        // anyway goes into the base with the delta at once (one pass, as before
-        // frozen tables).
-        let whole = upper_len > mid_max && drain.slice(base_len, written) >= upper_len;
-        let (merge, froze, forced) = if delta_len <= delta_max {
-            (Merge::None, false, 0)
-        } else if delta_max == mid_max || whole {
-            // Streamed: the levels above are read in key order while the base is
-            // written.
-            let upper = [parts.frozen.iter()?, parts.mid.iter()?, parts.delta.iter()?];
-            for e in layered(std::iter::empty(), upper) {
-                let (k, v) = e?;
-                settle(&mut parts.base, &k, v)?;
+        let sizes = Sizes {
+            base: parts.base.len()?,
+            mid: parts.mid.len()?,
+            delta: parts.delta.len()?,
+        };
+        let merge = decide(min_delta, sizes);
+        match merge {
+            Merge::None => {}
+            Merge::IntoMid => delta_into_mid(&mut parts)?,
+            Merge::IntoBase => {
+                // Streamed: mid and delta are read in key order while the base is
+                // written.
+                let upper = vec![parts.mid.iter()?, parts.delta.iter()?];
+                for e in layered(std::iter::empty(), upper) {
+                    let (k, v) = e?;
+                    settle(&mut parts.base, &k, v)?;
+                }
             }
-            (Merge::IntoBase, false, 0)
-        } else {
-            let froze = upper_len > mid_max;
-            // The frozen table must be empty before mid takes its name: what is
-            // left of it goes into the base first (after a request far larger than
-            // the ones that filled mid). The base then holds what frozen over base
-            // held, so the tombstone rule below reads the same.
-            let forced = if froze { drain_all(&mut parts)? } else { 0 };
-            delta_into_mid(&mut parts)?;
-            (Merge::IntoMid, froze, forced)
-        };
-        // Unless mid is about to take the frozen table's name, the drain works on
-        // the tables open here (the delta's merge into mid does not touch frozen).
-        let drained = if froze || merge == Merge::IntoBase {
-            None
-        } else {
-            Some(drain_frozen(&mut parts, drain, written)?)
-        };
-        (merge, froze, forced, drained)
+        }
+        merge
     };
     if merge == Merge::IntoBase {
-        recreate(txn, t.frozen)?;
         recreate(txn, t.mid)?;
     }
     if merge != Merge::None {
         recreate(txn, t.delta)?;
     }
-    if froze {
-        // Mid, with the delta in it, becomes the frozen table, and mid starts
-        // empty, as after a merge into the base.
-        txn.delete_table(t.frozen)?;
-        txn.rename_table(t.mid, t.frozen)?;
-        txn.open_table(t.mid)?;
-    }
-    let (drained, emptied) = match drained {
-        Some(d) => d,
-        None if froze => drain_frozen(&mut t.open_write(txn)?, drain, written)?,
-        None => (0, false),
-    };
-    if emptied {
-        recreate(txn, t.frozen)?;
-    }
-    Ok(Compaction {
-        delta: merge,
-        froze,
-        drained: forced + drained,
-    })
-}
-
-/// Moves the frozen table's share of this call into the base (see
-/// [`maybe_compact`]): nothing, a slice, or the whole table. Returns the entries
-/// moved and whether the table is now to be deleted (drained whole).
-fn drain_frozen<V: Plain>(
-    parts: &mut WriteOpened<'_, V>,
-    drain: Drain,
-    written: u64,
-) -> Result<(u64, bool), StoreError> {
-    let frozen_len = parts.frozen.len()?;
-    if frozen_len == 0 {
-        return Ok((0, false));
-    }
-    let slice = drain.slice(parts.base.len()?, written);
-    Ok(if slice == 0 {
-        (0, false)
-    } else if slice >= frozen_len {
-        (drain_all(parts)?, true)
-    } else {
-        (drain_slice(parts, slice)?, false)
-    })
+    Ok(merge)
 }
 
 /// Writes the delta's entries into mid, in key order. A delta tombstone hid an entry
-/// of a level below; in mid it may only hide one of frozen or base, so one that
-/// replaced a mid `Some` is dropped when neither holds the key.
+/// of mid or base; in mid it may only hide one of the base, so one that replaced a
+/// mid `Some` is dropped when the base lacks the key.
 fn delta_into_mid<V: Plain>(parts: &mut WriteOpened<'_, V>) -> Result<(), StoreError> {
     for e in parts.delta.iter()? {
         let (k, v) = e?;
@@ -673,9 +555,7 @@ fn delta_into_mid<V: Plain>(parts: &mut WriteOpened<'_, V>) -> Result<(), StoreE
                 parts.mid.insert(k, Some(v))?;
             }
             None => {
-                tombstone(&mut parts.mid, k, || {
-                    Ok(below_mid(&parts.base, &parts.frozen, k)?.is_some())
-                })?;
+                tombstone(&mut parts.mid, k, || Ok(parts.base.get(k)?.is_some()))?;
             }
         }
     }
@@ -710,41 +590,23 @@ fn settle<V: Plain>(
     Ok(())
 }
 
-/// Moves the whole frozen table into the base, streamed in key order; the caller
-/// then deletes it. Returns the entries moved.
-fn drain_all<V: Plain>(parts: &mut WriteOpened<'_, V>) -> Result<u64, StoreError> {
+/// Merges `t`'s frozen table into the base, in key order, and deletes it; the
+/// caller knows it exists. The logical content stays the same: a frozen entry
+/// overrode the base's, and a mid tombstone that hid a frozen `Some` now hides the
+/// base entry it became. Returns the entries merged.
+pub fn fold_frozen<V: Plain>(txn: &WriteTransaction, t: &Tiered<V>) -> Result<u64, StoreError> {
     let mut moved = 0u64;
-    for e in parts.frozen.iter()? {
-        let (k, v) = e?;
-        settle(&mut parts.base, k.value(), v.value())?;
-        moved += 1;
-    }
-    Ok(moved)
-}
-
-/// Moves the frozen table's first `slice` entries into the base (see
-/// [`maybe_compact`]). A frozen tombstone hides a base entry (the invariant),
-/// which it now removes; a tombstone of mid or delta over a moved `Some` hides the
-/// base entry instead. Returns the entries moved.
-fn drain_slice<V: Plain>(parts: &mut WriteOpened<'_, V>, slice: u64) -> Result<u64, StoreError> {
-    let mut moved: Vec<(Vec<u8>, Option<V>)> = Vec::new();
-    for e in parts.frozen.iter()? {
-        if moved.len() as u64 == slice {
-            break;
+    {
+        let frozen = txn.open_table(t.frozen)?;
+        let mut base = txn.open_table(t.base)?;
+        for e in frozen.iter()? {
+            let (k, v) = e?;
+            settle(&mut base, k.value(), v.value())?;
+            moved += 1;
         }
-        let (k, v) = e?;
-        moved.push((k.value().to_vec(), v.value()));
     }
-    // Key order, so each base page is rewritten once.
-    for (k, v) in &moved {
-        settle(&mut parts.base, k, *v)?;
-    }
-    if let (Some((first, _)), Some((last, _))) = (moved.first(), moved.last()) {
-        parts
-            .frozen
-            .retain_in::<&[u8], _>(first.as_slice()..=last.as_slice(), |_, _| false)?;
-    }
-    Ok(moved.len() as u64)
+    txn.delete_table(t.frozen)?;
+    Ok(moved)
 }
 
 #[cfg(test)]

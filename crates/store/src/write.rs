@@ -13,7 +13,7 @@ use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::filter::{FilterCell, TableFilter};
 use crate::guard::{Poison, guarded};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
-use crate::tiered::{self, Drain, Plain, Tiered};
+use crate::tiered::{self, Plain, Tiered};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
@@ -25,9 +25,6 @@ pub struct WriteView {
     /// The store's lookup filters: every key this transaction puts into a tiered
     /// table is added to the current ones before it commits.
     filters: Arc<FilterCell>,
-    /// The store's drain rule (`StoreOptions::drain_per_write` and the resolved
-    /// `drain_whole_below`, see [`tiered::Drain`]).
-    drain: Drain,
     /// Whether this transaction wrote to a tiered table (then no filter may be
     /// built from the committed snapshot until it ends: it would lack those keys).
     wrote: bool,
@@ -59,14 +56,13 @@ impl<V> Default for TieredWrites<V> {
 
 impl<V: Plain> TieredWrites<V> {
     /// Sorts both lists, writes them (adding what it puts to `filter`), and merges
-    /// the delta into the next level if it has grown past its share.
+    /// levels as [`tiered::decide`] says.
     fn apply(
         mut self,
         txn: &WriteTransaction,
         t: &Tiered<V>,
         min_delta: u64,
         filter: Option<&TableFilter>,
-        drain: Drain,
     ) -> Result<(), StoreError> {
         self.removes.sort_unstable();
         self.removes.dedup();
@@ -76,8 +72,7 @@ impl<V: Plain> TieredWrites<V> {
             let mut t = t.open_write(txn)?;
             tiered::write(&mut t, &self.removes, &self.puts, filter)?;
         }
-        let written = (self.removes.len() + self.puts.len()) as u64;
-        tiered::maybe_compact(txn, t, min_delta, drain, written)?;
+        tiered::compact(txn, t, min_delta)?;
         Ok(())
     }
 }
@@ -167,14 +162,12 @@ impl WriteView {
         txn: WriteTransaction,
         min_delta: u64,
         filters: Arc<FilterCell>,
-        drain: Drain,
         poison: Arc<Poison>,
     ) -> Self {
         WriteView {
             txn,
             min_delta,
             filters,
-            drain,
             wrote: false,
             poison,
         }
@@ -481,7 +474,6 @@ impl WriteView {
             self.wrote = true;
             let filters = self.filters.current();
             let filters = filters.as_deref();
-            let drain = self.drain;
             // The primary side (contacts + identifiers) and the index side (email +
             // phone) touch disjoint tables, so they are built and written on two threads
             // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
@@ -502,7 +494,6 @@ impl WriteView {
                         &keys::IDENTIFIERS,
                         min_delta,
                         filters.map(|f| &f.idents),
-                        drain,
                     )
                 },
                 || -> Result<(), StoreError> {
@@ -512,14 +503,12 @@ impl WriteView {
                         &keys::EMAIL_INDEX,
                         min_delta,
                         filters.map(|f| &f.emails),
-                        drain,
                     )?;
                     phones.apply(
                         txn,
                         &keys::PHONE_INDEX,
                         min_delta,
                         filters.map(|f| &f.phones),
-                        drain,
                     )
                 },
             );

@@ -216,6 +216,7 @@ fn useless_mid_tombstone_is_reported() {
     );
 }
 
+// The frozen table a format-5 file of an earlier build may hold is checked too.
 #[test]
 fn useless_frozen_tombstone_is_reported() {
     let frozen = keys::EMAIL_INDEX.frozen;

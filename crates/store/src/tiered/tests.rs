@@ -1,6 +1,6 @@
-//! Unit tests of tiered tables: random writes against a `BTreeMap` model, with the
-//! delta merged (into mid and into base), mid frozen and the frozen table drained
-//! at every size threshold.
+//! Unit tests of tiered tables: the level decision (table-driven), random writes
+//! against a `BTreeMap` model with the delta merged into mid and into base at every
+//! size threshold, and the frozen table of older files read and folded.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +12,9 @@ use crate::filter::{FilterOn, TableFilter};
 const T: Tiered<u64> = Tiered {
     name: "t",
     base: TableDefinition::new("t"),
-    frozen: TableDefinition::new("t_frozen"),
     mid: TableDefinition::new("t_mid"),
     delta: TableDefinition::new("t_delta"),
+    frozen: TableDefinition::new("t_frozen"),
 };
 
 /// A tiny deterministic generator (xorshift64*).
@@ -40,6 +40,28 @@ struct Filters {
     prefix: TableFilter,
 }
 
+/// Asserts the tombstone invariant of every level of `t`.
+fn tombstones_hide_something(t: &ReadOpened<u64>) {
+    let levels = [
+        (
+            Some(&t.delta),
+            &(|k: &[u8]| t.below_delta(k).unwrap()) as &dyn Fn(&[u8]) -> Option<u64>,
+        ),
+        (Some(&t.mid), &|k: &[u8]| t.below_mid(k).unwrap()),
+        (t.frozen.as_ref(), &|k: &[u8]| {
+            t.base.get(k).unwrap().map(|v| v.value())
+        }),
+    ];
+    for (level, hides) in levels {
+        for e in level.into_iter().flat_map(|l| l.iter().unwrap()) {
+            let (k, v) = e.unwrap();
+            if v.value().is_none() {
+                assert!(hides(k.value()).is_some(), "useless tombstone");
+            }
+        }
+    }
+}
+
 /// The logical content, read through `merged`, and checks of `get` and `prefixed`
 /// (without and with each filter) and of the tombstone invariant.
 fn content(
@@ -49,23 +71,7 @@ fn content(
 ) -> Vec<(Vec<u8>, u64)> {
     let r = db.begin_read().unwrap();
     let t = T.open_read(&r).unwrap();
-    for (level, hides) in [
-        (
-            &t.delta,
-            &(|k: &[u8]| t.below_delta(k).unwrap()) as &dyn Fn(&[u8]) -> Option<u64>,
-        ),
-        (&t.mid, &|k: &[u8]| t.below_mid(k).unwrap()),
-        (&t.frozen, &|k: &[u8]| {
-            t.base.get(k).unwrap().map(|v| v.value())
-        }),
-    ] {
-        for e in level.iter().unwrap() {
-            let (k, v) = e.unwrap();
-            if v.value().is_none() {
-                assert!(hides(k.value()).is_some(), "useless tombstone");
-            }
-        }
-    }
+    tombstones_hide_something(&t);
     for i in 0..60 {
         for filter in [None, Some(&f.key), Some(&f.prefix)] {
             assert_eq!(t.get(&key(i), filter).unwrap(), model.get(&key(i)).copied());
@@ -118,132 +124,139 @@ fn icbrt_is_exact() {
 }
 
 #[test]
+fn decide_merges_by_level_sizes() {
+    let sizes = |base, mid, delta| Sizes { base, mid, delta };
+    // m = 16,384 (the default): two levels up to a base of ~11.4·m entries, then
+    // three (thresholds (64,507, 253,984) at 1M, (138,978, 1,178,890) at 10M).
+    let m = 16_384;
+    for (m, s, want) in [
+        // An empty table: the delta goes into the base once over m.
+        (m, sizes(0, 0, 0), Merge::None),
+        (m, sizes(0, 0, 16_384), Merge::None),
+        (m, sizes(0, 0, 16_385), Merge::IntoBase),
+        // Two levels (100k: 40,477 for both): mid is skipped, and a mid left from
+        // a larger base goes down with the delta.
+        (m, sizes(100_000, 0, 40_477), Merge::None),
+        (m, sizes(100_000, 0, 40_478), Merge::IntoBase),
+        (m, sizes(100_000, 5_000, 40_478), Merge::IntoBase),
+        // Three levels at 1M: a full delta into mid while mid and delta fit.
+        (m, sizes(1_000_000, 0, 64_507), Merge::None),
+        (m, sizes(1_000_000, 0, 64_508), Merge::IntoMid),
+        (m, sizes(1_000_000, 189_476, 64_508), Merge::IntoMid),
+        (m, sizes(1_000_000, 189_477, 64_508), Merge::IntoBase),
+        // A delta within its threshold waits, however full mid is.
+        (m, sizes(1_000_000, 253_984, 10), Merge::None),
+        // One write larger than mid's threshold goes down at once.
+        (m, sizes(1_000_000, 0, 300_000), Merge::IntoBase),
+        (m, sizes(10_000_000, 1_000_000, 138_979), Merge::IntoMid),
+        (m, sizes(10_000_000, 1_039_912, 138_979), Merge::IntoBase),
+        // Saturating sums.
+        (m, sizes(1_000_000, u64::MAX, 64_508), Merge::IntoBase),
+        // m = 0: every non-empty delta goes into the base.
+        (0, sizes(0, 0, 1), Merge::IntoBase),
+        (0, sizes(1_000_000, 0, 1), Merge::IntoBase),
+        // m = 2 (tests): three levels from a base of tens of entries.
+        (2, sizes(600, 0, 13), Merge::None),
+        (2, sizes(600, 0, 14), Merge::IntoMid),
+        (2, sizes(600, 76, 14), Merge::IntoBase),
+    ] {
+        assert_eq!(decide(m, s), want, "m {m}, {s:?}");
+    }
+}
+
+#[test]
 fn random_writes_match_a_map() {
     let mut into_mid_total = 0;
-    let mut froze_total = 0;
-    let mut drained_total = 0;
-    let mut slices_leaving_more = 0;
-    let mut frozen_left_at_freeze = 0;
-    // Each seed with frozen tables moved whole (0) and drained 1 and 3 entries per
-    // entry written.
-    for per_write in [0u64, 1, 3] {
-        for (seed, min_delta) in [(1u64, 0u64), (2, 1), (3, 2), (5, 3), (6, 10), (4, 1000)] {
-            let dir = tempfile::tempdir().unwrap();
-            let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
-            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-            let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-            let mut merges = 0;
-            let filters = Filters {
-                key: TableFilter::new(FilterOn::Key, 0, 1),
-                prefix: TableFilter::new(FilterOn::Prefix(3), 0, 1),
+    let mut into_base_after_mid = 0;
+    for (seed, min_delta) in [(1u64, 0u64), (2, 1), (3, 2), (5, 3), (6, 10), (4, 1000)] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        let mut merges = 0;
+        let filters = Filters {
+            key: TableFilter::new(FilterOn::Key, 0, 1),
+            prefix: TableFilter::new(FilterOn::Prefix(3), 0, 1),
+        };
+        for batch in 0..80u64 {
+            let txn = db.begin_write().unwrap();
+            let mut removes = Vec::new();
+            let mut puts = Vec::new();
+            let mut next = model.clone();
+            for _ in 0..rng.below(8) + 1 {
+                let k = key(rng.below(60));
+                // As `write` requires: only present keys are removed. A key is put
+                // at most once per batch, possibly over a present one (removals
+                // are applied first, so a key may be removed and put again).
+                if rng.below(3) == 0 {
+                    if model.contains_key(&k)
+                        && !removes.contains(&k)
+                        && !puts.iter().any(|(p, _)| *p == k)
+                    {
+                        next.remove(&k);
+                        removes.push(k);
+                    }
+                } else if !puts.iter().any(|(p, _)| *p == k) {
+                    next.insert(k.clone(), batch);
+                    puts.push((k, batch));
+                }
+            }
+            removes.sort();
+            puts.sort();
+            let sizes = {
+                let mut t = T.open_write(&txn).unwrap();
+                write(&mut t, &removes, &puts, Some(&filters.key)).unwrap();
+                // The other filter is fed by hand with the same keys.
+                for (k, _) in &puts {
+                    filters.prefix.add(k);
+                }
+                Sizes {
+                    base: t.base.len().unwrap(),
+                    mid: t.mid.len().unwrap(),
+                    delta: t.delta.len().unwrap(),
+                }
             };
-            for batch in 0..80u64 {
-                let txn = db.begin_write().unwrap();
-                let mut removes = Vec::new();
-                let mut puts = Vec::new();
-                let mut next = model.clone();
-                for _ in 0..rng.below(8) + 1 {
-                    let k = key(rng.below(60));
-                    // As `write` requires: only present keys are removed. A key is
-                    // put at most once per batch, possibly over a present one
-                    // (removals are applied first, so a key may be removed and put
-                    // again).
-                    if rng.below(3) == 0 {
-                        if model.contains_key(&k)
-                            && !removes.contains(&k)
-                            && !puts.iter().any(|(p, _)| *p == k)
-                        {
-                            next.remove(&k);
-                            removes.push(k);
-                        }
-                    } else if !puts.iter().any(|(p, _)| *p == k) {
-                        next.insert(k.clone(), batch);
-                        puts.push((k, batch));
-                    }
+            let merge = compact(&txn, &T, min_delta).unwrap();
+            // What was applied is what the pure decision says.
+            assert_eq!(merge, decide(min_delta, sizes));
+            let len = |d| txn.open_table(d).unwrap().len().unwrap();
+            match merge {
+                Merge::None => {}
+                Merge::IntoMid => {
+                    merges += 1;
+                    into_mid_total += 1;
+                    assert_eq!(len(T.delta), 0);
                 }
-                removes.sort();
-                puts.sort();
-                let frozen_before = {
-                    let mut t = T.open_write(&txn).unwrap();
-                    write(&mut t, &removes, &puts, Some(&filters.key)).unwrap();
-                    // The other filter is fed by hand with the same keys.
-                    for (k, _) in &puts {
-                        filters.prefix.add(k);
+                Merge::IntoBase => {
+                    merges += 1;
+                    if sizes.mid > 0 {
+                        into_base_after_mid += 1;
                     }
-                    t.frozen.len().unwrap()
-                };
-                // Slices of 0, 1 and 2 × per_write entries in turn, whatever the
-                // batch wrote: against frozen tables of tens of entries, drains of
-                // one call and of many, and frozen tables still full when mid is.
-                let drain = Drain {
-                    whole_below: 0,
-                    per_write,
-                };
-                let done = maybe_compact(&txn, &T, min_delta, drain, batch % 3).unwrap();
-                let frozen_after = txn.open_table(T.frozen).unwrap().len().unwrap();
-                if done.froze {
-                    froze_total += 1;
-                    if frozen_before > 0 {
-                        frozen_left_at_freeze += 1;
-                    }
+                    assert_eq!((len(T.mid), len(T.delta)), (0, 0));
                 }
-                if per_write == 0 {
-                    assert_eq!(frozen_after, 0, "a whole drain leaves nothing frozen");
-                }
-                drained_total += done.drained;
-                if done.drained > 0 && frozen_after > 0 {
-                    slices_leaving_more += 1;
-                }
-                match done.delta {
-                    Merge::None => assert!(!done.froze),
-                    Merge::IntoMid => {
-                        merges += 1;
-                        into_mid_total += 1;
-                        assert_eq!(txn.open_table(T.delta).unwrap().len().unwrap(), 0);
-                    }
-                    Merge::IntoBase => {
-                        merges += 1;
-                        for level in [T.delta, T.mid, T.frozen] {
-                            assert_eq!(txn.open_table(level).unwrap().len().unwrap(), 0);
-                        }
-                    }
-                }
-                txn.commit().unwrap();
-                model = next;
-                let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
-                assert_eq!(
-                    content(&db, &model, &filters),
-                    want,
-                    "seed {seed} batch {batch} per_write {per_write}"
-                );
             }
-            if min_delta < 1000 {
-                assert!(merges > 3, "seed {seed}: only {merges} merges");
-            } else {
-                assert_eq!(merges, 0);
-            }
+            txn.commit().unwrap();
+            model = next;
+            let want: Vec<_> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            assert_eq!(
+                content(&db, &model, &filters),
+                want,
+                "seed {seed} batch {batch}"
+            );
+        }
+        if min_delta < 1000 {
+            assert!(merges > 3, "seed {seed}: only {merges} merges");
+        } else {
+            assert_eq!(merges, 0);
         }
     }
     // Some seeds keep three levels (small m against a base of tens of keys).
     assert!(into_mid_total > 5, "only {into_mid_total} merges into mid");
-    assert!(froze_total > 5, "only {froze_total} mid tables frozen");
-    assert!(drained_total > 50, "only {drained_total} entries drained");
     assert!(
-        slices_leaving_more > 3,
-        "only {slices_leaving_more} slices left more to drain"
-    );
-    assert!(
-        frozen_left_at_freeze > 0,
-        "no frozen table was still full when mid froze again"
+        into_base_after_mid > 2,
+        "only {into_base_after_mid} full mid tables merged into the base"
     );
 }
-
-/// A drain of one entry per entry written, always in slices (with one entry
-/// written per call: see `put_and_compact`).
-const ONE: Drain = Drain {
-    whole_below: 0,
-    per_write: 1,
-};
 
 /// The logical content of `T` in `db`.
 fn logical(db: &redb::Database) -> Vec<(Vec<u8>, u64)> {
@@ -256,15 +269,11 @@ fn logical(db: &redb::Database) -> Vec<(Vec<u8>, u64)> {
         .unwrap()
 }
 
-/// Table lengths: (frozen, mid, delta).
-fn lens(db: &redb::Database) -> (u64, u64, u64) {
+/// Table lengths: (mid, delta).
+fn lens(db: &redb::Database) -> (u64, u64) {
     let r = db.begin_read().unwrap();
     let t = T.open_read(&r).unwrap();
-    (
-        t.frozen.len().unwrap(),
-        t.mid.len().unwrap(),
-        t.delta.len().unwrap(),
-    )
+    (t.mid.len().unwrap(), t.delta.len().unwrap())
 }
 
 /// A base of 600 keys (m = 2: three levels) and a mid table at its threshold (odd
@@ -295,137 +304,48 @@ fn base_and_full_mid(db: &redb::Database) -> u64 {
     mid_max
 }
 
-/// Puts `n` new keys (from `from` on) into the delta and compacts with `drain`, as a
-/// call that wrote one entry (so a slice is `drain.per_write` entries).
-fn put_and_compact(db: &redb::Database, from: u64, n: u64, drain: Drain) -> Compaction {
+/// Puts `n` new keys (from `from` on) into the delta and compacts.
+fn put_and_compact(db: &redb::Database, from: u64, n: u64) -> Merge {
     let txn = db.begin_write().unwrap();
     let puts: Vec<_> = (from..from + n).map(|i| (key(i), i)).collect();
     {
         let mut t = T.open_write(&txn).unwrap();
         write(&mut t, &[], &puts, None).unwrap();
     }
-    let done = maybe_compact(&txn, &T, 2, drain, 1).unwrap();
+    let done = compact(&txn, &T, 2).unwrap();
     txn.commit().unwrap();
     done
 }
 
-// A full mid table takes the delta and is frozen (a new mid starts empty), then
-// moves into the base a slice per call, in key order, keeping the logical content
-// the same after every slice.
+// A delta over its threshold goes into mid while mid has room; the request that
+// would fill mid merges mid and delta into the base, keeping the logical content.
 #[test]
-fn a_full_mid_table_freezes_and_drains_in_slices() {
+fn a_full_mid_table_goes_into_the_base_with_the_delta() {
     let dir = tempfile::tempdir().unwrap();
     let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
-    let mid_max = base_and_full_mid(&db);
-    // 14 new keys: over the delta's threshold (13), so mid would exceed its own.
-    let done = put_and_compact(&db, 5_000, 14, ONE);
-    assert_eq!(
-        done,
-        Compaction {
-            delta: Merge::IntoMid,
-            froze: true,
-            drained: 1
-        }
-    );
-    assert_eq!(lens(&db), (mid_max + 14 - 1, 0, 0));
-    let want = logical(&db);
-    let mut slices = 1;
-    loop {
+    base_and_full_mid(&db);
+    // Empty mid, then 14 new keys: over the delta's threshold (13), into mid.
+    {
         let txn = db.begin_write().unwrap();
-        let done = maybe_compact(
-            &txn,
-            &T,
-            2,
-            Drain {
-                whole_below: 0,
-                per_write: 4,
-            },
-            2,
-        )
-        .unwrap();
+        txn.open_table(T.mid).unwrap().retain(|_, _| false).unwrap();
         txn.commit().unwrap();
-        assert_eq!(done.delta, Merge::None);
-        assert!(!done.froze);
-        assert_eq!(logical(&db), want, "after slice {slices}");
-        if done.drained == 0 {
-            break;
-        }
-        assert!(done.drained <= 8);
-        slices += 1;
     }
-    // 1 entry, then 8 per slice.
-    assert_eq!(
-        slices,
-        1 + (mid_max + 14 - 1).div_ceil(8),
-        "{slices} slices"
-    );
-    assert_eq!(lens(&db), (0, 0, 0));
-    // With nothing frozen, nothing moves.
-    assert_eq!(put_and_compact(&db, 6_000, 1, ONE).drained, 0);
-}
-
-// Below `whole_below` base entries a full mid table goes into the base with the
-// delta in the request that fills it (its frozen form would move whole anyway); at
-// or above, it freezes and drains in slices.
-#[test]
-fn a_small_base_takes_a_full_mid_table_whole() {
-    for (whole_below, merge, frozen_left) in [
-        (601, Merge::IntoBase, 0),
-        (600, Merge::IntoMid, 89 + 14 - 1),
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
-        base_and_full_mid(&db);
-        let want: BTreeMap<Vec<u8>, u64> = logical(&db)
-            .into_iter()
-            .chain((5_000..5_014).map(|i| (key(i), i)))
-            .collect();
-        let done = put_and_compact(&db, 5_000, 14, Drain { whole_below, ..ONE });
-        assert_eq!(done.delta, merge, "whole_below {whole_below}");
-        assert_eq!(done.froze, merge == Merge::IntoMid);
-        assert_eq!(lens(&db), (frozen_left, 0, 0), "whole_below {whole_below}");
-        assert_eq!(logical(&db), want.into_iter().collect::<Vec<_>>());
-    }
-}
-
-// A mid table that fills again while the frozen table still holds entries (a
-// request far larger than the ones before) moves what is left of the frozen table
-// into the base first, then freezes.
-#[test]
-fn a_mid_table_full_again_drains_the_rest_of_the_frozen_one() {
+    assert_eq!(put_and_compact(&db, 5_000, 14), Merge::IntoMid);
+    assert_eq!(lens(&db), (14, 0));
+    // A full mid table and 14 more: everything into the base.
     let dir = tempfile::tempdir().unwrap();
     let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
-    let mid_max = base_and_full_mid(&db);
-    assert!(put_and_compact(&db, 5_000, 14, ONE).froze);
-    let first = mid_max + 14 - 1;
-    assert_eq!(lens(&db), (first, 0, 0));
-    // 14 new keys: into the empty mid.
-    assert_eq!(
-        put_and_compact(&db, 6_000, 14, ONE),
-        Compaction {
-            delta: Merge::IntoMid,
-            froze: false,
-            drained: 1
-        }
-    );
-    assert_eq!(lens(&db), (first - 1, 14, 0));
-    let mut want: BTreeMap<Vec<u8>, u64> = logical(&db).into_iter().collect();
-    // mid_max new keys: mid (14) and delta exceed the threshold.
-    let done = put_and_compact(&db, 7_000, mid_max, ONE);
-    for i in 7_000..7_000 + mid_max {
-        want.insert(key(i), i);
-    }
-    assert_eq!(
-        done,
-        Compaction {
-            delta: Merge::IntoMid,
-            froze: true,
-            // The rest of the old frozen table, then one entry of the new one.
-            drained: first - 1 + 1
-        }
-    );
-    assert_eq!(lens(&db), (14 + mid_max - 1, 0, 0));
+    base_and_full_mid(&db);
+    let want: BTreeMap<Vec<u8>, u64> = logical(&db)
+        .into_iter()
+        .chain((5_000..5_014).map(|i| (key(i), i)))
+        .collect();
+    assert_eq!(put_and_compact(&db, 5_000, 14), Merge::IntoBase);
+    assert_eq!(lens(&db), (0, 0));
     assert_eq!(logical(&db), want.into_iter().collect::<Vec<_>>());
+    // A delta under its threshold stays.
+    assert_eq!(put_and_compact(&db, 6_000, 3), Merge::None);
+    assert_eq!(lens(&db), (0, 3));
 }
 
 // A key set in mid (and not in the base), set again in the delta, then removed: the
@@ -450,14 +370,7 @@ fn removing_a_key_set_in_mid_and_delta_keeps_the_tombstone() {
     }
     // Merged down (with m = 0, mid and delta straight into the base), nothing of
     // the key remains.
-    assert_eq!(
-        maybe_compact(&txn, &T, 0, ONE, 1).unwrap(),
-        Compaction {
-            delta: Merge::IntoBase,
-            froze: false,
-            drained: 0
-        }
-    );
+    assert_eq!(compact(&txn, &T, 0).unwrap(), Merge::IntoBase);
     txn.commit().unwrap();
     let r = db.begin_read().unwrap();
     let parts = T.open_read(&r).unwrap();
@@ -465,40 +378,87 @@ fn removing_a_key_set_in_mid_and_delta_keeps_the_tombstone() {
     assert_eq!(parts.iter().unwrap().count(), 0);
 }
 
-// The same one level down: a key set in frozen (not in the base), set again in mid,
-// then removed through the delta and merged into mid: mid's tombstone must stay,
-// else the frozen value would show through.
+// The delta merged into mid: a tombstone over a key mid set and the base lacks is
+// dropped with the mid entry; one over a base key stays in mid.
 #[test]
-fn removing_a_key_set_in_frozen_and_mid_keeps_the_tombstone() {
+fn a_delta_tombstone_merged_into_mid_stays_only_over_a_base_key() {
     let dir = tempfile::tempdir().unwrap();
     let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
     base_and_full_mid(&db);
-    let k = key(9_999);
+    let (in_mid, in_base) = (key(9_999), key(10));
     let txn = db.begin_write().unwrap();
     {
         let mut t = T.open_write(&txn).unwrap();
-        t.frozen.insert(k.as_slice(), Some(1)).unwrap();
         t.mid.retain(|_, _| false).unwrap();
-        t.mid.insert(k.as_slice(), Some(2)).unwrap();
-        write(&mut t, std::slice::from_ref(&k), &[], None).unwrap();
+        t.mid.insert(in_mid.as_slice(), Some(2)).unwrap();
+        t.mid.insert(in_base.as_slice(), Some(3)).unwrap();
+        write(&mut t, &[in_base.clone(), in_mid.clone()], &[], None).unwrap();
         // Filler so the delta merges into mid (threshold 13).
         let puts: Vec<_> = (0..14).map(|i| (key(20_000 + i), i)).collect();
         write(&mut t, &[], &puts, None).unwrap();
     }
-    let done = maybe_compact(
-        &txn, &T, 2, ONE, // Nothing written, nothing drained: the frozen entry stays.
-        0,
-    )
-    .unwrap();
-    assert_eq!(done.delta, Merge::IntoMid);
-    assert!(!done.froze);
+    assert_eq!(compact(&txn, &T, 2).unwrap(), Merge::IntoMid);
     {
         let t = T.open_write(&txn).unwrap();
         assert_eq!(
-            t.mid.get(k.as_slice()).unwrap().map(|v| v.value()),
+            t.mid.get(in_mid.as_slice()).unwrap().map(|v| v.value()),
+            None
+        );
+        assert_eq!(
+            t.mid.get(in_base.as_slice()).unwrap().map(|v| v.value()),
             Some(None)
         );
-        assert_eq!(t.get(&k, None).unwrap(), None);
+        assert_eq!(t.get(&in_mid, None).unwrap(), None);
+        assert_eq!(t.get(&in_base, None).unwrap(), None);
     }
     txn.commit().unwrap();
+}
+
+// A frozen table (older files) is read between mid and base, and folding it into
+// the base keeps the logical content and the tombstone invariant, and deletes it.
+#[test]
+fn a_frozen_table_reads_between_mid_and_base_and_folds_into_the_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+    base_and_full_mid(&db);
+    let txn = db.begin_write().unwrap();
+    {
+        let mut frozen = txn.open_table(T.frozen).unwrap();
+        let mut mid = txn.open_table(T.mid).unwrap();
+        // Frozen sets a new key and overrides a base key; frozen hides a base key;
+        // mid hides a key only frozen sets; mid overrides a frozen value.
+        frozen.insert(key(30_001).as_slice(), Some(1)).unwrap();
+        frozen.insert(key(400).as_slice(), Some(2)).unwrap();
+        frozen.insert(key(402).as_slice(), None).unwrap();
+        frozen.insert(key(30_003).as_slice(), Some(3)).unwrap();
+        mid.insert(key(30_003).as_slice(), None).unwrap();
+        frozen.insert(key(30_005).as_slice(), Some(4)).unwrap();
+        mid.insert(key(30_005).as_slice(), Some(5)).unwrap();
+    }
+    txn.commit().unwrap();
+    let before = {
+        let r = db.begin_read().unwrap();
+        let t = T.open_read(&r).unwrap();
+        assert!(t.frozen.is_some());
+        tombstones_hide_something(&t);
+        for (k, want) in [
+            (30_001, Some(1)),
+            (400, Some(2)),
+            (402, None),
+            (404, Some(202)),
+            (30_003, None),
+            (30_005, Some(5)),
+        ] {
+            assert_eq!(t.get(&key(k), None).unwrap(), want, "{k}");
+        }
+        logical(&db)
+    };
+    let txn = db.begin_write().unwrap();
+    assert_eq!(fold_frozen(&txn, &T).unwrap(), 5);
+    txn.commit().unwrap();
+    let r = db.begin_read().unwrap();
+    let t = T.open_read(&r).unwrap();
+    assert!(t.frozen.is_none(), "the frozen table is deleted");
+    tombstones_hide_something(&t);
+    assert_eq!(logical(&db), before);
 }

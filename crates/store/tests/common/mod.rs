@@ -17,16 +17,13 @@ pub fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {
 }
 
 /// Small cache options for tests; a tiny delta threshold, so that applies keep
-/// merging tiered deltas, freezing mid tables and draining frozen ones over many
-/// requests (one entry per entry written), and tiny filter slack, so that base
-/// filters keep being rebuilt.
+/// merging tiered deltas into mid and base tables, and tiny filter slack, so that
+/// base filters keep being rebuilt.
 pub fn opts() -> StoreOptions {
     StoreOptions {
         cache_size_bytes: 4 * 1024 * 1024,
         min_delta: 2,
         filter_slack_min: 3,
-        drain_per_write: 1,
-        drain_whole_below: Some(0),
     }
 }
 
