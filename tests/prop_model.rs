@@ -912,8 +912,6 @@ fn open(path: &std::path::Path, one_thread: bool) -> Database {
     b = if one_thread {
         b.merge_threads(1)
             .index_buffer_min(1)
-            .index_drain_per_write(1)
-            .index_drain_whole_below(0)
             .lookup_filter_slack_min(1)
     } else {
         b.merge_threads(4).merge_chunk_records(1)

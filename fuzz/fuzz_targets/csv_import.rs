@@ -55,8 +55,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let schema = Arc::new(Schema::new(env.columns.clone(), Mode::Upsert));
-    let Ok(mut inp) = input::open(&path, Some(Format::Csv), &schema, Some(RawKind::Cells), 64)
-    else {
+    let Ok(mut inp) = input::open(
+        &path,
+        Some(Format::Csv),
+        input::Dialect::default(),
+        &schema,
+        Some(RawKind::Cells),
+        64,
+    ) else {
         return;
     };
     let mut records: Vec<Value> = Vec::new();

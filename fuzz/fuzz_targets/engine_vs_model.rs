@@ -121,8 +121,6 @@ fuzz_target!(|data: &[u8]| {
     let db = Database::builder()
         .cache_size_bytes(4 << 20)
         .index_buffer_min(1)
-        .index_drain_per_write(1)
-        .index_drain_whole_below(0)
         .lookup_filter_slack_min(1)
         .open(dir.path().join("f.redb"))
         .expect("open");

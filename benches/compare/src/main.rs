@@ -145,11 +145,6 @@ struct Args {
     /// Page cache of every storage row (contactdb, SQLite cache_size, redb floor), MiB.
     #[arg(long, default_value_t = 64)]
     cache_mib: usize,
-    /// Frozen index entries moved into the base per entry a request writes
-    /// (contactdb and the redb floor; 0 moves a full mid table into the base in one
-    /// request).
-    #[arg(long, default_value_t = contactdb_store::tiered::DRAIN_PER_WRITE)]
-    drain_per_write: u64,
     /// Leave part of the redb floor's work out, to measure what it costs (only for
     /// that: the floor row then no longer does the store's writes).
     #[arg(long, value_enum, default_value_t = rows::FloorSkip::None)]
@@ -224,7 +219,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let args = Args::parse();
     rows::set_row_options(rows::RowOptions {
-        drain_per_write: args.drain_per_write,
         floor_skip: args.floor_skip,
     });
     let res = match args.row {
@@ -630,8 +624,6 @@ fn run_child(
         .arg(args.batch.to_string())
         .arg("--cache-mib")
         .arg(args.cache_mib.to_string())
-        .arg("--drain-per-write")
-        .arg(args.drain_per_write.to_string())
         .arg("--floor-skip")
         .arg(
             args.floor_skip
@@ -1145,8 +1137,8 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
         "scaling: upsert cost per record (shuffled; {} records per measurement, half updates \
          of existing contacts, half new; contactdb: match_on=[key,email,phone], one database \
          open for the load and every measurement; peers: opened and closed per measurement; \
-         cache={}MiB; drain_per_write={}; floor_skip={:?}; written = bytes passed to write calls, per record)",
-        args.scaling_records, args.cache_mib, args.drain_per_write, args.floor_skip
+         cache={}MiB; floor_skip={:?}; written = bytes passed to write calls, per record)",
+        args.scaling_records, args.cache_mib, args.floor_skip
     );
     println!(
         "{:<14} {:>15} {:>8} {:>9} {:>11} {:>12} {:>9} {:>10} {:>10} {:>13}",

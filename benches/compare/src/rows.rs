@@ -58,13 +58,10 @@ pub enum FloorSkip {
     EmailPhoneIndexes,
 }
 
-/// The row options that reach code deep in the rows (`--drain-per-write`,
-/// `--floor-skip`): set once per process, before any row runs.
+/// The row options that reach code deep in the rows (`--floor-skip`): set once
+/// per process, before any row runs.
 #[derive(Debug, Clone, Copy)]
 pub struct RowOptions {
-    /// Frozen index entries drained per entry written (the contactdb row and the
-    /// redb floor).
-    pub drain_per_write: u64,
     /// What the redb floor leaves out.
     pub floor_skip: FloorSkip,
 }
@@ -78,17 +75,12 @@ pub fn set_row_options(opts: RowOptions) {
 
 fn row_options() -> RowOptions {
     ROW_OPTIONS.get().copied().unwrap_or(RowOptions {
-        drain_per_write: contactdb_store::tiered::DRAIN_PER_WRITE,
         floor_skip: FloorSkip::None,
     })
 }
 
 fn floor_skip() -> FloorSkip {
     row_options().floor_skip
-}
-
-fn drain_per_write() -> u64 {
-    row_options().drain_per_write
 }
 
 pub fn now_us() -> i64 {
@@ -114,7 +106,6 @@ pub mod contactdb_row {
     pub fn open(dir: &Path, cache: usize, batch: usize) -> Result<Database> {
         Ok(Database::builder()
             .cache_size_bytes(cache)
-            .index_drain_per_write(drain_per_write())
             .records_max(batch.max(10_000))
             .open(dir.join(FILE))?)
     }
@@ -562,8 +553,7 @@ pub mod redb_row {
             cache,
             batch,
             items,
-            // Frozen tables drain as the store's do for this cache size.
-            move |txn, recs, now, tally| write_batch(txn, recs, now, tally, cache),
+            write_batch,
             |db| {
                 let r = db.begin_read()?;
                 let n = r.open_table(CONTACTS)?.len()?;
@@ -591,10 +581,7 @@ pub mod redb_row {
         recs: Vec<Norm>,
         now: i64,
         tally: &mut Tally,
-        cache: usize,
     ) -> Result<()> {
-        // Entries written into each tiered table's delta (sizes the frozen tables' drain).
-        let written: [u64; 3];
         {
             let mut meta = txn.open_table(NEXT_ID)?;
             let mut next_id = meta.get("next_id")?.map_or(1, |v| v.value());
@@ -665,19 +652,10 @@ pub mod redb_row {
                 tiered::write(&mut t, rm, put, None)?;
             }
             meta.insert("next_id", next_id)?;
-            written = [
-                ident_put.len(),
-                email_rm.len() + email_put.len(),
-                phone_rm.len() + phone_put.len(),
-            ]
-            .map(|n| n as u64);
         }
-        // Frozen tables drained as the contactdb row drains them.
-        let drain = tiered::Drain::for_cache(drain_per_write(), cache);
-        let [ident, email, phone] = written;
-        tiered::maybe_compact(txn, &IDENTIFIERS, MIN_DELTA, drain, ident)?;
-        tiered::maybe_compact(txn, &EMAIL_INDEX, MIN_DELTA, drain, email)?;
-        tiered::maybe_compact(txn, &PHONE_INDEX, MIN_DELTA, drain, phone)?;
+        tiered::compact(txn, &IDENTIFIERS, MIN_DELTA)?;
+        tiered::compact(txn, &EMAIL_INDEX, MIN_DELTA)?;
+        tiered::compact(txn, &PHONE_INDEX, MIN_DELTA)?;
         Ok(())
     }
 }

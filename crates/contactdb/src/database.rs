@@ -155,22 +155,6 @@ impl Builder {
         self
     }
 
-    /// No effect: an index's full middle level goes into the large one in the
-    /// request that fills it, so there is nothing to drain. Kept until its last
-    /// callers are gone.
-    #[doc(hidden)]
-    #[must_use]
-    pub fn index_drain_per_write(self, _n: u64) -> Self {
-        self
-    }
-
-    /// No effect (see [`Builder::index_drain_per_write`]).
-    #[doc(hidden)]
-    #[must_use]
-    pub fn index_drain_whole_below(self, _entries: u64) -> Self {
-        self
-    }
-
     /// Bulk requests look keys, emails and phones up through in-memory filters of
     /// the large index tables (ARCHITECTURE.md), sized for the tables' entries plus
     /// `max(entries, n)`, and rebuilt from the tables once they took more.
