@@ -188,3 +188,27 @@ fn empty_file_becomes_a_database() -> TestResult {
     assert_clean(&db)?;
     Ok(())
 }
+
+// R14: a new file appears complete or not at all. It is built under a temporary
+// name and linked into place, so a process killed while creating it leaves no
+// half-written database behind (which no later open could read), and no
+// temporary file stays after a successful open.
+#[test]
+fn a_new_database_file_appears_complete() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("new.redb");
+    let db = contactdb::Database::open(&path)?;
+    assert!(db.workspace("default").is_ok());
+    drop(db);
+    let names: Vec<String> = std::fs::read_dir(dir.path())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(names, vec!["new.redb".to_owned()]);
+    // A temporary file left by a creator that was killed does not stop a later
+    // open, which creates the database again.
+    let path2 = dir.path().join("other.redb");
+    std::fs::write(dir.path().join(".other.redb.creating-1"), b"partial")?;
+    let db = contactdb::Database::open(&path2)?;
+    assert_eq!(db.workspace("default")?.count()?, 0);
+    Ok(())
+}

@@ -223,6 +223,9 @@ impl Store {
     /// of something else, [`StoreError::NotADatabase`] when it is no redb file,
     /// [`StoreError::Damaged`] when redb's structures in it are inconsistent.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        if !path.exists() {
+            Store::create_new(path, opts)?;
+        }
         let poison = Arc::new(Poison::default());
         guarded(&poison, || refuse_foreign(path, opts))?;
         let db = guarded(&poison, || {
@@ -235,6 +238,49 @@ impl Store {
         let store = Store::with_handle(Handle::Write(db), poison, path, opts);
         guarded(&store.poison, || store.init())?;
         Ok(store)
+    }
+
+    /// Creates a new, initialized database at `path` without ever leaving a
+    /// half-written file there: it is built under a temporary name in the same
+    /// directory and linked into place only once complete (a process killed while
+    /// creating leaves at most the temporary file). Linking fails when `path`
+    /// appeared meanwhile (another process created it first): that file is kept.
+    fn create_new(path: &Path, opts: &StoreOptions) -> Result<(), StoreError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.creating-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let created = (|| {
+            let poison = Arc::new(Poison::default());
+            let db = guarded(&poison, || {
+                redb::Database::builder()
+                    .set_cache_size(opts.cache_size_bytes)
+                    .set_concurrency_mode(CONCURRENCY)
+                    .create(&tmp)
+                    .map_err(|e| open_error(&tmp, e))
+            })?;
+            let store = Store::with_handle(Handle::Write(db), poison, &tmp, opts);
+            guarded(&store.poison, || store.init())?;
+            drop(store);
+            let io = |e: std::io::Error| StoreError::Storage(redb::StorageError::Io(e));
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+            match std::fs::hard_link(&tmp, path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                // A file system without hard links: a rename, which a concurrent
+                // creator could race (the last one wins, before anything is in it).
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                    std::fs::rename(&tmp, path).map_err(io)
+                }
+                Err(e) => Err(io(e)),
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        created
     }
 
     /// Opens the database over a custom redb storage backend, creating it if the
