@@ -28,30 +28,32 @@ const DOMAIN_OCTETS_MAX: usize = 253;
 /// Longest domain label, in octets.
 const LABEL_OCTETS_MAX: usize = 63;
 
-/// Whether an ASCII byte may appear in a local part's atom (RFC 5322 `atext`).
-fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'/'
-                | b'='
-                | b'?'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'{'
-                | b'|'
-                | b'}'
-                | b'~'
-                | b'-'
-        )
+/// The RFC 5322 `atext` characters: `A-Z a-z 0-9` and
+/// ``! # $ % & ' * + / = ? ^ _ ` { | } ~ -``.
+const ATEXT_SPECIALS: &[u8] = b"!#$%&'*+/=?^_`{|}~-";
+
+/// The bytes a local part may hold: `atext`, `.`, and every byte of a non-ASCII
+/// character (those characters are checked separately). Built at compile time,
+/// where an index out of range would fail the build.
+#[allow(clippy::indexing_slicing)]
+const LOCAL_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        t[c] = c >= 0x80 || c == b'.' as usize || (c as u8).is_ascii_alphanumeric();
+        c += 1;
+    }
+    let mut rest = ATEXT_SPECIALS;
+    while let [c, tail @ ..] = rest {
+        t[*c as usize] = true;
+        rest = tail;
+    }
+    t
+};
+
+/// Whether a byte may appear in a local part.
+fn local_byte(c: u8) -> bool {
+    LOCAL_BYTES.get(usize::from(c)).copied().unwrap_or(false)
 }
 
 /// Surrounding blanks removed; line breaks, tabs and other control characters at
@@ -118,7 +120,7 @@ pub(crate) fn check(e: &str, ascii: bool) -> Result<Option<CompactString>, &'sta
         return Err("more than one @ (quoted local parts are not supported)");
     }
     check_local(local, ascii)?;
-    if domain.is_ascii() {
+    if ascii || domain.is_ascii() {
         check_domain(domain)?;
         return Ok(None);
     }
@@ -133,31 +135,17 @@ pub(crate) fn check(e: &str, ascii: bool) -> Result<Option<CompactString>, &'sta
 }
 
 fn check_local(local: &str, ascii: bool) -> Result<(), &'static str> {
-    if local.is_empty() {
-        return Err("the local part (before @) is empty");
-    }
+    // One pass over the bytes answers for nearly every address; the reason is
+    // looked for only when something is wrong.
     let b = local.as_bytes();
-    if b.first() == Some(&b'.') || b.last() == Some(&b'.') {
-        return Err("the local part starts or ends with a dot");
-    }
-    let mut prev_dot = false;
+    let mut ok = !b.is_empty() && b.first() != Some(&b'.') && b.last() != Some(&b'.');
+    let mut prev = 0u8;
     for &c in b {
-        if c == b'.' {
-            if prev_dot {
-                return Err("the local part has two dots in a row");
-            }
-            prev_dot = true;
-            continue;
-        }
-        prev_dot = false;
-        if c.is_ascii() && !is_atext(c) {
-            return Err(match c {
-                b'"' => "quoted local parts are not supported",
-                b'(' | b')' => "comments are not supported",
-                0..=0x20 | 0x7f => "whitespace or a control character in the local part",
-                _ => "a character that is not allowed in the local part",
-            });
-        }
+        ok &= local_byte(c) & !((c == b'.') & (prev == b'.'));
+        prev = c;
+    }
+    if !ok {
+        return Err(local_problem(b));
     }
     let chars = if ascii {
         local.len()
@@ -176,6 +164,26 @@ fn check_local(local: &str, ascii: bool) -> Result<(), &'static str> {
         return Err("whitespace or a control character in the local part");
     }
     Ok(())
+}
+
+/// What is wrong with a local part that failed the one-pass check.
+#[cold]
+fn local_problem(b: &[u8]) -> &'static str {
+    if b.is_empty() {
+        return "the local part (before @) is empty";
+    }
+    if b.first() == Some(&b'.') || b.last() == Some(&b'.') {
+        return "the local part starts or ends with a dot";
+    }
+    if b.windows(2).any(|w| w == b"..") {
+        return "the local part has two dots in a row";
+    }
+    match b.iter().find(|c| !local_byte(**c)) {
+        Some(b'"') => "quoted local parts are not supported",
+        Some(b'(' | b')') => "comments are not supported",
+        Some(0..=0x20 | 0x7f) => "whitespace or a control character in the local part",
+        _ => "a character that is not allowed in the local part",
+    }
 }
 
 /// The label rule on an ASCII domain.

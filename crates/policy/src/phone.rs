@@ -16,9 +16,9 @@
 //!   uses), not only of E.164's shape.
 
 use compact_str::CompactString;
+use phonenumber::PhoneNumber;
 use phonenumber::country::Id;
 use phonenumber::metadata::DATABASE;
-use phonenumber::{Mode, PhoneNumber};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{PHONE_DIGITS_MAX, PHONE_DIGITS_MIN};
@@ -96,6 +96,7 @@ fn e164_shape(digits: &[u8]) -> bool {
 
 /// Normalizes a phone number to E.164 by the format rule alone (no
 /// `default_region`, `phone_check: format`).
+#[inline]
 pub fn normalize_phone(raw: &str) -> Result<CompactString, Invalid> {
     normalize_phone_with(raw, &PhoneOptions::default())
 }
@@ -103,7 +104,7 @@ pub fn normalize_phone(raw: &str) -> Result<CompactString, Invalid> {
 /// Normalizes a phone number to E.164 under a request's phone options.
 pub fn normalize_phone_with(raw: &str, opts: &PhoneOptions) -> Result<CompactString, Invalid> {
     let t = trim(raw);
-    let compact = compact(t)?;
+    let compact = compact(t);
     let e164 = if compact.starts_with('+') {
         compact
     } else if let Some(region) = opts.region {
@@ -114,20 +115,14 @@ pub fn normalize_phone_with(raw: &str, opts: &PhoneOptions) -> Result<CompactStr
         } else {
             ""
         };
-        return Err(invalid(format!(
-            "{} is not a phone number in E.164 form{hint}",
-            excerpt(t)
-        )));
+        return Err(not_e164(t, hint));
     };
     let shaped = e164
         .as_bytes()
         .split_first()
         .is_some_and(|(plus, digits)| *plus == b'+' && e164_shape(digits));
     if !shaped {
-        return Err(invalid(format!(
-            "{} is not a phone number in E.164 form",
-            excerpt(t)
-        )));
+        return Err(not_e164(t, ""));
     }
     if opts.check == PhoneCheck::Valid {
         return check_valid(t, e164);
@@ -135,10 +130,26 @@ pub fn normalize_phone_with(raw: &str, opts: &PhoneOptions) -> Result<CompactStr
     Ok(e164)
 }
 
+/// The error of a number that is not of E.164's shape. A `;` (which no number
+/// passes with) gets its own reason: extensions and other `tel:` parameters are
+/// not stored.
+fn not_e164(t: &str, hint: &str) -> Invalid {
+    if t.contains(';') {
+        return invalid(format!(
+            "{} carries a parameter after `;` (such as an extension); extensions are not \
+             stored, give the number alone",
+            excerpt(t)
+        ));
+    }
+    invalid(format!(
+        "{} is not a phone number in E.164 form{hint}",
+        excerpt(t)
+    ))
+}
+
 /// The number without its separators, `tel:` prefix and `(0)` trunk prefix, a
-/// leading `00` made `+`. Only a `;` parameter is refused here; everything else is
-/// left for the shape check.
-fn compact(t: &str) -> Result<CompactString, Invalid> {
+/// leading `00` made `+`; anything else is kept for the shape check to refuse.
+fn compact(t: &str) -> CompactString {
     let body = match t.as_bytes().first() {
         Some(b't' | b'T') => match t.get(..4) {
             Some(p) if p.eq_ignore_ascii_case("tel:") => t.get(4..).unwrap_or_default(),
@@ -146,62 +157,47 @@ fn compact(t: &str) -> Result<CompactString, Invalid> {
         },
         _ => t,
     };
-    let param = || {
-        invalid(format!(
-            "{} carries a parameter after `;` (such as an extension); extensions are not \
-             stored, give the number alone",
-            excerpt(t)
-        ))
-    };
+    if !body.is_ascii() || body.len() > 64 {
+        return compact_chars(body);
+    }
     // E.164 has at most 16 characters, so a valid number stays inline. ASCII input
-    // (nearly all) is filtered byte by byte on the stack, in the same pass that
-    // notices `;` and `(`.
-    if body.is_ascii() && body.len() <= 64 {
-        let (s, paren, semicolon) = filter_ascii(body);
-        if semicolon {
-            return Err(param());
+    // (nearly all) is filtered byte by byte on the stack; a `(0)` trunk prefix is
+    // looked for only when the number has a `(`.
+    let mut buf = [0u8; 64];
+    let mut n = 0;
+    let mut paren = false;
+    for b in body.bytes() {
+        if is_separator(b) {
+            paren |= b == b'(';
+        } else if let Some(slot) = buf.get_mut(n) {
+            *slot = b;
+            n += 1;
         }
-        if paren && let std::borrow::Cow::Owned(dropped) = drop_trunk_zero(body) {
-            return Ok(plus(filter_ascii(&dropped).0));
-        }
-        return Ok(plus(s));
     }
-    if body.contains(';') {
-        return Err(param());
+    if paren && let Some(dropped) = drop_trunk_zero(body) {
+        return compact_chars(&dropped);
     }
-    Ok(plus(
-        drop_trunk_zero(body)
+    plus(
+        CompactString::from_utf8(buf.get(..n).unwrap_or_default())
+            .unwrap_or_else(|_| CompactString::const_new("")),
+    )
+}
+
+/// [`compact`] of any text, character by character.
+fn compact_chars(body: &str) -> CompactString {
+    let dropped = drop_trunk_zero(body);
+    plus(
+        dropped
+            .as_deref()
+            .unwrap_or(body)
             .chars()
             .filter(|&c| !(c.is_ascii() && is_separator(c as u8)))
             .collect(),
-    ))
-}
-
-/// ASCII `body` (at most 64 bytes) without separators, and whether it has a `(`
-/// and a `;`.
-fn filter_ascii(body: &str) -> (CompactString, bool, bool) {
-    let mut buf = [0u8; 64];
-    let mut n = 0;
-    let (mut paren, mut semicolon) = (false, false);
-    for b in body.bytes() {
-        match b {
-            b' ' | b'-' | b'.' | b')' => {}
-            b'(' => paren = true,
-            _ => {
-                semicolon |= b == b';';
-                if let Some(slot) = buf.get_mut(n) {
-                    *slot = b;
-                    n += 1;
-                }
-            }
-        }
-    }
-    let s = CompactString::from_utf8(buf.get(..n).unwrap_or_default())
-        .unwrap_or_else(|_| CompactString::const_new(""));
-    (s, paren, semicolon)
+    )
 }
 
 /// A leading `00` made `+`.
+#[inline]
 fn plus(mut s: CompactString) -> CompactString {
     if s.starts_with("00") {
         s.replace_range(..2, "+");
@@ -209,41 +205,32 @@ fn plus(mut s: CompactString) -> CompactString {
     s
 }
 
-/// `body` without a `(0)` that directly follows the country code: `+` or `00`,
-/// 1..=3 digits, optional spaces, `(0)`. Anything else is returned as it is.
-fn drop_trunk_zero(body: &str) -> std::borrow::Cow<'_, str> {
-    // The common case, no parenthesis at all, costs one scan.
-    if !body.as_bytes().contains(&b'(') {
-        return body.into();
-    }
+/// `body` without a `(0)` that directly follows the country code (`+` or `00`,
+/// 1..=3 digits, optional spaces, `(0)`), or `None` when it has none. Looks at the
+/// first few bytes only.
+fn drop_trunk_zero(body: &str) -> Option<String> {
     let b = body.as_bytes();
-    let start = if b.first() == Some(&b'+') {
-        1
-    } else if b.starts_with(b"00") {
-        2
-    } else {
-        return body.into();
+    let start = match b {
+        [b'+', ..] => 1,
+        [b'0', b'0', ..] => 2,
+        _ => return None,
     };
-    let digits = b
-        .get(start..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|c| c.is_ascii_digit())
-        .count();
-    if !(1..=3).contains(&digits) {
-        return body.into();
+    let mut at = start;
+    while b.get(at).is_some_and(u8::is_ascii_digit) {
+        at += 1;
     }
-    let mut at = start + digits;
+    let digits = at - start;
+    if !(1..=3).contains(&digits) {
+        return None;
+    }
     while b.get(at) == Some(&b' ') {
         at += 1;
     }
     if b.get(at..at + 3) != Some(b"(0)") {
-        return body.into();
+        return None;
     }
-    match (body.get(..start + digits), body.get(at + 3..)) {
-        (Some(head), Some(tail)) => format!("{head} {tail}").into(),
-        _ => body.into(),
-    }
+    let (head, tail) = (body.get(..start + digits)?, body.get(at + 3..)?);
+    Some(format!("{head} {tail}"))
 }
 
 /// A national number (no `+`, no `00`) of `region`, as E.164 by libphonenumber's
@@ -265,8 +252,11 @@ fn national(t: &str, compact: &str, region: Region) -> Result<CompactString, Inv
     Ok(CompactString::from(e164_of(&number)))
 }
 
+/// libphonenumber's E.164 form of a number: `+`, the country calling code, the
+/// national significant number (with its leading zeros, as Italy's). Written
+/// directly: the formatter would match the region's format patterns first.
 fn e164_of(number: &PhoneNumber) -> String {
-    number.format().mode(Mode::E164).to_string()
+    format!("+{}{}", number.code().value(), number.national())
 }
 
 /// `phone_check: valid`: `e164` (of E.164's shape) must be a valid number by

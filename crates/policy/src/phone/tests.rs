@@ -14,7 +14,8 @@ fn trunk_zero_only_right_after_the_country_code() {
         ("+44-(0)20 7946 0958", "+44-(0)20 7946 0958"),
         ("+44 (00)20", "+44 (00)20"),
     ] {
-        assert_eq!(drop_trunk_zero(input), want, "{input}");
+        let got = drop_trunk_zero(input);
+        assert_eq!(got.as_deref().unwrap_or(input), want, "{input}");
     }
 }
 
