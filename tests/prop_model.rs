@@ -167,10 +167,18 @@ fn other_fields() -> Vec<BoxedStrategy<Option<Field>>> {
                 json!("b@x.com"),
                 json!("B@x.com"),
                 json!("c@y.org"),
+                json!("a@bücher.de"),
+                json!("A@XN--BCHER-KVA.DE"),
                 Json::Null,
                 json!(""),
             ],
-            vec![json!("not-an-email"), json!("a@-x.com"), json!(3)],
+            vec![
+                json!("not-an-email"),
+                json!("a@-x.com"),
+                json!(3),
+                json!("a..b@x.com"),
+                json!("a@x.com\n"),
+            ],
         ),
         field(
             0.45,
@@ -181,6 +189,13 @@ fn other_fields() -> Vec<BoxedStrategy<Option<Field>>> {
                 json!("0090555-000-0001"),
                 json!("+905550000002"),
                 json!("(0090) 555.000.0002"),
+                // National (a default_region reads them), a trunk prefix after the
+                // country code, a tel: URI.
+                json!("0555 000 00 01"),
+                json!("+90 (0)555 000 0002"),
+                json!("tel:+90-555-000-0001"),
+                json!("+1 201 555 0123"),
+                json!("+1234567"),
                 Json::Null,
                 json!(""),
             ],
@@ -188,6 +203,8 @@ fn other_fields() -> Vec<BoxedStrategy<Option<Field>>> {
                 json!("555-abc"),
                 json!("+0123456789"),
                 json!(905550000001_u64),
+                json!(5550000002_u64),
+                json!("tel:+905550000001;ext=1"),
             ],
         ),
         field(
@@ -197,11 +214,18 @@ fn other_fields() -> Vec<BoxedStrategy<Option<Field>>> {
                 json!("Ann"),
                 json!(" Ann "),
                 json!("Bob"),
+                json!("Ann\nLee"),
+                json!("Ann\r\nLee\t"),
                 Json::Null,
                 json!(""),
                 json!("  "),
             ],
-            vec![json!("B\u{7}ob"), json!("x".repeat(101)), json!(true)],
+            vec![
+                json!("B\u{7}ob"),
+                json!("x".repeat(101)),
+                json!(true),
+                json!("Ann\rLee"),
+            ],
         ),
         field(
             0.15,
@@ -276,10 +300,19 @@ fn other_fields() -> Vec<BoxedStrategy<Option<Field>>> {
                 json!("1990-01-31"),
                 json!(" 2000-02-29 "),
                 json!("1990-01-31"),
+                // Read by a date_format (and invalid without one).
+                json!("31/01/1990"),
+                json!("01/31/1990"),
+                json!(" 29/02/2000"),
                 Json::Null,
                 json!(""),
             ],
-            vec![json!("2023-02-29"), json!("1990-1-1"), json!(19900131)],
+            vec![
+                json!("2023-02-29"),
+                json!("1990-1-1"),
+                json!(19900131),
+                json!("31/02/1990"),
+            ],
         ),
         field(
             0.05,
@@ -430,6 +463,14 @@ struct GenRequest {
     trigger: Option<Json>,
     /// Submit the request as a job and run it (R17) instead of applying it.
     as_job: bool,
+    /// The value options: `phone_check`, `default_region`, `date_format` (each
+    /// absent when `None`; an unknown region or a format without a year is a
+    /// request-level error).
+    values: (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    ),
 }
 
 /// The campaigns every sequence starts with: (name, required columns as written).
@@ -531,6 +572,7 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
         bad,
         proptest::option::weighted(0.15, any::<Index>()),
         (gen_campaign(), gen_trigger(), proptest::bool::weighted(0.2)),
+        gen_values(),
     )
         .prop_map(
             |(
@@ -543,6 +585,7 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
                 bad,
                 repeat,
                 (campaign, trigger, as_job),
+                values,
             )| GenRequest {
                 mode,
                 match_on,
@@ -559,8 +602,27 @@ fn gen_request() -> impl Strategy<Value = GenRequest> {
                 campaign,
                 trigger,
                 as_job,
+                values,
             },
         )
+}
+
+/// The value options of a request: mostly absent.
+fn gen_values() -> impl Strategy<
+    Value = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+    ),
+> {
+    (
+        proptest::option::weighted(0.2, select(&["valid", "valid", "format"][..])),
+        proptest::option::weighted(0.2, select(&["TR", "TR", "tr", "GB", "XX"][..])),
+        proptest::option::weighted(
+            0.15,
+            select(&["%d/%m/%Y", "%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d", "%d/%m"][..]),
+        ),
+    )
 }
 
 /// Canonical column of a name as the generator writes it.
@@ -782,6 +844,19 @@ fn build(g: &GenRequest) -> Json {
             top.insert("trigger".into(), t.clone());
         }
         None => put_option(&mut top, "trigger", Json::Null, true, s[5] / 2 % 2),
+    }
+    let (phone_check, region, date_format) = g.values;
+    for (name, value, spelling) in [
+        ("phone_check", phone_check, s[0] / 3),
+        ("default_region", region, s[1] / 3),
+        ("date_format", date_format, s[2] / 3),
+    ] {
+        match value {
+            Some(v) => {
+                top.insert(name.into(), json!(v));
+            }
+            None => put_option(&mut top, name, Json::Null, true, spelling % 2),
+        }
     }
     let records_name = if s[6] % 8 == 7 {
         "contactDatas"
@@ -1059,6 +1134,12 @@ fn tally(result: &Result<Report, String>, req: &Json) {
         for (k, v) in top {
             if v.is_null() {
                 keys.push(format!("request option {k} null"));
+            } else if ["phone_check", "default_region", "date_format"].contains(&k.as_str()) {
+                let outcome = match result {
+                    Ok(r) => format!("{:?}", r.status),
+                    Err(code) => code.clone(),
+                };
+                keys.push(format!("value option {k}={v} {outcome}"));
             }
         }
     }

@@ -21,6 +21,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
+use contactdb_policy::PhoneCheck;
 use contactdb_policy::column::{ColumnSpec, ColumnType};
 use contactdb_policy::report::{
     ErrorCode, MatchedBy, Outcome, RecordError, RecordResult, Report, Status, Summary, Warning,
@@ -180,6 +181,15 @@ fn norm_key(v: &Json) -> Norm {
     }
 }
 
+/// semantics.md "Text values": a text column keeps tabs and line breaks (`\n`,
+/// `\r\n`); any other control character, a lone `\r` included, is refused.
+fn text_control(t: &str) -> bool {
+    let cs: Vec<char> = t.chars().collect();
+    cs.iter().enumerate().any(|(i, &c)| {
+        c.is_control() && !(c == '\t' || c == '\n' || (c == '\r' && cs.get(i + 1) == Some(&'\n')))
+    })
+}
+
 fn norm_text(v: &Json, max: usize) -> Norm {
     match v {
         Json::Null => Norm::Empty,
@@ -187,7 +197,7 @@ fn norm_text(v: &Json, max: usize) -> Norm {
             let t = s.trim();
             if t.is_empty() {
                 Norm::Empty
-            } else if t.chars().any(|c| c.is_control() && c != '\t') {
+            } else if text_control(t) {
                 Norm::Bad(ErrorCode::InvalidType)
             } else if t.chars().count() > max {
                 Norm::Bad(ErrorCode::TooLong)
@@ -208,53 +218,182 @@ fn norm_text(v: &Json, max: usize) -> Norm {
     }
 }
 
-/// R2 email validity, on the trimmed, lower-cased text.
-fn email_ok(e: &str) -> bool {
+/// RFC 5322 `atext`, the ASCII characters of a dot-atom's atoms.
+const ATEXT_SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
+
+/// An ASCII domain by semantics.md "Emails": ≤253 octets, ≥2 labels of 1..=63
+/// octets of `a-z0-9-` without `-` at their ends, the last not all digits.
+fn ascii_domain_ok(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+        && !labels.last().unwrap().chars().all(|c| c.is_ascii_digit())
+}
+
+/// R2 and semantics.md "Emails", on the lower-cased text: the stored form (the
+/// domain in ASCII form), or `None` when the address is not valid.
+fn email_stored(e: &str) -> Option<String> {
     let parts: Vec<&str> = e.split('@').collect();
     if parts.len() != 2 {
-        return false;
+        return None;
     }
     let (local, domain) = (parts[0], parts[1]);
     let local_len = local.chars().count();
-    if local_len == 0 || local_len > 64 || local.chars().any(char::is_whitespace) {
-        return false;
+    if local_len == 0 || local_len > 64 {
+        return None;
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2 {
-        return false;
+    // Dot-atom: atoms of atext (or non-ASCII, not blank, not control) joined by
+    // single dots.
+    let atom_ok = |a: &str| {
+        !a.is_empty()
+            && a.chars().all(|c| {
+                if c.is_ascii() {
+                    c.is_ascii_alphanumeric() || ATEXT_SPECIALS.contains(c)
+                } else {
+                    !c.is_whitespace() && !c.is_control()
+                }
+            })
+    };
+    if !local.split('.').all(atom_ok) {
+        return None;
     }
-    labels.iter().all(|l| {
-        !l.is_empty()
-            && l.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    })
+    // OPEN: an international domain is converted by UTS #46 (the `idna` crate,
+    // strict: STD3 rules, hyphen and DNS length checks), the reference here.
+    let ascii = if domain.is_ascii() {
+        domain.to_owned()
+    } else {
+        idna::domain_to_ascii_strict(domain).ok()?
+    };
+    if !ascii_domain_ok(&ascii) {
+        return None;
+    }
+    Some(format!("{local}@{ascii}"))
 }
 
 fn norm_email(v: &Json) -> Norm {
     match v {
         Json::Null => Norm::Empty,
         Json::String(s) => {
-            let t = s.trim();
-            if t.is_empty() {
+            if s.trim().is_empty() {
                 return Norm::Empty;
             }
+            // Blanks at the ends go; line breaks and other control characters stay
+            // (and are then refused).
+            let t = s.trim_matches(|c: char| c.is_whitespace() && !c.is_control());
             let low = t.to_lowercase();
             if low.chars().count() > EMAIL_CHARS_MAX {
-                Norm::Bad(ErrorCode::TooLong)
-            } else if !email_ok(&low) {
-                Norm::Bad(ErrorCode::InvalidEmail)
-            } else {
-                let changed = low != *s;
-                Norm::Set(Json::String(low), changed)
+                return Norm::Bad(ErrorCode::TooLong);
+            }
+            match email_stored(&low) {
+                None => Norm::Bad(ErrorCode::InvalidEmail),
+                Some(stored) if stored.chars().count() > EMAIL_CHARS_MAX => {
+                    Norm::Bad(ErrorCode::TooLong)
+                }
+                Some(stored) => {
+                    let changed = stored != *s;
+                    Norm::Set(Json::String(stored), changed)
+                }
             }
         }
         _ => Norm::Bad(ErrorCode::InvalidType),
     }
 }
 
-fn norm_phone(v: &Json) -> Norm {
+/// How a request reads values: its `phone_check`, `default_region` and
+/// `date_format`, already checked.
+#[derive(Debug, Clone, Default)]
+struct ValueOpts {
+    phone_valid: bool,
+    region: Option<phonenumber::country::Id>,
+    date_format: Option<String>,
+}
+
+/// semantics.md "Phones": a `(0)` right after `+CC` / `00CC` (1..=3 digits, then
+/// optional spaces) is dropped.
+fn drop_trunk_zero(s: &str) -> String {
+    let prefix = if s.starts_with('+') {
+        1
+    } else if s.starts_with("00") {
+        2
+    } else {
+        return s.to_owned();
+    };
+    let rest = &s[prefix..];
+    let cc = rest.chars().take_while(char::is_ascii_digit).count();
+    if !(1..=3).contains(&cc) {
+        return s.to_owned();
+    }
+    let after = rest[cc..].trim_start_matches(' ');
+    match after.strip_prefix("(0)") {
+        Some(tail) => format!("{}{}", &s[..prefix + cc], tail),
+        None => s.to_owned(),
+    }
+}
+
+fn e164_shape(e: &str) -> bool {
+    match e.strip_prefix('+') {
+        Some(d) => {
+            (7..=15).contains(&d.len())
+                && d.chars().all(|c| c.is_ascii_digit())
+                && !d.starts_with('0')
+        }
+        None => false,
+    }
+}
+
+/// R2's phone rule with the request's options (semantics.md "Phones"), the
+/// `phonenumber` crate (libphonenumber's metadata) as the reference for national
+/// numbers and for `phone_check: valid`.
+fn phone_text(t: &str, opts: &ValueOpts) -> Option<String> {
+    let body = if t.len() >= 4 && t.is_char_boundary(4) && t[..4].eq_ignore_ascii_case("tel:") {
+        &t[4..]
+    } else {
+        t
+    };
+    if body.contains(';') {
+        return None;
+    }
+    let stripped: String = drop_trunk_zero(body)
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    let e164 = match stripped.strip_prefix("00") {
+        Some(rest) => format!("+{rest}"),
+        None => stripped,
+    };
+    let e164 = if e164.starts_with('+') {
+        e164
+    } else {
+        let region = opts.region?;
+        if e164.is_empty() || !e164.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let n = phonenumber::parse(Some(region), &e164).ok()?;
+        n.format().mode(phonenumber::Mode::E164).to_string()
+    };
+    if !e164_shape(&e164) {
+        return None;
+    }
+    if opts.phone_valid {
+        // libphonenumber's verdict, and its E.164 form.
+        let n = phonenumber::parse(None, &e164).ok()?;
+        if !phonenumber::is_valid(&n) {
+            return None;
+        }
+        return Some(n.format().mode(phonenumber::Mode::E164).to_string());
+    }
+    Some(e164)
+}
+
+fn norm_phone(v: &Json, opts: &ValueOpts) -> Norm {
     match v {
         Json::Null => Norm::Empty,
         Json::String(s) => {
@@ -262,31 +401,20 @@ fn norm_phone(v: &Json) -> Norm {
             if t.is_empty() {
                 return Norm::Empty;
             }
-            let stripped: String = t
-                .chars()
-                .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-                .collect();
-            let e164 = match stripped.strip_prefix("00") {
-                Some(rest) => format!("+{rest}"),
-                None => stripped,
-            };
-            let ok = match e164.strip_prefix('+') {
-                Some(d) => {
-                    (7..=15).contains(&d.len())
-                        && d.chars().all(|c| c.is_ascii_digit())
-                        && !d.starts_with('0')
+            match phone_text(t, opts) {
+                Some(e164) => {
+                    let changed = e164 != *s;
+                    Norm::Set(Json::String(e164), changed)
                 }
-                None => false,
-            };
-            if ok {
-                let changed = e164 != *s;
-                Norm::Set(Json::String(e164), changed)
-            } else {
-                Norm::Bad(ErrorCode::InvalidPhone)
+                None => Norm::Bad(ErrorCode::InvalidPhone),
             }
         }
-        // An integer has no `+`: always invalid_phone.
-        Json::Number(_) => Norm::Bad(ErrorCode::InvalidPhone),
+        // An integer is read as its digits: no `+`, so only a national number
+        // under a default_region can be valid.
+        Json::Number(n) if n.is_i64() || n.is_u64() => match phone_text(&n.to_string(), opts) {
+            Some(e164) => Norm::Set(Json::String(e164), false),
+            None => Norm::Bad(ErrorCode::InvalidPhone),
+        },
         _ => Norm::Bad(ErrorCode::InvalidType),
     }
 }
@@ -358,13 +486,23 @@ fn date_ok(t: &str) -> bool {
     (1..=9999).contains(&y) && (1..=days).contains(&d)
 }
 
-fn norm_date(v: &Json) -> Norm {
+fn norm_date(v: &Json, opts: &ValueOpts) -> Norm {
     match v {
         Json::Null => Norm::Empty,
         Json::String(s) => {
             let t = s.trim();
             if t.is_empty() {
                 Norm::Empty
+            } else if let Some(format) = &opts.date_format {
+                // OPEN: jiff's strptime is the reference reader of a format.
+                match jiff::civil::Date::strptime(format, t) {
+                    Ok(d) if (1..=9999).contains(&d.year()) => {
+                        let iso = format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+                        let changed = iso != *s;
+                        Norm::Set(Json::String(iso), changed)
+                    }
+                    _ => Norm::Bad(ErrorCode::InvalidDate),
+                }
             } else if date_ok(t) {
                 Norm::Set(Json::String(t.to_owned()), t != s)
             } else {
@@ -439,15 +577,15 @@ fn norm_json(v: &Json) -> Norm {
     }
 }
 
-fn normalize(ty: Ty, v: &Json) -> Norm {
+fn normalize(ty: Ty, v: &Json, opts: &ValueOpts) -> Norm {
     match ty {
         Ty::Key => norm_key(v),
         Ty::Text(max) => norm_text(v, max),
         Ty::Email => norm_email(v),
-        Ty::Phone => norm_phone(v),
+        Ty::Phone => norm_phone(v, opts),
         Ty::Status => norm_status(v),
         Ty::Bool => norm_bool(v),
-        Ty::Date => norm_date(v),
+        Ty::Date => norm_date(v, opts),
         Ty::Priority => norm_priority(v),
         Ty::Integer => norm_integer(v),
         Ty::Json => norm_json(v),
@@ -543,6 +681,12 @@ pub struct ModelRequest {
     /// The trigger object as given (R18), `null` fields left out; checked by
     /// [`Model::check_request`].
     pub trigger: Option<Map<String, Json>>,
+    /// `phone_check: valid`.
+    pub phone_valid: bool,
+    /// `default_region` as given.
+    pub default_region: Option<String>,
+    /// `date_format` as given.
+    pub date_format: Option<String>,
     pub records: Vec<Json>,
 }
 
@@ -568,6 +712,9 @@ impl From<&BulkRequest> for ModelRequest {
                 }
                 obj
             }),
+            phone_valid: r.phone_check == PhoneCheck::Valid,
+            default_region: r.default_region.clone(),
+            date_format: r.date_format.clone(),
             records: r.records.clone(),
         }
     }
@@ -633,7 +780,10 @@ pub fn parse_request(raw: &Json) -> Result<ModelRequest, String> {
     let Json::Object(obj) = raw else {
         return Err("invalid_request: not an object".into());
     };
-    const FIELDS: [&str; 11] = [
+    const FIELDS: [&str; 14] = [
+        "phone_check",
+        "default_region",
+        "date_format",
         "mode",
         "campaign",
         "trigger",
@@ -715,6 +865,19 @@ pub fn parse_request(raw: &Json) -> Result<ModelRequest, String> {
         }
         Some(other) => return Err(format!("invalid_request: trigger {other}")),
     };
+    let phone_valid = match obj.get("phone_check") {
+        None | Some(Json::Null) => false,
+        Some(Json::String(s)) if s == "format" => false,
+        Some(Json::String(s)) if s == "valid" => true,
+        Some(other) => return Err(format!("invalid_request: phone_check {other}")),
+    };
+    let text_option = |name: &str| match obj.get(name) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!("invalid_request: {name} {other}")),
+    };
+    let default_region = text_option("default_region")?;
+    let date_format = text_option("date_format")?;
     let records = match (obj.get("records"), obj.get("contactDatas")) {
         (Some(Json::Array(rs)), None) | (None, Some(Json::Array(rs))) => rs.clone(),
         _ => return Err("invalid_request: records".into()),
@@ -753,6 +916,9 @@ pub fn parse_request(raw: &Json) -> Result<ModelRequest, String> {
         columns,
         campaign,
         trigger,
+        phone_valid,
+        default_region,
+        date_format,
         records,
     })
 }
@@ -841,12 +1007,84 @@ fn canonical_body(req: &ModelRequest) -> String {
     if let Some(t) = &req.trigger {
         fields.push(("trigger", canonical_json(&Json::Object(t.clone()))));
     }
+    // The value options are part of the body when not the default; a region code
+    // in either case is one body.
+    if req.phone_valid {
+        fields.push(("phone_check", canonical_string("valid")));
+    }
+    if let Some(r) = &req.default_region {
+        fields.push(("default_region", canonical_string(&r.to_ascii_uppercase())));
+    }
+    if let Some(f) = &req.date_format {
+        fields.push(("date_format", canonical_string(f)));
+    }
     fields.sort_by(|a, b| a.0.cmp(b.0));
     let parts: Vec<String> = fields
         .into_iter()
         .map(|(k, v)| format!("{}:{}", canonical_string(k), v))
         .collect();
     format!("{{{}}}", parts.join(","))
+}
+
+/// semantics.md "Dates": a `date_format` is a strftime pattern of known
+/// conversions (each optionally with a `-`, `_`, `0` or `^` flag) that names a
+/// year (`%Y`, `%y`), and a month (`%m`, `%b`, `%B`, `%h`) and a day (`%d`, `%e`),
+/// or a day of the year (`%j`).
+fn date_format_ok(f: &str) -> bool {
+    if f.trim().is_empty() {
+        return false;
+    }
+    let mut seen = BTreeSet::new();
+    let mut cs = f.chars();
+    while let Some(c) = cs.next() {
+        if c != '%' {
+            continue;
+        }
+        let mut d = cs.next();
+        if matches!(d, Some('-' | '_' | '0' | '^')) {
+            d = cs.next();
+        }
+        match d {
+            Some(d) if "YymbBhdejaAHMSnt%".contains(d) => {
+                seen.insert(d);
+            }
+            _ => return false,
+        }
+    }
+    let year = seen.contains(&'Y') || seen.contains(&'y');
+    let month = ['m', 'b', 'B', 'h'].iter().any(|c| seen.contains(c));
+    let day = seen.contains(&'d') || seen.contains(&'e');
+    year && ((month && day) || seen.contains(&'j'))
+}
+
+/// The request's value options, or the request-level error code of a bad one
+/// (checked after `request_id`, region before format).
+fn value_opts(req: &ModelRequest) -> Result<ValueOpts, String> {
+    let region = match &req.default_region {
+        None => None,
+        Some(code) => {
+            let upper = code.to_ascii_uppercase();
+            // OPEN: a region is known when libphonenumber's metadata has a
+            // numbering plan for it.
+            let known = upper.len() == 2
+                && upper.chars().all(|c| c.is_ascii_uppercase())
+                && phonenumber::metadata::DATABASE.by_id(&upper).is_some();
+            if !known {
+                return Err("invalid_default_region".into());
+            }
+            Some(upper.parse().expect("a region of the metadata is an Id"))
+        }
+    };
+    if let Some(f) = &req.date_format
+        && !date_format_ok(f)
+    {
+        return Err("invalid_date_format".into());
+    }
+    Ok(ValueOpts {
+        phone_valid: req.phone_valid,
+        region,
+        date_format: req.date_format.clone(),
+    })
 }
 
 /// Whether a record's field is `new_contact_key: null`, which counts as absent.
@@ -1116,6 +1354,7 @@ impl Model {
         {
             return Err("invalid_request_id".into());
         }
+        value_opts(req)?;
         let objects: Vec<&Map<String, Json>> = req
             .records
             .iter()
@@ -1214,7 +1453,13 @@ impl Model {
     }
 
     /// R7: normalizes and validates one record on its own.
-    fn validate(&self, index: u32, obj: &Map<String, Json>, empty: EmptyValues) -> Rec {
+    fn validate(
+        &self,
+        index: u32,
+        obj: &Map<String, Json>,
+        empty: EmptyValues,
+        opts: &ValueOpts,
+    ) -> Rec {
         let mut errors: Vec<(usize, ErrorCode, String)> = Vec::new();
         let mut normalized: Vec<(usize, String)> = Vec::new();
         let mut key: Option<String> = None;
@@ -1227,7 +1472,7 @@ impl Model {
                 unreachable!("checked by check_request")
             };
             let col = &self.catalog[i];
-            match (col.name.as_str(), normalize(col.ty, v)) {
+            match (col.name.as_str(), normalize(col.ty, v, opts)) {
                 ("contact_key", n) => {
                     saw_key = true;
                     match n {
@@ -1364,12 +1609,13 @@ impl Model {
     /// Returns the report and the events of each transaction, `chunk` records per
     /// transaction (`usize::MAX`: one).
     fn execute(&mut self, req: &ModelRequest, chunk: usize) -> (Report, Vec<Vec<ModelEvent>>) {
+        let opts = value_opts(req).expect("checked by check_request");
         let recs: Vec<Rec> = req
             .records
             .iter()
             .enumerate()
             .map(|(i, r)| match r {
-                Json::Object(obj) => self.validate(i as u32, obj, req.empty_values),
+                Json::Object(obj) => self.validate(i as u32, obj, req.empty_values, &opts),
                 _ => unreachable!("checked by check_request"),
             })
             .collect();

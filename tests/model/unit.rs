@@ -97,34 +97,96 @@ fn column_names() {
 }
 
 #[test]
+fn value_options() {
+    let tr = ValueOpts {
+        region: Some("TR".parse().unwrap()),
+        ..ValueOpts::default()
+    };
+    let valid = ValueOpts {
+        phone_valid: true,
+        ..ValueOpts::default()
+    };
+    let none = ValueOpts::default();
+    for (input, opts, want) in [
+        ("0532 123 45 67", &tr, Some("+905321234567")),
+        ("0532 123 45 67", &none, None),
+        ("+44 (0)20 7946 0958", &none, Some("+442079460958")),
+        ("+44 20 (0)7946 0958", &none, Some("+4420079460958")),
+        ("tel:+1-201-555-0123", &none, Some("+12015550123")),
+        ("tel:+1-201-555-0123;ext=1", &none, None),
+        ("+15551234567", &none, Some("+15551234567")),
+        ("+15551234567", &valid, None),
+        ("+12015550123", &valid, Some("+12015550123")),
+    ] {
+        assert_eq!(phone_text(input, opts).as_deref(), want, "{input}");
+    }
+    assert_eq!(
+        norm_email(&json!("A@Bücher.de")),
+        Norm::Set(json!("a@xn--bcher-kva.de"), true)
+    );
+    assert_eq!(norm_email(&json!("a@x.com\n")), Norm::Bad(E::InvalidEmail));
+    assert_eq!(norm_email(&json!("a..b@x.com")), Norm::Bad(E::InvalidEmail));
+    assert!(!text_control("a\r\nb\tc\n"));
+    assert!(text_control("a\rb"));
+    for (f, ok) in [
+        ("%d/%m/%Y", true),
+        ("%Y-%j", true),
+        ("%-d.%-m.%y", true),
+        ("%d/%m", false),
+        ("%Q/%m/%Y", false),
+        ("", false),
+    ] {
+        assert_eq!(date_format_ok(f), ok, "{f}");
+    }
+    let dmy = ValueOpts {
+        date_format: Some("%d/%m/%Y".into()),
+        ..ValueOpts::default()
+    };
+    assert_eq!(
+        norm_date(&json!("31/12/1990"), &dmy),
+        Norm::Set(json!("1990-12-31"), true)
+    );
+    assert_eq!(
+        norm_date(&json!("31/02/1990"), &dmy),
+        Norm::Bad(E::InvalidDate)
+    );
+}
+
+#[test]
 fn normalization() {
     assert_eq!(
-        norm_phone(&json!("0090555-000-0001")),
+        norm_phone(&json!("0090555-000-0001"), &ValueOpts::default()),
         Norm::Set(json!("+905550000001"), true)
     );
     assert_eq!(
-        norm_phone(&json!("(0090) 555.000.0002")),
+        norm_phone(&json!("(0090) 555.000.0002"), &ValueOpts::default()),
         Norm::Set(json!("+905550000002"), true)
     );
     assert_eq!(
-        norm_phone(&json!("+905550000001")),
+        norm_phone(&json!("+905550000001"), &ValueOpts::default()),
         Norm::Set(json!("+905550000001"), false)
     );
     assert_eq!(
-        norm_phone(&json!("+0123456789")),
-        Norm::Bad(E::InvalidPhone)
-    );
-    assert_eq!(norm_phone(&json!("+123456")), Norm::Bad(E::InvalidPhone));
-    assert_eq!(
-        norm_phone(&json!("555/123 4567")),
+        norm_phone(&json!("+0123456789"), &ValueOpts::default()),
         Norm::Bad(E::InvalidPhone)
     );
     assert_eq!(
-        norm_phone(&json!(905550000001_u64)),
+        norm_phone(&json!("+123456"), &ValueOpts::default()),
         Norm::Bad(E::InvalidPhone)
     );
-    assert_eq!(norm_phone(&json!(true)), Norm::Bad(E::InvalidType));
-    assert_eq!(norm_phone(&json!("  ")), Norm::Empty);
+    assert_eq!(
+        norm_phone(&json!("555/123 4567"), &ValueOpts::default()),
+        Norm::Bad(E::InvalidPhone)
+    );
+    assert_eq!(
+        norm_phone(&json!(905550000001_u64), &ValueOpts::default()),
+        Norm::Bad(E::InvalidPhone)
+    );
+    assert_eq!(
+        norm_phone(&json!(true), &ValueOpts::default()),
+        Norm::Bad(E::InvalidType)
+    );
+    assert_eq!(norm_phone(&json!("  "), &ValueOpts::default()), Norm::Empty);
     assert_eq!(
         norm_email(&json!(" A@X.Com")),
         Norm::Set(json!("a@x.com"), true)
@@ -144,18 +206,33 @@ fn normalization() {
     assert_eq!(norm_bool(&json!(2)), Norm::Bad(E::InvalidType));
     assert_eq!(norm_bool(&json!("maybe")), Norm::Bad(E::InvalidType));
     assert_eq!(
-        norm_date(&json!("2024-02-29")),
+        norm_date(&json!("2024-02-29"), &ValueOpts::default()),
         Norm::Set(json!("2024-02-29"), false)
     );
-    assert_eq!(norm_date(&json!("2023-02-29")), Norm::Bad(E::InvalidDate));
-    assert_eq!(norm_date(&json!("1900-02-29")), Norm::Bad(E::InvalidDate));
-    assert_eq!(norm_date(&json!("0000-01-01")), Norm::Bad(E::InvalidDate));
-    assert_eq!(norm_date(&json!("1990-1-1")), Norm::Bad(E::InvalidDate));
     assert_eq!(
-        norm_date(&json!(" 2000-02-29")),
+        norm_date(&json!("2023-02-29"), &ValueOpts::default()),
+        Norm::Bad(E::InvalidDate)
+    );
+    assert_eq!(
+        norm_date(&json!("1900-02-29"), &ValueOpts::default()),
+        Norm::Bad(E::InvalidDate)
+    );
+    assert_eq!(
+        norm_date(&json!("0000-01-01"), &ValueOpts::default()),
+        Norm::Bad(E::InvalidDate)
+    );
+    assert_eq!(
+        norm_date(&json!("1990-1-1"), &ValueOpts::default()),
+        Norm::Bad(E::InvalidDate)
+    );
+    assert_eq!(
+        norm_date(&json!(" 2000-02-29"), &ValueOpts::default()),
         Norm::Set(json!("2000-02-29"), true)
     );
-    assert_eq!(norm_date(&json!(19900101)), Norm::Bad(E::InvalidType));
+    assert_eq!(
+        norm_date(&json!(19900101), &ValueOpts::default()),
+        Norm::Bad(E::InvalidType)
+    );
     assert_eq!(norm_priority(&json!("007")), Norm::Set(json!(7), false));
     assert_eq!(norm_priority(&json!(-1)), Norm::Bad(E::InvalidPriority));
     assert_eq!(norm_priority(&json!(1.5)), Norm::Bad(E::InvalidPriority));

@@ -66,7 +66,7 @@ pub use workspace::Workspace;
 pub use contactdb_policy::report::RequestErrorInfo;
 pub use contactdb_policy::{
     BulkRequest, ColumnSpec, ColumnType, EmptyValues, ErrorCode, MatchKey, MatchOn, MatchedBy,
-    Mode, OnDuplicate, OnInvalid, Outcome, RecordError, RecordResult, Report, RequestError, Status,
-    Summary, Trigger, Warning, WarningCode,
+    Mode, OnDuplicate, OnInvalid, Outcome, PhoneCheck, RecordError, RecordResult, Report,
+    RequestError, Status, Summary, Trigger, Warning, WarningCode,
 };
 pub use contactdb_store::{BackupSummary, Problem, panic_is_contained};

@@ -7,8 +7,10 @@
 
 pub mod column;
 pub mod contact;
+pub mod email;
 pub mod limits;
 pub mod normalize;
+pub mod phone;
 pub mod record;
 pub mod report;
 pub mod request;
@@ -17,6 +19,8 @@ pub mod rules;
 pub use column::{Catalog, ColumnDef, ColumnSpec, ColumnType, CustomColumn, FieldId, Kind};
 pub use contact::{Contact, Fields, Value};
 pub use limits::Limits;
+pub use normalize::{DateFormat, ValueOptions};
+pub use phone::{PhoneCheck, Region};
 pub use record::{FieldInput, NormalizedRecord};
 pub use report::{
     ErrorCode, MatchedBy, Outcome, RecordError, RecordResult, Report, Status, Summary, Warning,

@@ -8,11 +8,58 @@ use serde_json::Value as Json;
 
 use crate::column::Kind;
 use crate::contact::Value;
-use crate::limits::{
-    EMAIL_CHARS_MAX, EMAIL_LOCAL_CHARS_MAX, JSON_DEPTH_MAX, KEY_BYTES_MAX, METADATA_BYTES_MAX,
-    PHONE_DIGITS_MAX, PHONE_DIGITS_MIN,
-};
+pub use crate::email::normalize_email;
+use crate::limits::{JSON_DEPTH_MAX, KEY_BYTES_MAX, METADATA_BYTES_MAX};
+pub use crate::phone::{PhoneCheck, PhoneOptions, Region, normalize_phone, normalize_phone_with};
 use crate::report::ErrorCode;
+
+/// The request options that change how values are read: `phone_check`,
+/// `default_region` and `date_format`. The default reads values by R2 alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValueOptions {
+    /// How phone numbers are read and checked.
+    pub phone: PhoneOptions,
+    /// The format every date column is read with; ISO `YYYY-MM-DD` when absent.
+    pub date_format: Option<DateFormat>,
+}
+
+/// A request's `date_format`: a strftime pattern (`%d/%m/%Y`) that every date
+/// column's values are read with. The stored form stays `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateFormat(String);
+
+impl DateFormat {
+    /// Checks a pattern: it must write a date and read it back as the same date,
+    /// so it names a year, a month and a day (or a day of the year). `Err` says
+    /// why not.
+    pub fn parse(pattern: &str) -> Result<DateFormat, String> {
+        if pattern.trim().is_empty() {
+            return Err("the format is empty".to_owned());
+        }
+        let sample = jiff::civil::Date::new(2001, 11, 23).map_err(|e| e.to_string())?;
+        let text = jiff::fmt::strtime::format(pattern, sample).map_err(|e| e.to_string())?;
+        match jiff::civil::Date::strptime(pattern, &text) {
+            Ok(back) if back == sample => Ok(DateFormat(pattern.to_owned())),
+            _ => Err("it does not name a year, a month and a day".to_owned()),
+        }
+    }
+
+    /// The pattern as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The date `s` (trimmed) names by this format, as `YYYY-MM-DD`.
+    pub fn read(&self, s: &str) -> Result<String, Invalid> {
+        match jiff::civil::Date::strptime(&self.0, s) {
+            Ok(d) if (1..=9999).contains(&d.year()) => Ok(d.to_string()),
+            _ => Err(invalid(
+                ErrorCode::InvalidDate,
+                format!("{} is not a date in the format {:?}", excerpt(s), self.0),
+            )),
+        }
+    }
+}
 
 /// The result of normalizing one input value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,10 +80,14 @@ pub enum Normalized {
 /// form is, which is all a changed value of that kind can differ in.
 pub fn normalized_message(kind: Kind) -> &'static str {
     match kind {
-        Kind::Email => "stored in lower case, without surrounding whitespace",
+        Kind::Email => {
+            "stored in lower case, without surrounding whitespace, an international domain \
+             in its ASCII (xn--) form"
+        }
         Kind::Phone => "stored in E.164 form",
+        Kind::Date => "stored as YYYY-MM-DD, without surrounding whitespace",
         Kind::Status => "stored in upper case, without surrounding whitespace",
-        Kind::Key | Kind::Text { .. } | Kind::Date => "stored without surrounding whitespace",
+        Kind::Key | Kind::Text { .. } => "stored without surrounding whitespace",
         // These kinds never report a change.
         Kind::Bool | Kind::Priority | Kind::Integer | Kind::Decimal | Kind::Json => {
             "stored in normalized form"
@@ -53,7 +104,7 @@ pub struct Invalid {
     pub message: String,
 }
 
-fn invalid(code: ErrorCode, message: impl Into<String>) -> Invalid {
+pub(crate) fn invalid(code: ErrorCode, message: impl Into<String>) -> Invalid {
     Invalid {
         code,
         message: message.into(),
@@ -71,17 +122,42 @@ pub(crate) fn trim(s: &str) -> &str {
     }
 }
 
-/// Number of characters, and whether any is a control character other than those
-/// `allowed`: byte by byte for ASCII text (where the two agree), else by `char`.
-fn chars_and_controls(s: &str, allowed: &[char]) -> (usize, bool) {
+/// Which control characters a text value may hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Controls {
+    /// None (identity columns: keys).
+    None,
+    /// Tabs and line breaks, `\n` or `\r\n` (text columns); a lone `\r` is not one.
+    Text,
+}
+
+/// Number of characters, and whether any is a control character that `allowed`
+/// does not let through: byte by byte for ASCII text (where the two agree), else
+/// by `char`.
+fn chars_and_controls(s: &str, allowed: Controls) -> (usize, bool) {
+    let ok = |c: u8, next: Option<u8>| {
+        allowed == Controls::Text
+            && (c == b'\t' || c == b'\n' || (c == b'\r' && next == Some(b'\n')))
+    };
     if s.is_ascii() {
-        let control = s
-            .bytes()
-            .any(|b| (b < 0x20 || b == 0x7f) && !allowed.contains(&char::from(b)));
+        let b = s.as_bytes();
+        let control = b
+            .iter()
+            .enumerate()
+            .any(|(i, &c)| (c < 0x20 || c == 0x7f) && !ok(c, b.get(i + 1).copied()));
         (s.len(), control)
     } else {
-        let control = s.chars().any(|c| c.is_control() && !allowed.contains(&c));
-        (s.chars().count(), control)
+        let mut chars = s.chars().peekable();
+        let mut count = 0;
+        let mut control = false;
+        while let Some(c) = chars.next() {
+            count += 1;
+            if c.is_control() && !control {
+                let next = chars.peek().and_then(|n| u8::try_from(*n).ok());
+                control = !u8::try_from(c).is_ok_and(|c| ok(c, next));
+            }
+        }
+        (count, control)
     }
 }
 
@@ -120,8 +196,19 @@ fn scalar_text<'a>(v: &'a Json, what: &str) -> Result<(std::borrow::Cow<'a, str>
     }
 }
 
-/// Normalizes one input value for a column of `kind`.
+/// Normalizes one input value for a column of `kind`, by R2 alone (no request
+/// options).
 pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
+    normalize_with(kind, input, &ValueOptions::default())
+}
+
+/// Normalizes one input value for a column of `kind` under a request's value
+/// options.
+pub fn normalize_with(
+    kind: Kind,
+    input: &Json,
+    opts: &ValueOptions,
+) -> Result<Normalized, Invalid> {
     if input.is_null() {
         return Ok(Normalized::Clear);
     }
@@ -146,7 +233,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
                 _ => scalar_text(input, "a text value")?,
             };
             let t = trim(&raw);
-            let (chars, control) = chars_and_controls(t, &['\t']);
+            let (chars, control) = chars_and_controls(t, Controls::Text);
             if chars > chars_max as usize {
                 return Err(invalid(
                     ErrorCode::TooLong,
@@ -179,7 +266,7 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
         }
         Kind::Phone => {
             let (raw, was_str) = scalar_text(input, "a phone number")?;
-            let phone = normalize_phone(&raw)?;
+            let phone = normalize_phone_with(&raw, &opts.phone)?;
             Ok(Normalized::Set {
                 changed: was_str && phone != raw,
                 value: Value::Str(phone),
@@ -220,11 +307,22 @@ pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
                 ));
             };
             let t = trim(raw);
-            validate_date(t)?;
-            Ok(Normalized::Set {
-                changed: t.len() != raw.len(),
-                value: Value::Str(t.into()),
-            })
+            match &opts.date_format {
+                None => {
+                    validate_date(t)?;
+                    Ok(Normalized::Set {
+                        changed: t.len() != raw.len(),
+                        value: Value::Str(t.into()),
+                    })
+                }
+                Some(format) => {
+                    let iso = format.read(t)?;
+                    Ok(Normalized::Set {
+                        changed: iso != *raw,
+                        value: Value::Str(iso.into()),
+                    })
+                }
+            }
         }
         Kind::Priority => {
             let p = match input {
@@ -361,114 +459,13 @@ pub fn normalize_key(raw: &str) -> Result<String, Invalid> {
             format!("key is {} bytes, at most {KEY_BYTES_MAX} allowed", k.len()),
         ));
     }
-    if chars_and_controls(k, &[]).1 {
+    if chars_and_controls(k, Controls::None).1 {
         return Err(invalid(
             ErrorCode::InvalidKey,
             format!("key {} contains control characters", excerpt(k)),
         ));
     }
     Ok(k.to_owned())
-}
-
-/// Trims, lowercases and validates an email (R2).
-pub fn normalize_email(raw: &str) -> Result<CompactString, Invalid> {
-    let t = trim(raw);
-    // ASCII (nearly every address) lowercases byte by byte, in place, without
-    // Unicode tables.
-    let ascii = t.is_ascii();
-    let e = if ascii {
-        let mut e = CompactString::new(t);
-        e.make_ascii_lowercase();
-        e
-    } else {
-        CompactString::from(t.to_lowercase())
-    };
-    // For ASCII text, characters are bytes, and whitespace or control characters
-    // are exactly the bytes up to 0x20 and 0x7f.
-    let count = |s: &str| if ascii { s.len() } else { s.chars().count() };
-    let chars = count(&e);
-    if chars > EMAIL_CHARS_MAX {
-        return Err(invalid(
-            ErrorCode::TooLong,
-            format!("email is {chars} characters, at most {EMAIL_CHARS_MAX} allowed"),
-        ));
-    }
-    let bad = || {
-        invalid(
-            ErrorCode::InvalidEmail,
-            format!("{} is not a valid email", excerpt(&e)),
-        )
-    };
-    let Some((local, domain)) = e.split_once('@').filter(|(_, d)| !d.contains('@')) else {
-        return Err(bad());
-    };
-    let local_chars = count(local);
-    let blank_or_control = if ascii {
-        local.bytes().any(|b| b <= b' ' || b == 0x7f)
-    } else {
-        local.chars().any(|c| c.is_whitespace() || c.is_control())
-    };
-    if local_chars == 0 || local_chars > EMAIL_LOCAL_CHARS_MAX || blank_or_control {
-        return Err(bad());
-    }
-    let mut labels = 0usize;
-    // Byte-wise: `.` never occurs inside a multi-byte UTF-8 sequence, and a label
-    // must be ASCII anyway.
-    for label in domain.as_bytes().split(|&b| b == b'.') {
-        let ok = !label.is_empty()
-            && label
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-            && label.first() != Some(&b'-')
-            && label.last() != Some(&b'-');
-        if !ok {
-            return Err(bad());
-        }
-        labels += 1;
-    }
-    if labels < 2 {
-        return Err(bad());
-    }
-    Ok(e)
-}
-
-/// Normalizes a phone number to E.164 (R2): drops spaces, `-`, `.`, `(`, `)`;
-/// a leading `00` becomes `+`; then `+` and 7..=15 digits, the first not 0.
-pub fn normalize_phone(raw: &str) -> Result<CompactString, Invalid> {
-    let t = trim(raw);
-    let separator = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')');
-    // E.164 has at most 16 characters, so a valid number stays inline. ASCII input
-    // (nearly all) is filtered byte by byte on the stack.
-    let mut s = if t.is_ascii() && t.len() <= 64 {
-        let mut buf = [0u8; 64];
-        let mut n = 0;
-        for b in t.bytes().filter(|&b| !separator(char::from(b))) {
-            if let Some(slot) = buf.get_mut(n) {
-                *slot = b;
-                n += 1;
-            }
-        }
-        CompactString::from_utf8(buf.get(..n).unwrap_or_default())
-            .unwrap_or_else(|_| CompactString::const_new(""))
-    } else {
-        t.chars().filter(|&c| !separator(c)).collect()
-    };
-    if s.starts_with("00") {
-        s.replace_range(..2, "+");
-    }
-    let ok = s.strip_prefix('+').is_some_and(|digits| {
-        (PHONE_DIGITS_MIN..=PHONE_DIGITS_MAX).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0')
-    });
-    if ok {
-        Ok(s)
-    } else {
-        Err(invalid(
-            ErrorCode::InvalidPhone,
-            format!("{} is not a phone number in E.164 form", excerpt(t)),
-        ))
-    }
 }
 
 fn normalize_bool(input: &Json) -> Result<bool, Invalid> {
@@ -611,9 +608,11 @@ mod tests {
             // Non-ASCII local parts lowercase by Unicode rules (the ASCII path is a
             // shortcut of the same mapping); domains must be ASCII (punycode).
             ("ÅSA.Öz@Example.com", Ok("åsa.öz@example.com")),
-            ("ÅSA@Exämple.com", Err(InvalidEmail)),
+            ("ÅSA@Exämple.com", Ok("åsa@xn--exmple-cua.com")),
+            ("a@b.com\n", Err(InvalidEmail)),
             // Blanks and control characters in the local part, ASCII and not.
             ("a\tb@c.com", Err(InvalidEmail)),
+            ("a..b@c.com", Err(InvalidEmail)),
             ("a\u{1c}b@c.com", Err(InvalidEmail)),
             ("a\u{7f}b@c.com", Err(InvalidEmail)),
             ("a\u{a0}b@c.com", Err(InvalidEmail)),

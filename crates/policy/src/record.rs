@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use crate::column::{Catalog, ColumnDef, FieldId};
 use crate::contact::Value;
-use crate::normalize::{Normalized, normalize, normalized_message};
+use crate::normalize::{Normalized, normalize_with, normalized_message};
 use crate::report::{ErrorCode, RecordError, Warning, WarningCode};
 use crate::request::{EmptyValues, Prepared};
 
@@ -147,7 +147,7 @@ pub fn normalize_record_with(
         else {
             continue;
         };
-        match normalize(col.kind, input) {
+        match normalize_with(col.kind, input, &prepared.values) {
             Ok(Normalized::Set { value, changed }) => {
                 if changed {
                     match 1u16.checked_shl(u32::from(col.id.0)) {

@@ -6,6 +6,8 @@ use serde_json::Value as Json;
 
 use crate::column::{Catalog, FieldId, ResolveError};
 use crate::limits::{Limits, REQUEST_ID_BYTES_MAX};
+use crate::normalize::{DateFormat, ValueOptions};
+use crate::phone::{PhoneCheck, PhoneOptions, Region};
 
 /// What a request does with matched and unmatched records (R10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -144,9 +146,35 @@ pub struct BulkRequest {
     /// What the request's changes should set off, recorded on its change events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Trigger>,
+    /// How phone numbers are checked: `format` (E.164's shape, default) or
+    /// `valid` (also valid for their region by libphonenumber's metadata).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "PhoneCheck::is_format"
+    )]
+    pub phone_check: PhoneCheck,
+    /// The region (ISO 3166-1 alpha-2, e.g. `"TR"`) whose national numbers a
+    /// phone without `+` or `00` is read as; without it such a number is invalid.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "upper_case"
+    )]
+    pub default_region: Option<String>,
+    /// The strftime format (e.g. `"%d/%m/%Y"`) date columns are read with; ISO
+    /// `YYYY-MM-DD` when absent. Dates are stored as `YYYY-MM-DD` either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_format: Option<String>,
     /// The records: JSON objects of column → value.
     #[serde(alias = "contactDatas")]
     pub records: Vec<Json>,
+}
+
+/// Writes a region code in upper case, so that `"tr"` and `"TR"` make one request
+/// body (R21).
+fn upper_case<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref().map(|r| r.to_ascii_uppercase()).serialize(s)
 }
 
 /// What a request's changes set off downstream: calls by a dialer, or a workflow
@@ -198,6 +226,9 @@ impl BulkRequest {
             columns: None,
             campaign: None,
             trigger: None,
+            phone_check: PhoneCheck::Format,
+            default_region: None,
+            date_format: None,
             records,
         }
     }
@@ -303,6 +334,24 @@ pub enum RequestError {
         /// What is wrong.
         reason: String,
     },
+    /// A `default_region` that is not an ISO 3166-1 alpha-2 code of a region with
+    /// a known numbering plan.
+    #[error(
+        "default_region {region:?} is not a known region: give an ISO 3166-1 alpha-2 code such \
+         as \"GB\" or \"TR\""
+    )]
+    InvalidDefaultRegion {
+        /// As given.
+        region: String,
+    },
+    /// A `date_format` that cannot read dates.
+    #[error("date_format {format:?} cannot read dates: {reason}")]
+    InvalidDateFormat {
+        /// As given.
+        format: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The request names a campaign that does not exist.
     #[error("no campaign {name:?}")]
     NoSuchCampaign {
@@ -331,6 +380,8 @@ impl RequestError {
             RequestError::ConflictingTrigger => "conflicting_trigger",
             RequestError::InvalidTrigger { .. } => "invalid_trigger",
             RequestError::NoSuchCampaign { .. } => "no_such_campaign",
+            RequestError::InvalidDefaultRegion { .. } => "invalid_default_region",
+            RequestError::InvalidDateFormat { .. } => "invalid_date_format",
         }
     }
 }
@@ -349,6 +400,8 @@ pub struct Prepared {
     pub on_duplicate: OnDuplicate,
     /// Empty-value policy.
     pub empty_values: EmptyValues,
+    /// How values are read (`phone_check`, `default_region`, `date_format`).
+    pub values: ValueOptions,
     /// Raw column name (as the records write it) → column id.
     pub names: AHashMap<String, FieldId>,
     /// The columns of the request's campaign that every contact joining it must
@@ -361,7 +414,8 @@ pub struct Prepared {
 
 /// Checks a request before anything is read or written (R5) and resolves its
 /// column names. One error names the request's problem; when it has several, the
-/// first in this order: the record count and `request_id`; an unknown or read-only
+/// first in this order: the record count and `request_id`, then `default_region`
+/// and `date_format`; an unknown or read-only
 /// column; a column that is not import-enabled; a column given twice (in `columns`,
 /// then in a record); `new_contact_key` outside `update`; a record's column missing
 /// from `columns`; a record that is not an object; a trigger of the wrong shape (or
@@ -386,6 +440,7 @@ pub fn prepare(
     {
         return Err(RequestError::InvalidRequestId);
     }
+    let values = value_options(req)?;
     let mut checks = Checks::default();
     let mut names: AHashMap<String, FieldId> = AHashMap::new();
     // Resolves `raw` once; an unknown or read-only name ends the checks at once
@@ -500,9 +555,42 @@ pub fn prepare(
         on_invalid: req.on_invalid,
         on_duplicate: req.on_duplicate,
         empty_values: req.empty_values,
+        values,
         names,
         campaign_required: Vec::new(),
         list_reached: false,
+    })
+}
+
+/// The request's value options, checked: a region code with a known numbering
+/// plan, a date format that reads dates.
+fn value_options(req: &BulkRequest) -> Result<ValueOptions, RequestError> {
+    let region = match &req.default_region {
+        None => None,
+        Some(code) => {
+            Some(
+                Region::parse(code).ok_or_else(|| RequestError::InvalidDefaultRegion {
+                    region: code.clone(),
+                })?,
+            )
+        }
+    };
+    let date_format =
+        match &req.date_format {
+            None => None,
+            Some(format) => Some(DateFormat::parse(format).map_err(|reason| {
+                RequestError::InvalidDateFormat {
+                    format: format.clone(),
+                    reason,
+                }
+            })?),
+        };
+    Ok(ValueOptions {
+        phone: PhoneOptions {
+            check: req.phone_check,
+            region,
+        },
+        date_format,
     })
 }
 
