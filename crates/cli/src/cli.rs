@@ -170,6 +170,15 @@ pub enum OnDuplicateArg {
     Reject,
 }
 
+/// `--phone-check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PhoneCheckArg {
+    /// The E.164 shape: `+` and 7 to 15 digits, the first not 0.
+    Format,
+    /// The shape, and a number valid for its region.
+    Valid,
+}
+
 /// `--empty-values`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EmptyValuesArg {
@@ -251,6 +260,21 @@ pub struct ImportArgs {
     /// Make every imported contact a member of this campaign (it must exist).
     #[arg(long, value_name = "NAME")]
     pub campaign: Option<String>,
+
+    /// Read phone numbers without `+` or `00` as national numbers of this region
+    /// (ISO 3166 code, e.g. TR, GB, US). Default: such numbers are refused.
+    #[arg(long, value_name = "CC")]
+    pub default_region: Option<String>,
+
+    /// How phone numbers are checked: `format` (E.164 shape) or `valid` (also a
+    /// number that exists for its region, by libphonenumber's metadata).
+    #[arg(long, value_enum, default_value = "format")]
+    pub phone_check: PhoneCheckArg,
+
+    /// Read date columns with this strftime format, e.g. `%d/%m/%Y`. Default:
+    /// ISO `YYYY-MM-DD`. Dates are stored as `YYYY-MM-DD` either way.
+    #[arg(long, value_name = "FMT")]
+    pub date_format: Option<String>,
 
     /// Records per batch; each batch is one transaction (with --on-invalid skip).
     #[arg(long, default_value_t = 10_000,

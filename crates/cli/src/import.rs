@@ -20,13 +20,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use contactdb::{
-    BulkRequest, Database, EmptyValues, MatchOn, Mode, OnDuplicate, OnInvalid, Outcome,
+    BulkRequest, Database, EmptyValues, MatchOn, Mode, OnDuplicate, OnInvalid, Outcome, PhoneCheck,
     RecordError, Report, Status, Summary,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
 
-use crate::cli::{EmptyValuesArg, ImportArgs, MatchArg, ModeArg, OnDuplicateArg, OnInvalidArg};
+use crate::cli::{
+    EmptyValuesArg, ImportArgs, MatchArg, ModeArg, OnDuplicateArg, OnInvalidArg, PhoneCheckArg,
+};
 use crate::input::{
     self, Dialect, Format, Headers, Input, Invalid, Msg, Raw, RawKind, Rec, Schema,
 };
@@ -65,6 +67,12 @@ fn template(args: &ImportArgs) -> BulkRequest {
         EmptyValuesArg::Ignore => EmptyValues::Ignore,
     };
     req.campaign.clone_from(&args.campaign);
+    req.default_region.clone_from(&args.default_region);
+    req.date_format.clone_from(&args.date_format);
+    req.phone_check = match args.phone_check {
+        PhoneCheckArg::Format => PhoneCheck::Format,
+        PhoneCheckArg::Valid => PhoneCheck::Valid,
+    };
     req
 }
 

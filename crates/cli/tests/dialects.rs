@@ -18,12 +18,6 @@ use std::process::{Command, Stdio};
 use common::BIN;
 use serde_json::{Value, json};
 
-/// Whether the engine keeps line breaks in text values. It refuses them today
-/// (`invalid_type`, "contains control characters"); once text columns keep `\n`,
-/// `\r\n` and `\t`, flip this to `true`: the Salesforce rows with multi-line
-/// addresses are then expected to import, field by field.
-const TEXT_KEEPS_NEWLINES: bool = false;
-
 /// One run of the binary.
 #[derive(Debug)]
 struct Out {
@@ -177,10 +171,12 @@ struct Case {
     /// The line of every record, in order, as the report gives it.
     lines: Vec<u64>,
     contacts: Vec<Value>,
+    /// The report's errors: (line, code, column).
+    errors: Vec<(u64, &'static str, &'static str)>,
 }
 
 fn cases() -> Vec<Case> {
-    let mut salesforce = vec![
+    let salesforce = vec![
         contact(
             json!({"contact_key": "003A000001", "name": "Ava", "surname": "Martin",
             "email": "ava.martin@example.com", "gsm": "+33123456789",
@@ -196,17 +192,14 @@ fn cases() -> Vec<Case> {
             "email": "sofia.costa@example.pt", "gsm": "+351912345678",
             "birthday": "1999-12-31"}),
         ),
-    ];
-    if TEXT_KEEPS_NEWLINES {
-        salesforce.push(contact(json!({"contact_key": "003A000002", "name": "Liam",
+        // Quoted multi-line addresses: text columns keep their line breaks.
+        contact(json!({"contact_key": "003A000002", "name": "Liam",
             "surname": "Garcia", "email": "liam.garcia@example.com", "gsm": "+34912345678",
-            "mailing_street": "Calle Mayor 5\r\nPiso 3\r\nPuerta B", "birthday": "1992-09-09"})));
-        salesforce.push(contact(
-            json!({"contact_key": "003A000004", "name": "Lucas",
+            "mailing_street": "Calle Mayor 5\r\nPiso 3\r\nPuerta B", "birthday": "1992-09-09"})),
+        contact(json!({"contact_key": "003A000004", "name": "Lucas",
             "surname": "Rossi", "gsm": "+390612345678", "mailing_street": "Via Roma 10\nScala A",
-            "birthday": "2000-10-10"}),
-        ));
-    }
+            "birthday": "2000-10-10"})),
+    ];
     vec![
         Case {
             fixture: "excel-semicolon-bom-crlf.csv",
@@ -235,6 +228,7 @@ fn cases() -> Vec<Case> {
                     "email_permit": true}),
                 ),
             ],
+            errors: vec![],
         },
         Case {
             fixture: "google-sheets.csv",
@@ -258,6 +252,7 @@ fn cases() -> Vec<Case> {
                     "birthday": "1995-11-30"}),
                 ),
             ],
+            errors: vec![],
         },
         Case {
             fixture: "hubspot-export.csv",
@@ -279,6 +274,7 @@ fn cases() -> Vec<Case> {
                     "gsm": "+61412345678"}),
                 ),
             ],
+            errors: vec![],
         },
         Case {
             fixture: "salesforce-report.csv",
@@ -301,10 +297,42 @@ fn cases() -> Vec<Case> {
                 "--map",
                 "Birthdate=birthday",
             ],
-            code: if TEXT_KEEPS_NEWLINES { 0 } else { 3 },
+            code: 0,
             // Records 2 and 4 span three and two physical lines.
             lines: vec![2, 3, 6, 7, 9],
             contacts: salesforce,
+            errors: vec![],
+        },
+        Case {
+            fixture: "excel-national-numbers.csv",
+            setup: vec![],
+            flags: vec![
+                "--default-region",
+                "TR",
+                "--date-format",
+                "%d.%m.%Y",
+                "--phone-check",
+                "valid",
+            ],
+            code: 3,
+            lines: vec![2, 3, 4, 5, 6],
+            contacts: vec![
+                contact(
+                    json!({"contact_key": "tr-1", "name": "Ayşe", "surname": "Kaya",
+                    "gsm": "+905321234567", "birthday": "1990-12-31"}),
+                ),
+                contact(
+                    json!({"contact_key": "tr-2", "name": "Mehmet", "surname": "Öz",
+                    "gsm": "+902121234567", "birthday": "1985-02-01"}),
+                ),
+                // An international number keeps its own country.
+                contact(
+                    json!({"contact_key": "tr-3", "name": "Hans", "surname": "Müller",
+                    "gsm": "+4930901820"}),
+                ),
+            ],
+            // A mobile number 3 digits short, and a 31st of February.
+            errors: vec![(5, "invalid_phone", "gsm"), (6, "invalid_date", "birthday")],
         },
         Case {
             fixture: "contacts.tsv",
@@ -327,6 +355,7 @@ fn cases() -> Vec<Case> {
                     "gsm": "+905551234567"}),
                 ),
             ],
+            errors: vec![],
         },
         Case {
             fixture: "windows-1252.csv",
@@ -353,6 +382,7 @@ fn cases() -> Vec<Case> {
                     "gsm": "+33612345679", "birthday": "1965-02-28"}),
                 ),
             ],
+            errors: vec![],
         },
     ]
 }
@@ -377,30 +407,27 @@ fn every_fixture_imports_field_by_field() {
             .map(|r| r["line"].as_u64().unwrap())
             .collect();
         assert_eq!(lines, case.lines, "{}: record lines", case.fixture);
-        assert_eq!(env.contacts(), case.contacts, "{}", case.fixture);
-        if case.fixture == "salesforce-report.csv" && !TEXT_KEEPS_NEWLINES {
-            // The rows with line breaks in Mailing Street are read whole (framing),
-            // then refused by the engine's control-character rule.
-            let errors: Vec<(u64, &str, &str)> = report["errors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| {
-                    (
-                        e["line"].as_u64().unwrap(),
-                        e["code"].as_str().unwrap(),
-                        e["column"].as_str().unwrap(),
-                    )
-                })
-                .collect();
-            assert_eq!(
-                errors,
-                [
-                    (3, "invalid_type", "mailing_street"),
-                    (7, "invalid_type", "mailing_street")
-                ]
-            );
-        }
+        let mut want = case.contacts.clone();
+        want.sort_by(|a, b| a["contact_key"].as_str().cmp(&b["contact_key"].as_str()));
+        assert_eq!(env.contacts(), want, "{}", case.fixture);
+        let errors: Vec<(u64, String, String)> = report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["line"].as_u64().unwrap(),
+                    e["code"].as_str().unwrap().to_owned(),
+                    e["column"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let want: Vec<(u64, String, String)> = case
+            .errors
+            .iter()
+            .map(|(l, c, col)| (*l, (*c).to_owned(), (*col).to_owned()))
+            .collect();
+        assert_eq!(errors, want, "{}: errors", case.fixture);
     }
 }
 
