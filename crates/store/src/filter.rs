@@ -74,8 +74,8 @@ pub struct Bloom {
 }
 
 impl Bloom {
-    /// A filter sized for `keys` keys at [`BITS_PER_KEY`] (at least one block, at
-    /// most [`BLOCKS_MAX`]: beyond ~850M keys it only answers "maybe" more often).
+    /// A filter sized for `keys` keys at `BITS_PER_KEY` (at least one block, at
+    /// most `BLOCKS_MAX`: beyond ~850M keys it only answers "maybe" more often).
     pub fn with_capacity(keys: u64) -> Bloom {
         let blocks = keys
             .saturating_mul(BITS_PER_KEY)
@@ -144,7 +144,7 @@ impl Bloom {
 }
 
 /// The 64-bit hash a filter keeps for a table key (or lookup prefix): eight bytes
-/// at a time, multiply-rotate, then [`keys::fmix64`] so that every output bit
+/// at a time, multiply-rotate, then `keys::fmix64` so that every output bit
 /// depends on every input bit. In memory only, so free to change.
 pub fn filter_hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -2,8 +2,8 @@
 //! table of recent changes, as ordinary redb tables. Writes go to the delta; once
 //! it holds more than its threshold, the write transaction that filled it merges it
 //! into mid, or every level into the base when mid would then be full (or while
-//! the table is small enough for two levels). [`decide`] makes that choice from the
-//! levels' sizes alone (no I/O); [`compact`] applies it.
+//! the table is small enough for two levels). `decide` makes that choice from the
+//! levels' sizes alone (no I/O); `compact` applies it.
 //!
 //! Why: a B-tree under random inserts dirties about one page per inserted entry once
 //! the tree is larger than a batch, and copy-on-write rewrites every dirtied page at
@@ -15,14 +15,14 @@
 //! `D0`, mid `D1`, base) they are `(D0 + b·D1/D0 + b·B/D1) / entries per page`,
 //! least at `D0 = (b²·B)^(1/3)` and `D1 = (b·B²)^(1/3)`; that is fewer once
 //! `3·(b²·B)^(1/3) < 2·sqrt(b·B)`, i.e. once the base holds more than about
-//! `11.4·b` entries. [`thresholds`] takes `b` to be the configured minimum `m`
+//! `11.4·b` entries. `thresholds` takes `b` to be the configured minimum `m`
 //! (16,384 by default, a typical batch) and picks whichever is cheaper: below the
 //! crossover the mid table stays empty and the delta is merged straight into the
 //! base. This is an LSM tree of two or three levels.
 //!
 //! The logical content of a tiered table is `base` overlaid by `mid`, then by
 //! `delta`: a `Some(v)` entry sets the key to `v`, `None` is a tombstone that hides
-//! the entry of the levels below. Invariant kept by [`write`] and [`compact`] (and
+//! the entry of the levels below. Invariant kept by [`write`] and `compact` (and
 //! verified by `check`): a tombstone is only stored for a key the levels below it
 //! hold (logically: the level right below sets it, or says nothing about it and the
 //! next one down holds it).
@@ -30,7 +30,7 @@
 //! A format-5 file written by an earlier build may also hold a `T_frozen` table, a
 //! level between mid and base (same rules). Readers overlay it where it is;
 //! opening the file for writing merges it into the base and deletes it
-//! ([`fold_frozen`]), so writers never see one.
+//! (`fold_frozen`), so writers never see one.
 //!
 //! The store uses three: `identifiers`, `email_index` and `phone_index`
 //! (docs/format.md, "Tiered tables").
@@ -94,7 +94,7 @@ fn icbrt(x: u128) -> u64 {
 }
 
 /// The entries each level of a tiered table holds (tombstones included), after a
-/// write: what [`decide`] decides from.
+/// write: what `decide` decides from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizes {
     /// The base.
@@ -185,7 +185,7 @@ impl<V: Plain> Tiered<V> {
     }
 
     /// Opens base, mid and delta in the write transaction (creating any that is
-    /// missing). A writable store has no frozen table (see [`fold_frozen`]).
+    /// missing). A writable store has no frozen table (see `fold_frozen`).
     pub fn open_write<'t>(
         &self,
         txn: &'t WriteTransaction,
@@ -499,7 +499,7 @@ fn tombstone<V: Plain>(
     Ok(())
 }
 
-/// Applies [`decide`]'s decision for `t` in the write transaction, after the
+/// Applies `decide`'s decision for `t` in the write transaction, after the
 /// transaction's writes to it, and returns it.
 ///
 /// A merge walks the merged levels in key order, so each page of the table merged
