@@ -256,43 +256,9 @@ pub fn show_bytes(b: &[u8]) -> String {
 /// Parses a UUID written as 32 hex digits, with or without the hyphens of the
 /// `8-4-4-4-12` form (any case), optionally in braces or with a `urn:uuid:` prefix.
 pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
-    let t = text.trim();
-    let t = t.strip_prefix("urn:uuid:").unwrap_or(t);
-    let t = t
-        .strip_prefix('{')
-        .and_then(|x| x.strip_suffix('}'))
-        .unwrap_or(t);
-    let hyphenated = t.len() == 36;
-    if hyphenated {
-        for (i, c) in t.bytes().enumerate() {
-            let want_hyphen = matches!(i, 8 | 13 | 18 | 23);
-            if want_hyphen != (c == b'-') {
-                return None;
-            }
-        }
-    } else if t.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    let mut digits = t.bytes().filter(|c| *c != b'-');
-    for byte in &mut out {
-        let hi = hex_val(digits.next()?)?;
-        let lo = hex_val(digits.next()?)?;
-        *byte = (hi << 4) | lo;
-    }
-    if digits.next().is_some() {
-        return None;
-    }
-    Some(out)
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    uuid::Uuid::try_parse(text.trim())
+        .ok()
+        .map(|u| *u.as_bytes())
 }
 
 /// Whether `slug` matches `[a-z0-9][a-z0-9-]{0,62}` (R1).

@@ -589,12 +589,5 @@ impl WriteView {
 
 /// A UUID in hyphenated lower-case text.
 fn uuid_text(u: &[u8; 16]) -> String {
-    let mut s = String::with_capacity(36);
-    for (i, b) in u.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    uuid::Uuid::from_bytes(*u).hyphenated().to_string()
 }
