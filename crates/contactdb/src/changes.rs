@@ -4,6 +4,7 @@
 
 use ahash::AHashMap;
 use contactdb_merge::Plan;
+use contactdb_merge::events::write_events;
 use contactdb_policy::{Contact, FieldId, Value};
 use contactdb_store::{CampaignInfo, EventKind, NewEvent, WorkspaceId, WriteView};
 
@@ -34,45 +35,6 @@ fn priority(c: &Contact) -> u32 {
     match c.fields.get(FieldId::PRIORITY) {
         Some(Value::Int(p)) => u32::try_from(*p).unwrap_or(u32::MAX),
         _ => PRIORITY_DEFAULT,
-    }
-}
-
-/// The events of one contact write, in the order they happened to it: insert; or
-/// rekey, new aliases, then update when its columns changed.
-fn write_events<'a>(before: Option<&'a Contact>, after: &'a Contact, out: &mut Vec<NewEvent<'a>>) {
-    let Some(b) = before else {
-        out.push(NewEvent {
-            kind: EventKind::Insert,
-            key: &after.key,
-            version: after.version,
-            detail: None,
-        });
-        return;
-    };
-    let start = out.len();
-    if b.key != after.key {
-        out.push(NewEvent {
-            kind: EventKind::Rekey,
-            key: &after.key,
-            version: after.version,
-            detail: Some(&b.key),
-        });
-    }
-    for a in after.aliases.iter().filter(|a| !b.aliases.contains(a)) {
-        out.push(NewEvent {
-            kind: EventKind::Alias,
-            key: &after.key,
-            version: after.version,
-            detail: Some(a),
-        });
-    }
-    if b.fields != after.fields || out.len() == start {
-        out.push(NewEvent {
-            kind: EventKind::Update,
-            key: &after.key,
-            version: after.version,
-            detail: None,
-        });
     }
 }
 
@@ -119,7 +81,7 @@ pub(crate) fn record(
 ) -> Result<(), Error> {
     let mut events: Vec<NewEvent<'_>> = Vec::with_capacity(plan.writes.len());
     for w in &plan.writes {
-        write_events(w.before.as_ref(), &w.after, &mut events);
+        write_events(w, &mut events);
     }
     // Members move in pick order when their priority changes.
     for (w, id) in plan.writes.iter().zip(ids) {

@@ -11,6 +11,7 @@
 //! Architecture invariant: storage reaches this crate only through [`Lookup`]; the
 //! plan is pure data, and nothing here writes.
 
+pub mod events;
 mod identity;
 mod mem;
 mod plan;

@@ -2,12 +2,13 @@
 //! the set-based lookup, the merge, the set-based writes, the feed events and the
 //! stored report, in one transaction under the workspace's writer lock (R14).
 
-use contactdb_merge::{ContactWrite, plan};
+use contactdb_merge::plan;
 use contactdb_policy::request::prepare;
-use contactdb_policy::{BulkRequest, Catalog, Contact, Limits, Report, RequestError, Status};
+use contactdb_policy::{BulkRequest, Catalog, Limits, Report, RequestError, Status};
 use sha2::{Digest, Sha256};
 
-use crate::feed::{EventKind, NewEvent};
+use contactdb_merge::events::write_events;
+
 use crate::lookup::LookupValues;
 use crate::{Error, PgStore, StoredRequest, Wait, WorkspaceId};
 
@@ -52,46 +53,6 @@ pub fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
     let bytes = serde_json::to_vec(&body)
         .map_err(|e| Error::Db(format!("request not serializable: {e}")))?;
     Ok(Sha256::digest(&bytes).into())
-}
-
-/// The feed events of one contact write, in the order they happened to it:
-/// insert; or rekey, new aliases, then update when its columns changed.
-pub fn write_events<'a>(w: &'a ContactWrite, out: &mut Vec<NewEvent<'a>>) {
-    let after: &Contact = &w.after;
-    let Some(b) = &w.before else {
-        out.push(NewEvent {
-            kind: EventKind::Insert,
-            key: &after.key,
-            version: after.version,
-            detail: None,
-        });
-        return;
-    };
-    let start = out.len();
-    if b.key != after.key {
-        out.push(NewEvent {
-            kind: EventKind::Rekey,
-            key: &after.key,
-            version: after.version,
-            detail: Some(&b.key),
-        });
-    }
-    for a in after.aliases.iter().filter(|a| !b.aliases.contains(a)) {
-        out.push(NewEvent {
-            kind: EventKind::Alias,
-            key: &after.key,
-            version: after.version,
-            detail: Some(a),
-        });
-    }
-    if b.fields != after.fields || out.len() == start {
-        out.push(NewEvent {
-            kind: EventKind::Update,
-            key: &after.key,
-            version: after.version,
-            detail: None,
-        });
-    }
 }
 
 impl PgStore {

@@ -5,52 +5,10 @@ use postgres::Client;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 
+pub use contactdb_merge::events::{EventKind, NewEvent};
+
 use crate::rows::{signed, unsigned};
 use crate::{Error, WorkspaceId};
-
-/// What an event reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    /// A contact was inserted.
-    Insert,
-    /// A contact's columns changed.
-    Update,
-    /// A contact was renamed (`detail`: the previous key).
-    Rekey,
-    /// A contact gained an alias (`detail`: the alias).
-    Alias,
-    /// A contact joined a campaign (`detail`: the campaign).
-    Join,
-}
-
-impl EventKind {
-    /// The stored code (`feed.kind`), as the redb store numbers them.
-    pub fn code(self) -> i16 {
-        match self {
-            EventKind::Insert => 1,
-            EventKind::Update => 2,
-            EventKind::Rekey => 3,
-            EventKind::Alias => 4,
-            EventKind::Join => 5,
-        }
-    }
-
-    fn from_code(c: i16) -> Result<Self, Error> {
-        Ok(match c {
-            1 => EventKind::Insert,
-            2 => EventKind::Update,
-            3 => EventKind::Rekey,
-            4 => EventKind::Alias,
-            5 => EventKind::Join,
-            other => {
-                return Err(Error::damaged(
-                    "feed",
-                    format!("unknown event kind {other}"),
-                ));
-            }
-        })
-    }
-}
 
 /// One event of the change feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,19 +31,6 @@ pub struct Event {
     pub job: Option<String>,
 }
 
-/// An event to append: everything but its sequence number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEvent<'a> {
-    /// What happened.
-    pub kind: EventKind,
-    /// The contact's key after the change.
-    pub key: &'a str,
-    /// The contact's version after the change.
-    pub version: u64,
-    /// The previous key, the alias or the campaign.
-    pub detail: Option<&'a str>,
-}
-
 /// Up to `limit` events of `ws` after `after`, in order.
 pub(crate) fn events(
     c: &mut Client,
@@ -103,7 +48,7 @@ pub(crate) fn events(
         .map(|r| {
             Ok(Event {
                 seq: unsigned("feed", r.try_get(0)?)?,
-                kind: EventKind::from_code(r.try_get(1)?)?,
+                kind: kind_of(r.try_get(1)?)?,
                 key: r.try_get(2)?,
                 version: unsigned("feed", r.try_get(3)?)?,
                 at_us: r.try_get(4)?,
@@ -205,7 +150,7 @@ pub(crate) fn copy_events(
         w.write(&[
             &w_id,
             &seq,
-            &e.kind.code(),
+            &i16::from(e.kind.code()),
             &e.key,
             &version,
             &at_us,
@@ -217,4 +162,12 @@ pub(crate) fn copy_events(
     }
     w.finish()?;
     Ok(())
+}
+
+/// The kind a stored `feed.kind` stands for.
+fn kind_of(code: i16) -> Result<EventKind, Error> {
+    u8::try_from(code)
+        .ok()
+        .and_then(EventKind::from_code)
+        .ok_or_else(|| Error::damaged("feed", format!("unknown event kind {code}")))
 }

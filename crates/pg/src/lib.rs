@@ -48,7 +48,7 @@ mod write;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use bulk::{BulkOptions, body_hash, now_us, write_events};
+pub use bulk::{BulkOptions, body_hash, now_us};
 pub use error::Error;
 pub use feed::{Event, EventKind, NewEvent};
 pub use job::{ClaimedJob, JobDataEntry, JobDataKind, JobRecord, JobState};

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{Rng, TestDb};
+use contactdb_merge::events::write_events;
 use contactdb_merge::{ContactWrite, Lookup, Plan, plan};
 use contactdb_pg::{
     BulkOptions, ClaimedJob, Error, EventKind, JobState, LookupValues, PgOptions, PgStore, Wait,
-    WorkspaceId, write_events,
+    WorkspaceId,
 };
 use contactdb_policy::request::prepare;
 use contactdb_policy::{

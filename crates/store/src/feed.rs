@@ -5,52 +5,11 @@ use crate::guard::guarded;
 use redb::ReadableTable;
 use std::sync::Arc;
 
+pub use contactdb_merge::events::{EventKind, NewEvent};
+
 use crate::codec::{self, StoredEvent, StoredEvents};
 use crate::keys::{self, split_ws, ws_bytes, ws_key, ws_seq};
 use crate::{ReadView, StoreError, WorkspaceId, WriteView};
-
-/// What an event reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    /// A contact was inserted.
-    Insert,
-    /// A contact's columns changed.
-    Update,
-    /// A contact was renamed (`detail`: the previous key).
-    Rekey,
-    /// A contact gained an alias (`detail`: the alias).
-    Alias,
-    /// A contact joined a campaign (`detail`: the campaign).
-    Join,
-}
-
-impl EventKind {
-    fn code(self) -> u8 {
-        match self {
-            EventKind::Insert => 1,
-            EventKind::Update => 2,
-            EventKind::Rekey => 3,
-            EventKind::Alias => 4,
-            EventKind::Join => 5,
-        }
-    }
-
-    fn from_code(c: u8) -> Result<Self, StoreError> {
-        Ok(match c {
-            1 => EventKind::Insert,
-            2 => EventKind::Update,
-            3 => EventKind::Rekey,
-            4 => EventKind::Alias,
-            5 => EventKind::Join,
-            other => {
-                return Err(StoreError::corrupt(
-                    "feed",
-                    format!("unknown event kind {other}"),
-                ));
-            }
-        })
-    }
-}
 
 /// One event of the change feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +84,9 @@ impl ReadView {
                     }
                     out.push(Event {
                         seq,
-                        kind: EventKind::from_code(e.kind)?,
+                        kind: EventKind::from_code(e.kind).ok_or_else(|| {
+                            StoreError::corrupt("feed", format!("unknown event kind {}", e.kind))
+                        })?,
                         key: e.key,
                         version: e.version,
                         at_us: batch.at_us,
@@ -197,19 +158,6 @@ fn counter(
             .ok_or_else(|| StoreError::corrupt("counters", format!("{name} is not a u64"))),
         None => Ok(0),
     }
-}
-
-/// An event to append: everything but its sequence number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEvent<'a> {
-    /// What happened.
-    pub kind: EventKind,
-    /// The contact's key after the change.
-    pub key: &'a str,
-    /// The contact's version after the change.
-    pub version: u64,
-    /// The previous key, the alias or the campaign.
-    pub detail: Option<&'a str>,
 }
 
 impl WriteView {
