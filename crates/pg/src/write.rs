@@ -90,7 +90,7 @@ impl PgWrite {
     }
 
     /// The server process id of this transaction's connection (to watch it, or to
-    /// end it with `pg_terminate_backend` from another session).
+    /// end it with `pg_terminate_backend` from another connection).
     pub fn backend_pid(&mut self) -> Result<i32, Error> {
         Ok(self
             .client()?
