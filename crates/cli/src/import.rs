@@ -612,16 +612,7 @@ impl Tally {
     /// was refused before the engine), and its refused records.
     fn add(&mut self, batch: &Batch, report: Option<&Report>) -> anyhow::Result<()> {
         if let Some(report) = report {
-            let s = &report.summary;
-            let t = &mut self.summary;
-            t.total += s.total;
-            t.valid += s.valid;
-            t.invalid += s.invalid;
-            t.inserted += s.inserted;
-            t.updated += s.updated;
-            t.unchanged += s.unchanged;
-            t.failed += s.failed;
-            t.batches += s.batches;
+            self.summary.add(&report.summary);
             self.duplicates += report
                 .results
                 .iter()

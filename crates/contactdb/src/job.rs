@@ -131,15 +131,7 @@ fn combine(parts: Vec<Report>, request_id: Option<String>) -> Report {
         request_error: None,
     };
     for p in parts {
-        let (s, t) = (&p.summary, &mut out.summary);
-        t.total += s.total;
-        t.valid += s.valid;
-        t.invalid += s.invalid;
-        t.inserted += s.inserted;
-        t.updated += s.updated;
-        t.unchanged += s.unchanged;
-        t.failed += s.failed;
-        t.batches += s.batches;
+        out.summary.add(&p.summary);
         out.results.extend(p.results);
         out.errors.extend(p.errors);
         out.warnings.extend(p.warnings);

@@ -245,6 +245,21 @@ pub struct Summary {
     pub batches: u64,
 }
 
+impl Summary {
+    /// Adds the counts of another part of the same request (a job's chunk, an
+    /// import's batch).
+    pub fn add(&mut self, s: &Summary) {
+        self.total += s.total;
+        self.valid += s.valid;
+        self.invalid += s.invalid;
+        self.inserted += s.inserted;
+        self.updated += s.updated;
+        self.unchanged += s.unchanged;
+        self.failed += s.failed;
+        self.batches += s.batches;
+    }
+}
+
 /// The report of one bulk request (R15).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
