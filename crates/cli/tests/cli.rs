@@ -7,131 +7,14 @@
     clippy::panic
 )]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
+mod common;
 
-/// One run of the binary.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-
-    fn json_lines(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-/// A temporary directory with a database path in it.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("contacts.redb")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, bytes).unwrap();
-        p
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap()
-    }
-
-    /// Runs `contactdb --db <db> args...` in the directory, with optional stdin.
-    fn run_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Out {
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(self.dir.path())
-            .arg("--db")
-            .arg(self.db())
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        if let Some(input) = stdin {
-            let mut s = child.stdin.take().unwrap();
-            s.write_all(input).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        let o = Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(
-            !o.stderr.contains("panicked") && !o.stderr.contains("RUST_BACKTRACE"),
-            "panic in {args:?}: {}",
-            o.stderr
-        );
-        o
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        self.run_in(args, None)
-    }
-
-    fn ok(&self, args: &[&str]) -> Out {
-        let o = self.run(args);
-        assert_eq!(o.code, 0, "{args:?}: {o:?}");
-        o
-    }
-
-    /// Every contact of the workspace, as exported JSON Lines.
-    fn contacts(&self) -> Vec<Value> {
-        if !self.db().exists() {
-            return Vec::new();
-        }
-        self.ok(&["export"]).json_lines()
-    }
-
-    fn count(&self) -> u64 {
-        self.ok(&["stats"]).json()["contacts"].as_u64().unwrap()
-    }
-}
-
-/// Key and columns of a contact, without the system fields.
-fn strip(c: &Value) -> Value {
-    let mut c = c.clone();
-    let m = c.as_object_mut().unwrap();
-    for k in ["aliases", "version", "created_at", "updated_at"] {
-        m.remove(k);
-    }
-    c
-}
+use common::{BIN, Env, strip};
 
 const MESSY_CSV: &str = "\
 Identifier,First Name,Last Name,EMAIL,Phone Number,Birthday,Status,Email Permit

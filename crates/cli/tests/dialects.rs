@@ -11,131 +11,24 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use common::BIN;
+use common::{Env, Out, strip};
 use serde_json::{Value, json};
 
-/// One run of the binary.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// Every contact of the workspace without its system fields, by key.
+fn contacts(env: &Env) -> Vec<Value> {
+    let mut v: Vec<Value> = env.contacts().iter().map(strip).collect();
+    v.sort_by(|a, b| a["contact_key"].as_str().cmp(&b["contact_key"].as_str()));
+    v
 }
 
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
-
-/// A temporary directory with a database path in it.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("contacts.redb")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.path(name);
-        std::fs::write(&p, bytes).unwrap();
-        p
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap()
-    }
-
-    fn run_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Out {
-        let mut child = Command::new(BIN)
-            .current_dir(self.dir.path())
-            .arg("--db")
-            .arg(self.db())
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        let o = Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(
-            !o.stderr.contains("panicked") && !o.stderr.contains("internal error"),
-            "panic in {args:?}: {}",
-            o.stderr
-        );
-        o
-    }
-
-    fn run(&self, args: &[&str]) -> Out {
-        self.run_in(args, None)
-    }
-
-    fn ok(&self, args: &[&str]) -> Out {
-        let o = self.run(args);
-        assert_eq!(o.code, 0, "{args:?}: {o:?}");
-        o
-    }
-
-    /// Every contact of the workspace without its system fields, by key.
-    fn contacts(&self) -> Vec<Value> {
-        if !self.db().exists() {
-            return Vec::new();
-        }
-        let mut v: Vec<Value> = self
-            .ok(&["export"])
-            .stdout
-            .lines()
-            .map(|l| strip(&serde_json::from_str(l).unwrap()))
-            .collect();
-        v.sort_by(|a, b| a["contact_key"].as_str().cmp(&b["contact_key"].as_str()));
-        v
-    }
-
-    fn keys(&self) -> Vec<String> {
-        self.contacts()
-            .iter()
-            .map(|c| c["contact_key"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-/// A contact without the fields the engine maintains.
-fn strip(c: &Value) -> Value {
-    let mut c = c.clone();
-    let m = c.as_object_mut().unwrap();
-    for k in ["aliases", "version", "created_at", "updated_at"] {
-        m.remove(k);
-    }
-    c
+/// The keys of every contact, in order.
+fn keys(env: &Env) -> Vec<String> {
+    contacts(env)
+        .iter()
+        .map(|c| c["contact_key"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -409,7 +302,7 @@ fn every_fixture_imports_field_by_field() {
         assert_eq!(lines, case.lines, "{}: record lines", case.fixture);
         let mut want = case.contacts.clone();
         want.sort_by(|a, b| a["contact_key"].as_str().cmp(&b["contact_key"].as_str()));
-        assert_eq!(env.contacts(), want, "{}", case.fixture);
+        assert_eq!(contacts(&env), want, "{}", case.fixture);
         let errors: Vec<(u64, String, String)> = report["errors"]
             .as_array()
             .unwrap()
@@ -458,7 +351,7 @@ fn exports_need_their_flags() {
         "{}",
         o.stderr
     );
-    assert!(env.keys().is_empty());
+    assert!(keys(&env).is_empty());
 
     // Windows-1252 without --encoding: the line and the flag to use.
     let cp = fixture("windows-1252.csv");
@@ -586,7 +479,7 @@ fn a_quoted_multiline_field_in_the_last_row_reaches_the_end_of_the_file() {
         "{}",
         o.stderr
     );
-    assert!(env.keys().is_empty());
+    assert!(keys(&env).is_empty());
 }
 
 const RAGGED: &str =
@@ -611,7 +504,7 @@ fn rows_with_the_wrong_field_count_fail_on_their_own_under_skip() {
         "{}",
         o.stderr
     );
-    assert_eq!(env.keys(), ["k1", "k4"]);
+    assert_eq!(keys(&env), ["k1", "k4"]);
     let report: Value = serde_json::from_str(&env.read("report.json")).unwrap();
     assert_eq!(report["status"], "partial");
     assert_eq!(report["summary"]["total"], 4);
@@ -680,7 +573,7 @@ fn rows_with_the_wrong_field_count_fail_on_their_own_under_skip() {
         "{}",
         o.stderr
     );
-    assert_eq!(env.keys(), ["k1", "k4"]);
+    assert_eq!(keys(&env), ["k1", "k4"]);
 }
 
 #[test]
@@ -707,7 +600,7 @@ fn rows_with_the_wrong_field_count_reject_an_abort_import() {
                 "{batch} {dup}: {}",
                 o.stderr
             );
-            assert!(!env.db().exists() || env.keys().is_empty(), "{batch} {dup}");
+            assert!(!env.db().exists() || keys(&env).is_empty(), "{batch} {dup}");
             let report: Value = serde_json::from_str(&env.read("report.json")).unwrap();
             assert_eq!(report["status"], "rejected");
             let outcomes: Vec<&str> = report["results"]
@@ -921,7 +814,7 @@ fn ignore_unknown_drops_and_lists_unknown_columns_once() {
         o.stderr
     );
     assert_eq!(
-        env.contacts(),
+        contacts(&env),
         [
             contact(json!({"contact_key": "i1", "name": "Ida"})),
             contact(json!({"contact_key": "i2", "name": "Ian"}))
@@ -1037,7 +930,7 @@ fn a_dry_run_reports_as_a_real_run_and_leaves_the_file_unchanged() {
         "{}",
         o.stderr
     );
-    assert_eq!(env.keys(), ["d0"]);
+    assert_eq!(keys(&env), ["d0"]);
     // Without a database file: none is created.
     let env = Env::new();
     env.write("in.csv", "contact_key,name\nn1,New\n");
