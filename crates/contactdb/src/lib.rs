@@ -70,3 +70,22 @@ pub use contactdb_policy::{
     RequestError, Status, Summary, Trigger, Warning, WarningCode,
 };
 pub use contactdb_store::{BackupSummary, Problem, panic_is_contained};
+
+/// The column catalog: the built-in columns, their aliases and kinds, and a
+/// workspace's custom columns, for programs that map foreign headers (a CSV file's
+/// first line) onto contact columns before they build records.
+///
+/// ```
+/// use contactdb::column::{Catalog, canonical_name};
+///
+/// assert_eq!(canonical_name("First Name").as_deref(), Some("first_name"));
+/// let catalog = Catalog::new(&[]);
+/// let column = catalog.resolve("phoneNumber").map_err(|e| format!("{e:?}"))?;
+/// assert_eq!(column.name, "gsm");
+/// # Ok::<(), String>(())
+/// ```
+pub mod column {
+    pub use contactdb_policy::column::{
+        Catalog, ColumnDef, CustomColumn, FieldId, Kind, ResolveError, canonical_name,
+    };
+}
