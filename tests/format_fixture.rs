@@ -360,7 +360,7 @@ fn copy_fixture(version: u32) -> Result<(tempfile::TempDir, PathBuf), Box<dyn st
 /// fixture was written; a retention of a century keeps it replayable however old
 /// the fixture gets (with the default 7 days, this test began failing a week after
 /// it was made).
-fn open_fixture(path: &Path) -> Result<Database, contactdb::Error> {
+fn open_fixture(path: &Path) -> Result<Database, contactdb::OpenError> {
     Database::builder()
         .request_id_retention_days(36_500)
         .open(path)

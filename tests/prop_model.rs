@@ -36,8 +36,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use contactdb::{
-    BulkRequest, ColumnSpec, ColumnType, Contact, Database, EmptyValues, Error, Event, EventKind,
-    Job, JobState, MatchOn, Mode, OnDuplicate, OnInvalid, Report, Workspace,
+    BulkRequest, ColumnSpec, ColumnType, Contact, Database, EmptyValues, Event, EventKind, Job,
+    JobState, MatchOn, Mode, OnDuplicate, OnInvalid, Report, Workspace,
 };
 use model::{Model, ModelContact, ModelEvent, ModelJob, normalize_report};
 use proptest::prelude::*;
@@ -1116,7 +1116,7 @@ fn engine_bulk(ws: &Workspace, req: &Json) -> Result<Report, String> {
     };
     match ws.bulk(&parsed) {
         Ok(rep) => Ok(rep),
-        Err(Error::Request(e)) => Err(e.code().to_owned()),
+        Err(contactdb::BulkError::Request(e)) => Err(e.code().to_owned()),
         Err(other) => Err(format!("unexpected engine error: {other}")),
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use contactdb::{Error, MatchOn, Mode, Outcome, Status};
+use contactdb::{MatchOn, Mode, Outcome, Status, WorkspaceError};
 use serde_json::json;
 
 // R1: a new database has workspace `default`, and it is the only one.
@@ -57,11 +57,11 @@ fn create_and_open_by_slug_and_uuid() -> TestResult {
     // Creating a slug twice is refused and creates nothing.
     assert!(matches!(
         db.create_workspace("acme-2"),
-        Err(Error::InvalidArgument(_))
+        Err(WorkspaceError::Exists { .. })
     ));
     assert!(matches!(
         db.create_workspace("default"),
-        Err(Error::InvalidArgument(_))
+        Err(WorkspaceError::Exists { .. })
     ));
     assert_eq!(db.workspaces()?.len(), 2);
     assert_clean(&db)?;
@@ -96,7 +96,7 @@ fn slug_rules() -> TestResult {
     ] {
         let got = db.create_workspace(bad);
         assert!(
-            matches!(got, Err(Error::InvalidArgument(_))),
+            matches!(got, Err(WorkspaceError::InvalidSlug { .. })),
             "slug {bad:?} should be refused, got {got:?}"
         );
     }
@@ -119,14 +119,14 @@ fn unknown_workspace_is_an_error() -> TestResult {
         "00000000-0000-4000-8000-000000000000",
     ] {
         match db.workspace(name) {
-            Err(Error::NoSuchWorkspace { name: n }) => assert_eq!(n, name),
+            Err(WorkspaceError::NotFound { name: n }) => assert_eq!(n, name),
             other => panic!("workspace {name:?}: expected NoSuchWorkspace, got {other:?}"),
         }
     }
     // Still only `default`, also after asking twice.
     assert!(matches!(
         db.workspace("nope"),
-        Err(Error::NoSuchWorkspace { .. })
+        Err(WorkspaceError::NotFound { .. })
     ));
     let slugs: Vec<String> = db.workspaces()?.into_iter().map(|w| w.slug).collect();
     assert_eq!(slugs, vec!["default".to_owned()]);

@@ -139,7 +139,7 @@ fn not_import_enabled_is_request_error() -> TestResult {
         ],
     );
     match res {
-        Err(Error::Request(e)) => assert_eq!(e.code(), "column_not_import_enabled"),
+        Err(contactdb::BulkError::Request(e)) => assert_eq!(e.code(), "column_not_import_enabled"),
         other => panic!("expected a request error, got {other:?}"),
     }
     // Also when listed in `columns` only.

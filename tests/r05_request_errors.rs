@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use contactdb::{BulkRequest, Database, Error, Mode, Status, Workspace};
+use contactdb::{BulkError, BulkRequest, Database, Mode, Status, Workspace};
 use serde_json::{Value, json};
 
 /// Parses `request` (JSON as a caller sends it), sends it, and checks it is the
@@ -158,7 +158,7 @@ fn request_errors_name_the_problem() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
     let got = upsert(&ws, vec![ok(), json!({"contact_key": "x", "nope": 1})]);
     match got {
-        Err(Error::Request(e)) => {
+        Err(BulkError::Request(e)) => {
             assert_eq!(e.code(), "unknown_column");
             assert!(e.to_string().contains("nope"), "{e}");
         }
@@ -170,7 +170,7 @@ fn request_errors_name_the_problem() -> TestResult {
     );
     r.columns = Some(vec!["name".to_owned()]);
     match ws.bulk(&r) {
-        Err(Error::Request(e)) => {
+        Err(BulkError::Request(e)) => {
             assert_eq!(e.code(), "column_not_in_list");
             let text = e.to_string();
             assert!(text.contains('2') && text.contains("email"), "{text}");
@@ -254,7 +254,7 @@ fn records_max_configurable() -> TestResult {
         let rep = ws.bulk(&req(Mode::Upsert, recs(3)))?;
         assert_eq!(rep.summary.inserted, 3);
         match ws.bulk(&req(Mode::Upsert, recs(5))) {
-            Err(Error::Request(e)) => {
+            Err(BulkError::Request(e)) => {
                 assert_eq!(e.code(), "too_many_records");
                 let t = e.to_string();
                 assert!(t.contains('5') && t.contains('3'), "{t}");

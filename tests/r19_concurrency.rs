@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use contactdb::{BulkRequest, Database, Error, Mode, Outcome, Status};
+use contactdb::{BulkError, BulkRequest, Database, Error, Mode, OpenError, Outcome, Status};
 use serde_json::{Value, json};
 
 const PROBE_ENV: &str = "CONTACTDB_R19_PROBE_PATH";
@@ -112,7 +112,7 @@ fn try_bulk_busy_while_write_held() -> TestResult {
     let held_status = holder.join().expect("holder panicked")?;
     let waited = waiter.join().expect("waiter panicked")?;
 
-    assert!(matches!(busy, Err(Error::Busy)), "try_bulk: {busy:?}");
+    assert!(matches!(busy, Err(BulkError::Busy)), "try_bulk: {busy:?}");
     assert!(
         busy_took < Duration::from_secs(2),
         "try_bulk waited {busy_took:?}"
@@ -169,7 +169,7 @@ fn try_bulk_busy_racing() -> TestResult {
     while Instant::now() < deadline && (busy.is_empty() || ok.is_empty()) {
         let key = format!("t{i}");
         match ws.try_bulk(&req(Mode::Insert, vec![json!({"contact_key": key})])) {
-            Err(Error::Busy) => busy.push(key),
+            Err(BulkError::Busy) => busy.push(key),
             Ok(r) => {
                 assert_eq!(r.status, Status::Applied);
                 ok.push(key);
@@ -209,7 +209,8 @@ fn second_open_same_process() -> TestResult {
     let ws = db.workspace("default")?;
     seed(&ws, vec![json!({"contact_key": "k"})])?;
     match Database::open(&path) {
-        Err(Error::AlreadyOpen(msg)) => {
+        Err(e @ OpenError::AlreadyOpen { .. }) => {
+            let msg = e.to_string();
             assert!(msg.contains("already open"), "{msg}");
         }
         other => panic!("second open: expected AlreadyOpen, got {other:?}"),
@@ -217,7 +218,7 @@ fn second_open_same_process() -> TestResult {
     // Also through the builder.
     assert!(matches!(
         Database::builder().records_max(5).open(&path),
-        Err(Error::AlreadyOpen(_))
+        Err(OpenError::AlreadyOpen { .. })
     ));
     // The first handle still works.
     seed(&ws, vec![json!({"contact_key": "k2"})])?;
@@ -281,10 +282,13 @@ fn child_probe() {
         return;
     };
     match Database::open(&path) {
-        Err(Error::AlreadyOpen(msg)) => println!("PROBE already_open {msg}"),
+        Err(e @ OpenError::AlreadyOpen { .. }) => println!("PROBE already_open {e}"),
         Err(other) => println!("PROBE other_error {other:?}"),
         Ok(db) => {
-            let n = db.workspace("default").and_then(|ws| ws.count());
+            let n = db
+                .workspace("default")
+                .map_err(Error::from)
+                .and_then(|ws| ws.count());
             match n {
                 Ok(n) => println!("PROBE opened {n}"),
                 Err(e) => println!("PROBE opened_but {e:?}"),

@@ -377,7 +377,7 @@ fn hostile_names_and_ids() -> TestResult {
         rec.insert(name.into(), json!(1));
         let res = ws.bulk(&req(Mode::Upsert, vec![Value::Object(rec)]));
         match res {
-            Err(Error::Request(e)) => {
+            Err(contactdb::BulkError::Request(e)) => {
                 assert_eq!(e.code(), "unknown_column", "{:?}", name.get(..10));
                 assert!(e.to_string().len() < 2 * MB);
             }
@@ -404,11 +404,11 @@ fn hostile_names_and_ids() -> TestResult {
     // Hostile workspace names.
     assert!(matches!(
         db.workspace(&long_name),
-        Err(Error::NoSuchWorkspace { .. })
+        Err(contactdb::WorkspaceError::NotFound { .. })
     ));
     assert!(matches!(
         db.create_workspace(&long_name),
-        Err(Error::InvalidArgument(_))
+        Err(contactdb::WorkspaceError::InvalidSlug { .. })
     ));
     assert_eq!(ws.count()?, 1);
     assert_eq!(must_get(&ws, "keep")?, keep);

@@ -122,7 +122,7 @@ fn same_id_different_body_is_refused() -> TestResult {
     ];
     for v in variants {
         match ws.bulk(&v) {
-            Err(contactdb::Error::Request(e)) => {
+            Err(contactdb::BulkError::Request(e)) => {
                 assert_eq!(e.code(), "request_id_reused");
                 assert!(e.to_string().contains("rid"), "{e}");
             }

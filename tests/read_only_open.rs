@@ -1,7 +1,10 @@
 //! R19: `Database::open_read_only` never creates or writes the file, follows the
 //! commits of a writer handle open beside it, and refuses writes.
 
-use contactdb::{BulkRequest, ColumnSpec, ColumnType, Database, Error, Mode};
+use contactdb::{
+    BulkError, BulkRequest, ColumnSpec, ColumnType, Database, Error, Mode, OpenError,
+    WorkspaceError,
+};
 use serde_json::json;
 
 #[test]
@@ -10,7 +13,7 @@ fn missing_file_is_no_database_and_is_not_created() {
     let path = dir.path().join("none.redb");
     assert!(matches!(
         Database::open_read_only(&path),
-        Err(Error::NoDatabase(_))
+        Err(OpenError::NotFound { .. })
     ));
     assert!(!path.exists());
 }
@@ -47,17 +50,23 @@ fn reader_beside_writer_sees_commits_and_cannot_write() {
             Mode::Upsert,
             vec![json!({"contact_key": "c"})]
         )),
-        Err(Error::ReadOnly)
+        Err(BulkError::ReadOnly)
     ));
     assert!(matches!(
         rws.declare_column(ColumnSpec::new("x", ColumnType::Integer)),
         Err(Error::ReadOnly)
     ));
-    assert!(matches!(ro.create_workspace("w"), Err(Error::ReadOnly)));
+    assert!(matches!(
+        ro.create_workspace("w"),
+        Err(WorkspaceError::ReadOnly)
+    ));
     assert!(ro.check().unwrap().is_empty());
 
     // A second writer is refused; the reader is not in its way.
-    assert!(matches!(Database::open(&path), Err(Error::AlreadyOpen(_))));
+    assert!(matches!(
+        Database::open(&path),
+        Err(OpenError::AlreadyOpen { .. })
+    ));
     drop(rws);
     drop(ws);
     drop(db);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use contactdb::{Error, Mode, Outcome, Status};
+use contactdb::{BulkError, Error, Mode, Outcome, Status};
 use serde_json::json;
 
 #[test]
@@ -90,17 +90,17 @@ fn transaction_errors_are_clear() -> TestResult {
     with_id.request_id = Some("r-1".to_owned());
     assert!(matches!(
         txn.apply(&with_id),
-        Err(Error::InvalidArgument(_))
+        Err(BulkError::RequestIdInTransaction)
     ));
     // A request-level problem is an error and the transaction can go on.
     let mut bad = req(Mode::Insert, vec![json!({"contact_key": "k1"})]);
     bad.columns = Some(vec!["no_such_column".to_owned()]);
-    assert!(matches!(txn.apply(&bad), Err(Error::Request(_))));
+    assert!(matches!(txn.apply(&bad), Err(BulkError::Request(_))));
     // R19: a second writer gets busy at once.
-    assert!(matches!(ws.try_begin(), Err(Error::Busy)));
+    assert!(matches!(ws.try_begin(), Err(BulkError::Busy)));
     assert!(matches!(
         ws.try_bulk(&req(Mode::Insert, vec![json!({"contact_key": "x"})])),
-        Err(Error::Busy)
+        Err(BulkError::Busy)
     ));
     txn.apply(&req(Mode::Insert, vec![json!({"contact_key": "k1"})]))?;
     txn.commit()?;
@@ -177,7 +177,7 @@ fn a_dry_run_reports_what_a_real_run_does_and_leaves_the_file_untouched() -> Tes
     let dry_status = ro.workspace("default")?.bulk_dry_run(
         import_batches().into_iter().map(Ok::<_, Error>),
         |r| {
-            dry.push(serde_json::to_value(r).map_err(|e| Error::Internal(e.to_string()))?);
+            dry.push(serde_json::to_value(r).map_err(|e| Error::InvalidArgument(e.to_string()))?);
             Ok(())
         },
     )?;
@@ -192,7 +192,7 @@ fn a_dry_run_reports_what_a_real_run_does_and_leaves_the_file_untouched() -> Tes
     let ws = db.workspace("default")?;
     let mut real = Vec::new();
     let real_status = ws.bulk_atomic(import_batches().into_iter().map(Ok::<_, Error>), |r| {
-        real.push(serde_json::to_value(r).map_err(|e| Error::Internal(e.to_string()))?);
+        real.push(serde_json::to_value(r).map_err(|e| Error::InvalidArgument(e.to_string()))?);
         Ok(())
     })?;
     assert_eq!(dry_status, real_status);

@@ -106,6 +106,7 @@ fuzz_target!(|data: &[u8]| {
     let read = Database::open_read_only(&path).map(|db| {
         let got = db
             .workspace("default")
+            .map_err(contactdb::Error::from)
             .and_then(|ws| ws.get(&o.key))
             .map(|c| serde_json::to_string(&c).unwrap_or_default());
         (got, all(&db))

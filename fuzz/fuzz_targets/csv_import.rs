@@ -78,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
         let mut req = BulkRequest::new(Mode::Upsert, chunk.to_vec());
         req.on_invalid = OnInvalid::Skip;
         match ws.bulk(&req) {
-            Ok(_) | Err(contactdb::Error::Request(_)) => {}
+            Ok(_) | Err(contactdb::BulkError::Request(_)) => {}
             Err(e) => panic!("bulk failed: {e}"),
         }
     }

@@ -137,7 +137,7 @@ fuzz_target!(|data: &[u8]| {
                 model::normalize_report(&mut want);
                 assert_eq!(got, want, "report differs for {req}");
             }
-            (Err(contactdb::Error::Request(e)), Err(code)) => assert_eq!(e.code(), code),
+            (Err(contactdb::BulkError::Request(e)), Err(code)) => assert_eq!(e.code(), code),
             (got, want) => panic!("engine {got:?} vs model {want:?} for {req}"),
         }
         let got: Vec<_> = ws

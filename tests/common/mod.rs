@@ -52,7 +52,7 @@ pub fn dup(mode: Mode, policy: OnDuplicate, records: Vec<Value>) -> BulkRequest 
 }
 
 /// Upserts records with default options; the request must be accepted.
-pub fn upsert(ws: &Workspace, records: Vec<Value>) -> Result<Report, contactdb::Error> {
+pub fn upsert(ws: &Workspace, records: Vec<Value>) -> Result<Report, contactdb::BulkError> {
     ws.bulk(&req(Mode::Upsert, records))
 }
 
@@ -136,9 +136,9 @@ pub fn versions(ws: &Workspace) -> Result<Vec<(String, u64)>, contactdb::Error> 
 }
 
 /// The code of a request-level error, or a description of what came back instead.
-pub fn request_code(res: Result<Report, contactdb::Error>) -> String {
+pub fn request_code(res: Result<Report, contactdb::BulkError>) -> String {
     match res {
-        Err(contactdb::Error::Request(e)) => e.code().to_owned(),
+        Err(contactdb::BulkError::Request(e)) => e.code().to_owned(),
         Err(other) => format!("other error: {other:?}"),
         Ok(r) => format!("accepted with status {:?}", r.status),
     }

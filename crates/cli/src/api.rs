@@ -56,8 +56,8 @@ fn exit(status: HttpStatus) -> ExitCode {
     }
 }
 
-fn refused(e: contactdb::Error) -> anyhow::Result<ApiError> {
-    match e {
+fn refused(e: impl Into<contactdb::Error>) -> anyhow::Result<ApiError> {
+    match e.into() {
         contactdb::Error::Request(r) => Ok(ApiError::bad_request(r.code(), r.to_string())),
         contactdb::Error::Busy => Ok(ApiError {
             status: HttpStatus(429),

@@ -233,7 +233,7 @@ fn read_request(path: &Path) -> anyhow::Result<BulkRequest> {
         .map_err(|e| anyhow!("the request is not a valid bulk request: {e}"))
 }
 
-fn open_runner(db_path: &Path, run: &JobRunArgs) -> Result<Database, contactdb::Error> {
+fn open_runner(db_path: &Path, run: &JobRunArgs) -> Result<Database, contactdb::OpenError> {
     Database::builder()
         .job_chunk_records(run.chunk_records)
         .open(db_path)
@@ -293,7 +293,7 @@ pub fn job(db_path: &Path, workspace: &str, cmd: &JobCommand) -> anyhow::Result<
             let db = loop {
                 match open_runner(db_path, &a.run) {
                     Ok(db) => break db,
-                    Err(contactdb::Error::AlreadyOpen(_)) => {
+                    Err(contactdb::OpenError::AlreadyOpen { .. }) => {
                         std::thread::sleep(Duration::from_millis(200));
                     }
                     Err(e) => {

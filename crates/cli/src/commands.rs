@@ -29,7 +29,7 @@ pub fn open_for_write(path: &Path) -> anyhow::Result<Database> {
 pub fn open_existing(path: &Path) -> anyhow::Result<Database> {
     match Database::open_read_only(path) {
         Ok(db) => Ok(db),
-        Err(contactdb::Error::NoDatabase(_)) => bail!(
+        Err(contactdb::OpenError::NotFound { .. }) => bail!(
             "no database at {} (it is created by the first write, for example `contactdb import FILE`; use --db PATH for another file)",
             path.display()
         ),
@@ -41,7 +41,7 @@ pub fn open_existing(path: &Path) -> anyhow::Result<Database> {
 pub fn open_workspace(db: &Database, name: &str) -> anyhow::Result<Workspace> {
     match db.workspace(name) {
         Ok(ws) => Ok(ws),
-        Err(contactdb::Error::NoSuchWorkspace { .. }) => Err(anyhow!(
+        Err(contactdb::WorkspaceError::NotFound { .. }) => Err(anyhow!(
             "no workspace {name:?} (create it with: contactdb workspace create {name})"
         )),
         Err(e) => Err(e.into()),
@@ -98,7 +98,7 @@ pub fn upsert(db_path: &Path, workspace: &str, args: &UpsertArgs) -> anyhow::Res
                 .open(db_path)
                 .with_context(|| format!("{}", db_path.display()))?;
             let mut report = match db.workspace(workspace) {
-                Err(contactdb::Error::NoSuchWorkspace { name }) => Report::rejected_request(
+                Err(contactdb::WorkspaceError::NotFound { name }) => Report::rejected_request(
                     total,
                     "no_such_workspace",
                     format!("no workspace {name:?}"),
@@ -106,7 +106,7 @@ pub fn upsert(db_path: &Path, workspace: &str, args: &UpsertArgs) -> anyhow::Res
                 Err(e) => return Err(e.into()),
                 Ok(ws) => match ws.bulk(&req) {
                     Ok(r) => r,
-                    Err(contactdb::Error::Request(e)) => {
+                    Err(contactdb::BulkError::Request(e)) => {
                         Report::rejected_request(total, e.code(), e.to_string())
                     }
                     Err(e) => return Err(e.into()),
@@ -432,7 +432,7 @@ pub fn stats(db_path: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
 pub fn repair(db_path: &Path) -> anyhow::Result<ExitCode> {
     let (clean, problems) = match Database::builder().repair_file(db_path) {
         Ok(r) => r,
-        Err(contactdb::Error::NoDatabase(_)) => bail!(
+        Err(contactdb::OpenError::NotFound { .. }) => bail!(
             "no database at {} (use --db PATH for another file)",
             db_path.display()
         ),
@@ -482,7 +482,7 @@ pub fn backup(db_path: &Path, args: &BackupArgs) -> anyhow::Result<ExitCode> {
 pub fn check(db_path: &Path) -> anyhow::Result<ExitCode> {
     let problems = match Database::builder().check_file(db_path) {
         Ok(p) => p,
-        Err(contactdb::Error::NoDatabase(_)) => bail!(
+        Err(contactdb::OpenError::NotFound { .. }) => bail!(
             "no database at {} (use --db PATH for another file)",
             db_path.display()
         ),

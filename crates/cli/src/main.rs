@@ -101,12 +101,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            let damaged = e.chain().any(|c| {
-                matches!(
-                    c.downcast_ref::<contactdb::Error>(),
-                    Some(contactdb::Error::Damaged(_))
-                )
-            });
+            let damaged = e.chain().any(is_damage);
             if damaged {
                 eprint_line(&format!(
                     "error: {}; run `contactdb check`; restore from a backup",
@@ -122,4 +117,28 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Whether an error in a chain says the database file is damaged.
+fn is_damage(e: &(dyn std::error::Error + 'static)) -> bool {
+    use contactdb::{BulkError, Error, OpenError, StorageError, WorkspaceError};
+    let storage = e
+        .downcast_ref::<StorageError>()
+        .or(match e.downcast_ref::<Error>() {
+            Some(Error::Storage(s)) => Some(s),
+            _ => None,
+        })
+        .or(match e.downcast_ref::<OpenError>() {
+            Some(OpenError::Storage(s)) => Some(s),
+            _ => None,
+        })
+        .or(match e.downcast_ref::<WorkspaceError>() {
+            Some(WorkspaceError::Storage(s)) => Some(s),
+            _ => None,
+        })
+        .or(match e.downcast_ref::<BulkError>() {
+            Some(BulkError::Storage(s)) => Some(s),
+            _ => None,
+        });
+    matches!(storage, Some(StorageError::Damaged { .. }))
 }

@@ -160,7 +160,7 @@ impl Workspace {
         let mut out = Vec::with_capacity(members.len());
         for m in members {
             let Some(contact) = contacts.by_internal_id(m.contact_id)? else {
-                return Err(Error::Internal(format!(
+                return Err(Error::internal(format!(
                     "campaign {name:?} lists contact id {} that does not exist; run check",
                     m.contact_id
                 )));

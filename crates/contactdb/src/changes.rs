@@ -61,7 +61,7 @@ pub(crate) fn reached_ids(
                 None => write.contact_id(ws, &r.key)?,
             };
             id.ok_or_else(|| {
-                Error::Internal(format!(
+                Error::internal(format!(
                     "contact {:?} reached by the request has no id",
                     r.key
                 ))

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use contactdb_policy::Limits;
 use contactdb_policy::limits::{RECORDS_MAX_CEILING, RECORDS_MAX_DEFAULT};
-use contactdb_store::{Problem, Store, StoreOptions, Wait};
+use contactdb_store::{Store, StoreOptions, Wait};
 
-use crate::error::Error;
+use crate::error::{Error, OpenError, WorkspaceError, open_error, workspace_error};
 use crate::workspace::Workspace;
 
 /// Default redb page cache: 64 MiB (redb's own default is 1 GiB per database).
@@ -219,18 +219,38 @@ impl Builder {
 
     /// Opens the file at `path` for writing, creating it (with workspace
     /// `default`) if missing. Other processes may open it read-only meanwhile
-    /// ([`Builder::open_read_only`]); a second writer gets [`Error::AlreadyOpen`].
-    pub fn open(self, path: impl AsRef<Path>) -> Result<Database, Error> {
-        let store = Store::open(path.as_ref(), &self.store_options())?;
+    /// ([`Builder::open_read_only`]); a second writer gets
+    /// [`OpenError::AlreadyOpen`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder()
+    ///     .cache_size_bytes(16 << 20)
+    ///     .open(dir.path().join("c.redb"))?;
+    /// assert!(!db.is_read_only());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Database, OpenError> {
+        let store = Store::open(path.as_ref(), &self.store_options()).map_err(open_error)?;
         self.finish(store)
     }
 
     /// Opens an existing file read-only: it is never created, recovered or
-    /// otherwise written ([`Error::NoDatabase`] when missing). Any number of
+    /// otherwise written ([`OpenError::NotFound`] when missing). Any number of
     /// read-only handles may run beside one writer process, each read seeing its
     /// last commit. Writes through the handle fail with [`Error::ReadOnly`].
-    pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Database, Error> {
-        let store = Store::open_read_only(path.as_ref(), &self.store_options())?;
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.redb");
+    /// drop(contactdb::Database::open(&path)?);
+    /// let reader = contactdb::Database::builder().open_read_only(&path)?;
+    /// assert!(reader.is_read_only());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Database, OpenError> {
+        let store =
+            Store::open_read_only(path.as_ref(), &self.store_options()).map_err(open_error)?;
         self.finish(store)
     }
 
@@ -247,27 +267,55 @@ impl Builder {
     /// copy in a temporary directory, since that check repairs what it can, then
     /// the engine's invariants ([`Database::check`]) on that copy. Returns every
     /// problem found; empty = clean. The original file is only read.
-    pub fn check_file(self, path: impl AsRef<Path>) -> Result<Vec<Problem>, Error> {
-        Ok(Store::check_file(path.as_ref(), &self.store_options())?)
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.redb");
+    /// drop(contactdb::Database::open(&path)?);
+    /// assert!(contactdb::Database::builder().check_file(&path)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_file(self, path: impl AsRef<Path>) -> Result<Vec<Problem>, OpenError> {
+        let problems =
+            Store::check_file(path.as_ref(), &self.store_options()).map_err(open_error)?;
+        Ok(problems.into_iter().map(Problem::from_store).collect())
     }
 
     /// Repairs the file at `path` in place: redb's integrity check (every page
     /// checksum verified, the allocator state rebuilt), which writes the file, then
     /// the engine's invariants ([`Database::check`]). Returns whether redb found
-    /// the file clean and the problems left. Fails with [`Error::AlreadyOpen`]
+    /// the file clean and the problems left. Fails with [`OpenError::AlreadyOpen`]
     /// while a writer has the file open; back the file up first.
-    pub fn repair_file(self, path: impl AsRef<Path>) -> Result<(bool, Vec<Problem>), Error> {
-        Ok(Store::repair_file(path.as_ref(), &self.store_options())?)
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.redb");
+    /// drop(contactdb::Database::open(&path)?);
+    /// let (clean, problems) = contactdb::Database::builder().repair_file(&path)?;
+    /// assert!(clean && problems.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn repair_file(self, path: impl AsRef<Path>) -> Result<(bool, Vec<Problem>), OpenError> {
+        let (clean, problems) =
+            Store::repair_file(path.as_ref(), &self.store_options()).map_err(open_error)?;
+        Ok((
+            clean,
+            problems.into_iter().map(Problem::from_store).collect(),
+        ))
     }
 
-    fn finish(self, store: Store) -> Result<Database, Error> {
+    fn finish(self, store: Store) -> Result<Database, OpenError> {
         let pool = match self.merge_threads {
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
                     .thread_name(|i| format!("contactdb-merge-{i}"))
                     .build()
-                    .map_err(|e| Error::Internal(format!("cannot start merge threads: {e}")))?,
+                    .map_err(|e| {
+                        OpenError::Storage(crate::StorageError::Internal {
+                            detail: format!("cannot start merge threads: {e}"),
+                        })
+                    })?,
             ),
             None => None,
         };
@@ -294,14 +342,21 @@ impl Database {
     /// Opens (or creates) a database with default settings.
     ///
     /// A second writer (another handle of this process, or another process)
-    /// gets [`Error::AlreadyOpen`]; read-only handles may run beside it.
-    pub fn open(path: impl AsRef<Path>) -> Result<Database, Error> {
+    /// gets [`OpenError::AlreadyOpen`]; read-only handles may run beside it.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// assert_eq!(db.workspaces()?[0].slug, "default");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Database, OpenError> {
         Builder::default().open(path)
     }
 
     /// Opens an existing database read-only with default settings (see
     /// [`Builder::open_read_only`]).
-    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Database, Error> {
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Database, OpenError> {
         Builder::default().open_read_only(path)
     }
 
@@ -315,11 +370,25 @@ impl Database {
         Builder::default()
     }
 
-    /// Creates a workspace (R1). Its UUID is random.
-    pub fn create_workspace(&self, slug: &str) -> Result<WorkspaceInfo, Error> {
-        let mut w = self.inner.store.begin_write(Wait::Block)?;
-        let info = w.create_workspace(slug, *uuid::Uuid::new_v4().as_bytes(), now_us())?;
-        w.commit()?;
+    /// Creates a workspace. Its UUID is random.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// let acme = db.create_workspace("acme")?;
+    /// assert_eq!(db.workspace(&acme.uuid)?.info().slug, "acme");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_workspace(&self, slug: &str) -> Result<WorkspaceInfo, WorkspaceError> {
+        let mut w = self
+            .inner
+            .store
+            .begin_write(Wait::Block)
+            .map_err(workspace_error)?;
+        let info = w
+            .create_workspace(slug, *uuid::Uuid::new_v4().as_bytes(), now_us())
+            .map_err(workspace_error)?;
+        w.commit().map_err(workspace_error)?;
         Ok(WorkspaceInfo::from_store(&info))
     }
 
@@ -335,12 +404,20 @@ impl Database {
         Ok(v)
     }
 
-    /// The workspace with this slug or UUID; never creates one (R1).
-    pub fn workspace(&self, slug_or_uuid: &str) -> Result<Workspace, Error> {
-        let r = self.inner.store.read()?;
-        match r.workspace(slug_or_uuid)? {
+    /// The workspace with this slug or UUID; never creates one.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// assert_eq!(db.workspace("default")?.count()?, 0);
+    /// assert!(db.workspace("nobody").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn workspace(&self, slug_or_uuid: &str) -> Result<Workspace, WorkspaceError> {
+        let r = self.inner.store.read().map_err(workspace_error)?;
+        match r.workspace(slug_or_uuid).map_err(workspace_error)? {
             Some(info) => Ok(Workspace::new(self.clone(), info)),
-            None => Err(Error::NoSuchWorkspace {
+            None => Err(WorkspaceError::NotFound {
                 name: slug_or_uuid.to_owned(),
             }),
         }
@@ -348,21 +425,86 @@ impl Database {
 
     /// Walks the whole file and reports every inconsistency between contacts and
     /// their indexes. Empty = clean.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// assert!(db.check()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check(&self) -> Result<Vec<Problem>, Error> {
-        Ok(self.inner.store.check()?)
+        let problems = self.inner.store.check()?;
+        Ok(problems.into_iter().map(Problem::from_store).collect())
     }
 
     /// Writes a consistent copy of the last committed state to a new file at
     /// `dest` (which must not exist), from one read transaction, so writers —
     /// in this process or another — may go on meanwhile. Works on read-only
     /// handles. Returns the entries copied and the copy's size in bytes.
-    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<contactdb_store::BackupSummary, Error> {
-        Ok(self.inner.store.backup(dest.as_ref())?)
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// let copy = db.backup(dir.path().join("copy.redb"))?;
+    /// assert!(copy.bytes > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<BackupSummary, OpenError> {
+        let s = self.inner.store.backup(dest.as_ref()).map_err(open_error)?;
+        Ok(BackupSummary {
+            entries: s.entries,
+            bytes: s.bytes,
+        })
     }
 
     /// Size of the database file in bytes.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// assert!(db.file_size()? > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn file_size(&self) -> Result<u64, Error> {
         Ok(self.inner.store.file_size()?)
+    }
+}
+
+/// What [`Database::backup`] copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackupSummary {
+    /// Table entries copied.
+    pub entries: u64,
+    /// Size of the copy in bytes.
+    pub bytes: u64,
+}
+
+/// One inconsistency found by [`Database::check`] or [`Builder::check_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The table holding the offending entry.
+    pub table: &'static str,
+    /// The entry's key, readable, with non-printable bytes escaped.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    fn from_store(p: contactdb_store::Problem) -> Self {
+        Problem {
+            table: p.table,
+            key: p.key,
+            message: p.message,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{}]: {}", self.table, self.key, self.message)
     }
 }
 

@@ -1,20 +1,211 @@
-//! The facade's error type: every way a call into contactdb can fail.
+//! The facade's errors: one type per kind of operation ([`OpenError`] for opening
+//! a file, [`WorkspaceError`] for finding or creating a workspace, [`BulkError`] for
+//! writing a request), each convertible into the general [`Error`] the other calls
+//! return, so `?` works across them.
+
+use std::path::PathBuf;
 
 use contactdb_policy::RequestError;
 use contactdb_store::StoreError;
 
-/// A failed call. Request-level problems of a bulk request are [`Error::Request`];
-/// per-record problems are not errors, they are in the [`crate::Report`].
+/// The storage underneath a call failed. Shared by every error type.
+///
+/// ```
+/// use contactdb::StorageError;
+/// let e = StorageError::Damaged { detail: "checksum mismatch on page 12".into() };
+/// assert_eq!(e.to_string(), "the file is damaged: checksum mismatch on page 12");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The file's content is damaged: redb found an inconsistent page or checksum,
+    /// a stored entry does not decode, or a read stopped on a malformed page (then
+    /// the handle refuses every later call). Restore the file from a backup.
+    #[error("the file is damaged: {detail}")]
+    Damaged {
+        /// What was found.
+        detail: String,
+    },
+    /// Reading or writing the file failed (an I/O error, a full disk).
+    #[error("{detail}")]
+    Io {
+        /// What failed, as the operating system or redb said it.
+        detail: String,
+    },
+    /// A bug: an internal step panicked. Nothing was written.
+    #[error("internal error: {detail}")]
+    Internal {
+        /// What panicked.
+        detail: String,
+    },
+}
+
+/// Why a database file could not be opened, checked or repaired.
+///
+/// ```
+/// use contactdb::{Database, OpenError};
+/// let dir = tempfile::tempdir()?;
+/// let missing = dir.path().join("none.redb");
+/// match Database::open_read_only(&missing) {
+///     Err(OpenError::NotFound { path }) => assert_eq!(path, missing),
+///     other => panic!("expected NotFound, got {other:?}"),
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Another handle (this process or another one) has the file open for writing.
+    #[error("busy: database {} is already open for writing (by this or another process)", path.display())]
+    AlreadyOpen {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A read-only open (or a check) found no file at the path; nothing was created.
+    #[error("no database at {}", path.display())]
+    NotFound {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// The file is not a contactdb database (empty, another kind of file, or a redb
+    /// database of another program).
+    #[error("cannot open database: the file is not a contactdb database ({detail})")]
+    NotContactdb {
+        /// What the open found.
+        detail: String,
+    },
+    /// The file was written in another on-disk format. It is not converted in
+    /// place: export it with the version that wrote it and import the export into
+    /// a new file.
+    #[error(
+        "this file is format {found}; contactdb {} reads format {expected} only: export it with the contactdb version that wrote it (`contactdb export`) and import the export into a new file",
+        env!("CARGO_PKG_VERSION")
+    )]
+    UnsupportedFormat {
+        /// The format recorded in the file.
+        found: u32,
+        /// The format this build reads and writes.
+        expected: u32,
+    },
+    /// A read-only open of a file whose last writer did not close it: open it once
+    /// for writing, which recovers it.
+    #[error(
+        "the database was not closed cleanly and needs recovery, which a read-only open does not do: open it once for writing (any write command recovers it)"
+    )]
+    NeedsRecovery,
+    /// A backup's destination exists already (a backup never overwrites a file).
+    #[error("{} exists already: a backup never overwrites a file", path.display())]
+    DestinationExists {
+        /// The destination.
+        path: PathBuf,
+    },
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Why a workspace could not be found or created.
+///
+/// ```
+/// use contactdb::{Database, WorkspaceError};
+/// let dir = tempfile::tempdir()?;
+/// let db = Database::open(dir.path().join("c.redb"))?;
+/// assert!(matches!(db.workspace("acme"), Err(WorkspaceError::NotFound { .. })));
+/// assert!(matches!(db.create_workspace("Not A Slug"), Err(WorkspaceError::InvalidSlug { .. })));
+/// db.create_workspace("acme")?;
+/// assert!(matches!(db.create_workspace("acme"), Err(WorkspaceError::Exists { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkspaceError {
+    /// No workspace with that slug or UUID; workspaces are never created
+    /// implicitly.
+    #[error("no workspace {name:?}")]
+    NotFound {
+        /// As given.
+        name: String,
+    },
+    /// A slug that does not match `[a-z0-9][a-z0-9-]{0,62}`.
+    #[error("invalid workspace slug {slug:?}: must match [a-z0-9][a-z0-9-]{{0,62}}")]
+    InvalidSlug {
+        /// The refused slug.
+        slug: String,
+    },
+    /// A workspace with this slug exists already.
+    #[error("workspace {slug:?} already exists")]
+    Exists {
+        /// The slug that is taken.
+        slug: String,
+    },
+    /// A write through a handle opened read-only.
+    #[error("the database is open read-only")]
+    ReadOnly,
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Why a bulk request, or a transaction of several, wrote nothing. Problems of
+/// single records are not errors: they are in the [`crate::Report`].
+///
+/// ```
+/// use contactdb::{BulkError, BulkRequest, Database, Mode};
+/// let dir = tempfile::tempdir()?;
+/// let db = Database::open(dir.path().join("c.redb"))?;
+/// let ws = db.workspace("default")?;
+/// let empty = BulkRequest::new(Mode::Upsert, vec![]);
+/// match ws.bulk(&empty) {
+///     Err(BulkError::Request(e)) => assert_eq!(e.code(), "no_records"),
+///     other => panic!("expected a rejected request, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BulkError {
+    /// The request was rejected as a whole before anything was read or written.
+    #[error("request rejected: {0}")]
+    Request(#[from] RequestError),
+    /// Another write is in progress and the call was not to wait
+    /// ([`crate::Workspace::try_bulk`], [`crate::Workspace::try_begin`]).
+    #[error("another write is in progress (busy)")]
+    Busy,
+    /// A write through a handle opened read-only.
+    #[error("the database is open read-only")]
+    ReadOnly,
+    /// A request with a `request_id` given to [`crate::Transaction::apply`].
+    #[error("requests applied in a transaction may not carry a request_id")]
+    RequestIdInTransaction,
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A failed call: the error of the calls without an error type of their own, and
+/// what every other error type converts into.
+///
+/// ```
+/// use contactdb::{Database, Error};
+/// fn count(path: &std::path::Path) -> Result<u64, Error> {
+///     let db = Database::open(path)?;           // OpenError converts
+///     let ws = db.workspace("default")?;        // WorkspaceError converts
+///     ws.count()
+/// }
+/// let dir = tempfile::tempdir()?;
+/// assert_eq!(count(&dir.path().join("c.redb"))?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The bulk request was rejected as a whole before anything was read or written (R5).
+    /// The bulk request was rejected as a whole before anything was read or written.
     #[error("request rejected: {0}")]
     Request(#[from] RequestError),
-    /// `try_bulk` found another write in progress (R19).
+    /// Another write was in progress and the call was not to wait.
     #[error("another write is in progress (busy)")]
     Busy,
-    /// No workspace with that slug or UUID (R1).
+    /// No workspace with that slug or UUID.
     #[error("no workspace {name:?}")]
     NoSuchWorkspace {
         /// As given.
@@ -23,49 +214,146 @@ pub enum Error {
     /// An argument that is not valid (a slug, an email to search for, a column spec).
     #[error("{0}")]
     InvalidArgument(String),
-    /// The database file is open for writing by another handle or process (R19).
-    #[error("{0}")]
-    AlreadyOpen(String),
-    /// A read-only open found no file at the path; nothing was created.
-    #[error("no database at {0}")]
-    NoDatabase(String),
+    /// The file could not be opened.
+    #[error(transparent)]
+    Open(OpenError),
     /// A write through a handle opened with [`crate::Database::open_read_only`].
     #[error("the database is open read-only")]
     ReadOnly,
-    /// The file's content is damaged: redb found an inconsistent page or checksum,
-    /// a stored entry does not decode, or a read stopped on a malformed page (then
-    /// the handle refuses every later call). Restore the file from a backup.
-    #[error("the file is damaged: {0}")]
-    Damaged(String),
-    /// Storage failed: an I/O error, or a file that is not a contactdb database
-    /// of a format this version reads. The text says which.
-    #[error("{0}")]
-    Storage(String),
-    /// A bug: an internal step panicked. Nothing was written.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<OpenError> for Error {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Storage(s) => Error::Storage(s),
+            other => Error::Open(other),
+        }
+    }
+}
+
+impl From<WorkspaceError> for Error {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::NotFound { name } => Error::NoSuchWorkspace { name },
+            WorkspaceError::ReadOnly => Error::ReadOnly,
+            WorkspaceError::Storage(s) => Error::Storage(s),
+            other => Error::InvalidArgument(other.to_string()),
+        }
+    }
+}
+
+impl From<BulkError> for Error {
+    fn from(e: BulkError) -> Self {
+        match e {
+            BulkError::Request(r) => Error::Request(r),
+            BulkError::Busy => Error::Busy,
+            BulkError::ReadOnly => Error::ReadOnly,
+            BulkError::Storage(s) => Error::Storage(s),
+            other @ BulkError::RequestIdInTransaction => Error::InvalidArgument(other.to_string()),
+        }
+    }
+}
+
+impl Error {
+    /// Whether the file's content is damaged (then restore it from a backup).
+    ///
+    /// ```
+    /// use contactdb::{Error, StorageError};
+    /// let e = Error::from(StorageError::Damaged { detail: "bad page".into() });
+    /// assert!(e.is_damage());
+    /// assert!(!Error::Busy.is_damage());
+    /// ```
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Error::Storage(StorageError::Damaged { .. }))
+    }
+
+    /// A panic inside an internal step, as an error.
+    pub(crate) fn internal(detail: impl Into<String>) -> Self {
+        Error::Storage(StorageError::Internal {
+            detail: detail.into(),
+        })
+    }
+
+    /// This error as the error of a write call: the variants a write can meet map
+    /// one to one; the others (which a write does not produce) are reported as an
+    /// internal error naming them.
+    pub(crate) fn into_bulk(self) -> BulkError {
+        match self {
+            Error::Request(r) => BulkError::Request(r),
+            Error::Busy => BulkError::Busy,
+            Error::ReadOnly => BulkError::ReadOnly,
+            Error::Storage(s) => BulkError::Storage(s),
+            other => BulkError::Storage(StorageError::Internal {
+                detail: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// The storage failure inside a store error that is not one of the cases a caller
+/// handles.
+pub(crate) fn storage_error(e: StoreError) -> StorageError {
+    if e.is_damage() {
+        return StorageError::Damaged {
+            detail: match e {
+                StoreError::Damaged { detail } => detail,
+                other => other.to_string(),
+            },
+        };
+    }
+    StorageError::Io {
+        detail: e.to_string(),
+    }
+}
+
+pub(crate) fn open_error(e: StoreError) -> OpenError {
+    match e {
+        StoreError::AlreadyOpen { path } => OpenError::AlreadyOpen { path },
+        StoreError::NoDatabase { path } => OpenError::NotFound { path },
+        StoreError::BackupDestinationExists { path } => OpenError::DestinationExists { path },
+        StoreError::FormatVersion { found, expected } => {
+            OpenError::UnsupportedFormat { found, expected }
+        }
+        StoreError::NeedsRecovery => OpenError::NeedsRecovery,
+        StoreError::NotADatabase { detail } => OpenError::NotContactdb { detail },
+        StoreError::NotAContactDb => OpenError::NotContactdb {
+            detail: "a redb database without a contactdb format version".into(),
+        },
+        other => OpenError::Storage(storage_error(other)),
+    }
+}
+
+pub(crate) fn workspace_error(e: StoreError) -> WorkspaceError {
+    match e {
+        StoreError::InvalidSlug { slug } => WorkspaceError::InvalidSlug { slug },
+        StoreError::WorkspaceExists { slug } => WorkspaceError::Exists { slug },
+        StoreError::ReadOnly => WorkspaceError::ReadOnly,
+        other => WorkspaceError::Storage(storage_error(other)),
+    }
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        if e.is_damage() {
-            return Error::Damaged(match e {
-                StoreError::Damaged { detail } => detail,
-                other => other.to_string(),
-            });
-        }
         match e {
             StoreError::Busy => Error::Busy,
-            StoreError::NoDatabase { path } => Error::NoDatabase(path.display().to_string()),
             StoreError::ReadOnly => Error::ReadOnly,
-            StoreError::AlreadyOpen { .. } => Error::AlreadyOpen(e.to_string()),
             StoreError::InvalidSlug { .. }
             | StoreError::WorkspaceExists { .. }
+            | StoreError::CampaignExists { .. }
             | StoreError::ColumnInvalid { .. }
             | StoreError::ColumnInUse { .. }
-            | StoreError::TooManyColumns
-            | StoreError::BackupDestinationExists { .. } => Error::InvalidArgument(e.to_string()),
-            other => Error::Storage(other.to_string()),
+            | StoreError::TooManyColumns => Error::InvalidArgument(e.to_string()),
+            StoreError::AlreadyOpen { .. }
+            | StoreError::NoDatabase { .. }
+            | StoreError::BackupDestinationExists { .. }
+            | StoreError::FormatVersion { .. }
+            | StoreError::NeedsRecovery
+            | StoreError::NotADatabase { .. }
+            | StoreError::NotAContactDb => Error::from(open_error(e)),
+            other => Error::Storage(storage_error(other)),
         }
     }
 }

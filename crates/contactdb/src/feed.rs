@@ -109,7 +109,7 @@ impl Workspace {
                     detail: e.detail,
                     trigger: match e.trigger {
                         Some(t) => Some(serde_json::from_str(&t).map_err(|err| {
-                            Error::Internal(format!("stored trigger unreadable: {err}"))
+                            Error::internal(format!("stored trigger unreadable: {err}"))
                         })?),
                         None => None,
                     },

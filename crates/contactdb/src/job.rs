@@ -91,7 +91,7 @@ fn job_of(r: &JobRecord, with_report: bool) -> Result<Job, Error> {
     let report = if with_report && state == JobState::Succeeded && !r.report_json.is_empty() {
         Some(
             serde_json::from_str(&r.report_json)
-                .map_err(|e| Error::Internal(format!("stored job report unreadable: {e}")))?,
+                .map_err(|e| Error::internal(format!("stored job report unreadable: {e}")))?,
         )
     } else {
         None
@@ -115,7 +115,7 @@ fn parse_id(id: &str) -> Result<[u8; 16], Error> {
 }
 
 fn internal(what: &str) -> impl Fn(serde_json::Error) -> Error + '_ {
-    move |e| Error::Internal(format!("{what}: {e}"))
+    move |e| Error::internal(format!("{what}: {e}"))
 }
 
 /// Folds the reports of a job's chunks (in order) into the job's report.
@@ -278,7 +278,7 @@ impl Workspace {
             }
         }
         let r = inner.store.read()?.job(self.id(), &id)?;
-        let r = r.ok_or_else(|| Error::Internal("a job vanished while it ran".to_owned()))?;
+        let r = r.ok_or_else(|| Error::internal("a job vanished while it ran".to_owned()))?;
         job_of(&r, true)
     }
 
@@ -342,12 +342,12 @@ impl Workspace {
                 .read()?
                 .job_data(self.id(), job.number, JobDataKind::Request)?;
         let Some((_, text)) = stored.first() else {
-            return Err(Error::Internal(
+            return Err(Error::internal(
                 "a running job has no stored request".to_owned(),
             ));
         };
         serde_json::from_slice(text)
-            .map_err(|e| Error::Internal(format!("stored job request unreadable: {e}")))
+            .map_err(|e| Error::internal(format!("stored job request unreadable: {e}")))
     }
 
     /// The contacts a job's committed chunks reached, with the index of the first
@@ -438,7 +438,7 @@ impl Workspace {
         )?;
         let mut j = w
             .job(self.id(), &job.id)?
-            .ok_or_else(|| Error::Internal("a job vanished while it ran".to_owned()))?;
+            .ok_or_else(|| Error::internal("a job vanished while it ran".to_owned()))?;
         j.processed = u64::try_from(end).unwrap_or(u64::MAX);
         j.updated_at_us = now;
         w.put_job(self.id(), &j)?;
@@ -513,7 +513,7 @@ impl Workspace {
         let report = combine(parts, req.request_id.clone());
         let mut j = w
             .job(self.id(), &job.id)?
-            .ok_or_else(|| Error::Internal("a job vanished while it ran".to_owned()))?;
+            .ok_or_else(|| Error::internal("a job vanished while it ran".to_owned()))?;
         j.state = contactdb_store::JobState::Succeeded;
         j.report_json =
             serde_json::to_string(&report).map_err(internal("report not serializable"))?;

@@ -53,8 +53,8 @@ mod workspace;
 
 pub use campaign::{CAMPAIGN_NAME_MAX, Campaign, Member};
 pub use contact::Contact;
-pub use database::{Builder, Database, WorkspaceInfo};
-pub use error::Error;
+pub use database::{BackupSummary, Builder, Database, Problem, WorkspaceInfo};
+pub use error::{BulkError, Error, OpenError, StorageError, WorkspaceError};
 pub use feed::{Consumer, Event, EventKind, FEED_CHUNK_DEFAULT};
 pub use job::{JOB_CHUNK_RECORDS_DEFAULT, JOB_RECORDS_MAX_DEFAULT, Job, JobState};
 pub use key::{KeyInfo, Role};
@@ -69,7 +69,28 @@ pub use contactdb_policy::{
     Mode, OnDuplicate, OnInvalid, Outcome, PhoneCheck, RecordError, RecordResult, Report,
     RequestError, Status, Summary, Trigger, Warning, WarningCode,
 };
-pub use contactdb_store::{BackupSummary, Problem, panic_is_contained};
+
+/// The timestamp type of contacts, events, campaigns and workspaces (from the
+/// `jiff` crate), re-exported so programs need not depend on `jiff` themselves.
+///
+/// ```
+/// let t: contactdb::Timestamp = "2026-12-03T09:00:00Z".parse()?;
+/// assert_eq!(t.as_second(), 1_796_288_400);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub use jiff::Timestamp;
+
+/// Whether a panic raised now, on this thread, will be caught by contactdb and
+/// reported as a damaged file ([`StorageError::Damaged`]) instead of unwinding. A
+/// process-wide panic hook uses it to stay silent about panics that end as
+/// ordinary errors.
+///
+/// ```
+/// assert!(!contactdb::panic_is_contained());
+/// ```
+pub fn panic_is_contained() -> bool {
+    contactdb_store::panic_is_contained()
+}
 
 /// The column catalog: the built-in columns, their aliases and kinds, and a
 /// workspace's custom columns, for programs that map foreign headers (a CSV file's

@@ -7,7 +7,7 @@ use contactdb_store::{ContactsView, Wait, WriteView};
 
 use crate::changes;
 use crate::database::now_us;
-use crate::error::Error;
+use crate::error::{BulkError, Error};
 use crate::layered::{Carry, Layered};
 use crate::workspace::{Workspace, run_plan, trigger_json};
 
@@ -93,10 +93,16 @@ impl<'ws> Transaction<'ws> {
 
     /// Plans `req` against the database plus the requests applied before it in this
     /// transaction, and applies it unless its report is `rejected`. Request-level
-    /// problems are `Err(Error::Request(_))` and change nothing; the transaction
-    /// can go on.
-    pub fn apply(&mut self, req: &BulkRequest) -> Result<Report, Error> {
+    /// problems are `Err(BulkError::Request(_))` and change nothing; the
+    /// transaction can go on. A request may not carry a `request_id` here
+    /// ([`BulkError::RequestIdInTransaction`]): a replay could not tell which
+    /// transaction's requests had committed.
+    pub fn apply(&mut self, req: &BulkRequest) -> Result<Report, BulkError> {
+        if req.request_id.is_some() {
+            return Err(BulkError::RequestIdInTransaction);
+        }
         self.step(req, Rejected::Nothing, true)
+            .map_err(Error::into_bulk)
     }
 
     /// As [`Transaction::apply`], with the choice of what a rejected request leaves
@@ -178,7 +184,11 @@ impl<'ws> Transaction<'ws> {
     }
 
     /// Makes everything applied in this transaction durable, at once.
-    pub fn commit(mut self) -> Result<(), Error> {
+    pub fn commit(self) -> Result<(), BulkError> {
+        self.commit_inner().map_err(Error::into_bulk)
+    }
+
+    pub(crate) fn commit_inner(mut self) -> Result<(), Error> {
         let inner = &self.ws.db().inner;
         // The contacts view reads through the write; it ends before the commit.
         self.contacts = None;

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::changes;
 use crate::contact::Contact;
 use crate::database::{Database, Inner, WorkspaceInfo, now_us};
-use crate::error::Error;
+use crate::error::{BulkError, Error};
 use crate::layered::{Carry, Layered};
 use crate::snapshot::Snapshot;
 use crate::txn::{Rejected, Transaction};
@@ -69,14 +69,28 @@ impl Workspace {
     /// assert_eq!(ws.get("k1")?.map(|c| c.columns["name"].clone()), Some(json!("Ann")));
     /// # Ok(()) }
     /// ```
-    pub fn bulk(&self, req: &BulkRequest) -> Result<Report, Error> {
-        self.bulk_with(req, Wait::Block)
+    pub fn bulk(&self, req: &BulkRequest) -> Result<Report, BulkError> {
+        self.bulk_with(req, Wait::Block).map_err(Error::into_bulk)
     }
 
-    /// As [`Workspace::bulk`], but returns [`Error::Busy`] at once instead of waiting
-    /// for another write (R19).
-    pub fn try_bulk(&self, req: &BulkRequest) -> Result<Report, Error> {
-        self.bulk_with(req, Wait::No)
+    /// As [`Workspace::bulk`], but returns [`BulkError::Busy`] at once instead of
+    /// waiting for another write.
+    ///
+    /// ```
+    /// use contactdb::{BulkError, BulkRequest, Database, Mode};
+    /// use serde_json::json;
+    /// let dir = tempfile::tempdir()?;
+    /// let db = Database::open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let txn = ws.begin()?;                        // holds the write lock
+    /// let req = BulkRequest::new(Mode::Upsert, vec![json!({"contact_key": "k1"})]);
+    /// assert!(matches!(ws.try_bulk(&req), Err(BulkError::Busy)));
+    /// drop(txn);
+    /// assert_eq!(ws.try_bulk(&req)?.summary.inserted, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_bulk(&self, req: &BulkRequest) -> Result<Report, BulkError> {
+        self.bulk_with(req, Wait::No).map_err(Error::into_bulk)
     }
 
     fn bulk_with(&self, req: &BulkRequest, wait: Wait) -> Result<Report, Error> {
@@ -97,7 +111,7 @@ impl Workspace {
                         }));
                     }
                     let mut report: Report = serde_json::from_str(&stored.report_json)
-                        .map_err(|e| Error::Internal(format!("stored report unreadable: {e}")))?;
+                        .map_err(|e| Error::internal(format!("stored report unreadable: {e}")))?;
                     report.replayed = true;
                     return Ok(report);
                 }
@@ -134,7 +148,7 @@ impl Workspace {
         )?;
         if let (Some(id), Some(hash)) = (&req.request_id, body_hash) {
             let report_json = serde_json::to_string(&plan.report)
-                .map_err(|e| Error::Internal(format!("report not serializable: {e}")))?;
+                .map_err(|e| Error::internal(format!("report not serializable: {e}")))?;
             write.put_request(
                 self.id,
                 id,
@@ -241,21 +255,32 @@ impl Workspace {
             }
         })?;
         if status != Status::Rejected {
-            txn.commit()?;
+            txn.commit_inner()?;
         }
         Ok(status)
     }
 
     /// Starts a write transaction that applies several requests atomically,
     /// waiting for any write in progress (see [`Transaction`]).
-    pub fn begin(&self) -> Result<Transaction<'_>, Error> {
-        Transaction::begin(self, Wait::Block)
+    pub fn begin(&self) -> Result<Transaction<'_>, BulkError> {
+        Transaction::begin(self, Wait::Block).map_err(Error::into_bulk)
     }
 
-    /// As [`Workspace::begin`], but returns [`Error::Busy`] at once instead of
+    /// As [`Workspace::begin`], but returns [`BulkError::Busy`] at once instead of
     /// waiting for another write.
-    pub fn try_begin(&self) -> Result<Transaction<'_>, Error> {
-        Transaction::begin(self, Wait::No)
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let first = ws.try_begin()?;
+    /// assert!(matches!(ws.try_begin(), Err(contactdb::BulkError::Busy)));
+    /// first.rollback();
+    /// assert!(ws.try_begin().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_begin(&self) -> Result<Transaction<'_>, BulkError> {
+        Transaction::begin(self, Wait::No).map_err(Error::into_bulk)
     }
 
     /// The campaign `req` names, as `write` sees it; sets `prepared` up to check its
@@ -341,7 +366,7 @@ impl Workspace {
     }
 }
 
-/// Plans a request. A panic inside the merge (a bug) becomes [`Error::Internal`];
+/// Plans a request. A panic inside the merge (a bug) becomes an internal [`crate::StorageError`];
 /// the caller's write transaction is then dropped, which aborts it.
 pub(crate) fn run_plan<L: Lookup<Error = StoreError>>(
     inner: &Inner,
@@ -376,7 +401,7 @@ pub(crate) fn run_plan_part<L: Lookup<Error = StoreError>>(
             part,
         )
     }))
-    .map_err(|_| Error::Internal("the merge panicked; nothing was written".to_owned()))?
+    .map_err(|_| Error::internal("the merge panicked; nothing was written".to_owned()))?
     .map_err(Error::from)
 }
 
@@ -386,7 +411,7 @@ pub(crate) fn trigger_json(req: &BulkRequest) -> Result<Option<String>, Error> {
         .as_ref()
         .map(serde_json::to_string)
         .transpose()
-        .map_err(|e| Error::Internal(format!("trigger not serializable: {e}")))
+        .map_err(|e| Error::internal(format!("trigger not serializable: {e}")))
 }
 
 /// SHA-256 of the request without its `request_id`, as canonical JSON (R21).
@@ -394,7 +419,7 @@ fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
     let mut body = req.clone();
     body.request_id = None;
     let bytes = serde_json::to_vec(&body)
-        .map_err(|e| Error::Internal(format!("request not serializable: {e}")))?;
+        .map_err(|e| Error::internal(format!("request not serializable: {e}")))?;
     Ok(Sha256::digest(&bytes).into())
 }
 

@@ -229,8 +229,8 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Answer> {
     })
 }
 
-fn refused(e: contactdb::Error) -> Answer {
-    match e {
+fn refused(e: impl Into<contactdb::Error>) -> Answer {
+    match e.into() {
         contactdb::Error::Request(r) => error(400, r.code(), r.to_string()),
         contactdb::Error::Busy => {
             let mut a = error(
