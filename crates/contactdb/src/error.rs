@@ -205,18 +205,15 @@ pub enum Error {
     /// Another write was in progress and the call was not to wait.
     #[error("another write is in progress (busy)")]
     Busy,
-    /// No workspace with that slug or UUID.
-    #[error("no workspace {name:?}")]
-    NoSuchWorkspace {
-        /// As given.
-        name: String,
-    },
     /// An argument that is not valid (a slug, an email to search for, a column spec).
     #[error("{0}")]
     InvalidArgument(String),
     /// The file could not be opened.
     #[error(transparent)]
     Open(OpenError),
+    /// A workspace could not be found or created.
+    #[error(transparent)]
+    Workspace(WorkspaceError),
     /// A write through a handle opened with [`crate::Database::open_read_only`].
     #[error("the database is open read-only")]
     ReadOnly,
@@ -237,10 +234,9 @@ impl From<OpenError> for Error {
 impl From<WorkspaceError> for Error {
     fn from(e: WorkspaceError) -> Self {
         match e {
-            WorkspaceError::NotFound { name } => Error::NoSuchWorkspace { name },
             WorkspaceError::ReadOnly => Error::ReadOnly,
             WorkspaceError::Storage(s) => Error::Storage(s),
-            other => Error::InvalidArgument(other.to_string()),
+            other => Error::Workspace(other),
         }
     }
 }
@@ -340,9 +336,10 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Busy => Error::Busy,
             StoreError::ReadOnly => Error::ReadOnly,
-            StoreError::InvalidSlug { .. }
-            | StoreError::WorkspaceExists { .. }
-            | StoreError::CampaignExists { .. }
+            StoreError::InvalidSlug { .. } | StoreError::WorkspaceExists { .. } => {
+                Error::from(workspace_error(e))
+            }
+            StoreError::CampaignExists { .. }
             | StoreError::ColumnInvalid { .. }
             | StoreError::ColumnInUse { .. }
             | StoreError::TooManyColumns => Error::InvalidArgument(e.to_string()),
