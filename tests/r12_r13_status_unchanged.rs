@@ -131,7 +131,7 @@ fn update_status_rules() -> TestResult {
     assert_eq!(col(&must_get(&ws, "k")?, "gsm_status"), json!("P"));
     let rep = ws.bulk(&match_all(
         Mode::Update,
-        vec![json!({"contact_key": "other", "email": "d@x.com", "gsm": "+905550000003"})],
+        json!({"contact_key": "other", "email": "d@x.com", "gsm": "+905550000003"}),
     ))?;
     assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
     let k = must_get(&ws, "k")?;
@@ -171,7 +171,7 @@ fn unchanged_keeps_version_and_updated_at() -> TestResult {
         assert_eq!(now, before, "{shown}: the stored contact changed");
     }
     // A real change rises the version and moves updated_at, not created_at.
-    let rep = upsert(&ws, vec![json!({"contact_key": "k", "name": "Anna"})])?;
+    let rep = upsert(&ws, json!({"contact_key": "k", "name": "Anna"}))?;
     assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
     let after = must_get(&ws, "k")?;
     assert_eq!(after.version, 2);
@@ -185,8 +185,7 @@ fn unchanged_keeps_version_and_updated_at() -> TestResult {
 // rises once per applied changing record.
 #[test]
 fn change_and_back_in_one_request() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "k", "name": "Ann"})])?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "k", "name": "Ann"}))?;
     let rep = upsert(
         &ws,
         vec![
