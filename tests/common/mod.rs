@@ -254,6 +254,21 @@ pub fn must_get(ws: &Workspace, key: &str) -> Result<Contact, Box<dyn std::error
         .ok_or_else(|| format!("contact {key:?} should exist").into())
 }
 
+/// Fields of the contact with this key or alias, in the order asked: a column's
+/// value (`Value::Null` when unset), or `version`, `key` or `aliases`.
+pub fn read(ws: &Workspace, key: &str, names: &[&str]) -> Res<Vec<Value>> {
+    let c = must_get(ws, key)?;
+    Ok(names
+        .iter()
+        .map(|n| match *n {
+            "version" => Value::from(c.version),
+            "key" => Value::from(c.key.clone()),
+            "aliases" => Value::from(c.aliases.clone()),
+            column => col(&c, column),
+        })
+        .collect())
+}
+
 /// A column of a contact, `Value::Null` when unset.
 pub fn col(c: &Contact, name: &str) -> Value {
     c.columns.get(name).cloned().unwrap_or(Value::Null)
