@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use contactdb::{EmptyValues, Mode, Outcome, Status, Workspace};
+use contactdb::{Mode, Outcome, Status, Workspace};
 use serde_json::{Value, json};
 
 /// Upserts `{contact_key: key, column: input}` and checks the stored value of
@@ -151,11 +151,7 @@ fn keys_trimmed_and_integer_keys() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
     let rep = upsert(
         &ws,
-        vec![
-            json!({"contact_key": "  k-1 "}),
-            json!({"contact_key": 12345}),
-            json!({"contact_key": "Ключ"}),
-        ],
+        json!([{"contact_key": "  k-1 "}, {"contact_key": 12345}, {"contact_key": "Ключ"}]),
     )?;
     assert_eq!(rep.status, Status::Applied);
     assert_eq!(rep.results[0].key.as_deref(), Some("k-1"));
@@ -172,8 +168,7 @@ fn keys_trimmed_and_integer_keys() -> TestResult {
 // R2: defaults on insert: status A, priority 5; version 1; no other columns.
 #[test]
 fn insert_defaults() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "k"})])?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "k"}))?;
     let c = must_get(&ws, "k")?;
     assert_eq!(c.key, "k");
     assert_eq!(col(&c, "status"), json!("A"));
@@ -193,10 +188,10 @@ fn value_normalized_warnings() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
     let rep = upsert(
         &ws,
-        vec![
-            json!({"contact_key": "k1", "gsm": "0090 555 123 45 67", "email": "A@B.CO", "name": " Ann", "status": "a"}),
-            json!({"contact_key": "k2", "gsm": "+905551234568", "email": "a@b.co", "name": "Ann", "status": "A"}),
-        ],
+        json!([
+            {"contact_key": "k1", "gsm": "0090 555 123 45 67", "email": "A@B.CO", "name": " Ann", "status": "a"},
+            {"contact_key": "k2", "gsm": "+905551234568", "email": "a@b.co", "name": "Ann", "status": "A"},
+        ]),
     )?;
     assert_eq!(rep.status, Status::Applied);
     let w: Vec<(u32, Option<String>, String)> = warnings(&rep);
@@ -219,10 +214,10 @@ fn field_name_aliases() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
     let rep = upsert(
         &ws,
-        vec![
-            json!({"identifier": "c-1", "phoneNumber": "+905551234567", "first_name": "Ann", "last_name": "Lee"}),
-            json!({"Identifier": "c-2", "phone_number": "0044 20 7946 0958", "firstName": "Bob", "LastName": "Ray"}),
-        ],
+        json!([
+            {"identifier": "c-1", "phoneNumber": "+905551234567", "first_name": "Ann", "last_name": "Lee"},
+            {"Identifier": "c-2", "phone_number": "0044 20 7946 0958", "firstName": "Bob", "LastName": "Ray"},
+        ]),
     )?;
     assert_eq!(rep.status, Status::Applied, "{:?}", rep.errors);
     let c1 = must_get(&ws, "c-1")?;
@@ -247,10 +242,8 @@ fn field_name_aliases() -> TestResult {
         }
     }
     // Errors name the canonical column, not the alias.
-    let rep = upsert(
-        &ws,
-        vec![json!({"identifier": "c-3", "phoneNumber": "abc", "first_name": "x".repeat(101)})],
-    )?;
+    let record = json!({"identifier": "c-3", "phoneNumber": "abc", "first_name": "x".repeat(101)});
+    let rep = upsert(&ws, record)?;
     assert_eq!(
         errors(&rep),
         vec![
@@ -264,22 +257,19 @@ fn field_name_aliases() -> TestResult {
 // R7: an absent column keeps the stored value; null and "" clear it.
 #[test]
 fn null_and_empty_clear_absent_keeps() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(
+    let (_dir, db, ws) = seeded(json!({
+        "contact_key": "k", "name": "Ann", "surname": "Lee", "gender": "f",
+        "email": "ann@x.com", "gsm": "+905551234567", "birthday": "1990-01-02",
+        "email_permit": true, "metadata": {"a": 1}
+    }))?;
+    let rep = bulk(
         &ws,
-        vec![json!({
-            "contact_key": "k", "name": "Ann", "surname": "Lee", "gender": "f",
-            "email": "ann@x.com", "gsm": "+905551234567", "birthday": "1990-01-02",
-            "email_permit": true, "metadata": {"a": 1}
-        })],
-    )?;
-    let rep = ws.bulk(&req(
         Mode::Update,
-        vec![json!({
+        json!({
             "contact_key": "k", "name": null, "surname": "", "gender": "   ",
             "email": null, "birthday": "", "email_permit": null, "metadata": null
-        })],
-    ))?;
+        }),
+    )?;
     assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
     let c = must_get(&ws, "k")?;
     for cleared in [
@@ -306,23 +296,20 @@ fn null_and_empty_clear_absent_keeps() -> TestResult {
 // Semantics: status and priority never become empty; clearing restores the default.
 #[test]
 fn clearing_defaulted_columns_restores_default() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![json!({"contact_key": "k", "status": "P", "priority": 1})],
-    )?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "k", "status": "P", "priority": 1}))?;
     let rep = upsert(
         &ws,
-        vec![json!({"contact_key": "k", "status": null, "priority": ""})],
+        json!({"contact_key": "k", "status": null, "priority": ""}),
     )?;
     assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
-    let c = must_get(&ws, "k")?;
-    assert_eq!(col(&c, "status"), json!("A"));
-    assert_eq!(col(&c, "priority"), json!(5));
+    assert_eq!(
+        read(&ws, "k", &["status", "priority"])?,
+        [json!("A"), json!(5)]
+    );
     // Clearing them again changes nothing.
     let rep = upsert(
         &ws,
-        vec![json!({"contact_key": "k", "status": "", "priority": null})],
+        json!({"contact_key": "k", "status": "", "priority": null}),
     )?;
     assert_eq!(outcomes(&rep), vec![Outcome::Unchanged]);
     assert_eq!(must_get(&ws, "k")?.version, 2);
@@ -332,19 +319,14 @@ fn clearing_defaulted_columns_restores_default() -> TestResult {
 // R7: with empty_values=ignore, null and "" leave the stored value unchanged.
 #[test]
 fn empty_values_ignore() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![
-            json!({"contact_key": "k", "name": "Ann", "email": "ann@x.com", "birthday": "1990-01-02"}),
-        ],
-    )?;
-    let mut r = req(
+    let stored =
+        json!({"contact_key": "k", "name": "Ann", "email": "ann@x.com", "birthday": "1990-01-02"});
+    let (_dir, _db, ws) = seeded(stored)?;
+    let ignoring = |mode: Mode, record: Value| ws.bulk(&req(mode, record).ignoring_empty());
+    let rep = ignoring(
         Mode::Update,
-        vec![json!({"contact_key": "k", "name": null, "email": "", "birthday": "  "})],
-    );
-    r.empty_values = EmptyValues::Ignore;
-    let rep = ws.bulk(&r)?;
+        json!({"contact_key": "k", "name": null, "email": "", "birthday": "  "}),
+    )?;
     assert_eq!(outcomes(&rep), vec![Outcome::Unchanged]);
     let c = must_get(&ws, "k")?;
     assert_eq!(col(&c, "name"), json!("Ann"));
@@ -353,22 +335,18 @@ fn empty_values_ignore() -> TestResult {
     assert_eq!(c.version, 1);
 
     // Non-empty values still apply under ignore.
-    let mut r = req(
+    let rep = ignoring(
         Mode::Update,
-        vec![json!({"contact_key": "k", "name": "Bo", "email": null})],
-    );
-    r.empty_values = EmptyValues::Ignore;
-    let rep = ws.bulk(&r)?;
+        json!({"contact_key": "k", "name": "Bo", "email": null}),
+    )?;
     assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
-    let c = must_get(&ws, "k")?;
-    assert_eq!(col(&c, "name"), json!("Bo"));
-    assert_eq!(col(&c, "email"), json!("ann@x.com"));
-    assert_eq!(c.version, 2);
+    assert_eq!(
+        read(&ws, "k", &["name", "email", "version"])?,
+        [json!("Bo"), json!("ann@x.com"), json!(2)]
+    );
 
     // An empty key is still missing_key under ignore.
-    let mut r = req(Mode::Upsert, vec![json!({"contact_key": "", "name": "x"})]);
-    r.empty_values = EmptyValues::Ignore;
-    let rep = ws.bulk(&r)?;
+    let rep = ignoring(Mode::Upsert, json!({"contact_key": "", "name": "x"}))?;
     assert_eq!(
         errors(&rep),
         vec![(0, Some("contact_key".to_owned()), "missing_key")]
@@ -379,13 +357,13 @@ fn empty_values_ignore() -> TestResult {
 // R7: contact_key cannot be cleared.
 #[test]
 fn contact_key_cannot_be_cleared() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "k", "name": "Ann"})])?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "k", "name": "Ann"}))?;
     for empty in [json!(null), json!(""), json!("   ")] {
-        let rep = ws.bulk(&req(
+        let rep = bulk(
+            &ws,
             Mode::Update,
-            vec![json!({"contact_key": empty, "name": "Bob"})],
-        ))?;
+            json!({"contact_key": empty, "name": "Bob"}),
+        )?;
         assert_eq!(rep.status, Status::Rejected);
         assert_eq!(
             errors(&rep),
@@ -393,9 +371,10 @@ fn contact_key_cannot_be_cleared() -> TestResult {
             "key {empty}"
         );
     }
-    let c = must_get(&ws, "k")?;
-    assert_eq!(col(&c, "name"), json!("Ann"));
-    assert_eq!(c.version, 1);
+    assert_eq!(
+        read(&ws, "k", &["name", "version"])?,
+        [json!("Ann"), json!(1)]
+    );
     Ok(())
 }
 
@@ -410,7 +389,7 @@ fn long_decimal_reads_back_exactly() -> TestResult {
     let long = "12345678901234567890.123456789";
     seed(
         &ws,
-        vec![json!({"contact_key": "k", "amount": format!("+00{long}0")})],
+        json!({"contact_key": "k", "amount": format!("+00{long}0")}),
     )?;
     let v = col(&must_get(&ws, "k")?, "amount");
     let text = match &v {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use contactdb::{BulkError, BulkRequest, Database, Mode, Status, Workspace};
+use contactdb::{BulkRequest, ColumnSpec, ColumnType, Database, Mode, Status, Workspace};
 use serde_json::{Value, json};
 
 /// Parses `request` (JSON as a caller sends it), sends it, and checks it is the
@@ -33,13 +33,14 @@ fn ok() -> Value {
 // be written.
 #[test]
 fn request_level_errors_table() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    ws.declare_column(contactdb::ColumnSpec::new(
-        "secret",
-        contactdb::ColumnType::Integer,
-    ))?;
-    seed(&ws, vec![json!({"contact_key": "old", "name": "Old"})])?;
+    let (_dir, db, ws) = seeded(json!({"contact_key": "old", "name": "Old"}))?;
+    ws.declare_column(ColumnSpec::new("secret", ColumnType::Integer))?;
     let upd = json!({"contact_key": "old", "name": "changed"});
+    // An upsert of `ok()` and then `record`.
+    let after_ok = |record: Value| json!({"mode": "upsert", "records": [ok(), record]});
+    // An upsert of `ok()` with this `columns` list.
+    let listing = |columns: Value| json!({"mode": "upsert", "columns": columns, "records": [ok()]});
+    let with_id = |id: Value| json!({"mode": "upsert", "request_id": id, "records": [ok()]});
     let table: Vec<(Value, &str)> = vec![
         (json!({"mode": "upsert", "records": []}), "no_records"),
         (
@@ -47,51 +48,45 @@ fn request_level_errors_table() -> TestResult {
             "unknown_column",
         ),
         (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "": 1}]}),
+            after_ok(json!({"contact_key": "x", "": 1})),
             "unknown_column",
         ),
         (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "nämé": 1}]}),
+            after_ok(json!({"contact_key": "x", "nämé": 1})),
             "unknown_column",
         ),
+        (listing(json!(["bogus"])), "unknown_column"),
         (
-            json!({"mode": "upsert", "columns": ["bogus"], "records": [ok()]}),
-            "unknown_column",
-        ),
-        (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "secret": 1}]}),
+            after_ok(json!({"contact_key": "x", "secret": 1})),
             "column_not_import_enabled",
         ),
         (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "version": 3}]}),
+            after_ok(json!({"contact_key": "old", "version": 3})),
             "read_only_column",
         ),
         (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "aliases": []}]}),
+            after_ok(json!({"contact_key": "old", "aliases": []})),
             "read_only_column",
         ),
         (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "created_at": "x"}]}),
+            after_ok(json!({"contact_key": "old", "created_at": "x"})),
             "read_only_column",
         ),
         (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "updatedAt": "x"}]}),
+            after_ok(json!({"contact_key": "old", "updatedAt": "x"})),
             "read_only_column",
         ),
+        (listing(json!(["email", "EMAIL"])), "column_listed_twice"),
         (
-            json!({"mode": "upsert", "columns": ["email", "EMAIL"], "records": [ok()]}),
+            listing(json!(["gsm", "phoneNumber"])),
             "column_listed_twice",
         ),
         (
-            json!({"mode": "upsert", "columns": ["gsm", "phoneNumber"], "records": [ok()]}),
+            listing(json!(["contact_key", "identifier"])),
             "column_listed_twice",
         ),
         (
-            json!({"mode": "upsert", "columns": ["contact_key", "identifier"], "records": [ok()]}),
-            "column_listed_twice",
-        ),
-        (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "old", "new_contact_key": "x"}]}),
+            after_ok(json!({"contact_key": "old", "new_contact_key": "x"})),
             "new_key_not_allowed",
         ),
         (
@@ -103,45 +98,26 @@ fn request_level_errors_table() -> TestResult {
             "column_not_in_list",
         ),
         (
-            json!({"mode": "upsert", "records": [ok(), {"identifier": "x", "contact_key": "x"}]}),
+            after_ok(json!({"identifier": "x", "contact_key": "x"})),
             "record_column_twice",
         ),
         (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "first_name": "a", "name": "b"}]}),
+            after_ok(json!({"contact_key": "x", "first_name": "a", "name": "b"})),
             "record_column_twice",
         ),
         (
-            json!({"mode": "upsert", "records": [ok(), {"contact_key": "x", "phone_number": "+905551234567", "phoneNumber": "+905551234567"}]}),
+            after_ok(
+                json!({"contact_key": "x", "phone_number": "+905551234567", "phoneNumber": "+905551234567"}),
+            ),
             "record_column_twice",
         ),
-        (
-            json!({"mode": "upsert", "records": [ok(), [1, 2]]}),
-            "record_not_object",
-        ),
-        (
-            json!({"mode": "upsert", "records": [ok(), "k"]}),
-            "record_not_object",
-        ),
-        (
-            json!({"mode": "upsert", "records": [ok(), null]}),
-            "record_not_object",
-        ),
-        (
-            json!({"mode": "upsert", "records": [ok(), 7]}),
-            "record_not_object",
-        ),
-        (
-            json!({"mode": "upsert", "request_id": "", "records": [ok()]}),
-            "invalid_request_id",
-        ),
-        (
-            json!({"mode": "upsert", "request_id": "a\nb", "records": [ok()]}),
-            "invalid_request_id",
-        ),
-        (
-            json!({"mode": "upsert", "request_id": "r".repeat(256), "records": [ok()]}),
-            "invalid_request_id",
-        ),
+        (after_ok(json!([1, 2])), "record_not_object"),
+        (after_ok(json!("k")), "record_not_object"),
+        (after_ok(json!(null)), "record_not_object"),
+        (after_ok(json!(7)), "record_not_object"),
+        (with_id(json!("")), "invalid_request_id"),
+        (with_id(json!("a\nb")), "invalid_request_id"),
+        (with_id(json!("r".repeat(256))), "invalid_request_id"),
     ];
     for (request, code) in table {
         check(&ws, request, code);
@@ -156,27 +132,16 @@ fn request_level_errors_table() -> TestResult {
 #[test]
 fn request_errors_name_the_problem() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
-    let got = upsert(&ws, vec![ok(), json!({"contact_key": "x", "nope": 1})]);
-    match got {
-        Err(BulkError::Request(e)) => {
-            assert_eq!(e.code(), "unknown_column");
-            assert!(e.to_string().contains("nope"), "{e}");
-        }
-        other => panic!("expected unknown_column, got {other:?}"),
-    }
-    let mut r = req(
-        Mode::Upsert,
-        vec![ok(), ok(), json!({"contact_key": "x", "email": "a@b.co"})],
-    );
-    r.columns = Some(vec!["name".to_owned()]);
-    match ws.bulk(&r) {
-        Err(BulkError::Request(e)) => {
-            assert_eq!(e.code(), "column_not_in_list");
-            let text = e.to_string();
-            assert!(text.contains('2') && text.contains("email"), "{text}");
-        }
-        other => panic!("expected column_not_in_list, got {other:?}"),
-    }
+    let (code, text) = refused(upsert(
+        &ws,
+        vec![ok(), json!({"contact_key": "x", "nope": 1})],
+    ))?;
+    assert_eq!(code, "unknown_column");
+    assert!(text.contains("nope"), "{text}");
+    let recs = vec![ok(), ok(), json!({"contact_key": "x", "email": "a@b.co"})];
+    let (code, text) = refused(ws.bulk(&req(Mode::Upsert, recs).listing(&["name"])))?;
+    assert_eq!(code, "column_not_in_list");
+    assert!(text.contains('2') && text.contains("email"), "{text}");
     Ok(())
 }
 
@@ -184,20 +149,12 @@ fn request_errors_name_the_problem() -> TestResult {
 #[test]
 fn columns_list_is_accepted() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
-    let mut r = req(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "a", "name": "A", "email": "a@x.co"}),
-            json!({"contact_key": "b"}),
-            json!({"identifier": "c", "Name": "C"}),
-        ],
-    );
-    r.columns = Some(vec![
-        "contact_key".to_owned(),
-        "name".to_owned(),
-        "Email".to_owned(),
+    let recs = json!([
+        {"contact_key": "a", "name": "A", "email": "a@x.co"},
+        {"contact_key": "b"},
+        {"identifier": "c", "Name": "C"},
     ]);
-    let rep = ws.bulk(&r)?;
+    let rep = ws.bulk(&req(Mode::Upsert, recs).listing(&["contact_key", "name", "Email"]))?;
     assert_eq!(rep.status, Status::Applied, "{:?}", errors(&rep));
     assert_eq!(ws.count()?, 3);
     assert_eq!(col(&must_get(&ws, "c")?, "name"), json!("C"));
@@ -236,43 +193,31 @@ fn request_json_names_and_defaults() -> TestResult {
 #[test]
 fn records_max_configurable() -> TestResult {
     let dir = tempfile::tempdir()?;
+    let recs = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"contact_key": format!("k{i}")}))
+            .collect()
+    };
     {
         let db = Database::builder()
             .records_max(3)
             .open(dir.path().join("a.redb"))?;
         let ws = db.workspace("default")?;
-        let recs = |n: usize| -> Vec<Value> {
-            (0..n)
-                .map(|i| json!({"contact_key": format!("k{i}")}))
-                .collect()
-        };
-        assert_eq!(
-            request_code(ws.bulk(&req(Mode::Upsert, recs(4)))),
-            "too_many_records"
-        );
+        assert_eq!(request_code(upsert(&ws, recs(4))), "too_many_records");
         assert_eq!(ws.count()?, 0);
-        let rep = ws.bulk(&req(Mode::Upsert, recs(3)))?;
-        assert_eq!(rep.summary.inserted, 3);
-        match ws.bulk(&req(Mode::Upsert, recs(5))) {
-            Err(BulkError::Request(e)) => {
-                assert_eq!(e.code(), "too_many_records");
-                let t = e.to_string();
-                assert!(t.contains('5') && t.contains('3'), "{t}");
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(upsert(&ws, recs(3))?.summary.inserted, 3);
+        let (code, t) = refused(upsert(&ws, recs(5)))?;
+        assert_eq!(code, "too_many_records");
+        assert!(t.contains('5') && t.contains('3'), "{t}");
     }
     let db = Database::open(dir.path().join("b.redb"))?;
     let ws = db.workspace("default")?;
-    let many: Vec<Value> = (0..10_001)
-        .map(|i| json!({"contact_key": format!("k{i}")}))
-        .collect();
     assert_eq!(
-        request_code(ws.bulk(&req(Mode::Insert, many.clone()))),
+        request_code(bulk(&ws, Mode::Insert, recs(10_001))),
         "too_many_records"
     );
     assert_eq!(ws.count()?, 0);
-    let rep = ws.bulk(&req(Mode::Insert, many[..10_000].to_vec()))?;
+    let rep = bulk(&ws, Mode::Insert, recs(10_000))?;
     assert_eq!(rep.status, Status::Applied);
     assert_eq!(rep.summary.inserted, 10_000);
     assert_eq!(ws.count()?, 10_000);
@@ -284,11 +229,9 @@ fn records_max_configurable() -> TestResult {
 #[test]
 fn request_error_stores_no_request_id() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
-    let mut bad = req(Mode::Upsert, vec![json!({"contact_key": "a", "nope": 1})]);
-    bad.request_id = Some("rid".to_owned());
+    let bad = req(Mode::Upsert, json!({"contact_key": "a", "nope": 1})).with_id("rid");
     assert_eq!(request_code(ws.bulk(&bad)), "unknown_column");
-    let mut good = req(Mode::Upsert, vec![json!({"contact_key": "a"})]);
-    good.request_id = Some("rid".to_owned());
+    let good = req(Mode::Upsert, json!({"contact_key": "a"})).with_id("rid");
     let rep = ws.bulk(&good)?;
     assert!(!rep.replayed);
     assert_eq!(rep.summary.inserted, 1);
@@ -301,10 +244,7 @@ fn request_error_stores_no_request_id() -> TestResult {
 #[test]
 fn r05_several_problems_name_the_first_in_order() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
-    ws.declare_column(contactdb::ColumnSpec::new(
-        "locked",
-        contactdb::ColumnType::Integer,
-    ))?;
+    ws.declare_column(ColumnSpec::new("locked", ColumnType::Integer))?;
     let not_object = json!(7);
     let new_key = json!({"contact_key": "a", "new_contact_key": "b"});
     let not_listed = json!({"contact_key": "a", "surname": "S"});

@@ -4,218 +4,205 @@
 mod common;
 
 use common::*;
-use contactdb::{MatchedBy, Mode, OnDuplicate, OnInvalid, Outcome, Report, Status, Workspace};
+use contactdb::Outcome::{Duplicate, Failed, Inserted, NotApplied, Updated};
+use contactdb::{BulkRequest, MatchOn, MatchedBy, Mode, OnDuplicate, Outcome, Report, Status};
 use serde_json::{Value, json};
 
-fn three_of_a() -> Vec<Value> {
-    vec![
-        json!({"contact_key": "a", "name": "A1", "email": "a@x.com"}),
-        json!({"contact_key": "b", "name": "B"}),
-        json!({"contact_key": "a", "name": "A2"}),
-        json!({"contact_key": "a", "surname": "S3"}),
-    ]
-}
-
-fn run(ws: &Workspace, policy: OnDuplicate, mode: Mode, records: Vec<Value>) -> Report {
-    expect_ok(ws.bulk(&dup(mode, policy, records)))
+fn three_of_a() -> Value {
+    json!([
+        {"contact_key": "a", "name": "A1", "email": "a@x.com"},
+        {"contact_key": "b", "name": "B"},
+        {"contact_key": "a", "name": "A2"},
+        {"contact_key": "a", "surname": "S3"},
+    ])
 }
 
 fn dup_of(r: &Report) -> Vec<Option<u32>> {
     r.results.iter().map(|x| x.duplicate_of).collect()
 }
 
-// R6a merge: every occurrence applies in order, each patching the last; later
-// occurrences carry duplicate_in_batch naming the first.
-#[test]
-fn merge_applies_all_in_order() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    let rep = run(&ws, OnDuplicate::Merge, Mode::Upsert, three_of_a());
-    assert_eq!(rep.status, Status::Applied);
-    assert_eq!(
-        outcomes(&rep),
-        vec![
-            Outcome::Inserted,
-            Outcome::Inserted,
-            Outcome::Updated,
-            Outcome::Updated
-        ]
-    );
-    assert_eq!(dup_of(&rep), vec![None, None, Some(0), Some(0)]);
-    let dw: Vec<(u32, Option<u32>)> = rep
-        .warnings
+/// Every error as (index, code, duplicate_of).
+fn dup_errors(r: &Report) -> Vec<(u32, &'static str, Option<u32>)> {
+    r.errors
+        .iter()
+        .map(|e| (e.index, e.code.as_str(), e.duplicate_of))
+        .collect()
+}
+
+/// Every `duplicate_in_batch` warning as (index, duplicate_of).
+fn dup_warnings(r: &Report) -> Vec<(u32, Option<u32>)> {
+    r.warnings
         .iter()
         .filter(|w| code_text(&w.code) == "duplicate_in_batch")
         .map(|w| (w.index, w.duplicate_of))
-        .collect();
-    assert_eq!(dw, vec![(2, Some(0)), (3, Some(0))]);
-    assert_eq!(rep.summary.inserted, 2);
-    assert_eq!(rep.summary.updated, 2);
-    let a = must_get(&ws, "a")?;
-    assert_eq!(col(&a, "name"), json!("A2"));
-    assert_eq!(col(&a, "surname"), json!("S3"));
-    assert_eq!(col(&a, "email"), json!("a@x.com"));
-    assert_eq!(a.version, 3);
-    assert_clean(&db)?;
-    Ok(())
+        .collect()
 }
 
-// R6a first: only the first occurrence applies; the others are `duplicate`.
-#[test]
-fn first_keeps_first() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    let rep = run(&ws, OnDuplicate::First, Mode::Upsert, three_of_a());
-    assert_eq!(rep.status, Status::Applied);
-    assert_eq!(
-        outcomes(&rep),
-        vec![
-            Outcome::Inserted,
-            Outcome::Inserted,
-            Outcome::Duplicate,
-            Outcome::Duplicate
-        ]
-    );
-    assert_eq!(dup_of(&rep), vec![None, None, Some(0), Some(0)]);
-    for i in [2, 3] {
-        assert_eq!(rep.results[i].matched_by, None);
-        assert_eq!(rep.results[i].contact_key, None);
-    }
-    assert!(rep.errors.is_empty());
-    assert_eq!(rep.summary.failed, 0);
-    assert_eq!(rep.summary.inserted, 2);
-    assert_eq!(rep.summary.updated, 0);
-    let a = must_get(&ws, "a")?;
-    assert_eq!(col(&a, "name"), json!("A1"));
-    assert_eq!(col(&a, "surname"), json!(null));
-    assert_eq!(a.version, 1);
-    assert_clean(&db)?;
-    Ok(())
+/// One policy applied to `three_of_a` in an empty workspace (upsert, abort).
+struct PolicyCase {
+    name: &'static str,
+    policy: OnDuplicate,
+    status: Status,
+    outcomes: [Outcome; 4],
+    dup_of: [Option<u32>; 4],
+    errors: &'static [(u32, &'static str, Option<u32>)],
+    warnings: &'static [(u32, Option<u32>)],
+    /// (inserted, updated, failed, invalid)
+    summary: (u64, u64, u64, u64),
+    /// Contact `a` as (name, surname, email, version); None: nothing was written.
+    a: Option<(&'static str, &'static str, &'static str, u64)>,
 }
 
-// R6a last: only the last occurrence applies, as if the others were absent.
-#[test]
-fn last_keeps_last() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    let rep = run(&ws, OnDuplicate::Last, Mode::Upsert, three_of_a());
-    assert_eq!(rep.status, Status::Applied);
-    assert_eq!(
-        outcomes(&rep),
-        vec![
-            Outcome::Duplicate,
-            Outcome::Inserted,
-            Outcome::Duplicate,
-            Outcome::Inserted
-        ]
-    );
-    assert_eq!(dup_of(&rep), vec![Some(3), None, Some(3), None]);
-    assert_eq!(rep.summary.inserted, 2);
-    let a = must_get(&ws, "a")?;
-    assert_eq!(col(&a, "surname"), json!("S3"));
-    assert_eq!(col(&a, "name"), json!(null));
-    assert_eq!(col(&a, "email"), json!(null));
-    assert_eq!(a.version, 1);
-
-    // On an existing contact: the last record updates it once.
-    let rep = run(
-        &ws,
-        OnDuplicate::Last,
-        Mode::Update,
-        vec![
-            json!({"contact_key": "a", "name": "N1"}),
-            json!({"contact_key": "a", "name": "N2"}),
-        ],
-    );
-    assert_eq!(outcomes(&rep), vec![Outcome::Duplicate, Outcome::Updated]);
-    assert_eq!(dup_of(&rep), vec![Some(1), None]);
-    let a = must_get(&ws, "a")?;
-    assert_eq!(col(&a, "name"), json!("N2"));
-    assert_eq!(a.version, 2);
-    assert_clean(&db)?;
-    Ok(())
-}
-
-// R6a reject: later occurrences fail with duplicate_in_batch; under abort nothing
-// is written, under skip the first applies.
-#[test]
-fn reject_fails_later_occurrences() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    let rep = run(&ws, OnDuplicate::Reject, Mode::Upsert, three_of_a());
-    assert_eq!(rep.status, Status::Rejected);
-    assert_eq!(
-        outcomes(&rep),
-        vec![
-            Outcome::NotApplied,
-            Outcome::NotApplied,
-            Outcome::Failed,
-            Outcome::Failed
-        ]
-    );
-    let e: Vec<(u32, &str, Option<u32>)> = rep
-        .errors
-        .iter()
-        .map(|e| (e.index, e.code.as_str(), e.duplicate_of))
-        .collect();
-    assert_eq!(
-        e,
-        vec![
+const POLICIES: &[PolicyCase] = &[
+    // R6a merge: every occurrence applies in order, each patching the last; later
+    // occurrences carry duplicate_in_batch naming the first.
+    PolicyCase {
+        name: "merge applies all in order",
+        policy: OnDuplicate::Merge,
+        status: Status::Applied,
+        outcomes: [Inserted, Inserted, Updated, Updated],
+        dup_of: [None, None, Some(0), Some(0)],
+        errors: &[],
+        warnings: &[(2, Some(0)), (3, Some(0))],
+        summary: (2, 2, 0, 0),
+        a: Some(("A2", "S3", "a@x.com", 3)),
+    },
+    // R6a first: only the first occurrence applies; the others are `duplicate`
+    // (no failure, no contact reached).
+    PolicyCase {
+        name: "first keeps first",
+        policy: OnDuplicate::First,
+        status: Status::Applied,
+        outcomes: [Inserted, Inserted, Duplicate, Duplicate],
+        dup_of: [None, None, Some(0), Some(0)],
+        errors: &[],
+        warnings: &[],
+        summary: (2, 0, 0, 0),
+        a: Some(("A1", "", "a@x.com", 1)),
+    },
+    // R6a last: only the last occurrence applies, as if the others were absent.
+    PolicyCase {
+        name: "last keeps last",
+        policy: OnDuplicate::Last,
+        status: Status::Applied,
+        outcomes: [Duplicate, Inserted, Duplicate, Inserted],
+        dup_of: [Some(3), None, Some(3), None],
+        errors: &[],
+        warnings: &[],
+        summary: (2, 0, 0, 0),
+        a: Some(("", "S3", "", 1)),
+    },
+    // R6a reject: later occurrences fail with duplicate_in_batch; under abort
+    // nothing is written.
+    PolicyCase {
+        name: "reject fails later occurrences",
+        policy: OnDuplicate::Reject,
+        status: Status::Rejected,
+        outcomes: [NotApplied, NotApplied, Failed, Failed],
+        dup_of: [None, None, Some(0), Some(0)],
+        errors: &[
             (2, "duplicate_in_batch", Some(0)),
-            (3, "duplicate_in_batch", Some(0))
-        ]
-    );
-    assert_eq!(ws.count()?, 0);
-    assert_eq!(rep.summary.failed, 2);
-    assert_eq!(rep.summary.invalid, 0);
+            (3, "duplicate_in_batch", Some(0)),
+        ],
+        warnings: &[],
+        summary: (0, 0, 2, 0),
+        a: None,
+    },
+];
 
-    let mut r = dup(Mode::Upsert, OnDuplicate::Reject, three_of_a());
-    r.on_invalid = OnInvalid::Skip;
-    let rep = ws.bulk(&r)?;
-    assert_eq!(rep.status, Status::Partial);
-    assert_eq!(
-        outcomes(&rep),
-        vec![
-            Outcome::Inserted,
-            Outcome::Inserted,
-            Outcome::Failed,
-            Outcome::Failed
-        ]
-    );
-    assert_eq!(dup_of(&rep), vec![None, None, Some(0), Some(0)]);
-    let a = must_get(&ws, "a")?;
-    assert_eq!(col(&a, "name"), json!("A1"));
-    assert_eq!(a.version, 1);
-    assert_clean(&db)?;
+/// A stored text column, "" when unset.
+fn text(v: Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+// R6a: merge / first / last / reject on three records of one contact.
+#[test]
+fn r06a_each_policy_on_repeated_keys() -> TestResult {
+    for case in POLICIES {
+        let name = case.name;
+        let (_dir, db, ws) = fresh_ws()?;
+        let rep = ws.bulk(&dup(Mode::Upsert, case.policy, three_of_a()))?;
+        assert_eq!(rep.status, case.status, "{name}");
+        assert_eq!(outcomes(&rep), case.outcomes, "{name}");
+        assert_eq!(dup_of(&rep), case.dup_of, "{name}");
+        assert_eq!(dup_errors(&rep), case.errors, "{name}");
+        assert_eq!(dup_warnings(&rep), case.warnings, "{name}");
+        let s = rep.summary;
+        assert_eq!(
+            (s.inserted, s.updated, s.failed, s.invalid),
+            case.summary,
+            "{name}"
+        );
+        // A left-out occurrence reaches no contact.
+        for res in rep.results.iter().filter(|r| r.outcome == Duplicate) {
+            assert_eq!(
+                (res.matched_by, res.contact_key.as_deref()),
+                (None, None),
+                "{name}"
+            );
+        }
+        match case.a {
+            Some((n, sur, email, version)) => {
+                let a = must_get(&ws, "a")?;
+                let got = (text(col(&a, "name")), text(col(&a, "surname")));
+                assert_eq!(got, (n.to_owned(), sur.to_owned()), "{name}");
+                assert_eq!(text(col(&a, "email")), email, "{name}");
+                assert_eq!(a.version, version, "{name}");
+            }
+            None => assert_eq!(ws.count()?, 0, "{name}"),
+        }
+        assert_clean(&db)?;
+    }
     Ok(())
+}
+
+// R6a last: on an existing contact, the last record updates it once.
+#[test]
+fn last_on_an_existing_contact_updates_once() -> TestResult {
+    let (_dir, db, ws) = seeded(json!({"contact_key": "a", "name": "N0"}))?;
+    let recs = json!([{"contact_key": "a", "name": "N1"}, {"contact_key": "a", "name": "N2"}]);
+    let rep = ws.bulk(&dup(Mode::Update, OnDuplicate::Last, recs))?;
+    assert_eq!(outcomes(&rep), [Duplicate, Updated]);
+    assert_eq!(dup_of(&rep), [Some(1), None]);
+    assert_eq!(
+        read(&ws, "a", &["name", "version"])?,
+        [json!("N2"), json!(2)]
+    );
+    assert_clean(&db)
+}
+
+// R6a reject: under skip the first occurrence applies, the later ones fail.
+#[test]
+fn reject_under_skip_applies_the_first() -> TestResult {
+    let (_dir, db, ws) = fresh_ws()?;
+    let rep = ws.bulk(&dup(Mode::Upsert, OnDuplicate::Reject, three_of_a()).skipping())?;
+    assert_eq!(rep.status, Status::Partial);
+    assert_eq!(outcomes(&rep), [Inserted, Inserted, Failed, Failed]);
+    assert_eq!(dup_of(&rep), [None, None, Some(0), Some(0)]);
+    assert_eq!(
+        read(&ws, "a", &["name", "version"])?,
+        [json!("A1"), json!(1)]
+    );
+    assert_clean(&db)
 }
 
 // R6a: the same contact reached through an email match and through an alias is a
 // duplicate too.
 #[test]
 fn duplicates_via_email_and_alias() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "c", "email": "c@x.com"})])?;
-    let mut r = match_all(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "p", "email": "c@x.com", "name": "P"}),
-            json!({"contact_key": "q", "email": "C@X.COM", "name": "Q"}),
-            json!({"contact_key": "c", "name": "C"}),
-            json!({"contact_key": "p", "surname": "via alias"}),
-        ],
-    );
-    r.on_duplicate = OnDuplicate::First;
-    let rep = ws.bulk(&r)?;
-    assert_eq!(
-        outcomes(&rep),
-        vec![
-            Outcome::Updated,
-            Outcome::Duplicate,
-            Outcome::Duplicate,
-            Outcome::Duplicate
-        ]
-    );
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "c", "email": "c@x.com"}))?;
+    let recs = json!([
+        {"contact_key": "p", "email": "c@x.com", "name": "P"},
+        {"contact_key": "q", "email": "C@X.COM", "name": "Q"},
+        {"contact_key": "c", "name": "C"},
+        {"contact_key": "p", "surname": "via alias"},
+    ]);
+    let rep = ws.bulk(&match_all(Mode::Upsert, recs).on_dup(OnDuplicate::First))?;
+    assert_eq!(outcomes(&rep), [Updated, Duplicate, Duplicate, Duplicate]);
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Email));
-    assert_eq!(dup_of(&rep), vec![None, Some(0), Some(0), Some(0)]);
+    assert_eq!(dup_of(&rep), [None, Some(0), Some(0), Some(0)]);
     let c = must_get(&ws, "c")?;
-    assert_eq!(c.aliases, vec!["p".to_owned()]);
+    assert_eq!(c.aliases, ["p"]);
     assert_eq!(col(&c, "name"), json!("P"));
     assert_eq!(col(&c, "surname"), json!(null));
     assert_eq!(c.version, 2);
@@ -228,24 +215,17 @@ fn duplicates_via_email_and_alias() -> TestResult {
 #[test]
 fn insert_twice_merge_vs_first() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
-    let recs = vec![
-        json!({"contact_key": "k", "name": "one"}),
-        json!({"contact_key": "k", "name": "two"}),
-    ];
-    let rep = run(&ws, OnDuplicate::Merge, Mode::Insert, recs.clone());
+    let recs = json!([{"contact_key": "k", "name": "one"}, {"contact_key": "k", "name": "two"}]);
+    let rep = ws.bulk(&dup(Mode::Insert, OnDuplicate::Merge, recs.clone()))?;
     assert_eq!(rep.status, Status::Rejected);
-    assert_eq!(outcomes(&rep), vec![Outcome::NotApplied, Outcome::Failed]);
-    let e = &rep.errors[0];
-    assert_eq!(
-        (e.index, e.code.as_str(), e.duplicate_of),
-        (1, "already_exists", Some(0))
-    );
+    assert_eq!(outcomes(&rep), [NotApplied, Failed]);
+    assert_eq!(dup_errors(&rep), [(1, "already_exists", Some(0))]);
     assert_eq!(rep.results[1].duplicate_of, Some(0));
     assert_eq!(ws.count()?, 0);
 
-    let rep = run(&ws, OnDuplicate::First, Mode::Insert, recs);
+    let rep = ws.bulk(&dup(Mode::Insert, OnDuplicate::First, recs))?;
     assert_eq!(rep.status, Status::Applied);
-    assert_eq!(outcomes(&rep), vec![Outcome::Inserted, Outcome::Duplicate]);
+    assert_eq!(outcomes(&rep), [Inserted, Duplicate]);
     assert_eq!(col(&must_get(&ws, "k")?, "name"), json!("one"));
     Ok(())
 }
@@ -254,18 +234,10 @@ fn insert_twice_merge_vs_first() -> TestResult {
 #[test]
 fn failed_records_are_not_occurrences() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
-    let mut r = dup(
-        Mode::Upsert,
-        OnDuplicate::Reject,
-        vec![
-            json!({"contact_key": "k", "email": "bad"}),
-            json!({"contact_key": "k", "name": "ok"}),
-        ],
-    );
-    r.on_invalid = OnInvalid::Skip;
-    let rep = ws.bulk(&r)?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Failed, Outcome::Inserted]);
-    assert_eq!(dup_of(&rep), vec![None, None]);
+    let recs = json!([{"contact_key": "k", "email": "bad"}, {"contact_key": "k", "name": "ok"}]);
+    let rep = ws.bulk(&dup(Mode::Upsert, OnDuplicate::Reject, recs).skipping())?;
+    assert_eq!(outcomes(&rep), [Failed, Inserted]);
+    assert_eq!(dup_of(&rep), [None, None]);
     assert_eq!(rep.status, Status::Partial);
     assert_eq!(col(&must_get(&ws, "k")?, "name"), json!("ok"));
     Ok(())
@@ -276,18 +248,14 @@ fn failed_records_are_not_occurrences() -> TestResult {
 #[test]
 fn last_rematches_without_left_out_records() -> TestResult {
     let (_dir, db, ws) = fresh_ws()?;
-    let mut r = match_all(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "n", "email": "e@x.com", "name": "N"}),
-            json!({"contact_key": "m", "email": "e@x.com", "surname": "M"}),
-        ],
-    );
-    r.on_duplicate = OnDuplicate::Last;
-    let rep = ws.bulk(&r)?;
+    let recs = json!([
+        {"contact_key": "n", "email": "e@x.com", "name": "N"},
+        {"contact_key": "m", "email": "e@x.com", "surname": "M"},
+    ]);
+    let rep = ws.bulk(&match_all(Mode::Upsert, recs).on_dup(OnDuplicate::Last))?;
     assert_eq!(rep.status, Status::Applied);
-    assert_eq!(outcomes(&rep), vec![Outcome::Duplicate, Outcome::Inserted]);
-    assert_eq!(dup_of(&rep), vec![Some(1), None]);
+    assert_eq!(outcomes(&rep), [Duplicate, Inserted]);
+    assert_eq!(dup_of(&rep), [Some(1), None]);
     assert_eq!(rep.results[1].matched_by, None);
     assert!(ws.get("n")?.is_none());
     let m = must_get(&ws, "m")?;
@@ -295,8 +263,7 @@ fn last_rematches_without_left_out_records() -> TestResult {
     assert_eq!(col(&m, "name"), json!(null));
     assert_eq!(col(&m, "surname"), json!("M"));
     assert_eq!(ws.count()?, 1);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R6a first: occurrences are grouped transitively from the request's start: record 1
@@ -305,26 +272,32 @@ fn last_rematches_without_left_out_records() -> TestResult {
 #[test]
 fn first_groups_transitively_through_keys_and_values() -> TestResult {
     let (_dir, db, ws) = fresh_ws()?;
-    let mut r = match_all(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "n", "email": "e@x.com"}),
-            json!({"contact_key": "n", "email": "f@x.com"}),
-            json!({"contact_key": "q", "email": "f@x.com"}),
-        ],
-    );
-    r.on_duplicate = OnDuplicate::First;
-    let rep = ws.bulk(&r)?;
-    assert_eq!(
-        outcomes(&rep),
-        vec![Outcome::Inserted, Outcome::Duplicate, Outcome::Duplicate]
-    );
-    assert_eq!(dup_of(&rep), vec![None, Some(0), Some(0)]);
+    let recs = json!([
+        {"contact_key": "n", "email": "e@x.com"},
+        {"contact_key": "n", "email": "f@x.com"},
+        {"contact_key": "q", "email": "f@x.com"},
+    ]);
+    let rep = ws.bulk(&match_all(Mode::Upsert, recs).on_dup(OnDuplicate::First))?;
+    assert_eq!(outcomes(&rep), [Inserted, Duplicate, Duplicate]);
+    assert_eq!(dup_of(&rep), [None, Some(0), Some(0)]);
     assert_eq!(col(&must_get(&ws, "n")?, "email"), json!("e@x.com"));
     assert!(ws.get("q")?.is_none());
     assert!(must_get(&ws, "n")?.aliases.is_empty());
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
+}
+
+/// `s` with e1@x.com, and a request (with these options) that moves `s` to
+/// e2@x.com before a record `y` whose e1@x.com matched `s` at the request's start,
+/// then `last`.
+fn moved_email(last: Value, options: fn(BulkRequest) -> BulkRequest) -> Res<(Fixture, Report)> {
+    let (dir, db, ws) = seeded(json!({"contact_key": "s", "email": "e1@x.com"}))?;
+    let recs = vec![
+        json!({"contact_key": "s", "email": "e2@x.com"}),
+        json!({"contact_key": "y", "email": "e1@x.com"}),
+        last,
+    ];
+    let rep = ws.bulk(&options(req(Mode::Upsert, recs)))?;
+    Ok(((dir, db, ws), rep))
 }
 
 // R6a last: identity is decided from the request's start, so a record whose email
@@ -333,95 +306,56 @@ fn first_groups_transitively_through_keys_and_values() -> TestResult {
 // left-out record's key becomes an alias.
 #[test]
 fn r06a_last_decides_identity_from_the_request_start() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "s", "email": "e1@x.com"})])?;
-    let mut r = match_all(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "s", "email": "e2@x.com"}),
-            json!({"contact_key": "y", "email": "e1@x.com"}),
-            json!({"contact_key": "s", "name": "n"}),
-        ],
-    );
-    r.match_on = contactdb::MatchOn {
-        email: true,
-        phone: false,
-    };
-    r.on_duplicate = OnDuplicate::Last;
-    let rep = ws.bulk(&r)?;
+    let last = json!({"contact_key": "s", "name": "n"});
+    let ((_dir, db, ws), rep) = moved_email(last, |r| r.matching(EMAIL).on_dup(OnDuplicate::Last))?;
     assert_eq!(rep.status, Status::Applied);
-    assert_eq!(
-        outcomes(&rep),
-        vec![Outcome::Duplicate, Outcome::Duplicate, Outcome::Updated]
-    );
-    assert_eq!(dup_of(&rep), vec![Some(2), Some(2), None]);
+    assert_eq!(outcomes(&rep), [Duplicate, Duplicate, Updated]);
+    assert_eq!(dup_of(&rep), [Some(2), Some(2), None]);
     let s = must_get(&ws, "s")?;
     assert_eq!(col(&s, "email"), json!("e1@x.com"));
     assert_eq!(col(&s, "name"), json!("n"));
     assert!(s.aliases.is_empty());
     assert_eq!(s.version, 2);
     assert!(ws.get("y")?.is_none());
-    assert_clean(&db)?;
-    Ok(())
-}
-
-// R6a last + R11: a rename and a record naming the new key are two contacts at the
-// request's start (the new key resolved to nothing), so both apply in order.
-#[test]
-fn r06a_last_keeps_a_rename_and_the_record_after_it() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "a"})])?;
-    let mut r = dup(
-        Mode::Update,
-        OnDuplicate::Last,
-        vec![
-            json!({"contact_key": "a", "new_contact_key": "b"}),
-            json!({"contact_key": "b", "name": "X"}),
-        ],
-    );
-    r.on_invalid = OnInvalid::Skip;
-    let rep = ws.bulk(&r)?;
-    assert_eq!(rep.status, Status::Applied, "{:?}", rep.errors);
-    assert_eq!(outcomes(&rep), vec![Outcome::Updated, Outcome::Updated]);
-    assert!(ws.get("a")?.is_none());
-    let b = must_get(&ws, "b")?;
-    assert_eq!(col(&b, "name"), json!("X"));
-    assert_eq!(b.version, 3);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R6a reject: the later occurrences of a group fail, naming the first, and reach
 // nothing; the first applies.
 #[test]
 fn r06a_reject_fails_later_occurrences_from_the_request_start() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "s", "email": "e1@x.com"})])?;
-    let mut r = match_all(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "s", "email": "e2@x.com"}),
-            json!({"contact_key": "y", "email": "e1@x.com"}),
-            json!({"contact_key": "z", "name": "Z"}),
-        ],
-    );
-    r.on_duplicate = OnDuplicate::Reject;
-    r.on_invalid = OnInvalid::Skip;
-    let rep = ws.bulk(&r)?;
+    let last = json!({"contact_key": "z", "name": "Z"});
+    let reject = |r: BulkRequest| {
+        r.matching(MatchOn::ALL)
+            .on_dup(OnDuplicate::Reject)
+            .skipping()
+    };
+    let ((_dir, db, ws), rep) = moved_email(last, reject)?;
     assert_eq!(rep.status, Status::Partial);
-    assert_eq!(
-        outcomes(&rep),
-        vec![Outcome::Updated, Outcome::Failed, Outcome::Inserted]
-    );
-    let e: Vec<_> = rep
-        .errors
-        .iter()
-        .map(|e| (e.index, e.code.as_str(), e.duplicate_of))
-        .collect();
-    assert_eq!(e, vec![(1, "duplicate_in_batch", Some(0))]);
+    assert_eq!(outcomes(&rep), [Updated, Failed, Inserted]);
+    assert_eq!(dup_errors(&rep), [(1, "duplicate_in_batch", Some(0))]);
     assert_eq!(rep.results[1].matched_by, None);
     assert_eq!(col(&must_get(&ws, "s")?, "email"), json!("e2@x.com"));
     assert!(ws.get("y")?.is_none());
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
+}
+
+// R6a last + R11: a rename and a record naming the new key are two contacts at the
+// request's start (the new key resolved to nothing), so both apply in order.
+#[test]
+fn r06a_last_keeps_a_rename_and_the_record_after_it() -> TestResult {
+    let (_dir, db, ws) = seeded(json!({"contact_key": "a"}))?;
+    let recs = json!([
+        {"contact_key": "a", "new_contact_key": "b"},
+        {"contact_key": "b", "name": "X"},
+    ]);
+    let rep = ws.bulk(&dup(Mode::Update, OnDuplicate::Last, recs).skipping())?;
+    assert_eq!(rep.status, Status::Applied, "{:?}", rep.errors);
+    assert_eq!(outcomes(&rep), [Updated, Updated]);
+    assert!(ws.get("a")?.is_none());
+    assert_eq!(
+        read(&ws, "b", &["name", "version"])?,
+        [json!("X"), json!(3)]
+    );
+    assert_clean(&db)
 }

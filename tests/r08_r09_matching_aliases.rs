@@ -4,48 +4,38 @@
 mod common;
 
 use common::*;
-use contactdb::{MatchOn, MatchedBy, Mode, Outcome, Status};
+use contactdb::Outcome::{Failed, Inserted, Unchanged, Updated};
+use contactdb::{MatchedBy, Mode, Status};
 use serde_json::json;
 
 // R8: a record matched by key updates that contact.
 #[test]
 fn match_by_key() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "a", "name": "Ann"})])?;
-    let rep = ws.bulk(&req(
+    let (_dir, db, ws) = seeded(json!({"contact_key": "a", "name": "Ann"}))?;
+    let rep = bulk(
+        &ws,
         Mode::Update,
-        vec![json!({"contact_key": "a", "name": "Anna"})],
-    ))?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
+        json!({"contact_key": "a", "name": "Anna"}),
+    )?;
+    assert_eq!(outcomes(&rep), [Updated]);
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Key));
     assert_eq!(rep.results[0].contact_key, None);
-    let a = must_get(&ws, "a")?;
-    assert_eq!(col(&a, "name"), json!("Anna"));
-    assert_eq!(a.version, 2);
-    assert_clean(&db)?;
-    Ok(())
+    assert_eq!(
+        read(&ws, "a", &["name", "version"])?,
+        [json!("Anna"), json!(2)]
+    );
+    assert_clean(&db)
 }
 
 // R8, R9: a record matched by email with another key: the contact keeps its key,
 // the record's key becomes an alias (warning alias_added), and the alias finds it.
 #[test]
 fn match_by_email_adds_alias() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![json!({"contact_key": "a", "email": "ann@x.com", "name": "Ann"})],
-    )?;
-    let mut r = req(
-        Mode::Upsert,
-        vec![json!({"contact_key": "crm-1", "email": "ANN@x.com", "surname": "Lee"})],
-    );
-    r.match_on = MatchOn {
-        email: true,
-        phone: false,
-    };
-    let rep = ws.bulk(&r)?;
+    let (_dir, db, ws) = seeded(json!({"contact_key": "a", "email": "ann@x.com", "name": "Ann"}))?;
+    let record = json!({"contact_key": "crm-1", "email": "ANN@x.com", "surname": "Lee"});
+    let rep = ws.bulk(&req(Mode::Upsert, record).matching(EMAIL))?;
     assert_eq!(rep.status, Status::Applied);
-    assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
+    assert_eq!(outcomes(&rep), [Updated]);
     let res = &rep.results[0];
     assert_eq!(res.key.as_deref(), Some("crm-1"));
     assert_eq!(res.matched_by, Some(MatchedBy::Email));
@@ -68,7 +58,7 @@ fn match_by_email_adds_alias() -> TestResult {
     assert_eq!(ws.count()?, 1);
     let a = must_get(&ws, "a")?;
     assert_eq!(a.key, "a");
-    assert_eq!(a.aliases, vec!["crm-1".to_owned()]);
+    assert_eq!(a.aliases, ["crm-1"]);
     assert_eq!(col(&a, "name"), json!("Ann"));
     assert_eq!(col(&a, "surname"), json!("Lee"));
     assert_eq!(a.version, 2);
@@ -77,55 +67,44 @@ fn match_by_email_adds_alias() -> TestResult {
     assert_eq!(via_alias, a);
 
     // A later record with the alias as key matches by alias (whatever match_on is).
-    let rep = ws.bulk(&req(
+    let rep = bulk(
+        &ws,
         Mode::Update,
-        vec![json!({"contact_key": "crm-1", "name": "Annie"})],
-    ))?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
+        json!({"contact_key": "crm-1", "name": "Annie"}),
+    )?;
+    assert_eq!(outcomes(&rep), [Updated]);
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Alias));
     assert_eq!(rep.results[0].contact_key.as_deref(), Some("a"));
     assert!(warnings(&rep).is_empty(), "{:?}", rep.warnings);
     let a = must_get(&ws, "a")?;
     assert_eq!(col(&a, "name"), json!("Annie"));
     assert_eq!(a.version, 3);
-    assert_eq!(a.aliases, vec!["crm-1".to_owned()]);
+    assert_eq!(a.aliases, ["crm-1"]);
 
     // Keys and aliases share one namespace: inserting the alias as a key fails.
-    let rep = ws.bulk(&req(Mode::Insert, vec![json!({"contact_key": "crm-1"})]))?;
-    let codes: Vec<&str> = errors(&rep).into_iter().map(|e| e.2).collect();
-    assert_eq!(codes, vec!["already_exists"]);
+    let rep = bulk(&ws, Mode::Insert, json!({"contact_key": "crm-1"}))?;
+    assert_eq!(codes(&rep), ["already_exists"]);
     assert_eq!(ws.count()?, 1);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R9: adding an alias is a change even when no column changes.
 #[test]
 fn alias_alone_is_an_update() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![json!({"contact_key": "a", "gsm": "+905551234567"})],
-    )?;
-    let mut r = req(
-        Mode::Update,
-        vec![json!({"contact_key": "b", "phoneNumber": "0090 555 123 45 67"})],
-    );
-    r.match_on = MatchOn {
-        email: false,
-        phone: true,
-    };
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "a", "gsm": "+905551234567"}))?;
+    let record = json!({"contact_key": "b", "phoneNumber": "0090 555 123 45 67"});
+    let r = req(Mode::Update, record).matching(PHONE);
     let rep = ws.bulk(&r)?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
+    assert_eq!(outcomes(&rep), [Updated]);
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Phone));
     assert_eq!(rep.results[0].contact_key.as_deref(), Some("a"));
     let a = must_get(&ws, "a")?;
     assert_eq!(a.version, 2);
-    assert_eq!(a.aliases, vec!["b".to_owned()]);
+    assert_eq!(a.aliases, ["b"]);
     assert!(ws.get("b")?.is_some());
     // Same record again: now matched by alias, nothing changes.
     let rep = ws.bulk(&r)?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Unchanged]);
+    assert_eq!(outcomes(&rep), [Unchanged]);
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Alias));
     assert_eq!(must_get(&ws, "a")?.version, 2);
     Ok(())
@@ -134,52 +113,41 @@ fn alias_alone_is_an_update() -> TestResult {
 // R8: without email/phone in match_on, records match by key only.
 #[test]
 fn key_only_matching_by_default() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![json!({"contact_key": "a", "email": "ann@x.com", "gsm": "+905551234567"})],
-    )?;
+    let (_dir, _db, ws) =
+        seeded(json!({"contact_key": "a", "email": "ann@x.com", "gsm": "+905551234567"}))?;
     let rep = upsert(
         &ws,
-        vec![json!({"contact_key": "b", "email": "ann@x.com", "gsm": "+905551234567"})],
+        json!({"contact_key": "b", "email": "ann@x.com", "gsm": "+905551234567"}),
     )?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Inserted]);
+    assert_eq!(outcomes(&rep), [Inserted]);
     assert_eq!(rep.results[0].matched_by, None);
     assert_eq!(ws.count()?, 2);
     assert!(must_get(&ws, "a")?.aliases.is_empty());
-    let mut both: Vec<String> = ws
-        .find_by_email("Ann@X.com")?
-        .into_iter()
-        .map(|c| c.key)
-        .collect();
+    let mut both = by_email(&ws, "Ann@X.com")?;
     both.sort();
-    assert_eq!(both, vec!["a".to_owned(), "b".to_owned()]);
+    assert_eq!(both, ["a", "b"]);
     // Update mode with an unknown key and key-only matching: not_found.
-    let rep = ws.bulk(&req(
+    let rep = bulk(
+        &ws,
         Mode::Update,
-        vec![json!({"contact_key": "c", "email": "ann@x.com"})],
-    ))?;
-    let codes: Vec<&str> = errors(&rep).into_iter().map(|e| e.2).collect();
-    assert_eq!(codes, vec!["not_found"]);
+        json!({"contact_key": "c", "email": "ann@x.com"}),
+    )?;
+    assert_eq!(codes(&rep), ["not_found"]);
     Ok(())
 }
 
 // R8: the key is authoritative when found, whatever email and phone say.
 #[test]
 fn key_is_authoritative() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![
-            json!({"contact_key": "a", "email": "ann@x.com"}),
-            json!({"contact_key": "b", "email": "bob@x.com"}),
-        ],
-    )?;
+    let (_dir, _db, ws) = seeded(json!([
+        {"contact_key": "a", "email": "ann@x.com"},
+        {"contact_key": "b", "email": "bob@x.com"},
+    ]))?;
     let rep = ws.bulk(&match_all(
         Mode::Upsert,
-        vec![json!({"contact_key": "b", "email": "ann@x.com"})],
+        json!({"contact_key": "b", "email": "ann@x.com"}),
     ))?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
+    assert_eq!(outcomes(&rep), [Updated]);
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Key));
     assert!(rep.errors.is_empty());
     assert_eq!(col(&must_get(&ws, "b")?, "email"), json!("ann@x.com"));
@@ -195,80 +163,61 @@ fn key_is_authoritative() -> TestResult {
 // nothing is merged.
 #[test]
 fn ambiguous_match() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![
-            json!({"contact_key": "z", "email": "dup@x.com"}),
-            json!({"contact_key": "m", "email": "dup@x.com"}),
-            json!({"contact_key": "p1", "email": "p1@x.com"}),
-            json!({"contact_key": "p2", "gsm": "+905550000002"}),
-        ],
-    )?;
+    let (_dir, db, ws) = seeded(json!([
+        {"contact_key": "z", "email": "dup@x.com"},
+        {"contact_key": "m", "email": "dup@x.com"},
+        {"contact_key": "p1", "email": "p1@x.com"},
+        {"contact_key": "p2", "gsm": "+905550000002"},
+    ]))?;
     // With key-only matching these records are plain inserts (emails may repeat).
-    let rep = ws.bulk(&req(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "new", "email": "DUP@x.com"}),
-            json!({"contact_key": "new2", "email": "p1@x.com", "gsm": "+905550000002"}),
-        ],
-    ))?;
+    let rep = upsert(
+        &ws,
+        json!([
+            {"contact_key": "new", "email": "DUP@x.com"},
+            {"contact_key": "new2", "email": "p1@x.com", "gsm": "+905550000002"},
+        ]),
+    )?;
     assert_eq!(rep.summary.inserted, 2);
     // With match_on=[key,email,phone] they are ambiguous.
-    let mut r = match_all(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "q1", "email": "DUP@x.com", "name": "Q"}),
-            json!({"contact_key": "q2", "email": "p1@x.com", "gsm": "0090 555 000 00 02"}),
-        ],
-    );
-    r.on_invalid = contactdb::OnInvalid::Skip;
+    let recs = json!([
+        {"contact_key": "q1", "email": "DUP@x.com", "name": "Q"},
+        {"contact_key": "q2", "email": "p1@x.com", "gsm": "0090 555 000 00 02"},
+    ]);
     let before = versions(&ws)?;
-    let rep = ws.bulk(&r)?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Failed, Outcome::Failed]);
+    let rep = ws.bulk(&match_all(Mode::Upsert, recs).skipping())?;
+    assert_eq!(outcomes(&rep), [Failed, Failed]);
     assert_eq!(rep.status, Status::Rejected);
-    assert_eq!(rep.errors.len(), 2);
+    assert_eq!(codes(&rep), ["ambiguous_match", "ambiguous_match"]);
     let e0 = &rep.errors[0];
-    assert_eq!(e0.code.as_str(), "ambiguous_match");
     assert_eq!(e0.index, 0);
     assert_eq!(e0.key.as_deref(), Some("q1"));
     // "new" also has dup@x.com (inserted above): three candidates, sorted.
-    assert_eq!(e0.candidates, vec!["m", "new", "z"]);
-    let e1 = &rep.errors[1];
-    assert_eq!(e1.code.as_str(), "ambiguous_match");
-    assert_eq!(e1.candidates, vec!["new2", "p1", "p2"]);
+    assert_eq!(e0.candidates, ["m", "new", "z"]);
+    assert_eq!(rep.errors[1].candidates, ["new2", "p1", "p2"]);
     // Ambiguity is a matching failure, not a validation error.
     assert_eq!(rep.summary.invalid, 0);
     assert_eq!(rep.summary.failed, 2);
     assert_eq!(versions(&ws)?, before);
     assert!(ws.get("q1")?.is_none());
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R8: email and phone matching the same one contact is a match by email.
 #[test]
 fn email_and_phone_same_contact() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![json!({"contact_key": "a", "email": "ann@x.com", "gsm": "+905551234567"})],
-    )?;
-    let rep = ws.bulk(&match_all(
-        Mode::Upsert,
-        vec![json!({"contact_key": "x", "email": "ann@x.com", "gsm": "+905551234567"})],
-    ))?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
+    let (_dir, _db, ws) =
+        seeded(json!({"contact_key": "a", "email": "ann@x.com", "gsm": "+905551234567"}))?;
+    let record = json!({"contact_key": "x", "email": "ann@x.com", "gsm": "+905551234567"});
+    let rep = ws.bulk(&match_all(Mode::Upsert, record))?;
+    assert_eq!(outcomes(&rep), [Updated]);
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Email));
-    assert_eq!(must_get(&ws, "a")?.aliases, vec!["x".to_owned()]);
+    assert_eq!(must_get(&ws, "a")?.aliases, ["x"]);
     // Phone only (the email is new): matched by phone, email updated.
-    let rep = ws.bulk(&match_all(
-        Mode::Upsert,
-        vec![json!({"contact_key": "y", "email": "new@x.com", "gsm": "+905551234567"})],
-    ))?;
+    let record = json!({"contact_key": "y", "email": "new@x.com", "gsm": "+905551234567"});
+    let rep = ws.bulk(&match_all(Mode::Upsert, record))?;
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Phone));
     let a = must_get(&ws, "a")?;
-    assert_eq!(a.aliases, vec!["x".to_owned(), "y".to_owned()]);
+    assert_eq!(a.aliases, ["x", "y"]);
     assert_eq!(col(&a, "email"), json!("new@x.com"));
     Ok(())
 }
@@ -277,63 +226,47 @@ fn email_and_phone_same_contact() -> TestResult {
 #[test]
 fn matching_sees_earlier_records() -> TestResult {
     let (_dir, db, ws) = fresh_ws()?;
-    let rep = ws.bulk(&match_all(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "n1", "email": "new@x.com"}),
-            json!({"contact_key": "n2", "email": "new@x.com", "name": "Two"}),
-            json!({"contact_key": "n3", "gsm": "+905559999999"}),
-            // n1 gets a phone; n4 then matches it by phone
-            json!({"contact_key": "n1", "gsm": "+905558888888"}),
-            json!({"contact_key": "n4", "gsm": "+905558888888"}),
-        ],
-    ))?;
+    let recs = json!([
+        {"contact_key": "n1", "email": "new@x.com"},
+        {"contact_key": "n2", "email": "new@x.com", "name": "Two"},
+        {"contact_key": "n3", "gsm": "+905559999999"},
+        // n1 gets a phone; n4 then matches it by phone
+        {"contact_key": "n1", "gsm": "+905558888888"},
+        {"contact_key": "n4", "gsm": "+905558888888"},
+    ]);
+    let rep = ws.bulk(&match_all(Mode::Upsert, recs))?;
     assert_eq!(rep.status, Status::Applied, "{:?}", rep.errors);
     assert_eq!(
         outcomes(&rep),
-        vec![
-            Outcome::Inserted,
-            Outcome::Updated,
-            Outcome::Inserted,
-            Outcome::Updated,
-            Outcome::Updated
-        ]
+        [Inserted, Updated, Inserted, Updated, Updated]
     );
-    let mb: Vec<Option<MatchedBy>> = rep.results.iter().map(|r| r.matched_by).collect();
-    assert_eq!(
-        mb,
-        vec![
-            None,
-            Some(MatchedBy::Email),
-            None,
-            Some(MatchedBy::Key),
-            Some(MatchedBy::Phone)
-        ]
+    let (email, key, phone) = (
+        Some(MatchedBy::Email),
+        Some(MatchedBy::Key),
+        Some(MatchedBy::Phone),
     );
+    assert_eq!(matched(&rep), [None, email, None, key, phone]);
     assert_eq!(rep.results[1].contact_key.as_deref(), Some("n1"));
     assert_eq!(rep.results[4].contact_key.as_deref(), Some("n1"));
     assert_eq!(ws.count()?, 2);
     let n1 = must_get(&ws, "n1")?;
-    assert_eq!(n1.aliases, vec!["n2".to_owned(), "n4".to_owned()]);
+    assert_eq!(n1.aliases, ["n2", "n4"]);
     assert_eq!(col(&n1, "name"), json!("Two"));
     assert_eq!(n1.version, 4);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R8, R10: in insert mode an email match is already_exists and adds no alias.
 #[test]
 fn insert_mode_email_match_adds_no_alias() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "a", "email": "ann@x.com"})])?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "a", "email": "ann@x.com"}))?;
     let rep = ws.bulk(&match_all(
         Mode::Insert,
-        vec![json!({"contact_key": "b", "email": "ann@x.com"})],
+        json!({"contact_key": "b", "email": "ann@x.com"}),
     ))?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Failed]);
+    assert_eq!(outcomes(&rep), [Failed]);
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Email));
-    let codes: Vec<&str> = errors(&rep).into_iter().map(|e| e.2).collect();
-    assert_eq!(codes, vec!["already_exists"]);
+    assert_eq!(codes(&rep), ["already_exists"]);
     let a = must_get(&ws, "a")?;
     assert!(a.aliases.is_empty());
     assert_eq!(a.version, 1);
@@ -344,20 +277,14 @@ fn insert_mode_email_match_adds_no_alias() -> TestResult {
 // Semantics: a record that clears or omits its email does not match by email.
 #[test]
 fn cleared_email_does_not_match() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "a", "email": "ann@x.com"})])?;
-    let rep = ws.bulk(&match_all(
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "b", "email": null}),
-            json!({"contact_key": "c", "email": ""}),
-            json!({"contact_key": "d"}),
-        ],
-    ))?;
-    assert_eq!(
-        outcomes(&rep),
-        vec![Outcome::Inserted, Outcome::Inserted, Outcome::Inserted]
-    );
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "a", "email": "ann@x.com"}))?;
+    let recs = json!([
+        {"contact_key": "b", "email": null},
+        {"contact_key": "c", "email": ""},
+        {"contact_key": "d"},
+    ]);
+    let rep = ws.bulk(&match_all(Mode::Upsert, recs))?;
+    assert_eq!(outcomes(&rep), [Inserted, Inserted, Inserted]);
     assert!(must_get(&ws, "a")?.aliases.is_empty());
     assert_eq!(ws.count()?, 4);
     Ok(())
@@ -367,105 +294,71 @@ fn cleared_email_does_not_match() -> TestResult {
 // further email changes of the contact.
 #[test]
 fn alias_authoritative_after_email_change() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "a", "email": "ann@x.com"})])?;
-    ws.bulk(&match_all(
-        Mode::Upsert,
-        vec![json!({"contact_key": "alias-1", "email": "ann@x.com"})],
-    ))?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "a", "email": "ann@x.com"}))?;
+    add_alias(&ws, "alias-1", "ann@x.com")?;
     // Change the email via the alias.
-    let rep = ws.bulk(&match_all(
-        Mode::Upsert,
-        vec![json!({"contact_key": "alias-1", "email": "ann2@x.com"})],
-    ))?;
+    let record = json!({"contact_key": "alias-1", "email": "ann2@x.com"});
+    let rep = ws.bulk(&match_all(Mode::Upsert, record))?;
     assert_eq!(rep.results[0].matched_by, Some(MatchedBy::Alias));
-    assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
-    let found: Vec<String> = ws
-        .find_by_email("ann2@x.com")?
-        .into_iter()
-        .map(|c| c.key)
-        .collect();
-    assert_eq!(found, vec!["a".to_owned()]);
+    assert_eq!(outcomes(&rep), [Updated]);
+    assert_eq!(by_email(&ws, "ann2@x.com")?, ["a"]);
     assert!(ws.find_by_email("ann@x.com")?.is_empty());
     // An email-matched record whose key equals the contact's key adds no alias.
     let rep = ws.bulk(&match_all(
         Mode::Upsert,
-        vec![json!({"contact_key": "a", "email": "ann2@x.com"})],
+        json!({"contact_key": "a", "email": "ann2@x.com"}),
     ))?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Unchanged]);
-    assert_eq!(must_get(&ws, "a")?.aliases, vec!["alias-1".to_owned()]);
+    assert_eq!(outcomes(&rep), [Unchanged]);
+    assert_eq!(must_get(&ws, "a")?.aliases, ["alias-1"]);
     Ok(())
 }
 
 // R8, R6: ambiguity and non-matches follow the earlier records of the request.
 #[test]
 fn in_request_changes_drive_matching() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![
-            json!({"contact_key": "a", "email": "e1@x.com"}),
-            json!({"contact_key": "b", "email": "e2@x.com"}),
-            json!({"contact_key": "c", "email": "e3@x.com"}),
-        ],
-    )?;
-    let mut r = match_all(
-        Mode::Upsert,
-        vec![
-            // b takes e1 too: e1 now names two contacts
-            json!({"contact_key": "b", "email": "e1@x.com"}),
-            json!({"contact_key": "n1", "email": "e1@x.com"}),
-            // c leaves e3: nobody has it any more
-            json!({"contact_key": "c", "email": "e4@x.com"}),
-            json!({"contact_key": "n2", "email": "e3@x.com"}),
-            // and e4 now finds c
-            json!({"contact_key": "n3", "email": "e4@x.com"}),
-        ],
-    );
-    r.on_invalid = contactdb::OnInvalid::Skip;
-    let rep = ws.bulk(&r)?;
+    let (_dir, db, ws) = seeded(json!([
+        {"contact_key": "a", "email": "e1@x.com"},
+        {"contact_key": "b", "email": "e2@x.com"},
+        {"contact_key": "c", "email": "e3@x.com"},
+    ]))?;
+    let recs = json!([
+        // b takes e1 too: e1 now names two contacts
+        {"contact_key": "b", "email": "e1@x.com"},
+        {"contact_key": "n1", "email": "e1@x.com"},
+        // c leaves e3: nobody has it any more
+        {"contact_key": "c", "email": "e4@x.com"},
+        {"contact_key": "n2", "email": "e3@x.com"},
+        // and e4 now finds c
+        {"contact_key": "n3", "email": "e4@x.com"},
+    ]);
+    let rep = ws.bulk(&match_all(Mode::Upsert, recs).skipping())?;
     assert_eq!(
         outcomes(&rep),
-        vec![
-            Outcome::Updated,
-            Outcome::Failed,
-            Outcome::Updated,
-            Outcome::Inserted,
-            Outcome::Updated
-        ]
+        [Updated, Failed, Updated, Inserted, Updated]
     );
-    assert_eq!(rep.errors.len(), 1);
-    assert_eq!(rep.errors[0].code.as_str(), "ambiguous_match");
-    assert_eq!(rep.errors[0].candidates, vec!["a", "b"]);
+    assert_eq!(codes(&rep), ["ambiguous_match"]);
+    assert_eq!(rep.errors[0].candidates, ["a", "b"]);
     assert_eq!(rep.results[4].matched_by, Some(MatchedBy::Email));
     assert_eq!(rep.results[4].contact_key.as_deref(), Some("c"));
-    assert_eq!(must_get(&ws, "c")?.aliases, vec!["n3".to_owned()]);
+    assert_eq!(must_get(&ws, "c")?.aliases, ["n3"]);
     assert!(ws.get("n1")?.is_none());
     assert_eq!(ws.count()?, 4);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R8: candidates are distinct contacts: one contact found by both email and phone
 // is listed once.
 #[test]
 fn ambiguous_candidates_are_distinct() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![
-            json!({"contact_key": "a", "email": "e@x.com", "gsm": "+905551234567"}),
-            json!({"contact_key": "b", "gsm": "+905551234567"}),
-        ],
-    )?;
-    let rep = ws.bulk(&match_all(
-        Mode::Upsert,
-        vec![json!({"contact_key": "n", "email": "e@x.com", "gsm": "+905551234567"})],
-    ))?;
-    assert_eq!(outcomes(&rep), vec![Outcome::Failed]);
-    assert_eq!(rep.errors.len(), 1);
-    assert_eq!(rep.errors[0].code.as_str(), "ambiguous_match");
-    assert_eq!(rep.errors[0].candidates, vec!["a", "b"]);
+    let (_dir, _db, ws) = seeded(json!([
+        {"contact_key": "a", "email": "e@x.com", "gsm": "+905551234567"},
+        {"contact_key": "b", "gsm": "+905551234567"},
+    ]))?;
+    let record = json!({"contact_key": "n", "email": "e@x.com", "gsm": "+905551234567"});
+    let rep = ws.bulk(&match_all(Mode::Upsert, record))?;
+    assert_eq!(outcomes(&rep), [Failed]);
+    assert_eq!(codes(&rep), ["ambiguous_match"]);
+    assert_eq!(rep.errors[0].candidates, ["a", "b"]);
     assert!(must_get(&ws, "a")?.aliases.is_empty());
     assert!(must_get(&ws, "b")?.aliases.is_empty());
     Ok(())

@@ -4,159 +4,143 @@
 mod common;
 
 use common::*;
-use contactdb::{MatchedBy, Mode, Outcome, Status};
+use contactdb::Outcome::{Failed, Inserted, NotApplied, Unchanged, Updated};
+use contactdb::{BulkRequest, MatchedBy, Mode, Outcome, Status};
 use serde_json::{Value, json};
 
-fn mixed() -> Vec<Value> {
-    vec![
-        json!({"contact_key": "new-1", "name": "N"}),
-        json!({"contact_key": "old", "name": "Changed", "email": " X@Y.COM "}),
-        json!({"contact_key": "bad", "email": "nope"}),
-        json!({"contact_key": "old2"}),
-        json!({"contact_key": "bad2", "birthday": "2023-02-30"}),
-    ]
+fn mixed() -> Value {
+    json!([
+        {"contact_key": "new-1", "name": "N"},
+        {"contact_key": "old", "name": "Changed", "email": " X@Y.COM "},
+        {"contact_key": "bad", "email": "nope"},
+        {"contact_key": "old2"},
+        {"contact_key": "bad2", "birthday": "2023-02-30"},
+    ])
 }
 
-fn seed_two(ws: &contactdb::Workspace) -> TestResult {
-    seed(
-        ws,
-        vec![
-            json!({"contact_key": "old", "name": "Old"}),
-            json!({"contact_key": "old2", "name": "Old2"}),
+/// A workspace holding `old` and `old2`.
+fn two_old() -> Res<Fixture> {
+    seeded(json!([
+        {"contact_key": "old", "name": "Old"},
+        {"contact_key": "old2", "name": "Old2"},
+    ]))
+}
+
+/// A request on `two_old` that must be rejected without writing anything.
+struct Rejected {
+    name: &'static str,
+    request: fn() -> BulkRequest,
+    outcomes: &'static [Outcome],
+    matched: &'static [Option<MatchedBy>],
+    errors: &'static [(u32, Option<&'static str>, &'static str)],
+    /// (total, valid, invalid, inserted, updated, unchanged, failed, batches)
+    counts: (u64, u64, u64, u64, u64, u64, u64, u64),
+}
+
+const KEY: Option<MatchedBy> = Some(MatchedBy::Key);
+
+const REJECTED: &[Rejected] = &[
+    // R14: abort — nothing written, every failure reported, valid records
+    // not_applied (and no warning for them).
+    Rejected {
+        name: "abort writes nothing",
+        request: || req(Mode::Upsert, mixed()),
+        outcomes: &[NotApplied, NotApplied, Failed, NotApplied, Failed],
+        matched: &[None, KEY, None, KEY, None],
+        errors: &[
+            (2, Some("email"), "invalid_email"),
+            (4, Some("birthday"), "invalid_date"),
         ],
-    )?;
-    Ok(())
-}
-
-// R14: abort — nothing written, every failure reported, valid records not_applied.
-#[test]
-fn abort_writes_nothing() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed_two(&ws)?;
-    let before = ws.contacts()?;
-    let rep = ws.bulk(&req(Mode::Upsert, mixed()))?;
-    assert_eq!(rep.status, Status::Rejected);
-    assert_eq!(
-        outcomes(&rep),
-        vec![
-            Outcome::NotApplied,
-            Outcome::NotApplied,
-            Outcome::Failed,
-            Outcome::NotApplied,
-            Outcome::Failed
-        ]
-    );
-    let mb: Vec<Option<MatchedBy>> = rep.results.iter().map(|r| r.matched_by).collect();
-    assert_eq!(
-        mb,
-        vec![None, Some(MatchedBy::Key), None, Some(MatchedBy::Key), None]
-    );
-    assert_eq!(
-        errors(&rep),
-        vec![
-            (2, Some("email".to_owned()), "invalid_email"),
-            (4, Some("birthday".to_owned()), "invalid_date"),
-        ]
-    );
-    assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
-    let s = rep.summary;
-    assert_eq!(
-        (s.total, s.valid, s.invalid, s.failed),
-        (5, 3, 2, 2),
-        "{s:?}"
-    );
-    assert_eq!(
-        (s.inserted, s.updated, s.unchanged, s.batches),
-        (0, 0, 0, 0)
-    );
-    assert_eq!(ws.contacts()?, before);
-    assert!(ws.get("new-1")?.is_none());
-    assert_clean(&db)?;
-    Ok(())
-}
-
-// R14: abort also rejects on a matching failure (not_found, key_conflict, ...).
-#[test]
-fn abort_on_matching_failure() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed_two(&ws)?;
-    let before = ws.contacts()?;
-    let rep = ws.bulk(&req(
-        Mode::Update,
-        vec![
-            json!({"contact_key": "old", "name": "X"}),
-            json!({"contact_key": "ghost", "name": "Y"}),
-            json!({"contact_key": "old2", "new_contact_key": "old"}),
+        counts: (5, 3, 2, 0, 0, 0, 2, 0),
+    },
+    // R14: abort also rejects on a matching failure (not_found, key_conflict, ...).
+    Rejected {
+        name: "abort on matching failure",
+        request: || {
+            let recs = json!([
+                {"contact_key": "old", "name": "X"},
+                {"contact_key": "ghost", "name": "Y"},
+                {"contact_key": "old2", "new_contact_key": "old"},
+            ]);
+            req(Mode::Update, recs)
+        },
+        outcomes: &[NotApplied, Failed, Failed],
+        matched: &[KEY, None, KEY],
+        errors: &[
+            (1, None, "not_found"),
+            (2, Some("new_contact_key"), "key_conflict"),
         ],
-    ))?;
-    assert_eq!(rep.status, Status::Rejected);
-    assert_eq!(
-        outcomes(&rep),
-        vec![Outcome::NotApplied, Outcome::Failed, Outcome::Failed]
-    );
-    let codes: Vec<&str> = errors(&rep).into_iter().map(|e| e.2).collect();
-    assert_eq!(codes, vec!["not_found", "key_conflict"]);
-    assert_eq!(rep.summary.invalid, 0);
-    assert_eq!(rep.summary.valid, 3);
-    assert_eq!(rep.summary.failed, 2);
-    assert_eq!(ws.contacts()?, before);
+        counts: (3, 3, 0, 0, 0, 0, 2, 0),
+    },
+    // R14, R15: skip with every record failing writes nothing and is rejected.
+    Rejected {
+        name: "skip all failing is rejected",
+        request: || {
+            skip(
+                Mode::Insert,
+                json!([{"contact_key": "old"}, {"contact_key": "x", "gsm": "1"}]),
+            )
+        },
+        outcomes: &[Failed, Failed],
+        matched: &[KEY, None],
+        errors: &[
+            (0, None, "already_exists"),
+            (1, Some("gsm"), "invalid_phone"),
+        ],
+        counts: (2, 1, 1, 0, 0, 0, 2, 0),
+    },
+];
+
+// R14: a rejected request writes nothing and reports every failure.
+#[test]
+fn rejected_requests_write_nothing() -> TestResult {
+    for case in REJECTED {
+        let name = case.name;
+        let (_dir, db, ws) = two_old()?;
+        let before = ws.contacts()?;
+        let rep = ws.bulk(&(case.request)())?;
+        assert_eq!(rep.status, Status::Rejected, "{name}");
+        assert_eq!(outcomes(&rep), case.outcomes, "{name}");
+        assert_eq!(matched(&rep), case.matched, "{name}");
+        let want: Vec<_> = case
+            .errors
+            .iter()
+            .map(|(i, c, code)| (*i, c.map(str::to_owned), *code))
+            .collect();
+        assert_eq!(errors(&rep), want, "{name}");
+        assert!(rep.warnings.is_empty(), "{name}: {:?}", rep.warnings);
+        assert_eq!(counts(&rep), case.counts, "{name}");
+        assert_eq!(ws.contacts()?, before, "{name}");
+        assert!(ws.get("new-1")?.is_none(), "{name}");
+        assert_clean(&db)?;
+    }
     Ok(())
 }
 
 // R14: skip — valid records applied, failures reported, status partial.
 #[test]
 fn skip_applies_valid_records() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed_two(&ws)?;
+    let (_dir, db, ws) = two_old()?;
     let rep = ws.bulk(&skip(Mode::Upsert, mixed()))?;
     assert_eq!(rep.status, Status::Partial);
     assert_eq!(
         outcomes(&rep),
-        vec![
-            Outcome::Inserted,
-            Outcome::Updated,
-            Outcome::Failed,
-            Outcome::Unchanged,
-            Outcome::Failed
-        ]
+        [Inserted, Updated, Failed, Unchanged, Failed]
     );
     assert_eq!(counts(&rep), (5, 3, 2, 1, 1, 1, 2, 1));
     assert_eq!(col(&must_get(&ws, "new-1")?, "name"), json!("N"));
-    let old = must_get(&ws, "old")?;
-    assert_eq!(col(&old, "name"), json!("Changed"));
-    assert_eq!(col(&old, "email"), json!("x@y.com"));
-    assert_eq!(old.version, 2);
+    assert_eq!(
+        read(&ws, "old", &["name", "email", "version"])?,
+        [json!("Changed"), json!("x@y.com"), json!(2)]
+    );
     assert_eq!(must_get(&ws, "old2")?.version, 1);
     assert!(ws.get("bad")?.is_none());
     assert!(ws.get("bad2")?.is_none());
     assert_eq!(ws.count()?, 3);
     // Warnings are reported for the applied record only.
-    assert_eq!(
-        warnings(&rep),
-        vec![(1, Some("email".to_owned()), "value_normalized".to_owned())]
-    );
-    assert_clean(&db)?;
-    Ok(())
-}
-
-// R14, R15: skip with every record failing writes nothing and is rejected.
-#[test]
-fn skip_all_failing_is_rejected() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed_two(&ws)?;
-    let before = ws.contacts()?;
-    let rep = ws.bulk(&skip(
-        Mode::Insert,
-        vec![
-            json!({"contact_key": "old"}),
-            json!({"contact_key": "x", "gsm": "1"}),
-        ],
-    ))?;
-    assert_eq!(rep.status, Status::Rejected);
-    assert_eq!(outcomes(&rep), vec![Outcome::Failed, Outcome::Failed]);
-    assert_eq!(rep.summary.batches, 0);
-    assert_eq!(ws.contacts()?, before);
-    Ok(())
+    let email = Some("email".to_owned());
+    assert_eq!(warnings(&rep), [(1, email, "value_normalized".to_owned())]);
+    assert_clean(&db)
 }
 
 // R14: one request is one transaction: a big request applies entirely (all
@@ -168,39 +152,28 @@ fn big_request_all_or_nothing() -> TestResult {
         .map(|i| json!({"contact_key": format!("k{i:05}"), "email": format!("u{i}@x.com")}))
         .collect();
     recs.push(json!({"contact_key": "last", "email": "broken"}));
-    let rep = ws.bulk(&req(Mode::Upsert, recs.clone()))?;
+    let rep = upsert(&ws, recs.clone())?;
     assert_eq!(rep.status, Status::Rejected);
     assert_eq!(ws.count()?, 0);
     assert!(ws.find_by_email("u7@x.com")?.is_empty());
     recs.pop();
-    let rep = ws.bulk(&req(Mode::Upsert, recs))?;
+    let rep = upsert(&ws, recs)?;
     assert_eq!(rep.status, Status::Applied);
     assert_eq!(ws.count()?, 3000);
     assert_eq!(ws.find_by_email("u7@x.com")?.len(), 1);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R14: bulk_atomic applies many batches in one transaction: later batches see the
 // earlier ones, and any rejected batch leaves nothing written at all.
 #[test]
 fn bulk_atomic_batches() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed_two(&ws)?;
+    let (_dir, db, ws) = two_old()?;
     let before = ws.contacts()?;
     let batches = vec![
-        req(
-            Mode::Insert,
-            vec![json!({"contact_key": "b1", "name": "1"})],
-        ),
-        req(
-            Mode::Update,
-            vec![json!({"contact_key": "b1", "name": "2"})],
-        ),
-        req(
-            Mode::Upsert,
-            vec![json!({"contact_key": "b3", "gsm": "12"})],
-        ),
+        req(Mode::Insert, json!({"contact_key": "b1", "name": "1"})),
+        req(Mode::Update, json!({"contact_key": "b1", "name": "2"})),
+        req(Mode::Upsert, json!({"contact_key": "b3", "gsm": "12"})),
     ];
     let mut reports = Vec::new();
     let status = ws.bulk_atomic(
@@ -212,7 +185,7 @@ fn bulk_atomic_batches() -> TestResult {
     )?;
     assert_eq!(status, Status::Rejected);
     assert_eq!(reports.len(), 3, "every batch is planned and reported");
-    assert_eq!(outcomes(&reports[1]), vec![Outcome::Updated]);
+    assert_eq!(outcomes(&reports[1]), [Updated]);
     assert_eq!(reports[2].status, Status::Rejected);
     assert_eq!(
         ws.contacts()?,
@@ -221,32 +194,26 @@ fn bulk_atomic_batches() -> TestResult {
     );
 
     // Without the bad batch, everything commits.
-    let status = ws.bulk_atomic(
-        batches
-            .iter()
-            .take(2)
-            .cloned()
-            .map(Ok::<_, contactdb::Error>),
-        |_| Ok::<(), contactdb::Error>(()),
-    )?;
+    let first_two = batches
+        .iter()
+        .take(2)
+        .cloned()
+        .map(Ok::<_, contactdb::Error>);
+    let status = ws.bulk_atomic(first_two, |_| Ok::<(), contactdb::Error>(()))?;
     assert_eq!(status, Status::Applied);
-    let b1 = must_get(&ws, "b1")?;
-    assert_eq!(col(&b1, "name"), json!("2"));
-    assert_eq!(b1.version, 2);
+    assert_eq!(
+        read(&ws, "b1", &["name", "version"])?,
+        [json!("2"), json!(2)]
+    );
 
     // Batches may not carry a request_id.
-    let mut with_id = req(Mode::Upsert, vec![json!({"contact_key": "x"})]);
-    with_id.request_id = Some("r".to_owned());
+    let with_id = req(Mode::Upsert, json!({"contact_key": "x"})).with_id("r");
     let got = ws.bulk_atomic(std::iter::once(Ok::<_, contactdb::Error>(with_id)), |_| {
         Ok::<(), contactdb::Error>(())
     });
-    assert!(
-        matches!(got, Err(contactdb::Error::InvalidArgument(_))),
-        "{got:?}"
-    );
+    assert_eq!(error_kind(&got), "invalid_argument", "{got:?}");
     assert!(ws.get("x")?.is_none());
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 const CRASH_ENV: &str = "CONTACTDB_R14_CRASH_PATH";
@@ -260,8 +227,7 @@ fn child_writer() {
     let Some(path) = std::env::var_os(CRASH_ENV) else {
         return;
     };
-    let db = contactdb::Database::open(&path).unwrap();
-    let ws = db.workspace("default").unwrap();
+    let (_db, ws) = open_default(path.as_ref()).unwrap();
     let start = ws.count().unwrap() as usize / CRASH_BATCH;
     println!("CHILD ready");
     for round in start..start + 1000 {
@@ -276,8 +242,7 @@ fn child_writer() {
 // all, and a file that reopens clean.
 #[test]
 fn killed_writer_is_all_or_nothing() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("c.redb");
+    let (_dir, path) = temp_path()?;
     let exe = std::env::current_exe()?;
     let mut committed = 0;
     // The longer delays run only while no kill has found a commit yet (a loaded
@@ -295,8 +260,7 @@ fn killed_writer_is_all_or_nothing() -> TestResult {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         child.kill()?;
         child.wait()?;
-        let db = contactdb::Database::open(&path)?;
-        let ws = db.workspace("default")?;
+        let (db, ws) = open_default(&path)?;
         let n = ws.count()? as usize;
         assert_eq!(
             n % CRASH_BATCH,

@@ -25,8 +25,7 @@ fn order(ws: &Workspace, campaign: &str) -> Vec<(String, u32)> {
 // each contact joins once, whatever it was (inserted, updated, unchanged).
 #[test]
 fn r16_members_in_pick_order_once_each() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "old", "priority": 1})])?;
+    let (_dir, db, ws) = seeded(json!({"contact_key": "old", "priority": 1}))?;
     ws.create_campaign("spring", &[])?;
     let rep = ws.bulk(&to(
         "spring",
@@ -85,15 +84,17 @@ fn r16_rekey_keeps_membership_and_priority_moves_it() -> TestResult {
             json!({"contact_key": "y", "priority": 3}),
         ],
     ))?;
-    ws.bulk(&req(
+    bulk(
+        &ws,
         Mode::Update,
-        vec![json!({"contact_key": "x", "new_contact_key": "x2", "priority": 9})],
-    ))?;
+        json!({"contact_key": "x", "new_contact_key": "x2", "priority": 9}),
+    )?;
     assert_eq!(order(&ws, "c"), [("y".to_owned(), 3), ("x2".to_owned(), 9)]);
-    ws.bulk(&req(
+    bulk(
+        &ws,
         Mode::Update,
-        vec![json!({"contact_key": "x2", "priority": 0})],
-    ))?;
+        json!({"contact_key": "x2", "priority": 0}),
+    )?;
     assert_eq!(order(&ws, "c"), [("x2".to_owned(), 0), ("y".to_owned(), 3)]);
     assert_clean(&db)?;
     Ok(())
@@ -104,11 +105,7 @@ fn r16_rekey_keeps_membership_and_priority_moves_it() -> TestResult {
 // join.
 #[test]
 fn r16_required_columns_fail_the_record() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![json!({"contact_key": "has", "gsm": "+905551112233"})],
-    )?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "has", "gsm": "+905551112233"}))?;
     ws.create_campaign("calls", &["phoneNumber"])?;
     assert_eq!(ws.campaign("calls")?.unwrap().required, ["gsm"]);
     let mut r = to(

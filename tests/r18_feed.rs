@@ -18,8 +18,7 @@ fn kinds(ws: &Workspace, after: u64) -> Vec<(EventKind, String, u64, Option<Stri
 // R18: every kind of change, with the contact's version after it.
 #[test]
 fn r18_every_change_appends_its_event() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "a", "email": "a@x.com"})])?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "a", "email": "a@x.com"}))?;
     let mut r = match_all(
         Mode::Upsert,
         vec![
@@ -30,12 +29,13 @@ fn r18_every_change_appends_its_event() -> TestResult {
     );
     r.on_invalid = OnInvalid::Skip;
     ws.bulk(&r)?;
-    ws.bulk(&req(
+    bulk(
+        &ws,
         Mode::Update,
-        vec![json!({"contact_key": "a", "new_contact_key": "b"})],
-    ))?;
+        json!({"contact_key": "a", "new_contact_key": "b"}),
+    )?;
     ws.create_campaign("c", &[])?;
-    let mut j = req(Mode::Upsert, vec![json!({"contact_key": "b"})]);
+    let mut j = req(Mode::Upsert, json!({"contact_key": "b"}));
     j.campaign = Some("c".to_owned());
     ws.bulk(&j)?;
     let s = |x: &str| x.to_owned();
@@ -66,13 +66,9 @@ fn r18_every_change_appends_its_event() -> TestResult {
 // R18: a rejected request and unchanged records append nothing.
 #[test]
 fn r18_nothing_written_nothing_appended() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "a", "name": "A"})])?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "a", "name": "A"}))?;
     let before = ws.last_seq()?;
-    ws.bulk(&req(
-        Mode::Upsert,
-        vec![json!({"contact_key": "a", "name": "A"})],
-    ))?;
+    bulk(&ws, Mode::Upsert, json!({"contact_key": "a", "name": "A"}))?;
     ws.bulk(&req(
         Mode::Upsert,
         vec![
@@ -91,7 +87,7 @@ fn r18_triggers_are_recorded_and_exclusive() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
     let mut r = req(
         Mode::Upsert,
-        vec![json!({"contact_key": "a"}), json!({"contact_key": "b"})],
+        json!([{"contact_key": "a"}, {"contact_key": "b"}]),
     );
     r.trigger = Some(Trigger {
         call: Some(json!({"agentId": "ag-1", "dispositionId": "d-2"})),
@@ -134,7 +130,7 @@ fn r18_consumers_and_trimming() -> TestResult {
         // With a consumer at 0 nothing is trimmed, however old.
         ws.ack("dialer", 0)?;
         for k in ["a", "b", "c", "d"] {
-            ws.bulk(&req(Mode::Upsert, vec![json!({"contact_key": k})]))?;
+            bulk(&ws, Mode::Upsert, json!({"contact_key": k}))?;
         }
         assert_eq!(ws.feed(0, 100)?.len(), 4);
         assert_eq!(ws.feed_for("dialer", 2)?.len(), 2);
@@ -146,11 +142,11 @@ fn r18_consumers_and_trimming() -> TestResult {
     let ws = db.workspace("default")?;
     assert_eq!(ws.consumers()?[0].acked, 2);
     // The next write trims what the consumer acknowledged (retention 0).
-    ws.bulk(&req(Mode::Upsert, vec![json!({"contact_key": "e"})]))?;
+    bulk(&ws, Mode::Upsert, json!({"contact_key": "e"}))?;
     let left: Vec<u64> = ws.feed(0, 100)?.iter().map(|e| e.seq).collect();
     assert_eq!(left, [3, 4, 5]);
     assert!(ws.drop_consumer("dialer")?);
-    ws.bulk(&req(Mode::Upsert, vec![json!({"contact_key": "f"})]))?;
+    bulk(&ws, Mode::Upsert, json!({"contact_key": "f"}))?;
     // No consumer: everything past the retention goes, but the write's own event.
     let left: Vec<u64> = ws.feed(0, 100)?.iter().map(|e| e.seq).collect();
     assert_eq!(left, [6]);
@@ -162,8 +158,7 @@ fn r18_consumers_and_trimming() -> TestResult {
 // email) in one request gets both events: the rekey and the alias.
 #[test]
 fn r18_former_key_given_back_as_alias_has_its_event() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "a", "email": "a@x.com"})])?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "a", "email": "a@x.com"}))?;
     let mut r = req(
         Mode::Update,
         vec![

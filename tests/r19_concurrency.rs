@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use contactdb::{BulkError, BulkRequest, Database, Error, Mode, OpenError, Outcome, Status};
+use contactdb::{BulkRequest, Database, Error, Mode, Outcome, Status};
 use serde_json::{Value, json};
 
 const PROBE_ENV: &str = "CONTACTDB_R19_PROBE_PATH";
@@ -53,20 +53,18 @@ fn two_threads_bulk_at_once() -> TestResult {
         "{shared_outcomes:?}"
     );
     assert_eq!(ws.count()?, 3001);
-    let shared = must_get(&ws, "shared")?;
-    assert_eq!(col(&shared, "name"), json!("a"));
-    assert_eq!(col(&shared, "surname"), json!("b"));
-    assert_eq!(shared.version, 2);
-    assert_clean(&db)?;
-    Ok(())
+    assert_eq!(
+        read(&ws, "shared", &["name", "surname", "version"])?,
+        [json!("a"), json!("b"), json!(2)]
+    );
+    assert_clean(&db)
 }
 
 // R19: while a write transaction is held, try_bulk is Busy at once (and writes
 // nothing), bulk waits, and reads see the last committed state without blocking.
 #[test]
 fn try_bulk_busy_while_write_held() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "before", "name": "B"})])?;
+    let (_dir, db, ws) = seeded(json!({"contact_key": "before", "name": "B"}))?;
     let inside = Arc::new(Barrier::new(2));
     let release = Arc::new(Barrier::new(2));
 
@@ -86,7 +84,7 @@ fn try_bulk_busy_while_write_held() -> TestResult {
                 release.wait();
                 Some(Ok::<BulkRequest, Error>(req(
                     Mode::Upsert,
-                    vec![json!({"contact_key": "held", "name": "H"})],
+                    json!({"contact_key": "held", "name": "H"}),
                 )))
             });
             ws.bulk_atomic(batches, |_r| Ok::<(), Error>(()))
@@ -95,7 +93,7 @@ fn try_bulk_busy_while_write_held() -> TestResult {
     inside.wait();
     // The write is live now.
     let t0 = Instant::now();
-    let busy = ws.try_bulk(&req(Mode::Upsert, vec![json!({"contact_key": "try"})]));
+    let busy = ws.try_bulk(&req(Mode::Upsert, json!({"contact_key": "try"})));
     let busy_took = t0.elapsed();
     let read_count = ws.count();
     let read_before = ws.get("before");
@@ -104,7 +102,7 @@ fn try_bulk_busy_while_write_held() -> TestResult {
     // A blocking bulk from another thread waits for the holder.
     let waiter = {
         let ws = ws.clone();
-        thread::spawn(move || ws.bulk(&req(Mode::Upsert, vec![json!({"contact_key": "waited"})])))
+        thread::spawn(move || upsert(&ws, json!({"contact_key": "waited"})))
     };
     thread::sleep(Duration::from_millis(100));
     let waiter_finished_early = waiter.is_finished();
@@ -112,7 +110,7 @@ fn try_bulk_busy_while_write_held() -> TestResult {
     let held_status = holder.join().expect("holder panicked")?;
     let waited = waiter.join().expect("waiter panicked")?;
 
-    assert!(matches!(busy, Err(BulkError::Busy)), "try_bulk: {busy:?}");
+    assert_eq!(error_kind(&busy), "busy", "try_bulk: {busy:?}");
     assert!(
         busy_took < Duration::from_secs(2),
         "try_bulk waited {busy_took:?}"
@@ -130,11 +128,10 @@ fn try_bulk_busy_while_write_held() -> TestResult {
     assert!(ws.get("held")?.is_some());
     assert!(ws.get("waited")?.is_some());
     // No write in progress any more: try_bulk goes through.
-    let rep = ws.try_bulk(&req(Mode::Upsert, vec![json!({"contact_key": "try"})]))?;
+    let rep = ws.try_bulk(&req(Mode::Upsert, json!({"contact_key": "try"})))?;
     assert_eq!(rep.status, Status::Applied);
     assert_eq!(ws.count()?, 4);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R19: racing try_bulk against a thread running large bulks: try_bulk sees Busy at
@@ -168,13 +165,14 @@ fn try_bulk_busy_racing() -> TestResult {
     let mut i = 0u32;
     while Instant::now() < deadline && (busy.is_empty() || ok.is_empty()) {
         let key = format!("t{i}");
-        match ws.try_bulk(&req(Mode::Insert, vec![json!({"contact_key": key})])) {
-            Err(BulkError::Busy) => busy.push(key),
-            Ok(r) => {
+        let got = ws.try_bulk(&req(Mode::Insert, json!({"contact_key": key})));
+        match (error_kind(&got), got) {
+            ("busy", _) => busy.push(key),
+            (_, Ok(r)) => {
                 assert_eq!(r.status, Status::Applied);
                 ok.push(key);
             }
-            Err(e) => {
+            (_, Err(e)) => {
                 stop.store(true, Ordering::Relaxed);
                 return Err(e.into());
             }
@@ -195,39 +193,31 @@ fn try_bulk_busy_racing() -> TestResult {
         assert!(ws.get(k)?.is_some(), "{k} was applied but is missing");
     }
     assert_eq!(must_get(&ws, "w0")?.version, u64::from(rounds));
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R19: a second Database::open of an open file in the same process is a clear
 // error; after every handle is dropped the file opens again.
 #[test]
 fn second_open_same_process() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("c.redb");
-    let db = Database::open(&path)?;
-    let ws = db.workspace("default")?;
-    seed(&ws, vec![json!({"contact_key": "k"})])?;
-    match Database::open(&path) {
-        Err(e @ OpenError::AlreadyOpen { .. }) => {
-            let msg = e.to_string();
-            assert!(msg.contains("already open"), "{msg}");
-        }
-        other => panic!("second open: expected AlreadyOpen, got {other:?}"),
-    }
+    let (_dir, path) = temp_path()?;
+    let (db, ws) = open_default(&path)?;
+    seed(&ws, json!({"contact_key": "k"}))?;
+    let (kind, msg) = failure(&Database::open(&path));
+    assert_eq!(kind, "already_open", "second open: {msg}");
+    assert!(msg.contains("already open"), "{msg}");
     // Also through the builder.
-    assert!(matches!(
-        Database::builder().records_max(5).open(&path),
-        Err(OpenError::AlreadyOpen { .. })
-    ));
+    assert_eq!(
+        error_kind(&Database::builder().records_max(5).open(&path)),
+        "already_open"
+    );
     // The first handle still works.
-    seed(&ws, vec![json!({"contact_key": "k2"})])?;
+    seed(&ws, json!({"contact_key": "k2"}))?;
     drop(ws);
     drop(db);
     let db = Database::open(&path)?;
     assert_eq!(db.workspace("default")?.count()?, 2);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 fn run_probe(path: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
@@ -252,26 +242,22 @@ fn run_probe(path: &std::path::Path) -> Result<String, Box<dyn std::error::Error
 // R19: a second process opening the same file gets a clear error.
 #[test]
 fn second_process_gets_clear_error() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("c.redb");
+    let (_dir, path) = temp_path()?;
     {
-        let db = Database::open(&path)?;
-        let ws = db.workspace("default")?;
-        seed(&ws, vec![json!({"contact_key": "k", "name": "N"})])?;
+        let (_db, ws) = open_default(&path)?;
+        seed(&ws, json!({"contact_key": "k", "name": "N"}))?;
         let line = run_probe(&path)?;
         assert!(line.starts_with("PROBE already_open "), "{line}");
         assert!(line.contains("already open"), "{line}");
         // Still usable after the other process failed.
-        seed(&ws, vec![json!({"contact_key": "k2"})])?;
+        seed(&ws, json!({"contact_key": "k2"}))?;
     }
     // Closed: the other process opens it and sees the data.
     let line = run_probe(&path)?;
     assert_eq!(line, "PROBE opened 2");
-    let db = Database::open(&path)?;
-    let ws = db.workspace("default")?;
+    let (db, ws) = open_default(&path)?;
     assert_eq!(col(&must_get(&ws, "k")?, "name"), json!("N"));
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // Not a test of its own: the child side of `second_process_gets_clear_error`. It
@@ -281,13 +267,14 @@ fn child_probe() {
     let Some(path) = std::env::var_os(PROBE_ENV) else {
         return;
     };
-    match Database::open(&path) {
-        Err(e @ OpenError::AlreadyOpen { .. }) => println!("PROBE already_open {e}"),
-        Err(other) => println!("PROBE other_error {other:?}"),
-        Ok(db) => {
+    let opened = Database::open(&path);
+    match (failure(&opened), opened) {
+        (("already_open", msg), _) => println!("PROBE already_open {msg}"),
+        (_, Err(other)) => println!("PROBE other_error {other:?}"),
+        (_, Ok(db)) => {
             let n = db
                 .workspace("default")
-                .map_err(Error::from)
+                .map_err(contactdb::Error::from)
                 .and_then(|ws| ws.count());
             match n {
                 Ok(n) => println!("PROBE opened {n}"),

@@ -7,32 +7,40 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use contactdb::{BulkRequest, Database, Mode, OnInvalid, Outcome, Status};
-use serde_json::{Value, json};
+use contactdb::Outcome::{Inserted, Updated};
+use contactdb::{BulkRequest, Database, Mode, Status};
+use serde_json::json;
 
-fn with_id(id: &str, mode: Mode, records: Vec<Value>) -> BulkRequest {
-    let mut r = req(mode, records);
-    r.request_id = Some(id.to_owned());
-    r
+fn with_id(id: &str, mode: Mode, records: impl Records) -> BulkRequest {
+    req(mode, records).with_id(id)
+}
+
+/// A fresh database keeping request ids for `days`.
+fn with_retention(days: u32) -> Res<Fixture> {
+    let (dir, path) = temp_path()?;
+    let db = Database::builder()
+        .request_id_retention_days(days)
+        .open(path)?;
+    let ws = db.workspace("default")?;
+    Ok((dir, db, ws))
+}
+
+/// An upsert of contact `k` named `name`, under request id `id`.
+fn name_k(id: &str, name: &str) -> BulkRequest {
+    with_id(id, Mode::Upsert, json!({"contact_key": "k", "name": name}))
 }
 
 // R21: same id + same body → the stored report, replayed, nothing applied again.
 #[test]
 fn same_id_same_body_replays() -> TestResult {
-    let (_dir, db, ws) = fresh_ws()?;
-    seed(&ws, vec![json!({"contact_key": "a", "name": "A"})])?;
-    let r = with_id(
-        "rid-1",
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "a", "name": "A2"}),
-            json!({"contact_key": "b", "email": " B@X.COM "}),
-        ],
-    );
+    let (_dir, db, ws) = seeded(json!({"contact_key": "a", "name": "A"}))?;
+    let recs =
+        json!([{"contact_key": "a", "name": "A2"}, {"contact_key": "b", "email": " B@X.COM "}]);
+    let r = with_id("rid-1", Mode::Upsert, recs);
     let first = ws.bulk(&r)?;
     assert_eq!(first.status, Status::Applied);
     assert!(!first.replayed);
-    assert_eq!(outcomes(&first), vec![Outcome::Updated, Outcome::Inserted]);
+    assert_eq!(outcomes(&first), [Updated, Inserted]);
     let after_first = ws.contacts()?;
 
     std::thread::sleep(Duration::from_millis(2));
@@ -57,27 +65,23 @@ fn same_id_same_body_replays() -> TestResult {
     let third = ws.try_bulk(&r)?;
     assert!(third.replayed);
     assert_eq!(ws.contacts()?, after_first);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R21: a replay does not re-apply even when the database changed in between.
 #[test]
 fn replay_ignores_later_changes() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
-    let r = with_id(
-        "rid",
-        Mode::Upsert,
-        vec![json!({"contact_key": "k", "name": "A"})],
-    );
-    assert_eq!(outcomes(&ws.bulk(&r)?), vec![Outcome::Inserted]);
-    seed(&ws, vec![json!({"contact_key": "k", "name": "B"})])?;
+    let r = name_k("rid", "A");
+    assert_eq!(outcomes(&ws.bulk(&r)?), [Inserted]);
+    seed(&ws, json!({"contact_key": "k", "name": "B"}))?;
     let again = ws.bulk(&r)?;
     assert!(again.replayed);
-    assert_eq!(outcomes(&again), vec![Outcome::Inserted]);
-    let k = must_get(&ws, "k")?;
-    assert_eq!(col(&k, "name"), json!("B"));
-    assert_eq!(k.version, 2);
+    assert_eq!(outcomes(&again), [Inserted]);
+    assert_eq!(
+        read(&ws, "k", &["name", "version"])?,
+        [json!("B"), json!(2)]
+    );
     Ok(())
 }
 
@@ -85,54 +89,36 @@ fn replay_ignores_later_changes() -> TestResult {
 #[test]
 fn same_id_different_body_is_refused() -> TestResult {
     let (_dir, db, ws) = fresh_ws()?;
-    ws.bulk(&with_id(
-        "rid",
-        Mode::Upsert,
-        vec![json!({"contact_key": "k", "name": "A"})],
-    ))?;
+    ws.bulk(&name_k("rid", "A"))?;
     let before = ws.contacts()?;
-    let variants = vec![
-        with_id(
-            "rid",
-            Mode::Upsert,
-            vec![json!({"contact_key": "k", "name": "B"})],
-        ),
-        with_id(
-            "rid",
-            Mode::Upsert,
-            vec![
-                json!({"contact_key": "k", "name": "A"}),
-                json!({"contact_key": "z"}),
-            ],
-        ),
-        with_id(
-            "rid",
-            Mode::Update,
-            vec![json!({"contact_key": "k", "name": "A"})],
-        ),
-        {
-            let mut r = with_id(
+    let variants = [
+        ("another value", name_k("rid", "B")),
+        (
+            "another record",
+            with_id(
                 "rid",
                 Mode::Upsert,
-                vec![json!({"contact_key": "k", "name": "A"})],
-            );
-            r.on_invalid = OnInvalid::Skip;
-            r
-        },
+                json!([{"contact_key": "k", "name": "A"}, {"contact_key": "z"}]),
+            ),
+        ),
+        (
+            "another mode",
+            with_id(
+                "rid",
+                Mode::Update,
+                json!({"contact_key": "k", "name": "A"}),
+            ),
+        ),
+        ("another option", name_k("rid", "A").skipping()),
     ];
-    for v in variants {
-        match ws.bulk(&v) {
-            Err(contactdb::BulkError::Request(e)) => {
-                assert_eq!(e.code(), "request_id_reused");
-                assert!(e.to_string().contains("rid"), "{e}");
-            }
-            other => panic!("expected request_id_reused, got {other:?}"),
-        }
+    for (name, v) in variants {
+        let (code, text) = refused(ws.bulk(&v))?;
+        assert_eq!(code, "request_id_reused", "{name}");
+        assert!(text.contains("rid"), "{name}: {text}");
     }
     assert_eq!(ws.contacts()?, before);
     assert!(ws.get("z")?.is_none());
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // Semantics: a rejected request stores no id; it may be retried with the same id.
@@ -142,7 +128,7 @@ fn rejected_request_can_be_retried() -> TestResult {
     let bad = with_id(
         "rid",
         Mode::Upsert,
-        vec![json!({"contact_key": "k", "email": "broken"})],
+        json!({"contact_key": "k", "email": "broken"}),
     );
     let rep = ws.bulk(&bad)?;
     assert_eq!(rep.status, Status::Rejected);
@@ -154,22 +140,15 @@ fn rejected_request_can_be_retried() -> TestResult {
     let good = with_id(
         "rid",
         Mode::Upsert,
-        vec![json!({"contact_key": "k", "email": "fixed@x.com"})],
+        json!({"contact_key": "k", "email": "fixed@x.com"}),
     );
     let rep = ws.bulk(&good)?;
     assert!(!rep.replayed);
     assert_eq!(rep.status, Status::Applied);
     assert_eq!(col(&must_get(&ws, "k")?, "email"), json!("fixed@x.com"));
     // A partial request does store its id.
-    let mut p = with_id(
-        "rid-p",
-        Mode::Upsert,
-        vec![
-            json!({"contact_key": "p"}),
-            json!({"contact_key": "q", "gsm": "1"}),
-        ],
-    );
-    p.on_invalid = OnInvalid::Skip;
+    let recs = json!([{"contact_key": "p"}, {"contact_key": "q", "gsm": "1"}]);
+    let p = with_id("rid-p", Mode::Upsert, recs).skipping();
     assert_eq!(ws.bulk(&p)?.status, Status::Partial);
     let again = ws.bulk(&p)?;
     assert!(again.replayed);
@@ -183,16 +162,15 @@ fn ids_are_per_workspace() -> TestResult {
     let (_dir, db, ws) = fresh_ws()?;
     db.create_workspace("other")?;
     let other = db.workspace("other")?;
-    let r = with_id("rid", Mode::Upsert, vec![json!({"contact_key": "k"})]);
+    let r = with_id("rid", Mode::Upsert, json!({"contact_key": "k"}));
     assert!(!ws.bulk(&r)?.replayed);
     let rep = other.bulk(&r)?;
     assert!(!rep.replayed, "an id of another workspace replayed");
-    assert_eq!(outcomes(&rep), vec![Outcome::Inserted]);
+    assert_eq!(outcomes(&rep), [Inserted]);
     assert!(other.get("k")?.is_some());
     // A different body under the same id in the other workspace is fine too.
-    let r2 = with_id("rid2", Mode::Upsert, vec![json!({"contact_key": "x"})]);
-    ws.bulk(&r2)?;
-    let r2b = with_id("rid2", Mode::Upsert, vec![json!({"contact_key": "y"})]);
+    ws.bulk(&with_id("rid2", Mode::Upsert, json!({"contact_key": "x"})))?;
+    let r2b = with_id("rid2", Mode::Upsert, json!({"contact_key": "y"}));
     assert_eq!(other.bulk(&r2b)?.status, Status::Applied);
     Ok(())
 }
@@ -200,106 +178,67 @@ fn ids_are_per_workspace() -> TestResult {
 // R21: stored ids survive close and reopen.
 #[test]
 fn ids_survive_reopen() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("c.redb");
-    let r = with_id(
-        "rid",
-        Mode::Upsert,
-        vec![json!({"contact_key": "k", "name": "A"})],
-    );
-    let first = {
-        let db = Database::open(&path)?;
-        db.workspace("default")?.bulk(&r)?
-    };
-    let db = Database::open(&path)?;
-    let ws = db.workspace("default")?;
+    let (_dir, path) = temp_path()?;
+    let r = name_k("rid", "A");
+    let first = open_default(&path)?.1.bulk(&r)?;
+    let (db, ws) = open_default(&path)?;
     let again = ws.bulk(&r)?;
     assert!(again.replayed);
     assert_eq!(again.results, first.results);
     assert_eq!(must_get(&ws, "k")?.version, 1);
-    let other = with_id(
-        "rid",
-        Mode::Upsert,
-        vec![json!({"contact_key": "k", "name": "B"})],
+    assert_eq!(
+        request_code(ws.bulk(&name_k("rid", "B"))),
+        "request_id_reused"
     );
-    assert_eq!(request_code(ws.bulk(&other)), "request_id_reused");
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R21: with a retention of 0 days ids expire at once: the same request is applied
 // again, and a different body under an expired id is accepted.
 #[test]
 fn retention_zero_expires_ids() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let db = Database::builder()
-        .request_id_retention_days(0)
-        .open(dir.path().join("c.redb"))?;
-    let ws = db.workspace("default")?;
-    let r = with_id(
-        "rid",
-        Mode::Upsert,
-        vec![json!({"contact_key": "k", "name": "A"})],
-    );
+    let (_dir, db, ws) = with_retention(0)?;
+    let r = name_k("rid", "A");
     assert!(!ws.bulk(&r)?.replayed);
-    seed(&ws, vec![json!({"contact_key": "k", "name": "B"})])?;
+    seed(&ws, json!({"contact_key": "k", "name": "B"}))?;
     std::thread::sleep(Duration::from_millis(2));
     let again = ws.bulk(&r)?;
     assert!(!again.replayed, "an expired id must not replay");
-    assert_eq!(outcomes(&again), vec![Outcome::Updated]);
+    assert_eq!(outcomes(&again), [Updated]);
     let k = must_get(&ws, "k")?;
     assert_eq!(col(&k, "name"), json!("A"));
     assert_eq!(k.version, 3);
     std::thread::sleep(Duration::from_millis(2));
-    let other = with_id(
-        "rid",
-        Mode::Upsert,
-        vec![json!({"contact_key": "k", "name": "C"})],
-    );
-    let rep = ws.bulk(&other)?;
+    let rep = ws.bulk(&name_k("rid", "C"))?;
     assert!(!rep.replayed);
     assert_eq!(col(&must_get(&ws, "k")?, "name"), json!("C"));
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
-// R21: the default retention (7 days) keeps ids well past the test's lifetime.
+// R21: a long retention keeps ids while other writes prune expired ones. Rows: the
+// default (7 days) keeps ids well past the test's lifetime; the largest retention
+// the builder takes (u32::MAX days, beyond i64 microseconds) saturates instead of
+// overflowing, and ids replay. Regression test: the retention in µs was
+// `days * 86_400 * 1_000_000`, which overflowed past ~106,751 days.
 #[test]
-fn default_retention_keeps_ids() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let db = Database::builder()
-        .request_id_retention_days(7)
-        .open(dir.path().join("c.redb"))?;
-    let ws = db.workspace("default")?;
-    let r = with_id("rid", Mode::Insert, vec![json!({"contact_key": "k"})]);
-    assert_eq!(ws.bulk(&r)?.status, Status::Applied);
-    // Other writes (which prune expired ids) do not remove a fresh one.
-    for i in 0..3 {
-        seed(&ws, vec![json!({"contact_key": format!("o{i}")})])?;
+fn long_retentions_keep_ids() -> TestResult {
+    for (name, days) in [
+        ("default retention keeps ids", 7),
+        ("largest retention saturates", u32::MAX),
+    ] {
+        let (_dir, db, ws) = with_retention(days)?;
+        let r = with_id("rid", Mode::Insert, json!({"contact_key": "k"}));
+        assert_eq!(ws.bulk(&r)?.status, Status::Applied, "{name}");
+        // Other writes (which prune expired ids) do not remove a fresh one.
+        for i in 0..3 {
+            seed(&ws, json!({"contact_key": format!("o{i}")}))?;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        let again = ws.bulk(&r)?;
+        assert!(again.replayed, "{name}");
+        assert_eq!(again.status, Status::Applied, "{name}");
+        assert_clean(&db)?;
     }
-    std::thread::sleep(Duration::from_millis(2));
-    let again = ws.bulk(&r)?;
-    assert!(again.replayed);
-    assert_eq!(again.status, Status::Applied);
-    Ok(())
-}
-
-// R21, R20: the largest retention the builder takes (u32::MAX days, beyond i64
-// microseconds) saturates instead of overflowing, and ids replay. Regression test:
-// the retention in µs was `days * 86_400 * 1_000_000`, which overflowed past
-// ~106,751 days.
-#[test]
-fn largest_retention_saturates() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let db = Database::builder()
-        .request_id_retention_days(u32::MAX)
-        .open(dir.path().join("c.redb"))?;
-    let ws = db.workspace("default")?;
-    let r = with_id("rid", Mode::Insert, vec![json!({"contact_key": "k"})]);
-    assert_eq!(ws.bulk(&r)?.status, Status::Applied);
-    seed(&ws, vec![json!({"contact_key": "other"})])?;
-    assert!(ws.bulk(&r)?.replayed);
-    assert_clean(&db)?;
     Ok(())
 }
 
@@ -314,7 +253,7 @@ fn r21_replay_comes_before_column_checks() -> TestResult {
     let r = with_id(
         "rid-flag",
         Mode::Upsert,
-        vec![json!({"contact_key": "a", "tier": 3})],
+        json!({"contact_key": "a", "tier": 3}),
     );
     let first = ws.bulk(&r)?;
     assert_eq!(first.status, Status::Applied);
@@ -326,7 +265,7 @@ fn r21_replay_comes_before_column_checks() -> TestResult {
     let fresh = with_id(
         "rid-other",
         Mode::Upsert,
-        vec![json!({"contact_key": "a", "tier": 4})],
+        json!({"contact_key": "a", "tier": 4}),
     );
     assert_eq!(request_code(ws.bulk(&fresh)), "column_not_import_enabled");
     Ok(())
@@ -337,15 +276,16 @@ fn r21_replay_comes_before_column_checks() -> TestResult {
 #[test]
 fn r21_same_body_ignores_key_order_and_spelled_out_defaults() -> TestResult {
     let (_dir, _db, ws) = fresh_ws()?;
-    let first: BulkRequest = serde_json::from_str(
+    let parse = |text: &str| serde_json::from_str::<BulkRequest>(text);
+    let first = parse(
         r#"{"mode":"upsert","request_id":"rid-order","records":[{"contact_key":"a","name":"A","email":"a@x.com"}]}"#,
     )?;
-    let retry: BulkRequest = serde_json::from_str(
+    let retry = parse(
         r#"{"records":[{"email":"a@x.com","name":"A","contact_key":"a"}],"on_invalid":"abort","match_on":null,"request_id":"rid-order","mode":"upsert"}"#,
     )?;
     assert_eq!(ws.bulk(&first)?.status, Status::Applied);
     assert!(ws.bulk(&retry)?.replayed);
-    let other: BulkRequest = serde_json::from_str(
+    let other = parse(
         r#"{"mode":"upsert","request_id":"rid-order","records":[{"contact_key":"a","name":"B"}]}"#,
     )?;
     assert_eq!(request_code(ws.bulk(&other)), "request_id_reused");

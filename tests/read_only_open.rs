@@ -1,34 +1,25 @@
 //! R19: `Database::open_read_only` never creates or writes the file, follows the
 //! commits of a writer handle open beside it, and refuses writes.
 
-use contactdb::{
-    BulkError, BulkRequest, ColumnSpec, ColumnType, Database, Error, Mode, OpenError,
-    WorkspaceError,
-};
+mod common;
+
+use common::*;
+use contactdb::{ColumnSpec, ColumnType, Database};
 use serde_json::json;
 
 #[test]
 fn missing_file_is_no_database_and_is_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("none.redb");
-    assert!(matches!(
-        Database::open_read_only(&path),
-        Err(OpenError::NotFound { .. })
-    ));
+    assert_eq!(error_kind(&Database::open_read_only(&path)), "no_database");
     assert!(!path.exists());
 }
 
 #[test]
 fn reader_beside_writer_sees_commits_and_cannot_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.redb");
-    let db = Database::open(&path).unwrap();
-    let ws = db.workspace("default").unwrap();
-    ws.bulk(&BulkRequest::new(
-        Mode::Upsert,
-        vec![json!({"contact_key": "a", "name": "A"})],
-    ))
-    .unwrap();
+    let (_dir, path) = temp_path().unwrap();
+    let (db, ws) = open_default(&path).unwrap();
+    seed(&ws, json!({"contact_key": "a", "name": "A"})).unwrap();
 
     let ro = Database::open_read_only(&path).unwrap();
     assert!(ro.is_read_only());
@@ -36,37 +27,22 @@ fn reader_beside_writer_sees_commits_and_cannot_write() {
     let rws = ro.workspace("default").unwrap();
     assert_eq!(rws.count().unwrap(), 1);
 
-    ws.bulk(&BulkRequest::new(
-        Mode::Upsert,
-        vec![json!({"contact_key": "b", "name": "B"})],
-    ))
-    .unwrap();
+    seed(&ws, json!({"contact_key": "b", "name": "B"})).unwrap();
     assert_eq!(rws.count().unwrap(), 2);
     assert_eq!(rws.get("b").unwrap().unwrap().columns["name"], "B");
 
     // Writes through the read-only handle are refused.
-    assert!(matches!(
-        rws.bulk(&BulkRequest::new(
-            Mode::Upsert,
-            vec![json!({"contact_key": "c"})]
-        )),
-        Err(BulkError::ReadOnly)
-    ));
-    assert!(matches!(
-        rws.declare_column(ColumnSpec::new("x", ColumnType::Integer)),
-        Err(Error::ReadOnly)
-    ));
-    assert!(matches!(
-        ro.create_workspace("w"),
-        Err(WorkspaceError::ReadOnly)
-    ));
+    assert_eq!(
+        error_kind(&upsert(&rws, json!({"contact_key": "c"}))),
+        "read_only"
+    );
+    let column = ColumnSpec::new("x", ColumnType::Integer);
+    assert_eq!(error_kind(&rws.declare_column(column)), "read_only");
+    assert_eq!(error_kind(&ro.create_workspace("w")), "read_only");
     assert!(ro.check().unwrap().is_empty());
 
     // A second writer is refused; the reader is not in its way.
-    assert!(matches!(
-        Database::open(&path),
-        Err(OpenError::AlreadyOpen { .. })
-    ));
+    assert_eq!(error_kind(&Database::open(&path)), "already_open");
     drop(rws);
     drop(ws);
     drop(db);

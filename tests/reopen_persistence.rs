@@ -20,55 +20,52 @@ fn all(db: &Database) -> Result<Vec<(String, Vec<Contact>)>, contactdb::Error> {
 // Persistence: data, aliases, renames, custom columns, workspaces survive reopen.
 #[test]
 fn everything_survives_reopen() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("c.redb");
+    let (_dir, path) = temp_path()?;
     let (snapshot, infos, specs) = {
-        let db = Database::open(&path)?;
+        let (db, ws) = open_default(&path)?;
         db.create_workspace("acme")?;
-        let ws = db.workspace("default")?;
         let acme = db.workspace("acme")?;
         ws.declare_column(ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true))?;
         ws.declare_column(ColumnSpec::new("score", ColumnType::Decimal).import_enabled(true))?;
         ws.declare_column(ColumnSpec::new("vip", ColumnType::Boolean).import_enabled(true))?;
+        let every_column = json!({
+            "contact_key": "full", "name": "Ann", "surname": "Lee", "gender": "f",
+            "email": "ann@x.com", "email_permit": true, "gsm_permit": "no",
+            "email_status": "P", "gsm_status": "a", "status": "p",
+            "gsm": "+905551234567", "birthday": "1990-01-02",
+            "subscription_start": "2024-02-29", "priority": 0,
+            "metadata": {"tags": ["x", "y"], "n": 1.5},
+            "tier": 3, "score": "12.25", "vip": true
+        });
         seed(
             &ws,
             vec![
-                json!({"contact_key": "full", "name": "Ann", "surname": "Lee", "gender": "f",
-                       "email": "ann@x.com", "email_permit": true, "gsm_permit": "no",
-                       "email_status": "P", "gsm_status": "a", "status": "p",
-                       "gsm": "+905551234567", "birthday": "1990-01-02",
-                       "subscription_start": "2024-02-29", "priority": 0,
-                       "metadata": {"tags": ["x", "y"], "n": 1.5},
-                       "tier": 3, "score": "12.25", "vip": true}),
+                every_column,
                 json!({"contact_key": "old-key", "email": "bob@x.com"}),
             ],
         )?;
         // alias on `full`, rename of old-key
-        let rep = ws.bulk(&match_all(
+        add_alias(&ws, "crm-1", "ann@x.com")?;
+        let rep = bulk(
+            &ws,
             Mode::Update,
-            vec![json!({"contact_key": "crm-1", "email": "ann@x.com"})],
-        ))?;
-        assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
-        let rep = ws.bulk(&req(
-            Mode::Update,
-            vec![json!({"contact_key": "old-key", "new_contact_key": "new-key"})],
-        ))?;
-        assert_eq!(outcomes(&rep), vec![Outcome::Updated]);
+            json!({"contact_key": "old-key", "new_contact_key": "new-key"}),
+        )?;
+        assert_eq!(outcomes(&rep), [Outcome::Updated]);
         // acme: many contacts in one request
         let recs: Vec<Value> = (0..500)
             .map(|i| json!({"contact_key": format!("a{i:03}"), "gsm": format!("+9055500{i:05}")}))
             .collect();
-        assert_eq!(acme.bulk(&req(Mode::Insert, recs))?.status, Status::Applied);
+        assert_eq!(bulk(&acme, Mode::Insert, recs)?.status, Status::Applied);
         assert_clean(&db)?;
         (all(&db)?, db.workspaces()?, ws.columns()?)
         // db, ws and acme are all dropped here
     };
 
-    let db = Database::open(&path)?;
+    let (db, ws) = open_default(&path)?;
     assert_eq!(db.workspaces()?, infos);
     assert_eq!(all(&db)?, snapshot);
     assert_clean(&db)?;
-    let ws = db.workspace("default")?;
     assert_eq!(ws.columns()?, specs);
     let full = must_get(&ws, "full")?;
     assert_eq!(full.aliases, vec!["crm-1".to_owned()]);
@@ -89,34 +86,26 @@ fn everything_survives_reopen() -> TestResult {
     assert!(ws.get("old-key")?.is_none());
     assert_eq!(must_get(&ws, "new-key")?.version, 2);
     // Indexes survive: find by email/phone, and matching uses them.
-    let by_email: Vec<String> = ws
-        .find_by_email("BOB@x.com")?
-        .into_iter()
-        .map(|c| c.key)
-        .collect();
-    assert_eq!(by_email, vec!["new-key".to_owned()]);
+    assert_eq!(by_email(&ws, "BOB@x.com")?, ["new-key"]);
     let acme = db.workspace(&infos[0].uuid)?;
     assert_eq!(acme.info().slug, "acme");
     assert_eq!(acme.count()?, 500);
     let rep = acme.bulk(&match_all(
         Mode::Upsert,
-        vec![json!({"contact_key": "zz", "gsm": "0090 555 000 00 42"})],
+        json!({"contact_key": "zz", "gsm": "0090 555 000 00 42"}),
     ))?;
     assert_eq!(rep.results[0].matched_by, Some(contactdb::MatchedBy::Phone));
     assert_eq!(rep.results[0].contact_key.as_deref(), Some("a042"));
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // Persistence: many reopen cycles with writes in between keep every committed
 // record, versions and check() clean.
 #[test]
 fn repeated_reopen_cycles() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("c.redb");
+    let (_dir, path) = temp_path()?;
     for round in 0..5u64 {
-        let db = Database::open(&path)?;
-        let ws = db.workspace("default")?;
+        let (db, ws) = open_default(&path)?;
         let expected = if round == 0 {
             0
         } else {
@@ -141,52 +130,41 @@ fn repeated_reopen_cycles() -> TestResult {
         assert_eq!(rep.status, Status::Applied);
         assert_clean(&db)?;
     }
-    let db = Database::open(&path)?;
-    let ws = db.workspace("default")?;
+    let (db, ws) = open_default(&path)?;
     assert_eq!(ws.count()?, 5 * 99 + 1 + 1);
     assert_eq!(must_get(&ws, "shared")?.version, 5);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // Persistence: a rejected request leaves the file exactly as it was on reopen.
 #[test]
 fn rejected_request_leaves_no_trace_after_reopen() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("c.redb");
+    let (_dir, path) = temp_path()?;
     let before = {
-        let db = Database::open(&path)?;
-        let ws = db.workspace("default")?;
-        seed(&ws, vec![json!({"contact_key": "a", "name": "A"})])?;
+        let (_db, ws) = open_default(&path)?;
+        seed(&ws, json!({"contact_key": "a", "name": "A"}))?;
         let rep = upsert(
             &ws,
-            vec![
-                json!({"contact_key": "a", "name": "B"}),
-                json!({"contact_key": "x", "gsm": "1"}),
-            ],
+            json!([{"contact_key": "a", "name": "B"}, {"contact_key": "x", "gsm": "1"}]),
         )?;
         assert_eq!(rep.status, Status::Rejected);
         ws.contacts()?
     };
-    let db = Database::open(&path)?;
-    let ws = db.workspace("default")?;
+    let (db, ws) = open_default(&path)?;
     assert_eq!(ws.contacts()?, before);
     assert_eq!(col(&must_get(&ws, "a")?, "name"), json!("A"));
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // Persistence: an empty file is initialized as a new database with `default`.
 #[test]
 fn empty_file_becomes_a_database() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("empty.redb");
+    let (_dir, path) = temp_path()?;
     std::fs::write(&path, b"")?;
     let db = Database::open(&path)?;
     let slugs: Vec<String> = db.workspaces()?.into_iter().map(|w| w.slug).collect();
     assert_eq!(slugs, vec!["default".to_owned()]);
-    assert_clean(&db)?;
-    Ok(())
+    assert_clean(&db)
 }
 
 // R14: a new file appears complete or not at all. It is built under a temporary

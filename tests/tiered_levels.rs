@@ -46,10 +46,11 @@ fn switch_back_and_forth(contacts: usize) -> TestResult {
         } else {
             ("c0@x.org", "c00-b", "c00")
         };
-        let rep = ws.bulk(&req(
+        let rep = bulk(
+            &ws,
             Mode::Update,
-            vec![json!({"contact_key": key_from, "new_contact_key": key_to, "email": email})],
-        ))?;
+            json!({"contact_key": key_from, "new_contact_key": key_to, "email": email}),
+        )?;
         assert_eq!(rep.status, Status::Applied, "round {round}");
         assert_clean(&db)?;
         // Between switches, 1 to 3 new contacts: the deltas fill at different paces.

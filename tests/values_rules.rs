@@ -800,14 +800,10 @@ fn email_table() -> TestResult {
 // matches the contact stored under its ASCII form, both ways.
 #[test]
 fn idn_email_matches_its_ascii_form() -> TestResult {
-    let (_dir, _db, ws) = fresh_ws()?;
-    seed(
-        &ws,
-        vec![json!({"contact_key": "k1", "email": "a@bücher.de"})],
-    )?;
+    let (_dir, _db, ws) = seeded(json!({"contact_key": "k1", "email": "a@bücher.de"}))?;
     let rep = ws.bulk(&match_all(
         Mode::Update,
-        vec![json!({"contact_key": "other", "email": "A@XN--BCHER-KVA.DE", "name": "Ann"})],
+        json!({"contact_key": "other", "email": "A@XN--BCHER-KVA.DE", "name": "Ann"}),
     ))?;
     assert_eq!(outcomes(&rep), vec![Outcome::Updated], "{rep:#?}");
     assert_eq!(col(&must_get(&ws, "k1")?, "name"), json!("Ann"));
@@ -929,7 +925,7 @@ fn date_formats() -> TestResult {
     // The message names the format.
     let mut req = req(
         Mode::Upsert,
-        vec![json!({"contact_key": "m", "birthday": "31/02/1990"})],
+        json!({"contact_key": "m", "birthday": "31/02/1990"}),
     );
     req.date_format = Some("%d/%m/%Y".into());
     let rep = ws.bulk(&req)?;
