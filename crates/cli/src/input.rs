@@ -17,8 +17,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+use contactdb::column::{Catalog, CustomColumn, FieldId, Kind, ResolveError};
 use contactdb::{ColumnSpec, ColumnType, Mode};
-use contactdb_policy::column::{Catalog, CustomColumn, FieldId, Kind, ResolveError};
 use encoding_rs::Encoding;
 use encoding_rs_io::DecodeReaderBytesBuilder;
 use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
@@ -403,7 +403,7 @@ impl Schema {
 
 /// How an unknown column could be declared, when its name can be a custom column's.
 fn custom_hint(raw: &str) -> String {
-    match contactdb_policy::column::canonical_name(raw) {
+    match contactdb::column::canonical_name(raw) {
         Some(n)
             if ColumnSpec::new(n.clone(), ColumnType::Json)
                 .validate()
