@@ -67,10 +67,8 @@ fn import_clean_file_exit_0_then_unchanged() {
         "in.csv",
         "contact_key,email,gsm\nk1,a@x.com,+905551112233\nk2,b@x.com,\n",
     );
-    let o = env.expect(&["import", "in.csv"], 0);
-    assert!(o.stderr.contains("2 inserted"), "{}", o.stderr);
-    let o = env.expect(&["import", "in.csv"], 0);
-    assert!(o.stderr.contains("2 unchanged"), "{}", o.stderr);
+    env.says(&["import", "in.csv"], 0, "2 inserted");
+    env.says(&["import", "in.csv"], 0, "2 unchanged");
     assert!(env.db().exists());
 }
 
@@ -78,10 +76,8 @@ fn import_clean_file_exit_0_then_unchanged() {
 fn import_cache_size_is_an_option_with_a_range() {
     let env = Env::new();
     env.write("in.csv", "contact_key,email\nk1,a@x.com\nk2,b@x.com\n");
-    let o = env.expect(&["import", "in.csv", "--cache-mib", "1"], 0);
-    assert!(o.stderr.contains("2 inserted"), "{}", o.stderr);
-    let o = env.expect(&["import", "in.csv", "--cache-mib", "0"], 2);
-    assert!(o.stderr.contains("cache-mib"), "{}", o.stderr);
+    env.says(&["import", "in.csv", "--cache-mib", "1"], 0, "2 inserted");
+    env.says(&["import", "in.csv", "--cache-mib", "0"], 2, "cache-mib");
 }
 
 #[test]
@@ -91,8 +87,7 @@ fn import_where_every_record_fails_exits_1_and_writes_nothing() {
         "in.jsonl",
         "{\"contact_key\":\"k1\",\"email\":\"nope\"}\n{\"contact_key\":\"k2\",\"priority\":\"high\"}\n",
     );
-    let o = env.expect(&["import", "in.jsonl"], 1);
-    assert!(o.stderr.contains("2 failed"), "{}", o.stderr);
+    let o = env.says(&["import", "in.jsonl"], 1, "2 failed");
     assert!(
         o.stderr.contains("in.jsonl:2: invalid_priority"),
         "{}",
@@ -134,11 +129,10 @@ fn rejects_csv_can_be_fixed_and_imported_again() {
         .replace("555-CALL-NOW", "+90 555 000 11 22")
         .replace(",No,Key,", "c-5,No,Key,");
     env.write("fixed.csv", fixed);
-    let o = env.expect(&["import", "fixed.csv", "--rejects", "rejects2.csv"], 0);
-    assert!(
-        o.stderr.contains("ignoring the rejects-file column(s)"),
-        "{}",
-        o.stderr
+    let o = env.says(
+        &["import", "fixed.csv", "--rejects", "rejects2.csv"],
+        0,
+        "ignoring the rejects-file column(s)",
     );
     assert!(o.stderr.contains("3 inserted"), "{}", o.stderr);
     assert_eq!(env.count(), 5);
@@ -234,15 +228,19 @@ fn abort_writes_nothing_when_any_batch_fails() {
     assert_eq!(env.count(), 10);
 }
 
+/// JSON Lines of `n` valid records (keys k0, k1, ...), then `tail`.
+fn keys_then(n: usize, tail: &str) -> String {
+    let mut s: String = (0..n)
+        .map(|i| format!("{{\"contact_key\":\"k{i}\"}}\n"))
+        .collect();
+    s.push_str(tail);
+    s
+}
+
 #[test]
 fn abort_stops_on_malformed_input_after_valid_batches() {
     let env = Env::new();
-    let mut s = String::new();
-    for i in 0..6 {
-        s.push_str(&format!("{{\"contact_key\":\"k{i}\"}}\n"));
-    }
-    s.push_str("{\"contact_key\": \n");
-    env.write("in.jsonl", &s);
+    env.write("in.jsonl", keys_then(6, "{\"contact_key\": \n"));
     let o = env.expect(
         &[
             "import",
@@ -262,12 +260,10 @@ fn abort_stops_on_malformed_input_after_valid_batches() {
 #[test]
 fn skip_stops_on_malformed_input_keeping_earlier_batches() {
     let env = Env::new();
-    let mut s = String::new();
-    for i in 0..5 {
-        s.push_str(&format!("{{\"contact_key\":\"k{i}\"}}\n"));
-    }
-    s.push_str("{\"contact_key\":\"k5\",}\n{\"contact_key\":\"k6\"}\n");
-    env.write("in.jsonl", &s);
+    env.write(
+        "in.jsonl",
+        keys_then(5, "{\"contact_key\":\"k5\",}\n{\"contact_key\":\"k6\"}\n"),
+    );
     let o = env.expect(&["import", "in.jsonl", "--batch-size", "2"], 1);
     let last = o.stderr.lines().last().unwrap();
     assert!(last.starts_with("error: in.jsonl:6:"), "{last}");
@@ -485,8 +481,11 @@ fn malformed_inputs_give_one_clear_error_and_change_nothing() {
         "types.jsonl",
         "{\"contact_key\":\"k1\",\"email\":42}\n{\"contact_key\":[1],\"priority\":true}\n{\"contact_key\":\"k3\",\"birthday\":19900101}\n",
     );
-    let o = env.expect(&["import", "types.jsonl", "--on-invalid", "abort"], 1);
-    assert!(o.stderr.contains("invalid_type"), "{}", o.stderr);
+    env.says(
+        &["import", "types.jsonl", "--on-invalid", "abort"],
+        1,
+        "invalid_type",
+    );
     // Nothing above changed a contact (versions and timestamps included).
     assert_eq!(env.contacts(), before);
     assert_eq!(env.ok(&["check"]).json()["ok"], true);
@@ -603,9 +602,11 @@ fn get_and_find() {
         o.stderr.trim(),
         "error: no contact with key or alias \"nobody\" in workspace \"default\""
     );
-    let o = env.run(&["--workspace", "nope", "get", "k1"]);
-    assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("no workspace \"nope\""), "{}", o.stderr);
+    env.says(
+        &["--workspace", "nope", "get", "k1"],
+        1,
+        "no workspace \"nope\"",
+    );
 
     let found = env.ok(&["find", "--email", " A@B.COM "]).json_lines();
     let keys: Vec<&str> = found
@@ -632,13 +633,7 @@ fn columns_and_custom_column_imports() {
     let env = Env::new();
     env.write("in.csv", "contact_key,Loyalty Tier\nk1,gold\n");
     // An undeclared custom column stops the import before anything is written.
-    let o = env.run(&["import", "in.csv"]);
-    assert_eq!(o.code, 1);
-    assert!(
-        o.stderr.contains("in.csv:1: unknown column \"Loyalty Tier\" (custom columns must be declared first: contactdb columns add loyalty_tier --type TYPE --import-enabled)"),
-        "{}",
-        o.stderr
-    );
+    env.says(&["import", "in.csv"], 1, "in.csv:1: unknown column \"Loyalty Tier\" (custom columns must be declared first: contactdb columns add loyalty_tier --type TYPE --import-enabled)");
     env.ok(&[
         "columns",
         "add",
@@ -648,13 +643,7 @@ fn columns_and_custom_column_imports() {
         "--max-len",
         "8",
     ]);
-    let o = env.run(&["import", "in.csv"]);
-    assert_eq!(o.code, 1);
-    assert!(
-        o.stderr.contains("is not import-enabled (enable it with: contactdb columns add loyalty_tier --type string --max-len 8 --import-enabled)"),
-        "{}",
-        o.stderr
-    );
+    env.says(&["import", "in.csv"], 1, "is not import-enabled (enable it with: contactdb columns add loyalty_tier --type string --max-len 8 --import-enabled)");
     env.ok(&[
         "columns",
         "add",
@@ -683,8 +672,11 @@ fn columns_and_custom_column_imports() {
     );
     env.expect(&["columns", "add", "n", "--type", "float"], 2);
     // Invalid names and reserved names: exit 1 with a message.
-    let o = env.expect(&["columns", "add", "Bad-Name", "--type", "integer"], 1);
-    assert!(o.stderr.contains("must match"), "{}", o.stderr);
+    env.says(
+        &["columns", "add", "Bad-Name", "--type", "integer"],
+        1,
+        "must match",
+    );
     env.expect(&["columns", "add", "email", "--type", "integer"], 1);
     // Required columns are enforced on insert.
     env.ok(&[
@@ -697,8 +689,7 @@ fn columns_and_custom_column_imports() {
         "--required",
     ]);
     env.write("req.csv", "contact_key,region\nk2,\nk3,EU\n");
-    let o = env.expect(&["import", "req.csv"], 3);
-    assert!(o.stderr.contains("required_missing"), "{}", o.stderr);
+    env.says(&["import", "req.csv"], 3, "required_missing");
 }
 
 #[test]
@@ -706,9 +697,7 @@ fn workspaces_are_separate() {
     let env = Env::new();
     let o = env.ok(&["workspace", "create", "acme"]);
     assert_eq!(o.json()["slug"], "acme");
-    let o = env.run(&["workspace", "create", "acme"]);
-    assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("already exists"), "{}", o.stderr);
+    env.says(&["workspace", "create", "acme"], 1, "already exists");
     let o = env.run(&["workspace", "create", "Bad Slug"]);
     assert_eq!(o.code, 1);
     let list = env.ok(&["workspace", "list"]).json_lines();
@@ -719,13 +708,10 @@ fn workspaces_are_separate() {
     env.ok(&["--workspace", "acme", "import", "in.csv"]);
     env.ok(&["--workspace", "acme", "get", "only-acme"]);
     assert_eq!(env.run(&["get", "only-acme"]).code, 1);
-    let o = env.run(&["--workspace", "ghost", "import", "in.csv"]);
-    assert_eq!(o.code, 1);
-    assert!(
-        o.stderr
-            .contains("create it with: contactdb workspace create ghost"),
-        "{}",
-        o.stderr
+    env.says(
+        &["--workspace", "ghost", "import", "in.csv"],
+        1,
+        "create it with: contactdb workspace create ghost",
     );
     let stats = env.ok(&["stats"]).json();
     assert_eq!(stats["contacts"], 1);
@@ -915,8 +901,7 @@ fn report_and_options_pass_through() {
         "upd.csv",
         "contact_key,new_contact_key\nd2,d2-renamed\nd404,x\n",
     );
-    let o = env.expect(&["import", "upd.csv", "--mode", "update"], 3);
-    assert!(o.stderr.contains("not_found"), "{}", o.stderr);
+    env.says(&["import", "upd.csv", "--mode", "update"], 3, "not_found");
     env.ok(&["get", "d2-renamed"]);
 }
 
@@ -928,11 +913,10 @@ fn several_inputs_in_one_import() {
         "b.jsonl",
         "{\"contact_key\":\"b1\"}\n{\"contact_key\":\"b2\",\"gsm\":\"1\"}\n",
     );
-    let o = env.expect(&["import", "a.csv", "b.jsonl", "--rejects", "rej.jsonl"], 3);
-    assert!(
-        o.stderr.contains("imported 4 records from a.csv, b.jsonl"),
-        "{}",
-        o.stderr
+    env.says(
+        &["import", "a.csv", "b.jsonl", "--rejects", "rej.jsonl"],
+        3,
+        "imported 4 records from a.csv, b.jsonl",
     );
     let rej: Vec<Value> = env
         .read("rej.jsonl")
@@ -992,6 +976,9 @@ fn stats_of_one_workspace() {
         env.ok(&["stats", "--workspace", &uuid]).json()["contacts"],
         2
     );
-    let o = env.expect(&["stats", "--workspace", "ghost"], 1);
-    assert!(o.stderr.contains("no workspace \"ghost\""), "{}", o.stderr);
+    env.says(
+        &["stats", "--workspace", "ghost"],
+        1,
+        "no workspace \"ghost\"",
+    );
 }

@@ -218,6 +218,18 @@ impl Env {
         o
     }
 
+    /// Runs `contactdb --db <db> args...` in the directory; it must exit with
+    /// `code` and its standard error must contain `says`.
+    pub fn says(&self, args: &[&str], code: i32, says: &str) -> Out {
+        let o = self.expect(args, code);
+        assert!(
+            o.stderr.contains(says),
+            "{args:?}: {says:?} not in {}",
+            o.stderr
+        );
+        o
+    }
+
     pub fn ok(&self, args: &[&str]) -> Out {
         self.ok_in(args, None)
     }
