@@ -268,51 +268,10 @@ pub fn job(db_path: &Path, workspace: &str, cmd: &JobCommand) -> anyhow::Result<
             ));
             writeln!(out, "{id}")?;
         }
-        JobCommand::Run(a) => {
-            let db = open_runner(db_path, a).with_context(|| format!("{}", db_path.display()))?;
-            let ws = open_workspace(&db, workspace)?;
-            let pending: Vec<Job> = ws
-                .jobs()?
-                .into_iter()
-                .filter(|j| !j.state.is_final())
-                .collect();
-            for j in pending {
-                let done = ws.run_job(&j.id)?;
-                print_job(
-                    &mut out,
-                    &Job {
-                        report: None,
-                        ..done
-                    },
-                )?;
-            }
-        }
+        JobCommand::Run(a) => run_jobs(db_path, workspace, a, &mut out)?,
         JobCommand::Wait(a) => {
-            // Another process holding the file runs the job (or will): wait for it
-            // to close the file, then finish the job here if it is not done.
-            let db = loop {
-                match open_runner(db_path, &a.run) {
-                    Ok(db) => break db,
-                    Err(contactdb::OpenError::AlreadyOpen { .. }) => {
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                    Err(e) => {
-                        return Err(
-                            anyhow::Error::from(e).context(format!("{}", db_path.display()))
-                        );
-                    }
-                }
-            };
-            let ws = open_workspace(&db, workspace)?;
-            let job = ws.run_job(&a.id)?;
-            match (&job.report, &job.error) {
-                (Some(r), _) => {
-                    serde_json::to_writer_pretty(&mut out, r)?;
-                    out.write_all(b"\n")?;
-                }
-                (None, Some(e)) => eprint_line(&format!("error: job {} failed: {e}", job.id)),
-                (None, None) => eprint_line(&format!("job {} was {:?}", job.id, job.state)),
-            }
+            let job = wait_for_job(db_path, workspace, &a.run, &a.id)?;
+            print_wait(&mut out, &job)?;
             out.flush()?;
             return Ok(job_exit(&job));
         }
@@ -346,6 +305,71 @@ pub fn job(db_path: &Path, workspace: &str, cmd: &JobCommand) -> anyhow::Result<
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every job of the workspace that has not ended, one after the other, and
+/// prints the status line of each.
+fn run_jobs(
+    db_path: &Path,
+    workspace: &str,
+    run: &JobRunArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let db = open_runner(db_path, run).with_context(|| format!("{}", db_path.display()))?;
+    let ws = open_workspace(&db, workspace)?;
+    let pending: Vec<Job> = ws
+        .jobs()?
+        .into_iter()
+        .filter(|j| !j.state.is_final())
+        .collect();
+    for j in pending {
+        let done = ws.run_job(&j.id)?;
+        print_job(
+            out,
+            &Job {
+                report: None,
+                ..done
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs job `id` to its end and returns it. Another process holding the file runs
+/// the job (or will): this waits for it to close the file, then finishes the job
+/// here if it is not done.
+fn wait_for_job(
+    db_path: &Path,
+    workspace: &str,
+    run: &JobRunArgs,
+    id: &str,
+) -> anyhow::Result<Job> {
+    let db = loop {
+        match open_runner(db_path, run) {
+            Ok(db) => break db,
+            Err(contactdb::OpenError::AlreadyOpen { .. }) => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context(format!("{}", db_path.display())));
+            }
+        }
+    };
+    let ws = open_workspace(&db, workspace)?;
+    Ok(ws.run_job(id)?)
+}
+
+/// What `job wait` shows of a job that ended: its report, or why it has none.
+fn print_wait(out: &mut dyn Write, job: &Job) -> anyhow::Result<()> {
+    match (&job.report, &job.error) {
+        (Some(r), _) => {
+            serde_json::to_writer_pretty(&mut *out, r)?;
+            out.write_all(b"\n")?;
+        }
+        (None, Some(e)) => eprint_line(&format!("error: job {} failed: {e}", job.id)),
+        (None, None) => eprint_line(&format!("job {} was {:?}", job.id, job.state)),
+    }
+    Ok(())
 }
 
 /// Runs `feed`.

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow, bail};
+use contactdb::column::{Catalog, Kind};
 use contactdb::{ColumnSpec, ColumnType, Database, Report, Status, Workspace};
-use contactdb_policy::column::{Catalog, Kind};
 use serde_json::{Value, json};
 
 use crate::cli::{

@@ -33,6 +33,7 @@ impl Rng {
 
     /// Uniform in `0..n` (n > 0).
     fn below(&mut self, n: u64) -> u64 {
+        debug_assert!(n > 0, "below(0)");
         self.next() % n.max(1)
     }
 
@@ -277,8 +278,61 @@ fn date(rng: &mut Rng, from: u64, years: u64) -> String {
 /// row later in the file describes the same person.
 fn person(seed: u64, n: u64) -> Vec<(&'static str, String)> {
     let mut rng = Rng::new(seed ^ n.wrapping_mul(0xA24B_AED4_963E_E407));
+    // Every value is drawn in this order: the same seed gives the same bytes.
     let (first, first_ascii) = split(rng.pick(FIRST));
     let (last, last_ascii) = split(rng.pick(LAST));
+    let email = email(&mut rng, first_ascii, last_ascii);
+    let gsm = blank_or(&mut rng, 80, phone);
+    let gender = rng.pick(&[
+        "female",
+        "male",
+        "F",
+        "M",
+        "",
+        "female",
+        "male",
+        "non-binary",
+    ]);
+    let status = rng.pick(&["A", "A", "A", "A", "A", "A", "A", "a", "P", ""]);
+    let birthday = blank_or(&mut rng, 150, |rng| date(rng, 1950, 56));
+    let since = blank_or(&mut rng, 300, |rng| date(rng, 2015, 10));
+    let priority = blank_or(&mut rng, 300, |rng| rng.below(10).to_string());
+    let metadata = blank_or(&mut rng, 600, metadata);
+    let tier = rng.pick(TIERS);
+    let ltv = blank_or(&mut rng, 100, |rng| {
+        format!("{}.{:02}", rng.below(20_000), rng.below(100))
+    });
+    let (e_permit, g_permit) = (rng.pick(PERMITS), rng.pick(PERMITS));
+    vec![
+        ("contact_key", format!("C{n:07}")),
+        ("name", first.to_owned()),
+        ("surname", last.to_owned()),
+        ("gender", gender.to_owned()),
+        ("email", email),
+        ("gsm", gsm),
+        ("email_permit", e_permit.to_owned()),
+        ("gsm_permit", g_permit.to_owned()),
+        ("status", status.to_owned()),
+        ("birthday", birthday),
+        ("subscription_start", since),
+        ("priority", priority),
+        ("metadata", metadata),
+        ("loyalty_tier", tier.to_owned()),
+        ("lifetime_value", ltv),
+    ]
+}
+
+/// Blank with probability `per_mille / 1000`, else a value `make` draws.
+fn blank_or(rng: &mut Rng, per_mille: u64, make: impl FnOnce(&mut Rng) -> String) -> String {
+    if rng.chance(per_mille) {
+        String::new()
+    } else {
+        make(rng)
+    }
+}
+
+/// An email made from a person's name, sometimes mixed-case, padded or blank.
+fn email(rng: &mut Rng, first_ascii: &str, last_ascii: &str) -> String {
     let domain = rng.pick(DOMAINS);
     let mut email = match rng.below(4) {
         0 => format!("{first_ascii}.{last_ascii}@{domain}"),
@@ -310,80 +364,26 @@ fn person(seed: u64, n: u64) -> Vec<(&'static str, String)> {
     if rng.chance(50) {
         email.clear();
     }
-    let gsm = if rng.chance(80) {
-        String::new()
-    } else {
-        phone(&mut rng)
-    };
-    let gender = rng.pick(&[
-        "female",
-        "male",
-        "F",
-        "M",
-        "",
-        "female",
-        "male",
-        "non-binary",
-    ]);
-    let status = rng.pick(&["A", "A", "A", "A", "A", "A", "A", "a", "P", ""]);
-    let birthday = if rng.chance(150) {
-        String::new()
-    } else {
-        date(&mut rng, 1950, 56)
-    };
-    let since = if rng.chance(300) {
-        String::new()
-    } else {
-        date(&mut rng, 2015, 10)
-    };
-    let priority = if rng.chance(300) {
-        String::new()
-    } else {
-        rng.below(10).to_string()
-    };
-    let metadata = if rng.chance(600) {
-        String::new()
-    } else {
-        let mut m = Map::new();
-        m.insert("source".to_owned(), Value::from(rng.pick(SOURCES)));
-        if rng.chance(500) {
-            m.insert("score".to_owned(), Value::from(rng.below(100)));
-        }
-        if rng.chance(300) {
-            m.insert(
-                "tags".to_owned(),
-                Value::from(vec![
-                    "newsletter",
-                    rng.pick(&["vip", "b2b", "student", "trial"]),
-                ]),
-            );
-        }
-        Value::Object(m).to_string()
-    };
-    let tier = rng.pick(TIERS);
-    let ltv = if rng.chance(100) {
-        String::new()
-    } else {
-        format!("{}.{:02}", rng.below(20_000), rng.below(100))
-    };
-    let (e_permit, g_permit) = (rng.pick(PERMITS), rng.pick(PERMITS));
-    vec![
-        ("contact_key", format!("C{n:07}")),
-        ("name", first.to_owned()),
-        ("surname", last.to_owned()),
-        ("gender", gender.to_owned()),
-        ("email", email),
-        ("gsm", gsm),
-        ("email_permit", e_permit.to_owned()),
-        ("gsm_permit", g_permit.to_owned()),
-        ("status", status.to_owned()),
-        ("birthday", birthday),
-        ("subscription_start", since),
-        ("priority", priority),
-        ("metadata", metadata),
-        ("loyalty_tier", tier.to_owned()),
-        ("lifetime_value", ltv),
-    ]
+    email
+}
+
+/// The metadata JSON object: a source, sometimes a score and tags.
+fn metadata(rng: &mut Rng) -> String {
+    let mut m = Map::new();
+    m.insert("source".to_owned(), Value::from(rng.pick(SOURCES)));
+    if rng.chance(500) {
+        m.insert("score".to_owned(), Value::from(rng.below(100)));
+    }
+    if rng.chance(300) {
+        m.insert(
+            "tags".to_owned(),
+            Value::from(vec![
+                "newsletter",
+                rng.pick(&["vip", "b2b", "student", "trial"]),
+            ]),
+        );
+    }
+    Value::Object(m).to_string()
 }
 
 fn set(row: &mut [(&'static str, String)], col: &str, v: String) {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow};
 use contactdb::{
     BulkRequest, Database, EmptyValues, MatchOn, Mode, OnDuplicate, OnInvalid, Outcome, PhoneCheck,
-    RecordError, Report, Status, Summary,
+    RecordError, Report, Status, Summary, Workspace,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value};
@@ -608,6 +608,37 @@ struct Tally {
 }
 
 impl Tally {
+    fn new(
+        names: Vec<String>,
+        keep_examples: bool,
+        rejects: Option<Rejects>,
+        report: Option<ReportOut>,
+    ) -> Tally {
+        Tally {
+            names,
+            summary: Summary::default(),
+            duplicates: 0,
+            codes: BTreeMap::new(),
+            examples: Vec::new(),
+            more_failures: 0,
+            keep_examples,
+            rejects,
+            report,
+            committed_batches: 0,
+            committed_records: 0,
+            committed_to: None,
+            refused: 0,
+        }
+    }
+
+    /// Forgets the planned outcomes of an import that wrote nothing.
+    fn forget_planned(&mut self) {
+        self.summary.inserted = 0;
+        self.summary.updated = 0;
+        self.summary.unchanged = 0;
+        self.summary.batches = 0;
+    }
+
     /// Adds a batch: the engine's report of its records (none when every record
     /// was refused before the engine), and its refused records.
     fn add(&mut self, batch: &Batch, report: Option<&Report>) -> anyhow::Result<()> {
@@ -754,47 +785,15 @@ impl Tally {
 
 /// Runs `import`.
 pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let is_dash = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str() == "-");
-    if is_dash(&args.rejects) && is_dash(&args.report) {
-        return Err(
-            UsageError("--rejects and --report cannot both be standard output".to_owned()).into(),
-        );
-    }
-    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
-        return Err(UsageError("standard input (-) can be read only once".to_owned()).into());
-    }
-    // Under abort the input is one request. Batches keep that for merge (each is
-    // planned over the ones before it), but which records are occurrences of one
-    // contact under first/last/reject depends on the whole input: plan it at once.
-    let whole_input =
-        args.on_invalid == OnInvalidArg::Abort && args.on_duplicate != OnDuplicateArg::Merge;
-    let batch_size = if whole_input {
-        usize::MAX
-    } else {
-        usize::try_from(args.batch_size).unwrap_or(usize::MAX)
-    };
-    let cache_bytes = usize::try_from(args.cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-    // A dry run never opens the file for writing (an open for writing alone
-    // changes its bytes): it reads the database from one read-only snapshot, or
-    // plans against a fresh database in a temporary directory when the file does
-    // not exist yet.
+    check_outputs(args)?;
+    let batch_size = batch_size(args);
+    // Declared before the database, so the database in it closes first.
     let scratch = if args.dry_run && !db_path.exists() {
         Some(empty_scratch(db_path)?)
     } else {
         None
     };
-    let open_path = scratch
-        .as_ref()
-        .map_or_else(|| db_path.to_path_buf(), |d| d.path().join(DRY_RUN_FILE));
-    let builder = Database::builder()
-        .records_max(batch_size)
-        .cache_size_bytes(cache_bytes);
-    let db = if args.dry_run && scratch.is_none() {
-        builder.open_read_only(&open_path)
-    } else {
-        builder.open(&open_path)
-    }
-    .with_context(|| format!("{}", db_path.display()))?;
+    let db = open_database(db_path, scratch.as_ref(), args, batch_size)?;
     let ws = crate::commands::open_workspace(&db, workspace)?;
     let template = template(args);
     let schema = Schema::new(ws.columns()?, template.mode)
@@ -804,28 +803,137 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
         })
         .map_err(UsageError)?;
     let schema = Arc::new(schema);
+    let (inputs, rejects_format) = open_inputs(args, &schema, batch_size)?;
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let rejects = match (&args.rejects, rejects_format) {
+        (Some(path), Some(format)) => Some(open_rejects(path, format, &inputs, &names)?),
+        _ => None,
+    };
+    let report = open_report(args, &names)?;
+    let ui = start_ui(args, &inputs);
+    let keep_examples = args.rejects.is_none() && args.report.is_none();
+    let mut tally = Tally::new(names.clone(), keep_examples, rejects, report);
+    let mut producer = Producer {
+        inputs,
+        cur: 0,
+        carry: VecDeque::new(),
+        batch_size,
+        next_index: 0,
+        template,
+        ui: &ui,
+    };
+    let abort = args.on_invalid == OnInvalidArg::Abort;
+    let (status, fatal) = if abort || args.dry_run {
+        one_transaction(&ws, &mut producer, &mut tally, args, &names)
+    } else {
+        batch_by_batch(&ws, &mut producer, &mut tally, &names)?
+    };
+    let elapsed = ui.elapsed();
+    drop(producer);
+    drop(ui);
+
+    // Nothing was written by a rejected abort import: its planned outcomes never
+    // happened.
+    let written = !(abort && status == Status::Rejected);
+    if !written {
+        tally.forget_planned();
+    }
+    let rejects_note = finish_outputs(&mut tally, args, status, written, fatal.as_ref())?;
+    print_failures(&tally);
+    let ending = Ending {
+        what: names.join(", "),
+        abort,
+        dry_run: args.dry_run,
+        status,
+        stopped: fatal.is_some(),
+        elapsed,
+        rejects_note,
+    };
+    eprint_line(&ending.line(&tally));
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    Ok(ExitCode::from(match status {
+        Status::Applied => 0,
+        Status::Partial => 3,
+        Status::Rejected => 1,
+    }))
+}
+
+/// Refuses two outputs on standard output, and standard input read twice.
+fn check_outputs(args: &ImportArgs) -> anyhow::Result<()> {
+    let is_dash = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if is_dash(&args.rejects) && is_dash(&args.report) {
+        return Err(
+            UsageError("--rejects and --report cannot both be standard output".to_owned()).into(),
+        );
+    }
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        return Err(UsageError("standard input (-) can be read only once".to_owned()).into());
+    }
+    Ok(())
+}
+
+/// The records per batch.
+fn batch_size(args: &ImportArgs) -> usize {
+    // Under abort the input is one request. Batches keep that for merge (each is
+    // planned over the ones before it), but which records are occurrences of one
+    // contact under first/last/reject depends on the whole input: plan it at once.
+    let whole_input =
+        args.on_invalid == OnInvalidArg::Abort && args.on_duplicate != OnDuplicateArg::Merge;
+    if whole_input {
+        usize::MAX
+    } else {
+        usize::try_from(args.batch_size).unwrap_or(usize::MAX)
+    }
+}
+
+/// Opens the database the import writes to, or plans against.
+///
+/// A dry run never opens the file for writing (an open for writing alone changes
+/// its bytes): it reads the database from one read-only snapshot, or plans against
+/// a fresh database in `scratch` when the file does not exist yet.
+fn open_database(
+    db_path: &Path,
+    scratch: Option<&tempfile::TempDir>,
+    args: &ImportArgs,
+    batch_size: usize,
+) -> anyhow::Result<Database> {
+    debug_assert!(
+        scratch.is_none() || args.dry_run,
+        "a scratch database is a dry run's"
+    );
+    let cache_bytes = usize::try_from(args.cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let open_path = scratch.map_or_else(|| db_path.to_path_buf(), |d| d.path().join(DRY_RUN_FILE));
+    let builder = Database::builder()
+        .records_max(batch_size)
+        .cache_size_bytes(cache_bytes);
+    if args.dry_run && scratch.is_none() {
+        builder.open_read_only(&open_path)
+    } else {
+        builder.open(&open_path)
+    }
+    .with_context(|| format!("{}", db_path.display()))
+}
+
+/// Opens every input; returns them with the format of the rejects file (when
+/// --rejects is given).
+fn open_inputs(
+    args: &ImportArgs,
+    schema: &Arc<Schema>,
+    batch_size: usize,
+) -> anyhow::Result<(Vec<Input>, Option<Format>)> {
     let dialect = Dialect {
         delimiter: args.delimiter,
         quote: args.quote,
         encoding: args.encoding,
     };
-
-    // Rejects format: the extension of --rejects; else CSV when every input is CSV
-    // by --format or extension; else JSON Lines.
     let given_format = args.format.map(|f| match f {
         crate::cli::FormatArg::Csv => Format::Csv,
         crate::cli::FormatArg::Jsonl => Format::Jsonl,
         crate::cli::FormatArg::Json => Format::Json,
     });
-    let rejects_format = args.rejects.as_deref().map(|p| {
-        Format::from_extension(p).unwrap_or_else(|| {
-            let all_csv = args
-                .files
-                .iter()
-                .all(|f| given_format.or_else(|| Format::from_extension(f)) == Some(Format::Csv));
-            if all_csv { Format::Csv } else { Format::Jsonl }
-        })
-    });
+    let rejects_format = rejects_format(args, given_format);
     let keep_raw = rejects_format.map(|f| match f {
         Format::Csv => RawKind::Cells,
         Format::Jsonl | Format::Json => RawKind::Record,
@@ -836,178 +944,214 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
             f,
             given_format,
             dialect,
-            &schema,
+            schema,
             keep_raw,
             batch_size,
         )?);
     }
-    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
-    let rejects = match (&args.rejects, rejects_format) {
-        (Some(path), Some(format)) => Some(open_rejects(path, format, &inputs, &names)?),
-        _ => None,
-    };
-    let report = match &args.report {
-        None => None,
-        Some(dest) => Some(ReportOut {
-            dest: dest.clone(),
-            names: names.clone(),
-            results: Spool::new()?,
-            errors: Spool::new()?,
-            warnings: Spool::new()?,
-        }),
-    };
+    Ok((inputs, rejects_format))
+}
 
+/// The format of the rejects file: the extension of --rejects; else CSV when
+/// every input is CSV by --format or extension; else JSON Lines.
+fn rejects_format(args: &ImportArgs, given_format: Option<Format>) -> Option<Format> {
+    args.rejects.as_deref().map(|p| {
+        Format::from_extension(p).unwrap_or_else(|| {
+            let all_csv = args
+                .files
+                .iter()
+                .all(|f| given_format.or_else(|| Format::from_extension(f)) == Some(Format::Csv));
+            if all_csv { Format::Csv } else { Format::Jsonl }
+        })
+    })
+}
+
+/// The JSON report's spools, when --report is given.
+fn open_report(args: &ImportArgs, names: &[String]) -> anyhow::Result<Option<ReportOut>> {
+    let Some(dest) = &args.report else {
+        return Ok(None);
+    };
+    Ok(Some(ReportOut {
+        dest: dest.clone(),
+        names: names.to_vec(),
+        results: Spool::new()?,
+        errors: Spool::new()?,
+        warnings: Spool::new()?,
+    }))
+}
+
+/// The progress bar (when stderr is a terminal, without --quiet or
+/// --no-progress), after the notes the inputs made when opened.
+fn start_ui(args: &ImportArgs, inputs: &[Input]) -> Ui {
     let total_bytes: Option<u64> = inputs.iter().map(|i| i.size).sum();
     let progress =
         !args.no_progress && !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let ui = Ui::new(progress, args.quiet, total_bytes);
-    for i in &inputs {
+    for i in inputs {
         for n in &i.notes {
             ui.note(n);
         }
     }
-    let mut tally = Tally {
-        names: names.clone(),
-        summary: Summary::default(),
-        duplicates: 0,
-        codes: BTreeMap::new(),
-        examples: Vec::new(),
-        more_failures: 0,
-        keep_examples: args.rejects.is_none() && args.report.is_none(),
-        rejects,
-        report,
-        committed_batches: 0,
-        committed_records: 0,
-        committed_to: None,
-        refused: 0,
-    };
-    let mut producer = Producer {
-        inputs,
-        cur: 0,
-        carry: VecDeque::new(),
-        batch_size,
-        next_index: 0,
-        template,
-        ui: &ui,
-    };
+    ui
+}
 
-    let abort = args.on_invalid == OnInvalidArg::Abort;
-    let mut fatal: Option<anyhow::Error> = None;
-    let status = if abort || args.dry_run {
-        // One transaction over every batch: committed when no record failed
-        // (abort), or never (dry run).
-        let state = RefCell::new((&mut producer, &mut tally, VecDeque::<Batch>::new(), false));
-        let batches = std::iter::from_fn(|| {
-            let mut s = state.borrow_mut();
-            let (producer, tally, pending, refusal_sent) = &mut *s;
-            loop {
-                match producer.next_batch() {
-                    None => {
-                        // Records refused before the engine fail an abort import
-                        // like any invalid record: nothing is committed.
-                        if abort && tally.refused > 0 && !*refusal_sent {
-                            *refusal_sent = true;
-                            return Some(Err(anyhow::Error::new(RefusedRecords)));
-                        }
-                        return None;
-                    }
-                    Some(Err(e)) => return Some(Err(e)),
-                    Some(Ok((req, batch))) => {
-                        if req.records.is_empty() {
-                            if let Err(e) = tally.add(&batch, None) {
-                                return Some(Err(e));
-                            }
-                            producer.ui.done(tally.summary.total);
-                            continue;
-                        }
-                        pending.push_back(batch);
-                        return Some(Ok(req));
-                    }
-                }
-            }
-        });
-        let on_report = |report: &Report| -> anyhow::Result<()> {
-            let mut s = state.borrow_mut();
-            let (producer, tally, pending, _) = &mut *s;
-            let batch = pending
-                .pop_front()
-                .ok_or_else(|| anyhow!("internal: a report without its batch"))?;
-            tally.add(&batch, Some(report))?;
-            if report.status != Status::Rejected {
-                tally.committed(&batch, report.summary.total);
-            }
-            producer.ui.done(tally.summary.total);
-            Ok(())
-        };
-        let result = if args.dry_run {
-            ws.bulk_dry_run(batches, on_report)
-        } else {
-            ws.bulk_atomic(batches, on_report)
-        };
-        let (_, tally, pending, _) = state.into_inner();
-        match result {
-            Ok(status) if abort => status,
-            Ok(_) => tally.skip_status(false),
-            Err(e) if e.is::<RefusedRecords>() => Status::Rejected,
-            Err(e) => {
-                // As a real skip import reports a batch the engine refused.
-                fatal = Some(match (abort, pending.front()) {
-                    (false, Some(batch)) => batch_refused(&names, batch, e),
-                    _ => e,
-                });
-                if abort {
-                    Status::Rejected
-                } else {
-                    tally.skip_status(true)
-                }
-            }
-        }
-    } else {
+/// What an abort or dry-run import shares between the batches it hands the engine
+/// and the reports the engine hands back.
+struct Feed<'p, 'u> {
+    producer: &'p mut Producer<'u>,
+    tally: &'p mut Tally,
+    /// The batches handed to the engine whose report has not come back yet.
+    pending: VecDeque<Batch>,
+    /// Whether the refused records already stopped the transaction.
+    refusal_sent: bool,
+    abort: bool,
+}
+
+impl Feed<'_, '_> {
+    /// The next request for the engine. A batch whose every record was refused
+    /// before the engine is tallied here; under abort, refused records end the
+    /// input with an error, so that nothing is committed.
+    fn next_request(&mut self) -> Option<anyhow::Result<BulkRequest>> {
         loop {
-            let (req, batch) = match producer.next_batch() {
-                None => break,
-                Some(Ok(x)) => x,
-                Some(Err(e)) => {
-                    fatal = Some(e);
-                    break;
-                }
-            };
-            if req.records.is_empty() {
-                tally.add(&batch, None)?;
-                ui.done(tally.summary.total);
-                continue;
-            }
-            match ws.bulk(&req) {
-                Ok(report) => {
-                    tally.add(&batch, Some(&report))?;
-                    ui.done(tally.summary.total);
-                    if report.status != Status::Rejected {
-                        tally.committed(&batch, report.summary.total);
+            match self.producer.next_batch() {
+                None => {
+                    // Records refused before the engine fail an abort import
+                    // like any invalid record: nothing is committed.
+                    if self.abort && self.tally.refused > 0 && !self.refusal_sent {
+                        self.refusal_sent = true;
+                        return Some(Err(anyhow::Error::new(RefusedRecords)));
                     }
+                    return None;
                 }
-                Err(e) => {
-                    fatal = Some(batch_refused(&names, &batch, e.into()));
-                    break;
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok((req, batch))) => {
+                    if req.records.is_empty() {
+                        if let Err(e) = self.tally.add(&batch, None) {
+                            return Some(Err(e));
+                        }
+                        self.producer.ui.done(self.tally.summary.total);
+                        continue;
+                    }
+                    self.pending.push_back(batch);
+                    return Some(Ok(req));
                 }
             }
         }
-        tally.skip_status(fatal.is_some())
-    };
-    let elapsed = ui.elapsed();
-    drop(producer);
-    drop(ui);
-
-    // Nothing was written by a rejected abort import: its planned outcomes never
-    // happened.
-    let written = !(abort && status == Status::Rejected);
-    let mut summary = tally.summary;
-    if !written {
-        summary.inserted = 0;
-        summary.updated = 0;
-        summary.unchanged = 0;
-        summary.batches = 0;
-        tally.summary = summary;
     }
+
+    /// Tallies the report of the oldest pending batch.
+    fn on_report(&mut self, report: &Report) -> anyhow::Result<()> {
+        let batch = self
+            .pending
+            .pop_front()
+            .ok_or_else(|| anyhow!("internal: a report without its batch"))?;
+        self.tally.add(&batch, Some(report))?;
+        if report.status != Status::Rejected {
+            self.tally.committed(&batch, report.summary.total);
+        }
+        self.producer.ui.done(self.tally.summary.total);
+        Ok(())
+    }
+}
+
+/// Imports every batch in one transaction: committed when no record failed
+/// (abort), or never (dry run). Returns the status and the error that stopped
+/// the import, if any.
+fn one_transaction(
+    ws: &Workspace,
+    producer: &mut Producer<'_>,
+    tally: &mut Tally,
+    args: &ImportArgs,
+    names: &[String],
+) -> (Status, Option<anyhow::Error>) {
+    let abort = args.on_invalid == OnInvalidArg::Abort;
+    debug_assert!(
+        abort || args.dry_run,
+        "one transaction is an abort or a dry run"
+    );
+    let feed = RefCell::new(Feed {
+        producer,
+        tally,
+        pending: VecDeque::new(),
+        refusal_sent: false,
+        abort,
+    });
+    let batches = std::iter::from_fn(|| feed.borrow_mut().next_request());
+    let on_report = |report: &Report| feed.borrow_mut().on_report(report);
+    let result = if args.dry_run {
+        ws.bulk_dry_run(batches, on_report)
+    } else {
+        ws.bulk_atomic(batches, on_report)
+    };
+    let Feed { tally, pending, .. } = feed.into_inner();
+    match result {
+        Ok(status) if abort => (status, None),
+        Ok(_) => (tally.skip_status(false), None),
+        Err(e) if e.is::<RefusedRecords>() => (Status::Rejected, None),
+        Err(e) => {
+            // As a real skip import reports a batch the engine refused.
+            let fatal = match (abort, pending.front()) {
+                (false, Some(batch)) => batch_refused(names, batch, e),
+                _ => e,
+            };
+            if abort {
+                (Status::Rejected, Some(fatal))
+            } else {
+                (tally.skip_status(true), Some(fatal))
+            }
+        }
+    }
+}
+
+/// Imports batch by batch (`--on-invalid skip`), each committed on its own.
+/// Returns the status and the error that stopped the import, if any.
+fn batch_by_batch(
+    ws: &Workspace,
+    producer: &mut Producer<'_>,
+    tally: &mut Tally,
+    names: &[String],
+) -> anyhow::Result<(Status, Option<anyhow::Error>)> {
+    let mut fatal = None;
+    loop {
+        let (req, batch) = match producer.next_batch() {
+            None => break,
+            Some(Ok(x)) => x,
+            Some(Err(e)) => {
+                fatal = Some(e);
+                break;
+            }
+        };
+        if req.records.is_empty() {
+            tally.add(&batch, None)?;
+            producer.ui.done(tally.summary.total);
+            continue;
+        }
+        match ws.bulk(&req) {
+            Ok(report) => {
+                tally.add(&batch, Some(&report))?;
+                producer.ui.done(tally.summary.total);
+                if report.status != Status::Rejected {
+                    tally.committed(&batch, report.summary.total);
+                }
+            }
+            Err(e) => {
+                fatal = Some(batch_refused(names, &batch, e.into()));
+                break;
+            }
+        }
+    }
+    Ok((tally.skip_status(fatal.is_some()), fatal))
+}
+
+/// Closes the rejects file and writes the report; returns what the summary line
+/// says of the rejects file.
+fn finish_outputs(
+    tally: &mut Tally,
+    args: &ImportArgs,
+    status: Status,
+    written: bool,
+    fatal: Option<&anyhow::Error>,
+) -> anyhow::Result<String> {
     let mut rejects_note = String::new();
     if let Some(r) = tally.rejects.take() {
         if r.written > 0
@@ -1024,13 +1168,17 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
     if let Some(r) = tally.report.take() {
         r.finish(
             status,
-            &summary,
+            &tally.summary,
             written,
-            fatal.as_ref().map(crate::util::one_line),
+            fatal.map(crate::util::one_line),
         )
         .context("cannot write the report")?;
     }
+    Ok(rejects_note)
+}
 
+/// Shows the failed records kept as examples, and how many more there are.
+fn print_failures(tally: &Tally) {
     for e in &tally.examples {
         eprint_line(&format!("failed: {e}"));
     }
@@ -1040,62 +1188,84 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
             count(tally.more_failures)
         ));
     }
-    let what = names.join(", ");
-    let timing = format!(
-        "{}, {} records/s",
-        secs(elapsed),
-        rate(summary.total, elapsed)
-    );
-    let line = match (&fatal, abort) {
-        (Some(_), true) => format!("import of {what} stopped: nothing was written"),
-        (Some(_), false) if tally.committed_batches == 0 => {
-            format!("import of {what} stopped: nothing was written")
-        }
-        (Some(_), false) => {
-            let upto = match tally.committed_to {
-                Some((f, l)) => format!(
-                    "; {} records in {} earlier batch(es) were committed, through {}:{l}; nothing after that was written",
-                    count(tally.committed_records),
-                    count(tally.committed_batches),
-                    names.get(f).map_or("", String::as_str)
-                ),
-                None => "; nothing was written".to_owned(),
-            };
-            format!(
-                "import of {what} stopped: {}{upto} ({timing}){rejects_note}",
+}
+
+/// How an import ended, for its summary line.
+struct Ending {
+    /// The inputs' names.
+    what: String,
+    abort: bool,
+    dry_run: bool,
+    status: Status,
+    /// An error stopped the import.
+    stopped: bool,
+    /// Seconds the import ran.
+    elapsed: f64,
+    /// What is said of the rejects file ("" or "; N failed records written to F").
+    rejects_note: String,
+}
+
+impl Ending {
+    /// The summary line.
+    fn line(&self, tally: &Tally) -> String {
+        let Ending {
+            what,
+            abort,
+            status,
+            rejects_note,
+            ..
+        } = self;
+        let summary = &tally.summary;
+        let timing = format!(
+            "{}, {} records/s",
+            secs(self.elapsed),
+            rate(summary.total, self.elapsed)
+        );
+        let line = match (self.stopped, self.abort) {
+            (true, true) => format!("import of {what} stopped: nothing was written"),
+            (true, false) if tally.committed_batches == 0 => {
+                format!("import of {what} stopped: nothing was written")
+            }
+            (true, false) => format!(
+                "import of {what} stopped: {}{} ({timing}){rejects_note}",
+                tally.counts(),
+                committed_upto(tally)
+            ),
+            (false, true) if *status == Status::Rejected => format!(
+                "import of {what}: nothing was written: {} of {} records failed ({}) with --on-invalid abort; fix them and import the whole input again{rejects_note} ({timing})",
+                count(summary.failed),
+                count(summary.total),
+                tally.reasons()
+            ),
+            (false, _) => format!(
+                "imported {} records from {what}: {} in {timing}{rejects_note}",
+                count(summary.total),
                 tally.counts()
-            )
+            ),
+        };
+        match (self.dry_run, self.stopped) {
+            (false, _) => line,
+            (true, false) if !(*abort && *status == Status::Rejected) => format!(
+                "dry run: checked {} records from {what}: {} in {timing}{rejects_note}; nothing was written",
+                count(summary.total),
+                tally.counts()
+            ),
+            (true, _) => format!("dry run (nothing was written): {line}"),
         }
-        (None, true) if status == Status::Rejected => format!(
-            "import of {what}: nothing was written: {} of {} records failed ({}) with --on-invalid abort; fix them and import the whole input again{rejects_note} ({timing})",
-            count(summary.failed),
-            count(summary.total),
-            tally.reasons()
-        ),
-        (None, _) => format!(
-            "imported {} records from {what}: {} in {timing}{rejects_note}",
-            count(summary.total),
-            tally.counts()
-        ),
-    };
-    let line = match (args.dry_run, &fatal) {
-        (false, _) => line,
-        (true, None) if !(abort && status == Status::Rejected) => format!(
-            "dry run: checked {} records from {what}: {} in {timing}{rejects_note}; nothing was written",
-            count(summary.total),
-            tally.counts()
-        ),
-        (true, _) => format!("dry run (nothing was written): {line}"),
-    };
-    eprint_line(&line);
-    if let Some(e) = fatal {
-        return Err(e);
     }
-    Ok(ExitCode::from(match status {
-        Status::Applied => 0,
-        Status::Partial => 3,
-        Status::Rejected => 1,
-    }))
+}
+
+/// What a skip import stopped by an error committed before it.
+fn committed_upto(tally: &Tally) -> String {
+    match tally.committed_to {
+        Some((f, l)) => format!(
+            "; {} records in {} earlier batch(es) were committed, through {}:{l}; nothing after that was written",
+            count(tally.committed_records),
+            count(tally.committed_batches),
+            tally.names.get(f).map_or("", String::as_str)
+        ),
+        None => "; nothing was written".to_owned(),
+    }
 }
 
 /// The name of the empty database a dry run without a database plans against.
@@ -1132,6 +1302,10 @@ impl std::error::Error for RefusedRecords {}
 /// The error of a batch the engine refused as a whole (a request-level error), or
 /// `e` itself.
 fn batch_refused(names: &[String], batch: &Batch, e: anyhow::Error) -> anyhow::Error {
+    let e = match e.downcast::<contactdb::BulkError>() {
+        Ok(b) => anyhow::Error::from(contactdb::Error::from(b)),
+        Err(e) => e,
+    };
     match e.downcast::<contactdb::Error>() {
         Ok(contactdb::Error::Request(r)) => {
             let file = names.get(batch.file).map_or("", String::as_str);

@@ -17,8 +17,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
+use contactdb::column::{Catalog, CustomColumn, FieldId, Kind, ResolveError};
 use contactdb::{ColumnSpec, ColumnType, Mode};
-use contactdb_policy::column::{Catalog, CustomColumn, FieldId, Kind, ResolveError};
 use encoding_rs::Encoding;
 use encoding_rs_io::DecodeReaderBytesBuilder;
 use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
@@ -403,7 +403,7 @@ impl Schema {
 
 /// How an unknown column could be declared, when its name can be a custom column's.
 fn custom_hint(raw: &str) -> String {
-    match contactdb_policy::column::canonical_name(raw) {
+    match contactdb::column::canonical_name(raw) {
         Some(n)
             if ColumnSpec::new(n.clone(), ColumnType::Json)
                 .validate()
@@ -533,23 +533,7 @@ pub fn open(
     batch_size: usize,
 ) -> anyhow::Result<Input> {
     let stdin = path.as_os_str() == "-";
-    let name = if stdin {
-        "<stdin>".to_owned()
-    } else {
-        path.display().to_string()
-    };
-    let (reader, size): (Box<dyn Read + Send>, Option<u64>) = if stdin {
-        (Box::new(std::io::stdin()), None)
-    } else {
-        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        let meta = file
-            .metadata()
-            .with_context(|| format!("cannot read {name}"))?;
-        if meta.is_dir() {
-            anyhow::bail!("{name} is a directory, not a file");
-        }
-        (Box::new(file), Some(meta.len()))
-    };
+    let (name, reader, size) = source(path, stdin)?;
     let bytes = Arc::new(AtomicU64::new(0));
     let reader = BufReader::with_capacity(
         256 * 1024,
@@ -560,11 +544,6 @@ pub fn open(
     );
     let mut reader =
         decode(reader, dialect.encoding).with_context(|| format!("cannot read {name}"))?;
-    let tsv = !stdin
-        && path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
     let format = match format.or_else(|| {
         if stdin {
             None
@@ -590,69 +569,16 @@ pub fn open(
     let limit = record_bytes_max();
     match format {
         Format::Csv => {
-            // The header line is read first, to pick the delimiter, then read again
-            // by the csv reader.
-            let head = header_line(&mut reader, dialect.quote, limit)
-                .with_context(|| format!("cannot read {name}"))?;
-            let delimiter = dialect.delimiter.unwrap_or_else(|| {
-                if tsv {
-                    b'\t'
-                } else {
-                    detect_delimiter(&head, dialect.quote)
-                }
-            });
-            if delimiter == dialect.quote {
-                return Err(crate::util::UsageError(
-                    "the delimiter and the quote character must differ".to_owned(),
-                )
-                .into());
-            }
-            let marks = Marks::default();
-            let lines = Lines::default();
-            let bounded = Bounded::new(
-                std::io::Cursor::new(head).chain(reader),
-                marks.clone(),
-                limit,
-                CSV_BUFFER as u64,
-            );
-            let tracked = Tracked {
-                inner: bounded,
-                lines: lines.clone(),
-                quote: dialect.quote,
+            let tsv = !stdin
+                && path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+            let dialect = Dialect {
+                delimiter: dialect.delimiter.or(tsv.then_some(b'\t')),
+                ..dialect
             };
-            let mut rdr = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .flexible(true)
-                .delimiter(delimiter)
-                .quote(dialect.quote)
-                .buffer_capacity(CSV_BUFFER)
-                .from_reader(Box::new(tracked) as Box<dyn Read + Send>);
-            let header = match csv_header(&mut rdr, &name) {
-                Err(_) if marks.tripped() => {
-                    return Err(InputError {
-                        file: name,
-                        loc: Loc::Line(1),
-                        message: record_too_large(limit),
-                    }
-                    .into());
-                }
-                other => other?,
-            };
-            marks.record_starts_at(rdr.position().byte());
-            let plan = header_plan(&header, &schema, &name, &mut input.notes)?;
-            input.header = Some(header.clone());
-            input.start = Some(Box::new(move |tx| {
-                let reader = CsvReader {
-                    rdr,
-                    marks,
-                    lines,
-                    width: header.len(),
-                    header,
-                    plan,
-                    keep_raw,
-                };
-                reader.run(Sink::new(tx, name, schema, keep_raw));
-            }));
+            start_csv(&mut input, reader, dialect, limit, schema, keep_raw)?;
         }
         Format::Jsonl => {
             input.start = Some(Box::new(move |tx| {
@@ -668,6 +594,104 @@ pub fn open(
         }
     }
     Ok(input)
+}
+
+/// The display name, bytes and size (when known) of an input.
+fn source(path: &Path, stdin: bool) -> anyhow::Result<(String, Box<dyn Read + Send>, Option<u64>)> {
+    if stdin {
+        return Ok(("<stdin>".to_owned(), Box::new(std::io::stdin()), None));
+    }
+    let name = path.display().to_string();
+    let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {name}"))?;
+    if meta.is_dir() {
+        anyhow::bail!("{name} is a directory, not a file");
+    }
+    Ok((name, Box::new(file), Some(meta.len())))
+}
+
+/// Reads and checks the header row of a CSV input, and readies its reader thread.
+/// `dialect.delimiter` `None`: detected from the header line.
+fn start_csv(
+    input: &mut Input,
+    mut reader: Box<dyn BufRead + Send>,
+    dialect: Dialect,
+    limit: u64,
+    schema: Arc<Schema>,
+    keep_raw: Option<RawKind>,
+) -> anyhow::Result<()> {
+    let name = input.name.clone();
+    // The header line is read first, to pick the delimiter, then read again by the
+    // csv reader.
+    let head = header_line(&mut reader, dialect.quote, limit)
+        .with_context(|| format!("cannot read {name}"))?;
+    let delimiter = dialect
+        .delimiter
+        .unwrap_or_else(|| detect_delimiter(&head, dialect.quote));
+    if delimiter == dialect.quote {
+        return Err(crate::util::UsageError(
+            "the delimiter and the quote character must differ".to_owned(),
+        )
+        .into());
+    }
+    let marks = Marks::default();
+    let lines = Lines::default();
+    let source = std::io::Cursor::new(head).chain(reader);
+    let mut rdr = csv_reader(source, &marks, &lines, limit, delimiter, dialect.quote);
+    let header = match csv_header(&mut rdr, &name) {
+        Err(_) if marks.tripped() => {
+            return Err(InputError {
+                file: name,
+                loc: Loc::Line(1),
+                message: record_too_large(limit),
+            }
+            .into());
+        }
+        other => other?,
+    };
+    marks.record_starts_at(rdr.position().byte());
+    let plan = header_plan(&header, &schema, &name, &mut input.notes)?;
+    input.header = Some(header.clone());
+    input.start = Some(Box::new(move |tx| {
+        let reader = CsvReader {
+            rdr,
+            marks,
+            lines,
+            width: header.len(),
+            header,
+            plan,
+            keep_raw,
+        };
+        reader.run(Sink::new(tx, name, schema, keep_raw));
+    }));
+    Ok(())
+}
+
+/// The csv reader of an input's text, through a [`Bounded`] reader (`marks`) and a
+/// [`Tracked`] one (`lines`).
+fn csv_reader(
+    text: impl Read + Send + 'static,
+    marks: &Marks,
+    lines: &Lines,
+    limit: u64,
+    delimiter: u8,
+    quote: u8,
+) -> csv::Reader<Box<dyn Read + Send>> {
+    let bounded = Bounded::new(text, marks.clone(), limit, CSV_BUFFER as u64);
+    let tracked = Tracked {
+        inner: bounded,
+        lines: lines.clone(),
+        quote,
+    };
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .delimiter(delimiter)
+        .quote(quote)
+        .buffer_capacity(CSV_BUFFER)
+        .from_reader(Box::new(tracked) as Box<dyn Read + Send>)
 }
 
 /// The text of an input as UTF-8: a UTF-8 byte-order mark is skipped; a UTF-16 one,
@@ -773,6 +797,10 @@ impl Lines {
     /// Offsets must not decrease from one call to the next.
     fn before(&self, offset: u64) -> (u64, bool) {
         let mut ix = self.lock();
+        debug_assert!(
+            ix.last.is_none_or(|l| l < offset),
+            "line offsets queried out of order"
+        );
         while let Some(&o) = ix.pending.front() {
             if o >= offset {
                 break;
@@ -876,6 +904,9 @@ fn csv_header<R: Read>(rdr: &mut csv::Reader<R>, name: &str) -> anyhow::Result<c
 /// Where each CSV column goes: `Some((name, json))` or dropped.
 type Plan = Vec<Option<(String, bool)>>;
 
+/// Where each column of a CSV header goes, with notes on the columns dropped.
+/// Fails on a column without a name, a column named twice, a refused column, and
+/// a header without the contact key.
 fn header_plan(
     header: &csv::StringRecord,
     schema: &Schema,
@@ -890,57 +921,9 @@ fn header_plan(
         }
         .into()
     };
-    let mut plan = Vec::with_capacity(header.len());
-    let mut seen: Vec<(FieldId, &str)> = Vec::new();
-    let mut system = Vec::new();
-    let mut annotations = Vec::new();
-    let mut ignored = Vec::new();
-    let mut first_bad: Option<String> = None;
-    for (i, h) in header.iter().enumerate() {
-        if h.trim().is_empty() {
-            if schema.headers.ignore_unknown {
-                ignored.push(format!("(column {} without a name)", i + 1));
-                plan.push(None);
-                continue;
-            }
-            return Err(err(format!(
-                "column {} of the header row has no name",
-                i + 1
-            )));
-        }
-        match schema.classify(h) {
-            Class::Keep { id, json, rename } => {
-                if let Some((_, other)) = seen.iter().find(|(s, _)| *s == id) {
-                    return Err(err(format!(
-                        "the header names column {:?} twice ({other:?} and {h:?})",
-                        schema.column_name(id)
-                    )));
-                }
-                seen.push((id, h));
-                plan.push(Some((rename.unwrap_or_else(|| h.to_owned()), json)));
-            }
-            Class::System => {
-                system.push(h.to_owned());
-                plan.push(None);
-            }
-            Class::Annotation => {
-                annotations.push(h.to_owned());
-                plan.push(None);
-            }
-            Class::Ignored => {
-                ignored.push(h.to_owned());
-                plan.push(None);
-            }
-            Class::Bad(m) => {
-                if first_bad.is_none() {
-                    first_bad = Some(m);
-                }
-                plan.push(None);
-            }
-        }
-    }
-    let has_key = seen.iter().any(|(id, _)| *id == FieldId::CONTACT_KEY);
-    if let Some(m) = first_bad {
+    let cols = classify_header(header, schema, &err)?;
+    let has_key = cols.kept.iter().any(|(id, _)| *id == FieldId::CONTACT_KEY);
+    if let Some(m) = cols.first_bad {
         let hint = if has_key {
             ""
         } else {
@@ -954,16 +937,91 @@ fn header_plan(
                 .to_owned(),
         ));
     }
-    if !system.is_empty() {
-        notes.push(system_note(name, &system));
+    if !cols.system.is_empty() {
+        notes.push(system_note(name, &cols.system));
     }
-    if !annotations.is_empty() {
-        notes.push(annotation_note(name, &annotations));
+    if !cols.annotations.is_empty() {
+        notes.push(annotation_note(name, &cols.annotations));
     }
-    if !ignored.is_empty() {
-        notes.push(ignored_note(name, &ignored));
+    if !cols.ignored.is_empty() {
+        notes.push(ignored_note(name, &cols.ignored));
     }
-    Ok(plan)
+    Ok(cols.plan)
+}
+
+/// The columns of a CSV header, classified.
+struct HeaderColumns<'h> {
+    plan: Plan,
+    /// The columns kept, by field.
+    kept: Vec<(FieldId, &'h str)>,
+    system: Vec<String>,
+    annotations: Vec<String>,
+    ignored: Vec<String>,
+    /// Why the first refused column is refused.
+    first_bad: Option<String>,
+}
+
+/// Classifies every column of a CSV header. Fails (through `err`) at once on a
+/// column without a name (unless unknown columns are ignored) and on a column
+/// named twice; a refused column is kept in `first_bad`.
+fn classify_header<'h>(
+    header: &'h csv::StringRecord,
+    schema: &Schema,
+    err: &dyn Fn(String) -> anyhow::Error,
+) -> anyhow::Result<HeaderColumns<'h>> {
+    let mut cols = HeaderColumns {
+        plan: Vec::with_capacity(header.len()),
+        kept: Vec::new(),
+        system: Vec::new(),
+        annotations: Vec::new(),
+        ignored: Vec::new(),
+        first_bad: None,
+    };
+    for (i, h) in header.iter().enumerate() {
+        if h.trim().is_empty() {
+            if schema.headers.ignore_unknown {
+                cols.ignored
+                    .push(format!("(column {} without a name)", i + 1));
+                cols.plan.push(None);
+                continue;
+            }
+            return Err(err(format!(
+                "column {} of the header row has no name",
+                i + 1
+            )));
+        }
+        let slot = match schema.classify(h) {
+            Class::Keep { id, json, rename } => {
+                if let Some((_, other)) = cols.kept.iter().find(|(s, _)| *s == id) {
+                    return Err(err(format!(
+                        "the header names column {:?} twice ({other:?} and {h:?})",
+                        schema.column_name(id)
+                    )));
+                }
+                cols.kept.push((id, h));
+                Some((rename.unwrap_or_else(|| h.to_owned()), json))
+            }
+            Class::System => {
+                cols.system.push(h.to_owned());
+                None
+            }
+            Class::Annotation => {
+                cols.annotations.push(h.to_owned());
+                None
+            }
+            Class::Ignored => {
+                cols.ignored.push(h.to_owned());
+                None
+            }
+            Class::Bad(m) => {
+                cols.first_bad.get_or_insert(m);
+                None
+            }
+        };
+        cols.plan.push(slot);
+    }
+    debug_assert_eq!(cols.plan.len(), header.len(), "one plan slot per column");
+    Ok(cols)
 }
 
 fn ignored_note(name: &str, cols: &[String]) -> String {
@@ -1078,10 +1136,31 @@ impl Sink {
             self.fail(loc, format!("a record must be a JSON object, found {kind}"));
             return false;
         };
+        let edits = match self.check_fields(&map) {
+            Ok(edits) => edits,
+            Err(m) => {
+                self.fail(loc, m);
+                return false;
+            }
+        };
+        self.edit_fields(&mut map, edits);
+        let raw = self.keep_raw.map(|_| Raw::Json(map.clone()));
+        self.push(Rec {
+            line,
+            record: map,
+            raw,
+            invalid: None,
+        })
+    }
+
+    /// Classifies a JSON record's field names (once per name, then from the cache):
+    /// the fields to leave out and to rename, or why the record stops the input.
+    fn check_fields(&mut self, map: &Map<String, Value>) -> Result<FieldEdits, String> {
         let mut seen: Vec<(FieldId, &str)> = Vec::with_capacity(map.len());
-        let mut drop: Vec<(String, Dropped)> = Vec::new();
-        let mut renames: Vec<(String, String)> = Vec::new();
-        let mut problem: Option<String> = None;
+        let mut edits = FieldEdits {
+            drop: Vec::new(),
+            renames: Vec::new(),
+        };
         for k in map.keys() {
             if !self.cache.contains_key(k) {
                 let c = self.schema.classify(k);
@@ -1090,36 +1169,34 @@ impl Sink {
             match self.cache.get(k) {
                 Some(Class::Keep { id, rename, .. }) => {
                     if let Some((_, other)) = seen.iter().find(|(s, _)| s == id) {
-                        problem = Some(format!(
+                        return Err(format!(
                             "the record gives column {:?} twice ({other:?} and {k:?})",
                             self.schema.column_name(*id)
                         ));
-                        break;
                     }
                     seen.push((*id, k));
                     if let Some(dest) = rename
                         && dest != k
                     {
-                        renames.push((k.clone(), dest.clone()));
+                        edits.renames.push((k.clone(), dest.clone()));
                     }
                 }
-                Some(Class::System) => drop.push((k.clone(), Dropped::System)),
-                Some(Class::Annotation) => drop.push((k.clone(), Dropped::Annotation)),
-                Some(Class::Ignored) => drop.push((k.clone(), Dropped::Unknown)),
-                Some(Class::Bad(m)) => {
-                    problem = Some(m.clone());
-                    break;
-                }
+                Some(Class::System) => edits.drop.push((k.clone(), Dropped::System)),
+                Some(Class::Annotation) => edits.drop.push((k.clone(), Dropped::Annotation)),
+                Some(Class::Ignored) => edits.drop.push((k.clone(), Dropped::Unknown)),
+                Some(Class::Bad(m)) => return Err(m.clone()),
                 None => {}
             }
         }
-        if let Some(m) = problem {
-            self.fail(loc, m);
-            return false;
-        }
+        Ok(edits)
+    }
+
+    /// Leaves out and renames a JSON record's fields as `edits` says; notes the
+    /// first system and annotation fields left out, and remembers unknown ones.
+    fn edit_fields(&mut self, map: &mut Map<String, Value>, edits: FieldEdits) {
         let mut system = Vec::new();
         let mut annotations = Vec::new();
-        for (k, why) in drop {
+        for (k, why) in edits.drop {
             map.remove(&k);
             match why {
                 Dropped::System => system.push(k),
@@ -1131,7 +1208,7 @@ impl Sink {
                 }
             }
         }
-        for (from, to) in renames {
+        for (from, to) in edits.renames {
             if let Some(v) = map.remove(&from) {
                 map.insert(to, v);
             }
@@ -1146,14 +1223,15 @@ impl Sink {
             let note = annotation_note(&self.name, &annotations);
             self.send(Msg::Note(note));
         }
-        let raw = self.keep_raw.map(|_| Raw::Json(map.clone()));
-        self.push(Rec {
-            line,
-            record: map,
-            raw,
-            invalid: None,
-        })
     }
+}
+
+/// What a JSON record's field names ask for.
+struct FieldEdits {
+    /// Fields left out, and why.
+    drop: Vec<(String, Dropped)>,
+    /// (from, to): fields `--map` renames.
+    renames: Vec<(String, String)>,
 }
 
 /// Why a JSON field is left out.
@@ -1195,6 +1273,8 @@ struct Pending {
 }
 
 impl CsvReader {
+    /// Reads every record and queues it, one record behind (see [`Pending`]); ends
+    /// with the end of the input or the first error.
     fn run(mut self, mut sink: Sink) {
         let mut pending: Option<Pending> = None;
         let mut brec = csv::ByteRecord::new();
@@ -1203,58 +1283,17 @@ impl CsvReader {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
-                    if let Some(p) = pending.take()
-                        && !self.push(p, &mut sink)
-                    {
-                        return;
-                    }
-                    // The line of the record that failed: past the line feed of a
-                    // CRLF that ended the record before it.
-                    let (before, _) = self.lines.before(brec_start(&brec).saturating_add(1));
-                    if self.marks.tripped() {
-                        sink.fail(Loc::Line(before + 1), record_too_large(record_bytes_max()));
-                        return;
-                    }
-                    let err = csv_error(&sink.name, &e, Some(&self.header));
-                    sink.fail(err.loc, err.message);
+                    let (loc, message) = self.read_error(&e, &brec, &sink.name);
+                    self.fail_after(pending.take(), &mut sink, loc, message);
                     return;
                 }
             }
-            // The record's content ends before its line break (consumed with it,
-            // or left for the next record); its first line is its last line less
-            // the line breaks inside its quoted fields.
-            let end = self.rdr.position().byte();
-            let breaks = memchr::memchr_iter(b'\n', brec.as_slice()).count() as u64;
-            let (before, lf) = self.lines.before(end);
-            let line = (before + 1).saturating_sub(breaks + u64::from(lf));
-            let start = brec_start(&brec);
-            if end.saturating_sub(start) > record_bytes_max() {
-                if let Some(p) = pending.take()
-                    && !self.push(p, &mut sink)
-                {
+            let next = match self.take_record(&mut brec) {
+                Ok(next) => next,
+                Err((loc, message)) => {
+                    self.fail_after(pending.take(), &mut sink, loc, message);
                     return;
                 }
-                sink.fail(Loc::Line(line), record_too_large(record_bytes_max()));
-                return;
-            }
-            self.marks.record_starts_at(end);
-            let rec = match csv::StringRecord::from_byte_record(std::mem::take(&mut brec)) {
-                Ok(r) => r,
-                Err(e) => {
-                    if let Some(p) = pending.take()
-                        && !self.push(p, &mut sink)
-                    {
-                        return;
-                    }
-                    let (loc, message) = utf8_error(e, line, &self.header);
-                    sink.fail(loc, message);
-                    return;
-                }
-            };
-            let next = Pending {
-                rec,
-                line,
-                multiline: breaks > 0,
             };
             if let Some(p) = pending.replace(next)
                 && !self.push(p, &mut sink)
@@ -1263,19 +1302,8 @@ impl CsvReader {
             }
         }
         if let Some(last) = pending {
-            if last.multiline && self.lines.odd_quotes() {
-                // The quoted field runs to the end: no line break ended the record,
-                // so its first line is the number of line breaks before it, plus 1.
-                let (before, _) = self.lines.before(self.rdr.position().byte());
-                let breaks = last
-                    .rec
-                    .iter()
-                    .map(|f| memchr::memchr_iter(b'\n', f.as_bytes()).count() as u64)
-                    .sum::<u64>();
-                sink.fail(
-                    Loc::Line((before + 1).saturating_sub(breaks)),
-                    "malformed CSV: a quoted field that starts on this line runs to the end of the file (an unbalanced quote?)".to_owned(),
-                );
+            if let Some((loc, message)) = self.unclosed_quote(&last) {
+                sink.fail(loc, message);
                 return;
             }
             if !self.push(last, &mut sink) {
@@ -1283,6 +1311,74 @@ impl CsvReader {
             }
         }
         sink.end();
+    }
+
+    /// Where and why reading failed (`brec`: the record being read).
+    fn read_error(&self, e: &csv::Error, brec: &csv::ByteRecord, name: &str) -> (Loc, String) {
+        // The line of the record that failed: past the line feed of a CRLF that
+        // ended the record before it.
+        let (before, _) = self.lines.before(brec_start(brec).saturating_add(1));
+        if self.marks.tripped() {
+            return (Loc::Line(before + 1), record_too_large(record_bytes_max()));
+        }
+        let err = csv_error(name, e, Some(&self.header));
+        (err.loc, err.message)
+    }
+
+    /// The record just read, with its first line; where and why it stops the input
+    /// when it is over the size limit or not UTF-8. Leaves `brec` empty.
+    fn take_record(&mut self, brec: &mut csv::ByteRecord) -> Result<Pending, (Loc, String)> {
+        // The record's content ends before its line break (consumed with it, or
+        // left for the next record); its first line is its last line less the line
+        // breaks inside its quoted fields.
+        let end = self.rdr.position().byte();
+        let breaks = memchr::memchr_iter(b'\n', brec.as_slice()).count() as u64;
+        let (before, lf) = self.lines.before(end);
+        let line = (before + 1).saturating_sub(breaks + u64::from(lf));
+        let start = brec_start(brec);
+        if end.saturating_sub(start) > record_bytes_max() {
+            return Err((Loc::Line(line), record_too_large(record_bytes_max())));
+        }
+        self.marks.record_starts_at(end);
+        match csv::StringRecord::from_byte_record(std::mem::take(brec)) {
+            Ok(rec) => Ok(Pending {
+                rec,
+                line,
+                multiline: breaks > 0,
+            }),
+            Err(e) => Err(utf8_error(e, line, &self.header)),
+        }
+    }
+
+    /// Queues the record read before the failing one, then reports the failure
+    /// (unless the queue stopped reading first).
+    fn fail_after(&self, pending: Option<Pending>, sink: &mut Sink, loc: Loc, message: String) {
+        if let Some(p) = pending
+            && !self.push(p, sink)
+        {
+            return;
+        }
+        sink.fail(loc, message);
+    }
+
+    /// Where the last record starts and why it stops the input, when a quoted
+    /// field in it runs to the end of the input.
+    fn unclosed_quote(&self, last: &Pending) -> Option<(Loc, String)> {
+        if !(last.multiline && self.lines.odd_quotes()) {
+            return None;
+        }
+        // The quoted field runs to the end: no line break ended the record, so its
+        // first line is the number of line breaks before it, plus 1.
+        let (before, _) = self.lines.before(self.rdr.position().byte());
+        let breaks = last
+            .rec
+            .iter()
+            .map(|f| memchr::memchr_iter(b'\n', f.as_bytes()).count() as u64)
+            .sum::<u64>();
+        Some((
+            Loc::Line((before + 1).saturating_sub(breaks)),
+            "malformed CSV: a quoted field that starts on this line runs to the end of the file (an unbalanced quote?)".to_owned(),
+        ))
     }
 
     /// Converts a CSV record and queues it. Returns false when reading should stop.

@@ -1,47 +1,34 @@
 //! `contactdb api`: the three hosted APIs' bodies, as their documents show them,
 //! answered on a local file with their response shapes and exit codes 0 / 3 / 1.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
+mod common;
 
 /// Runs `contactdb --db DB args` with `body` on stdin; (exit code, stdout JSON).
 fn call(db: &Path, args: &[&str], body: Option<&Value>) -> (i32, Value) {
-    let mut child = Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        if let Some(b) = body {
-            stdin.write_all(b.to_string().as_bytes()).unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v = serde_json::from_str(&text).unwrap_or(Value::String(text.into_owned()));
-    (out.status.code().unwrap_or(-1), v)
+    let body = body.map(Value::to_string);
+    let o = common::call(db, args, body.as_deref().map(str::as_bytes));
+    let v = serde_json::from_str(&o.stdout).unwrap_or(Value::String(o.stdout));
+    (o.code, v)
 }
 
 fn api(db: &Path, name: &str, body: &Value) -> (i32, Value) {
     call(db, &["api", name], Some(body))
+}
+
+/// Each body is refused as a whole (exit 1) with its error code.
+fn refused(db: &Path, name: &str, cases: &[(Value, &str)]) {
+    for (body, code) in cases {
+        let (exit, r) = api(db, name, body);
+        assert_eq!(
+            (exit, r.pointer("/error/code")),
+            (1, Some(&json!(code))),
+            "{body}: {r}"
+        );
+    }
 }
 
 // R4/R15 seed mapping (bulk-upsert): positional rows, insertIfNotExists, forceUpdate,
@@ -82,20 +69,17 @@ fn bulk_upsert_body() {
     );
     assert_eq!(code, 3, "{r}");
     assert_eq!(r["summary"]["updated"], 1);
-    let (code, r) = api(
+    refused(
         &db,
         "bulk-upsert",
-        &json!({"columns": ["new_contact_key"], "insertIfNotExists": true,
-                "contactDatas": [{"contact_key": "c-1", "new_contact_key": "c-9"}]}),
-    );
-    assert_eq!(
-        (code, r["error"]["code"].clone()),
-        (1, json!("new_key_not_allowed"))
-    );
-    let (code, r) = api(&db, "bulk-upsert", &json!({"columns": []}));
-    assert_eq!(
-        (code, r["error"]["code"].clone()),
-        (1, json!("malformed_body"))
+        &[
+            (
+                json!({"columns": ["new_contact_key"], "insertIfNotExists": true,
+                       "contactDatas": [{"contact_key": "c-1", "new_contact_key": "c-9"}]}),
+                "new_key_not_allowed",
+            ),
+            (json!({"columns": []}), "malformed_body"),
+        ],
     );
 }
 
@@ -105,14 +89,13 @@ fn bulk_upsert_body() {
 fn bulk_add_body() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.redb");
-    let (code, r) = api(
+    refused(
         &db,
         "bulk-add",
-        &json!({"campaignId": "spring", "records": [{"loan_id": "L1"}]}),
-    );
-    assert_eq!(
-        (code, r["error"]["code"].clone()),
-        (1, json!("no_such_campaign"))
+        &[(
+            json!({"campaignId": "spring", "records": [{"loan_id": "L1"}]}),
+            "no_such_campaign",
+        )],
     );
     assert_eq!(call(&db, &["campaign", "create", "spring"], None).0, 0);
     let body = json!({
@@ -155,24 +138,20 @@ fn bulk_add_body() {
     );
     assert_eq!(code, 0, "{r}");
     assert_eq!(r["workflowTriggered"], true);
-    let (code, r) = api(
+    refused(
         &db,
         "bulk-add",
-        &json!({"campaignId": "spring", "initiateCall": true, "useWorkflow": true,
-                "callConfig": {"agentId": "a"}, "records": [{"loan_id": "L4"}]}),
-    );
-    assert_eq!(
-        (code, r["error"]["code"].clone()),
-        (1, json!("conflicting_trigger"))
-    );
-    let (code, r) = api(
-        &db,
-        "bulk-add",
-        &json!({"campaignId": "spring", "initiateCall": true, "records": [{"loan_id": "L4"}]}),
-    );
-    assert_eq!(
-        (code, r["error"]["code"].clone()),
-        (1, json!("call_config_required"))
+        &[
+            (
+                json!({"campaignId": "spring", "initiateCall": true, "useWorkflow": true,
+                       "callConfig": {"agentId": "a"}, "records": [{"loan_id": "L4"}]}),
+                "conflicting_trigger",
+            ),
+            (
+                json!({"campaignId": "spring", "initiateCall": true, "records": [{"loan_id": "L4"}]}),
+                "call_config_required",
+            ),
+        ],
     );
 }
 
@@ -199,13 +178,12 @@ fn customer_import_body() {
     let (_, cu) = call(&db, &["get", "cu-1"], None);
     assert_eq!(cu["gsm"], "+12345678901");
     assert_eq!(cu["metadata"], json!({"tier": "gold"}));
-    let (code, r) = api(
+    refused(
         &db,
         "customer-import",
-        &json!({"customers": [{"identifier": "x"}], "strategy": "upsert", "partial": true}),
-    );
-    assert_eq!(
-        (code, r["error"]["code"].clone()),
-        (1, json!("partial_with_upsert"))
+        &[(
+            json!({"customers": [{"identifier": "x"}], "strategy": "upsert", "partial": true}),
+            "partial_with_upsert",
+        )],
     );
 }

@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 mod common;
@@ -19,8 +19,7 @@ use common::*;
 
 /// The contact keys of a database, sorted by their number.
 fn numbers(db: &Path) -> Vec<u64> {
-    let o = run(db, &["export"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = expect(db, &["export"], 0);
     let mut v: Vec<u64> = String::from_utf8(o.stdout)
         .unwrap()
         .lines()
@@ -43,27 +42,10 @@ fn backups_beside_a_writer_are_consistent_snapshots() {
         "{\"contact_key\":\"k0\",\"email\":\"k0@example.com\"}\n",
     )
     .unwrap();
-    let o = run(&db, &["import", seed.to_str().unwrap(), "--no-progress"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    expect(&db, &["import", seed.to_str().unwrap(), "--no-progress"], 0);
 
     // A writer process committing batches of 50 for a while.
-    let mut writer = Command::new(BIN)
-        .arg("--db")
-        .arg(&db)
-        .args([
-            "import",
-            "--format",
-            "jsonl",
-            "--batch-size",
-            "50",
-            "--no-progress",
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut writer = spawn_writer(&db, Some("50"), Stdio::piped());
     let mut stdin = writer.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         for i in 1..=3000u64 {
@@ -82,15 +64,8 @@ fn backups_beside_a_writer_are_consistent_snapshots() {
     for round in 0..6 {
         std::thread::sleep(Duration::from_millis(120));
         let copy = dir.path().join(format!("backup-{round}.redb"));
-        let o = run(&db, &["backup", copy.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        let o = run(&copy, &["check"]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "backup {round}: {}",
-            String::from_utf8_lossy(&o.stdout)
-        );
+        expect(&db, &["backup", copy.to_str().unwrap()], 0);
+        expect(&copy, &["check"], 0);
         // Exactly the contacts of some committed state: k0..kN.
         let n = numbers(&copy);
         let expected: Vec<u64> = (0..n.len() as u64).collect();
@@ -98,19 +73,12 @@ fn backups_beside_a_writer_are_consistent_snapshots() {
         sizes.push(n.len());
     }
     feeder.join().unwrap();
-    let out = writer.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    finish_writer(writer);
     assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
 
     // After the writer: a backup equals the file, and never overwrites.
     let last = dir.path().join("last.redb");
-    let o = run(&db, &["backup", last.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    expect(&db, &["backup", last.to_str().unwrap()], 0);
     assert_eq!(run(&db, &["export"]).stdout, run(&last, &["export"]).stdout);
     let before = std::fs::read(&last).unwrap();
     let o = run(&db, &["backup", last.to_str().unwrap()]);

@@ -1,11 +1,5 @@
 //! Integration tests of the `contactdb` binary: every command, exit codes, stdout
 //! JSON, rejects re-import, export→import round trips, stdin, malformed input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,8 +24,7 @@ c-1,Ann,Lee-Smith,ann.lee@example.com,,,,
 fn import_messy_csv_partial_with_reasons() {
     let env = Env::new();
     env.write("in.csv", MESSY_CSV);
-    let o = env.run(&["import", "in.csv"]);
-    assert_eq!(o.code, 3, "{o:?}");
+    let o = env.expect(&["import", "in.csv"], 3);
     assert!(o.stdout.is_empty());
     // The one-line summary names counts and reasons.
     let summary = o.stderr.lines().last().unwrap();
@@ -74,12 +67,8 @@ fn import_clean_file_exit_0_then_unchanged() {
         "in.csv",
         "contact_key,email,gsm\nk1,a@x.com,+905551112233\nk2,b@x.com,\n",
     );
-    let o = env.run(&["import", "in.csv"]);
-    assert_eq!(o.code, 0, "{o:?}");
-    assert!(o.stderr.contains("2 inserted"), "{}", o.stderr);
-    let o = env.run(&["import", "in.csv"]);
-    assert_eq!(o.code, 0, "{o:?}");
-    assert!(o.stderr.contains("2 unchanged"), "{}", o.stderr);
+    env.says(&["import", "in.csv"], 0, "2 inserted");
+    env.says(&["import", "in.csv"], 0, "2 unchanged");
     assert!(env.db().exists());
 }
 
@@ -87,12 +76,8 @@ fn import_clean_file_exit_0_then_unchanged() {
 fn import_cache_size_is_an_option_with_a_range() {
     let env = Env::new();
     env.write("in.csv", "contact_key,email\nk1,a@x.com\nk2,b@x.com\n");
-    let o = env.run(&["import", "in.csv", "--cache-mib", "1"]);
-    assert_eq!(o.code, 0, "{o:?}");
-    assert!(o.stderr.contains("2 inserted"), "{}", o.stderr);
-    let o = env.run(&["import", "in.csv", "--cache-mib", "0"]);
-    assert_eq!(o.code, 2, "{o:?}");
-    assert!(o.stderr.contains("cache-mib"), "{}", o.stderr);
+    env.says(&["import", "in.csv", "--cache-mib", "1"], 0, "2 inserted");
+    env.says(&["import", "in.csv", "--cache-mib", "0"], 2, "cache-mib");
 }
 
 #[test]
@@ -102,9 +87,7 @@ fn import_where_every_record_fails_exits_1_and_writes_nothing() {
         "in.jsonl",
         "{\"contact_key\":\"k1\",\"email\":\"nope\"}\n{\"contact_key\":\"k2\",\"priority\":\"high\"}\n",
     );
-    let o = env.run(&["import", "in.jsonl"]);
-    assert_eq!(o.code, 1, "{o:?}");
-    assert!(o.stderr.contains("2 failed"), "{}", o.stderr);
+    let o = env.says(&["import", "in.jsonl"], 1, "2 failed");
     assert!(
         o.stderr.contains("in.jsonl:2: invalid_priority"),
         "{}",
@@ -117,8 +100,7 @@ fn import_where_every_record_fails_exits_1_and_writes_nothing() {
 fn rejects_csv_can_be_fixed_and_imported_again() {
     let env = Env::new();
     env.write("in.csv", MESSY_CSV);
-    let o = env.run(&["import", "in.csv", "--rejects", "rejects.csv"]);
-    assert_eq!(o.code, 3, "{o:?}");
+    env.expect(&["import", "in.csv", "--rejects", "rejects.csv"], 3);
     let rejects = env.read("rejects.csv");
     let mut rdr = csv::Reader::from_reader(rejects.as_bytes());
     let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_owned).collect();
@@ -147,12 +129,10 @@ fn rejects_csv_can_be_fixed_and_imported_again() {
         .replace("555-CALL-NOW", "+90 555 000 11 22")
         .replace(",No,Key,", "c-5,No,Key,");
     env.write("fixed.csv", fixed);
-    let o = env.run(&["import", "fixed.csv", "--rejects", "rejects2.csv"]);
-    assert_eq!(o.code, 0, "{o:?}");
-    assert!(
-        o.stderr.contains("ignoring the rejects-file column(s)"),
-        "{}",
-        o.stderr
+    let o = env.says(
+        &["import", "fixed.csv", "--rejects", "rejects2.csv"],
+        0,
+        "ignoring the rejects-file column(s)",
     );
     assert!(o.stderr.contains("3 inserted"), "{}", o.stderr);
     assert_eq!(env.count(), 5);
@@ -170,8 +150,7 @@ fn rejects_jsonl_from_json_input_reimports() {
             {"contact_key":"k2","email":"broken@","metadata":{"n":1}},
             {"contact_key":"k3","gsm":"12"}]"#,
     );
-    let o = env.run(&["import", "in.json", "--rejects", "rej.jsonl"]);
-    assert_eq!(o.code, 3, "{o:?}");
+    env.expect(&["import", "in.json", "--rejects", "rej.jsonl"], 3);
     let rej: Vec<Value> = env
         .read("rej.jsonl")
         .lines()
@@ -190,8 +169,7 @@ fn rejects_jsonl_from_json_input_reimports() {
         .replace("broken@", "fixed@example.com")
         .replace("\"12\"", "\"+905550001122\"");
     env.write("fixed.jsonl", fixed);
-    let o = env.run(&["import", "fixed.jsonl"]);
-    assert_eq!(o.code, 0, "{o:?}");
+    env.expect(&["import", "fixed.jsonl"], 0);
     assert_eq!(env.count(), 3);
     assert_eq!(env.ok(&["get", "k2"]).json()["metadata"], json!({"n": 1}));
 }
@@ -205,19 +183,21 @@ fn abort_writes_nothing_when_any_batch_fails() {
     }
     csv.push_str("k9,not-an-email\n");
     env.write("in.csv", &csv);
-    let o = env.run(&[
-        "import",
-        "in.csv",
-        "--on-invalid",
-        "abort",
-        "--batch-size",
-        "3",
-        "--rejects",
-        "rej.csv",
-        "--report",
-        "rep.json",
-    ]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(
+        &[
+            "import",
+            "in.csv",
+            "--on-invalid",
+            "abort",
+            "--batch-size",
+            "3",
+            "--rejects",
+            "rej.csv",
+            "--report",
+            "rep.json",
+        ],
+        1,
+    );
     assert!(o.stderr.contains("nothing was written"), "{}", o.stderr);
     assert!(o.stderr.contains("1 invalid_email"), "{}", o.stderr);
     assert_eq!(env.count(), 0);
@@ -233,37 +213,45 @@ fn abort_writes_nothing_when_any_batch_fails() {
 
     // Fixed, the same import applies every batch.
     env.write("in.csv", csv.replace("not-an-email", "u9@example.com"));
-    let o = env.run(&[
-        "import",
-        "in.csv",
-        "--on-invalid",
-        "abort",
-        "--batch-size",
-        "3",
-    ]);
-    assert_eq!(o.code, 0, "{o:?}");
+    let o = env.expect(
+        &[
+            "import",
+            "in.csv",
+            "--on-invalid",
+            "abort",
+            "--batch-size",
+            "3",
+        ],
+        0,
+    );
     assert!(o.stderr.contains("10 inserted"), "{}", o.stderr);
     assert_eq!(env.count(), 10);
+}
+
+/// JSON Lines of `n` valid records (keys k0, k1, ...), then `tail`.
+fn keys_then(n: usize, tail: &str) -> String {
+    let mut s: String = (0..n)
+        .map(|i| format!("{{\"contact_key\":\"k{i}\"}}\n"))
+        .collect();
+    s.push_str(tail);
+    s
 }
 
 #[test]
 fn abort_stops_on_malformed_input_after_valid_batches() {
     let env = Env::new();
-    let mut s = String::new();
-    for i in 0..6 {
-        s.push_str(&format!("{{\"contact_key\":\"k{i}\"}}\n"));
-    }
-    s.push_str("{\"contact_key\": \n");
-    env.write("in.jsonl", &s);
-    let o = env.run(&[
-        "import",
-        "in.jsonl",
-        "--on-invalid",
-        "abort",
-        "--batch-size",
-        "2",
-    ]);
-    assert_eq!(o.code, 1, "{o:?}");
+    env.write("in.jsonl", keys_then(6, "{\"contact_key\": \n"));
+    let o = env.expect(
+        &[
+            "import",
+            "in.jsonl",
+            "--on-invalid",
+            "abort",
+            "--batch-size",
+            "2",
+        ],
+        1,
+    );
     assert!(o.stderr.contains("in.jsonl:7"), "{}", o.stderr);
     assert!(o.stderr.contains("nothing was written"), "{}", o.stderr);
     assert_eq!(env.count(), 0);
@@ -272,14 +260,11 @@ fn abort_stops_on_malformed_input_after_valid_batches() {
 #[test]
 fn skip_stops_on_malformed_input_keeping_earlier_batches() {
     let env = Env::new();
-    let mut s = String::new();
-    for i in 0..5 {
-        s.push_str(&format!("{{\"contact_key\":\"k{i}\"}}\n"));
-    }
-    s.push_str("{\"contact_key\":\"k5\",}\n{\"contact_key\":\"k6\"}\n");
-    env.write("in.jsonl", &s);
-    let o = env.run(&["import", "in.jsonl", "--batch-size", "2"]);
-    assert_eq!(o.code, 1, "{o:?}");
+    env.write(
+        "in.jsonl",
+        keys_then(5, "{\"contact_key\":\"k5\",}\n{\"contact_key\":\"k6\"}\n"),
+    );
+    let o = env.expect(&["import", "in.jsonl", "--batch-size", "2"], 1);
     let last = o.stderr.lines().last().unwrap();
     assert!(last.starts_with("error: in.jsonl:6:"), "{last}");
     assert!(last.contains("invalid JSON"), "{last}");
@@ -339,8 +324,7 @@ fn export_import_round_trip_csv_and_jsonl() {
 
     for format in ["csv", "jsonl"] {
         let out = format!("export.{format}");
-        let o = env.run(&["export", "--format", format, "--out", &out]);
-        assert_eq!(o.code, 0, "{o:?}");
+        env.expect(&["export", "--format", format, "--out", &out], 0);
         let other = Env::new();
         custom_columns(&other);
         let o = other.run(&["import", &env.path(&out).to_string_lossy()]);
@@ -373,15 +357,17 @@ fn export_import_round_trip_csv_and_jsonl() {
 #[test]
 fn stdin_inputs_csv_jsonl_json() {
     let env = Env::new();
-    let o = env.run_in(&["import", "-"], Some(b"contact_key,email\ns1,S1@X.COM\n"));
-    assert_eq!(o.code, 0, "{o:?}");
-    let o = env.run_in(&["import", "-"], Some(b"{\"contact_key\":\"s2\"}\n\n"));
-    assert_eq!(o.code, 0, "{o:?}");
-    let o = env.run_in(
-        &["import", "-", "--format", "json"],
-        Some(b" [ {\"contact_key\":\"s3\"} ] "),
-    );
-    assert_eq!(o.code, 0, "{o:?}");
+    let inputs: [(&[&str], &[u8]); 3] = [
+        (&["import", "-"], b"contact_key,email\ns1,S1@X.COM\n"),
+        (&["import", "-"], b"{\"contact_key\":\"s2\"}\n\n"),
+        (
+            &["import", "-", "--format", "json"],
+            b" [ {\"contact_key\":\"s3\"} ] ",
+        ),
+    ];
+    for (args, input) in inputs {
+        env.ok_in(args, Some(input));
+    }
     let o = env.run_in(
         &["import", "--format", "jsonl", "-"],
         Some(b"{\"contact_key\":\"s4\",\"email\":\"bad\"}\n"),
@@ -495,9 +481,11 @@ fn malformed_inputs_give_one_clear_error_and_change_nothing() {
         "types.jsonl",
         "{\"contact_key\":\"k1\",\"email\":42}\n{\"contact_key\":[1],\"priority\":true}\n{\"contact_key\":\"k3\",\"birthday\":19900101}\n",
     );
-    let o = env.run(&["import", "types.jsonl", "--on-invalid", "abort"]);
-    assert_eq!(o.code, 1, "{o:?}");
-    assert!(o.stderr.contains("invalid_type"), "{}", o.stderr);
+    env.says(
+        &["import", "types.jsonl", "--on-invalid", "abort"],
+        1,
+        "invalid_type",
+    );
     // Nothing above changed a contact (versions and timestamps included).
     assert_eq!(env.contacts(), before);
     assert_eq!(env.ok(&["check"]).json()["ok"], true);
@@ -516,8 +504,7 @@ fn upsert_request_prints_the_report() {
         ]
     });
     env.write("req.json", req.to_string());
-    let o = env.run(&["upsert", "--request", "req.json"]);
-    assert_eq!(o.code, 0, "{o:?}");
+    let o = env.expect(&["upsert", "--request", "req.json"], 0);
     let r = o.json();
     assert_eq!(r["status"], "applied");
     assert_eq!(r["summary"]["inserted"], 2);
@@ -541,8 +528,7 @@ fn upsert_request_prints_the_report() {
     // Rejected as a whole: the report says why, on stdout.
     let req = json!({"mode": "upsert", "records": [{"contact_key": "u4", "shoe_size": 44}]});
     env.write("bad.json", req.to_string());
-    let o = env.run(&["upsert", "--request", "bad.json"]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(&["upsert", "--request", "bad.json"], 1);
     let r = o.json();
     assert_eq!(r["status"], "rejected");
     assert_eq!(r["request_error"]["code"], "unknown_column");
@@ -578,12 +564,13 @@ fn upsert_request_prints_the_report() {
         "ok.json",
         json!({"mode":"upsert","records":[{"contact_key":"w"}]}).to_string(),
     );
-    let o = env.run(&["--workspace", "nope", "upsert", "--request", "ok.json"]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(
+        &["--workspace", "nope", "upsert", "--request", "ok.json"],
+        1,
+    );
     assert_eq!(o.json()["request_error"]["code"], "no_such_workspace");
     // A missing request file is an error.
-    let o = env.run(&["upsert", "--request", "missing.json"]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(&["upsert", "--request", "missing.json"], 1);
     assert!(
         o.stderr.starts_with("error: cannot read missing.json"),
         "{}",
@@ -615,9 +602,11 @@ fn get_and_find() {
         o.stderr.trim(),
         "error: no contact with key or alias \"nobody\" in workspace \"default\""
     );
-    let o = env.run(&["--workspace", "nope", "get", "k1"]);
-    assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("no workspace \"nope\""), "{}", o.stderr);
+    env.says(
+        &["--workspace", "nope", "get", "k1"],
+        1,
+        "no workspace \"nope\"",
+    );
 
     let found = env.ok(&["find", "--email", " A@B.COM "]).json_lines();
     let keys: Vec<&str> = found
@@ -635,10 +624,8 @@ fn get_and_find() {
     assert_eq!(keys, ["k1", "k3"]);
     let o = env.ok(&["find", "--email", "none@x.com"]);
     assert!(o.stdout.is_empty());
-    let o = env.run(&["find", "--phone", "call me"]);
-    assert_eq!(o.code, 1, "{o:?}");
-    let o = env.run(&["find"]);
-    assert_eq!(o.code, 2, "{o:?}");
+    env.expect(&["find", "--phone", "call me"], 1);
+    env.expect(&["find"], 2);
 }
 
 #[test]
@@ -646,13 +633,7 @@ fn columns_and_custom_column_imports() {
     let env = Env::new();
     env.write("in.csv", "contact_key,Loyalty Tier\nk1,gold\n");
     // An undeclared custom column stops the import before anything is written.
-    let o = env.run(&["import", "in.csv"]);
-    assert_eq!(o.code, 1);
-    assert!(
-        o.stderr.contains("in.csv:1: unknown column \"Loyalty Tier\" (custom columns must be declared first: contactdb columns add loyalty_tier --type TYPE --import-enabled)"),
-        "{}",
-        o.stderr
-    );
+    env.says(&["import", "in.csv"], 1, "in.csv:1: unknown column \"Loyalty Tier\" (custom columns must be declared first: contactdb columns add loyalty_tier --type TYPE --import-enabled)");
     env.ok(&[
         "columns",
         "add",
@@ -662,13 +643,7 @@ fn columns_and_custom_column_imports() {
         "--max-len",
         "8",
     ]);
-    let o = env.run(&["import", "in.csv"]);
-    assert_eq!(o.code, 1);
-    assert!(
-        o.stderr.contains("is not import-enabled (enable it with: contactdb columns add loyalty_tier --type string --max-len 8 --import-enabled)"),
-        "{}",
-        o.stderr
-    );
+    env.says(&["import", "in.csv"], 1, "is not import-enabled (enable it with: contactdb columns add loyalty_tier --type string --max-len 8 --import-enabled)");
     env.ok(&[
         "columns",
         "add",
@@ -691,16 +666,18 @@ fn columns_and_custom_column_imports() {
         json!({"name":"loyalty_tier","type":"string","max_len":8,"import_enabled":true,"required":false,"predefined":false})
     );
     // Usage errors: exit 2.
-    let o = env.run(&["columns", "add", "n", "--type", "integer", "--max-len", "3"]);
-    assert_eq!(o.code, 2, "{o:?}");
-    let o = env.run(&["columns", "add", "n", "--type", "float"]);
-    assert_eq!(o.code, 2, "{o:?}");
+    env.expect(
+        &["columns", "add", "n", "--type", "integer", "--max-len", "3"],
+        2,
+    );
+    env.expect(&["columns", "add", "n", "--type", "float"], 2);
     // Invalid names and reserved names: exit 1 with a message.
-    let o = env.run(&["columns", "add", "Bad-Name", "--type", "integer"]);
-    assert_eq!(o.code, 1, "{o:?}");
-    assert!(o.stderr.contains("must match"), "{}", o.stderr);
-    let o = env.run(&["columns", "add", "email", "--type", "integer"]);
-    assert_eq!(o.code, 1, "{o:?}");
+    env.says(
+        &["columns", "add", "Bad-Name", "--type", "integer"],
+        1,
+        "must match",
+    );
+    env.expect(&["columns", "add", "email", "--type", "integer"], 1);
     // Required columns are enforced on insert.
     env.ok(&[
         "columns",
@@ -712,9 +689,7 @@ fn columns_and_custom_column_imports() {
         "--required",
     ]);
     env.write("req.csv", "contact_key,region\nk2,\nk3,EU\n");
-    let o = env.run(&["import", "req.csv"]);
-    assert_eq!(o.code, 3, "{o:?}");
-    assert!(o.stderr.contains("required_missing"), "{}", o.stderr);
+    env.says(&["import", "req.csv"], 3, "required_missing");
 }
 
 #[test]
@@ -722,9 +697,7 @@ fn workspaces_are_separate() {
     let env = Env::new();
     let o = env.ok(&["workspace", "create", "acme"]);
     assert_eq!(o.json()["slug"], "acme");
-    let o = env.run(&["workspace", "create", "acme"]);
-    assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("already exists"), "{}", o.stderr);
+    env.says(&["workspace", "create", "acme"], 1, "already exists");
     let o = env.run(&["workspace", "create", "Bad Slug"]);
     assert_eq!(o.code, 1);
     let list = env.ok(&["workspace", "list"]).json_lines();
@@ -735,13 +708,10 @@ fn workspaces_are_separate() {
     env.ok(&["--workspace", "acme", "import", "in.csv"]);
     env.ok(&["--workspace", "acme", "get", "only-acme"]);
     assert_eq!(env.run(&["get", "only-acme"]).code, 1);
-    let o = env.run(&["--workspace", "ghost", "import", "in.csv"]);
-    assert_eq!(o.code, 1);
-    assert!(
-        o.stderr
-            .contains("create it with: contactdb workspace create ghost"),
-        "{}",
-        o.stderr
+    env.says(
+        &["--workspace", "ghost", "import", "in.csv"],
+        1,
+        "create it with: contactdb workspace create ghost",
     );
     let stats = env.ok(&["stats"]).json();
     assert_eq!(stats["contacts"], 1);
@@ -812,10 +782,8 @@ fn usage_errors_exit_2() {
         let o = env.run(args);
         assert_eq!(o.code, 2, "{args:?}: {o:?}");
     }
-    let o = env.run(&["import", "-", "-"]);
-    assert_eq!(o.code, 2, "{o:?}");
-    let o = env.run(&["import", "missing.csv"]);
-    assert_eq!(o.code, 1, "{o:?}");
+    env.expect(&["import", "-", "-"], 2);
+    let o = env.expect(&["import", "missing.csv"], 1);
     assert!(
         o.stderr.starts_with("error: cannot open missing.csv"),
         "{}",
@@ -849,11 +817,9 @@ fn gen_is_deterministic_messy_and_importable() {
         o.stderr
     );
     // Without the custom columns declared, the import stops at the header.
-    let o = env.run(&["import", "gen.csv"]);
-    assert_eq!(o.code, 1, "{o:?}");
+    env.expect(&["import", "gen.csv"], 1);
     custom_columns(&env);
-    let o = env.run(&["import", "gen.csv", "--report", "rep.json"]);
-    assert_eq!(o.code, 3, "{o:?}");
+    env.expect(&["import", "gen.csv", "--report", "rep.json"], 3);
     let rep: Value = serde_json::from_str(&env.read("rep.json")).unwrap();
     let s = &rep["summary"];
     assert_eq!(s["total"], 400);
@@ -893,15 +859,17 @@ fn report_and_options_pass_through() {
         "dups.csv",
         "contact_key,name\nd1,First\nd1,Second\nd2,Other\n",
     );
-    let o = env.run(&[
-        "import",
-        "dups.csv",
-        "--on-duplicate",
-        "first",
-        "--report",
-        "-",
-    ]);
-    assert_eq!(o.code, 0, "{o:?}");
+    let o = env.expect(
+        &[
+            "import",
+            "dups.csv",
+            "--on-duplicate",
+            "first",
+            "--report",
+            "-",
+        ],
+        0,
+    );
     let rep = o.json();
     assert_eq!(rep["status"], "applied");
     assert_eq!(rep["results"][1]["outcome"], "duplicate");
@@ -917,23 +885,23 @@ fn report_and_options_pass_through() {
     assert!(env.ok(&["get", "d1"]).json().get("name").is_none());
 
     // --mode insert / update.
-    let o = env.run(&[
-        "import",
-        "dups.csv",
-        "--mode",
-        "insert",
-        "--on-duplicate",
-        "first",
-    ]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(
+        &[
+            "import",
+            "dups.csv",
+            "--mode",
+            "insert",
+            "--on-duplicate",
+            "first",
+        ],
+        1,
+    );
     assert!(o.stderr.contains("already_exists"), "{}", o.stderr);
     env.write(
         "upd.csv",
         "contact_key,new_contact_key\nd2,d2-renamed\nd404,x\n",
     );
-    let o = env.run(&["import", "upd.csv", "--mode", "update"]);
-    assert_eq!(o.code, 3, "{o:?}");
-    assert!(o.stderr.contains("not_found"), "{}", o.stderr);
+    env.says(&["import", "upd.csv", "--mode", "update"], 3, "not_found");
     env.ok(&["get", "d2-renamed"]);
 }
 
@@ -945,12 +913,10 @@ fn several_inputs_in_one_import() {
         "b.jsonl",
         "{\"contact_key\":\"b1\"}\n{\"contact_key\":\"b2\",\"gsm\":\"1\"}\n",
     );
-    let o = env.run(&["import", "a.csv", "b.jsonl", "--rejects", "rej.jsonl"]);
-    assert_eq!(o.code, 3, "{o:?}");
-    assert!(
-        o.stderr.contains("imported 4 records from a.csv, b.jsonl"),
-        "{}",
-        o.stderr
+    env.says(
+        &["import", "a.csv", "b.jsonl", "--rejects", "rej.jsonl"],
+        3,
+        "imported 4 records from a.csv, b.jsonl",
     );
     let rej: Vec<Value> = env
         .read("rej.jsonl")
@@ -963,8 +929,7 @@ fn several_inputs_in_one_import() {
     assert_eq!(rej[1]["_file"], "b.jsonl");
     assert_eq!(rej[1]["_line"], 2);
     // A CSV rejects file needs CSV inputs with one header.
-    let o = env.run(&["import", "a.csv", "b.jsonl", "--rejects", "rej.csv"]);
-    assert_eq!(o.code, 2, "{o:?}");
+    env.expect(&["import", "a.csv", "b.jsonl", "--rejects", "rej.csv"], 2);
 }
 
 fn examples_csv() -> PathBuf {
@@ -974,8 +939,7 @@ fn examples_csv() -> PathBuf {
 #[test]
 fn example_contacts_csv_imports_into_a_fresh_database() {
     let env = Env::new();
-    let o = env.run(&["import", examples_csv().to_str().unwrap()]);
-    assert_eq!(o.code, 3, "{o:?}");
+    let o = env.expect(&["import", examples_csv().to_str().unwrap()], 3);
     let summary = o.stderr.lines().last().unwrap();
     assert!(summary.starts_with("imported "), "{summary}");
     assert!(summary.contains("failed ("), "{summary}");
@@ -1012,7 +976,9 @@ fn stats_of_one_workspace() {
         env.ok(&["stats", "--workspace", &uuid]).json()["contacts"],
         2
     );
-    let o = env.run(&["stats", "--workspace", "ghost"]);
-    assert_eq!(o.code, 1, "{o:?}");
-    assert!(o.stderr.contains("no workspace \"ghost\""), "{}", o.stderr);
+    env.says(
+        &["stats", "--workspace", "ghost"],
+        1,
+        "no workspace \"ghost\"",
+    );
 }

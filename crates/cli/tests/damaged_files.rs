@@ -45,13 +45,7 @@ fn original() -> &'static Original {
             .unwrap();
         assert!(o.status.success());
         // The generated rows are messy on purpose: some fail (exit 3, partial).
-        let o = run(&db, &["import", csv.to_str().unwrap(), "--no-progress"]);
-        assert_eq!(
-            o.status.code(),
-            Some(3),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        expect(&db, &["import", csv.to_str().unwrap(), "--no-progress"], 3);
         let export = run(&db, &["export"]);
         assert!(export.status.success());
         let first = export.stdout.split(|b| *b == b'\n').next().unwrap();

@@ -13,7 +13,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Env, Out, strip};
+use common::{Env, Out, rows, strip};
 use serde_json::{Value, json};
 
 /// Every contact of the workspace without its system fields, by key.
@@ -293,28 +293,18 @@ fn every_fixture_imports_field_by_field() {
         let o = env.run(&args);
         assert_eq!(o.code, case.code, "{}: {o:?}", case.fixture);
         let report: Value = serde_json::from_str(&env.read("report.json")).unwrap();
-        let lines: Vec<u64> = report["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["line"].as_u64().unwrap())
-            .collect();
+        let lines: Vec<u64> = rows(&report, "results", |r| r["line"].as_u64().unwrap());
         assert_eq!(lines, case.lines, "{}: record lines", case.fixture);
         let mut want = case.contacts.clone();
         want.sort_by(|a, b| a["contact_key"].as_str().cmp(&b["contact_key"].as_str()));
         assert_eq!(contacts(&env), want, "{}", case.fixture);
-        let errors: Vec<(u64, String, String)> = report["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e["line"].as_u64().unwrap(),
-                    e["code"].as_str().unwrap().to_owned(),
-                    e["column"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
+        let errors: Vec<(u64, String, String)> = rows(&report, "errors", |e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["code"].as_str().unwrap().to_owned(),
+                e["column"].as_str().unwrap_or_default().to_owned(),
+            )
+        });
         let want: Vec<(u64, String, String)> = case
             .errors
             .iter()
@@ -329,8 +319,7 @@ fn exports_need_their_flags() {
     // HubSpot without --map: the unknown header names the column and both flags.
     let env = Env::new();
     let hubspot = fixture("hubspot-export.csv");
-    let o = env.run(&["import", hubspot.to_str().unwrap()]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(&["import", hubspot.to_str().unwrap()], 1);
     let last = o.stderr.lines().last().unwrap();
     assert!(
         last.contains(":1: unknown column \"Record ID\"")
@@ -339,13 +328,15 @@ fn exports_need_their_flags() {
         "{last}"
     );
     // With --map only, the next unknown column stops it.
-    let o = env.run(&[
-        "import",
-        hubspot.to_str().unwrap(),
-        "--map",
-        "record id=contact_key",
-    ]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(
+        &[
+            "import",
+            hubspot.to_str().unwrap(),
+            "--map",
+            "record id=contact_key",
+        ],
+        1,
+    );
     assert!(
         o.stderr.contains("unknown column \"Lifecycle Stage\""),
         "{}",
@@ -355,8 +346,7 @@ fn exports_need_their_flags() {
 
     // Windows-1252 without --encoding: the line and the flag to use.
     let cp = fixture("windows-1252.csv");
-    let o = env.run(&["import", cp.to_str().unwrap()]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(&["import", cp.to_str().unwrap()], 1);
     let last = o.stderr.lines().last().unwrap();
     assert!(
         last.contains("windows-1252.csv:2: invalid UTF-8 in column \"name\"")
@@ -364,15 +354,16 @@ fn exports_need_their_flags() {
         "{last}"
     );
     // latin1 is windows-1252 (WHATWG labels).
-    let o = env.run(&["import", cp.to_str().unwrap(), "--encoding", "latin1"]);
-    assert_eq!(o.code, 0, "{o:?}");
+    env.expect(&["import", cp.to_str().unwrap(), "--encoding", "latin1"], 0);
     assert_eq!(
         env.ok(&["get", "w-1"]).json()["surname"],
         "Müller",
         "latin1 decodes as windows-1252"
     );
-    let o = env.run(&["import", cp.to_str().unwrap(), "--encoding", "klingon"]);
-    assert_eq!(o.code, 2, "{o:?}");
+    let o = env.expect(
+        &["import", cp.to_str().unwrap(), "--encoding", "klingon"],
+        2,
+    );
     assert!(o.stderr.contains("unknown encoding"), "{}", o.stderr);
 }
 
@@ -382,12 +373,7 @@ fn report_lines(env: &Env, name: &str, bytes: &[u8]) -> (Vec<u64>, Out) {
     env.write(name, bytes);
     let o = env.run(&["import", name, "--report", "r.json"]);
     let report: Value = serde_json::from_str(&env.read("r.json")).unwrap();
-    let lines = report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["line"].as_u64().unwrap())
-        .collect();
+    let lines = rows(&report, "results", |r| r["line"].as_u64().unwrap());
     (lines, o)
 }
 
@@ -433,13 +419,10 @@ fn line_numbers_are_physical_lines_for_lf_crlf_and_mixed_files() {
         "bad.csv",
         b"contact_key,name\r\nk1,\"two\r\nlines\"\r\nk2,B\xffb\r\n",
     );
-    let o = env.run(&["import", "bad.csv"]);
-    assert_eq!(o.code, 1, "{o:?}");
-    assert!(
-        o.stderr
-            .contains("bad.csv:4: invalid UTF-8 in column \"name\""),
-        "{}",
-        o.stderr
+    env.says(
+        &["import", "bad.csv"],
+        1,
+        "bad.csv:4: invalid UTF-8 in column \"name\"",
     );
 }
 
@@ -471,14 +454,7 @@ fn a_quoted_multiline_field_in_the_last_row_reaches_the_end_of_the_file() {
         "open.csv",
         "contact_key,name\r\nk1,Ann\r\nk2,\"Bob\r\nk3,Cem\r\n",
     );
-    let o = env.run(&["import", "open.csv"]);
-    assert_eq!(o.code, 1, "{o:?}");
-    assert!(
-        o.stderr
-            .contains("open.csv:3: malformed CSV: a quoted field that starts on this line runs to the end of the file"),
-        "{}",
-        o.stderr
-    );
+    env.says(&["import", "open.csv"], 1, "open.csv:3: malformed CSV: a quoted field that starts on this line runs to the end of the file");
     assert!(keys(&env).is_empty());
 }
 
@@ -489,15 +465,17 @@ const RAGGED: &str =
 fn rows_with_the_wrong_field_count_fail_on_their_own_under_skip() {
     let env = Env::new();
     env.write("in.csv", RAGGED);
-    let o = env.run(&[
-        "import",
-        "in.csv",
-        "--rejects",
-        "rejects.csv",
-        "--report",
-        "report.json",
-    ]);
-    assert_eq!(o.code, 3, "{o:?}");
+    let o = env.expect(
+        &[
+            "import",
+            "in.csv",
+            "--rejects",
+            "rejects.csv",
+            "--report",
+            "report.json",
+        ],
+        3,
+    );
     assert!(
         o.stderr
             .contains("2 inserted, 0 updated, 0 unchanged, 2 failed (2 wrong_field_count)"),
@@ -510,18 +488,13 @@ fn rows_with_the_wrong_field_count_fail_on_their_own_under_skip() {
     assert_eq!(report["summary"]["total"], 4);
     assert_eq!(report["summary"]["invalid"], 2);
     assert_eq!(report["summary"]["failed"], 2);
-    let outcomes: Vec<(u64, u64, &str)> = report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["index"].as_u64().unwrap(),
-                r["line"].as_u64().unwrap(),
-                r["outcome"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let outcomes: Vec<(u64, u64, &str)> = rows(&report, "results", |r| {
+        (
+            r["index"].as_u64().unwrap(),
+            r["line"].as_u64().unwrap(),
+            r["outcome"].as_str().unwrap(),
+        )
+    });
     assert_eq!(
         outcomes,
         [
@@ -531,18 +504,13 @@ fn rows_with_the_wrong_field_count_fail_on_their_own_under_skip() {
             (3, 5, "inserted")
         ]
     );
-    let errors: Vec<(u64, &str, &str)> = report["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["line"].as_u64().unwrap(),
-                e["code"].as_str().unwrap(),
-                e["message"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let errors: Vec<(u64, &str, &str)> = rows(&report, "errors", |e| {
+        (
+            e["line"].as_u64().unwrap(),
+            e["code"].as_str().unwrap(),
+            e["message"].as_str().unwrap(),
+        )
+    });
     assert_eq!(
         errors,
         [
@@ -559,13 +527,10 @@ fn rows_with_the_wrong_field_count_fail_on_their_own_under_skip() {
     // Batches of one: a batch holding only a refused row is reported too.
     let env = Env::new();
     env.write("in.csv", RAGGED);
-    let o = env.run(&["import", "in.csv", "--batch-size", "1"]);
-    assert_eq!(o.code, 3, "{o:?}");
-    assert!(
-        o.stderr
-            .contains("failed: in.csv:3: wrong_field_count: expected 3 fields, found 4"),
-        "{}",
-        o.stderr
+    let o = env.says(
+        &["import", "in.csv", "--batch-size", "1"],
+        3,
+        "failed: in.csv:3: wrong_field_count: expected 3 fields, found 4",
     );
     assert!(
         o.stderr
@@ -603,12 +568,7 @@ fn rows_with_the_wrong_field_count_reject_an_abort_import() {
             assert!(!env.db().exists() || keys(&env).is_empty(), "{batch} {dup}");
             let report: Value = serde_json::from_str(&env.read("report.json")).unwrap();
             assert_eq!(report["status"], "rejected");
-            let outcomes: Vec<&str> = report["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["outcome"].as_str().unwrap())
-                .collect();
+            let outcomes: Vec<&str> = rows(&report, "results", |r| r["outcome"].as_str().unwrap());
             assert_eq!(outcomes, ["not_applied", "failed", "failed", "not_applied"]);
         }
     }
@@ -673,8 +633,7 @@ fn the_delimiter_is_detected_from_the_header_or_given() {
     env.write("single.csv", "contact_key,name\n'q2','Lee, Ann'\n");
     env.ok(&["import", "single.csv", "--quote", "'"]);
     assert_eq!(env.ok(&["get", "q2"]).json()["name"], "Lee, Ann");
-    let o = env.run(&["import", "semi.csv", "--delimiter", "ab"]);
-    assert_eq!(o.code, 2, "{o:?}");
+    env.expect(&["import", "semi.csv", "--delimiter", "ab"], 2);
 }
 
 #[test]
@@ -685,8 +644,7 @@ fn byte_order_marks_pick_the_encoding() {
     let mut le = vec![0xFF, 0xFE];
     le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
     env.write("le.csv", &le);
-    let o = env.run(&["import", "le.csv", "--report", "r.json"]);
-    assert_eq!(o.code, 0, "{o:?}");
+    env.expect(&["import", "le.csv", "--report", "r.json"], 0);
     let mut be = vec![0xFE, 0xFF];
     be.extend(
         "contact_key,name\nu3,Ünal\n"
@@ -737,17 +695,19 @@ fn byte_order_marks_pick_the_encoding() {
 fn map_renames_csv_headers_and_json_fields() {
     let env = Env::new();
     env.write("in.csv", "ID,Given,E-Mail Address\nm1,Mo,MO@X.COM\n");
-    let o = env.run(&[
-        "import",
-        "in.csv",
-        "--map",
-        "id=contact_key",
-        "--map",
-        "GIVEN=first_name",
-        "--map",
-        "e-mail address=email",
-    ]);
-    assert_eq!(o.code, 0, "{o:?}");
+    env.expect(
+        &[
+            "import",
+            "in.csv",
+            "--map",
+            "id=contact_key",
+            "--map",
+            "GIVEN=first_name",
+            "--map",
+            "e-mail address=email",
+        ],
+        0,
+    );
     let c = strip(&env.ok(&["get", "m1"]).json());
     assert_eq!(
         c,
@@ -757,15 +717,17 @@ fn map_renames_csv_headers_and_json_fields() {
         "in.jsonl",
         "{\"Record ID\":\"m2\",\"Mobile\":\"+4915112345678\"}\n",
     );
-    let o = env.run(&[
-        "import",
-        "in.jsonl",
-        "--map",
-        "record id=contact_key",
-        "--map",
-        "mobile=gsm",
-    ]);
-    assert_eq!(o.code, 0, "{o:?}");
+    env.expect(
+        &[
+            "import",
+            "in.jsonl",
+            "--map",
+            "record id=contact_key",
+            "--map",
+            "mobile=gsm",
+        ],
+        0,
+    );
     let c = strip(&env.ok(&["get", "m2"]).json());
     assert_eq!(
         c,
@@ -773,12 +735,10 @@ fn map_renames_csv_headers_and_json_fields() {
     );
     // A mapping onto a column given as well names the column twice.
     env.write("twice.csv", "contact_key,ID\nk,k\n");
-    let o = env.run(&["import", "twice.csv", "--map", "ID=contact_key"]);
-    assert_eq!(o.code, 1, "{o:?}");
-    assert!(
-        o.stderr.contains("names column \"contact_key\" twice"),
-        "{}",
-        o.stderr
+    env.says(
+        &["import", "twice.csv", "--map", "ID=contact_key"],
+        1,
+        "names column \"contact_key\" twice",
     );
     // DEST must be a column of the workspace: a usage error.
     for bad in ["ID=shoe_size", "ID=version", "nonsense"] {
@@ -794,8 +754,7 @@ fn ignore_unknown_drops_and_lists_unknown_columns_once() {
         "in.csv",
         "contact_key,Favourite Colour,name,Shoe Size\ni1,red,Ida,38\ni2,blue,Ian,44\n",
     );
-    let o = env.run(&["import", "in.csv"]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(&["import", "in.csv"], 1);
     assert!(
         o.stderr.contains("unknown column \"Favourite Colour\"")
             && o.stderr.contains("--map")
@@ -803,8 +762,7 @@ fn ignore_unknown_drops_and_lists_unknown_columns_once() {
         "{}",
         o.stderr
     );
-    let o = env.run(&["import", "in.csv", "--ignore-unknown"]);
-    assert_eq!(o.code, 0, "{o:?}");
+    let o = env.expect(&["import", "in.csv", "--ignore-unknown"], 0);
     assert_eq!(
         o.stderr
             .matches("ignored columns: Favourite Colour, Shoe Size")
@@ -825,15 +783,13 @@ fn ignore_unknown_drops_and_lists_unknown_columns_once() {
         "in.jsonl",
         "{\"contact_key\":\"j1\",\"colour\":\"red\"}\n{\"contact_key\":\"j2\",\"colour\":\"blue\",\"size\":4}\n",
     );
-    let o = env.run(&["import", "in.jsonl"]);
-    assert_eq!(o.code, 1, "{o:?}");
+    let o = env.expect(&["import", "in.jsonl"], 1);
     assert!(
         o.stderr.contains("unknown column \"colour\"") && o.stderr.contains("--ignore-unknown"),
         "{}",
         o.stderr
     );
-    let o = env.run(&["import", "in.jsonl", "--ignore-unknown"]);
-    assert_eq!(o.code, 0, "{o:?}");
+    let o = env.expect(&["import", "in.jsonl", "--ignore-unknown"], 0);
     assert_eq!(
         o.stderr.matches("ignored columns: colour, size").count(),
         1,
@@ -847,8 +803,7 @@ fn ignore_unknown_drops_and_lists_unknown_columns_once() {
         o.stderr
     );
     // --quiet leaves the note out.
-    let o = env.run(&["import", "in.jsonl", "--ignore-unknown", "--quiet"]);
-    assert_eq!(o.code, 0, "{o:?}");
+    let o = env.expect(&["import", "in.jsonl", "--ignore-unknown", "--quiet"], 0);
     assert!(!o.stderr.contains("ignored columns"), "{}", o.stderr);
 }
 
@@ -922,20 +877,16 @@ fn a_dry_run_reports_as_a_real_run_and_leaves_the_file_unchanged() {
     env.write("seed.csv", "contact_key,name\nd0,Zero\n");
     env.ok(&["import", "seed.csv"]);
     env.write("in.csv", "contact_key,name\nd0,Zed\nd9,Nine\n");
-    let o = env.run(&["import", "in.csv", "--dry-run"]);
-    assert_eq!(o.code, 0, "{o:?}");
-    assert!(
-        o.stderr
-            .contains("dry run: checked 2 records from in.csv: 1 inserted, 1 updated"),
-        "{}",
-        o.stderr
+    env.says(
+        &["import", "in.csv", "--dry-run"],
+        0,
+        "dry run: checked 2 records from in.csv: 1 inserted, 1 updated",
     );
     assert_eq!(keys(&env), ["d0"]);
     // Without a database file: none is created.
     let env = Env::new();
     env.write("in.csv", "contact_key,name\nn1,New\n");
-    let o = env.run(&["import", "in.csv", "--dry-run"]);
-    assert_eq!(o.code, 0, "{o:?}");
+    env.expect(&["import", "in.csv", "--dry-run"], 0);
     assert!(!env.db().exists());
 }
 
@@ -956,8 +907,7 @@ fn no_progress_bar_when_stderr_is_not_a_terminal() {
         s.push_str(&format!("k{i}\n"));
     }
     env.write("in.csv", &s);
-    let o = env.run(&["import", "in.csv", "--batch-size", "100"]);
-    assert_eq!(o.code, 0, "{o:?}");
+    let o = env.expect(&["import", "in.csv", "--batch-size", "100"], 0);
     assert!(
         !o.stderr.contains('\r') && !o.stderr.contains("ETA"),
         "{}",
@@ -969,16 +919,19 @@ fn no_progress_bar_when_stderr_is_not_a_terminal() {
 #[test]
 fn standard_input_is_read_with_the_same_dialects() {
     let env = Env::new();
-    let o = env.run_in(
-        &["import", "-", "--delimiter", ";"],
-        Some(b"\xef\xbb\xbfcontact_key;name\r\ns1;Sam\r\n"),
-    );
-    assert_eq!(o.code, 0, "{o:?}");
-    let o = env.run_in(
-        &["import", "-", "--encoding", "windows-1252"],
-        Some(b"contact_key,name\ns2,Ren\xe9\n"),
-    );
-    assert_eq!(o.code, 0, "{o:?}");
+    let inputs: [(&[&str], &[u8]); 2] = [
+        (
+            &["import", "-", "--delimiter", ";"],
+            b"\xef\xbb\xbfcontact_key;name\r\ns1;Sam\r\n",
+        ),
+        (
+            &["import", "-", "--encoding", "windows-1252"],
+            b"contact_key,name\ns2,Ren\xe9\n",
+        ),
+    ];
+    for (args, input) in inputs {
+        env.ok_in(args, Some(input));
+    }
     assert_eq!(env.ok(&["get", "s2"]).json()["name"], "René");
     assert_eq!(env.ok(&["get", "s1"]).json()["name"], "Sam");
 }

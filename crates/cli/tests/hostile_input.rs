@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -22,15 +22,7 @@ use common::*;
 /// input (until the binary stops reading).
 fn run_endless(db: &Path, args: &[&str], prefix: &[u8], fill: &'static [u8]) -> (Output, Duration) {
     let start = Instant::now();
-    let mut child = Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(db, args);
     let mut stdin = child.stdin.take().unwrap();
     let prefix = prefix.to_vec();
     let feeder = std::thread::spawn(move || {
@@ -151,41 +143,33 @@ fn a_record_over_the_limit_is_refused_and_one_under_it_accepted() {
     ] {
         let big_file = dir.path().join(format!("big.{format}"));
         std::fs::write(&big_file, big).unwrap();
-        let o = run(
-            &db,
-            &[
-                "import",
-                big_file.to_str().unwrap(),
-                "--no-progress",
-                "--max-record-bytes",
-                "2000",
-            ],
-        );
-        assert_eq!(o.status.code(), Some(1), "{format}: {}", stderr(&o));
-        assert!(
-            stderr(&o).contains("larger than the limit of 2,000 bytes"),
-            "{}",
-            stderr(&o)
-        );
-        // The default limit (1 MiB) takes it.
-        let o = run(
-            &db,
-            &["import", big_file.to_str().unwrap(), "--no-progress"],
-        );
-        assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
         let small_file = dir.path().join(format!("small.{format}"));
         std::fs::write(&small_file, small).unwrap();
-        let o = run(
-            &db,
-            &[
-                "import",
-                small_file.to_str().unwrap(),
-                "--no-progress",
-                "--max-record-bytes",
-                "2000",
-            ],
-        );
-        assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
+        // (input, --max-record-bytes, exit code, what stderr says): the default
+        // limit (1 MiB) takes the big record.
+        for (file, limit, code, says) in [
+            (
+                &big_file,
+                Some("2000"),
+                1,
+                "larger than the limit of 2,000 bytes",
+            ),
+            (&big_file, None, 0, ""),
+            (&small_file, Some("2000"), 0, ""),
+        ] {
+            let mut args = vec!["import", file.to_str().unwrap(), "--no-progress"];
+            if let Some(n) = limit {
+                args.extend(["--max-record-bytes", n]);
+            }
+            let o = run(&db, &args);
+            assert_eq!(
+                o.status.code(),
+                Some(code),
+                "{format} {args:?}: {}",
+                stderr(&o)
+            );
+            assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        }
     }
 }
 
@@ -264,7 +248,7 @@ fn a_request_of_two_million_records_is_refused_early() {
     assert_eq!(o.status.code(), Some(1));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["request_error"]["code"], "too_many_records");
-    let o = run(
+    expect(
         &db,
         &[
             "upsert",
@@ -273,6 +257,6 @@ fn a_request_of_two_million_records_is_refused_early() {
             "--max-records",
             "3",
         ],
+        0,
     );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

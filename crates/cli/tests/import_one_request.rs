@@ -9,30 +9,17 @@
 )]
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
+mod common;
 
-/// Runs the binary on `db`; returns (exit code, stderr).
-fn run(db: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-    (out.status.code().unwrap_or(-1), stderr)
-}
+use common::*;
 
 fn seed(db: &Path, dir: &Path, jsonl: &str) {
     let f = dir.join("seed.jsonl");
     std::fs::write(&f, jsonl).unwrap();
-    let (code, err) = run(db, &["import", f.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
+    expect(db, &["import", f.to_str().unwrap()], 0);
 }
 
 /// Imports `jsonl` with `args` plus `--report`; returns (exit code, report).
@@ -47,31 +34,35 @@ fn import(db: &Path, dir: &Path, jsonl: &str, args: &[&str]) -> (i32, Value) {
         report.to_str().unwrap(),
     ];
     all.extend_from_slice(args);
-    let (code, err) = run(db, &all);
-    let text = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{e}: {err}"));
-    (code, serde_json::from_str(&text).unwrap())
+    let o = call(db, &all, None);
+    let text = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{e}: {}", o.stderr));
+    (o.code, serde_json::from_str(&text).unwrap())
 }
 
 /// The per-record outcomes and error codes of an import report.
 fn outcomes(report: &Value) -> (Vec<String>, Vec<(u64, String)>) {
-    let o = report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["outcome"].as_str().unwrap().to_owned())
-        .collect();
-    let e = report["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["index"].as_u64().unwrap(),
-                e["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let o = rows(report, "results", |r| {
+        r["outcome"].as_str().unwrap().to_owned()
+    });
+    let e = rows(report, "errors", |e| {
+        (
+            e["index"].as_u64().unwrap(),
+            e["code"].as_str().unwrap().to_owned(),
+        )
+    });
     (o, e)
+}
+
+/// The options of an update import under abort, in batches of `batch`.
+fn update_abort(batch: &str) -> [&str; 6] {
+    [
+        "--mode",
+        "update",
+        "--on-invalid",
+        "abort",
+        "--batch-size",
+        batch,
+    ]
 }
 
 // R6/R14: a later batch sees the rename an earlier batch would make, even though
@@ -85,19 +76,7 @@ fn r14_abort_import_later_batches_see_earlier_valid_records() {
                  {\"contact_key\":\"a\",\"new_contact_key\":\"b\"}\n\
                  {\"contact_key\":\"b\",\"name\":\"X\"}\n";
     for batch in ["1", "2", "3", "100"] {
-        let (code, report) = import(
-            &db,
-            dir.path(),
-            input,
-            &[
-                "--mode",
-                "update",
-                "--on-invalid",
-                "abort",
-                "--batch-size",
-                batch,
-            ],
-        );
+        let (code, report) = import(&db, dir.path(), input, &update_abort(batch));
         assert_eq!(code, 1, "batch size {batch}");
         assert_eq!(report["status"], "rejected");
         let (o, e) = outcomes(&report);
@@ -112,19 +91,7 @@ fn r14_abort_import_later_batches_see_earlier_valid_records() {
     // across a batch boundary.
     let input = "{\"contact_key\":\"a\",\"new_contact_key\":\"b\"}\n\
                  {\"contact_key\":\"b\",\"name\":\"X\"}\n";
-    let (code, report) = import(
-        &db,
-        dir.path(),
-        input,
-        &[
-            "--mode",
-            "update",
-            "--on-invalid",
-            "abort",
-            "--batch-size",
-            "1",
-        ],
-    );
+    let (code, report) = import(&db, dir.path(), input, &update_abort("1"));
     assert_eq!(code, 0, "{report}");
     assert_eq!(outcomes(&report).0, ["updated", "updated"]);
 }
@@ -160,13 +127,7 @@ fn r06a_abort_import_finds_duplicates_across_batches() {
             ["duplicate", "inserted", "inserted"],
             "batch size {batch}"
         );
-        let export = Command::new(BIN)
-            .arg("--db")
-            .arg(&db)
-            .args(["get", "k"])
-            .output()
-            .unwrap();
-        let k: Value = serde_json::from_slice(&export.stdout).unwrap();
+        let k: Value = serde_json::from_slice(&expect(&db, &["get", "k"], 0).stdout).unwrap();
         assert_eq!(k["name"], json!("two"));
         seen.push(report["summary"].clone());
     }

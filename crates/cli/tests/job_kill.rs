@@ -10,61 +10,40 @@
 )]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
+mod common;
+
+use common::*;
+
 const RECORDS: usize = 100_000;
 const KILLS: usize = 50;
 const CHUNK: &str = "500";
 
-fn run(db: &Path, args: &[&str]) -> Output {
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    out
+/// Runs the binary on `db`; it must succeed (and not panic).
+fn ok(db: &Path, args: &[&str]) -> Out {
+    let o = call(db, args, None);
+    assert_eq!(o.code, 0, "{args:?}: {o:?}");
+    o
 }
 
 fn submit(db: &Path, request: &Path) -> String {
-    let out = run(
+    let o = ok(
         db,
         &["job", "submit", "--request", request.to_str().unwrap()],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.lines().last().unwrap().trim().to_owned()
+    o.stdout.lines().last().unwrap().trim().to_owned()
 }
 
 fn wait(db: &Path, id: &str) -> Value {
-    let out = run(db, &["job", "wait", id, "--chunk-records", CHUNK]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    ok(db, &["job", "wait", id, "--chunk-records", CHUNK]).json()
 }
 
 fn status(db: &Path, id: &str) -> Value {
-    let out = run(db, &["job", "status", id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    ok(db, &["job", "status", id]).json()
 }
 
 /// A small deterministic generator (xorshift) for the kill delays.
@@ -110,10 +89,7 @@ fn r17_job_survives_sigkill_loop() {
     let mut progress = Vec::new();
     let started = Instant::now();
     while kills < KILLS {
-        let mut child = Command::new(BIN)
-            .arg("--db")
-            .arg(&db)
-            .args(["job", "run", "--chunk-records", CHUNK])
+        let mut child = command(&db, &["job", "run", "--chunk-records", CHUNK])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -150,14 +126,12 @@ fn r17_job_survives_sigkill_loop() {
         "the report differs from an uninterrupted run's"
     );
 
-    let stats: Value = serde_json::from_slice(&run(&db, &["stats"]).stdout).unwrap();
+    let stats = ok(&db, &["stats"]).json();
     let distinct = RECORDS - RECORDS / 10;
     assert_eq!(stats["contacts"], json!(distinct), "{stats}");
-    let feed = run(&db, &["feed", "read", "--limit", "10000000"]);
-    let mut inserts: Vec<String> = String::from_utf8(feed.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    let mut inserts: Vec<String> = ok(&db, &["feed", "read", "--limit", "10000000"])
+        .json_lines()
+        .into_iter()
         .filter(|e| e["kind"] == "insert")
         .map(|e| e["key"].as_str().unwrap().to_owned())
         .collect();
@@ -165,10 +139,5 @@ fn r17_job_survives_sigkill_loop() {
     inserts.sort();
     inserts.dedup();
     assert_eq!(inserts.len(), distinct, "no contact inserted twice");
-    let check = run(&db, &["check"]);
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    ok(&db, &["check"]);
 }

@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -28,8 +28,11 @@ fn seeded(dir: &Path) -> std::path::PathBuf {
         ));
     }
     std::fs::write(&input, lines).unwrap();
-    let o = run(&db, &["import", input.to_str().unwrap(), "--no-progress"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    expect(
+        &db,
+        &["import", input.to_str().unwrap(), "--no-progress"],
+        0,
+    );
     db
 }
 
@@ -85,15 +88,7 @@ fn readers_run_beside_a_writer_process_and_a_second_writer_is_busy() {
     let db = seeded(dir.path());
     // A writer process: an import from standard input holds the file open for
     // writing until its input ends.
-    let mut writer = Command::new(BIN)
-        .arg("--db")
-        .arg(&db)
-        .args(["import", "--format", "jsonl", "--no-progress", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut writer = spawn_writer(&db, None, Stdio::piped());
     // Wait until it has the file open (Linux: its descriptors in /proc), and a
     // moment more for its open to finish.
     let canonical = db.canonicalize().unwrap();
@@ -133,13 +128,7 @@ fn readers_run_beside_a_writer_process_and_a_second_writer_is_busy() {
 
     // Readers work meanwhile.
     for args in READ_COMMANDS {
-        let o = run(&db, args);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{args:?} beside a writer: {}",
-            stderr(&o)
-        );
+        expect(&db, args, 0);
     }
     let o = run(&db, &["get", "k7"]);
     let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -152,38 +141,15 @@ fn readers_run_beside_a_writer_process_and_a_second_writer_is_busy() {
             .write_all(b"{\"contact_key\":\"late\",\"name\":\"L\"}\n")
             .unwrap();
     }
-    let out = writer.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let o = run(&db, &["get", "late"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    finish_writer(writer);
+    expect(&db, &["get", "late"], 0);
 }
 
 #[test]
 fn readers_work_on_a_file_whose_writer_was_killed_and_leave_it_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let db = seeded(dir.path());
-    let mut writer = Command::new(BIN)
-        .arg("--db")
-        .arg(&db)
-        .args([
-            "import",
-            "--format",
-            "jsonl",
-            "--batch-size",
-            "100",
-            "--no-progress",
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut writer = spawn_writer(&db, Some("100"), Stdio::null());
     let mut stdin = writer.stdin.take().unwrap();
     for i in 0..1000 {
         writeln!(stdin, "{{\"contact_key\":\"w{i}\"}}").unwrap();
@@ -208,13 +174,7 @@ fn readers_work_on_a_file_whose_writer_was_killed_and_leave_it_unchanged() {
 
     let before = std::fs::read(&db).unwrap();
     for args in READ_COMMANDS {
-        let o = run(&db, args);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{args:?} after a killed writer: {}",
-            stderr(&o)
-        );
+        expect(&db, args, 0);
     }
     assert_eq!(
         std::fs::read(&db).unwrap(),
@@ -226,7 +186,6 @@ fn readers_work_on_a_file_whose_writer_was_killed_and_leave_it_unchanged() {
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let n = s["contacts"].as_u64().unwrap();
     assert_eq!((n - 50) % 100, 0, "{n} is not the seed plus whole batches");
-    let o = run(&db, &["workspace", "create", "after"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    expect(&db, &["workspace", "create", "after"], 0);
     assert_eq!(run(&db, &["check"]).status.code(), Some(0));
 }

@@ -1,10 +1,4 @@
 //! `contactdb repair`: redb's integrity check in place, then the engine's check.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 
@@ -27,13 +21,7 @@ fn repair_keeps_a_healthy_file_and_refuses_a_damaged_one_clearly() {
     );
     let export = run(&db, &["export"]).stdout;
 
-    let o = run(&db, &["repair"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = expect(&db, &["repair"], 0);
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["repaired"], false);
     assert_eq!(r["ok"], true);

@@ -1,52 +1,29 @@
 //! `contactdb key` and `contactdb serve`: a key made on the command line works
 //! against the server, and SIGTERM stops the server with exit 0.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
+mod common;
+
+use common::*;
 
 #[test]
 fn key_then_serve_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.redb");
-    let out = Command::new(BIN)
-        .arg("--db")
-        .arg(&db)
-        .args(["key", "create", "--role", "write"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = expect(&db, &["key", "create", "--role", "write"], 0);
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("cdb_"));
-    let list = Command::new(BIN)
-        .arg("--db")
-        .arg(&db)
-        .args(["key", "list"])
-        .output()
-        .unwrap();
-    let listed = String::from_utf8(list.stdout).unwrap();
+    let listed = String::from_utf8(run(&db, &["key", "list"]).stdout).unwrap();
     assert!(
         listed.contains("\"role\":\"write\"") && !listed.contains(&token),
         "{listed}"
     );
 
-    let mut child = Command::new(BIN)
-        .arg("--db")
-        .arg(&db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+    let mut child = command(&db, &["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -87,11 +64,5 @@ fn key_then_serve_then_sigterm() {
         "{rest}"
     );
     assert!(!rest.contains(&token));
-    let got = Command::new(BIN)
-        .arg("--db")
-        .arg(&db)
-        .args(["get", "k1"])
-        .output()
-        .unwrap();
-    assert!(got.status.success());
+    expect(&db, &["get", "k1"], 0);
 }

@@ -71,6 +71,28 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// What the clients over HTTP saw.
+#[derive(Default)]
+struct Tally {
+    /// Latency of every accepted request.
+    lat: Vec<Duration>,
+    /// 429 answers (retried).
+    busy: u64,
+    /// Any other failure.
+    errors: u64,
+    /// Records in accepted requests.
+    records: usize,
+}
+
+impl Tally {
+    fn absorb(&mut self, other: Tally) {
+        self.lat.extend(other.lat);
+        self.busy += other.busy;
+        self.errors += other.errors;
+        self.records += other.records;
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -79,9 +101,52 @@ fn main() {
     let clients: usize = args.first().map_or(4, |s| s.parse().unwrap());
     let per_client: usize = args.get(1).map_or(20, |s| s.parse().unwrap());
 
-    // In-process: the same requests, one after the other.
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path().join("direct.redb")).unwrap();
+    let direct = in_process(&dir.path().join("direct.redb"), clients, per_client);
+
+    // Over HTTP.
+    let db = Database::open(dir.path().join("http.redb")).unwrap();
+    let ws = db.workspace("default").unwrap();
+    ws.create_campaign("load", &[]).unwrap();
+    let (_, key) = ws.create_key(Role::Write).unwrap();
+    let server = Server::start(db.clone());
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let key = key.clone();
+            let addr = server.addr;
+            std::thread::spawn(move || client(addr, &key, c, per_client))
+        })
+        .collect();
+    let mut tally = Tally::default();
+    for t in threads {
+        tally.absorb(t.join().unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    server.stop();
+    let Tally {
+        mut lat,
+        busy,
+        errors,
+        records,
+    } = tally;
+    lat.sort();
+    let over_http = records as f64 / elapsed;
+    let stored = ws.count().unwrap() as usize;
+    println!(
+        "clients={clients} requests/client={per_client}: in-process {direct:.0} records/s; over HTTP {over_http:.0} records/s (ratio {:.2}); p50 {:?} p99 {:?}; 429s {busy}; other errors {errors}; records sent {records}, stored {stored}",
+        over_http / direct,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+    );
+    assert_eq!(errors, 0);
+    assert_eq!(stored, records, "every record accounted for");
+}
+
+/// The same requests as the clients send, applied in-process one after the
+/// other, in a database of their own; records/s.
+fn in_process(path: &std::path::Path, clients: usize, per_client: usize) -> f64 {
+    let db = Database::open(path).unwrap();
     let ws = db.workspace("default").unwrap();
     ws.create_campaign("load", &[]).unwrap();
     let started = Instant::now();
@@ -108,97 +173,81 @@ fn main() {
             }
         }
     }
-    let direct = direct_records as f64 / started.elapsed().as_secs_f64();
-    drop(ws);
-    drop(db);
+    direct_records as f64 / started.elapsed().as_secs_f64()
+}
 
-    // Over HTTP.
-    let db = Database::open(dir.path().join("http.redb")).unwrap();
-    let ws = db.workspace("default").unwrap();
-    ws.create_campaign("load", &[]).unwrap();
-    let (_, key) = ws.create_key(Role::Write).unwrap();
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server_db = db.clone();
-    let server = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let config = contactdb_server::Config::default();
-            contactdb_server::serve(server_db, listener, config, async {
-                let _ = stop_rx.await;
-            })
-            .await
-            .unwrap();
+/// `contactdb_server::serve` on a loopback port, in a thread of its own.
+struct Server {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Server {
+    fn start(db: Database) -> Server {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let config = contactdb_server::Config::default();
+                contactdb_server::serve(db, listener, config, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+            });
         });
-    });
-    let addr = addr_rx.recv().unwrap();
-    let started = Instant::now();
-    let threads: Vec<_> = (0..clients)
-        .map(|c| {
-            let key = key.clone();
-            std::thread::spawn(move || {
-                let (mut lat, mut busy, mut errors, mut records) = (Vec::new(), 0u64, 0u64, 0usize);
-                for n in 0..per_client {
-                    let body = upsert_body(c, n).to_string();
-                    loop {
-                        let t = Instant::now();
-                        match post(addr, "/api/v1/contacts/bulk-upsert", &key, body.as_bytes()) {
-                            200 => {
-                                lat.push(t.elapsed());
-                                records += UPSERT_ROWS;
-                                break;
-                            }
-                            429 => {
-                                busy += 1;
-                                std::thread::sleep(Duration::from_millis(5));
-                            }
-                            _ => {
-                                errors += 1;
-                                break;
-                            }
-                        }
-                    }
-                    if n % 5 == 0 {
-                        let body = add_body(c, n).to_string();
-                        let t = Instant::now();
-                        match post(addr, "/api/v1/customers/add/bulk", &key, body.as_bytes()) {
-                            201 => {
-                                lat.push(t.elapsed());
-                                records += ADD_ROWS;
-                            }
-                            _ => errors += 1,
-                        }
-                    }
-                }
-                (lat, busy, errors, records)
-            })
-        })
-        .collect();
-    let (mut lat, mut busy, mut errors, mut records) = (Vec::new(), 0, 0, 0);
-    for t in threads {
-        let (l, b, e, r) = t.join().unwrap();
-        lat.extend(l);
-        busy += b;
-        errors += e;
-        records += r;
+        let addr = addr_rx.recv().unwrap();
+        Server { addr, stop, thread }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let _ = stop_tx.send(());
-    server.join().unwrap();
-    lat.sort();
-    let over_http = records as f64 / elapsed;
-    let stored = ws.count().unwrap() as usize;
-    println!(
-        "clients={clients} requests/client={per_client}: in-process {direct:.0} records/s; over HTTP {over_http:.0} records/s (ratio {:.2}); p50 {:?} p99 {:?}; 429s {busy}; other errors {errors}; records sent {records}, stored {stored}",
-        over_http / direct,
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-    );
-    assert_eq!(errors, 0);
-    assert_eq!(stored, records, "every record accounted for");
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap();
+    }
+}
+
+/// One client: `per_client` bulk-upserts (a 429 is retried), and a bulk-add
+/// after every fifth.
+fn client(addr: SocketAddr, key: &str, c: usize, per_client: usize) -> Tally {
+    let mut t = Tally::default();
+    for n in 0..per_client {
+        let body = upsert_body(c, n).to_string();
+        loop {
+            let start = Instant::now();
+            match post(addr, "/api/v1/contacts/bulk-upsert", key, body.as_bytes()) {
+                200 => {
+                    t.lat.push(start.elapsed());
+                    t.records += UPSERT_ROWS;
+                    break;
+                }
+                429 => {
+                    t.busy += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => {
+                    t.errors += 1;
+                    break;
+                }
+            }
+        }
+        if n % 5 == 0 {
+            let body = add_body(c, n).to_string();
+            let start = Instant::now();
+            match post(addr, "/api/v1/customers/add/bulk", key, body.as_bytes()) {
+                201 => {
+                    t.lat.push(start.elapsed());
+                    t.records += ADD_ROWS;
+                }
+                _ => t.errors += 1,
+            }
+        }
+    }
+    t
 }

@@ -1,26 +1,134 @@
 //! What the binary's integration tests share: the binary, running it on a database
-//! with no standard input, reading its stderr, and `Env`, a temporary directory
-//! with a database to run commands in.
-#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
+//! (checking its exit code, refusing a panic), starting it as a writer process,
+//! reading its stderr and an import report's entries, and `Env`, a temporary
+//! directory with a database to run commands in.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
 /// The `contactdb` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_contactdb");
 
+/// `contactdb --db DB ARGS…`, its standard streams still to be set.
+pub fn command(db: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--db").arg(db).args(args);
+    cmd
+}
+
 /// Runs `contactdb --db DB ARGS…` with no standard input.
 pub fn run(db: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
+    command(db, args).stdin(Stdio::null()).output().unwrap()
+}
+
+/// Runs `contactdb --db DB ARGS…` and checks its exit code (the message shows
+/// both outputs).
+pub fn expect(db: &Path, args: &[&str], code: i32) -> Output {
+    let o = run(db, args);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    o
+}
+
+/// Runs `contactdb --db DB ARGS…` with `stdin` (none: no standard input), and
+/// refuses a panic or an internal error.
+pub fn call(db: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
+    finish(command(db, args), args, stdin)
+}
+
+/// Starts `contactdb --db DB ARGS…` with its three standard streams piped.
+pub fn spawn_piped(db: &Path, args: &[&str]) -> Child {
+    command(db, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap()
+}
+
+/// Starts a writer process: an import of JSON Lines from standard input (piped),
+/// which holds the file open for writing until its input ends; `batch_size`
+/// records per commit when given. Its standard output is discarded.
+pub fn spawn_writer(db: &Path, batch_size: Option<&str>, stderr: Stdio) -> Child {
+    let mut args = vec!["import", "--format", "jsonl"];
+    if let Some(n) = batch_size {
+        args.extend(["--batch-size", n]);
+    }
+    args.extend(["--no-progress", "-"]);
+    command(db, &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a writer process (see [`spawn_writer`]); it must end with exit 0.
+pub fn finish_writer(writer: Child) {
+    let out = writer.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The entries of a section (`results`, `errors`, `warnings`) of an import
+/// report, each as `row` picks it.
+pub fn rows<'a, T>(report: &'a Value, section: &str, row: impl Fn(&'a Value) -> T) -> Vec<T> {
+    report[section]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {section} in {report}"))
+        .iter()
+        .map(row)
+        .collect()
+}
+
+/// Runs `cmd` with `stdin` and collects its outputs, refusing a panic or an
+/// internal error.
+fn finish(mut cmd: Command, args: &[&str], stdin: Option<&[u8]>) -> Out {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        let mut s = child.stdin.take().unwrap();
+        s.write_all(input).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let o = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(
+        !o.stderr.contains("panicked")
+            && !o.stderr.contains("RUST_BACKTRACE")
+            && !o.stderr.contains("internal error"),
+        "panic in {args:?}: {}",
+        o.stderr
+    );
+    o
 }
 
 /// A run's standard error as text.
@@ -86,36 +194,15 @@ impl Env {
 
     /// Runs `contactdb --db <db> args...` in the directory, with optional stdin.
     pub fn run_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Out {
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(self.dir.path())
-            .arg("--db")
-            .arg(self.db())
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        if let Some(input) = stdin {
-            let mut s = child.stdin.take().unwrap();
-            s.write_all(input).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        let o = Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(
-            !o.stderr.contains("panicked")
-                && !o.stderr.contains("RUST_BACKTRACE")
-                && !o.stderr.contains("internal error"),
-            "panic in {args:?}: {}",
-            o.stderr
-        );
+        let mut cmd = command(&self.db(), args);
+        cmd.current_dir(self.dir.path());
+        finish(cmd, args, stdin)
+    }
+
+    /// As `run_in`, and the run must succeed.
+    pub fn ok_in(&self, args: &[&str], stdin: Option<&[u8]>) -> Out {
+        let o = self.run_in(args, stdin);
+        assert_eq!(o.code, 0, "{args:?}: {o:?}");
         o
     }
 
@@ -123,10 +210,28 @@ impl Env {
         self.run_in(args, None)
     }
 
-    pub fn ok(&self, args: &[&str]) -> Out {
+    /// Runs `contactdb --db <db> args...` in the directory; it must exit with
+    /// `code`.
+    pub fn expect(&self, args: &[&str], code: i32) -> Out {
         let o = self.run(args);
-        assert_eq!(o.code, 0, "{args:?}: {o:?}");
+        assert_eq!(o.code, code, "{args:?}: {o:?}");
         o
+    }
+
+    /// Runs `contactdb --db <db> args...` in the directory; it must exit with
+    /// `code` and its standard error must contain `says`.
+    pub fn says(&self, args: &[&str], code: i32, says: &str) -> Out {
+        let o = self.expect(args, code);
+        assert!(
+            o.stderr.contains(says),
+            "{args:?}: {says:?} not in {}",
+            o.stderr
+        );
+        o
+    }
+
+    pub fn ok(&self, args: &[&str]) -> Out {
+        self.ok_in(args, None)
     }
 
     /// Every contact of the workspace, as exported JSON Lines.
