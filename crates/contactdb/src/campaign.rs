@@ -10,9 +10,27 @@ use crate::error::Error;
 use crate::workspace::Workspace;
 
 /// Most characters in a campaign name.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+/// use contactdb::CAMPAIGN_NAME_MAX;
+/// assert!(ws.create_campaign(&"x".repeat(CAMPAIGN_NAME_MAX), &[]).is_ok());
+/// assert!(ws.create_campaign(&"y".repeat(CAMPAIGN_NAME_MAX + 1), &[]).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const CAMPAIGN_NAME_MAX: usize = 100;
 
 /// A campaign: contacts to call (or to run a workflow for) in priority order.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+/// let spring = ws.create_campaign("spring", &["phoneNumber", "Name"])?;
+/// assert_eq!(spring.required, ["gsm", "name"]); // canonical column names
+/// assert_eq!(spring.members, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Campaign {
     /// Its name, unique in the workspace.
@@ -38,6 +56,19 @@ impl Campaign {
 }
 
 /// A member of a campaign, as the pick order lists it.
+///
+/// ```
+/// # use contactdb::{BulkRequest, Mode, Record};
+/// # let dir = tempfile::tempdir()?;
+/// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+/// ws.create_campaign("spring", &[])?;
+/// let mut req = BulkRequest::new(Mode::Insert, vec![Record::new("a").into(), Record::new("b").set("priority", 1).into()]);
+/// req.campaign = Some("spring".to_owned());
+/// ws.bulk(&req)?;
+/// let first = &ws.members("spring")?[0];
+/// assert_eq!((first.contact_key.as_str(), first.priority, first.joined), ("b", 1, 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
     /// The contact's key (it follows renames).
@@ -103,6 +134,16 @@ impl Workspace {
     }
 
     /// Every campaign, in order of creation.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.create_campaign("spring", &[])?;
+    /// ws.create_campaign("autumn", &[])?;
+    /// let names: Vec<String> = ws.campaigns()?.into_iter().map(|c| c.name).collect();
+    /// assert_eq!(names, ["spring", "autumn"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn campaigns(&self) -> Result<Vec<Campaign>, Error> {
         let r = self.db().inner.store.read()?;
         Ok(r.campaigns(self.id())?
@@ -112,6 +153,19 @@ impl Workspace {
     }
 
     /// The campaign named `name`.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.create_campaign("spring", &[])?;
+    /// let mut req = BulkRequest::new(Mode::Insert, vec![Record::new("a").into(), Record::new("b").into()]);
+    /// req.campaign = Some("spring".to_owned());
+    /// ws.bulk(&req)?;
+    /// assert_eq!(ws.campaign("spring")?.map(|c| c.members), Some(2));
+    /// assert!(ws.campaign("winter")?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn campaign(&self, name: &str) -> Result<Option<Campaign>, Error> {
         let r = self.db().inner.store.read()?;
         Ok(r.campaign(self.id(), name)?.map(Campaign::from_store))
@@ -119,6 +173,20 @@ impl Workspace {
 
     /// Drops a campaign and its memberships (the contacts stay); returns whether it
     /// existed.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.create_campaign("spring", &[])?;
+    /// let mut req = BulkRequest::new(Mode::Insert, vec![Record::new("a").into()]);
+    /// req.campaign = Some("spring".to_owned());
+    /// ws.bulk(&req)?;
+    /// assert!(ws.drop_campaign("spring")?);
+    /// assert!(!ws.drop_campaign("spring")?);
+    /// assert_eq!(ws.count()?, 1); // the contact stays
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn drop_campaign(&self, name: &str) -> Result<bool, Error> {
         let mut w = self.db().inner.store.begin_write(Wait::Block)?;
         let dropped = w.drop_campaign(self.id(), name)?;
@@ -129,6 +197,20 @@ impl Workspace {
     /// Every member of campaign `name` in pick order: `priority` ascending, then
     /// order of joining. Holds them all in memory; [`Workspace::members_page`]
     /// reads a page at a time.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.create_campaign("spring", &[])?;
+    /// let records = [("a", 5), ("b", 0), ("c", 5)].map(|(k, p)| Record::new(k).set("priority", p).into());
+    /// let mut req = BulkRequest::new(Mode::Insert, records.to_vec());
+    /// req.campaign = Some("spring".to_owned());
+    /// ws.bulk(&req)?;
+    /// let order: Vec<String> = ws.members("spring")?.into_iter().map(|m| m.contact_key).collect();
+    /// assert_eq!(order, ["b", "a", "c"]); // priority, then order of joining
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn members(&self, name: &str) -> Result<Vec<Member>, Error> {
         let mut all = Vec::new();
         let mut after = None;
@@ -145,6 +227,25 @@ impl Workspace {
     /// Up to `limit` members of campaign `name` in pick order, after the member
     /// at `(priority, joined)` when given (from the last member of the page
     /// before). One consistent snapshot per call.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// # ws.create_campaign("spring", &[])?;
+    /// # let mut req = BulkRequest::new(Mode::Insert, ["a", "b", "c"].map(|k| Record::new(k).into()).to_vec());
+    /// # req.campaign = Some("spring".to_owned());
+    /// # ws.bulk(&req)?;
+    /// let (mut keys, mut after) = (Vec::new(), None);
+    /// loop {
+    ///     let page = ws.members_page("spring", after, 2)?;
+    ///     let Some(last) = page.last() else { break };
+    ///     after = Some((last.priority, last.joined));
+    ///     keys.extend(page.into_iter().map(|m| m.contact_key));
+    /// }
+    /// assert_eq!(keys, ["a", "b", "c"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn members_page(
         &self,
         name: &str,

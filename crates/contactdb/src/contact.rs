@@ -7,13 +7,28 @@ use serde::ser::SerializeMap;
 
 /// A contact as callers see it. Serializes as one flat JSON object: `contact_key`,
 /// every set column, then `aliases`, `version`, `created_at`, `updated_at`.
+///
+/// ```
+/// # use contactdb::{BulkRequest, Mode, Record};
+/// # use serde_json::json;
+/// # let dir = tempfile::tempdir()?;
+/// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+/// ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("c-1").name("Ann").into()]))?;
+/// let ann = ws.get("c-1")?.ok_or("missing")?;
+/// assert_eq!((ann.key.as_str(), ann.version), ("c-1", 1));
+/// let flat = serde_json::to_value(&ann)?;
+/// assert_eq!(flat["name"], json!("Ann"));
+/// assert_eq!(flat["aliases"], json!([]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contact {
     /// The primary identity.
     pub key: String,
     /// Every set column but `contact_key`, by canonical name, as JSON values.
     pub columns: BTreeMap<String, serde_json::Value>,
-    /// Other keys that find this contact (R9), in the order added.
+    /// Other keys that find this contact: the keys of records that matched it by
+    /// email or phone, in the order added.
     pub aliases: Vec<String>,
     /// 1 on insert, +1 on every change.
     pub version: u64,

@@ -11,10 +11,26 @@ use crate::error::{Error, OpenError, WorkspaceError, open_error, workspace_error
 use crate::workspace::Workspace;
 
 /// Default redb page cache: 64 MiB (redb's own default is 1 GiB per database).
+///
+/// ```
+/// let defaults = format!("{:?}", contactdb::Database::builder());
+/// assert!(defaults.contains("cache_size_bytes: 67108864")); // 64 MiB
+/// ```
 pub const CACHE_SIZE_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
-/// Default days a `request_id` is remembered (R21).
+/// Default days a `request_id` is remembered: a retry within them is answered with
+/// the first application's report instead of being applied again.
+///
+/// ```
+/// let defaults = format!("{:?}", contactdb::Database::builder());
+/// assert!(defaults.contains(" retention_days: 7,")); // request ids
+/// ```
 pub const REQUEST_ID_RETENTION_DAYS_DEFAULT: u32 = 7;
 /// Default days a change-feed event is kept after every consumer has read it.
+///
+/// ```
+/// let defaults = format!("{:?}", contactdb::Database::builder());
+/// assert!(defaults.contains("feed_retention_days: 7"));
+/// ```
 pub const FEED_RETENTION_DAYS_DEFAULT: u32 = 7;
 
 pub(crate) struct Inner {
@@ -36,8 +52,24 @@ pub(crate) struct Inner {
 }
 
 /// An open contactdb file. Cheap to clone; `Send + Sync`, so one handle can be
-/// shared by every thread of a program. Writes are serialized, reads never block
-/// (R19).
+/// shared by every thread of a program. Writes are serialized (one write
+/// transaction at a time); reads never block and see the last committed state.
+///
+/// ```
+/// # use contactdb::{BulkRequest, Mode, Record};
+/// # let dir = tempfile::tempdir()?;
+/// let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+/// let writer = db.clone();
+/// std::thread::spawn(move || -> Result<(), contactdb::Error> {
+///     let ws = writer.workspace("default")?;
+///     ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("c-1").into()]))?;
+///     Ok(())
+/// })
+/// .join()
+/// .map_err(|_| "the writer panicked")??;
+/// assert_eq!(db.workspace("default")?.count()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Database {
     pub(crate) inner: Arc<Inner>,
@@ -51,7 +83,17 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// A workspace's identity (R1).
+/// A workspace's identity: either its slug or its UUID names it.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+/// let acme = db.create_workspace("acme")?;
+/// assert_eq!(acme.uuid.len(), 36);
+/// assert_eq!(db.workspace("acme")?.info(), &acme);      // by slug
+/// assert_eq!(db.workspace(&acme.uuid)?.info(), &acme);  // by UUID
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WorkspaceInfo {
     /// `[a-z0-9][a-z0-9-]{0,62}`.
@@ -128,14 +170,40 @@ impl Builder {
     /// files of millions of contacts gain from more (10M contacts, 10k-record
     /// upserts: 256 MiB wrote 36% fewer bytes than 64 MiB and ran 12% faster;
     /// docs/performance.md).
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder()
+    ///     .cache_size_bytes(256 << 20)
+    ///     .open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("c-1").into()]))?;
+    /// assert_eq!(ws.count()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn cache_size_bytes(mut self, bytes: usize) -> Self {
         self.cache_size_bytes = bytes;
         self
     }
 
-    /// Most records in one bulk request (R4), clamped to 1..=1,000,000.
+    /// Most records in one bulk request, clamped to 1..=1,000,000; a larger request
+    /// is rejected with `too_many_records`.
     /// Default = 10,000.
+    ///
+    /// ```
+    /// # use contactdb::{BulkError, BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder().records_max(2).open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let three = ["a", "b", "c"].map(|k| Record::new(k).into()).to_vec();
+    /// match ws.bulk(&BulkRequest::new(Mode::Insert, three)) {
+    ///     Err(BulkError::Request(e)) => assert_eq!(e.code(), "too_many_records"),
+    ///     other => panic!("expected too_many_records, got {other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn records_max(mut self, n: usize) -> Self {
         self.records_max = n.clamp(1, RECORDS_MAX_CEILING);
@@ -149,6 +217,19 @@ impl Builder {
     /// levels), `m` being this value. Default = 16,384 (about one batch). Results
     /// never depend on it; small values make requests pay for merges more often
     /// (tests use them to exercise the merges).
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder().index_buffer_min(4).open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// for batch in 0..5 {
+    ///     let records = (0..10).map(|i| Record::new(format!("k{batch}-{i}")).email(format!("u{batch}{i}@x.io")).into());
+    ///     ws.bulk(&BulkRequest::new(Mode::Insert, records.collect()))?;
+    /// }
+    /// assert_eq!(ws.find_by_email("u37@x.io")?[0].key, "k3-7");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn index_buffer_min(mut self, entries: u64) -> Self {
         self.index_buffer_min = entries;
@@ -160,13 +241,38 @@ impl Builder {
     /// `max(entries, n)`, and rebuilt from the tables once they took more.
     /// Default = 65,536. Results never depend on it; small values make requests
     /// rebuild filters often (tests use them to exercise the rebuild).
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder().lookup_filter_slack_min(1).open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let batch = |n: usize| (0..n).map(|i| Record::new(format!("k{i}")).into()).collect();
+    /// ws.bulk(&BulkRequest::new(Mode::Upsert, batch(5)))?;
+    /// let report = ws.bulk(&BulkRequest::new(Mode::Upsert, batch(8)))?;
+    /// assert_eq!((report.summary.unchanged, report.summary.inserted), (5, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn lookup_filter_slack_min(mut self, n: u64) -> Self {
         self.filter_slack_min = n;
         self
     }
 
-    /// Days a `request_id` is remembered (R21). Default = 7.
+    /// Days a `request_id` is remembered: a retry within them gets the stored report
+    /// (`replayed: true`) instead of being applied again. Default = 7.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder().request_id_retention_days(30).open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let mut req = BulkRequest::new(Mode::Upsert, vec![Record::new("c-1").into()]);
+    /// req.request_id = Some("import-2026-05-01".to_owned());
+    /// assert!(!ws.bulk(&req)?.replayed);
+    /// assert!(ws.bulk(&req)?.replayed); // a retry within 30 days gets the first report
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn request_id_retention_days(mut self, days: u32) -> Self {
         self.retention_days = days;
@@ -175,7 +281,19 @@ impl Builder {
 
     /// Threads that plan a request: the calling thread and `n - 1` helpers that
     /// normalize, validate and look up records ahead of it. Default = rayon's global
-    /// pool (one thread per core). Results never depend on it (R6).
+    /// pool (one thread per core). Results never depend on it: a request's outcome
+    /// is that of applying its records one at a time, in input order.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder().merge_threads(2).open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let records = (0..1000).map(|i| Record::new(format!("k{}", i % 600)).into()).collect();
+    /// let report = ws.bulk(&BulkRequest::new(Mode::Upsert, records))?;
+    /// assert_eq!((report.summary.inserted, ws.count()?), (600, 600));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn merge_threads(mut self, n: usize) -> Self {
         self.merge_threads = Some(n.max(1));
@@ -184,16 +302,47 @@ impl Builder {
 
     /// Records per chunk of work handed from the helpers to the calling thread.
     /// Default = [`contactdb_merge::CHUNK_RECORDS_DEFAULT`]. Results never depend on
-    /// it (R6); tests set 1 so that a chunk boundary falls between every two records.
+    /// it (every record sees the records before it, wherever the chunks end); tests
+    /// set 1 so that a chunk boundary falls between every two records.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # use serde_json::json;
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder().merge_chunk_records(1).open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let records = vec![Record::new("k1").name("Ann").into(), Record::new("k1").surname("Lee").into()];
+    /// ws.bulk(&BulkRequest::new(Mode::Upsert, records))?; // the second record sees the first
+    /// let c = ws.get("k1")?.ok_or("missing")?;
+    /// assert_eq!((&c.columns["name"], &c.columns["surname"]), (&json!("Ann"), &json!("Lee")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn merge_chunk_records(mut self, n: usize) -> Self {
         self.merge_chunk_records = n.max(1);
         self
     }
 
-    /// Records a job applies per transaction (default 10,000): each chunk's
-    /// writes commit with the job's progress, so a crash loses at most the chunk in
-    /// flight, which the next run applies again.
+    /// Records a job with `on_invalid=skip` applies per transaction (default
+    /// 10,000): each chunk's writes commit with the job's progress, so a crash loses
+    /// at most the chunk in flight, which the next run applies again. A job with
+    /// `on_invalid=abort` is applied in one transaction, all of it or none of it.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, JobState, Mode, OnInvalid, Record};
+    /// # use std::cell::Cell;
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder().job_chunk_records(2).open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let mut req = BulkRequest::new(Mode::Upsert, (0..5).map(|i| Record::new(format!("k{i}")).into()).collect());
+    /// req.on_invalid = OnInvalid::Skip;
+    /// let id = ws.submit(&req)?;
+    /// let asked = Cell::new(0);
+    /// ws.run_jobs_until(&|| { asked.set(asked.get() + 1); asked.get() > 2 })?; // stop after one chunk
+    /// let job = ws.job(&id)?.ok_or("missing")?;
+    /// assert_eq!((job.state, job.processed, ws.count()?), (JobState::Running, 2, 2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn job_chunk_records(mut self, n: usize) -> Self {
         self.job_chunk_records = n.max(1);
@@ -202,6 +351,18 @@ impl Builder {
 
     /// Most records one job may hold (default 1,000,000); a larger job fails with
     /// `too_many_records`.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, JobState, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder().job_records_max(2).open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// let three = ["a", "b", "c"].map(|k| Record::new(k).into()).to_vec();
+    /// let job = ws.run_job(&ws.submit(&BulkRequest::new(Mode::Upsert, three))?)?;
+    /// assert_eq!(job.state, JobState::Failed);
+    /// assert!(job.error.is_some_and(|e| e.starts_with("too_many_records")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn job_records_max(mut self, n: usize) -> Self {
         self.job_records_max = n.max(1);
@@ -211,6 +372,20 @@ impl Builder {
     /// Days a change-feed event is kept once every named consumer has acknowledged
     /// it (default 7; with no consumer, days since it was written). 0 trims events
     /// as soon as they qualify.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder().feed_retention_days(0).open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("a").into()]))?;
+    /// ws.ack("mailer", ws.last_seq()?)?;
+    /// # std::thread::sleep(std::time::Duration::from_millis(2));
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("b").into()]))?; // trims a's event
+    /// let keys: Vec<String> = ws.feed(0, 100)?.into_iter().map(|e| e.key).collect();
+    /// assert_eq!(keys, ["b"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn feed_retention_days(mut self, days: u32) -> Self {
         self.feed_retention_days = days;
@@ -356,16 +531,49 @@ impl Database {
 
     /// Opens an existing database read-only with default settings (see
     /// [`Builder::open_read_only`]).
+    ///
+    /// ```
+    /// # use contactdb::{BulkError, BulkRequest, Database, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.redb");
+    /// let writer = Database::open(&path)?;
+    /// writer.workspace("default")?.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("c-1").into()]))?;
+    /// let reader = Database::open_read_only(&path)?;
+    /// let ws = reader.workspace("default")?;
+    /// assert_eq!(ws.count()?, 1);
+    /// let write = ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("c-2").into()]));
+    /// assert!(matches!(write, Err(BulkError::ReadOnly)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Database, OpenError> {
         Builder::default().open_read_only(path)
     }
 
     /// Whether this handle was opened read-only.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.redb");
+    /// let writer = contactdb::Database::open(&path)?;
+    /// let reader = contactdb::Database::open_read_only(&path)?;
+    /// assert_eq!((writer.is_read_only(), reader.is_read_only()), (false, true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_read_only(&self) -> bool {
         self.inner.store.is_read_only()
     }
 
     /// Settings for opening a database.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder()
+    ///     .records_max(50_000)
+    ///     .merge_threads(4)
+    ///     .open(dir.path().join("c.redb"))?;
+    /// assert_eq!(db.workspace("default")?.count()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -393,6 +601,16 @@ impl Database {
     }
 
     /// Every workspace, by slug.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// db.create_workspace("zeta")?;
+    /// db.create_workspace("acme")?;
+    /// let slugs: Vec<String> = db.workspaces()?.into_iter().map(|w| w.slug).collect();
+    /// assert_eq!(slugs, ["acme", "default", "zeta"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn workspaces(&self) -> Result<Vec<WorkspaceInfo>, Error> {
         let r = self.inner.store.read()?;
         let mut v: Vec<WorkspaceInfo> = r
@@ -471,6 +689,19 @@ impl Database {
 }
 
 /// What [`Database::backup`] copied.
+///
+/// ```
+/// # use contactdb::{BulkRequest, Database, Mode, Record};
+/// # let dir = tempfile::tempdir()?;
+/// # let db = Database::open(dir.path().join("c.redb"))?;
+/// # db.workspace("default")?.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("c-1").into()]))?;
+/// let dest = dir.path().join("copy.redb");
+/// let summary = db.backup(&dest)?;
+/// assert_eq!(summary.bytes, std::fs::metadata(&dest)?.len());
+/// assert!(summary.entries > 0);
+/// assert_eq!(Database::open(&dest)?.workspace("default")?.count()?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BackupSummary {
@@ -481,6 +712,14 @@ pub struct BackupSummary {
 }
 
 /// One inconsistency found by [`Database::check`] or [`Builder::check_file`].
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+/// let report: Vec<String> = db.check()?.iter().map(|p| p.to_string()).collect(); // "table [key]: message"
+/// assert!(report.is_empty(), "damaged: {report:?}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Problem {

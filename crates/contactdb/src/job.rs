@@ -17,11 +17,42 @@ use crate::error::Error;
 use crate::workspace::{Workspace, run_plan_part, trigger_json};
 
 /// Default records a job applies per transaction.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use contactdb::JOB_CHUNK_RECORDS_DEFAULT;
+/// assert_eq!(JOB_CHUNK_RECORDS_DEFAULT, 10_000);
+/// // Smaller chunks: less work to redo after a crash, more transactions.
+/// let _db = contactdb::Database::builder()
+///     .job_chunk_records(JOB_CHUNK_RECORDS_DEFAULT / 10)
+///     .open(dir.path().join("c.redb"))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const JOB_CHUNK_RECORDS_DEFAULT: usize = 10_000;
 /// Default most records one job may hold.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use contactdb::JOB_RECORDS_MAX_DEFAULT;
+/// assert_eq!(JOB_RECORDS_MAX_DEFAULT, 1_000_000);
+/// let _db = contactdb::Database::builder()
+///     .job_records_max(2 * JOB_RECORDS_MAX_DEFAULT) // room for bigger jobs
+///     .open(dir.path().join("c.redb"))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const JOB_RECORDS_MAX_DEFAULT: usize = 1_000_000;
 
 /// Where a job is in its life.
+///
+/// ```
+/// # use contactdb::{BulkRequest, JobState, Mode, Record};
+/// # let dir = tempfile::tempdir()?;
+/// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+/// let id = ws.submit(&BulkRequest::new(Mode::Upsert, vec![Record::new("a").into()]))?;
+/// assert_eq!(ws.job(&id)?.map(|j| j.state), Some(JobState::Queued));
+/// assert_eq!(ws.run_job(&id)?.state, JobState::Succeeded);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -53,6 +84,12 @@ impl From<contactdb_store::JobState> for JobState {
 
 impl JobState {
     /// Whether the job has ended.
+    ///
+    /// ```
+    /// use contactdb::JobState;
+    /// assert!(!JobState::Queued.is_final() && !JobState::Running.is_final());
+    /// assert!(JobState::Succeeded.is_final() && JobState::Failed.is_final() && JobState::Cancelled.is_final());
+    /// ```
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -62,6 +99,18 @@ impl JobState {
 }
 
 /// A job's state, progress and (once it ran to its end) report.
+///
+/// ```
+/// # use contactdb::{BulkRequest, JobState, Mode, Record};
+/// # let dir = tempfile::tempdir()?;
+/// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+/// let records = vec![Record::new("a").into(), Record::new("b").into()];
+/// let job = ws.run_job(&ws.submit(&BulkRequest::new(Mode::Insert, records))?)?;
+/// assert_eq!((job.state, job.processed, job.total), (JobState::Succeeded, 2, 2));
+/// assert_eq!(job.report.map(|r| r.summary.inserted), Some(2));
+/// assert!(job.error.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Job {
     /// Its id (a UUID).
@@ -191,6 +240,17 @@ impl Workspace {
     }
 
     /// The job with this id: state, progress, and the report once it succeeded.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, JobState, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let id = ws.submit(&BulkRequest::new(Mode::Upsert, vec![Record::new("a").into()]))?;
+    /// let queued = ws.job(&id)?.ok_or("no such job")?;
+    /// assert_eq!((queued.state, queued.processed, queued.total), (JobState::Queued, 0, 1));
+    /// assert!(queued.report.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn job(&self, id: &str) -> Result<Option<Job>, Error> {
         let r = self.db().inner.store.read()?;
         r.job(self.id(), &parse_id(id)?)?
@@ -199,6 +259,18 @@ impl Workspace {
     }
 
     /// Every job in submission order, without reports.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, JobState, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let first = ws.submit(&BulkRequest::new(Mode::Upsert, vec![Record::new("a").into()]))?;
+    /// let second = ws.submit(&BulkRequest::new(Mode::Upsert, vec![Record::new("b").into()]))?;
+    /// ws.run_job(&first)?;
+    /// let states: Vec<(String, JobState)> = ws.jobs()?.into_iter().map(|j| (j.id, j.state)).collect();
+    /// assert_eq!(states, [(first, JobState::Succeeded), (second, JobState::Queued)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn jobs(&self) -> Result<Vec<Job>, Error> {
         let r = self.db().inner.store.read()?;
         r.jobs(self.id(), false)?
@@ -209,6 +281,18 @@ impl Workspace {
 
     /// Cancels a queued job (its request is dropped); returns whether it was
     /// queued. A job that has started runs to its end.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, JobState, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let id = ws.submit(&BulkRequest::new(Mode::Upsert, vec![Record::new("a").into()]))?;
+    /// assert!(ws.cancel_job(&id)?);
+    /// assert!(!ws.cancel_job(&id)?); // no longer queued
+    /// assert_eq!(ws.run_job(&id)?.state, JobState::Cancelled);
+    /// assert_eq!(ws.count()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel_job(&self, id: &str) -> Result<bool, Error> {
         let bytes = parse_id(id)?;
         let _runner = self.db().inner.job_runner.lock();
@@ -229,6 +313,18 @@ impl Workspace {
 
     /// Runs every queued or interrupted job of this workspace to its end, in
     /// submission order; returns how many ran.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.submit(&BulkRequest::new(Mode::Upsert, vec![Record::new("a").into()]))?;
+    /// ws.submit(&BulkRequest::new(Mode::Upsert, vec![Record::new("b").into()]))?;
+    /// assert_eq!(ws.run_jobs()?, 2);
+    /// assert_eq!(ws.run_jobs()?, 0); // nothing left
+    /// assert_eq!(ws.count()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_jobs(&self) -> Result<usize, Error> {
         self.run_jobs_until(&|| false)
     }
@@ -237,6 +333,19 @@ impl Workspace {
     /// each job: once it says yes, the job in progress stays `running` after its
     /// last committed chunk (the next run resumes it) and no other job starts.
     /// Returns how many jobs ran to their end.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # use std::sync::atomic::{AtomicBool, Ordering};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.submit(&BulkRequest::new(Mode::Upsert, vec![Record::new("a").into()]))?;
+    /// let shutdown = AtomicBool::new(true); // e.g. set by a signal handler
+    /// assert_eq!(ws.run_jobs_until(&|| shutdown.load(Ordering::Relaxed))?, 0);
+    /// shutdown.store(false, Ordering::Relaxed);
+    /// assert_eq!(ws.run_jobs_until(&|| shutdown.load(Ordering::Relaxed))?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_jobs_until(&self, stop: &dyn Fn() -> bool) -> Result<usize, Error> {
         let pending = self.db().inner.store.read()?.jobs(self.id(), true)?;
         let mut ended = 0;
@@ -253,6 +362,19 @@ impl Workspace {
 
     /// Runs job `id` to its end (resuming it if it was interrupted) and returns it;
     /// a job that has ended is returned as it is.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, JobState, Mode, OnInvalid, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let mut req = BulkRequest::new(Mode::Insert, vec![Record::new("a").into(), Record::new("b").email("bad").into()]);
+    /// req.on_invalid = OnInvalid::Skip;
+    /// let job = ws.run_job(&ws.submit(&req)?)?;
+    /// let report = job.report.ok_or("no report")?;
+    /// assert_eq!((job.state, report.summary.inserted, report.summary.failed), (JobState::Succeeded, 1, 1));
+    /// assert_eq!(ws.run_job(&job.id)?.state, JobState::Succeeded); // ended: returned as it is
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run_job(&self, id: &str) -> Result<Job, Error> {
         self.run_record(parse_id(id)?, &|| false)
     }

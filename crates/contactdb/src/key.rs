@@ -10,6 +10,14 @@ use crate::error::Error;
 use crate::workspace::Workspace;
 
 /// What a key may do.
+///
+/// ```
+/// use contactdb::Role;
+/// // Each role allows what the roles before it allow.
+/// assert!(Role::Manage > Role::Write && Role::Write > Role::Read);
+/// assert_eq!(serde_json::to_value(Role::Write)?, "write");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -42,6 +50,15 @@ impl From<Role> for KeyRole {
 }
 
 /// An API key (never its token).
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+/// let (info, _token) = ws.create_key(contactdb::Role::Read)?;
+/// assert_eq!((info.workspace.as_str(), info.role, info.revoked), ("default", contactdb::Role::Read, false));
+/// assert_eq!(ws.keys()?, [info]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyInfo {
     /// Its id, to revoke it by.
@@ -64,6 +81,17 @@ fn hash(token: &str) -> [u8; 32] {
 impl Workspace {
     /// Creates an API key with `role` and returns it with its token. The token is
     /// shown this once: only its SHA-256 is stored.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// # let ws = db.workspace("default")?;
+    /// let (info, token) = ws.create_key(contactdb::Role::Write)?;
+    /// assert!(token.starts_with("cdb_"));
+    /// let (found, role, id) = db.authenticate(&token)?.ok_or("unknown token")?;
+    /// assert_eq!((found.info().slug.as_str(), role, id), ("default", contactdb::Role::Write, info.id));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_key(&self, role: Role) -> Result<(KeyInfo, String), Error> {
         let mut secret = [0u8; 32];
         let (a, b) = secret.split_at_mut(16);
@@ -80,6 +108,17 @@ impl Workspace {
     }
 
     /// Every key of the workspace, oldest first.
+    ///
+    /// ```
+    /// # use contactdb::Role;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.create_key(Role::Manage)?;
+    /// ws.create_key(Role::Read)?;
+    /// let roles: Vec<Role> = ws.keys()?.into_iter().map(|k| k.role).collect();
+    /// assert_eq!(roles, [Role::Manage, Role::Read]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn keys(&self) -> Result<Vec<KeyInfo>, Error> {
         let r = self.db().inner.store.read()?;
         Ok(r.api_keys(self.id())?
@@ -89,6 +128,18 @@ impl Workspace {
     }
 
     /// Revokes the key with this id; returns whether it was live.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// # let ws = db.workspace("default")?;
+    /// let (info, token) = ws.create_key(contactdb::Role::Read)?;
+    /// assert!(ws.revoke_key(&info.id)?);
+    /// assert!(!ws.revoke_key(&info.id)?); // already revoked
+    /// assert!(db.authenticate(&token)?.is_none());
+    /// assert!(ws.keys()?[0].revoked);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn revoke_key(&self, id: &str) -> Result<bool, Error> {
         let id = uuid::Uuid::parse_str(id.trim())
             .map_err(|_| Error::InvalidArgument(format!("{id:?} is not a key id")))?;
@@ -112,6 +163,17 @@ impl Workspace {
 impl Database {
     /// The workspace, role and id of a live key with this token; `None` for an
     /// unknown or revoked one.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// let acme = db.workspace(&db.create_workspace("acme")?.slug)?;
+    /// let (_, token) = acme.create_key(contactdb::Role::Read)?;
+    /// let (ws, role, _id) = db.authenticate(&token)?.ok_or("unknown token")?;
+    /// assert_eq!((ws.info().slug.as_str(), role), ("acme", contactdb::Role::Read));
+    /// assert!(db.authenticate("cdb_not-a-token")?.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn authenticate(&self, token: &str) -> Result<Option<(Workspace, Role, String)>, Error> {
         let r = self.inner.store.read()?;
         let Some(k) = r.api_key(&hash(token))? else {

@@ -97,6 +97,22 @@ impl<'ws> Transaction<'ws> {
     /// transaction can go on. A request may not carry a `request_id` here
     /// ([`BulkError::RequestIdInTransaction`]): a replay could not tell which
     /// transaction's requests had committed.
+    ///
+    /// ```
+    /// # use contactdb::{BulkError, BulkRequest, Mode, Record, Status};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let mut txn = ws.begin()?;
+    /// let missing = txn.apply(&BulkRequest::new(Mode::Update, vec![Record::new("k1").name("Ann").into()]))?;
+    /// assert_eq!(missing.status, Status::Rejected); // not_found; the transaction goes on
+    /// let mut retry = BulkRequest::new(Mode::Insert, vec![Record::new("k1").into()]);
+    /// retry.request_id = Some("r-1".to_owned());
+    /// assert!(matches!(txn.apply(&retry), Err(BulkError::RequestIdInTransaction)));
+    /// retry.request_id = None;
+    /// assert_eq!(txn.apply(&retry)?.summary.inserted, 1);
+    /// # txn.commit()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply(&mut self, req: &BulkRequest) -> Result<Report, BulkError> {
         if req.request_id.is_some() {
             return Err(BulkError::RequestIdInTransaction);
@@ -184,6 +200,19 @@ impl<'ws> Transaction<'ws> {
     }
 
     /// Makes everything applied in this transaction durable, at once.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let mut txn = ws.begin()?;
+    /// txn.apply(&BulkRequest::new(Mode::Insert, vec![Record::new("k1").into()]))?;
+    /// txn.apply(&BulkRequest::new(Mode::Insert, vec![Record::new("k2").into()]))?;
+    /// assert_eq!(ws.count()?, 0);
+    /// txn.commit()?;
+    /// assert_eq!(ws.count()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(self) -> Result<(), BulkError> {
         self.commit_inner().map_err(Error::into_bulk)
     }
@@ -199,5 +228,17 @@ impl<'ws> Transaction<'ws> {
     }
 
     /// Ends the transaction without writing anything (as dropping it does).
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let mut txn = ws.begin()?;
+    /// txn.apply(&BulkRequest::new(Mode::Insert, vec![Record::new("k1").into()]))?;
+    /// txn.rollback();
+    /// assert_eq!(ws.count()?, 0);
+    /// assert_eq!(ws.last_seq()?, 0); // no change event either
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rollback(self) {}
 }

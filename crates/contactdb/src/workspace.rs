@@ -21,6 +21,22 @@ use crate::snapshot::Snapshot;
 use crate::txn::{Rejected, Transaction};
 
 /// A handle on one workspace of a [`Database`]. Cheap to clone; `Send + Sync`.
+///
+/// ```
+/// # use contactdb::{BulkRequest, Mode, Record};
+/// # let dir = tempfile::tempdir()?;
+/// # let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+/// let ws = db.workspace("default")?;
+/// let handles: Vec<_> = (0..4).map(|i| {
+///     let ws = ws.clone();
+///     std::thread::spawn(move || ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new(format!("k{i}")).into()])))
+/// }).collect();
+/// for h in handles {
+///     h.join().map_err(|_| "a writer panicked")??;
+/// }
+/// assert_eq!(ws.count()?, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Workspace {
     db: Database,
@@ -38,15 +54,25 @@ impl Workspace {
     }
 
     /// Slug, UUID and creation time.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let db = contactdb::Database::open(dir.path().join("c.redb"))?;
+    /// let ws = db.workspace("default")?;
+    /// assert_eq!(ws.info().slug, "default");
+    /// assert_eq!(db.workspace(&ws.info().uuid)?.info(), ws.info());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn info(&self) -> &WorkspaceInfo {
         &self.info
     }
 
-    /// Applies a bulk request (R4–R15), waiting for any write in progress.
+    /// Applies a bulk request, waiting for any write in progress.
     ///
-    /// Request-level problems (R5) are `Err(Error::Request(_))` and change nothing;
-    /// per-record problems are in the returned [`Report`]. The request is applied in
-    /// one transaction: all of it or none of it survives a crash (R14).
+    /// Request-level problems (no records or too many, an unknown or disabled
+    /// column, a missing campaign, ...) are `Err(BulkError::Request(_))` and change
+    /// nothing; per-record problems are in the returned [`Report`]. The request is
+    /// applied in one transaction: all of it or none of it survives a crash.
     ///
     /// ```
     /// use contactdb::{BulkRequest, Database, Mode, Outcome, Status};
@@ -174,6 +200,22 @@ impl Workspace {
     /// when any record fails. Memory grows with the number of contacts changed (each
     /// changed contact is remembered until the commit). Batches may not carry a
     /// `request_id`. An `Err` from `batches` or `on_report` aborts and is returned.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record, Status};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let ok = BulkRequest::new(Mode::Insert, vec![Record::new("k1").email("ann@example.com").into()]);
+    /// let bad = BulkRequest::new(Mode::Insert, vec![Record::new("k2").email("bob@example").into()]);
+    /// let mut failed = Vec::new();
+    /// let status = ws.bulk_atomic([ok, bad].into_iter().map(Ok::<_, contactdb::Error>), |r| {
+    ///     failed.extend(r.errors.iter().map(|e| e.code.as_str().to_owned()));
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!((status, failed), (Status::Rejected, vec!["invalid_email".to_owned()]));
+    /// assert_eq!(ws.count()?, 0); // the first batch was not written either
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bulk_atomic<E: From<Error>>(
         &self,
         batches: impl Iterator<Item = Result<BulkRequest, E>>,
@@ -262,6 +304,18 @@ impl Workspace {
 
     /// Starts a write transaction that applies several requests atomically,
     /// waiting for any write in progress (see [`Transaction`]).
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let mut txn = ws.begin()?;
+    /// txn.apply(&BulkRequest::new(Mode::Insert, vec![Record::new("k1").into()]))?;
+    /// txn.apply(&BulkRequest::new(Mode::Update, vec![Record::new("k1").new_key("k2").into()]))?;
+    /// txn.commit()?;
+    /// assert_eq!(ws.get("k2")?.map(|c| c.version), Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn begin(&self) -> Result<Transaction<'_>, BulkError> {
         Transaction::begin(self, Wait::Block).map_err(Error::into_bulk)
     }
@@ -304,8 +358,22 @@ impl Workspace {
         &self.db
     }
 
-    /// Declares a custom column, or changes an existing one's flags (R3). Changing
-    /// its type is refused while any contact has a value for it.
+    /// Declares a custom column, or changes an existing one's flags
+    /// (`import_enabled`, `required`). Changing its type is refused while any
+    /// contact has a value for it.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, ColumnSpec, ColumnType, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.declare_column(ColumnSpec::new("tier", ColumnType::Integer).import_enabled(true))?;
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("k1").set("tier", 2).into()]))?;
+    /// // Flags may change; the type may not while a contact has a value.
+    /// ws.declare_column(ColumnSpec::new("tier", ColumnType::Integer).import_enabled(false))?;
+    /// let retype = ws.declare_column(ColumnSpec::new("tier", ColumnType::Json));
+    /// assert!(matches!(retype, Err(contactdb::Error::InvalidArgument(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn declare_column(&self, spec: ColumnSpec) -> Result<(), Error> {
         let mut w = self.db.inner.store.begin_write(Wait::Block)?;
         w.declare_column(self.id, &spec)?;
@@ -314,6 +382,17 @@ impl Workspace {
     }
 
     /// The custom columns, in declaration order.
+    ///
+    /// ```
+    /// # use contactdb::{ColumnSpec, ColumnType};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.declare_column(ColumnSpec::new("tier", ColumnType::Integer))?;
+    /// ws.declare_column(ColumnSpec::new("notes", ColumnType::String { max_len: 500 }))?;
+    /// let names: Vec<String> = ws.columns()?.into_iter().map(|c| c.name).collect();
+    /// assert_eq!(names, ["tier", "notes"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn columns(&self) -> Result<Vec<ColumnSpec>, Error> {
         let r = self.db.inner.store.read()?;
         Ok(r.columns(self.id)?.into_iter().map(|c| c.spec).collect())
@@ -326,28 +405,87 @@ impl Workspace {
     }
 
     /// A consistent read-only view of this workspace as of now (see [`Snapshot`]).
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let before = ws.snapshot()?;
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("k1").into()]))?;
+    /// assert!(before.get("k1")?.is_none());
+    /// assert!(ws.snapshot()?.get("k1")?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn snapshot(&self) -> Result<Snapshot, Error> {
         let (r, catalog) = self.view()?;
         Ok(Snapshot::new(r.contacts(self.id)?, catalog))
     }
 
-    /// The contact with this key or alias (R9).
+    /// The contact with this key or alias (the key of a record that matched the
+    /// contact by email or phone).
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, MatchOn, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("k1").email("ann@example.com").into()]))?;
+    /// // Matched by email under another key: that key becomes an alias.
+    /// let mut req = BulkRequest::new(Mode::Upsert, vec![Record::new("crm-7").email("ann@example.com").into()]);
+    /// req.match_on = MatchOn::ALL;
+    /// ws.bulk(&req)?;
+    /// let ann = ws.get("crm-7")?.ok_or("missing")?;
+    /// assert_eq!((ann.key.as_str(), ann.aliases.as_slice()), ("k1", &["crm-7".to_owned()][..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, key_or_alias: &str) -> Result<Option<Contact>, Error> {
         self.snapshot()?.get(key_or_alias)
     }
 
     /// Contacts whose email equals `email` after normalization (trim, lower-case).
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let twins = vec![Record::new("k1").email("ann@example.com").into(), Record::new("k2").email("ANN@example.com").into()];
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, twins))?;
+    /// let keys: Vec<String> = ws.find_by_email("Ann@Example.com")?.into_iter().map(|c| c.key).collect();
+    /// assert_eq!(keys, ["k1", "k2"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn find_by_email(&self, email: &str) -> Result<Vec<Contact>, Error> {
         self.snapshot()?.find_by_email(email)
     }
 
     /// Contacts whose gsm equals `phone` after normalization to E.164.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("k1").phone("+90 555 123 45 67").into()]))?;
+    /// assert_eq!(ws.find_by_phone("00905551234567")?[0].key, "k1");
+    /// assert!(ws.find_by_phone("+905550000000")?.is_empty());
+    /// assert!(ws.find_by_phone("call me").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn find_by_phone(&self, phone: &str) -> Result<Vec<Contact>, Error> {
         self.snapshot()?.find_by_phone(phone)
     }
 
     /// Every contact, in key order. Holds them all in memory: for large tables use
     /// [`Workspace::for_each_contact`].
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let records = ["b", "c", "a"].map(|k| Record::new(k).into()).to_vec();
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, records))?;
+    /// let keys: Vec<String> = ws.contacts()?.into_iter().map(|c| c.key).collect();
+    /// assert_eq!(keys, ["a", "b", "c"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn contacts(&self) -> Result<Vec<Contact>, Error> {
         self.snapshot()?.contacts()
     }
@@ -356,11 +494,34 @@ impl Workspace {
     /// contacts were created; a rekey keeps a contact's place), from one consistent
     /// snapshot, streaming (memory does not grow with the table). Stops when `f`
     /// breaks.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # use std::ops::ControlFlow;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, vec![Record::new("b").into(), Record::new("a").into()]))?;
+    /// ws.bulk(&BulkRequest::new(Mode::Update, vec![Record::new("b").new_key("z").into()]))?;
+    /// let mut keys = Vec::new();
+    /// ws.for_each_contact(|c| { keys.push(c.key); ControlFlow::Continue(()) })?;
+    /// assert_eq!(keys, ["z", "a"]); // the renamed contact keeps its place
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn for_each_contact(&self, f: impl FnMut(Contact) -> ControlFlow<()>) -> Result<(), Error> {
         self.snapshot()?.for_each_contact(f)
     }
 
     /// Number of contacts.
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let records = (0..3).map(|i| Record::new(format!("k{i}")).into()).collect();
+    /// ws.bulk(&BulkRequest::new(Mode::Insert, records))?;
+    /// assert_eq!(ws.count()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn count(&self) -> Result<u64, Error> {
         self.snapshot()?.count()
     }
@@ -414,7 +575,8 @@ pub(crate) fn trigger_json(req: &BulkRequest) -> Result<Option<String>, Error> {
         .map_err(|e| Error::internal(format!("trigger not serializable: {e}")))
 }
 
-/// SHA-256 of the request without its `request_id`, as canonical JSON (R21).
+/// SHA-256 of the request without its `request_id`, as canonical JSON: a retry
+/// carrying the same `request_id` must have this same body.
 fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
     let mut body = req.clone();
     body.request_id = None;
