@@ -53,7 +53,10 @@ mod workspace;
 
 pub use campaign::{CAMPAIGN_NAME_MAX, Campaign, Member};
 pub use contact::Contact;
-pub use database::{BackupSummary, Builder, Database, Problem, WorkspaceInfo};
+pub use database::{
+    BackupSummary, Builder, CACHE_SIZE_BYTES_DEFAULT, Database, FEED_RETENTION_DAYS_DEFAULT,
+    Problem, REQUEST_ID_RETENTION_DAYS_DEFAULT, WorkspaceInfo,
+};
 pub use error::{BulkError, Error, OpenError, StorageError, WorkspaceError};
 pub use feed::{Consumer, Event, EventKind, FEED_CHUNK_DEFAULT};
 pub use job::{JOB_CHUNK_RECORDS_DEFAULT, JOB_RECORDS_MAX_DEFAULT, Job, JobState};
