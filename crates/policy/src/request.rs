@@ -495,7 +495,6 @@ impl NameScan<'_> {
     /// Resolves `raw` once; an unknown or read-only name ends the checks at once
     /// (nothing outranks it), a name that is not import-enabled is remembered and
     /// gives `None`.
-    #[inline]
     fn resolve(&mut self, raw: &str) -> Result<Option<FieldId>, RequestError> {
         if let Some(id) = self.names.get(raw) {
             return Ok(Some(*id));
