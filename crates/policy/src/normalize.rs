@@ -803,6 +803,38 @@ mod tests {
         check(Kind::Json, json!([deep]), Err(InvalidType));
     }
 
+    // R7: null and blank strings clear a column of every kind, before any check
+    // of the kind runs.
+    #[test]
+    fn blank_values_clear_every_kind() {
+        for kind in [
+            Kind::Key,
+            Kind::Text { chars_max: 1 },
+            Kind::Email,
+            Kind::Phone,
+            Kind::Status,
+            Kind::Bool,
+            Kind::Date,
+            Kind::Priority,
+            Kind::Integer,
+            Kind::Decimal,
+            Kind::Json,
+        ] {
+            for input in [json!(null), json!(""), json!(" \t\u{a0}\n")] {
+                check(kind, input, Ok(""));
+            }
+            let opts = ValueOptions {
+                date_format: DateFormat::parse("%d/%m/%Y").ok(),
+                ..ValueOptions::default()
+            };
+            assert_eq!(
+                normalize_with(kind, &json!("  "), &opts),
+                Ok(Normalized::Clear),
+                "{kind:?}"
+            );
+        }
+    }
+
     #[test]
     fn trim_is_str_trim() {
         for s in [
