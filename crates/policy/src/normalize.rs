@@ -3,6 +3,8 @@
 //! `null` and strings that are empty after trimming mean "clear" ([`Normalized::Clear`]);
 //! the caller decides what clearing means for the column (R7, `empty_values`).
 
+use std::borrow::Cow;
+
 use compact_str::CompactString;
 use serde_json::Value as Json;
 
@@ -185,9 +187,9 @@ fn type_name(v: &Json) -> &'static str {
 
 /// Text of a scalar input: strings as given, integers in decimal. Other types fail
 /// with `invalid_type`. Returns (text, was_a_string).
-fn scalar_text<'a>(v: &'a Json, what: &str) -> Result<(std::borrow::Cow<'a, str>, bool), Invalid> {
+fn scalar_text<'a>(v: &'a Json, what: &str) -> Result<(Cow<'a, str>, bool), Invalid> {
     match v {
-        Json::String(s) => Ok((std::borrow::Cow::Borrowed(s.as_str()), true)),
+        Json::String(s) => Ok((Cow::Borrowed(s.as_str()), true)),
         Json::Number(n) if n.is_i64() || n.is_u64() => Ok((n.to_string().into(), false)),
         other => Err(invalid(
             ErrorCode::InvalidType,
@@ -209,208 +211,266 @@ pub fn normalize_with(
     input: &Json,
     opts: &ValueOptions,
 ) -> Result<Normalized, Invalid> {
-    if input.is_null() {
-        return Ok(Normalized::Clear);
-    }
-    if let Json::String(s) = input
-        && trim(s).is_empty()
-    {
+    if is_clear(input) {
         return Ok(Normalized::Clear);
     }
     match kind {
-        Kind::Key => {
-            let (raw, was_str) = scalar_text(input, "a key")?;
-            let key = normalize_key(&raw)?;
-            let changed = was_str && key != raw;
-            Ok(Normalized::Set {
-                value: Value::Str(key.into()),
-                changed,
-            })
-        }
-        Kind::Text { chars_max } => {
-            let (raw, was_str) = match input {
-                Json::Number(n) => (std::borrow::Cow::Owned(n.to_string()), false),
-                _ => scalar_text(input, "a text value")?,
-            };
-            let t = trim(&raw);
-            let (chars, control) = chars_and_controls(t, Controls::Text);
-            if chars > chars_max as usize {
-                return Err(invalid(
-                    ErrorCode::TooLong,
-                    format!("{chars} characters, at most {chars_max} allowed"),
-                ));
-            }
-            if control {
-                return Err(invalid(
-                    ErrorCode::InvalidType,
-                    format!("text {} contains control characters", excerpt(t)),
-                ));
-            }
-            Ok(Normalized::Set {
-                changed: was_str && t.len() != raw.len(),
-                value: Value::Str(t.into()),
-            })
-        }
-        Kind::Email => {
-            let Json::String(raw) = input else {
-                return Err(invalid(
-                    ErrorCode::InvalidType,
-                    format!("email must be a string, got {}", type_name(input)),
-                ));
-            };
-            let email = normalize_email(raw)?;
-            Ok(Normalized::Set {
-                changed: email.as_str() != raw.as_str(),
-                value: Value::Str(email),
-            })
-        }
-        Kind::Phone => {
-            let (raw, was_str) = scalar_text(input, "a phone number")?;
-            let phone = normalize_phone_with(&raw, &opts.phone)?;
-            Ok(Normalized::Set {
-                changed: was_str && phone != raw,
-                value: Value::Str(phone),
-            })
-        }
-        Kind::Status => {
-            let Json::String(raw) = input else {
-                return Err(invalid(
-                    ErrorCode::InvalidEnum,
-                    format!("status must be \"A\" or \"P\", got {}", type_name(input)),
-                ));
-            };
-            let t = trim(raw);
-            let v = match t {
-                "A" | "a" => "A",
-                "P" | "p" => "P",
-                _ => {
-                    return Err(invalid(
-                        ErrorCode::InvalidEnum,
-                        format!("status must be \"A\" or \"P\", got {}", excerpt(t)),
-                    ));
-                }
-            };
-            Ok(Normalized::Set {
-                changed: v != raw,
-                value: Value::Str(CompactString::const_new(v)),
-            })
-        }
+        Kind::Key => key_value(input),
+        Kind::Text { chars_max } => text_value(input, chars_max),
+        Kind::Email => email_value(input),
+        Kind::Phone => phone_value(input, &opts.phone),
+        Kind::Status => status_value(input),
         Kind::Bool => normalize_bool(input).map(|b| Normalized::Set {
             value: Value::Bool(b),
             changed: false,
         }),
-        Kind::Date => {
-            let Json::String(raw) = input else {
-                return Err(invalid(
-                    ErrorCode::InvalidType,
-                    format!("a date must be a string, got {}", type_name(input)),
-                ));
-            };
-            let t = trim(raw);
-            match &opts.date_format {
-                None => {
-                    validate_date(t)?;
-                    Ok(Normalized::Set {
-                        changed: t.len() != raw.len(),
-                        value: Value::Str(t.into()),
-                    })
-                }
-                Some(format) => {
-                    let iso = format.read(t)?;
-                    Ok(Normalized::Set {
-                        changed: iso != *raw,
-                        value: Value::Str(iso.into()),
-                    })
-                }
-            }
+        Kind::Date => date_value(input, opts.date_format.as_ref()),
+        Kind::Priority => priority_value(input),
+        Kind::Integer => integer_value(input),
+        Kind::Decimal => decimal_value(input),
+        Kind::Json => json_value(input),
+    }
+}
+
+/// Whether `input` asks to clear the column: `null`, or a string that is empty
+/// after trimming. The per-kind steps below are only given other values.
+#[inline]
+fn is_clear(input: &Json) -> bool {
+    match input {
+        Json::Null => true,
+        Json::String(s) => trim(s).is_empty(),
+        _ => false,
+    }
+}
+
+/// A key column's value (R2): a string or an integer, trimmed, 1..=255 bytes, no
+/// control characters. `input` is not a clearing value.
+fn key_value(input: &Json) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    let (raw, was_str) = scalar_text(input, "a key")?;
+    let key = normalize_key(&raw)?;
+    let changed = was_str && key != raw;
+    Ok(Normalized::Set {
+        value: Value::Str(key.into()),
+        changed,
+    })
+}
+
+/// A text column's value: a string or a number, trimmed, at most `chars_max`
+/// characters, no control characters but tabs and line breaks. `input` is not a
+/// clearing value.
+fn text_value(input: &Json, chars_max: u32) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    let (raw, was_str) = match input {
+        Json::Number(n) => (Cow::Owned(n.to_string()), false),
+        _ => scalar_text(input, "a text value")?,
+    };
+    let t = trim(&raw);
+    let (chars, control) = chars_and_controls(t, Controls::Text);
+    if chars > chars_max as usize {
+        return Err(invalid(
+            ErrorCode::TooLong,
+            format!("{chars} characters, at most {chars_max} allowed"),
+        ));
+    }
+    if control {
+        return Err(invalid(
+            ErrorCode::InvalidType,
+            format!("text {} contains control characters", excerpt(t)),
+        ));
+    }
+    Ok(Normalized::Set {
+        changed: was_str && t.len() != raw.len(),
+        value: Value::Str(t.into()),
+    })
+}
+
+/// An email column's value (R2): a string, by [`normalize_email`]. `input` is not
+/// a clearing value.
+fn email_value(input: &Json) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    let Json::String(raw) = input else {
+        return Err(invalid(
+            ErrorCode::InvalidType,
+            format!("email must be a string, got {}", type_name(input)),
+        ));
+    };
+    let email = normalize_email(raw)?;
+    Ok(Normalized::Set {
+        changed: email.as_str() != raw.as_str(),
+        value: Value::Str(email),
+    })
+}
+
+/// A phone column's value (R2): a string or an integer, in E.164 form by the
+/// request's phone options. `input` is not a clearing value.
+fn phone_value(input: &Json, opts: &PhoneOptions) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    let (raw, was_str) = scalar_text(input, "a phone number")?;
+    let phone = normalize_phone_with(&raw, opts)?;
+    Ok(Normalized::Set {
+        changed: was_str && phone != raw,
+        value: Value::Str(phone),
+    })
+}
+
+/// A status column's value (R2): the string `A` or `P` in either case, stored in
+/// upper case. `input` is not a clearing value.
+fn status_value(input: &Json) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    let Json::String(raw) = input else {
+        return Err(invalid(
+            ErrorCode::InvalidEnum,
+            format!("status must be \"A\" or \"P\", got {}", type_name(input)),
+        ));
+    };
+    let t = trim(raw);
+    let v = match t {
+        "A" | "a" => "A",
+        "P" | "p" => "P",
+        _ => {
+            return Err(invalid(
+                ErrorCode::InvalidEnum,
+                format!("status must be \"A\" or \"P\", got {}", excerpt(t)),
+            ));
         }
-        Kind::Priority => {
-            let p = match input {
-                Json::Number(n) => n.as_i64().filter(|p| *p >= 0),
-                Json::String(s) => {
-                    let t = trim(s);
-                    if t.bytes().all(|b| b.is_ascii_digit()) {
-                        t.parse().ok()
-                    } else {
-                        None
-                    }
-                }
-                _ => None,
-            };
-            match p {
-                Some(p) => Ok(Normalized::Set {
-                    value: Value::Int(p),
-                    changed: false,
-                }),
-                None => Err(invalid(
-                    ErrorCode::InvalidPriority,
-                    format!("priority must be an integer ≥ 0, got {input}")
-                        .chars()
-                        .take(120)
-                        .collect::<String>(),
-                )),
-            }
-        }
-        Kind::Integer => {
-            let i = match input {
-                Json::Number(n) => n.as_i64(),
-                Json::String(s) => parse_int(trim(s)),
-                _ => None,
-            };
-            i.map(|i| Normalized::Set {
-                value: Value::Int(i),
-                changed: false,
-            })
-            .ok_or_else(|| {
-                invalid(
-                    ErrorCode::InvalidType,
-                    format!("expected a 64-bit integer, got {}", short_json(input)),
-                )
-            })
-        }
-        Kind::Decimal => {
-            let text = match input {
-                Json::Number(n) => Some(n.to_string()),
-                Json::String(s) => Some(trim(s).to_owned()),
-                _ => None,
-            };
-            text.as_deref()
-                .and_then(canonical_decimal)
-                .map(|d| Normalized::Set {
-                    value: Value::Decimal(d),
-                    changed: false,
-                })
-                .ok_or_else(|| {
-                    invalid(
-                        ErrorCode::InvalidType,
-                        format!("expected a decimal number, got {}", short_json(input)),
-                    )
-                })
-        }
-        Kind::Json => {
-            if json_depth(input) > JSON_DEPTH_MAX {
-                return Err(invalid(
-                    ErrorCode::InvalidType,
-                    format!("JSON nested deeper than {JSON_DEPTH_MAX} levels"),
-                ));
-            }
-            let text = serde_json::to_string(input)
-                .map_err(|e| invalid(ErrorCode::InvalidType, format!("not serializable: {e}")))?;
-            if text.len() > METADATA_BYTES_MAX {
-                return Err(invalid(
-                    ErrorCode::MetadataTooLarge,
-                    format!(
-                        "{} bytes serialized, at most {METADATA_BYTES_MAX} allowed",
-                        text.len()
-                    ),
-                ));
-            }
+    };
+    Ok(Normalized::Set {
+        changed: v != raw,
+        value: Value::Str(CompactString::const_new(v)),
+    })
+}
+
+/// A date column's value (R2): a string, `YYYY-MM-DD` or read by the request's
+/// `date_format`, stored as `YYYY-MM-DD`. `input` is not a clearing value.
+fn date_value(input: &Json, format: Option<&DateFormat>) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    let Json::String(raw) = input else {
+        return Err(invalid(
+            ErrorCode::InvalidType,
+            format!("a date must be a string, got {}", type_name(input)),
+        ));
+    };
+    let t = trim(raw);
+    match format {
+        None => {
+            validate_date(t)?;
             Ok(Normalized::Set {
-                value: Value::Json(text),
-                changed: false,
+                changed: t.len() != raw.len(),
+                value: Value::Str(t.into()),
+            })
+        }
+        Some(format) => {
+            let iso = format.read(t)?;
+            Ok(Normalized::Set {
+                changed: iso != *raw,
+                value: Value::Str(iso.into()),
             })
         }
     }
+}
+
+/// A priority column's value (R2): an integer ≥ 0, as a number or as a string of
+/// digits. `input` is not a clearing value.
+fn priority_value(input: &Json) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    let p = match input {
+        Json::Number(n) => n.as_i64().filter(|p| *p >= 0),
+        Json::String(s) => {
+            let t = trim(s);
+            if t.bytes().all(|b| b.is_ascii_digit()) {
+                t.parse().ok()
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    match p {
+        Some(p) => Ok(Normalized::Set {
+            value: Value::Int(p),
+            changed: false,
+        }),
+        None => Err(invalid(
+            ErrorCode::InvalidPriority,
+            format!("priority must be an integer ≥ 0, got {input}")
+                .chars()
+                .take(120)
+                .collect::<String>(),
+        )),
+    }
+}
+
+/// An integer column's value: a 64-bit integer, as a number or as a string.
+/// `input` is not a clearing value.
+fn integer_value(input: &Json) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    let i = match input {
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => parse_int(trim(s)),
+        _ => None,
+    };
+    i.map(|i| Normalized::Set {
+        value: Value::Int(i),
+        changed: false,
+    })
+    .ok_or_else(|| {
+        invalid(
+            ErrorCode::InvalidType,
+            format!("expected a 64-bit integer, got {}", short_json(input)),
+        )
+    })
+}
+
+/// A decimal column's value: a number or a string, in [`canonical_decimal`] form.
+/// `input` is not a clearing value.
+fn decimal_value(input: &Json) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    let text = match input {
+        Json::Number(n) => Some(n.to_string()),
+        Json::String(s) => Some(trim(s).to_owned()),
+        _ => None,
+    };
+    text.as_deref()
+        .and_then(canonical_decimal)
+        .map(|d| Normalized::Set {
+            value: Value::Decimal(d),
+            changed: false,
+        })
+        .ok_or_else(|| {
+            invalid(
+                ErrorCode::InvalidType,
+                format!("expected a decimal number, got {}", short_json(input)),
+            )
+        })
+}
+
+/// A JSON column's value (`metadata`): any value nested at most
+/// [`JSON_DEPTH_MAX`] deep, stored as canonical JSON text of at most
+/// [`METADATA_BYTES_MAX`] bytes. `input` is not a clearing value.
+fn json_value(input: &Json) -> Result<Normalized, Invalid> {
+    debug_assert!(!is_clear(input));
+    if json_depth(input) > JSON_DEPTH_MAX {
+        return Err(invalid(
+            ErrorCode::InvalidType,
+            format!("JSON nested deeper than {JSON_DEPTH_MAX} levels"),
+        ));
+    }
+    let text = serde_json::to_string(input)
+        .map_err(|e| invalid(ErrorCode::InvalidType, format!("not serializable: {e}")))?;
+    if text.len() > METADATA_BYTES_MAX {
+        return Err(invalid(
+            ErrorCode::MetadataTooLarge,
+            format!(
+                "{} bytes serialized, at most {METADATA_BYTES_MAX} allowed",
+                text.len()
+            ),
+        ));
+    }
+    Ok(Normalized::Set {
+        value: Value::Json(text),
+        changed: false,
+    })
 }
 
 /// Deepest nesting of arrays and objects in `v`, computed without recursion so a
@@ -741,6 +801,38 @@ mod tests {
             Ok(&serde_json::to_string(&deep).unwrap_or_default()),
         );
         check(Kind::Json, json!([deep]), Err(InvalidType));
+    }
+
+    // R7: null and blank strings clear a column of every kind, before any check
+    // of the kind runs.
+    #[test]
+    fn blank_values_clear_every_kind() {
+        for kind in [
+            Kind::Key,
+            Kind::Text { chars_max: 1 },
+            Kind::Email,
+            Kind::Phone,
+            Kind::Status,
+            Kind::Bool,
+            Kind::Date,
+            Kind::Priority,
+            Kind::Integer,
+            Kind::Decimal,
+            Kind::Json,
+        ] {
+            for input in [json!(null), json!(""), json!(" \t\u{a0}\n")] {
+                check(kind, input, Ok(""));
+            }
+            let opts = ValueOptions {
+                date_format: DateFormat::parse("%d/%m/%Y").ok(),
+                ..ValueOptions::default()
+            };
+            assert_eq!(
+                normalize_with(kind, &json!("  "), &opts),
+                Ok(Normalized::Clear),
+                "{kind:?}"
+            );
+        }
     }
 
     #[test]

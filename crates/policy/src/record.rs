@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use crate::column::{Catalog, ColumnDef, FieldId};
 use crate::contact::Value;
-use crate::normalize::{Normalized, normalize_with, normalized_message};
+use crate::normalize::{Invalid, Normalized, normalize_with, normalized_message};
 use crate::report::{ErrorCode, RecordError, Warning, WarningCode};
 use crate::request::{EmptyValues, Prepared};
 
@@ -100,6 +100,7 @@ impl NameCache {
         let id = prepared.names.get(raw).copied();
         // Names are resolved in record order, so every position before `i` is held
         // and a missing slot `i` is the next one.
+        debug_assert!(i <= self.names.len());
         match self.names.get_mut(i) {
             Some(slot) => {
                 slot.0.clear();
@@ -133,13 +134,7 @@ pub fn normalize_record_with(
         return out;
     };
     out.inputs.reserve_exact(obj.len());
-    let mut key_seen = false;
-    let mut problems: Vec<(FieldId, Cow<'static, str>, ErrorCode, String)> = Vec::new();
-    // Columns whose text normalization changed, without a list per record: the
-    // predefined ones (ids 0..16) as bits, so they come out in id order; custom ones
-    // (ids from 256) in a list, sorted at the end.
-    let mut normalized_predefined: u16 = 0;
-    let mut normalized_custom: Vec<&ColumnDef> = Vec::new();
+    let mut scan = Scan::default();
     for (i, (raw, input)) in obj.iter().enumerate() {
         let Some(col) = cache
             .resolve(i, raw, prepared)
@@ -148,54 +143,122 @@ pub fn normalize_record_with(
             continue;
         };
         match normalize_with(col.kind, input, &prepared.values) {
-            Ok(Normalized::Set { value, changed }) => {
-                if changed {
-                    match 1u16.checked_shl(u32::from(col.id.0)) {
-                        Some(bit) if !col.custom => normalized_predefined |= bit,
-                        _ => normalized_custom.push(col),
-                    }
-                }
-                match col.id {
-                    FieldId::CONTACT_KEY => {
-                        key_seen = true;
-                        if let Value::Str(k) = value {
-                            out.key = Some(k.into_string());
-                        }
-                    }
-                    FieldId::NEW_CONTACT_KEY => {
-                        if let Value::Str(k) = value {
-                            out.new_key = Some(k.into_string());
-                        }
-                    }
-                    id => out.inputs.push((id, FieldInput::Set(value))),
+            Ok(Normalized::Set { value, changed }) => scan.set(&mut out, col, value, changed),
+            Ok(Normalized::Clear) => scan.clear(&mut out, col, prepared.empty_values),
+            Err(e) => scan.fail(col, e),
+        }
+    }
+    out.inputs.sort_by_key(|(id, _)| *id);
+    let Scan {
+        key_seen,
+        problems,
+        normalized_predefined,
+        normalized_custom,
+    } = scan;
+    out.errors = record_errors(index, out.key.as_deref(), key_seen, problems);
+    out.warnings = normalized_warnings(
+        index,
+        out.key.as_deref(),
+        normalized_predefined,
+        normalized_custom,
+        catalog,
+    );
+    out
+}
+
+/// A problem of one column of a record: its id, its name, the code and the message.
+type Problem = (FieldId, Cow<'static, str>, ErrorCode, String);
+
+/// What the scan of one record's columns has found besides its inputs.
+#[derive(Default)]
+struct Scan<'c> {
+    /// Whether the record names `contact_key` (valid or not).
+    key_seen: bool,
+    /// The record's problems, as found.
+    problems: Vec<Problem>,
+    /// Columns whose text normalization changed, without a list per record: the
+    /// predefined ones (ids 0..16) as bits, so they come out in id order…
+    normalized_predefined: u16,
+    /// …custom ones (ids from 256) in a list, sorted at the end.
+    normalized_custom: Vec<&'c ColumnDef>,
+}
+
+impl<'c> Scan<'c> {
+    /// Takes a value to store for `col`; `changed` when normalization changed it.
+    #[inline]
+    fn set(&mut self, out: &mut NormalizedRecord, col: &'c ColumnDef, value: Value, changed: bool) {
+        if changed {
+            self.note_normalized(col);
+        }
+        match col.id {
+            FieldId::CONTACT_KEY => {
+                self.key_seen = true;
+                if let Value::Str(k) = value {
+                    out.key = Some(k.into_string());
                 }
             }
-            Ok(Normalized::Clear) => match col.id {
-                FieldId::CONTACT_KEY => {
-                    key_seen = true;
-                    problems.push((
-                        col.id,
-                        col.label(),
-                        ErrorCode::MissingKey,
-                        "contact_key is empty".to_owned(),
-                    ));
+            FieldId::NEW_CONTACT_KEY => {
+                if let Value::Str(k) = value {
+                    out.new_key = Some(k.into_string());
                 }
-                // An empty new_contact_key asks for no rename.
-                FieldId::NEW_CONTACT_KEY => {}
-                id => {
-                    if prepared.empty_values == EmptyValues::Clear {
-                        out.inputs.push((id, FieldInput::Clear));
-                    }
+            }
+            id => out.inputs.push((id, FieldInput::Set(value))),
+        }
+    }
+
+    /// Remembers that normalization changed `col`'s value (a `value_normalized`
+    /// warning).
+    #[inline]
+    fn note_normalized(&mut self, col: &'c ColumnDef) {
+        // Custom ids come after every predefined one, so the custom list follows
+        // the bits in id order.
+        debug_assert_eq!(col.custom, col.id.0 >= FieldId::CUSTOM_FIRST);
+        match 1u16.checked_shl(u32::from(col.id.0)) {
+            Some(bit) if !col.custom => self.normalized_predefined |= bit,
+            _ => self.normalized_custom.push(col),
+        }
+    }
+
+    /// Takes a `null` or empty value for `col` (R7, `empty_values`).
+    #[inline]
+    fn clear(&mut self, out: &mut NormalizedRecord, col: &ColumnDef, empty: EmptyValues) {
+        match col.id {
+            FieldId::CONTACT_KEY => {
+                self.key_seen = true;
+                self.problems.push((
+                    col.id,
+                    col.label(),
+                    ErrorCode::MissingKey,
+                    "contact_key is empty".to_owned(),
+                ));
+            }
+            // An empty new_contact_key asks for no rename.
+            FieldId::NEW_CONTACT_KEY => {}
+            id => {
+                if empty == EmptyValues::Clear {
+                    out.inputs.push((id, FieldInput::Clear));
                 }
-            },
-            Err(e) => {
-                if col.id == FieldId::CONTACT_KEY {
-                    key_seen = true;
-                }
-                problems.push((col.id, col.label(), e.code, e.message));
             }
         }
     }
+
+    /// Takes an invalid value for `col`.
+    fn fail(&mut self, col: &ColumnDef, e: Invalid) {
+        if col.id == FieldId::CONTACT_KEY {
+            self.key_seen = true;
+        }
+        self.problems.push((col.id, col.label(), e.code, e.message));
+    }
+}
+
+/// A record's errors: its `problems`, and `missing_key` when it never named
+/// `contact_key` (`key_seen` false), in a stable order: by column id, then as found.
+fn record_errors(
+    index: u32,
+    key: Option<&str>,
+    key_seen: bool,
+    mut problems: Vec<Problem>,
+) -> Vec<RecordError> {
     if !key_seen {
         problems.push((
             FieldId::CONTACT_KEY,
@@ -204,38 +267,47 @@ pub fn normalize_record_with(
             "the record has no contact_key".to_owned(),
         ));
     }
-    out.inputs.sort_by_key(|(id, _)| *id);
-    // Stable order of problems: by column id, then as found.
     problems.sort_by_key(|(id, _, _, _)| *id);
-    out.errors = problems
+    problems
         .into_iter()
         .map(|(_, column, code, message)| RecordError {
             index,
-            key: out.key.clone(),
+            key: key.map(str::to_owned),
             column: Some(column),
             code,
             message,
             candidates: Vec::new(),
             duplicate_of: None,
         })
-        .collect();
-    normalized_custom.sort_by_key(|c| c.id);
+        .collect()
+}
+
+/// The `value_normalized` warnings of a record: the predefined columns of the bit
+/// set `predefined` in id order, then the `custom` ones in id order.
+fn normalized_warnings(
+    index: u32,
+    key: Option<&str>,
+    predefined: u16,
+    mut custom: Vec<&ColumnDef>,
+    catalog: &Catalog,
+) -> Vec<Warning> {
+    custom.sort_by_key(|c| c.id);
+    let count = predefined.count_ones() as usize + custom.len();
     let predefined = (0..u16::BITS)
-        .filter(|b| normalized_predefined & (1 << b) != 0)
+        .filter(|b| predefined & (1 << b) != 0)
         .filter_map(|b| catalog.by_id(FieldId(u16::try_from(b).unwrap_or(u16::MAX))));
-    let count = normalized_predefined.count_ones() as usize + normalized_custom.len();
-    out.warnings = Vec::with_capacity(count);
-    for col in predefined.chain(normalized_custom) {
-        out.warnings.push(Warning {
+    let mut warnings = Vec::with_capacity(count);
+    for col in predefined.chain(custom) {
+        warnings.push(Warning {
             index,
-            key: out.key.clone(),
+            key: key.map(str::to_owned),
             column: Some(col.label()),
             code: WarningCode::ValueNormalized,
             message: Cow::Borrowed(normalized_message(col.kind)),
             duplicate_of: None,
         });
     }
-    out
+    warnings
 }
 
 #[cfg(test)]

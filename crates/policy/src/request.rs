@@ -426,6 +426,44 @@ pub fn prepare(
     catalog: &Catalog,
     limits: &Limits,
 ) -> Result<Prepared, RequestError> {
+    check_count_and_id(req, limits)?;
+    let values = value_options(req)?;
+    let mut scan = NameScan {
+        catalog,
+        mode: req.mode,
+        names: AHashMap::new(),
+        checks: Checks::default(),
+    };
+    let listed = match &req.columns {
+        Some(cols) => Some(scan.listed_columns(cols)?),
+        None => None,
+    };
+    scan.records(&req.records, listed.as_deref())?;
+    if let Some(t) = &req.trigger
+        && let Err(e) = t.check()
+    {
+        scan.checks.note(Rank::Trigger, || e);
+    }
+    if let Some(e) = scan.checks.first() {
+        return Err(e);
+    }
+    Ok(Prepared {
+        mode: req.mode,
+        match_on: req.match_on,
+        on_invalid: req.on_invalid,
+        on_duplicate: req.on_duplicate,
+        empty_values: req.empty_values,
+        values,
+        names: scan.names,
+        campaign_required: Vec::new(),
+        list_reached: false,
+    })
+}
+
+/// The checks that outrank every other: at least one record and at most
+/// `records_max`, then a `request_id` of 1..=[`REQUEST_ID_BYTES_MAX`] bytes without
+/// control characters.
+fn check_count_and_id(req: &BulkRequest, limits: &Limits) -> Result<(), RequestError> {
     if req.records.is_empty() {
         return Err(RequestError::NoRecords);
     }
@@ -440,78 +478,121 @@ pub fn prepare(
     {
         return Err(RequestError::InvalidRequestId);
     }
-    let values = value_options(req)?;
-    let mut checks = Checks::default();
-    let mut names: AHashMap<String, FieldId> = AHashMap::new();
-    // Resolves `raw` once; an unknown or read-only name ends the checks at once
-    // (nothing outranks it), a name that is not import-enabled is remembered.
-    let mut resolve_name =
-        |raw: &str, checks: &mut Checks| -> Result<Option<FieldId>, RequestError> {
-            if let Some(id) = names.get(raw) {
-                return Ok(Some(*id));
+    Ok(())
+}
+
+/// The scan of a request's column names (in `columns`, then in every record): each
+/// distinct name resolved once, and the first problem of each [`Rank`].
+struct NameScan<'c> {
+    catalog: &'c Catalog,
+    mode: Mode,
+    /// Raw name → column id, for every import-enabled name met so far.
+    names: AHashMap<String, FieldId>,
+    checks: Checks,
+}
+
+impl NameScan<'_> {
+    /// Resolves `raw` once; an unknown or read-only name ends the checks at once
+    /// (nothing outranks it), a name that is not import-enabled is remembered and
+    /// gives `None`.
+    fn resolve(&mut self, raw: &str) -> Result<Option<FieldId>, RequestError> {
+        if let Some(id) = self.names.get(raw) {
+            return Ok(Some(*id));
+        }
+        match self.catalog.resolve(raw) {
+            Ok(col) if col.import_enabled => {
+                self.names.insert(raw.to_owned(), col.id);
+                Ok(Some(col.id))
             }
-            match catalog.resolve(raw) {
-                Ok(col) if col.import_enabled => {
-                    names.insert(raw.to_owned(), col.id);
-                    Ok(Some(col.id))
-                }
-                Ok(col) => {
-                    checks.note(Rank::NotImportEnabled, || {
-                        RequestError::ColumnNotImportEnabled {
-                            name: col.name.clone(),
-                        }
-                    });
-                    Ok(None)
-                }
-                Err(ResolveError::ReadOnly) => Err(RequestError::ReadOnlyColumn {
-                    name: raw.to_owned(),
-                }),
-                Err(ResolveError::Unknown) => Err(RequestError::UnknownColumn {
-                    name: raw.to_owned(),
-                }),
+            Ok(col) => {
+                self.checks.note(Rank::NotImportEnabled, || {
+                    RequestError::ColumnNotImportEnabled {
+                        name: col.name.clone(),
+                    }
+                });
+                Ok(None)
             }
-        };
-    let listed: Option<Vec<FieldId>> = match &req.columns {
-        Some(cols) => {
-            let mut ids = vec![FieldId::CONTACT_KEY];
-            let mut key_named = false;
-            for raw in cols {
-                let Some(id) = resolve_name(raw, &mut checks)? else {
-                    continue;
-                };
-                let twice = if id == FieldId::CONTACT_KEY {
-                    // contact_key is implied; naming it is harmless, naming it twice is not.
-                    std::mem::replace(&mut key_named, true)
-                } else if ids.contains(&id) {
-                    true
-                } else {
-                    ids.push(id);
-                    false
-                };
-                if twice {
-                    checks.note(Rank::Twice, || RequestError::ColumnListedTwice {
+            Err(ResolveError::ReadOnly) => Err(RequestError::ReadOnlyColumn {
+                name: raw.to_owned(),
+            }),
+            Err(ResolveError::Unknown) => Err(RequestError::UnknownColumn {
+                name: raw.to_owned(),
+            }),
+        }
+    }
+
+    /// Notes `new_contact_key` outside `update` mode.
+    #[inline]
+    fn check_new_key(&mut self, id: FieldId) {
+        if id == FieldId::NEW_CONTACT_KEY && self.mode != Mode::Update {
+            let mode = self.mode;
+            self.checks
+                .note(Rank::NewKey, || RequestError::NewKeyNotAllowed { mode });
+        }
+    }
+
+    /// The ids of the request's `columns` list, `contact_key` (implied) first.
+    fn listed_columns(&mut self, cols: &[String]) -> Result<Vec<FieldId>, RequestError> {
+        let mut ids = vec![FieldId::CONTACT_KEY];
+        let mut key_named = false;
+        for raw in cols {
+            let Some(id) = self.resolve(raw)? else {
+                continue;
+            };
+            let twice = if id == FieldId::CONTACT_KEY {
+                // contact_key is implied; naming it is harmless, naming it twice is not.
+                std::mem::replace(&mut key_named, true)
+            } else if ids.contains(&id) {
+                true
+            } else {
+                ids.push(id);
+                false
+            };
+            if twice {
+                let catalog = self.catalog;
+                self.checks
+                    .note(Rank::Twice, || RequestError::ColumnListedTwice {
                         name: column_name(catalog, id),
                     });
-                }
-                if id == FieldId::NEW_CONTACT_KEY && req.mode != Mode::Update {
-                    checks.note(Rank::NewKey, || RequestError::NewKeyNotAllowed {
-                        mode: req.mode,
-                    });
-                }
             }
-            Some(ids)
+            self.check_new_key(id);
         }
-        None => None,
-    };
-    let mut seen: Vec<FieldId> = Vec::new();
-    for (index, record) in req.records.iter().enumerate() {
-        let Json::Object(obj) = record else {
-            checks.note(Rank::NotObject, || RequestError::RecordNotObject { index });
-            continue;
-        };
-        seen.clear();
+        Ok(ids)
+    }
+
+    /// Checks every record's column names, in input order, against `listed` (the
+    /// request's `columns`, when it gives them).
+    fn records(
+        &mut self,
+        records: &[Json],
+        listed: Option<&[FieldId]>,
+    ) -> Result<(), RequestError> {
+        // The columns of the record being checked, reused from record to record.
+        let mut seen: Vec<FieldId> = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            let Json::Object(obj) = record else {
+                self.checks
+                    .note(Rank::NotObject, || RequestError::RecordNotObject { index });
+                continue;
+            };
+            seen.clear();
+            self.record(index, obj, listed, &mut seen)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the column names of the record at `index`; `seen` comes empty and
+    /// leaves with the record's column ids.
+    fn record(
+        &mut self,
+        index: usize,
+        obj: &serde_json::Map<String, Json>,
+        listed: Option<&[FieldId]>,
+        seen: &mut Vec<FieldId>,
+    ) -> Result<(), RequestError> {
+        debug_assert!(seen.is_empty());
         for (raw, value) in obj {
-            let Some(id) = resolve_name(raw, &mut checks)? else {
+            let Some(id) = self.resolve(raw)? else {
                 continue;
             };
             // A null new_contact_key is an absent one, in every mode: no check
@@ -519,47 +600,28 @@ pub fn prepare(
             if id == FieldId::NEW_CONTACT_KEY && value.is_null() {
                 continue;
             }
-            if id == FieldId::NEW_CONTACT_KEY && req.mode != Mode::Update {
-                checks.note(Rank::NewKey, || RequestError::NewKeyNotAllowed {
-                    mode: req.mode,
-                });
-            }
-            if let Some(ids) = &listed
+            self.check_new_key(id);
+            if let Some(ids) = listed
                 && !ids.contains(&id)
             {
-                checks.note(Rank::NotInList, || RequestError::ColumnNotInList {
-                    index,
-                    name: raw.clone(),
-                });
+                self.checks
+                    .note(Rank::NotInList, || RequestError::ColumnNotInList {
+                        index,
+                        name: raw.clone(),
+                    });
             }
             if seen.contains(&id) {
-                checks.note(Rank::Twice, || RequestError::RecordColumnTwice {
-                    index,
-                    name: column_name(catalog, id),
-                });
+                let catalog = self.catalog;
+                self.checks
+                    .note(Rank::Twice, || RequestError::RecordColumnTwice {
+                        index,
+                        name: column_name(catalog, id),
+                    });
             }
             seen.push(id);
         }
+        Ok(())
     }
-    if let Some(t) = &req.trigger
-        && let Err(e) = t.check()
-    {
-        checks.note(Rank::Trigger, || e);
-    }
-    if let Some(e) = checks.first() {
-        return Err(e);
-    }
-    Ok(Prepared {
-        mode: req.mode,
-        match_on: req.match_on,
-        on_invalid: req.on_invalid,
-        on_duplicate: req.on_duplicate,
-        empty_values: req.empty_values,
-        values,
-        names,
-        campaign_required: Vec::new(),
-        list_reached: false,
-    })
 }
 
 /// The request's value options, checked: a region code with a known numbering

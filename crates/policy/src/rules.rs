@@ -39,13 +39,39 @@ pub fn merge_fields(
     rec: &NormalizedRecord,
     catalog: &Catalog,
 ) -> Result<Fields, Vec<MissingRequired>> {
+    let mut missing = Vec::new();
+    let mut fields = merge_inputs(existing, rec, catalog, &mut missing);
+    match existing {
+        None => {
+            insert_defaults(&mut fields);
+            missing_on_insert(&fields, catalog, &mut missing);
+        }
+        Some(old) => reset_changed_statuses(&mut fields, old, rec),
+    }
+    if missing.is_empty() {
+        Ok(fields)
+    } else {
+        Err(missing)
+    }
+}
+
+/// The stored fields with the record's inputs applied, each input replacing the
+/// column's stored value; a required custom column the record clears goes to
+/// `missing`.
+fn merge_inputs(
+    existing: Option<&Fields>,
+    rec: &NormalizedRecord,
+    catalog: &Catalog,
+    missing: &mut Vec<MissingRequired>,
+) -> Fields {
     // One merge of two lists sorted by column id (the stored fields and the
     // record's inputs), with room for the defaults and statuses set below, so that no
     // `set` reallocates.
     let old = existing.map_or(&[][..], Fields::as_slice);
+    debug_assert!(old.is_sorted_by(|a, b| a.0 < b.0));
+    debug_assert!(rec.inputs.is_sorted_by(|a, b| a.0 <= b.0));
     let mut merged: Vec<(FieldId, Value)> = Vec::with_capacity(old.len() + rec.inputs.len() + 4);
     let mut old = old.iter().peekable();
-    let mut missing = Vec::new();
     for (id, input) in &rec.inputs {
         while let Some((kept, v)) = old.next_if(|(o, _)| o < id) {
             merged.push((*kept, v.clone()));
@@ -71,48 +97,52 @@ pub fn merge_fields(
         }
     }
     merged.extend(old.cloned());
-    let mut fields = Fields::from_sorted_pairs(merged);
-    match existing {
-        None => {
-            for id in [FieldId::STATUS, FieldId::PRIORITY] {
-                if !fields.contains(id)
-                    && let Some(d) = default_value(id)
-                {
-                    fields.set(id, d);
-                }
-            }
-            for (value, status) in [
-                (FieldId::EMAIL, FieldId::EMAIL_STATUS),
-                (FieldId::GSM, FieldId::GSM_STATUS),
-            ] {
-                if fields.contains(value) && !fields.contains(status) {
-                    fields.set(status, Value::Str(CompactString::const_new("A")));
-                }
-            }
-            for col in catalog.required_custom() {
-                if !fields.contains(col.id) && !missing.iter().any(|m| m.column == col.name) {
-                    missing.push(MissingRequired {
-                        column: col.label(),
-                    });
-                }
-            }
-        }
-        Some(old) => {
-            for (value, status) in [
-                (FieldId::EMAIL, FieldId::EMAIL_STATUS),
-                (FieldId::GSM, FieldId::GSM_STATUS),
-            ] {
-                let new = fields.get(value);
-                if new.is_some() && new != old.get(value) && rec.input(status).is_none() {
-                    fields.set(status, Value::Str(CompactString::const_new("A")));
-                }
-            }
+    Fields::from_sorted_pairs(merged)
+}
+
+/// The value and status column pairs of R12: a new email (gsm) sets its status.
+const STATUS_OF: [(FieldId, FieldId); 2] = [
+    (FieldId::EMAIL, FieldId::EMAIL_STATUS),
+    (FieldId::GSM, FieldId::GSM_STATUS),
+];
+
+/// On insert: `status` and `priority` take their defaults when unset, and
+/// `email_status` (`gsm_status`) is `A` when an email (gsm) is set without one.
+fn insert_defaults(fields: &mut Fields) {
+    for id in [FieldId::STATUS, FieldId::PRIORITY] {
+        if !fields.contains(id)
+            && let Some(d) = default_value(id)
+        {
+            fields.set(id, d);
         }
     }
-    if missing.is_empty() {
-        Ok(fields)
-    } else {
-        Err(missing)
+    for (value, status) in STATUS_OF {
+        if fields.contains(value) && !fields.contains(status) {
+            fields.set(status, Value::Str(CompactString::const_new("A")));
+        }
+    }
+}
+
+/// On insert: every required custom column left without a value goes to `missing`,
+/// once.
+fn missing_on_insert(fields: &Fields, catalog: &Catalog, missing: &mut Vec<MissingRequired>) {
+    for col in catalog.required_custom() {
+        if !fields.contains(col.id) && !missing.iter().any(|m| m.column == col.name) {
+            missing.push(MissingRequired {
+                column: col.label(),
+            });
+        }
+    }
+}
+
+/// On update (R12): a changed non-empty email (gsm) sets `email_status`
+/// (`gsm_status`) to `A`, unless the record gives that status itself.
+fn reset_changed_statuses(fields: &mut Fields, old: &Fields, rec: &NormalizedRecord) {
+    for (value, status) in STATUS_OF {
+        let new = fields.get(value);
+        if new.is_some() && new != old.get(value) && rec.input(status).is_none() {
+            fields.set(status, Value::Str(CompactString::const_new("A")));
+        }
     }
 }
 
