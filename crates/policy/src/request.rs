@@ -319,12 +319,6 @@ pub enum RequestError {
         /// The id.
         request_id: String,
     },
-    /// The workspace does not exist (R1).
-    #[error("no workspace {name:?}")]
-    NoSuchWorkspace {
-        /// Slug or UUID as given.
-        name: String,
-    },
     /// A trigger with both `call` and `workflow`.
     #[error("a request triggers either calls or a workflow, not both")]
     ConflictingTrigger,
@@ -376,7 +370,6 @@ impl RequestError {
             RequestError::RecordNotObject { .. } => "record_not_object",
             RequestError::InvalidRequestId => "invalid_request_id",
             RequestError::RequestIdReused { .. } => "request_id_reused",
-            RequestError::NoSuchWorkspace { .. } => "no_such_workspace",
             RequestError::ConflictingTrigger => "conflicting_trigger",
             RequestError::InvalidTrigger { .. } => "invalid_trigger",
             RequestError::NoSuchCampaign { .. } => "no_such_campaign",
