@@ -24,7 +24,6 @@ pub const COLUMNS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("columns
 pub const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts");
 /// `identifiers`: ws ‖ contact key or alias → id (tiered).
 pub const IDENTIFIERS: Tiered<u64> = Tiered {
-    name: "identifiers",
     base: TableDefinition::new("identifiers"),
     frozen: TableDefinition::new("identifiers_frozen"),
     mid: TableDefinition::new("identifiers_mid"),
@@ -32,7 +31,6 @@ pub const IDENTIFIERS: Tiered<u64> = Tiered {
 };
 /// `email_index`: ws ‖ value_hash(email) ‖ id → () (tiered).
 pub const EMAIL_INDEX: Tiered<()> = Tiered {
-    name: "email_index",
     base: TableDefinition::new("email_index"),
     frozen: TableDefinition::new("email_index_frozen"),
     mid: TableDefinition::new("email_index_mid"),
@@ -40,7 +38,6 @@ pub const EMAIL_INDEX: Tiered<()> = Tiered {
 };
 /// `phone_index`: ws ‖ value_hash(gsm) ‖ id → () (tiered).
 pub const PHONE_INDEX: Tiered<()> = Tiered {
-    name: "phone_index",
     base: TableDefinition::new("phone_index"),
     frozen: TableDefinition::new("phone_index_frozen"),
     mid: TableDefinition::new("phone_index_mid"),
