@@ -2,7 +2,7 @@
 //! can name, fetched in three queries, answered from memory.
 
 use ahash::{AHashMap, AHashSet};
-use contactdb_merge::Lookup;
+use contactdb_merge::{Lookup, Stored};
 use contactdb_policy::record::normalize_record;
 use contactdb_policy::{BulkRequest, Catalog, Contact, Prepared};
 use postgres::Client;
@@ -130,8 +130,8 @@ impl PgLookup {
                     &[&w, &ids],
                 )?;
                 for row in &rows {
-                    let c = rows::contact(row, 0)?;
-                    out.contacts.insert(c.stored_id.unwrap_or_default(), c);
+                    let (id, c) = rows::contact_with_id(row, 0)?;
+                    out.contacts.insert(id, c);
                 }
             }
             for (ident, id) in pairs {
@@ -181,8 +181,7 @@ impl PgLookup {
             }
             for row in &rows {
                 let value: String = row.try_get(0)?;
-                let c = rows::contact(row, 1)?;
-                let id = c.stored_id.unwrap_or_default();
+                let (id, c) = rows::contact_with_id(row, 1)?;
                 map.entry(value).or_default().push(id);
                 out.contacts.entry(id).or_insert(c);
             }
@@ -207,10 +206,16 @@ impl PgLookup {
         self.contacts.is_empty()
     }
 
-    fn contacts_of(&self, ids: &[u64]) -> Vec<Contact> {
-        ids.iter()
-            .filter_map(|id| self.contacts.get(id).cloned())
-            .collect()
+    /// The contact with internal id `id`, if fetched.
+    fn stored(&self, id: u64) -> Option<Stored> {
+        self.contacts.get(&id).map(|c| Stored {
+            id: Some(id),
+            contact: c.clone(),
+        })
+    }
+
+    fn contacts_of(&self, ids: &[u64]) -> Vec<Stored> {
+        ids.iter().filter_map(|id| self.stored(*id)).collect()
     }
 
     fn by_value(
@@ -218,7 +223,7 @@ impl PgLookup {
         map: &AHashMap<String, Vec<u64>>,
         what: &'static str,
         value: &str,
-    ) -> Result<Vec<Contact>, Error> {
+    ) -> Result<Vec<Stored>, Error> {
         match map.get(value) {
             Some(ids) => Ok(self.contacts_of(ids)),
             None => Err(not_prefetched(what, value)),
@@ -237,9 +242,9 @@ fn not_prefetched(what: &'static str, value: &str) -> Error {
 impl Lookup for PgLookup {
     type Error = Error;
 
-    fn by_identifier(&self, id: &str) -> Result<Option<Contact>, Error> {
+    fn by_identifier(&self, id: &str) -> Result<Option<Stored>, Error> {
         match self.idents.get(id) {
-            Some(Some(cid)) => Ok(self.contacts.get(cid).cloned()),
+            Some(Some(cid)) => Ok(self.stored(*cid)),
             Some(None) => Ok(None),
             None => Err(not_prefetched("identifier", id)),
         }
@@ -249,7 +254,7 @@ impl Lookup for PgLookup {
         Ok(self
             .contacts_by_email(email)?
             .into_iter()
-            .map(|c| c.key)
+            .map(|s| s.contact.key)
             .collect())
     }
 
@@ -257,15 +262,15 @@ impl Lookup for PgLookup {
         Ok(self
             .contacts_by_phone(gsm)?
             .into_iter()
-            .map(|c| c.key)
+            .map(|s| s.contact.key)
             .collect())
     }
 
-    fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, Error> {
+    fn contacts_by_email(&self, email: &str) -> Result<Vec<Stored>, Error> {
         self.by_value(&self.emails, "email", email)
     }
 
-    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, Error> {
+    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Stored>, Error> {
         self.by_value(&self.phones, "phone", gsm)
     }
 }

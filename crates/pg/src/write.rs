@@ -1,7 +1,7 @@
 //! [`PgWrite`]: the write transaction of one workspace, under its writer lock.
 
 use ahash::AHashMap;
-use contactdb_merge::ContactWrite;
+use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use postgres::Client;
@@ -141,7 +141,7 @@ impl PgWrite {
     /// `DELETE … = ANY`, the new ones in one `COPY` + `INSERT … SELECT`. Removals
     /// come before insertions, so renames, chains and swaps within one call are
     /// safe. New contacts get the workspace's next internal ids in the order of
-    /// `writes`; a `before` contact's id is its [`Contact::stored_id`] (set by
+    /// `writes`; a `before` contact's id is its [`Stored::id`] (set by
     /// [`PgLookup`]), else looked up by its key. Returns each write's internal id,
     /// in the order of `writes`.
     pub fn apply(&mut self, writes: &[ContactWrite]) -> Result<Vec<u64>, Error> {
@@ -155,7 +155,7 @@ impl PgWrite {
         let mut puts: Vec<(&str, i64)> = Vec::new();
         for (cw, &id) in writes.iter().zip(&ids) {
             let a = &cw.after;
-            let b = cw.before.as_ref();
+            let b = cw.before.as_ref().map(|b| &b.contact);
             let key_changed = b.is_some_and(|b| b.key != a.key);
             if let Some(b) = b {
                 if key_changed {
@@ -271,8 +271,8 @@ impl PgWrite {
         let wanted: Vec<&str> = writes
             .iter()
             .filter_map(|cw| cw.before.as_ref())
-            .filter(|b| check || b.stored_id.is_none())
-            .map(|b| b.key.as_str())
+            .filter(|b| check || b.id.is_none())
+            .map(|b| b.contact.key.as_str())
             .collect();
         let c = self.client()?;
         let mut found: AHashMap<String, i64> = AHashMap::with_capacity(wanted.len());
@@ -307,9 +307,12 @@ impl PgWrite {
         let mut ids = Vec::with_capacity(writes.len());
         for cw in writes {
             let id = match &cw.before {
-                Some(b) => {
+                Some(Stored {
+                    id: hint,
+                    contact: b,
+                }) => {
                     let by_key = found.get(&b.key).copied();
-                    match (b.stored_id, by_key) {
+                    match (*hint, by_key) {
                         (Some(hint), Some(id)) if signed(hint)? != id => {
                             return Err(Error::damaged(
                                 "identifiers",

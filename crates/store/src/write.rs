@@ -2,7 +2,7 @@
 //! primary, alias and index write from the difference between committed and final
 //! contacts.
 
-use contactdb_merge::ContactWrite;
+use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use std::sync::Arc;
@@ -96,7 +96,7 @@ fn primary_writes(
     for p in placed {
         let a = &p.write.after;
         rows.push((keys::contact_key(w, p.id), codec::encode_contact(a)?));
-        let b: Option<&Contact> = p.write.before.as_ref();
+        let b: Option<&Contact> = p.write.before.as_ref().map(|b| &b.contact);
         let key_changed = b.is_some_and(|b| b.key != a.key);
         if let Some(b) = b {
             if key_changed {
@@ -150,7 +150,7 @@ fn index_writes(w: u32, placed: &[Placed<'_>]) -> (TieredWrites<()>, TieredWrite
     let mut phones = TieredWrites::default();
     for p in placed {
         let a = &p.write.after;
-        let b: Option<&Contact> = p.write.before.as_ref();
+        let b: Option<&Contact> = p.write.before.as_ref().map(|b| &b.contact);
         index_diff(w, p.id, b.and_then(Contact::email), a.email(), &mut emails);
         index_diff(w, p.id, b.and_then(Contact::gsm), a.gsm(), &mut phones);
     }
@@ -404,8 +404,8 @@ impl WriteView {
     /// between the writes of one call are safe. Unchanged index entries are not
     /// rewritten. New contacts get the workspace's next internal ids, in the order
     /// of `writes`. A `before` contact's id is taken from its
-    /// [`Contact::stored_id`] when set (it was read through a view of this store's
-    /// committed state), else looked up by its key. Returns the internal id of each
+    /// [`Stored::id`] when set (it was read through a
+    /// view of this store's committed state), else looked up by its key. Returns the internal id of each
     /// write's contact, in the order of `writes`.
     pub fn apply(
         &mut self,
@@ -424,12 +424,15 @@ impl WriteView {
                         // plan was made from): its id is known. Debug builds (every
                         // test) check it against `identifiers` all the same.
                         Some(b)
-                            if let Some(id) = b.stored_id
+                            if let Some(id) = b.id
                                 && !cfg!(debug_assertions) =>
                         {
                             id
                         }
-                        Some(b) => {
+                        Some(Stored {
+                            id: hint,
+                            contact: b,
+                        }) => {
                             let found = idents
                                 .get(ws_key(w, b.key.as_bytes()).as_slice(), None)?
                                 .ok_or_else(|| {
@@ -438,12 +441,12 @@ impl WriteView {
                                     format!("no entry for the stored contact key {:?}", b.key),
                                 )
                             })?;
-                            if b.stored_id.is_some_and(|hint| hint != found) {
+                            if hint.is_some_and(|hint| hint != found) {
                                 return Err(StoreError::corrupt(
                                     "identifiers",
                                     format!(
                                         "contact {:?} was read at id {:?} but its key names id {found}",
-                                        b.key, b.stored_id
+                                        b.key, hint
                                     ),
                                 ));
                             }
