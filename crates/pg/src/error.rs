@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use contactdb_policy::workspace::SLUG_PATTERN;
+
 /// What can go wrong in the PostgreSQL store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -31,7 +33,7 @@ pub enum Error {
         slug: String,
     },
     /// A workspace slug that does not match `[a-z0-9][a-z0-9-]{0,62}`.
-    #[error("invalid workspace slug {slug:?}: it must match [a-z0-9][a-z0-9-]{{0,62}}")]
+    #[error("invalid workspace slug {slug:?}: it must match {SLUG_PATTERN}")]
     InvalidSlug {
         /// The refused slug.
         slug: String,

@@ -72,6 +72,13 @@ fn migrations_are_idempotent() {
     assert_eq!(b.workspace("second").unwrap().unwrap(), ws);
     let uuid_text = "07070707-0707-0707-0707-070707070707";
     assert_eq!(b.workspace(uuid_text).unwrap().unwrap().id, ws.id);
+    // A slug outside the rule is refused with the rule in the message.
+    let err = b.create_workspace("Bad_slug", [8; 16], 5).unwrap_err();
+    assert!(matches!(err, Error::InvalidSlug { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid workspace slug \"Bad_slug\": it must match [a-z0-9][a-z0-9-]{0,62}"
+    );
     let rows: i64 = db
         .client()
         .query_one("SELECT count(*) FROM schema_migrations", &[])

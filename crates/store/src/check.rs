@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use contactdb_policy::Contact;
+use contactdb_policy::workspace::valid_slug;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use crate::keys::{self, show_bytes, show_key, split_ws, ws_bytes, ws_key};
@@ -189,7 +190,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
                 "workspace number is not below meta.next_workspace",
             );
         }
-        if !keys::valid_slug(&w.slug) {
+        if !valid_slug(&w.slug) {
             walk.report(
                 "workspaces",
                 ws.to_string(),

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use contactdb_policy::workspace::SLUG_PATTERN;
+
 /// Why a store operation failed.
 #[non_exhaustive]
 #[derive(thiserror::Error, Debug)]
@@ -78,7 +80,7 @@ pub enum StoreError {
     #[error("busy: another write transaction is in progress")]
     Busy,
     /// A workspace slug that does not match `[a-z0-9][a-z0-9-]{0,62}` (R1).
-    #[error("invalid workspace slug {slug:?}: must match [a-z0-9][a-z0-9-]{{0,62}}")]
+    #[error("invalid workspace slug {slug:?}: must match {SLUG_PATTERN}")]
     InvalidSlug {
         /// The refused slug.
         slug: String,

@@ -4,6 +4,7 @@
 
 use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
+use contactdb_policy::workspace::valid_slug;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use std::sync::Arc;
 
@@ -260,7 +261,7 @@ impl WriteView {
         now_us: i64,
     ) -> Result<WorkspaceInfo, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
-            if !keys::valid_slug(slug) {
+            if !valid_slug(slug) {
                 return Err(StoreError::InvalidSlug {
                     slug: slug.to_owned(),
                 });

@@ -289,6 +289,12 @@ fn workspaces_by_slug_and_uuid() -> TestResult {
             "{bad:?}"
         );
     }
+    // The message states the rule.
+    let err = w.create_workspace("Shop", [2; 16], 0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid workspace slug \"Shop\": must match [a-z0-9][a-z0-9-]{0,62}"
+    );
     assert!(matches!(
         w.create_workspace("shop-1", [2; 16], 0),
         Err(StoreError::WorkspaceExists { .. })
