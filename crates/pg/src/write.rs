@@ -70,15 +70,7 @@ impl PgWrite {
         if !locked {
             return Err(Error::Busy);
         }
-        let exists = c
-            .query_opt(
-                "SELECT 1 FROM workspaces WHERE workspace_id = $1",
-                &[&ws.sql()],
-            )?
-            .is_some();
-        if !exists {
-            return Err(Error::NoSuchWorkspace);
-        }
+        read::require_workspace(c, ws)?;
         Ok(w)
     }
 

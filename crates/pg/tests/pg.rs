@@ -410,8 +410,11 @@ fn second_writer_is_busy_at_once_and_a_blocking_one_waits() {
     assert!(store.begin_write(WS, Wait::No).is_ok());
     assert!(matches!(
         store.begin_write(WorkspaceId(77), Wait::No),
-        Err(Error::NoSuchWorkspace)
+        Err(Error::UnknownWorkspace(WorkspaceId(77)))
     ));
+    let r = store.read().unwrap();
+    assert_eq!(r.workspace_by_id(WorkspaceId(77)).unwrap(), None);
+    assert_eq!(r.workspace_by_id(WS).unwrap().unwrap().slug, "default");
 }
 
 #[test]

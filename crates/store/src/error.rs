@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use contactdb_policy::workspace::SLUG_PATTERN;
 
+use crate::WorkspaceId;
+
 /// Why a store operation failed.
 #[non_exhaustive]
 #[derive(thiserror::Error, Debug)]
@@ -97,9 +99,15 @@ pub enum StoreError {
         /// The slug (or UUID text) that is taken.
         slug: String,
     },
-    /// The workspace does not exist (R1: never created implicitly).
-    #[error("no such workspace")]
-    NoSuchWorkspace,
+    /// An operation was given a workspace id this database does not hold. Ids
+    /// come from the store's own answers ([`ReadView::workspace`],
+    /// [`ReadView::workspace_by_id`]), which say `None` for a workspace that does
+    /// not exist; the caller decides what a missing workspace means to its users.
+    ///
+    /// [`ReadView::workspace`]: crate::ReadView::workspace
+    /// [`ReadView::workspace_by_id`]: crate::ReadView::workspace_by_id
+    #[error("workspace id {} is not in this database", .0.0)]
+    UnknownWorkspace(WorkspaceId),
     /// A column declaration that is not valid (R3).
     #[error("invalid column declaration: {message}")]
     ColumnInvalid {

@@ -95,10 +95,16 @@ impl ReadView {
         Ok(crate::load_workspace(&t, ws)?.map(|w| workspace_info(ws, w)))
     }
 
+    /// The workspace with id `ws`, `None` when this database has none.
+    pub fn workspace_by_id(&self, ws: WorkspaceId) -> Result<Option<WorkspaceInfo>, StoreError> {
+        guarded(&self.poison, || self.workspace_by_number(ws.0))
+    }
+
+    /// Fails with [`StoreError::UnknownWorkspace`] unless `ws` exists.
     fn require_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
         if t.get(ws_bytes(ws.0).as_slice())?.is_none() {
-            return Err(StoreError::NoSuchWorkspace);
+            return Err(StoreError::UnknownWorkspace(ws));
         }
         Ok(())
     }
@@ -187,7 +193,8 @@ impl ReadView {
     ) -> Result<ContactsView, StoreError> {
         guarded(&self.poison, || {
             let t = self.txn.open_table(keys::WORKSPACES)?;
-            let record = crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)?;
+            let record =
+                crate::load_workspace(&t, ws.0)?.ok_or(StoreError::UnknownWorkspace(ws))?;
             Ok(ContactsView {
                 poison: Arc::clone(&self.poison),
                 ws: ws.0,

@@ -236,10 +236,10 @@ impl WriteView {
 
     fn load_workspace(&self, ws: WorkspaceId) -> Result<StoredWorkspace, StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
-        crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)
+        crate::load_workspace(&t, ws.0)?.ok_or(StoreError::UnknownWorkspace(ws))
     }
 
-    /// Fails with [`StoreError::NoSuchWorkspace`] unless `ws` exists.
+    /// Fails with [`StoreError::UnknownWorkspace`] unless `ws` exists.
     pub(crate) fn require_workspace_pub(&self, ws: WorkspaceId) -> Result<(), StoreError> {
         self.require_workspace(ws)
     }
@@ -247,7 +247,7 @@ impl WriteView {
     fn require_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
         if t.get(ws_bytes(ws.0).as_slice())?.is_none() {
-            return Err(StoreError::NoSuchWorkspace);
+            return Err(StoreError::UnknownWorkspace(ws));
         }
         Ok(())
     }

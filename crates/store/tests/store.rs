@@ -319,25 +319,28 @@ fn workspaces_by_slug_and_uuid() -> TestResult {
     let all = r.workspaces()?;
     assert_eq!(all.len(), 2);
     assert!(all[0].id < all[1].id);
-    // A workspace that does not exist is an error, never an implicit create (R1).
+    assert_eq!(r.workspace_by_id(info.id)?, Some(info.clone()));
+    // A workspace id this database does not hold is refused, never an implicit
+    // create (R1).
     let missing = WorkspaceId(999);
+    assert_eq!(r.workspace_by_id(missing)?, None);
     assert!(matches!(
         r.contacts(missing),
-        Err(StoreError::NoSuchWorkspace)
+        Err(StoreError::UnknownWorkspace(WorkspaceId(999)))
     ));
     assert!(matches!(
         r.columns(missing),
-        Err(StoreError::NoSuchWorkspace)
+        Err(StoreError::UnknownWorkspace(WorkspaceId(999)))
     ));
     drop(r);
     let mut w = store.begin_write(Wait::Block)?;
-    assert!(matches!(
-        w.apply(missing, &[insert(&contact("a", None, None))]),
-        Err(StoreError::NoSuchWorkspace)
-    ));
+    let err = w
+        .apply(missing, &[insert(&contact("a", None, None))])
+        .unwrap_err();
+    assert_eq!(err.to_string(), "workspace id 999 is not in this database");
     assert!(matches!(
         w.declare_column(missing, &ColumnSpec::new("x", ColumnType::Integer)),
-        Err(StoreError::NoSuchWorkspace)
+        Err(StoreError::UnknownWorkspace(WorkspaceId(999)))
     ));
     Ok(())
 }
