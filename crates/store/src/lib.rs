@@ -557,7 +557,7 @@ impl Store {
 
     /// The contacts of `ws` to plan a request of about `records` records in `write`:
     /// a read transaction begun now, so (with `write` holding the writer lock) it
-    /// sees exactly the state `write` starts from, with the lookup [`filter`]s
+    /// sees exactly the state `write` starts from, with the lookup filters
     /// attached (built first when the work planned since the last build justifies
     /// reading the tables). Lookups through it read nothing for keys the filters
     /// lack.
