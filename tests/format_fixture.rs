@@ -256,57 +256,56 @@ fn expect(db: &Database) -> TestResult {
     Ok(())
 }
 
+/// `meta` as docs/format.md defines it: name → bytes.
+const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+
 /// The file's `meta.format_version`.
 fn format_version(path: &Path) -> Result<u32, Box<dyn std::error::Error>> {
     use redb::ReadableDatabase;
     let db = redb::Database::open(path)?;
     let r = db.begin_read()?;
-    let meta = r.open_table(contactdb_store::keys::META)?;
-    let v = meta
-        .get(contactdb_store::keys::META_FORMAT_VERSION)?
-        .ok_or("no format_version")?;
+    let meta = r.open_table(META)?;
+    let v = meta.get("format_version")?.ok_or("no format_version")?;
     Ok(u32::from_be_bytes(v.value().try_into()?))
 }
 
-/// Entries of a tiered table's base, mid and delta tables, and tombstones of its
-/// mid and delta tables.
-fn tiered_states<V: contactdb_store::tiered::Plain>(
+/// Entries of the base, mid and delta tables of the tiered table `name`, and
+/// tombstones of its mid and delta tables; `V` is its value type (docs/format.md,
+/// "Tiered tables": the base maps to `V`, the other levels to `Option<V>`).
+fn tiered_states<V: redb::Value + 'static>(
     r: &redb::ReadTransaction,
-    t: &contactdb_store::tiered::Tiered<V>,
+    name: &str,
 ) -> Result<[u64; 5], Box<dyn std::error::Error>> {
-    use redb::{ReadableTable, ReadableTableMetadata};
-    let p = t.open_read(r)?;
-    let tombstones = |table: &redb::ReadOnlyTable<&'static [u8], Option<V>>| {
-        let mut n = 0;
+    use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
+    let base = r.open_table(TableDefinition::<&[u8], V>::new(name))?;
+    let level = |suffix: &str| {
+        let name = format!("{name}_{suffix}");
+        let table = r.open_table(TableDefinition::<&[u8], Option<V>>::new(&name))?;
+        let mut tombstones = 0;
         for e in table.iter()? {
             if e?.1.value().is_none() {
-                n += 1;
+                tombstones += 1;
             }
         }
-        Ok::<u64, redb::StorageError>(n)
+        Ok::<_, Box<dyn std::error::Error>>((table.len()?, tombstones))
     };
-    Ok([
-        p.base.len()?,
-        p.mid.len()?,
-        p.delta.len()?,
-        tombstones(&p.mid)?,
-        tombstones(&p.delta)?,
-    ])
+    let (mid, mid_tombstones) = level("mid")?;
+    let (delta, delta_tombstones) = level("delta")?;
+    Ok([base.len()?, mid, delta, mid_tombstones, delta_tombstones])
 }
 
 /// The file has entries in the base and delta tables of every tiered table, in the
 /// mid tables of the two large ones, and tombstones in mid and delta tables, so
 /// reading it exercises the whole overlay.
 fn physical_states(path: &Path) -> TestResult {
-    use contactdb_store::keys::{EMAIL_INDEX, IDENTIFIERS, PHONE_INDEX};
     use redb::ReadableDatabase;
     let db = redb::Database::open(path)?;
     let r = db.begin_read()?;
     let mut tombstones = [0u64; 2];
     for (name, [base, mid, delta, mt, dt]) in [
-        ("identifiers", tiered_states(&r, &IDENTIFIERS)?),
-        ("email_index", tiered_states(&r, &EMAIL_INDEX)?),
-        ("phone_index", tiered_states(&r, &PHONE_INDEX)?),
+        ("identifiers", tiered_states::<u64>(&r, "identifiers")?),
+        ("email_index", tiered_states::<()>(&r, "email_index")?),
+        ("phone_index", tiered_states::<()>(&r, "phone_index")?),
     ] {
         eprintln!("{name}: base {base}, mid {mid}, delta {delta}, tombstones {mt} + {dt}");
         // The phone index holds only a few entries: its levels stay two.
@@ -434,10 +433,8 @@ fn another_format_version_is_refused_and_left_unchanged() -> TestResult {
     {
         let db = redb::Database::open(&copy)?;
         let w = db.begin_write()?;
-        w.open_table(contactdb_store::keys::META)?.insert(
-            contactdb_store::keys::META_FORMAT_VERSION,
-            4u32.to_be_bytes().as_slice(),
-        )?;
+        w.open_table(META)?
+            .insert("format_version", 4u32.to_be_bytes().as_slice())?;
         w.commit()?;
     }
     assert_eq!(format_version(&copy)?, 4);

@@ -537,8 +537,7 @@ pub mod redb_naive {
 /// `next_id` counter in a table of its own.
 pub mod redb_row {
     use super::*;
-    use contactdb_store::keys::{self, CONTACTS, EMAIL_INDEX, IDENTIFIERS, PHONE_INDEX};
-    use contactdb_store::tiered::{self, Tiered};
+    use contactdb_store::bench::{self, CONTACTS, EMAIL_INDEX, IDENTIFIERS, PHONE_INDEX, Tiered};
     use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
     pub const FILE: &str = "floor.redb";
@@ -591,15 +590,15 @@ pub mod redb_row {
             let mut ident_put = Vec::new();
             let (mut email_rm, mut email_put) = (Vec::new(), Vec::new());
             let (mut phone_rm, mut phone_put) = (Vec::new(), Vec::new());
-            let index_key = |value: &str, id: u64| keys::index_key(WS, value, id).to_vec();
+            let index_key = |value: &str, id: u64| bench::index_key(WS, value, id).to_vec();
             for r in recs {
                 let (key, new) = FloorRow::new(r, now);
-                let ident = keys::ws_key(WS, key.as_bytes());
+                let ident = bench::ws_key(WS, key.as_bytes());
                 let (id, row) = match idents.get(&ident, None)? {
                     Some(id) => {
                         tally.updated += 1;
                         let mut old: FloorRow =
-                            match contacts.get(keys::contact_key(WS, id).as_slice())? {
+                            match contacts.get(bench::contact_key(WS, id).as_slice())? {
                                 Some(v) => postcard::from_bytes::<(String, FloorRow)>(v.value())?.1,
                                 None => bail!("redb floor: missing row {id}"),
                             };
@@ -628,7 +627,7 @@ pub mod redb_row {
                     }
                 };
                 rows.push((
-                    keys::contact_key(WS, id),
+                    bench::contact_key(WS, id),
                     postcard::to_allocvec(&(key, row))?,
                 ));
             }
@@ -637,7 +636,7 @@ pub mod redb_row {
                 contacts.insert(k.as_slice(), v.as_slice())?;
             }
             ident_put.sort_unstable();
-            tiered::write(&mut idents, &[], &ident_put, None)?;
+            bench::write(&mut idents, &[], &ident_put, None)?;
             for (t, rm, put) in [
                 (&EMAIL_INDEX, &mut email_rm, &mut email_put),
                 (&PHONE_INDEX, &mut phone_rm, &mut phone_put),
@@ -649,13 +648,13 @@ pub mod redb_row {
                 rm.sort_unstable();
                 put.sort_unstable();
                 let mut t = t.open_write(txn)?;
-                tiered::write(&mut t, rm, put, None)?;
+                bench::write(&mut t, rm, put, None)?;
             }
             meta.insert("next_id", next_id)?;
         }
-        tiered::compact(txn, &IDENTIFIERS, MIN_DELTA)?;
-        tiered::compact(txn, &EMAIL_INDEX, MIN_DELTA)?;
-        tiered::compact(txn, &PHONE_INDEX, MIN_DELTA)?;
+        bench::compact(txn, &IDENTIFIERS, MIN_DELTA)?;
+        bench::compact(txn, &EMAIL_INDEX, MIN_DELTA)?;
+        bench::compact(txn, &PHONE_INDEX, MIN_DELTA)?;
         Ok(())
     }
 }

@@ -86,7 +86,7 @@ pub(crate) fn record(
     // Members move in pick order when their priority changes.
     for (w, id) in plan.writes.iter().zip(ids) {
         if let Some(b) = &w.before
-            && priority(b) != priority(&w.after)
+            && priority(&b.contact) != priority(&w.after)
         {
             write.set_member_priority(ws, *id, priority(&w.after))?;
         }

@@ -158,7 +158,7 @@ impl Default for Builder {
             merge_threads: None,
             merge_chunk_records: contactdb_merge::CHUNK_RECORDS_DEFAULT,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
-            filter_slack_min: contactdb_store::filter::DEFAULT_SLACK_MIN,
+            filter_slack_min: contactdb_store::DEFAULT_FILTER_SLACK_MIN,
         }
     }
 }

@@ -483,10 +483,11 @@ impl Workspace {
                 .read()?
                 .job_data(self.id(), job.number, JobDataKind::Reached)?;
         for (k, v) in stored {
-            if let (Some(c), Some(first)) = (
-                contactdb_store::keys::u64_from(&k),
-                contactdb_store::keys::u32_from(&v),
+            if let (Ok(c), Ok(first)) = (
+                <[u8; 8]>::try_from(k.as_slice()),
+                <[u8; 4]>::try_from(v.as_slice()),
             ) {
+                let (c, first) = (u64::from_be_bytes(c), u32::from_be_bytes(first));
                 reached.insert(c, first);
             }
         }

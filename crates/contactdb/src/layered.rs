@@ -3,15 +3,14 @@
 //! 1..N exactly as if they were committed.
 
 use ahash::{AHashMap, AHashSet};
-use contactdb_merge::{ContactWrite, Lookup};
-use contactdb_policy::Contact;
+use contactdb_merge::{ContactWrite, Lookup, Stored};
 
 /// Changes made by earlier batches, tracked exactly for every identifier, email and
 /// phone they touched. Memory grows with the number of contacts changed.
 #[derive(Default)]
 pub(crate) struct Carry {
     /// Current key → current contact, for every contact an earlier batch wrote.
-    by_key: AHashMap<String, Contact>,
+    by_key: AHashMap<String, Stored>,
     /// Identifier → current key (`None`: resolves to nothing any more).
     ident: AHashMap<String, Option<String>>,
     email: ValueDelta,
@@ -64,7 +63,7 @@ impl Carry {
     /// store applies them (so swaps inside a batch come out right).
     pub(crate) fn absorb(&mut self, writes: &[ContactWrite]) {
         for w in writes {
-            if let Some(b) = &w.before {
+            if let Some(Stored { contact: b, .. }) = &w.before {
                 self.by_key.remove(&b.key);
                 self.ident.insert(b.key.clone(), None);
                 for a in &b.aliases {
@@ -90,7 +89,14 @@ impl Carry {
             if let Some(g) = a.gsm() {
                 self.phone.add(g, &a.key);
             }
-            self.by_key.insert(a.key.clone(), a.clone());
+            let id = w.before.as_ref().and_then(|b| b.id);
+            self.by_key.insert(
+                a.key.clone(),
+                Stored {
+                    id,
+                    contact: a.clone(),
+                },
+            );
         }
     }
 }
@@ -104,7 +110,7 @@ pub(crate) struct Layered<'a, L> {
 impl<L: Lookup> Lookup for Layered<'_, L> {
     type Error = L::Error;
 
-    fn by_identifier(&self, id: &str) -> Result<Option<Contact>, L::Error> {
+    fn by_identifier(&self, id: &str) -> Result<Option<Stored>, L::Error> {
         match self.carry.ident.get(id) {
             Some(None) => Ok(None),
             Some(Some(key)) => match self.carry.by_key.get(key) {

@@ -69,7 +69,7 @@ pub fn write_events<'a>(w: &'a ContactWrite, out: &mut Vec<NewEvent<'a>>) {
         version: after.version,
         detail,
     };
-    let Some(b) = &w.before else {
+    let Some(b) = w.before.as_ref().map(|b| &b.contact) else {
         out.push(event(EventKind::Insert, None));
         return;
     };

@@ -12,16 +12,18 @@
 
 use ahash::AHashMap;
 
-use contactdb_policy::{Contact, NormalizedRecord, OnDuplicate};
+use contactdb_policy::{NormalizedRecord, OnDuplicate};
+
+use crate::Stored;
 
 /// What the snapshot tells about one record: its normalized form, the contact its
 /// key or alias names, and the contacts its email and phone match (`None` when not
 /// looked up).
 pub(crate) struct SnapshotMatch<'a> {
     pub(crate) rec: &'a NormalizedRecord,
-    pub(crate) by_key: Option<&'a Contact>,
-    pub(crate) by_email: Option<&'a [Contact]>,
-    pub(crate) by_phone: Option<&'a [Contact]>,
+    pub(crate) by_key: Option<&'a Stored>,
+    pub(crate) by_email: Option<&'a [Stored]>,
+    pub(crate) by_phone: Option<&'a [Stored]>,
 }
 
 /// How the duplicate policy leaves a record out of its request.
@@ -53,12 +55,12 @@ fn labels<'a>(m: &SnapshotMatch<'a>) -> Vec<Label<'a>> {
         return Vec::new();
     };
     if let Some(c) = m.by_key {
-        return vec![Label::Key(key), Label::Contact(c.key.as_str())];
+        return vec![Label::Key(key), Label::Contact(c.contact.key.as_str())];
     }
     let mut reached: Option<&'a str> = None;
     let mut several = false;
     let candidates = m.by_email.into_iter().chain(m.by_phone).flatten();
-    for c in candidates {
+    for Stored { contact: c, .. } in candidates {
         match reached {
             None => reached = Some(c.key.as_str()),
             Some(k) if k != c.key => several = true,

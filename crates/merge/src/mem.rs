@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use ahash::AHashMap;
 use contactdb_policy::Contact;
 
-use crate::Lookup;
+use crate::{Lookup, Stored};
 
 /// Contacts held in hash maps, indexed like the store indexes them.
 #[derive(Debug, Default, Clone)]
@@ -54,9 +54,9 @@ impl MemLookup {
 impl Lookup for MemLookup {
     type Error = Infallible;
 
-    fn by_identifier(&self, id: &str) -> Result<Option<Contact>, Infallible> {
+    fn by_identifier(&self, id: &str) -> Result<Option<Stored>, Infallible> {
         let key = self.alias.get(id).map_or(id, String::as_str);
-        Ok(self.by_key.get(key).cloned())
+        Ok(self.by_key.get(key).cloned().map(Stored::without_id))
     }
 
     fn keys_by_email(&self, email: &str) -> Result<Vec<String>, Infallible> {

@@ -3,12 +3,15 @@
 
 use contactdb_policy::{Contact, Report};
 
+use crate::Stored;
+
 /// One contact the request changes: its committed state and its final state.
 /// The store derives every primary and index write from the difference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactWrite {
-    /// The committed contact, `None` when the request creates it.
-    pub before: Option<Contact>,
+    /// The committed contact (with its storage id when the lookup gave it),
+    /// `None` when the request creates it.
+    pub before: Option<Stored>,
     /// The contact after every record of the request that reached it.
     pub after: Contact,
 }

@@ -19,7 +19,7 @@ use contactdb_policy::{
 
 use crate::identity;
 pub use crate::identity::LeftOut;
-use crate::{ContactWrite, Lookup, Plan, Reached};
+use crate::{ContactWrite, Lookup, Plan, Reached, Stored};
 
 /// Plans `req` (already checked by [`contactdb_policy::request::prepare`]) against
 /// `lookup`, on the current rayon pool. `now_us` stamps created/updated contacts.
@@ -109,8 +109,8 @@ pub struct Part<'a> {
 }
 
 impl Part<'_> {
-    fn reached_before(&self, c: &Contact) -> Option<u32> {
-        self.reached_before?.get(&c.stored_id?).copied()
+    fn reached_before(&self, c: &Stored) -> Option<u32> {
+        self.reached_before?.get(&c.id?).copied()
     }
 }
 
@@ -232,11 +232,11 @@ fn index_u32(i: usize) -> u32 {
 struct Prefetched {
     rec: NormalizedRecord,
     /// Snapshot contact whose key or alias is the record's key.
-    by_key: Option<Contact>,
+    by_key: Option<Stored>,
     /// Snapshot contacts with the record's email, when `match_on` has email.
-    by_email: Option<Vec<Contact>>,
+    by_email: Option<Vec<Stored>>,
     /// Snapshot contacts with the record's gsm, when `match_on` has phone.
-    by_phone: Option<Vec<Contact>>,
+    by_phone: Option<Vec<Stored>>,
 }
 
 /// Phase 1 for record `i`: normalization, validation and the snapshot lookups.
@@ -418,7 +418,7 @@ impl<L: Lookup> Phase1<'_, L> {
 
 /// A contact the request has reached: its committed state and its current state.
 struct Entity {
-    before: Option<Contact>,
+    before: Option<Stored>,
     /// The state after the request's changes; `None` while it equals `before`
     /// (so reaching a contact without changing it copies nothing).
     after: Option<Contact>,
@@ -432,21 +432,23 @@ struct Entity {
 
 impl Entity {
     fn current(&self) -> Option<&Contact> {
-        self.after.as_ref().or(self.before.as_ref())
+        self.after
+            .as_ref()
+            .or(self.before.as_ref().map(|b| &b.contact))
     }
 }
 
 /// A contact as a lookup finds it: already in the overlay, or untouched in the snapshot.
 enum Found {
     Entity(usize),
-    Snapshot(Contact),
+    Snapshot(Stored),
 }
 
 /// A record's snapshot lookups from phase 1, handed to phase 2 once.
 struct SnapshotHits {
-    by_key: Option<Contact>,
-    by_email: Option<Vec<Contact>>,
-    by_phone: Option<Vec<Contact>>,
+    by_key: Option<Stored>,
+    by_email: Option<Vec<Stored>>,
+    by_phone: Option<Vec<Stored>>,
 }
 
 /// What the match step found for a record.
@@ -545,7 +547,7 @@ impl Overlay {
             self.entities
                 .get(e)
                 .and_then(|x| x.before.as_ref())
-                .is_some_and(|b| b.key == key)
+                .is_some_and(|b| b.contact.key == key)
         })
     }
 }
@@ -686,7 +688,7 @@ impl<L: Lookup> Ctx<'_, L> {
         &self,
         ov: &Overlay,
         id: &str,
-        prefetched: Option<Option<Contact>>,
+        prefetched: Option<Option<Stored>>,
     ) -> Result<Option<Found>, L::Error> {
         if let Some(hit) = ov.ident.get(id) {
             return Ok(hit.map(Found::Entity));
@@ -695,7 +697,7 @@ impl<L: Lookup> Ctx<'_, L> {
             Some(c) => c,
             None => self.lookup.by_identifier(id)?,
         };
-        Ok(snap.map(|c| match ov.snap_entity(&c.key) {
+        Ok(snap.map(|c| match ov.snap_entity(&c.contact.key) {
             Some(e) => Found::Entity(e),
             None => Found::Snapshot(c),
         }))
@@ -707,7 +709,7 @@ impl<L: Lookup> Ctx<'_, L> {
         ov: &Overlay,
         value: &str,
         phone: bool,
-        prefetched: Option<Vec<Contact>>,
+        prefetched: Option<Vec<Stored>>,
     ) -> Result<Vec<Found>, L::Error> {
         // Whether entity `e` still has `value` now (the overlay index may be stale).
         let still = |e: usize| {
@@ -724,7 +726,7 @@ impl<L: Lookup> Ctx<'_, L> {
         let mut out = Vec::new();
         let mut seen = Seen::default();
         for c in snap {
-            match ov.snap_entity(&c.key) {
+            match ov.snap_entity(&c.contact.key) {
                 Some(e) => {
                     if still(e) && seen.insert(e) {
                         out.push(Found::Entity(e));
@@ -749,7 +751,7 @@ impl<L: Lookup> Ctx<'_, L> {
                 .get(*e)
                 .and_then(Entity::current)
                 .map_or("", |c| c.key.as_str()),
-            Found::Snapshot(c) => c.key.as_str(),
+            Found::Snapshot(c) => c.contact.key.as_str(),
         }
     }
 
@@ -897,7 +899,7 @@ impl<L: Lookup> Ctx<'_, L> {
             Found::Entity(e) => e,
             Found::Snapshot(c) => {
                 let e = ov.entities.len();
-                ov.snap.add(&c.key, e);
+                ov.snap.add(&c.contact.key, e);
                 let reached_by = self.part.reached_before(&c);
                 ov.entities.push(Entity {
                     before: Some(c),
@@ -954,7 +956,6 @@ impl<L: Lookup> Ctx<'_, L> {
             version: current.version,
             created_at_us: current.created_at_us,
             updated_at_us: current.updated_at_us,
-            stored_id: current.stored_id,
         });
         out.reached = Some(e);
         out.own_warnings = true;
@@ -1121,7 +1122,6 @@ impl<L: Lookup> Ctx<'_, L> {
             version: 1,
             created_at_us: self.now_us,
             updated_at_us: self.now_us,
-            stored_id: None,
         };
         let e = ov.entities.len();
         ov.changes += 1;
@@ -1256,7 +1256,7 @@ fn reached(entities: &[Entity]) -> Vec<Reached> {
                 first,
                 Reached {
                     first,
-                    stored_id: e.before.as_ref().and_then(|b| b.stored_id),
+                    stored_id: e.before.as_ref().and_then(|b| b.id),
                     key: c.key.clone(),
                     priority: match c.fields.get(FieldId::PRIORITY) {
                         Some(Value::Int(p)) => Some(*p),
@@ -1306,15 +1306,14 @@ mod tests {
 
     fn snapshot_entity(key: &str) -> Entity {
         Entity {
-            before: Some(Contact {
+            before: Some(Stored::without_id(Contact {
                 key: key.to_owned(),
                 fields: Fields::new(),
                 aliases: Vec::new(),
                 version: 1,
                 created_at_us: 0,
                 updated_at_us: 0,
-                stored_id: None,
-            }),
+            })),
             after: None,
             reached_by: None,
             changed: false,

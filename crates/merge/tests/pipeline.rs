@@ -13,11 +13,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 mod common;
 
 use common::contact;
-use contactdb_merge::{Lookup, MemLookup, Plan, plan_chunked};
+use contactdb_merge::{Lookup, MemLookup, Plan, Stored, plan_chunked};
 use contactdb_policy::request::prepare;
-use contactdb_policy::{
-    BulkRequest, Catalog, Contact, Limits, MatchOn, Mode, OnDuplicate, OnInvalid,
-};
+use contactdb_policy::{BulkRequest, Catalog, Limits, MatchOn, Mode, OnDuplicate, OnInvalid};
 use serde_json::{Value as Json, json};
 
 const RECORDS: usize = 600;
@@ -150,7 +148,7 @@ struct Faulty {
 impl Lookup for Faulty {
     type Error = String;
 
-    fn by_identifier(&self, id: &str) -> Result<Option<Contact>, String> {
+    fn by_identifier(&self, id: &str) -> Result<Option<Stored>, String> {
         if id == self.key {
             assert!(!self.panics, "lookup of {id} panicked");
             return Err(format!("lookup of {id} failed"));

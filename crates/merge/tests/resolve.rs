@@ -136,7 +136,7 @@ fn rekey_swap_in_one_request() {
         .iter()
         .map(|w| {
             (
-                w.before.as_ref().map(|c| c.key.clone()),
+                w.before.as_ref().map(|b| b.contact.key.clone()),
                 w.after.key.clone(),
             )
         })

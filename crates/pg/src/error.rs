@@ -1,5 +1,9 @@
 //! The crate's error type.
 
+use contactdb_policy::workspace::SLUG_PATTERN;
+
+use crate::WorkspaceId;
+
 /// What can go wrong in the PostgreSQL store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -21,9 +25,15 @@ pub enum Error {
     /// Another writer holds this workspace's writer lock (R19).
     #[error("another write is in progress on this workspace")]
     Busy,
-    /// No workspace with that id, slug or UUID.
-    #[error("no such workspace")]
-    NoSuchWorkspace,
+    /// An operation was given a workspace id this database does not hold. Ids
+    /// come from the store's own answers ([`PgStore::workspace`],
+    /// [`PgRead::workspace_by_id`]), which say `None` for a workspace that does
+    /// not exist; the caller decides what a missing workspace means to its users.
+    ///
+    /// [`PgStore::workspace`]: crate::PgStore::workspace
+    /// [`PgRead::workspace_by_id`]: crate::PgRead::workspace_by_id
+    #[error("workspace id {} is not in this database", .0.0)]
+    UnknownWorkspace(WorkspaceId),
     /// The slug or UUID of a new workspace is taken.
     #[error("workspace {slug:?} already exists")]
     WorkspaceExists {
@@ -31,7 +41,7 @@ pub enum Error {
         slug: String,
     },
     /// A workspace slug that does not match `[a-z0-9][a-z0-9-]{0,62}`.
-    #[error("invalid workspace slug {slug:?}: it must match [a-z0-9][a-z0-9-]{{0,62}}")]
+    #[error("invalid workspace slug {slug:?}: it must match {SLUG_PATTERN}")]
     InvalidSlug {
         /// The refused slug.
         slug: String,

@@ -68,7 +68,7 @@ pub(crate) fn last_seq(c: &mut Client, ws: WorkspaceId) -> Result<u64, Error> {
     )?;
     match row {
         Some(r) => unsigned("counters", r.try_get(0)?),
-        None => Err(Error::NoSuchWorkspace),
+        None => Err(Error::UnknownWorkspace(ws)),
     }
 }
 
@@ -96,15 +96,7 @@ pub(crate) fn consumer(c: &mut Client, ws: WorkspaceId, name: &str) -> Result<u6
 }
 
 pub(crate) fn ack(c: &mut Client, ws: WorkspaceId, name: &str, seq: u64) -> Result<u64, Error> {
-    let exists = c
-        .query_opt(
-            "SELECT 1 FROM workspaces WHERE workspace_id = $1",
-            &[&ws.sql()],
-        )?
-        .is_some();
-    if !exists {
-        return Err(Error::NoSuchWorkspace);
-    }
+    crate::read::require_workspace(c, ws)?;
     let row = c.query_one(
         "INSERT INTO feed_consumers (workspace_id, name, acked) VALUES ($1, $2, $3)
          ON CONFLICT (workspace_id, name)

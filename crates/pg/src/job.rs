@@ -153,12 +153,7 @@ pub(crate) fn submit(
 ) -> Result<JobRecord, Error> {
     let mut tx = c.transaction()?;
     let w = ws.sql();
-    let exists = tx
-        .query_opt("SELECT 1 FROM workspaces WHERE workspace_id = $1", &[&w])?
-        .is_some();
-    if !exists {
-        return Err(Error::NoSuchWorkspace);
-    }
+    crate::read::require_workspace(&mut tx, ws)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&numbering_lock(ws)])?;
     let number: i64 = tx
         .query_one(

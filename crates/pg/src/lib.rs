@@ -48,6 +48,8 @@ mod write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use contactdb_policy::workspace::valid_slug;
+
 pub use bulk::{BulkOptions, body_hash, now_us};
 pub use error::Error;
 pub use feed::{Event, EventKind, NewEvent};
@@ -307,19 +309,6 @@ impl PgStore {
     pub fn raw_client(&self) -> Result<impl std::ops::DerefMut<Target = postgres::Client>, Error> {
         self.pool.get()
     }
-}
-
-/// Whether `slug` matches `[a-z0-9][a-z0-9-]{0,62}`.
-pub fn valid_slug(slug: &str) -> bool {
-    let b = slug.as_bytes();
-    let Some((first, rest)) = b.split_first() else {
-        return false;
-    };
-    (first.is_ascii_lowercase() || first.is_ascii_digit())
-        && rest.len() <= 62
-        && rest
-            .iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! can name, fetched in three queries, answered from memory.
 
 use ahash::{AHashMap, AHashSet};
-use contactdb_merge::Lookup;
+use contactdb_merge::{Lookup, Stored};
 use contactdb_policy::record::normalize_record;
 use contactdb_policy::{BulkRequest, Catalog, Contact, Prepared};
 use postgres::Client;
@@ -101,100 +101,143 @@ impl PgLookup {
         values: &LookupValues,
     ) -> Result<PgLookup, Error> {
         let mut out = PgLookup::default();
-        let w = ws.sql();
-        let idents = dedup(&values.identifiers);
-        out.idents.reserve(idents.len());
-        if !idents.is_empty() {
-            // Two index lookups rather than one join: the identifiers' primary key,
-            // then the contacts' (a join's plan depends on statistics that lag
-            // behind a fast-growing table).
-            let named = client.query(
-                "SELECT ident, contact_id FROM identifiers WHERE workspace_id = $1 AND ident = ANY($2)",
-                &[&w, &idents],
-            )?;
-            let mut ids: Vec<i64> = Vec::with_capacity(named.len());
-            let mut pairs: Vec<(String, i64)> = Vec::with_capacity(named.len());
-            for row in &named {
-                let id: i64 = row.try_get(1)?;
-                ids.push(id);
-                pairs.push((row.try_get(0)?, id));
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            if !ids.is_empty() {
-                let rows = client.query(
-                    &format!(
-                        "SELECT {CONTACT_COLUMNS} FROM contacts c
-                         WHERE c.workspace_id = $1 AND c.contact_id = ANY($2)"
-                    ),
-                    &[&w, &ids],
-                )?;
-                for row in &rows {
-                    let c = rows::contact(row, 0)?;
-                    out.contacts.insert(c.stored_id.unwrap_or_default(), c);
-                }
-            }
-            for (ident, id) in pairs {
-                let id = rows::unsigned("identifiers", id)?;
-                let Some(c) = out.contacts.get(&id) else {
-                    return Err(Error::damaged(
-                        "identifiers",
-                        format!("{ident:?} points to missing contact id {id}"),
-                    ));
-                };
-                if c.key != ident && !c.aliases.contains(&ident) {
-                    return Err(Error::damaged(
-                        "identifiers",
-                        format!(
-                            "{ident:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
-                            c.key
-                        ),
-                    ));
-                }
-                out.idents.insert(ident, Some(id));
-            }
-            for i in idents {
-                out.idents.entry(i.to_owned()).or_insert(None);
-            }
-        }
-        for (phone, values) in [(false, &values.emails), (true, &values.phones)] {
-            let list = dedup(values);
-            if list.is_empty() {
-                continue;
-            }
-            let column = if phone { "gsm" } else { "email" };
-            let rows = client.query(
-                &format!(
-                    "SELECT c.{column}, {CONTACT_COLUMNS} FROM contacts c
-                     WHERE c.workspace_id = $1 AND c.{column} = ANY($2)"
-                ),
-                &[&w, &list],
-            )?;
-            let map = if phone {
-                &mut out.phones
-            } else {
-                &mut out.emails
-            };
-            map.reserve(list.len());
-            for v in list {
-                map.insert(v.to_owned(), Vec::new());
-            }
-            for row in &rows {
-                let value: String = row.try_get(0)?;
-                let c = rows::contact(row, 1)?;
-                let id = c.stored_id.unwrap_or_default();
-                map.entry(value).or_default().push(id);
-                out.contacts.entry(id).or_insert(c);
-            }
-            let contacts = &out.contacts;
-            for ids in map.values_mut() {
-                ids.sort_by(|a, b| {
-                    let key = |id| contacts.get(id).map(|c: &Contact| c.key.as_str());
-                    key(a).cmp(&key(b))
-                });
-            }
-        }
+        out.fetch_identifiers(client, ws, &values.identifiers)?;
+        out.fetch_by_value(client, ws, &values.emails, false)?;
+        out.fetch_by_value(client, ws, &values.phones, true)?;
         Ok(out)
+    }
+
+    /// Fetches the contacts `identifiers` name and records, for each identifier,
+    /// its contact or that it names none.
+    fn fetch_identifiers(
+        &mut self,
+        client: &mut Client,
+        ws: WorkspaceId,
+        identifiers: &[String],
+    ) -> Result<(), Error> {
+        let idents = dedup(identifiers);
+        self.idents.reserve(idents.len());
+        if idents.is_empty() {
+            return Ok(());
+        }
+        let w = ws.sql();
+        // Two index lookups rather than one join: the identifiers' primary key,
+        // then the contacts' (a join's plan depends on statistics that lag
+        // behind a fast-growing table).
+        let named = client.query(
+            "SELECT ident, contact_id FROM identifiers WHERE workspace_id = $1 AND ident = ANY($2)",
+            &[&w, &idents],
+        )?;
+        let mut ids: Vec<i64> = Vec::with_capacity(named.len());
+        let mut pairs: Vec<(String, i64)> = Vec::with_capacity(named.len());
+        for row in &named {
+            let id: i64 = row.try_get(1)?;
+            ids.push(id);
+            pairs.push((row.try_get(0)?, id));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        self.fetch_by_id(client, ws, &ids)?;
+        for (ident, id) in pairs {
+            let id = rows::unsigned("identifiers", id)?;
+            self.check_named(&ident, id)?;
+            self.idents.insert(ident, Some(id));
+        }
+        for i in idents {
+            self.idents.entry(i.to_owned()).or_insert(None);
+        }
+        Ok(())
+    }
+
+    /// Fetches the contacts with internal ids `ids`.
+    fn fetch_by_id(
+        &mut self,
+        client: &mut Client,
+        ws: WorkspaceId,
+        ids: &[i64],
+    ) -> Result<(), Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows = client.query(
+            &format!(
+                "SELECT {CONTACT_COLUMNS} FROM contacts c
+                 WHERE c.workspace_id = $1 AND c.contact_id = ANY($2)"
+            ),
+            &[&ws.sql(), &ids],
+        )?;
+        for row in &rows {
+            let (id, c) = rows::contact_with_id(row, 0)?;
+            self.contacts.insert(id, c);
+        }
+        Ok(())
+    }
+
+    /// Checks that identifier `ident`'s contact `id` was fetched and has it as
+    /// key or alias.
+    fn check_named(&self, ident: &str, id: u64) -> Result<(), Error> {
+        let Some(c) = self.contacts.get(&id) else {
+            return Err(Error::damaged(
+                "identifiers",
+                format!("{ident:?} points to missing contact id {id}"),
+            ));
+        };
+        if c.key != ident && !c.aliases.iter().any(|a| a == ident) {
+            return Err(Error::damaged(
+                "identifiers",
+                format!(
+                    "{ident:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
+                    c.key
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fetches the contacts whose email (`phone` false) or gsm (`phone` true) is
+    /// one of `values`, and records each value's contacts sorted by key.
+    fn fetch_by_value(
+        &mut self,
+        client: &mut Client,
+        ws: WorkspaceId,
+        values: &[String],
+        phone: bool,
+    ) -> Result<(), Error> {
+        let list = dedup(values);
+        if list.is_empty() {
+            return Ok(());
+        }
+        let column = if phone { "gsm" } else { "email" };
+        let rows = client.query(
+            &format!(
+                "SELECT c.{column}, {CONTACT_COLUMNS} FROM contacts c
+                 WHERE c.workspace_id = $1 AND c.{column} = ANY($2)"
+            ),
+            &[&ws.sql(), &list],
+        )?;
+        let map = if phone {
+            &mut self.phones
+        } else {
+            &mut self.emails
+        };
+        map.reserve(list.len());
+        for v in list {
+            map.insert(v.to_owned(), Vec::new());
+        }
+        for row in &rows {
+            let value: String = row.try_get(0)?;
+            let (id, c) = rows::contact_with_id(row, 1)?;
+            map.entry(value).or_default().push(id);
+            self.contacts.entry(id).or_insert(c);
+        }
+        let contacts = &self.contacts;
+        for ids in map.values_mut() {
+            ids.sort_by(|a, b| {
+                let key = |id| contacts.get(id).map(|c: &Contact| c.key.as_str());
+                key(a).cmp(&key(b))
+            });
+        }
+        Ok(())
     }
 
     /// Number of distinct contacts fetched.
@@ -207,10 +250,16 @@ impl PgLookup {
         self.contacts.is_empty()
     }
 
-    fn contacts_of(&self, ids: &[u64]) -> Vec<Contact> {
-        ids.iter()
-            .filter_map(|id| self.contacts.get(id).cloned())
-            .collect()
+    /// The contact with internal id `id`, if fetched.
+    fn stored(&self, id: u64) -> Option<Stored> {
+        self.contacts.get(&id).map(|c| Stored {
+            id: Some(id),
+            contact: c.clone(),
+        })
+    }
+
+    fn contacts_of(&self, ids: &[u64]) -> Vec<Stored> {
+        ids.iter().filter_map(|id| self.stored(*id)).collect()
     }
 
     fn by_value(
@@ -218,7 +267,7 @@ impl PgLookup {
         map: &AHashMap<String, Vec<u64>>,
         what: &'static str,
         value: &str,
-    ) -> Result<Vec<Contact>, Error> {
+    ) -> Result<Vec<Stored>, Error> {
         match map.get(value) {
             Some(ids) => Ok(self.contacts_of(ids)),
             None => Err(not_prefetched(what, value)),
@@ -237,9 +286,9 @@ fn not_prefetched(what: &'static str, value: &str) -> Error {
 impl Lookup for PgLookup {
     type Error = Error;
 
-    fn by_identifier(&self, id: &str) -> Result<Option<Contact>, Error> {
+    fn by_identifier(&self, id: &str) -> Result<Option<Stored>, Error> {
         match self.idents.get(id) {
-            Some(Some(cid)) => Ok(self.contacts.get(cid).cloned()),
+            Some(Some(cid)) => Ok(self.stored(*cid)),
             Some(None) => Ok(None),
             None => Err(not_prefetched("identifier", id)),
         }
@@ -249,7 +298,7 @@ impl Lookup for PgLookup {
         Ok(self
             .contacts_by_email(email)?
             .into_iter()
-            .map(|c| c.key)
+            .map(|s| s.contact.key)
             .collect())
     }
 
@@ -257,15 +306,15 @@ impl Lookup for PgLookup {
         Ok(self
             .contacts_by_phone(gsm)?
             .into_iter()
-            .map(|c| c.key)
+            .map(|s| s.contact.key)
             .collect())
     }
 
-    fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, Error> {
+    fn contacts_by_email(&self, email: &str) -> Result<Vec<Stored>, Error> {
         self.by_value(&self.emails, "email", email)
     }
 
-    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, Error> {
+    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Stored>, Error> {
         self.by_value(&self.phones, "phone", gsm)
     }
 }

@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use contactdb_policy::{ColumnSpec, ColumnType, Contact, CustomColumn, FieldId};
-use postgres::Client;
+use postgres::{Client, GenericClient};
 
 use crate::feed::{self, Event};
 use crate::job::{self, JobDataEntry, JobDataKind, JobRecord};
@@ -80,6 +80,11 @@ impl PgRead {
         })
     }
 
+    /// The workspace with id `ws`, `None` when the database has none.
+    pub fn workspace_by_id(&self, ws: WorkspaceId) -> Result<Option<WorkspaceInfo>, Error> {
+        self.with(|c| workspace_by_id(c, ws))
+    }
+
     /// The custom columns of `ws`, by id.
     pub fn columns(&self, ws: WorkspaceId) -> Result<Vec<CustomColumn>, Error> {
         self.with(|c| columns(c, ws))
@@ -129,7 +134,7 @@ impl PgRead {
             )?;
             match row {
                 Some(r) => unsigned("counters", r.try_get(0)?),
-                None => Err(Error::NoSuchWorkspace),
+                None => Err(Error::UnknownWorkspace(ws)),
             }
         })
     }
@@ -335,16 +340,37 @@ fn type_from_stored(ty: &str, max_len: Option<i32>) -> Result<ColumnType, Error>
     })
 }
 
-pub(crate) fn columns(c: &mut Client, ws: WorkspaceId) -> Result<Vec<CustomColumn>, Error> {
+/// The workspace with id `ws`, `None` when the database has none.
+pub(crate) fn workspace_by_id(
+    c: &mut impl GenericClient,
+    ws: WorkspaceId,
+) -> Result<Option<WorkspaceInfo>, Error> {
+    c.query_opt(
+        &format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE workspace_id = $1"),
+        &[&ws.sql()],
+    )?
+    .as_ref()
+    .map(rows::workspace)
+    .transpose()
+}
+
+/// Fails with [`Error::UnknownWorkspace`] unless `ws` exists.
+pub(crate) fn require_workspace(c: &mut impl GenericClient, ws: WorkspaceId) -> Result<(), Error> {
     let exists = c
         .query_opt(
             "SELECT 1 FROM workspaces WHERE workspace_id = $1",
             &[&ws.sql()],
         )?
         .is_some();
-    if !exists {
-        return Err(Error::NoSuchWorkspace);
+    if exists {
+        Ok(())
+    } else {
+        Err(Error::UnknownWorkspace(ws))
     }
+}
+
+pub(crate) fn columns(c: &mut Client, ws: WorkspaceId) -> Result<Vec<CustomColumn>, Error> {
+    require_workspace(c, ws)?;
     let rows = c.query(
         "SELECT name, field_id, type, max_len, import_enabled, required FROM columns
          WHERE workspace_id = $1 ORDER BY field_id",

@@ -6,7 +6,7 @@ use postgres::Row;
 use crate::codec;
 use crate::{Error, WorkspaceId, WorkspaceInfo};
 
-/// The columns [`contact`] reads, in order, from a `contacts` row aliased `c`.
+/// The columns [`contact_with_id`] reads, in order, from a `contacts` row aliased `c`.
 pub(crate) const CONTACT_COLUMNS: &str =
     "c.contact_id, c.key, c.fields, c.aliases, c.version, c.created_at_us, c.updated_at_us";
 
@@ -20,20 +20,26 @@ pub(crate) fn signed(v: u64) -> Result<i64, Error> {
     i64::try_from(v).map_err(|_| Error::Db(format!("number {v} is out of PostgreSQL's range")))
 }
 
-/// The contact in `row` from column `at` on ([`CONTACT_COLUMNS`]).
-pub(crate) fn contact(row: &Row, at: usize) -> Result<Contact, Error> {
+/// The internal id and the contact in `row` from column `at` on
+/// ([`CONTACT_COLUMNS`]).
+pub(crate) fn contact_with_id(row: &Row, at: usize) -> Result<(u64, Contact), Error> {
     let id: i64 = row.try_get(at)?;
     let fields: &[u8] = row.try_get(at + 2)?;
     let version: i64 = row.try_get(at + 4)?;
-    Ok(Contact {
+    let contact = Contact {
         key: row.try_get(at + 1)?,
         fields: codec::decode_fields(fields)?,
         aliases: row.try_get(at + 3)?,
         version: unsigned("contacts", version)?,
         created_at_us: row.try_get(at + 5)?,
         updated_at_us: row.try_get(at + 6)?,
-        stored_id: Some(unsigned("contacts", id)?),
-    })
+    };
+    Ok((unsigned("contacts", id)?, contact))
+}
+
+/// The contact in `row` from column `at` on ([`CONTACT_COLUMNS`]).
+pub(crate) fn contact(row: &Row, at: usize) -> Result<Contact, Error> {
+    Ok(contact_with_id(row, at)?.1)
 }
 
 /// The columns [`workspace`] reads.

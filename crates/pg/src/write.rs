@@ -1,7 +1,7 @@
 //! [`PgWrite`]: the write transaction of one workspace, under its writer lock.
 
 use ahash::AHashMap;
-use contactdb_merge::ContactWrite;
+use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use postgres::Client;
@@ -70,15 +70,7 @@ impl PgWrite {
         if !locked {
             return Err(Error::Busy);
         }
-        let exists = c
-            .query_opt(
-                "SELECT 1 FROM workspaces WHERE workspace_id = $1",
-                &[&ws.sql()],
-            )?
-            .is_some();
-        if !exists {
-            return Err(Error::NoSuchWorkspace);
-        }
+        read::require_workspace(c, ws)?;
         Ok(w)
     }
 
@@ -141,42 +133,24 @@ impl PgWrite {
     /// `DELETE … = ANY`, the new ones in one `COPY` + `INSERT … SELECT`. Removals
     /// come before insertions, so renames, chains and swaps within one call are
     /// safe. New contacts get the workspace's next internal ids in the order of
-    /// `writes`; a `before` contact's id is its [`Contact::stored_id`] (set by
+    /// `writes`; a `before` contact's id is its [`Stored::id`] (set by
     /// [`PgLookup`]), else looked up by its key. Returns each write's internal id,
     /// in the order of `writes`.
     pub fn apply(&mut self, writes: &[ContactWrite]) -> Result<Vec<u64>, Error> {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
-        let ws = self.ws;
-        let w = ws.sql();
         let ids = self.place(writes)?;
-        let mut removes: Vec<&str> = Vec::new();
-        let mut puts: Vec<(&str, i64)> = Vec::new();
-        for (cw, &id) in writes.iter().zip(&ids) {
-            let a = &cw.after;
-            let b = cw.before.as_ref();
-            let key_changed = b.is_some_and(|b| b.key != a.key);
-            if let Some(b) = b {
-                if key_changed {
-                    removes.push(&b.key);
-                }
-                removes.extend(
-                    b.aliases
-                        .iter()
-                        .filter(|x| !a.aliases.contains(x))
-                        .map(String::as_str),
-                );
-            }
-            if b.is_none() || key_changed {
-                puts.push((&a.key, id));
-            }
-            for alias in &a.aliases {
-                if !b.is_some_and(|b| b.aliases.contains(alias)) {
-                    puts.push((alias, id));
-                }
-            }
-        }
+        let (removes, puts) = identifier_changes(writes, &ids);
+        self.stage()?;
+        self.write_contacts(writes, &ids)?;
+        self.write_identifiers(&removes, &puts)?;
+        ids.into_iter().map(|id| unsigned("contacts", id)).collect()
+    }
+
+    /// Makes the staging tables exist and empty (created by the first apply of
+    /// this transaction, emptied by the later ones).
+    fn stage(&mut self) -> Result<(), Error> {
         let staged = self.staged;
         let c = self.client()?;
         if staged {
@@ -185,6 +159,15 @@ impl PgWrite {
             c.batch_execute(STAGING)?;
         }
         self.staged = true;
+        Ok(())
+    }
+
+    /// Writes every write's final contact at its id (`ids`, in the order of
+    /// `writes`): one binary `COPY` into the staging table, then one upsert.
+    fn write_contacts(&mut self, writes: &[ContactWrite], ids: &[i64]) -> Result<(), Error> {
+        debug_assert!(self.staged, "the staging tables are not ready");
+        debug_assert_eq!(writes.len(), ids.len(), "one id per write");
+        let w = self.ws.sql();
         let c = self.client()?;
         {
             let sink = c.copy_in(
@@ -206,7 +189,7 @@ impl PgWrite {
                 ],
             );
             let mut fields = Vec::with_capacity(256);
-            for (cw, id) in writes.iter().zip(&ids) {
+            for (cw, id) in writes.iter().zip(ids) {
                 let a = &cw.after;
                 fields.clear();
                 codec::encode_fields(&a.fields, &mut fields)?;
@@ -238,6 +221,16 @@ impl PgWrite {
                  gsm = EXCLUDED.gsm",
             &[&w],
         )?;
+        Ok(())
+    }
+
+    /// Deletes the identifiers in `removes`, then inserts `puts` (through the
+    /// staging table), so that an identifier moving between contacts within one
+    /// call is safe.
+    fn write_identifiers(&mut self, removes: &[&str], puts: &[(&str, i64)]) -> Result<(), Error> {
+        debug_assert!(self.staged, "the staging tables are not ready");
+        let w = self.ws.sql();
+        let c = self.client()?;
         if !removes.is_empty() {
             c.execute(
                 "DELETE FROM identifiers WHERE workspace_id = $1 AND ident = ANY($2)",
@@ -249,7 +242,7 @@ impl PgWrite {
                 "COPY contactdb_idents_in (ident, contact_id) FROM STDIN (FORMAT binary)",
             )?;
             let mut out = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8]);
-            for (ident, id) in &puts {
+            for (ident, id) in puts {
                 out.write(&[ident, id])?;
             }
             out.finish()?;
@@ -259,7 +252,7 @@ impl PgWrite {
                 &[&w],
             )?;
         }
-        ids.into_iter().map(|id| unsigned("contacts", id)).collect()
+        Ok(())
     }
 
     /// The internal id of each write's contact: the stored id of its `before`
@@ -271,8 +264,8 @@ impl PgWrite {
         let wanted: Vec<&str> = writes
             .iter()
             .filter_map(|cw| cw.before.as_ref())
-            .filter(|b| check || b.stored_id.is_none())
-            .map(|b| b.key.as_str())
+            .filter(|b| check || b.id.is_none())
+            .map(|b| b.contact.key.as_str())
             .collect();
         let c = self.client()?;
         let mut found: AHashMap<String, i64> = AHashMap::with_capacity(wanted.len());
@@ -307,9 +300,12 @@ impl PgWrite {
         let mut ids = Vec::with_capacity(writes.len());
         for cw in writes {
             let id = match &cw.before {
-                Some(b) => {
+                Some(Stored {
+                    id: hint,
+                    contact: b,
+                }) => {
                     let by_key = found.get(&b.key).copied();
-                    match (b.stored_id, by_key) {
+                    match (*hint, by_key) {
                         (Some(hint), Some(id)) if signed(hint)? != id => {
                             return Err(Error::damaged(
                                 "identifiers",
@@ -670,4 +666,40 @@ impl Drop for PgWrite {
             c.discard();
         }
     }
+}
+
+/// The identifiers `writes` (their contacts at `ids`) drop and add: a changed
+/// key and dropped aliases go; a new contact's key, a changed key and new
+/// aliases come, pointing at the contact's id.
+fn identifier_changes<'a>(
+    writes: &'a [ContactWrite],
+    ids: &[i64],
+) -> (Vec<&'a str>, Vec<(&'a str, i64)>) {
+    let mut removes: Vec<&str> = Vec::new();
+    let mut puts: Vec<(&str, i64)> = Vec::new();
+    for (cw, &id) in writes.iter().zip(ids) {
+        let a = &cw.after;
+        let b = cw.before.as_ref().map(|b| &b.contact);
+        let key_changed = b.is_some_and(|b| b.key != a.key);
+        if let Some(b) = b {
+            if key_changed {
+                removes.push(&b.key);
+            }
+            removes.extend(
+                b.aliases
+                    .iter()
+                    .filter(|x| !a.aliases.contains(x))
+                    .map(String::as_str),
+            );
+        }
+        if b.is_none() || key_changed {
+            puts.push((&a.key, id));
+        }
+        for alias in &a.aliases {
+            if !b.is_some_and(|b| b.aliases.contains(alias)) {
+                puts.push((alias, id));
+            }
+        }
+    }
+    (removes, puts)
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{Rng, TestDb};
 use contactdb_merge::events::write_events;
-use contactdb_merge::{ContactWrite, Lookup, Plan, plan};
+use contactdb_merge::{ContactWrite, Lookup, Plan, Stored, plan};
 use contactdb_pg::{
     BulkOptions, ClaimedJob, Error, EventKind, JobState, LookupValues, PgOptions, PgStore, Wait,
     WorkspaceId,
@@ -72,6 +72,13 @@ fn migrations_are_idempotent() {
     assert_eq!(b.workspace("second").unwrap().unwrap(), ws);
     let uuid_text = "07070707-0707-0707-0707-070707070707";
     assert_eq!(b.workspace(uuid_text).unwrap().unwrap().id, ws.id);
+    // A slug outside the rule is refused with the rule in the message.
+    let err = b.create_workspace("Bad_slug", [8; 16], 5).unwrap_err();
+    assert!(matches!(err, Error::InvalidSlug { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid workspace slug \"Bad_slug\": it must match [a-z0-9][a-z0-9-]{0,62}"
+    );
     let rows: i64 = db
         .client()
         .query_one("SELECT count(*) FROM schema_migrations", &[])
@@ -144,7 +151,6 @@ fn contact(key: &str, email: Option<&str>, gsm: Option<&str>, aliases: &[&str]) 
         version: 1,
         created_at_us: 10,
         updated_at_us: 10,
-        stored_id: None,
     }
 }
 
@@ -187,25 +193,34 @@ fn set_lookup_equals_per_value_queries() {
         }
         let r = store.read().unwrap();
         let set = r.lookup_for(WS, &values).unwrap();
+        // Each contact the set gives comes with the internal id it is stored at.
+        let placed = |found: &[Stored]| -> Vec<Contact> {
+            for s in found {
+                let id = s.id.expect("a stored contact without its id");
+                assert_eq!(
+                    r.by_internal_id(WS, id).unwrap().as_ref(),
+                    Some(&s.contact),
+                    "id {id}"
+                );
+            }
+            found.iter().map(|s| s.contact.clone()).collect()
+        };
         for id in &values.identifiers {
             let naive = r.resolve(WS, id).unwrap();
             let got = set.by_identifier(id).unwrap();
+            let got = placed(got.as_slice()).pop();
             assert_eq!(got, naive, "round {round}, identifier {id}");
-            assert_eq!(
-                got.and_then(|c| c.stored_id),
-                naive.and_then(|c| c.stored_id)
-            );
         }
         for e in &values.emails {
             assert_eq!(
-                set.contacts_by_email(e).unwrap(),
+                placed(&set.contacts_by_email(e).unwrap()),
                 r.contacts_by_email(WS, e).unwrap(),
                 "email {e}"
             );
         }
         for g in &values.phones {
             assert_eq!(
-                set.contacts_by_phone(g).unwrap(),
+                placed(&set.contacts_by_phone(g).unwrap()),
                 r.contacts_by_phone(WS, g).unwrap(),
                 "phone {g}"
             );
@@ -306,7 +321,7 @@ fn applied_plans_read_back_field_by_field() {
         w.commit().unwrap();
         // Every old key goes before any new one arrives (a swap renames both ways).
         for b in p.writes.iter().filter_map(|cw| cw.before.as_ref()) {
-            model.remove(&b.key);
+            model.remove(&b.contact.key);
         }
         for cw in &p.writes {
             model.insert(cw.after.key.clone(), cw.after.clone());
@@ -395,8 +410,11 @@ fn second_writer_is_busy_at_once_and_a_blocking_one_waits() {
     assert!(store.begin_write(WS, Wait::No).is_ok());
     assert!(matches!(
         store.begin_write(WorkspaceId(77), Wait::No),
-        Err(Error::NoSuchWorkspace)
+        Err(Error::UnknownWorkspace(WorkspaceId(77)))
     ));
+    let r = store.read().unwrap();
+    assert_eq!(r.workspace_by_id(WorkspaceId(77)).unwrap(), None);
+    assert_eq!(r.workspace_by_id(WS).unwrap().unwrap().slug, "default");
 }
 
 #[test]

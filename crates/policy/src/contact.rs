@@ -154,9 +154,7 @@ impl Fields {
 }
 
 /// A contact as the engine holds it.
-///
-/// Equality compares the contact's content and ignores [`Contact::stored_id`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
     /// The primary identity, unique in its workspace with the aliases (R2, R9).
     pub key: String,
@@ -170,25 +168,7 @@ pub struct Contact {
     pub created_at_us: i64,
     /// Last change time, microseconds since the Unix epoch (UTC).
     pub updated_at_us: i64,
-    /// Where storage keeps this contact (the store's internal id), when it was read
-    /// from storage; `None` for a contact not stored yet, or when unknown. A hint
-    /// that saves the store a lookup when it writes the contact back; not part of
-    /// the contact's value.
-    pub stored_id: Option<u64>,
 }
-
-impl PartialEq for Contact {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-            && self.fields == other.fields
-            && self.aliases == other.aliases
-            && self.version == other.version
-            && self.created_at_us == other.created_at_us
-            && self.updated_at_us == other.updated_at_us
-    }
-}
-
-impl Eq for Contact {}
 
 impl Contact {
     /// The normalized email, if set.

@@ -15,6 +15,7 @@ pub mod record;
 pub mod report;
 pub mod request;
 pub mod rules;
+pub mod workspace;
 
 pub use column::{Catalog, ColumnDef, ColumnSpec, ColumnType, CustomColumn, FieldId, Kind};
 pub use contact::{Contact, Fields, Value};

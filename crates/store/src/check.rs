@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use contactdb_policy::Contact;
+use contactdb_policy::workspace::valid_slug;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use crate::keys::{self, show_bytes, show_key, split_ws, ws_bytes, ws_key};
@@ -126,8 +127,53 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
     let mut walk = Walk {
         problems: Vec::new(),
     };
+    let next_workspace = check_meta(&mut walk, rtx)?;
+    let known = check_workspaces(&mut walk, rtx, next_workspace)?;
+    check_columns(&mut walk, rtx, &known)?;
+    let t = ContactTables {
+        contacts: rtx.open_table(keys::CONTACTS)?,
+        idents: keys::IDENTIFIERS.open_read(rtx)?,
+        emails: keys::EMAIL_INDEX.open_read(rtx)?,
+        phones: keys::PHONE_INDEX.open_read(rtx)?,
+    };
+    let counted = check_contacts(&mut walk, &t, &known)?;
+    check_identifiers(&mut walk, &t)?;
+    check_counters(&mut walk, &known, &counted);
+    check_index(
+        &mut walk,
+        "email_index",
+        &t.emails,
+        &t.contacts,
+        Contact::email,
+    )?;
+    check_index(
+        &mut walk,
+        "phone_index",
+        &t.phones,
+        &t.contacts,
+        Contact::gsm,
+    )?;
+    check_tombstones(&mut walk, &t.idents, "identifiers")?;
+    check_tombstones(&mut walk, &t.emails, "email_index")?;
+    check_tombstones(&mut walk, &t.phones, "phone_index")?;
+    check_requests(&mut walk, rtx, &known)?;
+    around::check(rtx, &mut walk)?;
+    Ok(walk.problems)
+}
 
-    // meta
+/// Every decodable workspace record, by number.
+type Known = BTreeMap<u32, codec::StoredWorkspace>;
+
+/// The contact tables, opened for the walk.
+struct ContactTables {
+    contacts: Bytes,
+    idents: Part<u64>,
+    emails: Part<()>,
+    phones: Part<()>,
+}
+
+/// Checks `meta`; returns `next_workspace` when it is readable.
+fn check_meta(walk: &mut Walk, rtx: &ReadTransaction) -> Result<Option<u32>, StoreError> {
     let meta = rtx.open_table(keys::META)?;
     let meta_u32 = |name: &str| -> Result<Option<Option<u32>>, StoreError> {
         Ok(meta.get(name)?.map(|v| keys::ws_from_bytes(v.value())))
@@ -146,7 +192,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
         ),
         Some(Some(_)) => {}
     }
-    let next_workspace = match meta_u32(keys::META_NEXT_WORKSPACE)? {
+    Ok(match meta_u32(keys::META_NEXT_WORKSPACE)? {
         Some(Some(v)) => Some(v),
         None => {
             walk.report("meta", keys::META_NEXT_WORKSPACE.into(), "missing");
@@ -160,14 +206,20 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             );
             None
         }
-    };
+    })
+}
 
-    // workspaces and their name tables
+/// Checks the workspace records against `meta.next_workspace` and their name
+/// tables (both ways); returns every decodable record.
+fn check_workspaces(
+    walk: &mut Walk,
+    rtx: &ReadTransaction,
+    next_workspace: Option<u32>,
+) -> Result<Known, StoreError> {
     let workspaces: Bytes = rtx.open_table(keys::WORKSPACES)?;
     let slugs: Bytes = rtx.open_table(keys::WORKSPACE_SLUGS)?;
     let uuids: Bytes = rtx.open_table(keys::WORKSPACE_UUIDS)?;
-    // Every decodable workspace record.
-    let mut known: BTreeMap<u32, codec::StoredWorkspace> = BTreeMap::new();
+    let mut known = Known::new();
     for entry in workspaces.iter()? {
         let (k, v) = entry?;
         let shown = show_bytes(k.value());
@@ -189,32 +241,18 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
                 "workspace number is not below meta.next_workspace",
             );
         }
-        if !keys::valid_slug(&w.slug) {
+        if !valid_slug(&w.slug) {
             walk.report(
                 "workspaces",
                 ws.to_string(),
                 format!("invalid slug {:?}", w.slug),
             );
         }
-        let number = ws_bytes(ws);
-        if slugs.get(w.slug.as_bytes())?.map(|v| v.value().to_vec()) != Some(number.to_vec()) {
-            walk.report(
-                "workspace_slugs",
-                w.slug.clone(),
-                format!("slug of workspace {ws} does not map back to it"),
-            );
-        }
-        if uuids.get(w.uuid.as_slice())?.map(|v| v.value().to_vec()) != Some(number.to_vec()) {
-            walk.report(
-                "workspace_uuids",
-                show_bytes(&w.uuid),
-                format!("uuid of workspace {ws} does not map back to it"),
-            );
-        }
+        check_names_map_back(walk, ws, &w, &slugs, &uuids)?;
         known.insert(ws, w);
     }
     check_workspace_map(
-        &mut walk,
+        walk,
         "workspace_slugs",
         &slugs,
         &workspaces,
@@ -222,15 +260,45 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
         |w, k| w.slug.as_bytes() == k,
     )?;
     check_workspace_map(
-        &mut walk,
+        walk,
         "workspace_uuids",
         &uuids,
         &workspaces,
         "uuid",
         |w, k| w.uuid.as_slice() == k,
     )?;
+    Ok(known)
+}
 
-    // columns
+/// Checks that workspace `ws`'s slug and UUID map back to it.
+fn check_names_map_back(
+    walk: &mut Walk,
+    ws: u32,
+    w: &codec::StoredWorkspace,
+    slugs: &Bytes,
+    uuids: &Bytes,
+) -> Result<(), StoreError> {
+    let number = ws_bytes(ws);
+    if slugs.get(w.slug.as_bytes())?.map(|v| v.value().to_vec()) != Some(number.to_vec()) {
+        walk.report(
+            "workspace_slugs",
+            w.slug.clone(),
+            format!("slug of workspace {ws} does not map back to it"),
+        );
+    }
+    if uuids.get(w.uuid.as_slice())?.map(|v| v.value().to_vec()) != Some(number.to_vec()) {
+        walk.report(
+            "workspace_uuids",
+            show_bytes(&w.uuid),
+            format!("uuid of workspace {ws} does not map back to it"),
+        );
+    }
+    Ok(())
+}
+
+/// Checks every custom column: its workspace exists, its declaration is valid,
+/// its field id was assigned by the workspace and is used once.
+fn check_columns(walk: &mut Walk, rtx: &ReadTransaction, known: &Known) -> Result<(), StoreError> {
     let columns: Bytes = rtx.open_table(keys::COLUMNS)?;
     let mut ids: BTreeSet<(u32, u16)> = BTreeSet::new();
     for entry in columns.iter()? {
@@ -244,37 +312,44 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             walk.report("columns", shown, format!("workspace {ws} does not exist"));
             continue;
         };
-        match crate::read::column_from_entry(name, v.value()) {
-            Err(e) => walk.report("columns", shown, e.to_string()),
-            Ok(c) => {
-                if let Err(e) = c.spec.validate() {
-                    walk.report("columns", shown.clone(), e);
-                }
-                if c.id.0 < contactdb_policy::FieldId::CUSTOM_FIRST || c.id.0 >= next_field_id {
-                    walk.report(
-                        "columns",
-                        shown.clone(),
-                        format!("field id {} outside the workspace's assigned ids", c.id.0),
-                    );
-                }
-                if !ids.insert((ws, c.id.0)) {
-                    walk.report(
-                        "columns",
-                        shown,
-                        format!("field id {} used by two columns", c.id.0),
-                    );
-                }
+        let c = match crate::read::column_from_entry(name, v.value()) {
+            Ok(c) => c,
+            Err(e) => {
+                walk.report("columns", shown, e.to_string());
+                continue;
             }
+        };
+        if let Err(e) = c.spec.validate() {
+            walk.report("columns", shown.clone(), e);
+        }
+        if c.id.0 < contactdb_policy::FieldId::CUSTOM_FIRST || c.id.0 >= next_field_id {
+            walk.report(
+                "columns",
+                shown.clone(),
+                format!("field id {} outside the workspace's assigned ids", c.id.0),
+            );
+        }
+        if !ids.insert((ws, c.id.0)) {
+            walk.report(
+                "columns",
+                shown,
+                format!("field id {} used by two columns", c.id.0),
+            );
         }
     }
+    Ok(())
+}
 
-    // contacts, each against its identifiers and index entries
-    let contacts: Bytes = rtx.open_table(keys::CONTACTS)?;
-    let idents = keys::IDENTIFIERS.open_read(rtx)?;
-    let emails = keys::EMAIL_INDEX.open_read(rtx)?;
-    let phones = keys::PHONE_INDEX.open_read(rtx)?;
+/// Checks every contact: its workspace exists and assigned its id, it decodes,
+/// and its key, aliases and values have their identifier and index entries.
+/// Returns the contacts counted per workspace.
+fn check_contacts(
+    walk: &mut Walk,
+    t: &ContactTables,
+    known: &Known,
+) -> Result<BTreeMap<u32, u64>, StoreError> {
     let mut counted: BTreeMap<u32, u64> = BTreeMap::new();
-    for entry in contacts.iter()? {
+    for entry in t.contacts.iter()? {
         let (k, v) = entry?;
         let shown = show_key(k.value());
         let Some((ws, id)) = keys::split_contact_key(k.value()) else {
@@ -295,55 +370,67 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             ),
             Some(_) => {}
         }
-        let c = match codec::decode_contact(v.value()) {
-            Ok(c) => c,
-            Err(e) => {
-                walk.report("contacts", shown, e.to_string());
-                continue;
-            }
-        };
-        let shown = format!("{ws}:{} (id {id})", c.key);
-        for (table, index, value) in [
-            ("email_index", &emails, c.email()),
-            ("phone_index", &phones, c.gsm()),
-        ] {
-            if let Some(value) = value
-                && index.get(&keys::index_key(ws, value, id), None)?.is_none()
-            {
-                walk.report(
-                    table,
-                    shown.clone(),
-                    format!("no index entry for the contact's value {value:?}"),
-                );
-            }
+        match codec::decode_contact(v.value()) {
+            Ok(c) => check_contact_entries(walk, t, ws, id, &c)?,
+            Err(e) => walk.report("contacts", shown, e.to_string()),
         }
-        if idents.get(&ws_key(ws, c.key.as_bytes()), None)? != Some(id) {
+    }
+    Ok(counted)
+}
+
+/// Checks that contact `id` of `ws` has its index entries and that its key and
+/// aliases have identifier entries pointing to it.
+fn check_contact_entries(
+    walk: &mut Walk,
+    t: &ContactTables,
+    ws: u32,
+    id: u64,
+    c: &Contact,
+) -> Result<(), StoreError> {
+    let shown = format!("{ws}:{} (id {id})", c.key);
+    for (table, index, value) in [
+        ("email_index", &t.emails, c.email()),
+        ("phone_index", &t.phones, c.gsm()),
+    ] {
+        if let Some(value) = value
+            && index.get(&keys::index_key(ws, value, id), None)?.is_none()
+        {
+            walk.report(
+                table,
+                shown.clone(),
+                format!("no index entry for the contact's value {value:?}"),
+            );
+        }
+    }
+    if t.idents.get(&ws_key(ws, c.key.as_bytes()), None)? != Some(id) {
+        walk.report(
+            "identifiers",
+            shown.clone(),
+            "the contact's key has no identifier entry pointing to it",
+        );
+    }
+    for alias in &c.aliases {
+        if t.idents.get(&ws_key(ws, alias.as_bytes()), None)? != Some(id) {
             walk.report(
                 "identifiers",
                 shown.clone(),
-                "the contact's key has no identifier entry pointing to it",
+                format!("the contact's alias {alias:?} has no identifier entry pointing to it"),
             );
         }
-        for alias in &c.aliases {
-            if idents.get(&ws_key(ws, alias.as_bytes()), None)? != Some(id) {
-                walk.report(
-                    "identifiers",
-                    shown.clone(),
-                    format!("the contact's alias {alias:?} has no identifier entry pointing to it"),
-                );
-            }
-        }
     }
+    Ok(())
+}
 
-    // identifiers, each against its contact
-    for entry in idents.iter()? {
+/// Checks that every identifier names a contact that has it as key or alias.
+fn check_identifiers(walk: &mut Walk, t: &ContactTables) -> Result<(), StoreError> {
+    for entry in t.idents.iter()? {
         let (k, id) = entry?;
         let shown = show_key(&k);
         let Some((ws, ident)) = split_ws(&k) else {
             walk.report("identifiers", shown, "key is shorter than 4 bytes");
             continue;
         };
-        match contact_at(&contacts, ws, id)? {
+        match contact_at(&t.contacts, ws, id)? {
             Found::Missing => walk.report(
                 "identifiers",
                 shown,
@@ -364,8 +451,12 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             Found::Undecodable => {}
         }
     }
+    Ok(())
+}
 
-    for (ws, w) in &known {
+/// Checks each workspace's contact counter against the contacts counted.
+fn check_counters(walk: &mut Walk, known: &Known, counted: &BTreeMap<u32, u64>) {
+    for (ws, w) in known {
         let actual = counted.get(ws).copied().unwrap_or(0);
         if w.contacts != actual {
             walk.report(
@@ -378,51 +469,55 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             );
         }
     }
+}
 
-    // email and phone indexes, each entry against its contact
-    check_index(&mut walk, "email_index", &emails, &contacts, Contact::email)?;
-    check_index(&mut walk, "phone_index", &phones, &contacts, Contact::gsm)?;
-    check_tombstones(&mut walk, &idents, "identifiers")?;
-    check_tombstones(&mut walk, &emails, "email_index")?;
-    check_tombstones(&mut walk, &phones, "phone_index")?;
-
-    // requests
+/// Checks `requests` against the workspaces and `request_expiry`, and
+/// `request_expiry` against `requests`.
+fn check_requests(walk: &mut Walk, rtx: &ReadTransaction, known: &Known) -> Result<(), StoreError> {
     let requests: Bytes = rtx.open_table(keys::REQUESTS)?;
     let expiry = rtx.open_table(keys::REQUEST_EXPIRY)?;
     for entry in requests.iter()? {
         let (k, v) = entry?;
         let shown = show_key(k.value());
-        match split_ws(k.value()) {
-            None => walk.report("requests", shown, "key is shorter than 4 bytes"),
-            Some((ws, _)) => {
-                if !known.contains_key(&ws) {
-                    walk.report(
-                        "requests",
-                        shown.clone(),
-                        format!("workspace {ws} does not exist"),
-                    );
-                }
-                match codec::decode_request(v.value()) {
-                    Err(e) => walk.report("requests", shown, e.to_string()),
-                    Ok(r) => {
-                        let id = k.value().get(4..).unwrap_or_default();
-                        let mut ek = ws_bytes(ws).to_vec();
-                        ek.extend_from_slice(&keys::ordered_i64(r.applied_at_us));
-                        ek.extend_from_slice(id);
-                        if expiry.get(ek.as_slice())?.is_none() {
-                            walk.report(
-                                "requests",
-                                shown,
-                                "no request_expiry entry for its applied_at",
-                            );
-                        }
-                    }
-                }
+        let Some((ws, id)) = split_ws(k.value()) else {
+            walk.report("requests", shown, "key is shorter than 4 bytes");
+            continue;
+        };
+        if !known.contains_key(&ws) {
+            walk.report(
+                "requests",
+                shown.clone(),
+                format!("workspace {ws} does not exist"),
+            );
+        }
+        let r = match codec::decode_request(v.value()) {
+            Ok(r) => r,
+            Err(e) => {
+                walk.report("requests", shown, e.to_string());
+                continue;
             }
+        };
+        let mut ek = ws_bytes(ws).to_vec();
+        ek.extend_from_slice(&keys::ordered_i64(r.applied_at_us));
+        ek.extend_from_slice(id);
+        if expiry.get(ek.as_slice())?.is_none() {
+            walk.report(
+                "requests",
+                shown,
+                "no request_expiry entry for its applied_at",
+            );
         }
     }
+    check_request_expiry(walk, &requests, &expiry)
+}
 
-    // request_expiry: every entry names a stored request applied at that time
+/// Checks that every `request_expiry` entry names a stored request applied at
+/// that time.
+fn check_request_expiry(
+    walk: &mut Walk,
+    requests: &Bytes,
+    expiry: &ReadOnlyTable<&'static [u8], ()>,
+) -> Result<(), StoreError> {
     for entry in expiry.iter()? {
         let (k, _) = entry?;
         let key = k.value();
@@ -447,9 +542,7 @@ pub(crate) fn check(rtx: &ReadTransaction) -> Result<Vec<Problem>, StoreError> {
             );
         }
     }
-
-    around::check(rtx, &mut walk)?;
-    Ok(walk.problems)
+    Ok(())
 }
 
 fn check_index(

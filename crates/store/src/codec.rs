@@ -325,7 +325,6 @@ fn contact_from_stored(s: StoredContactDe<'_>) -> Contact {
         version: s.version,
         created_at_us: s.created_at_us,
         updated_at_us: s.updated_at_us,
-        stored_id: None,
     }
 }
 

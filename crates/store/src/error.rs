@@ -3,6 +3,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use contactdb_policy::workspace::SLUG_PATTERN;
+
+use crate::WorkspaceId;
+
 /// Why a store operation failed.
 #[non_exhaustive]
 #[derive(thiserror::Error, Debug)]
@@ -78,7 +82,7 @@ pub enum StoreError {
     #[error("busy: another write transaction is in progress")]
     Busy,
     /// A workspace slug that does not match `[a-z0-9][a-z0-9-]{0,62}` (R1).
-    #[error("invalid workspace slug {slug:?}: must match [a-z0-9][a-z0-9-]{{0,62}}")]
+    #[error("invalid workspace slug {slug:?}: must match {SLUG_PATTERN}")]
     InvalidSlug {
         /// The refused slug.
         slug: String,
@@ -95,9 +99,15 @@ pub enum StoreError {
         /// The slug (or UUID text) that is taken.
         slug: String,
     },
-    /// The workspace does not exist (R1: never created implicitly).
-    #[error("no such workspace")]
-    NoSuchWorkspace,
+    /// An operation was given a workspace id this database does not hold. Ids
+    /// come from the store's own answers ([`ReadView::workspace`],
+    /// [`ReadView::workspace_by_id`]), which say `None` for a workspace that does
+    /// not exist; the caller decides what a missing workspace means to its users.
+    ///
+    /// [`ReadView::workspace`]: crate::ReadView::workspace
+    /// [`ReadView::workspace_by_id`]: crate::ReadView::workspace_by_id
+    #[error("workspace id {} is not in this database", .0.0)]
+    UnknownWorkspace(WorkspaceId),
     /// A column declaration that is not valid (R3).
     #[error("invalid column declaration: {message}")]
     ColumnInvalid {

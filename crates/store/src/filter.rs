@@ -138,6 +138,7 @@ impl Bloom {
     }
 
     /// Memory held, bytes.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.blocks.len() * 32
     }

@@ -24,7 +24,6 @@ pub const COLUMNS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("columns
 pub const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contacts");
 /// `identifiers`: ws ‖ contact key or alias → id (tiered).
 pub const IDENTIFIERS: Tiered<u64> = Tiered {
-    name: "identifiers",
     base: TableDefinition::new("identifiers"),
     frozen: TableDefinition::new("identifiers_frozen"),
     mid: TableDefinition::new("identifiers_mid"),
@@ -32,7 +31,6 @@ pub const IDENTIFIERS: Tiered<u64> = Tiered {
 };
 /// `email_index`: ws ‖ value_hash(email) ‖ id → () (tiered).
 pub const EMAIL_INDEX: Tiered<()> = Tiered {
-    name: "email_index",
     base: TableDefinition::new("email_index"),
     frozen: TableDefinition::new("email_index_frozen"),
     mid: TableDefinition::new("email_index_mid"),
@@ -40,7 +38,6 @@ pub const EMAIL_INDEX: Tiered<()> = Tiered {
 };
 /// `phone_index`: ws ‖ value_hash(gsm) ‖ id → () (tiered).
 pub const PHONE_INDEX: Tiered<()> = Tiered {
-    name: "phone_index",
     base: TableDefinition::new("phone_index"),
     frozen: TableDefinition::new("phone_index_frozen"),
     mid: TableDefinition::new("phone_index_mid"),
@@ -261,19 +258,6 @@ pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
         .map(|u| *u.as_bytes())
 }
 
-/// Whether `slug` matches `[a-z0-9][a-z0-9-]{0,62}` (R1).
-pub fn valid_slug(slug: &str) -> bool {
-    let b = slug.as_bytes();
-    let Some((first, rest)) = b.split_first() else {
-        return false;
-    };
-    (first.is_ascii_lowercase() || first.is_ascii_digit())
-        && rest.len() <= 62
-        && rest
-            .iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,15 +318,5 @@ mod tests {
         assert_eq!(parse_uuid("g7e5504410b1426f9247bb680e5fe0c8"), None);
         assert_eq!(parse_uuid("é7e5504410b1426f9247bb680e5fe0c"), None);
         assert_eq!(parse_uuid(""), None);
-    }
-
-    #[test]
-    fn slugs() {
-        for ok in ["default", "a", "0", "a-b", "9-", &"a".repeat(63)] {
-            assert!(valid_slug(ok), "{ok}");
-        }
-        for bad in ["", "-a", "A", "a_b", "a b", "é", &"a".repeat(64)] {
-            assert!(!valid_slug(bad), "{bad}");
-        }
     }
 }

@@ -7,7 +7,7 @@
 //! - Contacts are keyed by an internal id (a per-workspace sequence); keys and
 //!   aliases map to ids in `identifiers`; the email and phone indexes are plain
 //!   tables with composite keys (`ws ‖ hash(value) ‖ id`). Those three are
-//!   [`tiered`] (base + mid + delta), written in the same transaction as the contacts
+//!   tiered (base + mid + delta), written in the same transaction as the contacts
 //!   they index; [`Store::check`] verifies they agree.
 //! - Reads never block; one write transaction at a time (R19).
 //!
@@ -19,18 +19,18 @@ mod check;
 mod codec;
 mod error;
 mod feed;
-/// Public because the public functions of `tiered` take its filters.
-pub mod filter;
+mod filter;
 mod guard;
 mod job;
 mod key;
-/// Public so that the benchmark floor can write exactly this layout.
-pub mod keys;
+mod keys;
 mod overlay;
 mod read;
-/// Public so that the benchmark floor can write exactly this layout.
-pub mod tiered;
+mod tiered;
 mod write;
+
+#[cfg(feature = "bench")]
+pub mod bench;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,6 +58,9 @@ pub const DEFAULT_WORKSPACE: &str = "default";
 /// The default of [`StoreOptions::min_delta`].
 pub const DEFAULT_MIN_DELTA: u64 = 16_384;
 
+/// The default of [`StoreOptions::filter_slack_min`].
+pub const DEFAULT_FILTER_SLACK_MIN: u64 = filter::DEFAULT_SLACK_MIN;
+
 /// How to open a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -66,13 +69,13 @@ pub struct StoreOptions {
     /// The delta of a tiered table (identifiers, email and phone indexes) is merged
     /// into the next level when it holds more than about `sqrt(m · base entries)`
     /// entries (two levels) or `(m² · base entries)^(1/3)` (three, for bases above
-    /// ~11.4·m), `m` being this value (see [`tiered::thresholds`]). Small values
+    /// ~11.4·m), `m` being this value (see `docs/format.md`, "Tiered tables"). Small values
     /// exercise the merges in tests; the default suits batches of ~10k records.
     pub min_delta: u64,
-    /// A lookup filter (see [`filter`]) is sized for its table's keys plus
-    /// `max(keys, filter_slack_min)` more, and rebuilt once it took more.
-    /// Small values exercise the rebuild in tests; the default is
-    /// [`filter::DEFAULT_SLACK_MIN`] (65,536).
+    /// A lookup filter (an in-memory Bloom filter over a tiered table's keys) is
+    /// sized for its table's keys plus `max(keys, filter_slack_min)` more, and
+    /// rebuilt once it took more. Small values exercise the rebuild in tests; the
+    /// default is [`DEFAULT_FILTER_SLACK_MIN`] (65,536).
     pub filter_slack_min: u64,
 }
 
@@ -83,7 +86,7 @@ impl Default for StoreOptions {
         StoreOptions {
             cache_size_bytes: 64 * 1024 * 1024,
             min_delta: DEFAULT_MIN_DELTA,
-            filter_slack_min: filter::DEFAULT_SLACK_MIN,
+            filter_slack_min: DEFAULT_FILTER_SLACK_MIN,
         }
     }
 }
@@ -554,7 +557,7 @@ impl Store {
 
     /// The contacts of `ws` to plan a request of about `records` records in `write`:
     /// a read transaction begun now, so (with `write` holding the writer lock) it
-    /// sees exactly the state `write` starts from, with the lookup [`filter`]s
+    /// sees exactly the state `write` starts from, with the lookup filters
     /// attached (built first when the work planned since the last build justifies
     /// reading the tables). Lookups through it read nothing for keys the filters
     /// lack.

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use contactdb_merge::Stored;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
@@ -94,10 +95,16 @@ impl ReadView {
         Ok(crate::load_workspace(&t, ws)?.map(|w| workspace_info(ws, w)))
     }
 
+    /// The workspace with id `ws`, `None` when this database has none.
+    pub fn workspace_by_id(&self, ws: WorkspaceId) -> Result<Option<WorkspaceInfo>, StoreError> {
+        guarded(&self.poison, || self.workspace_by_number(ws.0))
+    }
+
+    /// Fails with [`StoreError::UnknownWorkspace`] unless `ws` exists.
     fn require_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
         if t.get(ws_bytes(ws.0).as_slice())?.is_none() {
-            return Err(StoreError::NoSuchWorkspace);
+            return Err(StoreError::UnknownWorkspace(ws));
         }
         Ok(())
     }
@@ -186,7 +193,8 @@ impl ReadView {
     ) -> Result<ContactsView, StoreError> {
         guarded(&self.poison, || {
             let t = self.txn.open_table(keys::WORKSPACES)?;
-            let record = crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)?;
+            let record =
+                crate::load_workspace(&t, ws.0)?.ok_or(StoreError::UnknownWorkspace(ws))?;
             Ok(ContactsView {
                 poison: Arc::clone(&self.poison),
                 ws: ws.0,
@@ -260,16 +268,15 @@ impl ContactsView {
 
     /// The contact with internal id `id`, which an identifier or index entry named:
     /// a missing one is corruption.
-    fn by_id(&self, id: u64, named_by: &'static str) -> Result<Contact, StoreError> {
+    fn by_id(&self, id: u64, named_by: &'static str) -> Result<Stored, StoreError> {
         match self
             .contacts
             .get(keys::contact_key(self.ws, id).as_slice())?
         {
-            Some(v) => {
-                let mut c = codec::decode_contact(v.value())?;
-                c.stored_id = Some(id);
-                Ok(c)
-            }
+            Some(v) => Ok(Stored {
+                id: Some(id),
+                contact: codec::decode_contact(v.value())?,
+            }),
             None => Err(StoreError::corrupt(
                 named_by,
                 format!("entry points to missing contact id {id}"),
@@ -283,11 +290,7 @@ impl ContactsView {
             .contacts
             .get(keys::contact_key(self.ws, id).as_slice())?
         {
-            Some(v) => {
-                let mut c = codec::decode_contact(v.value())?;
-                c.stored_id = Some(id);
-                Ok(Some(c))
-            }
+            Some(v) => Ok(Some(codec::decode_contact(v.value())?)),
             None => Ok(None),
         }
     }
@@ -299,6 +302,11 @@ impl ContactsView {
 
     /// The contact whose key, or one of whose aliases, is `key_or_alias` (R9).
     pub fn resolve(&self, key_or_alias: &str) -> Result<Option<Contact>, StoreError> {
+        Ok(self.resolve_stored(key_or_alias)?.map(|s| s.contact))
+    }
+
+    /// As [`ContactsView::resolve`], with the contact's internal id.
+    fn resolve_stored(&self, key_or_alias: &str) -> Result<Option<Stored>, StoreError> {
         guarded(&self.poison, || {
             let filter = self.filters.as_deref().map(|f| &f.idents);
             let Some(id) = self
@@ -307,7 +315,8 @@ impl ContactsView {
             else {
                 return Ok(None);
             };
-            let c = self.by_id(id, "identifiers")?;
+            let s = self.by_id(id, "identifiers")?;
+            let c = &s.contact;
             if c.key != key_or_alias && !c.aliases.iter().any(|a| a == key_or_alias) {
                 return Err(StoreError::corrupt(
                     "identifiers",
@@ -317,7 +326,7 @@ impl ContactsView {
                     ),
                 ));
             }
-            Ok(Some(c))
+            Ok(Some(s))
         })
     }
 
@@ -330,51 +339,55 @@ impl ContactsView {
         name: &'static str,
         value: &str,
         field: fn(&Contact) -> Option<&str>,
-    ) -> Result<Vec<Contact>, StoreError> {
+    ) -> Result<Vec<Stored>, StoreError> {
         guarded(&self.poison, || {
             let mut out = Vec::new();
             for (k, ()) in index.prefixed(&keys::index_prefix(self.ws, value), filter)? {
                 let Some((_, _, id)) = keys::split_index(&k) else {
                     return Err(StoreError::corrupt(name, "index key is not 20 bytes"));
                 };
-                let c = self.by_id(id, name)?;
-                if field(&c) == Some(value) {
-                    out.push(c);
+                let s = self.by_id(id, name)?;
+                if field(&s.contact) == Some(value) {
+                    out.push(s);
                 }
             }
-            out.sort_by(|a, b| a.key.cmp(&b.key));
+            out.sort_by(|a, b| a.contact.key.cmp(&b.contact.key));
             Ok(out)
         })
     }
 
-    /// Every contact whose normalized email is `email`, sorted by key.
-    pub fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, StoreError> {
+    /// Every contact whose normalized email is `email`, with its internal id,
+    /// sorted by key.
+    fn stored_by_email(&self, email: &str) -> Result<Vec<Stored>, StoreError> {
         let filter = self.filters.as_deref().map(|f| &f.emails);
         self.find(&self.emails, filter, "email_index", email, Contact::email)
     }
 
-    /// Every contact whose normalized gsm is `gsm`, sorted by key.
-    pub fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, StoreError> {
+    /// Every contact whose normalized gsm is `gsm`, with its internal id, sorted
+    /// by key.
+    fn stored_by_phone(&self, gsm: &str) -> Result<Vec<Stored>, StoreError> {
         let filter = self.filters.as_deref().map(|f| &f.phones);
         self.find(&self.phones, filter, "phone_index", gsm, Contact::gsm)
     }
 
+    /// Every contact whose normalized email is `email`, sorted by key.
+    pub fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, StoreError> {
+        Ok(contacts(self.stored_by_email(email)?))
+    }
+
+    /// Every contact whose normalized gsm is `gsm`, sorted by key.
+    pub fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, StoreError> {
+        Ok(contacts(self.stored_by_phone(gsm)?))
+    }
+
     /// The keys of every contact whose normalized email is `email`, sorted.
     pub fn keys_by_email(&self, email: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .contacts_by_email(email)?
-            .into_iter()
-            .map(|c| c.key)
-            .collect())
+        Ok(keys_of(self.stored_by_email(email)?))
     }
 
     /// The keys of every contact whose normalized gsm is `gsm`, sorted.
     pub fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .contacts_by_phone(gsm)?
-            .into_iter()
-            .map(|c| c.key)
-            .collect())
+        Ok(keys_of(self.stored_by_phone(gsm)?))
     }
 
     /// The number of contacts in the workspace: the counter kept in the workspace
@@ -417,11 +430,21 @@ impl ContactsView {
     }
 }
 
+/// The contacts of `found`, without their ids.
+fn contacts(found: Vec<Stored>) -> Vec<Contact> {
+    found.into_iter().map(|s| s.contact).collect()
+}
+
+/// The keys of `found`.
+fn keys_of(found: Vec<Stored>) -> Vec<String> {
+    found.into_iter().map(|s| s.contact.key).collect()
+}
+
 impl contactdb_merge::Lookup for ContactsView {
     type Error = StoreError;
 
-    fn by_identifier(&self, id: &str) -> Result<Option<Contact>, StoreError> {
-        self.resolve(id)
+    fn by_identifier(&self, id: &str) -> Result<Option<Stored>, StoreError> {
+        self.resolve_stored(id)
     }
 
     fn keys_by_email(&self, email: &str) -> Result<Vec<String>, StoreError> {
@@ -432,11 +455,11 @@ impl contactdb_merge::Lookup for ContactsView {
         ContactsView::keys_by_phone(self, gsm)
     }
 
-    fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, StoreError> {
-        ContactsView::contacts_by_email(self, email)
+    fn contacts_by_email(&self, email: &str) -> Result<Vec<Stored>, StoreError> {
+        self.stored_by_email(email)
     }
 
-    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, StoreError> {
-        ContactsView::contacts_by_phone(self, gsm)
+    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Stored>, StoreError> {
+        self.stored_by_phone(gsm)
     }
 }

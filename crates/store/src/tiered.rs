@@ -138,8 +138,6 @@ impl<T> Plain for T where T: Value + Copy + 'static + for<'a> Value<SelfType<'a>
 /// The tables of one tiered table.
 #[derive(Clone, Copy)]
 pub struct Tiered<V: Plain> {
-    /// Name of the logical table (for problem reports).
-    pub name: &'static str,
     /// The large, sorted part.
     pub base: TableDefinition<'static, &'static [u8], V>,
     /// Older changes: `Some` sets, `None` hides the base entry.

@@ -2,8 +2,9 @@
 //! primary, alias and index write from the difference between committed and final
 //! contacts.
 
-use contactdb_merge::ContactWrite;
+use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
+use contactdb_policy::workspace::valid_slug;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::filter::{FilterCell, TableFilter};
 use crate::guard::{Poison, guarded};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
-use crate::tiered::{self, Plain, Tiered};
+use crate::tiered::{self, Plain, Tiered, WriteOpened};
 use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
@@ -96,7 +97,7 @@ fn primary_writes(
     for p in placed {
         let a = &p.write.after;
         rows.push((keys::contact_key(w, p.id), codec::encode_contact(a)?));
-        let b: Option<&Contact> = p.write.before.as_ref();
+        let b: Option<&Contact> = p.write.before.as_ref().map(|b| &b.contact);
         let key_changed = b.is_some_and(|b| b.key != a.key);
         if let Some(b) = b {
             if key_changed {
@@ -120,6 +121,39 @@ fn primary_writes(
     }
     rows.sort_unstable_by_key(|r| r.0);
     Ok((rows, idents))
+}
+
+/// The internal id of stored contact `b` of workspace `w`. Read from this
+/// workspace's committed state (the snapshot the plan was made from), it comes
+/// with its id; debug builds (every test) check that id against `identifiers`
+/// all the same. Without one, its key's identifier entry gives it.
+fn stored_id(idents: &WriteOpened<'_, u64>, w: u32, b: &Stored) -> Result<u64, StoreError> {
+    if let Some(id) = b.id
+        && !cfg!(debug_assertions)
+    {
+        return Ok(id);
+    }
+    let key = &b.contact.key;
+    let found = idents
+        .get(ws_key(w, key.as_bytes()).as_slice(), None)?
+        .ok_or_else(|| {
+            StoreError::corrupt(
+                "identifiers",
+                format!("no entry for the stored contact key {key:?}"),
+            )
+        })?;
+    if let Some(hint) = b.id
+        && hint != found
+    {
+        return Err(StoreError::corrupt(
+            "identifiers",
+            format!(
+                "contact {key:?} was read at id {:?} but its key names id {found}",
+                Some(hint)
+            ),
+        ));
+    }
+    Ok(found)
 }
 
 /// Adds the index writes of one contact for one indexed field; nothing is written
@@ -150,7 +184,7 @@ fn index_writes(w: u32, placed: &[Placed<'_>]) -> (TieredWrites<()>, TieredWrite
     let mut phones = TieredWrites::default();
     for p in placed {
         let a = &p.write.after;
-        let b: Option<&Contact> = p.write.before.as_ref();
+        let b: Option<&Contact> = p.write.before.as_ref().map(|b| &b.contact);
         index_diff(w, p.id, b.and_then(Contact::email), a.email(), &mut emails);
         index_diff(w, p.id, b.and_then(Contact::gsm), a.gsm(), &mut phones);
     }
@@ -235,10 +269,10 @@ impl WriteView {
 
     fn load_workspace(&self, ws: WorkspaceId) -> Result<StoredWorkspace, StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
-        crate::load_workspace(&t, ws.0)?.ok_or(StoreError::NoSuchWorkspace)
+        crate::load_workspace(&t, ws.0)?.ok_or(StoreError::UnknownWorkspace(ws))
     }
 
-    /// Fails with [`StoreError::NoSuchWorkspace`] unless `ws` exists.
+    /// Fails with [`StoreError::UnknownWorkspace`] unless `ws` exists.
     pub(crate) fn require_workspace_pub(&self, ws: WorkspaceId) -> Result<(), StoreError> {
         self.require_workspace(ws)
     }
@@ -246,7 +280,7 @@ impl WriteView {
     fn require_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
         let t = self.txn.open_table(keys::WORKSPACES)?;
         if t.get(ws_bytes(ws.0).as_slice())?.is_none() {
-            return Err(StoreError::NoSuchWorkspace);
+            return Err(StoreError::UnknownWorkspace(ws));
         }
         Ok(())
     }
@@ -260,7 +294,7 @@ impl WriteView {
         now_us: i64,
     ) -> Result<WorkspaceInfo, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
-            if !keys::valid_slug(slug) {
+            if !valid_slug(slug) {
                 return Err(StoreError::InvalidSlug {
                     slug: slug.to_owned(),
                 });
@@ -403,10 +437,10 @@ impl WriteView {
     /// entries) is applied before any insertion, so renames, chains and swaps
     /// between the writes of one call are safe. Unchanged index entries are not
     /// rewritten. New contacts get the workspace's next internal ids, in the order
-    /// of `writes`. A `before` contact's id is taken from its
-    /// [`Contact::stored_id`] when set (it was read through a view of this store's
-    /// committed state), else looked up by its key. Returns the internal id of each
-    /// write's contact, in the order of `writes`.
+    /// of `writes`. A `before` contact's id is taken from its [`Stored::id`] when
+    /// set (it was read through a view of this store's committed state), else
+    /// looked up by its key. Returns the internal id of each write's contact, in
+    /// the order of `writes`.
     pub fn apply(
         &mut self,
         ws: WorkspaceId,
@@ -414,107 +448,97 @@ impl WriteView {
     ) -> Result<Vec<u64>, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
             let mut record = self.load_workspace(ws)?;
-            let w = ws.0;
-            let mut placed = Vec::with_capacity(writes.len());
-            {
-                let idents = keys::IDENTIFIERS.open_write(&self.txn)?;
-                for cw in writes {
-                    let id = match &cw.before {
-                        // Read from this workspace's committed state (the snapshot the
-                        // plan was made from): its id is known. Debug builds (every
-                        // test) check it against `identifiers` all the same.
-                        Some(b)
-                            if let Some(id) = b.stored_id
-                                && !cfg!(debug_assertions) =>
-                        {
-                            id
-                        }
-                        Some(b) => {
-                            let found = idents
-                                .get(ws_key(w, b.key.as_bytes()).as_slice(), None)?
-                                .ok_or_else(|| {
-                                StoreError::corrupt(
-                                    "identifiers",
-                                    format!("no entry for the stored contact key {:?}", b.key),
-                                )
-                            })?;
-                            if b.stored_id.is_some_and(|hint| hint != found) {
-                                return Err(StoreError::corrupt(
-                                    "identifiers",
-                                    format!(
-                                        "contact {:?} was read at id {:?} but its key names id {found}",
-                                        b.key, b.stored_id
-                                    ),
-                                ));
-                            }
-                            found
-                        }
-                        None => {
-                            let id = record.next_contact_id.max(1);
-                            record.next_contact_id = id.checked_add(1).ok_or_else(|| {
-                                StoreError::corrupt("workspaces", "contact ids exhausted")
-                            })?;
-                            record.contacts = record.contacts.saturating_add(1);
-                            id
-                        }
-                    };
-                    placed.push(Placed { id, write: cw });
-                }
-            }
+            let placed = self.place(ws.0, &mut record, writes)?;
             if placed.iter().any(|p| p.write.before.is_none()) {
                 self.txn.open_table(keys::WORKSPACES)?.insert(
-                    ws_bytes(w).as_slice(),
+                    ws_bytes(ws.0).as_slice(),
                     codec::encode_workspace(&record)?.as_slice(),
                 )?;
             }
-            let txn = &self.txn;
-            let min_delta = self.min_delta;
             // Set before any tiered write: from here on no filter may be built from the
             // committed snapshot while this transaction lives.
             self.wrote = true;
-            let filters = self.filters.current();
-            let filters = filters.as_deref();
-            // The primary side (contacts + identifiers) and the index side (email +
-            // phone) touch disjoint tables, so they are built and written on two threads
-            // inside the one write transaction (redb's WriteTransaction is Sync). rayon's
-            // pool keeps its threads: a thread spawned per apply would leave its
-            // allocator heap behind each time (mimalloc abandons thread heaps at exit;
-            // a 1M-row import's peak RSS was ~300 MiB that way, ~265 MiB without).
-            let (primary, indexes) = rayon::join(
-                || -> Result<(), StoreError> {
-                    let (rows, idents) = primary_writes(w, &placed)?;
-                    {
-                        let mut contacts = txn.open_table(keys::CONTACTS)?;
-                        for (k, v) in &rows {
-                            contacts.insert(k.as_slice(), v.as_slice())?;
-                        }
-                    }
-                    idents.apply(
-                        txn,
-                        &keys::IDENTIFIERS,
-                        min_delta,
-                        filters.map(|f| &f.idents),
-                    )
-                },
-                || -> Result<(), StoreError> {
-                    let (emails, phones) = index_writes(w, &placed);
-                    emails.apply(
-                        txn,
-                        &keys::EMAIL_INDEX,
-                        min_delta,
-                        filters.map(|f| &f.emails),
-                    )?;
-                    phones.apply(
-                        txn,
-                        &keys::PHONE_INDEX,
-                        min_delta,
-                        filters.map(|f| &f.phones),
-                    )
-                },
-            );
-            primary.and(indexes)?;
+            self.write_placed(ws.0, &placed)?;
             Ok(placed.iter().map(|p| p.id).collect())
         })
+    }
+
+    /// The internal id of each write's contact: a stored contact's own (see
+    /// [`stored_id`]); for a new one the workspace's next id, which
+    /// `record` counts.
+    fn place<'a>(
+        &self,
+        w: u32,
+        record: &mut StoredWorkspace,
+        writes: &'a [ContactWrite],
+    ) -> Result<Vec<Placed<'a>>, StoreError> {
+        let idents = keys::IDENTIFIERS.open_write(&self.txn)?;
+        let mut placed = Vec::with_capacity(writes.len());
+        for cw in writes {
+            let id = match &cw.before {
+                Some(b) => stored_id(&idents, w, b)?,
+                None => {
+                    let id = record.next_contact_id.max(1);
+                    record.next_contact_id = id.checked_add(1).ok_or_else(|| {
+                        StoreError::corrupt("workspaces", "contact ids exhausted")
+                    })?;
+                    record.contacts = record.contacts.saturating_add(1);
+                    id
+                }
+            };
+            placed.push(Placed { id, write: cw });
+        }
+        Ok(placed)
+    }
+
+    /// Writes the contacts, identifiers and indexes of `placed`. The primary side
+    /// (contacts + identifiers) and the index side (email + phone) touch disjoint
+    /// tables, so they are built and written on two threads inside the one write
+    /// transaction (redb's WriteTransaction is Sync). rayon's pool keeps its
+    /// threads: a thread spawned per apply would leave its allocator heap behind
+    /// each time (mimalloc abandons thread heaps at exit; a 1M-row import's peak
+    /// RSS was ~300 MiB that way, ~265 MiB without).
+    fn write_placed(&self, w: u32, placed: &[Placed<'_>]) -> Result<(), StoreError> {
+        // No filter may be built from the committed snapshot once a tiered table
+        // is written (it would lack these keys).
+        debug_assert!(self.wrote, "tiered writes before `wrote` was set");
+        let txn = &self.txn;
+        let min_delta = self.min_delta;
+        let filters = self.filters.current();
+        let filters = filters.as_deref();
+        let (primary, indexes) = rayon::join(
+            || -> Result<(), StoreError> {
+                let (rows, idents) = primary_writes(w, placed)?;
+                {
+                    let mut contacts = txn.open_table(keys::CONTACTS)?;
+                    for (k, v) in &rows {
+                        contacts.insert(k.as_slice(), v.as_slice())?;
+                    }
+                }
+                idents.apply(
+                    txn,
+                    &keys::IDENTIFIERS,
+                    min_delta,
+                    filters.map(|f| &f.idents),
+                )
+            },
+            || -> Result<(), StoreError> {
+                let (emails, phones) = index_writes(w, placed);
+                emails.apply(
+                    txn,
+                    &keys::EMAIL_INDEX,
+                    min_delta,
+                    filters.map(|f| &f.emails),
+                )?;
+                phones.apply(
+                    txn,
+                    &keys::PHONE_INDEX,
+                    min_delta,
+                    filters.map(|f| &f.phones),
+                )
+            },
+        );
+        primary.and(indexes)
     }
 
     /// Records that `request_id` was applied in `ws` (R21), replacing an earlier

@@ -176,15 +176,7 @@ fn contacts(store: &Store) -> Vec<Contact> {
     let r = store.read().unwrap();
     let ws = r.workspace("default").unwrap().unwrap().id;
     let v = r.contacts(ws).unwrap();
-    let mut all: Vec<Contact> = v
-        .iter()
-        .unwrap()
-        .map(|c| {
-            let mut c = c.unwrap();
-            c.stored_id = None;
-            c
-        })
-        .collect();
+    let mut all: Vec<Contact> = v.iter().unwrap().map(Result::unwrap).collect();
     all.sort_by(|a, b| a.key.cmp(&b.key));
     all
 }

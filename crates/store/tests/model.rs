@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use contactdb_merge::ContactWrite;
+use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::{Contact, FieldId, Value};
 use contactdb_store::{ContactsView, StoreError, Wait};
 
@@ -203,7 +203,7 @@ fn random_batches_match_the_model() -> Result<(), StoreError> {
                 .iter()
                 .filter_map(|id| {
                     Some(ContactWrite {
-                        before: committed.contacts.get(id).cloned(),
+                        before: committed.contacts.get(id).cloned().map(Stored::without_id),
                         after: work.contacts.get(id)?.clone(),
                     })
                 })
@@ -211,8 +211,10 @@ fn random_batches_match_the_model() -> Result<(), StoreError> {
             // A key freed by one write and taken by another in the same batch.
             if writes.iter().any(|a| {
                 writes.iter().any(|b| {
-                    b.before.as_ref().is_some_and(|bb| bb.key != b.after.key)
-                        && b.before.as_ref().map(|b| &b.key) == Some(&a.after.key)
+                    b.before
+                        .as_ref()
+                        .is_some_and(|bb| bb.contact.key != b.after.key)
+                        && b.before.as_ref().map(|b| &b.contact.key) == Some(&a.after.key)
                 })
             }) {
                 chained_batches += 1;

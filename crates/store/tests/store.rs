@@ -289,6 +289,12 @@ fn workspaces_by_slug_and_uuid() -> TestResult {
             "{bad:?}"
         );
     }
+    // The message states the rule.
+    let err = w.create_workspace("Shop", [2; 16], 0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid workspace slug \"Shop\": must match [a-z0-9][a-z0-9-]{0,62}"
+    );
     assert!(matches!(
         w.create_workspace("shop-1", [2; 16], 0),
         Err(StoreError::WorkspaceExists { .. })
@@ -313,25 +319,28 @@ fn workspaces_by_slug_and_uuid() -> TestResult {
     let all = r.workspaces()?;
     assert_eq!(all.len(), 2);
     assert!(all[0].id < all[1].id);
-    // A workspace that does not exist is an error, never an implicit create (R1).
+    assert_eq!(r.workspace_by_id(info.id)?, Some(info.clone()));
+    // A workspace id this database does not hold is refused, never an implicit
+    // create (R1).
     let missing = WorkspaceId(999);
+    assert_eq!(r.workspace_by_id(missing)?, None);
     assert!(matches!(
         r.contacts(missing),
-        Err(StoreError::NoSuchWorkspace)
+        Err(StoreError::UnknownWorkspace(WorkspaceId(999)))
     ));
     assert!(matches!(
         r.columns(missing),
-        Err(StoreError::NoSuchWorkspace)
+        Err(StoreError::UnknownWorkspace(WorkspaceId(999)))
     ));
     drop(r);
     let mut w = store.begin_write(Wait::Block)?;
-    assert!(matches!(
-        w.apply(missing, &[insert(&contact("a", None, None))]),
-        Err(StoreError::NoSuchWorkspace)
-    ));
+    let err = w
+        .apply(missing, &[insert(&contact("a", None, None))])
+        .unwrap_err();
+    assert_eq!(err.to_string(), "workspace id 999 is not in this database");
     assert!(matches!(
         w.declare_column(missing, &ColumnSpec::new("x", ColumnType::Integer)),
-        Err(StoreError::NoSuchWorkspace)
+        Err(StoreError::UnknownWorkspace(WorkspaceId(999)))
     ));
     Ok(())
 }
@@ -741,4 +750,68 @@ fn raw_read_of_an_open_store_is_refused_by_redb() {
     let (_dir, path, _store) = temp_store();
     let res = redb::Database::builder().open_read_only(&path);
     assert!(matches!(res, Err(redb::DatabaseError::DatabaseAlreadyOpen)));
+}
+
+// The merge's lookup gives each contact with its internal id, which `apply` takes
+// for the write back; an id that disagrees with the contact's key is refused as
+// corruption (debug builds check the id against `identifiers`), and nothing is
+// written.
+#[test]
+fn lookup_ids_round_trip_and_a_wrong_id_is_refused() -> TestResult {
+    use contactdb_merge::{ContactWrite, Lookup, Stored};
+    let (_dir, _path, store) = temp_store();
+    let ws = default_ws(&store);
+    let a = contact("a", Some("a@x.io"), None);
+    let b = contact("b", None, Some("+222222222"));
+    let mut w = store.begin_write(Wait::Block)?;
+    let ids = w.apply(ws, &[insert(&a), insert(&b)])?;
+    w.commit()?;
+    let (a_id, b_id) = (ids[0], ids[1]);
+    assert_ne!(a_id, b_id);
+    let r = store.read()?;
+    let v = r.contacts(ws)?;
+    let found = v.by_identifier("a")?.expect("a is stored");
+    assert_eq!(
+        found,
+        Stored {
+            id: Some(a_id),
+            contact: a.clone()
+        }
+    );
+    let by_phone = Lookup::contacts_by_phone(&v, "+222222222")?;
+    assert_eq!(
+        by_phone,
+        vec![Stored {
+            id: Some(b_id),
+            contact: b.clone()
+        }]
+    );
+
+    let mut a2 = a.clone();
+    a2.fields.set(FieldId::NAME, Value::Str("Ay".into()));
+    a2.version = 2;
+    let wrong = ContactWrite {
+        before: Some(Stored {
+            id: Some(b_id),
+            contact: a.clone(),
+        }),
+        after: a2.clone(),
+    };
+    let mut w = store.begin_write(Wait::Block)?;
+    let err = w.apply(ws, &[wrong]).expect_err("a wrong id was taken");
+    assert!(
+        err.to_string().contains("was read at id"),
+        "unexpected error: {err}"
+    );
+    drop(w);
+    let right = ContactWrite {
+        before: Some(found),
+        after: a2.clone(),
+    };
+    let mut w = store.begin_write(Wait::Block)?;
+    assert_eq!(w.apply(ws, &[right])?, vec![a_id]);
+    w.commit()?;
+    assert_eq!(store.read()?.contacts(ws)?.get("a")?, Some(a2));
+    assert_clean(&store);
+    Ok(())
 }

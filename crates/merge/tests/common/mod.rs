@@ -20,6 +20,5 @@ pub fn contact(key: &str, email: Option<&str>, gsm: Option<&str>) -> Contact {
         version: 1,
         created_at_us: 0,
         updated_at_us: 0,
-        stored_id: None,
     }
 }

@@ -25,6 +25,10 @@ fn priority_of(contacts: &Bytes, ws: u32, id: u64) -> Result<Option<u32>, StoreE
     }))
 }
 
+/// Per campaign (workspace, number): its member count and its next join number
+/// as stored, or as counted in `campaign_pick` (count, last join).
+type Counts = BTreeMap<(u32, u32), (u64, u64)>;
+
 pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> {
     let (Some(campaigns), Some(names), Some(members), Some(pick), Some(contacts)) = (
         open(rtx, keys::CAMPAIGNS)?,
@@ -35,8 +39,21 @@ pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreE
     ) else {
         return Ok(());
     };
-    // campaigns ↔ campaign_names, and the member counts.
-    let mut stored: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
+    let stored = check_campaigns(walk, &campaigns, &names)?;
+    check_memberships(walk, &members, &pick, &contacts, &stored)?;
+    let counted = check_pick(walk, &pick, &members)?;
+    check_campaign_counts(walk, &stored, &counted);
+    check_feed(rtx, walk)?;
+    check_jobs(rtx, walk)
+}
+
+/// campaigns ↔ campaign_names; returns each decodable campaign's stored counts.
+fn check_campaigns(
+    walk: &mut Walk,
+    campaigns: &Bytes,
+    names: &Bytes,
+) -> Result<Counts, StoreError> {
+    let mut stored = Counts::new();
     for entry in campaigns.iter()? {
         let (k, v) = entry?;
         let key = k.value();
@@ -46,22 +63,24 @@ pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreE
             walk.report("campaigns", shown, "key is not ws ‖ campaign number");
             continue;
         };
-        match codec::decode_campaign(v.value()) {
-            Err(e) => walk.report("campaigns", shown, e.to_string()),
-            Ok(c) => {
-                let named = names
-                    .get(ws_key(ws, c.name.as_bytes()).as_slice())?
-                    .and_then(|n| keys::u32_from(n.value()));
-                if named != Some(number) {
-                    walk.report(
-                        "campaigns",
-                        shown,
-                        format!("its name {:?} does not name it", c.name),
-                    );
-                }
-                stored.insert((ws, number), (c.members, c.next_join));
+        let c = match codec::decode_campaign(v.value()) {
+            Ok(c) => c,
+            Err(e) => {
+                walk.report("campaigns", shown, e.to_string());
+                continue;
             }
+        };
+        let named = names
+            .get(ws_key(ws, c.name.as_bytes()).as_slice())?
+            .and_then(|n| keys::u32_from(n.value()));
+        if named != Some(number) {
+            walk.report(
+                "campaigns",
+                shown,
+                format!("its name {:?} does not name it", c.name),
+            );
         }
+        stored.insert((ws, number), (c.members, c.next_join));
     }
     for entry in names.iter()? {
         let (k, v) = entry?;
@@ -71,7 +90,17 @@ pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreE
             walk.report("campaign_names", shown, "names no campaign");
         }
     }
-    // memberships → pick, contact, campaign.
+    Ok(stored)
+}
+
+/// memberships → campaign, contact (and its priority), pick entry.
+fn check_memberships(
+    walk: &mut Walk,
+    members: &Bytes,
+    pick: &Bytes,
+    contacts: &Bytes,
+    stored: &Counts,
+) -> Result<(), StoreError> {
     for entry in members.iter()? {
         let (k, v) = entry?;
         let key = k.value();
@@ -99,7 +128,7 @@ pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreE
                 format!("campaign {campaign} does not exist"),
             );
         }
-        match priority_of(&contacts, ws, id)? {
+        match priority_of(contacts, ws, id)? {
             None => walk.report(
                 "memberships",
                 shown.clone(),
@@ -122,8 +151,12 @@ pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreE
             walk.report("memberships", shown, "no pick entry names this contact");
         }
     }
-    // pick → memberships; counts.
-    let mut counted: BTreeMap<(u32, u32), (u64, u64)> = BTreeMap::new();
+    Ok(())
+}
+
+/// campaign_pick → memberships; returns the counts found per campaign.
+fn check_pick(walk: &mut Walk, pick: &Bytes, members: &Bytes) -> Result<Counts, StoreError> {
+    let mut counted = Counts::new();
     for entry in pick.iter()? {
         let (k, v) = entry?;
         let key = k.value();
@@ -159,7 +192,13 @@ pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreE
         e.0 += 1;
         e.1 = e.1.max(joined);
     }
-    for ((ws, campaign), (members, next_join)) in &stored {
+    Ok(counted)
+}
+
+/// Each campaign's stored member count and next join number against the pick
+/// entries found.
+fn check_campaign_counts(walk: &mut Walk, stored: &Counts, counted: &Counts) {
+    for ((ws, campaign), (members, next_join)) in stored {
         let (n, last_join) = counted.get(&(*ws, *campaign)).copied().unwrap_or((0, 0));
         if n != *members || last_join >= *next_join {
             walk.report(
@@ -169,8 +208,6 @@ pub(super) fn check(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreE
             );
         }
     }
-    check_feed(rtx, walk)?;
-    check_jobs(rtx, walk)
 }
 
 /// Every `feed` entry decodes, holds at least one event, and its events are

@@ -17,7 +17,6 @@ fn contact(key: &str, email: &str, gsm: &str, aliases: &[&str]) -> Contact {
         version: 1,
         created_at_us: 0,
         updated_at_us: 0,
-        stored_id: None,
     }
 }
 

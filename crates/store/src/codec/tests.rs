@@ -43,7 +43,6 @@ fn sample_contact() -> Contact {
         version: 7,
         created_at_us: -5,
         updated_at_us: 1_700_000_000_000_000,
-        stored_id: None,
     }
 }
 
@@ -76,7 +75,6 @@ fn borrowed_encoding_writes_the_stored_struct_bytes() -> Result<(), StoreError> 
         version: u64::MAX,
         created_at_us: i64::MIN,
         updated_at_us: i64::MAX,
-        stored_id: None,
     };
     for c in [sample_contact(), many, empty] {
         let owned = encode("contacts", TAG_CONTACT_V1, &contact_to_stored(&c))?;
@@ -95,7 +93,6 @@ fn empty_contact_round_trip() -> Result<(), StoreError> {
         version: 1,
         created_at_us: 0,
         updated_at_us: 0,
-        stored_id: None,
     };
     assert_eq!(decode_contact(&encode_contact(&c)?)?, c);
     Ok(())

@@ -10,7 +10,6 @@ use super::*;
 use crate::filter::{FilterOn, TableFilter};
 
 const T: Tiered<u64> = Tiered {
-    name: "t",
     base: TableDefinition::new("t"),
     mid: TableDefinition::new("t_mid"),
     delta: TableDefinition::new("t_delta"),

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use contactdb_merge::ContactWrite;
+use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::{Contact, FieldId, Fields, Value};
 use contactdb_store::{Store, StoreError, StoreOptions, Wait, WorkspaceId};
 
@@ -44,7 +44,6 @@ pub fn contact(key: &str, email: Option<&str>, gsm: Option<&str>) -> Contact {
         version: 1,
         created_at_us: 1_000,
         updated_at_us: 1_000,
-        stored_id: None,
     }
 }
 
@@ -59,7 +58,7 @@ pub fn insert(c: &Contact) -> ContactWrite {
 /// The write changing `before` into `after`.
 pub fn update(before: &Contact, after: &Contact) -> ContactWrite {
     ContactWrite {
-        before: Some(before.clone()),
+        before: Some(Stored::without_id(before.clone())),
         after: after.clone(),
     }
 }
