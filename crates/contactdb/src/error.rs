@@ -292,6 +292,12 @@ impl Error {
 /// The storage failure inside a store error that is not one of the cases a caller
 /// handles.
 pub(crate) fn storage_error(e: StoreError) -> StorageError {
+    if let StoreError::UnknownWorkspace(_) = e {
+        // Workspace ids come from the store itself: an unknown one is a bug.
+        return StorageError::Internal {
+            detail: e.to_string(),
+        };
+    }
     if e.is_damage() {
         return StorageError::Damaged {
             detail: match e {
