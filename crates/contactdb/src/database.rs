@@ -300,7 +300,7 @@ impl Builder {
     }
 
     /// Records per chunk of work handed from the helpers to the calling thread.
-    /// Default = [`contactdb_merge::CHUNK_RECORDS_DEFAULT`]. Results never depend on
+    /// Default = 64. Results never depend on
     /// it (every record sees the records before it, wherever the chunks end); tests
     /// set 1 so that a chunk boundary falls between every two records.
     ///
