@@ -191,7 +191,7 @@ pub fn find(db_path: &Path, workspace: &str, args: &FindArgs) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// Export column order: `contact_key`, predefined columns in R2 order, custom
+/// Export column order: `contact_key`, predefined columns in catalog order, custom
 /// columns in declaration order, then the system fields. `bool` = JSON-typed.
 fn export_columns(custom: &[ColumnSpec]) -> Vec<(String, bool)> {
     let mut cols: Vec<(String, bool)> = vec![("contact_key".to_owned(), false)];

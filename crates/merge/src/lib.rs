@@ -4,7 +4,7 @@
 //! Phase 1 runs in parallel (rayon): each record is normalized, validated, and its
 //! key, email and phone are looked up in the committed snapshot. Phase 2 is a single
 //! sequential pass over the records in input order with an in-request overlay, so the
-//! result is exactly that of applying the records one at a time (SPEC R6). The two
+//! result is exactly that of applying the records one at a time. The two
 //! overlap: the calling thread resolves chunk after chunk while helpers prepare the
 //! chunks after it (see [`plan_with_pool`]).
 //!

@@ -19,7 +19,7 @@ pub struct ContactWrite {
 /// What a request will do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// The report (R15), complete.
+    /// The report, complete.
     pub report: Report,
     /// Contacts to write; empty when the request is rejected. Each contact appears
     /// once, in the order the request first changed it.

@@ -1,5 +1,5 @@
 //! Planning a request: parallel normalization and snapshot lookups (phase 1), and
-//! one sequential resolution pass over an in-request overlay (phase 2, R6) that
+//! one sequential resolution pass over an in-request overlay (phase 2) that
 //! follows phase 1 chunk by chunk and builds the report as it goes.
 
 use std::borrow::Cow;
@@ -34,7 +34,7 @@ pub fn plan<L: Lookup>(
 }
 
 /// As [`plan`], running phase 1 on `pool` when given. The result never depends on
-/// the pool's size (R6).
+/// the pool's size.
 ///
 /// Phase 1 and the first resolution pass overlap: the records are cut into chunks
 /// of [`CHUNK_RECORDS_DEFAULT`], which up to `threads - 1` helper tasks on the pool
@@ -68,7 +68,7 @@ pub fn plan_with_pool<L: Lookup>(
 pub const CHUNK_RECORDS_DEFAULT: usize = 64;
 
 /// As [`plan_with_pool`], handing phase 1 over in chunks of `chunk_records` records
-/// (at least 1). The result never depends on it (R6); tests use small chunks to put
+/// (at least 1). The result never depends on it; tests use small chunks to put
 /// chunk boundaries between records that interact.
 pub fn plan_chunked<L: Lookup>(
     pool: Option<&rayon::ThreadPool>,
@@ -788,7 +788,7 @@ impl<L: Lookup> Ctx<'_, L> {
         self.update(rec, key, e, by, ov, out)
     }
 
-    /// The contact a record reaches (R8): by its key or an alias first,
+    /// The contact a record reaches: by its key or an alias first,
     /// authoritative when found; else by its matched-on email and phone, where two
     /// or more distinct contacts fail the record with `ambiguous_match`.
     fn find_match(
@@ -866,7 +866,7 @@ impl<L: Lookup> Ctx<'_, L> {
         };
     }
 
-    /// R10: an insert that found a contact, or an update that found none, fails
+    /// An insert that found a contact, or an update that found none, fails
     /// the record; returns whether it did.
     fn refused_by_mode(
         &self,
@@ -913,7 +913,7 @@ impl<L: Lookup> Ctx<'_, L> {
         }
     }
 
-    /// Updates entity `e` with the record (R9 alias, R11 rekey, field merge,
+    /// Updates entity `e` with the record (alias, rekey, field merge,
     /// campaign columns), or finds it unchanged.
     fn update(
         &self,
@@ -985,7 +985,7 @@ impl<L: Lookup> Ctx<'_, L> {
         Ok(out)
     }
 
-    /// R11: fails the record when its new key is held by another contact or alias;
+    /// Fails the record when its new key is held by another contact or alias;
     /// returns whether it did.
     fn rekey_conflict(
         &self,

@@ -1,4 +1,4 @@
-//! The column catalog: predefined columns (R2), their aliases, custom columns (R3),
+//! The column catalog: predefined columns, their aliases, custom columns,
 //! and name normalization (ASCII, case-insensitive, stored in snake_case).
 
 use std::borrow::Cow;
@@ -46,7 +46,7 @@ impl FieldId {
     pub const PRIORITY: FieldId = FieldId(13);
     /// `metadata`
     pub const METADATA: FieldId = FieldId(14);
-    /// `new_contact_key`: a pseudo-column, never stored (R11).
+    /// `new_contact_key`: a pseudo-column, never stored.
     pub const NEW_CONTACT_KEY: FieldId = FieldId(15);
     /// First id handed to a custom column.
     pub const CUSTOM_FIRST: u16 = 256;
@@ -62,9 +62,9 @@ pub enum Kind {
         /// Most characters.
         chars_max: u32,
     },
-    /// Email: trimmed, lowercased, validated (R2).
+    /// Email: trimmed, lowercased, validated.
     Email,
-    /// Phone: normalized to E.164 (R2).
+    /// Phone: normalized to E.164.
     Phone,
     /// `A` / `P`, case-insensitive on input, stored upper-case.
     Status,
@@ -82,7 +82,7 @@ pub enum Kind {
     Json,
 }
 
-/// The declared type of a custom column (R3).
+/// The declared type of a custom column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum ColumnType {
@@ -130,7 +130,7 @@ impl std::fmt::Display for ColumnType {
     }
 }
 
-/// A custom column as a caller declares it (R3).
+/// A custom column as a caller declares it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnSpec {
     /// Name, `[a-z][a-z0-9_]{0,62}`, not a predefined name.
@@ -219,7 +219,7 @@ pub struct ColumnDef {
     pub import_enabled: bool,
     /// Whether an insert must give it a value.
     pub required: bool,
-    /// Whether the column is custom (R3).
+    /// Whether the column is custom.
     pub custom: bool,
 }
 
@@ -276,7 +276,7 @@ const PREDEFINED: &[(&str, FieldId, Kind)] = &[
     ("new_contact_key", FieldId::NEW_CONTACT_KEY, Kind::Key),
 ];
 
-/// Aliases of the customer-import and bulk-add field names (R2), after snake-casing.
+/// Aliases of the customer-import and bulk-add field names, after snake-casing.
 const ALIASES: &[(&str, &str)] = &[
     ("identifier", "contact_key"),
     ("phone_number", "gsm"),
@@ -284,7 +284,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("last_name", "surname"),
 ];
 
-/// Engine-maintained, read-only fields (R2).
+/// Engine-maintained, read-only fields.
 pub const SYSTEM_FIELDS: &[&str] = &["aliases", "version", "created_at", "updated_at"];
 
 fn predefined_by_name(name: &str) -> Option<usize> {

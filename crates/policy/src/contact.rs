@@ -156,13 +156,13 @@ impl Fields {
 /// A contact as the engine holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
-    /// The primary identity, unique in its workspace with the aliases (R2, R9).
+    /// The primary identity, unique in its workspace with the aliases.
     pub key: String,
     /// Set columns.
     pub fields: Fields,
-    /// Other keys that find this contact (R9), in the order they were added.
+    /// Other keys that find this contact, in the order they were added.
     pub aliases: Vec<String>,
-    /// Starts at 1, +1 on every change (R2, R13).
+    /// Starts at 1, +1 on every change.
     pub version: u64,
     /// Creation time, microseconds since the Unix epoch (UTC).
     pub created_at_us: i64,

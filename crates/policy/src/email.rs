@@ -1,4 +1,4 @@
-//! Email addresses (R2): the one place their grammar lives.
+//! Email addresses: the one place their grammar lives.
 //!
 //! An address is trimmed of surrounding blanks (not of line breaks or other
 //! control characters), lowercased, and must be a dot-atom address of RFC 5321 /

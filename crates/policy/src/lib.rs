@@ -1,5 +1,5 @@
 //! Pure rules of contactdb: the column catalog, value normalization and validation,
-//! bulk request and report types, and the field-merge rules of SPEC R2–R15.
+//! bulk request and report types, and the field-merge rules of the contract.
 //!
 //! Architecture invariant: nothing in this crate performs I/O or reads a clock, so
 //! nothing here can fail for reasons outside its arguments. Every function that

@@ -1,7 +1,7 @@
-//! Normalization and validation of single values by column kind (R2, R7).
+//! Normalization and validation of single values by column kind.
 //!
 //! `null` and strings that are empty after trimming mean "clear" ([`Normalized::Clear`]);
-//! the caller decides what clearing means for the column (R7, `empty_values`).
+//! the caller decides what clearing means for the column (`empty_values`).
 
 use std::borrow::Cow;
 
@@ -16,7 +16,7 @@ pub use crate::phone::{PhoneCheck, PhoneOptions, Region, normalize_phone, normal
 use crate::report::ErrorCode;
 
 /// The request options that change how values are read: `phone_check`,
-/// `default_region` and `date_format`. The default reads values by R2 alone.
+/// `default_region` and `date_format`. The default reads values by the value rules alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ValueOptions {
     /// How phone numbers are read and checked.
@@ -198,7 +198,7 @@ fn scalar_text<'a>(v: &'a Json, what: &str) -> Result<(Cow<'a, str>, bool), Inva
     }
 }
 
-/// Normalizes one input value for a column of `kind`, by R2 alone (no request
+/// Normalizes one input value for a column of `kind`, by the value rules alone (no request
 /// options).
 pub fn normalize(kind: Kind, input: &Json) -> Result<Normalized, Invalid> {
     normalize_with(kind, input, &ValueOptions::default())
@@ -243,7 +243,7 @@ fn is_clear(input: &Json) -> bool {
     }
 }
 
-/// A key column's value (R2): a string or an integer, trimmed, 1..=255 bytes, no
+/// A key column's value: a string or an integer, trimmed, 1..=255 bytes, no
 /// control characters. `input` is not a clearing value.
 fn key_value(input: &Json) -> Result<Normalized, Invalid> {
     debug_assert!(!is_clear(input));
@@ -285,7 +285,7 @@ fn text_value(input: &Json, chars_max: u32) -> Result<Normalized, Invalid> {
     })
 }
 
-/// An email column's value (R2): a string, by [`normalize_email`]. `input` is not
+/// An email column's value: a string, by [`normalize_email`]. `input` is not
 /// a clearing value.
 fn email_value(input: &Json) -> Result<Normalized, Invalid> {
     debug_assert!(!is_clear(input));
@@ -302,7 +302,7 @@ fn email_value(input: &Json) -> Result<Normalized, Invalid> {
     })
 }
 
-/// A phone column's value (R2): a string or an integer, in E.164 form by the
+/// A phone column's value: a string or an integer, in E.164 form by the
 /// request's phone options. `input` is not a clearing value.
 fn phone_value(input: &Json, opts: &PhoneOptions) -> Result<Normalized, Invalid> {
     debug_assert!(!is_clear(input));
@@ -314,7 +314,7 @@ fn phone_value(input: &Json, opts: &PhoneOptions) -> Result<Normalized, Invalid>
     })
 }
 
-/// A status column's value (R2): the string `A` or `P` in either case, stored in
+/// A status column's value: the string `A` or `P` in either case, stored in
 /// upper case. `input` is not a clearing value.
 fn status_value(input: &Json) -> Result<Normalized, Invalid> {
     debug_assert!(!is_clear(input));
@@ -341,7 +341,7 @@ fn status_value(input: &Json) -> Result<Normalized, Invalid> {
     })
 }
 
-/// A date column's value (R2): a string, `YYYY-MM-DD` or read by the request's
+/// A date column's value: a string, `YYYY-MM-DD` or read by the request's
 /// `date_format`, stored as `YYYY-MM-DD`. `input` is not a clearing value.
 fn date_value(input: &Json, format: Option<&DateFormat>) -> Result<Normalized, Invalid> {
     debug_assert!(!is_clear(input));
@@ -370,7 +370,7 @@ fn date_value(input: &Json, format: Option<&DateFormat>) -> Result<Normalized, I
     }
 }
 
-/// A priority column's value (R2): an integer ≥ 0, as a number or as a string of
+/// A priority column's value: an integer ≥ 0, as a number or as a string of
 /// digits. `input` is not a clearing value.
 fn priority_value(input: &Json) -> Result<Normalized, Invalid> {
     debug_assert!(!is_clear(input));
@@ -507,7 +507,7 @@ fn parse_int(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// Trims a key and checks R2: 1..=255 bytes, no control characters.
+/// Trims a key and checks the key rule: 1..=255 bytes, no control characters.
 pub fn normalize_key(raw: &str) -> Result<String, Invalid> {
     let k = trim(raw);
     if k.is_empty() {

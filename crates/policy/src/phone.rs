@@ -1,4 +1,4 @@
-//! Phone numbers (R2): the stored form is E.164, `+` then 7..=15 digits, the
+//! Phone numbers: the stored form is E.164, `+` then 7..=15 digits, the
 //! first not 0.
 //!
 //! The input may carry the separators space, `-`, `.`, `(` and `)`; a leading `00`

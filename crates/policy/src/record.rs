@@ -1,4 +1,4 @@
-//! Per-record normalization and validation (R7): every problem of a record is
+//! Per-record normalization and validation: every problem of a record is
 //! collected, never only the first.
 
 use std::borrow::Cow;
@@ -27,11 +27,11 @@ pub struct NormalizedRecord {
     pub index: u32,
     /// The normalized key, when valid.
     pub key: Option<String>,
-    /// The normalized `new_contact_key`, when given and valid (R11).
+    /// The normalized `new_contact_key`, when given and valid.
     pub new_key: Option<String>,
     /// Column inputs sorted by column id; absent columns are not here.
     pub inputs: Vec<(FieldId, FieldInput)>,
-    /// Validation errors (R7). A record with any is `failed` and never matched.
+    /// Validation errors. A record with any is `failed` and never matched.
     pub errors: Vec<RecordError>,
     /// `value_normalized` remarks, reported if the record is applied.
     pub warnings: Vec<Warning>,
@@ -47,7 +47,7 @@ impl NormalizedRecord {
             .map(|(_, v)| v)
     }
 
-    /// The email the record sets (for matching, R8).
+    /// The email the record sets (for matching).
     pub fn email(&self) -> Option<&str> {
         match self.input(FieldId::EMAIL) {
             Some(FieldInput::Set(Value::Str(s))) => Some(s),
@@ -55,7 +55,7 @@ impl NormalizedRecord {
         }
     }
 
-    /// The gsm the record sets (for matching, R8).
+    /// The gsm the record sets (for matching).
     pub fn gsm(&self) -> Option<&str> {
         match self.input(FieldId::GSM) {
             Some(FieldInput::Set(Value::Str(s))) => Some(s),
@@ -219,7 +219,7 @@ impl<'c> Scan<'c> {
         }
     }
 
-    /// Takes a `null` or empty value for `col` (R7, `empty_values`).
+    /// Takes a `null` or empty value for `col` (`empty_values`).
     #[inline]
     fn clear(&mut self, out: &mut NormalizedRecord, col: &ColumnDef, empty: EmptyValues) {
         match col.id {

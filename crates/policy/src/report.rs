@@ -1,11 +1,11 @@
-//! The report of a bulk request (R15): one result per input record, in input order,
+//! The report of a bulk request: one result per input record, in input order,
 //! every error and every warning.
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-/// Stable per-record error codes (R7), in order of precedence: a record that fails
+/// Stable per-record error codes, in order of precedence: a record that fails
 /// validation is not matched, so at most one matching-stage code appears per record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -17,9 +17,9 @@ pub enum ErrorCode {
     InvalidKey,
     /// A value longer than its column allows.
     TooLong,
-    /// Not a valid email (R2).
+    /// Not a valid email.
     InvalidEmail,
-    /// Not a phone number that normalizes to E.164 (R2).
+    /// Not a phone number that normalizes to E.164.
     InvalidPhone,
     /// Not a real `YYYY-MM-DD` date.
     InvalidDate,
@@ -33,15 +33,15 @@ pub enum ErrorCode {
     MetadataTooLarge,
     /// A required column without a value on insert, or cleared on update.
     RequiredMissing,
-    /// `update` of a contact that does not exist (R10).
+    /// `update` of a contact that does not exist.
     NotFound,
-    /// `insert` of a contact that exists (R10).
+    /// `insert` of a contact that exists.
     AlreadyExists,
-    /// `new_contact_key` held by another contact or alias (R11).
+    /// `new_contact_key` held by another contact or alias.
     KeyConflict,
-    /// Email/phone matched two or more contacts (R8).
+    /// Email/phone matched two or more contacts.
     AmbiguousMatch,
-    /// A later occurrence of a contact under `on_duplicate=reject` (R6a).
+    /// A later occurrence of a contact under `on_duplicate=reject`.
     DuplicateInBatch,
     /// The contact would join the request's campaign without a value for one of
     /// the campaign's required columns.
@@ -94,7 +94,7 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
-/// Warning codes (R15).
+/// Warning codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -103,11 +103,11 @@ pub enum WarningCode {
     DuplicateInBatch,
     /// A value was reformatted (phone), lowercased (email) or trimmed.
     ValueNormalized,
-    /// The record's key became an alias of the matched contact (R9).
+    /// The record's key became an alias of the matched contact.
     AliasAdded,
 }
 
-/// What happened to one record (R15).
+/// What happened to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -115,19 +115,19 @@ pub enum Outcome {
     Inserted,
     /// An existing contact changed.
     Updated,
-    /// Matched, and nothing would change (R13).
+    /// Matched, and nothing would change.
     Unchanged,
     /// The record failed; see `errors`.
     Failed,
-    /// Left out by `on_duplicate=first|last` (R6a).
+    /// Left out by `on_duplicate=first|last`.
     Duplicate,
-    /// Valid, but the request was rejected under `on_invalid=abort` (R14).
+    /// Valid, but the request was rejected under `on_invalid=abort`.
     NotApplied,
 }
 
 impl Outcome {
     /// Whether the record was applied (inserted, updated or unchanged): what a
-    /// rejected request reports as `not_applied` instead (R14, R15).
+    /// rejected request reports as `not_applied` instead.
     pub fn is_applied(self) -> bool {
         matches!(
             self,
@@ -136,13 +136,13 @@ impl Outcome {
     }
 }
 
-/// How a record found its contact (R8).
+/// How a record found its contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchedBy {
     /// By `contact_key`.
     Key,
-    /// By a key that is an alias of the contact (R9).
+    /// By a key that is an alias of the contact.
     Alias,
     /// By normalized email.
     Email,
@@ -150,7 +150,7 @@ pub enum MatchedBy {
     Phone,
 }
 
-/// One record's result (R15).
+/// One record's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordResult {
     /// Position in the request's `records`, from 0.
@@ -165,12 +165,12 @@ pub struct RecordResult {
     /// (matched by email, phone or alias; or renamed by `new_contact_key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_key: Option<String>,
-    /// The earlier record that reached the same contact (R6a).
+    /// The earlier record that reached the same contact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<u32>,
 }
 
-/// One problem with one record (R7).
+/// One problem with one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordError {
     /// Position of the record.
@@ -192,7 +192,7 @@ pub struct RecordError {
     pub duplicate_of: Option<u32>,
 }
 
-/// A remark on a record that was applied (R15).
+/// A remark on a record that was applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warning {
     /// Position of the record.
@@ -212,7 +212,7 @@ pub struct Warning {
     pub duplicate_of: Option<u32>,
 }
 
-/// Overall status (R15).
+/// Overall status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -224,7 +224,7 @@ pub enum Status {
     Rejected,
 }
 
-/// Counts (R15). `total = inserted + updated + unchanged + failed + duplicate + not_applied`.
+/// Counts. `total = inserted + updated + unchanged + failed + duplicate + not_applied`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Records in the request.
@@ -260,7 +260,7 @@ impl Summary {
     }
 }
 
-/// The report of one bulk request (R15).
+/// The report of one bulk request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Overall status.
@@ -273,13 +273,13 @@ pub struct Report {
     pub errors: Vec<RecordError>,
     /// Every remark on applied records, in input order.
     pub warnings: Vec<Warning>,
-    /// The request's `request_id`, if it had one (R21).
+    /// The request's `request_id`, if it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// Whether this is the stored report of an earlier application (R21).
+    /// Whether this is the stored report of an earlier application.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replayed: bool,
-    /// For a request rejected as a whole (R5): its code and reason.
+    /// For a request rejected as a whole: its code and reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_error: Option<RequestErrorInfo>,
 }

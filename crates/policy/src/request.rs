@@ -1,4 +1,4 @@
-//! The bulk request (R4) and its request-level checks (R5).
+//! The bulk request and its request-level checks.
 
 use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use crate::limits::{Limits, REQUEST_ID_BYTES_MAX};
 use crate::normalize::{DateFormat, ValueOptions};
 use crate::phone::{PhoneCheck, PhoneOptions, Region};
 
-/// What a request does with matched and unmatched records (R10).
+/// What a request does with matched and unmatched records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -21,7 +21,7 @@ pub enum Mode {
     Upsert,
 }
 
-/// One way of matching a record to a contact (R8).
+/// One way of matching a record to a contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchKey {
@@ -33,7 +33,7 @@ pub enum MatchKey {
     Phone,
 }
 
-/// The set of match keys (R4); `key` is always in it.
+/// The set of match keys; `key` is always in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct MatchOn {
     /// Match by email too.
@@ -78,7 +78,7 @@ impl<'de> Deserialize<'de> for MatchOn {
     }
 }
 
-/// What a failing record does to the request (R14).
+/// What a failing record does to the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnInvalid {
@@ -89,7 +89,7 @@ pub enum OnInvalid {
     Skip,
 }
 
-/// What a second record reaching the same contact does (R6a).
+/// What a second record reaching the same contact does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDuplicate {
@@ -104,7 +104,7 @@ pub enum OnDuplicate {
     Reject,
 }
 
-/// What `null` and empty strings mean (R7).
+/// What `null` and empty strings mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EmptyValues {
@@ -115,7 +115,7 @@ pub enum EmptyValues {
     Ignore,
 }
 
-/// A bulk request (R4), with the JSON field names of SPEC.md.
+/// A bulk request, with the JSON field names of SPEC.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
@@ -133,7 +133,7 @@ pub struct BulkRequest {
     /// Default `clear`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub empty_values: EmptyValues,
-    /// Idempotency key (R21).
+    /// Idempotency key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// The columns this request writes; `contact_key` is implied. When absent, the
@@ -172,7 +172,7 @@ pub struct BulkRequest {
 }
 
 /// Writes a region code in upper case, so that `"tr"` and `"TR"` make one request
-/// body (R21).
+/// body.
 fn upper_case<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     v.as_ref().map(|r| r.to_ascii_uppercase()).serialize(s)
 }
@@ -243,7 +243,7 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A request rejected as a whole (R5): nothing was read or written.
+/// A request rejected as a whole: nothing was read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
@@ -313,7 +313,7 @@ pub enum RequestError {
     /// A `request_id` that is empty, too long or has control characters.
     #[error("request_id must be 1..={REQUEST_ID_BYTES_MAX} bytes without control characters")]
     InvalidRequestId,
-    /// A `request_id` already applied with a different body (R21).
+    /// A `request_id` already applied with a different body.
     #[error("request_id {request_id:?} was already used with a different request body")]
     RequestIdReused {
         /// The id.
@@ -405,7 +405,7 @@ pub struct Prepared {
     pub list_reached: bool,
 }
 
-/// Checks a request before anything is read or written (R5) and resolves its
+/// Checks a request before anything is read or written and resolves its
 /// column names. One error names the request's problem; when it has several, the
 /// first in this order: the record count and `request_id`, then `default_region`
 /// and `date_format`; an unknown or read-only

@@ -1,5 +1,5 @@
-//! Field-merge rules: how a record's inputs change a contact's fields (R7), the
-//! status rules (R12), defaults, and required columns (R3).
+//! Field-merge rules: how a record's inputs change a contact's fields, the
+//! status rules, defaults, and required columns.
 
 use std::borrow::Cow;
 
@@ -33,7 +33,7 @@ pub struct MissingRequired {
 /// default of `status`/`priority`). On insert, `status` defaults to `A`, `priority`
 /// to 5, and `email_status`/`gsm_status` to `A` when an email/gsm is set. On update,
 /// a changed non-empty email (gsm) sets `email_status` (`gsm_status`) to `A` unless
-/// the record gives that status itself (R12).
+/// the record gives that status itself.
 pub fn merge_fields(
     existing: Option<&Fields>,
     rec: &NormalizedRecord,
@@ -100,7 +100,7 @@ fn merge_inputs(
     Fields::from_sorted_pairs(merged)
 }
 
-/// The value and status column pairs of R12: a new email (gsm) sets its status.
+/// The value and status column pairs of the status rules: a new email (gsm) sets its status.
 const STATUS_OF: [(FieldId, FieldId); 2] = [
     (FieldId::EMAIL, FieldId::EMAIL_STATUS),
     (FieldId::GSM, FieldId::GSM_STATUS),
@@ -135,7 +135,7 @@ fn missing_on_insert(fields: &Fields, catalog: &Catalog, missing: &mut Vec<Missi
     }
 }
 
-/// On update (R12): a changed non-empty email (gsm) sets `email_status`
+/// On update: a changed non-empty email (gsm) sets `email_status`
 /// (`gsm_status`) to `A`, unless the record gives that status itself.
 fn reset_changed_statuses(fields: &mut Fields, old: &Fields, rec: &NormalizedRecord) {
     for (value, status) in STATUS_OF {

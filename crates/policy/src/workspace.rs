@@ -1,6 +1,6 @@
-//! Workspace naming (R1): the rule every store applies to a workspace's slug.
+//! Workspace naming: the rule every store applies to a workspace's slug.
 
-/// The pattern every workspace slug matches (R1), as messages state it.
+/// The pattern every workspace slug matches, as messages state it.
 pub const SLUG_PATTERN: &str = "[a-z0-9][a-z0-9-]{0,62}";
 
 /// Whether `slug` matches [`SLUG_PATTERN`]: 1 to 63 ASCII lower-case letters,
