@@ -449,7 +449,9 @@ fn scaling_child(args: &Args, dir: &Path) -> Result<()> {
         let count = args.scaling_records;
         let items = upsert_items(base, count, next_new, g, Order::Shuffled);
         // As `upsert_items` splits them: at most `base` updates, the rest new.
-        next_new += count - (count / 2).min(base);
+        let new = count - (count / 2).min(base);
+        debug_assert_eq!(items.iter().filter(|it| !it.exists).count() as u64, new);
+        next_new += new;
         (batch, items)
     });
     let row = args.scaling_row;
@@ -593,6 +595,8 @@ fn run_bounded(
     })
 }
 
+/// Runs one row in a child process of this binary (bounded by `--timeout-secs`)
+/// and reads back what it reported.
 fn run_child(
     args: &Args,
     base: &Path,
@@ -601,10 +605,9 @@ fn run_child(
     records: u64,
     scaling_row: RowName,
 ) -> Result<RowResult> {
-    let row = run.row;
     let dir = base.join(format!(
         "{}-{}-{}-{}-{records}",
-        row.arg(),
+        run.row.arg(),
         run.commit_every,
         scaling_row.arg(),
         order.name()
@@ -612,10 +615,48 @@ fn run_child(
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
-    let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
+    let cmd = child_command(args, base, &dir, run, order, records, scaling_row)?;
+    let res = run_bounded(cmd, &dir, Duration::from_secs(args.timeout_secs));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ok, stdout, stderr) =
+        res.with_context(|| format!("row {} ({})", run.label(), order.name()))?;
+    match ok {
+        Some(true) => {}
+        Some(false) => bail!("row {} ({}) failed: {stderr}", run.label(), order.name()),
+        None => {
+            return Ok(RowResult {
+                killed: Some(killed_message(args.timeout_secs, &stderr)),
+                ..RowResult::default()
+            });
+        }
+    }
+    let mut r = parse_child_stdout(&stdout)?;
+    // The rows that run an external process: its peak, not the wrapper's.
+    if matches!(run.row, RowName::Sqlite3Shell | RowName::ContactdbCli) {
+        r.rss_kib = r.phases.iter().filter_map(|p| p.rss_kib).max();
+    }
+    ensure!(
+        r.skipped.is_some() || !r.phases.is_empty(),
+        "row {} printed no result",
+        run.label()
+    );
+    Ok(r)
+}
+
+/// The child's command line: this binary with `--row`, the options it needs and
+/// its own database directory `dir`.
+fn child_command(
+    args: &Args,
+    base: &Path,
+    dir: &Path,
+    run: RowRun,
+    order: Order,
+    records: u64,
+    scaling_row: RowName,
+) -> Result<Command> {
+    let mut cmd = Command::new(std::env::current_exe()?);
     cmd.arg("--row")
-        .arg(row.arg())
+        .arg(run.row.arg())
         .arg("--child-order")
         .arg(order.name())
         .arg("--records")
@@ -651,31 +692,29 @@ fn run_child(
         .arg("--input-dir")
         .arg(base)
         .arg("--dir")
-        .arg(&dir);
+        .arg(dir);
     if let Some(p) = &args.contactdb_bin {
         cmd.arg("--contactdb-bin").arg(p);
     }
-    let res = run_bounded(cmd, &dir, Duration::from_secs(args.timeout_secs));
-    let _ = std::fs::remove_dir_all(&dir);
-    let (ok, stdout, stderr) =
-        res.with_context(|| format!("row {} ({})", run.label(), order.name()))?;
+    Ok(cmd)
+}
+
+/// Why a row killed after `timeout_secs` has no result, with the last line it
+/// wrote to stderr.
+fn killed_message(timeout_secs: u64, stderr: &str) -> String {
+    format!(
+        "killed after --timeout-secs {timeout_secs}{}",
+        stderr
+            .lines()
+            .last()
+            .map_or_else(String::new, |l| format!(" (its last message: {l})"))
+    )
+}
+
+/// What a child printed: `SKIP`, `NOTE`, one `RESULT` line per phase (as
+/// [`report_phase`] prints it) and `RSS`; other lines are ignored.
+fn parse_child_stdout(stdout: &str) -> Result<RowResult> {
     let mut r = RowResult::default();
-    match ok {
-        Some(true) => {}
-        Some(false) => bail!("row {} ({}) failed: {stderr}", run.label(), order.name()),
-        None => {
-            r.killed = Some(format!(
-                "killed after --timeout-secs {}{}",
-                args.timeout_secs,
-                stderr
-                    .lines()
-                    .last()
-                    .map_or_else(String::new, |l| format!(" (its last message: {l})"))
-            ));
-            return Ok(r);
-        }
-    }
-    let opt = |v: i64| u64::try_from(v).ok();
     for line in stdout.lines() {
         if let Some(why) = line.strip_prefix("SKIP ") {
             r.skipped = Some(why.to_owned());
@@ -687,48 +726,51 @@ fn run_child(
         }
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.as_slice() {
-            [
-                "RESULT",
-                name,
-                secs,
-                records,
-                bytes,
-                median,
-                slowest,
-                written,
-                write_bytes,
-                rss,
-            ] => {
-                let secs: f64 = secs.parse()?;
-                r.phases.push(PhaseResult {
-                    name: (*name).to_owned(),
-                    out: PhaseOut {
-                        elapsed: Duration::from_secs_f64(secs),
-                        records: records.parse()?,
-                        median_request: Duration::from_secs_f64(median.parse()?),
-                        slowest_request: Duration::from_secs_f64(slowest.parse()?),
-                        ..PhaseOut::default()
-                    },
-                    file_bytes: opt(bytes.parse()?),
-                    written: opt(written.parse()?),
-                    write_bytes: opt(write_bytes.parse()?),
-                    rss_kib: opt(rss.parse()?),
-                });
-            }
             ["RSS", kib] => r.rss_kib = kib.parse::<i64>().ok().and_then(|k| u64::try_from(k).ok()),
-            _ => {}
+            f => {
+                if let Some(p) = parse_result_line(f)? {
+                    r.phases.push(p);
+                }
+            }
         }
     }
-    // The rows that run an external process: its peak, not the wrapper's.
-    if matches!(row, RowName::Sqlite3Shell | RowName::ContactdbCli) {
-        r.rss_kib = r.phases.iter().filter_map(|p| p.rss_kib).max();
-    }
-    ensure!(
-        r.skipped.is_some() || !r.phases.is_empty(),
-        "row {} printed no result",
-        run.label()
-    );
     Ok(r)
+}
+
+/// A `RESULT` line's fields (`None`: not a `RESULT` line of [`report_phase`]'s
+/// shape). A count of -1 is one the child could not measure.
+fn parse_result_line(f: &[&str]) -> Result<Option<PhaseResult>> {
+    let [
+        "RESULT",
+        name,
+        secs,
+        records,
+        bytes,
+        median,
+        slowest,
+        written,
+        write_bytes,
+        rss,
+    ] = f
+    else {
+        return Ok(None);
+    };
+    let opt = |v: i64| u64::try_from(v).ok();
+    let secs: f64 = secs.parse()?;
+    Ok(Some(PhaseResult {
+        name: (*name).to_owned(),
+        out: PhaseOut {
+            elapsed: Duration::from_secs_f64(secs),
+            records: records.parse()?,
+            median_request: Duration::from_secs_f64(median.parse()?),
+            slowest_request: Duration::from_secs_f64(slowest.parse()?),
+            ..PhaseOut::default()
+        },
+        file_bytes: opt(bytes.parse()?),
+        written: opt(written.parse()?),
+        write_bytes: opt(write_bytes.parse()?),
+        rss_kib: opt(rss.parse()?),
+    }))
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -891,21 +933,108 @@ impl CsvOut {
     }
 }
 
+/// Bytes of each phase's input as a JSON array, as an export would ship them (the
+/// same for both orders).
+#[derive(Debug, Clone, Copy)]
+struct InputBytes {
+    load: u64,
+    upsert: u64,
+}
+
+impl InputBytes {
+    fn of_workload(n: u64) -> InputBytes {
+        InputBytes {
+            load: workload::json_bytes(&load_items(n, Order::Sorted)),
+            upsert: workload::json_bytes(&upsert_items(n, n, n, 1, Order::Sorted)),
+        }
+    }
+
+    fn phase(self, phase: &str) -> u64 {
+        if phase == "load" {
+            self.load
+        } else {
+            self.upsert
+        }
+    }
+}
+
 fn compare(args: &Args, base: &Path) -> Result<()> {
     let n = args.records;
     let runs = runs(args);
+    // Each row's x_ref needs the reference's rates: when it runs, it runs first.
+    debug_assert!(runs.iter().skip(1).all(|r| r.row != REFERENCE));
     let mut csv_out = args.csv.as_deref().map(CsvOut::create).transpose()?;
     // Rows that ran out of time: the others still run; the run fails at the end.
     let mut killed: Vec<String> = Vec::new();
-    // Input size: the records as a JSON array, as an export would ship them (the same
-    // for both orders).
-    let load_bytes = workload::json_bytes(&load_items(n, Order::Sorted));
-    let upsert_bytes = workload::json_bytes(&upsert_items(n, n, n, 1, Order::Sorted));
+    let input = InputBytes::of_workload(n);
     let orders: &[Order] = match args.order {
         OrderArg::Shuffled => &[Order::Shuffled],
         OrderArg::Sorted => &[Order::Sorted],
         OrderArg::Both => &[Order::Shuffled, Order::Sorted],
     };
+    print_compare_notes(args);
+    let bulk_inputs = runs.iter().any(|r| {
+        matches!(
+            r.row,
+            RowName::SqliteBulk | RowName::Sqlite3Shell | RowName::ContactdbCli
+        )
+    });
+    for &order in orders {
+        let csv_sizes = if bulk_inputs {
+            write_bulk_inputs(base, n, order)?
+        } else {
+            Vec::new()
+        };
+        println!();
+        print_workload(args, order, input, &csv_sizes);
+        print_table_header();
+        let mut results: Vec<(RowRun, RowResult)> = Vec::new();
+        for &run in &runs {
+            let r = run_child(args, base, run, order, n, RowName::Contactdb)?;
+            if let Some(why) = &r.skipped {
+                println!("{:<22} skipped: {why}", run.label());
+                continue;
+            }
+            if let Some(why) = &r.killed {
+                println!("{:<22} no result: {why}", run.label());
+                killed.push(format!("{} ({})", run.label(), order.name()));
+                continue;
+            }
+            for note in &r.notes {
+                println!("# {note}");
+            }
+            let reference = result_of(&results, REFERENCE);
+            for p in &r.phases {
+                let ratio = if run.row == REFERENCE {
+                    Some(1.0)
+                } else {
+                    reference
+                        .and_then(|res| res.rate(&p.name))
+                        .map(|refr| p.rate() / refr.max(1e-9))
+                };
+                print_phase_line(run, p, input.phase(&p.name), ratio);
+                if let Some(c) = &mut csv_out {
+                    c.row(args, run, order, p, ratio)?;
+                }
+            }
+            let _ = std::io::stdout().flush();
+            results.push((run, r));
+        }
+        print_reference_ratios(order, &results);
+        print_contactdb_ratios(order, &results);
+    }
+    ensure!(
+        killed.is_empty(),
+        "rows killed after --timeout-secs {}: {}",
+        args.timeout_secs,
+        killed.join(", ")
+    );
+    Ok(())
+}
+
+/// What the comparison measures and how, printed once before the tables.
+fn print_compare_notes(args: &Args) {
+    let n = args.records;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "notes: contactdb receives raw JSON records (mixed-case emails, formatted phones) and \
@@ -937,174 +1066,159 @@ fn compare(args: &Args, base: &Path) -> Result<()> {
          /usr/bin/time (wait4's ru_maxrss).",
         args.cli_match
     );
-    let bulk_inputs = runs.iter().any(|r| {
-        matches!(
-            r.row,
-            RowName::SqliteBulk | RowName::Sqlite3Shell | RowName::ContactdbCli
-        )
-    });
-    for &order in orders {
-        // The CSV inputs of the bulk rows (untimed; the same files for every row).
-        let mut csv_sizes = Vec::new();
-        if bulk_inputs {
-            for (phase, items) in [
-                ("load", load_items(n, order)),
-                ("upsert", upsert_items(n, n, n, 1, order)),
-            ] {
-                for flavor in [bulk::Flavor::Raw, bulk::Flavor::Sqlite] {
-                    let path = bulk::input_path(base, n, order, phase, flavor);
-                    csv_sizes.push(bulk::write_csv(&path, &items, flavor)?);
-                }
-            }
-        }
-        println!();
-        println!(
-            "workload: N={n} {}, batch={}, cache={}MiB, input {:.0} MB JSON (load {:.0} MB + upsert {:.0} MB){}",
-            order.name(),
-            args.batch,
-            args.cache_mib,
-            (load_bytes + upsert_bytes) as f64 / 1e6,
-            load_bytes as f64 / 1e6,
-            upsert_bytes as f64 / 1e6,
-            match csv_sizes.as_slice() {
-                [lr, ls, ur, us] => format!(
-                    ", CSV load {:.0} MB + upsert {:.0} MB (raw) / {:.0} + {:.0} MB (sqlite)",
-                    *lr as f64 / 1e6,
-                    *ur as f64 / 1e6,
-                    *ls as f64 / 1e6,
-                    *us as f64 / 1e6
-                ),
-                _ => String::new(),
-            }
-        );
-        println!(
-            "{:<22} {:<7} {:>11} {:>8} {:>9} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
-            "row",
-            "phase",
-            "records/s",
-            "MB/s",
-            "secs",
-            "x_ref",
-            "peak_rss_MiB",
-            "file_MiB",
-            "written_MiB",
-            "written_KiB/r",
-            "dirtied_MiB"
-        );
-        let mut results: Vec<(RowRun, RowResult)> = Vec::new();
-        for &run in &runs {
-            let r = run_child(args, base, run, order, n, RowName::Contactdb)?;
-            if let Some(why) = &r.skipped {
-                println!("{:<22} skipped: {why}", run.label());
-                continue;
-            }
-            if let Some(why) = &r.killed {
-                println!("{:<22} no result: {why}", run.label());
-                killed.push(format!("{} ({})", run.label(), order.name()));
-                continue;
-            }
-            for note in &r.notes {
-                println!("# {note}");
-            }
-            let reference = results
-                .iter()
-                .find(|(x, _)| x.row == REFERENCE)
-                .map(|(_, res)| res);
-            for p in &r.phases {
-                let (phase, out) = (&p.name, &p.out);
-                let input = if phase == "load" {
-                    load_bytes
-                } else {
-                    upsert_bytes
-                };
-                let secs = out.elapsed.as_secs_f64().max(1e-9);
-                let ratio = if run.row == REFERENCE {
-                    Some(1.0)
-                } else {
-                    reference
-                        .and_then(|res| res.rate(phase))
-                        .map(|refr| p.rate() / refr.max(1e-9))
-                };
-                println!(
-                    "{:<22} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
-                    run.label(),
-                    phase,
-                    p.rate(),
-                    input as f64 / 1e6 / secs,
-                    out.elapsed.as_secs_f64(),
-                    ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
-                    p.rss_kib
-                        .map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0)),
-                    p.file_bytes
-                        .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
-                    p.written
-                        .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
-                    p.written_column(),
-                    p.write_bytes
-                        .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
-                );
-                if let Some(c) = &mut csv_out {
-                    c.row(args, run, order, p, ratio)?;
-                }
-            }
-            let _ = std::io::stdout().flush();
-            results.push((run, r));
-        }
-        let get = |name: RowName| results.iter().find(|(r, _)| r.row == name).map(|(_, r)| r);
-        let ratio_of = |a: &RowResult, b: &RowResult| {
-            let f = |phase| match (a.rate(phase), b.rate(phase)) {
-                (Some(a), Some(b)) => format!("{:.2}", a / b),
-                _ => "-".to_owned(),
-            };
-            format!("load={} upsert={}", f("load"), f("upsert"))
-        };
-        if let Some(reference) = get(REFERENCE) {
-            println!(
-                "# {}: ratio_vs_sqlite_bulk = row records/s / sqlite_bulk records/s (>1 = faster \
-                 than sqlite_bulk)",
-                order.name()
-            );
-            for (run, res) in results.iter().filter(|(r, _)| r.row != REFERENCE) {
-                println!(
-                    "ratio_vs_sqlite_bulk {} {}",
-                    run.label(),
-                    ratio_of(res, reference)
-                );
-            }
-        }
-        let Some(cdb) = get(RowName::Contactdb) else {
-            continue;
-        };
-        // SQLite: the faster configuration (load + upsert time).
-        let sqlite = [RowName::SqliteRowid, RowName::SqliteWithoutRowid]
-            .into_iter()
-            .filter_map(|r| get(r).map(|res| (r, res)))
-            .min_by(|a, b| a.1.total_secs().total_cmp(&b.1.total_secs()));
-        if let Some((name, _)) = sqlite {
-            println!(
-                "# {}: sqlite = {} (the faster per-batch SQLite configuration, by load + upsert \
-                 time); ratio = contactdb records/s / peer records/s",
-                order.name(),
-                name.label()
-            );
-        }
-        if let Some((_, peer)) = sqlite {
-            println!("ratio_vs_sqlite {}", ratio_of(cdb, peer));
-        }
-        if let Some(peer) = get(RowName::RedbFloor) {
-            println!("ratio_vs_redb_floor {}", ratio_of(cdb, peer));
-        }
-        if let Some(peer) = get(RowName::MemFloor) {
-            println!("ratio_vs_mem_floor {}", ratio_of(cdb, peer));
+}
+
+/// The CSV inputs of the bulk rows (untimed; the same files for every row): their
+/// sizes, load raw, load sqlite, upsert raw, upsert sqlite.
+fn write_bulk_inputs(base: &Path, n: u64, order: Order) -> Result<Vec<u64>> {
+    let mut csv_sizes = Vec::new();
+    for (phase, items) in [
+        ("load", load_items(n, order)),
+        ("upsert", upsert_items(n, n, n, 1, order)),
+    ] {
+        for flavor in [bulk::Flavor::Raw, bulk::Flavor::Sqlite] {
+            let path = bulk::input_path(base, n, order, phase, flavor);
+            csv_sizes.push(bulk::write_csv(&path, &items, flavor)?);
         }
     }
-    ensure!(
-        killed.is_empty(),
-        "rows killed after --timeout-secs {}: {}",
-        args.timeout_secs,
-        killed.join(", ")
+    Ok(csv_sizes)
+}
+
+/// The workload line above an order's table.
+fn print_workload(args: &Args, order: Order, input: InputBytes, csv_sizes: &[u64]) {
+    println!(
+        "workload: N={} {}, batch={}, cache={}MiB, input {:.0} MB JSON (load {:.0} MB + upsert {:.0} MB){}",
+        args.records,
+        order.name(),
+        args.batch,
+        args.cache_mib,
+        (input.load + input.upsert) as f64 / 1e6,
+        input.load as f64 / 1e6,
+        input.upsert as f64 / 1e6,
+        match csv_sizes {
+            [lr, ls, ur, us] => format!(
+                ", CSV load {:.0} MB + upsert {:.0} MB (raw) / {:.0} + {:.0} MB (sqlite)",
+                *lr as f64 / 1e6,
+                *ur as f64 / 1e6,
+                *ls as f64 / 1e6,
+                *us as f64 / 1e6
+            ),
+            _ => String::new(),
+        }
     );
-    Ok(())
+}
+
+fn print_table_header() {
+    println!(
+        "{:<22} {:<7} {:>11} {:>8} {:>9} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
+        "row",
+        "phase",
+        "records/s",
+        "MB/s",
+        "secs",
+        "x_ref",
+        "peak_rss_MiB",
+        "file_MiB",
+        "written_MiB",
+        "written_KiB/r",
+        "dirtied_MiB"
+    );
+}
+
+/// One (row, phase) line of the table; `input` is the phase's JSON bytes, `ratio`
+/// its records/s over the reference's.
+fn print_phase_line(run: RowRun, p: &PhaseResult, input: u64, ratio: Option<f64>) {
+    let out = &p.out;
+    let secs = out.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "{:<22} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
+        run.label(),
+        p.name,
+        p.rate(),
+        input as f64 / 1e6 / secs,
+        out.elapsed.as_secs_f64(),
+        ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}")),
+        p.rss_kib
+            .map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0)),
+        p.file_bytes
+            .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
+        p.written
+            .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
+        p.written_column(),
+        p.write_bytes
+            .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
+    );
+}
+
+/// The result of `row` among an order's results.
+fn result_of(results: &[(RowRun, RowResult)], row: RowName) -> Option<&RowResult> {
+    results.iter().find(|(r, _)| r.row == row).map(|(_, r)| r)
+}
+
+/// `load=… upsert=…`: `a`'s records/s over `b`'s, per phase.
+fn ratio_line(a: &RowResult, b: &RowResult) -> String {
+    let f = |phase| match (a.rate(phase), b.rate(phase)) {
+        (Some(a), Some(b)) => format!("{:.2}", a / b),
+        _ => "-".to_owned(),
+    };
+    format!("load={} upsert={}", f("load"), f("upsert"))
+}
+
+/// Every other row's ratio to the reference row, when the reference ran.
+fn print_reference_ratios(order: Order, results: &[(RowRun, RowResult)]) {
+    let Some(reference) = result_of(results, REFERENCE) else {
+        return;
+    };
+    println!(
+        "# {}: ratio_vs_sqlite_bulk = row records/s / sqlite_bulk records/s (>1 = faster \
+         than sqlite_bulk)",
+        order.name()
+    );
+    for (run, res) in results.iter().filter(|(r, _)| r.row != REFERENCE) {
+        println!(
+            "ratio_vs_sqlite_bulk {} {}",
+            run.label(),
+            ratio_line(res, reference)
+        );
+    }
+}
+
+/// contactdb's ratios to the faster per-batch SQLite configuration and to the
+/// floors, when contactdb ran.
+fn print_contactdb_ratios(order: Order, results: &[(RowRun, RowResult)]) {
+    let Some(cdb) = result_of(results, RowName::Contactdb) else {
+        return;
+    };
+    // SQLite: the faster configuration (load + upsert time).
+    let sqlite = [RowName::SqliteRowid, RowName::SqliteWithoutRowid]
+        .into_iter()
+        .filter_map(|r| result_of(results, r).map(|res| (r, res)))
+        .min_by(|a, b| a.1.total_secs().total_cmp(&b.1.total_secs()));
+    if let Some((name, peer)) = sqlite {
+        println!(
+            "# {}: sqlite = {} (the faster per-batch SQLite configuration, by load + upsert \
+             time); ratio = contactdb records/s / peer records/s",
+            order.name(),
+            name.label()
+        );
+        println!("ratio_vs_sqlite {}", ratio_line(cdb, peer));
+    }
+    if let Some(peer) = result_of(results, RowName::RedbFloor) {
+        println!("ratio_vs_redb_floor {}", ratio_line(cdb, peer));
+    }
+    if let Some(peer) = result_of(results, RowName::MemFloor) {
+        println!("ratio_vs_mem_floor {}", ratio_line(cdb, peer));
+    }
+}
+
+/// One measurement of the scaling table, kept for the ratios.
+struct ScalingCell {
+    row: RowName,
+    batch: String,
+    /// Contacts in the file before the measurement.
+    base: u64,
+    us_per_record: f64,
+    written_kib_per_record: Option<f64>,
 }
 
 fn scaling(args: &Args, base: &Path) -> Result<()> {
@@ -1115,6 +1229,48 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
     if !args.scaling_bases.is_empty() {
         bases.clone_from(&args.scaling_bases);
     }
+    let rows = scaling_rows(args)?;
+    print_scaling_header(args);
+    let mut cells: Vec<ScalingCell> = Vec::new();
+    for &b in &bases {
+        for &row in &rows {
+            let r = run_child(
+                args,
+                base,
+                RowRun {
+                    row: RowName::Scaling,
+                    commit_every: 0,
+                },
+                Order::Shuffled,
+                b,
+                row,
+            )?;
+            if let Some(why) = &r.killed {
+                bail!("scaling row {} at {b}: {why}", row.label());
+            }
+            for p in &r.phases {
+                cells.extend(print_scaling_line(row, b, p));
+            }
+            if let Some(load) = r.phase("load") {
+                println!(
+                    "{:<14} {:>15} (initial load of {} contacts: {:.0} records/s; peak RSS {} MiB)",
+                    row.label(),
+                    b,
+                    b,
+                    load.records as f64 / load.elapsed.as_secs_f64().max(1e-9),
+                    r.rss_kib.map_or(-1, |k| (k / 1024) as i64)
+                );
+            }
+            let _ = std::io::stdout().flush();
+        }
+    }
+    print_scaling_ratios(args, &bases, &rows, &cells);
+    Ok(())
+}
+
+/// The rows of a scaling run (contactdb unless `--rows` names others); refuses
+/// the rows it has no child for.
+fn scaling_rows(args: &Args) -> Result<Vec<RowName>> {
     let rows: Vec<RowName> = if args.rows.is_empty() {
         vec![RowName::Contactdb]
     } else {
@@ -1133,6 +1289,10 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
             row.arg()
         );
     }
+    Ok(rows)
+}
+
+fn print_scaling_header(args: &Args) {
     println!(
         "scaling: upsert cost per record (shuffled; {} records per measurement, half updates \
          of existing contacts, half new; contactdb: match_on=[key,email,phone], one database \
@@ -1153,83 +1313,64 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
         "slowest_ms",
         "written_KiB/r"
     );
-    // (row, batch, base, µs per record, KiB written per record), for the ratios.
-    let mut cells: Vec<(RowName, String, u64, f64, Option<f64>)> = Vec::new();
-    for &b in &bases {
-        for &row in &rows {
-            let r = run_child(
-                args,
-                base,
-                RowRun {
-                    row: RowName::Scaling,
-                    commit_every: 0,
-                },
-                Order::Shuffled,
-                b,
-                row,
-            )?;
-            if let Some(why) = &r.killed {
-                bail!("scaling row {} at {b}: {why}", row.label());
-            }
-            for p in &r.phases {
-                let Some(batch) = p.name.strip_prefix("batch") else {
-                    continue;
-                };
-                let out = &p.out;
-                let secs = out.elapsed.as_secs_f64();
-                let us = secs * 1e6 / out.records.max(1) as f64;
-                let median = |d: Duration| {
-                    if row == RowName::Contactdb {
-                        format!("{:.1}", d.as_secs_f64() * 1e3)
-                    } else {
-                        "-".to_owned()
-                    }
-                };
-                println!(
-                    "{:<14} {:>15} {:>8} {:>9} {:>11.0} {:>12.2} {:>9} {:>10} {:>10} {:>13}",
-                    row.label(),
-                    b,
-                    batch,
-                    out.records,
-                    out.records as f64 / secs.max(1e-9),
-                    us,
-                    p.file_bytes
-                        .map_or_else(|| "-".to_owned(), |x| format!("{:.1}", mib(x))),
-                    median(out.median_request),
-                    median(out.slowest_request),
-                    p.written_column(),
-                );
-                cells.push((row, batch.to_owned(), b, us, p.written_kib_per_record()));
-            }
-            if let Some(load) = r.phase("load") {
-                println!(
-                    "{:<14} {:>15} (initial load of {} contacts: {:.0} records/s; peak RSS {} MiB)",
-                    row.label(),
-                    b,
-                    b,
-                    load.records as f64 / load.elapsed.as_secs_f64().max(1e-9),
-                    r.rss_kib.map_or(-1, |k| (k / 1024) as i64)
-                );
-            }
-            let _ = std::io::stdout().flush();
+}
+
+/// The table line of a `batch<size>` phase of `row` over `b` contacts (`None` for
+/// any other phase, the load).
+fn print_scaling_line(row: RowName, b: u64, p: &PhaseResult) -> Option<ScalingCell> {
+    let batch = p.name.strip_prefix("batch")?;
+    let out = &p.out;
+    let secs = out.elapsed.as_secs_f64();
+    let us = secs * 1e6 / out.records.max(1) as f64;
+    // Only the contactdb child times its requests one by one.
+    let median = |d: Duration| {
+        if row == RowName::Contactdb {
+            format!("{:.1}", d.as_secs_f64() * 1e3)
+        } else {
+            "-".to_owned()
         }
-    }
-    // Each row's cost at the largest base over its cost at the smallest, per batch.
+    };
+    println!(
+        "{:<14} {:>15} {:>8} {:>9} {:>11.0} {:>12.2} {:>9} {:>10} {:>10} {:>13}",
+        row.label(),
+        b,
+        batch,
+        out.records,
+        out.records as f64 / secs.max(1e-9),
+        us,
+        p.file_bytes
+            .map_or_else(|| "-".to_owned(), |x| format!("{:.1}", mib(x))),
+        median(out.median_request),
+        median(out.slowest_request),
+        p.written_column(),
+    );
+    Some(ScalingCell {
+        row,
+        batch: batch.to_owned(),
+        base: b,
+        us_per_record: us,
+        written_kib_per_record: p.written_kib_per_record(),
+    })
+}
+
+/// Each row's cost at the largest base over its cost at the smallest, per batch
+/// (nothing with a single base).
+fn print_scaling_ratios(args: &Args, bases: &[u64], rows: &[RowName], cells: &[ScalingCell]) {
     let (Some(&small), Some(&large)) = (bases.iter().min(), bases.iter().max()) else {
-        return Ok(());
+        return;
     };
     if small == large {
-        return Ok(());
+        return;
     }
-    for &row in &rows {
+    for &row in rows {
         for batch in &args.scaling_batches {
             let cell = |b: u64| {
                 cells
                     .iter()
-                    .find(|c| c.0 == row && c.1 == batch.to_string() && c.2 == b)
+                    .find(|c| c.row == row && c.batch == batch.to_string() && c.base == b)
             };
             if let (Some(s), Some(l)) = (cell(small), cell(large)) {
-                let written = match (s.4, l.4) {
+                let written = match (s.written_kib_per_record, l.written_kib_per_record) {
                     (Some(a), Some(b)) if a > 0.0 => format!("{:.2}", b / a),
                     _ => "-".to_owned(),
                 };
@@ -1237,10 +1378,60 @@ fn scaling(args: &Args, base: &Path) -> Result<()> {
                     "scaling_ratio row={} batch={batch} {large}/{small}: us_per_record={:.2} \
                      written_per_record={written}",
                     row.arg(),
-                    l.3 / s.3.max(1e-9),
+                    l.us_per_record / s.us_per_record.max(1e-9),
                 );
             }
         }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_stdout_is_read_back() -> Result<()> {
+        let r = parse_child_stdout(
+            "NOTE contactdb-cli runs /bin/contactdb\n\
+             RESULT load 1.5 1000 4096 0.25 0.5 8192 -1 2048\n\
+             RESULT upsert 1.5 1000\n\
+             something else\n\
+             RSS 3072\n",
+        )?;
+        assert_eq!(r.notes, ["contactdb-cli runs /bin/contactdb"]);
+        assert_eq!(r.skipped, None);
+        assert_eq!(r.rss_kib, Some(3072));
+        // The short RESULT line is not one of report_phase's: ignored.
+        assert_eq!(r.phases.len(), 1);
+        let p = &r.phases[0];
+        assert_eq!(p.name, "load");
+        assert_eq!(p.out.elapsed, Duration::from_millis(1500));
+        assert_eq!(p.out.records, 1000);
+        assert_eq!(p.out.median_request, Duration::from_millis(250));
+        assert_eq!(p.out.slowest_request, Duration::from_millis(500));
+        assert_eq!(p.file_bytes, Some(4096));
+        assert_eq!(p.written, Some(8192));
+        // -1: not measured.
+        assert_eq!(p.write_bytes, None);
+        assert_eq!(p.rss_kib, Some(2048));
+        Ok(())
+    }
+
+    #[test]
+    fn skipped_row_and_bad_numbers() {
+        let r = parse_child_stdout("SKIP sqlite3-shell: sqlite3 is not on PATH\n");
+        assert!(
+            matches!(r, Ok(RowResult { skipped: Some(ref s), .. }) if s.starts_with("sqlite3-shell"))
+        );
+        assert!(parse_child_stdout("RESULT load x 1 1 1 1 1 1 1\n").is_err());
+    }
+
+    #[test]
+    fn killed_message_names_the_last_line() {
+        assert_eq!(
+            killed_message(5, "first\nlast words\n"),
+            "killed after --timeout-secs 5 (its last message: last words)"
+        );
+        assert_eq!(killed_message(5, ""), "killed after --timeout-secs 5");
+    }
 }

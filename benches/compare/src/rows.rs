@@ -575,6 +575,8 @@ pub mod redb_row {
         )
     }
 
+    /// One batch of the floor, as the store's apply writes it: look up each key's
+    /// id, gather every table's writes, then write each table in key order.
     fn write_batch(
         txn: &redb::WriteTransaction,
         recs: Vec<Norm>,
@@ -586,76 +588,136 @@ pub mod redb_row {
             let mut next_id = meta.get("next_id")?.map_or(1, |v| v.value());
             let mut contacts = txn.open_table(CONTACTS)?;
             let mut idents = IDENTIFIERS.open_write(txn)?;
-            let mut rows: Vec<([u8; 12], Vec<u8>)> = Vec::with_capacity(recs.len());
-            let mut ident_put = Vec::new();
-            let (mut email_rm, mut email_put) = (Vec::new(), Vec::new());
-            let (mut phone_rm, mut phone_put) = (Vec::new(), Vec::new());
-            let index_key = |value: &str, id: u64| bench::index_key(WS, value, id).to_vec();
+            let mut w = BatchWrites::with_capacity(recs.len());
             for r in recs {
                 let (key, new) = FloorRow::new(r, now);
                 let ident = bench::ws_key(WS, key.as_bytes());
-                let (id, row) = match idents.get(&ident, None)? {
+                let row = match idents.get(&ident, None)? {
                     Some(id) => {
                         tally.updated += 1;
-                        let mut old: FloorRow =
-                            match contacts.get(bench::contact_key(WS, id).as_slice())? {
-                                Some(v) => postcard::from_bytes::<(String, FloorRow)>(v.value())?.1,
-                                None => bail!("redb floor: missing row {id}"),
-                            };
-                        if old.email != new.email {
-                            email_rm.push(index_key(&old.email, id));
-                            email_put.push((index_key(&new.email, id), ()));
-                        }
-                        if old.gsm != new.gsm {
-                            phone_rm.push(index_key(&old.gsm, id));
-                            phone_put.push((index_key(&new.gsm, id), ()));
-                        }
-                        old.apply(new, now);
-                        if floor_skip() == FloorSkip::ContactRewrites {
-                            continue;
-                        }
-                        (id, old)
+                        w.update(id, stored_row(&contacts, id)?, new, now)
                     }
                     None => {
                         tally.inserted += 1;
                         let id = next_id;
                         next_id += 1;
-                        ident_put.push((ident, id));
-                        email_put.push((index_key(&new.email, id), ()));
-                        phone_put.push((index_key(&new.gsm, id), ()));
-                        (id, new)
+                        Some(w.insert(ident, id, new))
                     }
                 };
-                rows.push((
-                    bench::contact_key(WS, id),
-                    postcard::to_allocvec(&(key, row))?,
-                ));
+                if let Some((id, row)) = row {
+                    w.rows.push((
+                        bench::contact_key(WS, id),
+                        postcard::to_allocvec(&(key, row))?,
+                    ));
+                }
             }
-            rows.sort_unstable_by_key(|r| r.0);
-            for (k, v) in &rows {
+            w.rows.sort_unstable_by_key(|r| r.0);
+            for (k, v) in &w.rows {
                 contacts.insert(k.as_slice(), v.as_slice())?;
             }
-            ident_put.sort_unstable();
-            bench::write(&mut idents, &[], &ident_put, None)?;
-            for (t, rm, put) in [
-                (&EMAIL_INDEX, &mut email_rm, &mut email_put),
-                (&PHONE_INDEX, &mut phone_rm, &mut phone_put),
-            ] {
-                if floor_skip() == FloorSkip::EmailPhoneIndexes {
-                    rm.clear();
-                    put.clear();
-                }
-                rm.sort_unstable();
-                put.sort_unstable();
-                let mut t = t.open_write(txn)?;
-                bench::write(&mut t, rm, put, None)?;
-            }
+            w.ident_put.sort_unstable();
+            bench::write(&mut idents, &[], &w.ident_put, None)?;
+            w.email.write(txn, &EMAIL_INDEX)?;
+            w.phone.write(txn, &PHONE_INDEX)?;
             meta.insert("next_id", next_id)?;
         }
         bench::compact(txn, &IDENTIFIERS, MIN_DELTA)?;
         bench::compact(txn, &EMAIL_INDEX, MIN_DELTA)?;
         bench::compact(txn, &PHONE_INDEX, MIN_DELTA)?;
         Ok(())
+    }
+
+    /// The stored row of contact `id` (an id the identifiers table gave).
+    fn stored_row(contacts: &redb::Table<'_, &[u8], &[u8]>, id: u64) -> Result<FloorRow> {
+        match contacts.get(bench::contact_key(WS, id).as_slice())? {
+            Some(v) => Ok(postcard::from_bytes::<(String, FloorRow)>(v.value())?.1),
+            None => bail!("redb floor: missing row {id}"),
+        }
+    }
+
+    /// The writes of one batch, gathered before any is made.
+    struct BatchWrites {
+        /// `contacts` entries: contact key → (key, row).
+        rows: Vec<([u8; 12], Vec<u8>)>,
+        /// New `identifiers` entries: key → id.
+        ident_put: Vec<(Vec<u8>, u64)>,
+        email: IndexWrites,
+        phone: IndexWrites,
+    }
+
+    impl BatchWrites {
+        fn with_capacity(n: usize) -> BatchWrites {
+            BatchWrites {
+                rows: Vec::with_capacity(n),
+                ident_put: Vec::new(),
+                email: IndexWrites::default(),
+                phone: IndexWrites::default(),
+            }
+        }
+
+        /// An update of contact `id`: the index entries of a changed email or phone
+        /// move, and the merged row is returned for writing (`None` when
+        /// `--floor-skip contact-rewrites` leaves it out).
+        fn update(
+            &mut self,
+            id: u64,
+            mut old: FloorRow,
+            new: FloorRow,
+            now: i64,
+        ) -> Option<(u64, FloorRow)> {
+            self.email.replace(&old.email, &new.email, id);
+            self.phone.replace(&old.gsm, &new.gsm, id);
+            old.apply(new, now);
+            if floor_skip() == FloorSkip::ContactRewrites {
+                return None;
+            }
+            Some((id, old))
+        }
+
+        /// A new contact under the new id `id`: its identifier and index entries;
+        /// the row is returned for writing.
+        fn insert(&mut self, ident: Vec<u8>, id: u64, new: FloorRow) -> (u64, FloorRow) {
+            self.ident_put.push((ident, id));
+            self.email.put.push((index_key_of(&new.email, id), ()));
+            self.phone.put.push((index_key_of(&new.gsm, id), ()));
+            (id, new)
+        }
+    }
+
+    /// One hashed index's removals and insertions of a batch.
+    #[derive(Default)]
+    struct IndexWrites {
+        rm: Vec<Vec<u8>>,
+        put: Vec<(Vec<u8>, ())>,
+    }
+
+    impl IndexWrites {
+        /// Moves contact `id`'s entry from `old` to `new` when the value changed.
+        fn replace(&mut self, old: &str, new: &str, id: u64) {
+            if old != new {
+                self.rm.push(index_key_of(old, id));
+                self.put.push((index_key_of(new, id), ()));
+            }
+        }
+
+        /// Writes the entries into `table` in key order (nothing with
+        /// `--floor-skip email-phone-indexes`).
+        fn write(mut self, txn: &redb::WriteTransaction, table: &Tiered<()>) -> Result<()> {
+            if floor_skip() == FloorSkip::EmailPhoneIndexes {
+                self.rm.clear();
+                self.put.clear();
+            }
+            self.rm.sort_unstable();
+            self.put.sort_unstable();
+            let mut t = table.open_write(txn)?;
+            bench::write(&mut t, &self.rm, &self.put, None)?;
+            Ok(())
+        }
+    }
+
+    /// The index entry of `value` for contact `id`.
+    fn index_key_of(value: &str, id: u64) -> Vec<u8> {
+        bench::index_key(WS, value, id).to_vec()
     }
 }
 
