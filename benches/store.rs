@@ -17,10 +17,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use contactdb::{BulkRequest, Database, Mode};
+use contactdb_backend::{Wait, WorkspaceId};
 use contactdb_merge::{ContactWrite, MemLookup, plan_with_pool};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{Catalog, Limits};
-use contactdb_store::{Store, StoreOptions, Wait, WorkspaceId};
+use contactdb_store::{Store, StoreOptions};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tempfile::TempDir;
 

@@ -1,8 +1,8 @@
 //! Campaigns of a workspace: created explicitly, joined by the contacts of the
 //! requests that name them, listed in pick order.
 
+use contactdb_backend::{CampaignInfo, Wait};
 use contactdb_policy::Catalog;
-use contactdb_store::{CampaignInfo, Wait};
 use serde::Serialize;
 
 use crate::contact::timestamp;

@@ -3,10 +3,11 @@
 //! pick order when their priority changes.
 
 use ahash::AHashMap;
+use contactdb_backend::{CampaignInfo, EventKind, NewEvent, WorkspaceId};
 use contactdb_merge::Plan;
 use contactdb_merge::events::write_events;
 use contactdb_policy::{Contact, FieldId, Value};
-use contactdb_store::{CampaignInfo, EventKind, NewEvent, WorkspaceId, WriteView};
+use contactdb_store::WriteView;
 
 use crate::error::Error;
 

@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use contactdb_backend::Wait;
 use contactdb_policy::Limits;
 use contactdb_policy::limits::{RECORDS_MAX_CEILING, RECORDS_MAX_DEFAULT};
-use contactdb_store::{Store, StoreOptions, Wait};
+use contactdb_store::{Store, StoreOptions};
 
 use crate::error::{Error, OpenError, WorkspaceError, open_error, workspace_error};
 use crate::workspace::Workspace;
@@ -109,7 +110,7 @@ fn ser_ts<S: serde::Serializer>(t: &jiff::Timestamp, s: S) -> Result<S::Ok, S::E
 }
 
 impl WorkspaceInfo {
-    pub(crate) fn from_store(w: &contactdb_store::WorkspaceInfo) -> Self {
+    pub(crate) fn from_store(w: &contactdb_backend::WorkspaceInfo) -> Self {
         WorkspaceInfo {
             slug: w.slug.clone(),
             uuid: uuid::Uuid::from_bytes(w.uuid).hyphenated().to_string(),

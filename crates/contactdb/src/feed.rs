@@ -1,7 +1,7 @@
 //! The change feed of a workspace: every insert, update, rekey, alias and
 //! campaign join, in commit order, with durable cursors for named consumers.
 
-use contactdb_store::Wait;
+use contactdb_backend::Wait;
 use serde::Serialize;
 
 use crate::contact::timestamp;
@@ -53,14 +53,14 @@ pub enum EventKind {
     Join,
 }
 
-impl From<contactdb_store::EventKind> for EventKind {
-    fn from(k: contactdb_store::EventKind) -> Self {
+impl From<contactdb_backend::EventKind> for EventKind {
+    fn from(k: contactdb_backend::EventKind) -> Self {
         match k {
-            contactdb_store::EventKind::Insert => EventKind::Insert,
-            contactdb_store::EventKind::Update => EventKind::Update,
-            contactdb_store::EventKind::Rekey => EventKind::Rekey,
-            contactdb_store::EventKind::Alias => EventKind::Alias,
-            contactdb_store::EventKind::Join => EventKind::Join,
+            contactdb_backend::EventKind::Insert => EventKind::Insert,
+            contactdb_backend::EventKind::Update => EventKind::Update,
+            contactdb_backend::EventKind::Rekey => EventKind::Rekey,
+            contactdb_backend::EventKind::Alias => EventKind::Alias,
+            contactdb_backend::EventKind::Join => EventKind::Join,
         }
     }
 }

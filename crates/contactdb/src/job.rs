@@ -4,10 +4,10 @@
 //! resumes from its last committed chunk, so it applies every record exactly once.
 
 use ahash::AHashMap;
+use contactdb_backend::{JobDataKind, JobRecord, Wait};
 use contactdb_merge::{LeftOut, Part, Plan};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, Limits, OnInvalid, Prepared, Report, Status};
-use contactdb_store::{JobDataKind, JobRecord, Wait};
 use serde::Serialize;
 
 use crate::changes;
@@ -70,14 +70,14 @@ pub enum JobState {
     Cancelled,
 }
 
-impl From<contactdb_store::JobState> for JobState {
-    fn from(s: contactdb_store::JobState) -> Self {
+impl From<contactdb_backend::JobState> for JobState {
+    fn from(s: contactdb_backend::JobState) -> Self {
         match s {
-            contactdb_store::JobState::Queued => JobState::Queued,
-            contactdb_store::JobState::Running => JobState::Running,
-            contactdb_store::JobState::Succeeded => JobState::Succeeded,
-            contactdb_store::JobState::Failed => JobState::Failed,
-            contactdb_store::JobState::Cancelled => JobState::Cancelled,
+            contactdb_backend::JobState::Queued => JobState::Queued,
+            contactdb_backend::JobState::Running => JobState::Running,
+            contactdb_backend::JobState::Succeeded => JobState::Succeeded,
+            contactdb_backend::JobState::Failed => JobState::Failed,
+            contactdb_backend::JobState::Cancelled => JobState::Cancelled,
         }
     }
 }
@@ -300,10 +300,10 @@ impl Workspace {
         let Some(mut j) = w.job(self.id(), &bytes)? else {
             return Err(Error::InvalidArgument(format!("no job {id:?}")));
         };
-        if j.state != contactdb_store::JobState::Queued {
+        if j.state != contactdb_backend::JobState::Queued {
             return Ok(false);
         }
-        j.state = contactdb_store::JobState::Cancelled;
+        j.state = contactdb_backend::JobState::Cancelled;
         j.updated_at_us = now_us();
         w.put_job(self.id(), &j)?;
         w.clear_job_data(self.id(), j.number)?;
@@ -409,7 +409,7 @@ impl Workspace {
         let Some(mut j) = w.job(self.id(), id)? else {
             return Ok(());
         };
-        j.state = contactdb_store::JobState::Failed;
+        j.state = contactdb_backend::JobState::Failed;
         j.error = Some(reason);
         j.updated_at_us = now_us();
         w.put_job(self.id(), &j)?;
@@ -580,7 +580,7 @@ impl Workspace {
         prepared: &Prepared,
     ) -> Result<Option<Vec<Option<LeftOut>>>, Error> {
         let inner = &self.db().inner;
-        if job.state == contactdb_store::JobState::Running {
+        if job.state == contactdb_backend::JobState::Running {
             let stored =
                 inner
                     .store
@@ -614,7 +614,7 @@ impl Workspace {
             Some(l)
         };
         let mut j = job.clone();
-        j.state = contactdb_store::JobState::Running;
+        j.state = contactdb_backend::JobState::Running;
         j.updated_at_us = now_us();
         w.put_job(self.id(), &j)?;
         w.commit()?;
@@ -637,7 +637,7 @@ impl Workspace {
         let mut j = w
             .job(self.id(), &job.id)?
             .ok_or_else(|| Error::internal("a job vanished while it ran".to_owned()))?;
-        j.state = contactdb_store::JobState::Succeeded;
+        j.state = contactdb_backend::JobState::Succeeded;
         j.report_json =
             serde_json::to_string(&report).map_err(internal("report not serializable"))?;
         j.updated_at_us = now_us();
@@ -694,7 +694,7 @@ impl Workspace {
             )?;
         }
         let mut j = job;
-        j.state = contactdb_store::JobState::Succeeded;
+        j.state = contactdb_backend::JobState::Succeeded;
         j.processed = j.total;
         j.report_json =
             serde_json::to_string(&plan.report).map_err(internal("report not serializable"))?;

@@ -1,6 +1,6 @@
 //! API keys of a workspace: tokens for the HTTP server, stored only as hashes.
 
-use contactdb_store::{KeyRole, Wait};
+use contactdb_backend::{KeyRole, Wait};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -149,7 +149,7 @@ impl Workspace {
         Ok(revoked)
     }
 
-    fn key_info(&self, k: &contactdb_store::ApiKey) -> KeyInfo {
+    fn key_info(&self, k: &contactdb_backend::ApiKey) -> KeyInfo {
         KeyInfo {
             id: uuid::Uuid::from_bytes(k.id).hyphenated().to_string(),
             workspace: self.info().slug.clone(),

@@ -1,9 +1,10 @@
 //! [`Transaction`]: several bulk requests applied as one write transaction, each
 //! planned against the database plus the requests before it.
 
+use contactdb_backend::Wait;
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, Report, Status};
-use contactdb_store::{ContactsView, Wait, WriteView};
+use contactdb_store::{ContactsView, WriteView};
 
 use crate::changes;
 use crate::database::now_us;

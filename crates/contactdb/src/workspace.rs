@@ -3,13 +3,12 @@
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use contactdb_backend::{CampaignInfo, StoredRequest, Wait, WorkspaceId};
 use contactdb_merge::{Lookup, Part, Plan};
 use contactdb_policy::Prepared;
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, ColumnSpec, Report, RequestError, Status};
-use contactdb_store::{
-    CampaignInfo, ReadView, StoreError, StoredRequest, Wait, WorkspaceId, WriteView,
-};
+use contactdb_store::{ReadView, StoreError, WriteView};
 use sha2::{Digest, Sha256};
 
 use crate::changes;
@@ -45,7 +44,7 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub(crate) fn new(db: Database, info: contactdb_store::WorkspaceInfo) -> Self {
+    pub(crate) fn new(db: Database, info: contactdb_backend::WorkspaceInfo) -> Self {
         Workspace {
             id: info.id,
             info: WorkspaceInfo::from_store(&info),

@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 use contactdb_merge::events::write_events;
 
 use crate::lookup::LookupValues;
-use crate::{Error, PgStore, StoredRequest, Wait, WorkspaceId};
+use contactdb_backend::{StoredRequest, Wait, WorkspaceId};
+
+use crate::{Error, PgStore};
 
 /// How [`PgStore::bulk`] applies a request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use contactdb_policy::workspace::SLUG_PATTERN;
 
-use crate::WorkspaceId;
+use contactdb_backend::WorkspaceId;
 
 /// What can go wrong in the PostgreSQL store.
 #[derive(Debug, thiserror::Error)]

@@ -5,31 +5,10 @@ use postgres::Client;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 
-pub use contactdb_merge::events::{EventKind, NewEvent};
+use contactdb_backend::{Event, EventKind, NewEvent, WorkspaceId};
 
 use crate::rows::{signed, unsigned};
-use crate::{Error, WorkspaceId};
-
-/// One event of the change feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    /// Sequence number: 1, 2, 3, … within the workspace, without gaps.
-    pub seq: u64,
-    /// What happened.
-    pub kind: EventKind,
-    /// The contact's key after the change.
-    pub key: String,
-    /// The contact's version after the change.
-    pub version: u64,
-    /// When, µs since the Unix epoch.
-    pub at_us: i64,
-    /// The previous key (rekey), the alias (alias) or the campaign (join).
-    pub detail: Option<String>,
-    /// The trigger of the request that made the change, as JSON text.
-    pub trigger: Option<String>,
-    /// The job that made the change.
-    pub job: Option<String>,
-}
+use crate::{Error, WorkspaceSql};
 
 /// Up to `limit` events of `ws` after `after`, in order.
 pub(crate) fn events(

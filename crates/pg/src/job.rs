@@ -1,83 +1,23 @@
 //! Background jobs: a request stored when submitted, claimed by one runner at a
 //! time under a lease, its progress committed with each chunk's writes.
 
+use contactdb_backend::{JobDataEntry, JobDataKind, JobRecord, JobState, WorkspaceId};
 use postgres::{Client, Row};
 
 use crate::rows::{signed, unsigned};
-use crate::{Error, WorkspaceId};
+use crate::{Error, WorkspaceSql};
 
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobState {
-    /// Waiting for a runner.
-    Queued,
-    /// A runner holds it (or held it, and its lease ran out).
-    Running,
-    /// Ran to its end.
-    Succeeded,
-    /// Could not run; the error says why.
-    Failed,
-    /// Cancelled before it started.
-    Cancelled,
+/// The state a stored `jobs.state` stands for.
+fn state_of(c: i16) -> Result<JobState, Error> {
+    u8::try_from(c)
+        .ok()
+        .and_then(JobState::from_code)
+        .ok_or_else(|| Error::damaged("jobs", format!("unknown job state {c}")))
 }
 
-impl JobState {
-    /// The stored code (`jobs.state`).
-    pub fn code(self) -> i16 {
-        match self {
-            JobState::Queued => 1,
-            JobState::Running => 2,
-            JobState::Succeeded => 3,
-            JobState::Failed => 4,
-            JobState::Cancelled => 5,
-        }
-    }
-
-    fn from_code(c: i16) -> Result<Self, Error> {
-        Ok(match c {
-            1 => JobState::Queued,
-            2 => JobState::Running,
-            3 => JobState::Succeeded,
-            4 => JobState::Failed,
-            5 => JobState::Cancelled,
-            other => return Err(Error::damaged("jobs", format!("unknown job state {other}"))),
-        })
-    }
-
-    /// Whether the job has ended.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            JobState::Succeeded | JobState::Failed | JobState::Cancelled
-        )
-    }
-}
-
-/// A job as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobRecord {
-    /// Its number in the workspace (submission order).
-    pub number: u64,
-    /// Its id (UUID bytes).
-    pub id: [u8; 16],
-    /// Its state.
-    pub state: JobState,
-    /// Records processed so far.
-    pub processed: u64,
-    /// Records in the request.
-    pub total: u64,
-    /// Submission time, µs since the Unix epoch.
-    pub submitted_at_us: i64,
-    /// Last change, µs since the Unix epoch.
-    pub updated_at_us: i64,
-    /// The report so far as JSON text (empty before the first chunk).
-    pub report_json: String,
-    /// Why a failed job failed.
-    pub error: Option<String>,
-    /// The runner holding it, while running.
-    pub lease_owner: Option<String>,
-    /// Until when that runner holds it, µs since the Unix epoch.
-    pub lease_until_us: Option<i64>,
+/// The stored `job_data.kind` of `kind`.
+pub(crate) fn kind_code(kind: JobDataKind) -> i16 {
+    i16::from(kind.code())
 }
 
 /// A job a runner claimed, with its request.
@@ -91,33 +31,6 @@ pub struct ClaimedJob {
     pub request_json: String,
 }
 
-/// What a running job keeps in `job_data` between its chunks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobDataKind {
-    /// Which records the duplicate policy leaves out.
-    LeftOut,
-    /// The first record that reached each contact.
-    Reached,
-    /// The report of each committed chunk.
-    Report,
-    /// The job's request as JSON text, deleted when the job ends.
-    Request,
-}
-
-impl JobDataKind {
-    pub(crate) fn code(self) -> i16 {
-        match self {
-            JobDataKind::LeftOut => 1,
-            JobDataKind::Reached => 2,
-            JobDataKind::Report => 3,
-            JobDataKind::Request => 4,
-        }
-    }
-}
-
-/// One `job_data` entry: the rest of its key after the kind, and its value.
-pub type JobDataEntry = (Vec<u8>, Vec<u8>);
-
 pub(crate) const JOB_COLUMNS: &str = "number, id, state, processed, total, submitted_at_us, \
      updated_at_us, report_json, error, lease_owner, lease_until_us";
 
@@ -126,7 +39,7 @@ pub(crate) fn record(r: &Row) -> Result<JobRecord, Error> {
     Ok(JobRecord {
         number: unsigned("jobs", r.try_get(0)?)?,
         id: *id.as_bytes(),
-        state: JobState::from_code(r.try_get(2)?)?,
+        state: state_of(r.try_get(2)?)?,
         processed: unsigned("jobs", r.try_get(3)?)?,
         total: unsigned("jobs", r.try_get(4)?)?,
         submitted_at_us: r.try_get(5)?,
@@ -174,7 +87,7 @@ pub(crate) fn submit(
         &[
             &w,
             &number,
-            &JobDataKind::Request.code(),
+            &kind_code(JobDataKind::Request),
             &request_json.as_bytes(),
         ],
     )?;
@@ -215,7 +128,7 @@ pub(crate) fn claim(
     let job = record(&row)?;
     let request = tx.query_opt(
         "SELECT value FROM job_data WHERE workspace_id = $1 AND number = $2 AND kind = $3 AND rest = ''",
-        &[&w, &number, &JobDataKind::Request.code()],
+        &[&w, &number, &kind_code(JobDataKind::Request)],
     )?;
     let Some(request) = request else {
         return Err(Error::damaged(
@@ -306,7 +219,7 @@ pub(crate) fn data(
     let rows = c.query(
         "SELECT rest, value FROM job_data WHERE workspace_id = $1 AND number = $2 AND kind = $3
          ORDER BY rest",
-        &[&ws.sql(), &signed(number)?, &kind.code()],
+        &[&ws.sql(), &signed(number)?, &kind_code(kind)],
     )?;
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))

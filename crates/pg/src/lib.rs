@@ -32,6 +32,10 @@
 //!
 //! The driver is the blocking `postgres` crate: the engine's API is synchronous
 //! and its server already calls it from blocking tasks. See `docs/postgres.md`.
+//!
+//! The records it reads and writes (workspaces, applied request ids, feed events,
+//! jobs) are those of `contactdb_backend`, the same as the redb store's; how they
+//! map to columns stays here.
 
 mod bulk;
 mod codec;
@@ -48,12 +52,12 @@ mod write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use contactdb_backend::{JobRecord, Wait, WorkspaceId, WorkspaceInfo};
 use contactdb_policy::workspace::valid_slug;
 
 pub use bulk::{BulkOptions, body_hash, now_us};
 pub use error::Error;
-pub use feed::{Event, EventKind, NewEvent};
-pub use job::{ClaimedJob, JobDataEntry, JobDataKind, JobRecord, JobState};
+pub use job::ClaimedJob;
 pub use lookup::{LookupValues, PgLookup};
 pub use migrate::latest_version;
 pub use read::PgRead;
@@ -68,52 +72,21 @@ pub const DEFAULT_WORKSPACE: &str = "default";
 /// workspace id.
 pub const WRITER_LOCK_NAMESPACE: i64 = 0x6364_6277;
 
-/// The number of a workspace in the database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WorkspaceId(pub u32);
+/// The advisory lock key of workspace `ws`'s writer.
+pub fn writer_lock_key(ws: WorkspaceId) -> i64 {
+    (WRITER_LOCK_NAMESPACE << 32) | ws.sql()
+}
 
-impl WorkspaceId {
-    pub(crate) fn sql(self) -> i64 {
+/// A workspace id as PostgreSQL holds it (`workspace_id bigint`).
+pub(crate) trait WorkspaceSql {
+    /// The `workspace_id` value.
+    fn sql(self) -> i64;
+}
+
+impl WorkspaceSql for WorkspaceId {
+    fn sql(self) -> i64 {
         i64::from(self.0)
     }
-
-    /// The advisory lock key of this workspace's writer.
-    pub fn writer_lock_key(self) -> i64 {
-        (WRITER_LOCK_NAMESPACE << 32) | i64::from(self.0)
-    }
-}
-
-/// A workspace (R1).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkspaceInfo {
-    /// Its number.
-    pub id: WorkspaceId,
-    /// Its slug, `[a-z0-9][a-z0-9-]{0,62}`.
-    pub slug: String,
-    /// Its stable UUID.
-    pub uuid: [u8; 16],
-    /// Creation time, microseconds since the Unix epoch (UTC).
-    pub created_at_us: i64,
-}
-
-/// An applied request id's record (R21).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredRequest {
-    /// SHA-256 of the request body (without `request_id`).
-    pub body_hash: [u8; 32],
-    /// When it was applied, microseconds since the Unix epoch (UTC).
-    pub applied_at_us: i64,
-    /// The report of the first application, as JSON text.
-    pub report_json: String,
-}
-
-/// Whether [`PgStore::begin_write`] waits for another writer of the workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
-    /// Wait until the writer lock is free.
-    Block,
-    /// Fail at once with [`Error::Busy`] while another writer holds it.
-    No,
 }
 
 /// How to connect.
@@ -327,8 +300,8 @@ mod tests {
 
     #[test]
     fn lock_keys_differ_per_workspace_and_carry_the_namespace() {
-        let a = WorkspaceId(1).writer_lock_key();
-        let b = WorkspaceId(u32::MAX).writer_lock_key();
+        let a = writer_lock_key(WorkspaceId(1));
+        let b = writer_lock_key(WorkspaceId(u32::MAX));
         assert_ne!(a, b);
         assert_eq!(a >> 32, WRITER_LOCK_NAMESPACE);
         assert_eq!(b >> 32, WRITER_LOCK_NAMESPACE);

@@ -2,6 +2,7 @@
 //! can name, fetched in three queries, answered from memory.
 
 use ahash::{AHashMap, AHashSet};
+use contactdb_backend::WorkspaceId;
 use contactdb_merge::{Lookup, Stored};
 use contactdb_policy::record::normalize_record;
 use contactdb_policy::{BulkRequest, Catalog, Contact, Prepared};
@@ -9,7 +10,7 @@ use postgres::Client;
 use rayon::prelude::*;
 
 use crate::rows::{self, CONTACT_COLUMNS};
-use crate::{Error, WorkspaceId};
+use crate::{Error, WorkspaceSql};
 
 /// The values a request may look up: keys and aliases (one namespace), emails
 /// and phones, normalized as the merge sees them.

@@ -3,15 +3,18 @@
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 
+use contactdb_backend::{
+    Event, JobDataEntry, JobDataKind, JobRecord, StoredRequest, WorkspaceId, WorkspaceInfo,
+};
 use contactdb_policy::{ColumnSpec, ColumnType, Contact, CustomColumn, FieldId};
 use postgres::{Client, GenericClient};
 
-use crate::feed::{self, Event};
-use crate::job::{self, JobDataEntry, JobDataKind, JobRecord};
+use crate::feed;
+use crate::job;
 use crate::lookup::{LookupValues, PgLookup};
 use crate::pool::Pooled;
 use crate::rows::{self, CONTACT_COLUMNS, WORKSPACE_COLUMNS, signed, unsigned};
-use crate::{Error, StoredRequest, WorkspaceId, WorkspaceInfo};
+use crate::{Error, WorkspaceSql};
 
 /// One read transaction: every call sees the database as of its first statement.
 /// Reads never take a writer lock. `Send + Sync` (calls are serialized on its one

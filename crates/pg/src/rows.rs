@@ -1,10 +1,11 @@
 //! Decoding rows into the engine's types.
 
+use contactdb_backend::{WorkspaceId, WorkspaceInfo};
 use contactdb_policy::Contact;
 use postgres::Row;
 
+use crate::Error;
 use crate::codec;
-use crate::{Error, WorkspaceId, WorkspaceInfo};
 
 /// The columns [`contact_with_id`] reads, in order, from a `contacts` row aliased `c`.
 pub(crate) const CONTACT_COLUMNS: &str =

@@ -1,6 +1,9 @@
 //! [`PgWrite`]: the write transaction of one workspace, under its writer lock.
 
 use ahash::AHashMap;
+use contactdb_backend::{
+    Event, JobDataEntry, JobDataKind, JobRecord, NewEvent, StoredRequest, Wait, WorkspaceId,
+};
 use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
@@ -9,13 +12,13 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 
 use crate::codec;
-use crate::feed::{self, Event, NewEvent};
-use crate::job::{self, ClaimedJob, JOB_COLUMNS, JobDataEntry, JobDataKind, JobRecord};
+use crate::feed;
+use crate::job::{self, ClaimedJob, JOB_COLUMNS, kind_code};
 use crate::lookup::{LookupValues, PgLookup};
 use crate::pool::Pooled;
 use crate::read;
 use crate::rows::{signed, unsigned};
-use crate::{Error, StoredRequest, Wait, WorkspaceId};
+use crate::{Error, WorkspaceSql, writer_lock_key};
 
 /// The write transaction of one workspace (R19): it holds the workspace's
 /// writer lock until it ends. Dropping it without [`PgWrite::commit`] rolls back
@@ -56,7 +59,7 @@ impl PgWrite {
             ws,
             staged: false,
         };
-        let key = ws.writer_lock_key();
+        let key = writer_lock_key(ws);
         let c = w.client()?;
         let locked: bool = match wait {
             Wait::No => c
@@ -616,7 +619,7 @@ impl PgWrite {
         self.client()?.execute(
             "INSERT INTO job_data (workspace_id, number, kind, rest, value) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (workspace_id, number, kind, rest) DO UPDATE SET value = EXCLUDED.value",
-            &[&w, &signed(number)?, &kind.code(), &rest, &value],
+            &[&w, &signed(number)?, &kind_code(kind), &rest, &value],
         )?;
         Ok(())
     }

@@ -14,12 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{Rng, TestDb};
+use contactdb_backend::{EventKind, JobDataKind, JobState, Wait, WorkspaceId};
 use contactdb_merge::events::write_events;
 use contactdb_merge::{ContactWrite, Lookup, Plan, Stored, plan};
-use contactdb_pg::{
-    BulkOptions, ClaimedJob, Error, EventKind, JobState, LookupValues, PgOptions, PgStore, Wait,
-    WorkspaceId,
-};
+use contactdb_pg::{BulkOptions, ClaimedJob, Error, LookupValues, PgOptions, PgStore};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{
     BulkRequest, Catalog, Contact, FieldId, Fields, Limits, MatchOn, Mode, OnInvalid, Status, Value,
@@ -536,6 +534,9 @@ fn a_killed_runners_job_completes_exactly_once() {
         .unwrap()
         .unwrap();
     assert_eq!(a.job.state, JobState::Running);
+    // The shared job record carries the lease the claim took.
+    assert_eq!(a.job.lease_owner.as_deref(), Some("runner-a"));
+    assert!(a.job.lease_until_us.is_some_and(|u| u > now));
     // Runner B finds nothing to claim while A's lease runs.
     assert!(
         store
@@ -591,6 +592,7 @@ fn a_killed_runners_job_completes_exactly_once() {
     let r = store.read().unwrap();
     let job = r.job(WS, &[9; 16]).unwrap().unwrap();
     assert_eq!((job.state, job.processed), (JobState::Succeeded, 3_000));
+    assert_eq!((job.lease_owner, job.lease_until_us), (None, None));
     assert_eq!(r.count(WS).unwrap(), 3_000);
     let contacts = r.contacts(WS).unwrap();
     assert!(contacts.iter().all(|c| c.version == 1));
@@ -598,7 +600,7 @@ fn a_killed_runners_job_completes_exactly_once() {
     assert_eq!(events.len(), 3_000);
     assert!(events.iter().all(|e| e.kind == EventKind::Insert));
     assert!(
-        r.job_data(WS, job.number, contactdb_pg::JobDataKind::Request)
+        r.job_data(WS, job.number, JobDataKind::Request)
             .unwrap()
             .is_empty()
     );

@@ -5,32 +5,11 @@ use crate::guard::guarded;
 use redb::ReadableTable;
 use std::sync::Arc;
 
-pub use contactdb_merge::events::{EventKind, NewEvent};
+use contactdb_backend::{Event, EventKind, NewEvent, WorkspaceId};
 
 use crate::codec::{self, StoredEvent, StoredEvents};
 use crate::keys::{self, split_ws, ws_bytes, ws_key, ws_seq};
-use crate::{ReadView, StoreError, WorkspaceId, WriteView};
-
-/// One event of the change feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    /// Sequence number: strictly increasing within the workspace.
-    pub seq: u64,
-    /// What happened.
-    pub kind: EventKind,
-    /// The contact's key after the change.
-    pub key: String,
-    /// The contact's version after the change.
-    pub version: u64,
-    /// When, µs since the Unix epoch.
-    pub at_us: i64,
-    /// The previous key (rekey), the alias (alias) or the campaign (join).
-    pub detail: Option<String>,
-    /// The trigger of the request that made the change, as JSON text.
-    pub trigger: Option<String>,
-    /// The job that made the change.
-    pub job: Option<String>,
-}
+use crate::{ReadView, StoreError, WriteView};
 
 /// `(ws, first sequence number)` of a `feed` key.
 fn split_feed_key(key: &[u8]) -> Result<(u32, u64), StoreError> {

@@ -5,111 +5,17 @@ use crate::guard::guarded;
 use redb::ReadableTable;
 use std::sync::Arc;
 
+use contactdb_backend::{JobDataEntry, JobDataKind, JobRecord, JobState, WorkspaceId};
+
 use crate::codec::{self, StoredJob};
 use crate::keys::{self, ws_bytes, ws_seq};
-use crate::{ReadView, StoreError, WorkspaceId, WriteView};
+use crate::{ReadView, StoreError, WriteView};
 
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobState {
-    /// Waiting for a runner.
-    Queued,
-    /// A runner has started it (or was interrupted while on it).
-    Running,
-    /// Ran to its end; the report says what happened to each record.
-    Succeeded,
-    /// Could not run (a request-level error, or storage); the error says why.
-    Failed,
-    /// Cancelled before it started.
-    Cancelled,
+/// The state a stored code stands for.
+fn state_of(c: u8) -> Result<JobState, StoreError> {
+    JobState::from_code(c)
+        .ok_or_else(|| StoreError::corrupt("jobs", format!("unknown job state {c}")))
 }
-
-impl JobState {
-    fn code(self) -> u8 {
-        match self {
-            JobState::Queued => 1,
-            JobState::Running => 2,
-            JobState::Succeeded => 3,
-            JobState::Failed => 4,
-            JobState::Cancelled => 5,
-        }
-    }
-
-    fn from_code(c: u8) -> Result<Self, StoreError> {
-        Ok(match c {
-            1 => JobState::Queued,
-            2 => JobState::Running,
-            3 => JobState::Succeeded,
-            4 => JobState::Failed,
-            5 => JobState::Cancelled,
-            other => {
-                return Err(StoreError::corrupt(
-                    "jobs",
-                    format!("unknown job state {other}"),
-                ));
-            }
-        })
-    }
-
-    /// Whether the job has ended (succeeded, failed or cancelled).
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            JobState::Succeeded | JobState::Failed | JobState::Cancelled
-        )
-    }
-}
-
-/// A job as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobRecord {
-    /// Its number in the workspace (submission order).
-    pub number: u64,
-    /// Its id (UUID bytes).
-    pub id: [u8; 16],
-    /// Its state.
-    pub state: JobState,
-    /// Records processed so far.
-    pub processed: u64,
-    /// Records in the request.
-    pub total: u64,
-    /// Submission time, µs since the Unix epoch.
-    pub submitted_at_us: i64,
-    /// Last change, µs since the Unix epoch.
-    pub updated_at_us: i64,
-    /// The report so far as JSON text (empty before the first chunk).
-    pub report_json: String,
-    /// Why a failed job failed.
-    pub error: Option<String>,
-}
-
-/// What a running job keeps in `job_data` between its chunks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobDataKind {
-    /// Which records the duplicate policy leaves out (one entry, decided when the
-    /// job started).
-    LeftOut,
-    /// The first record that reached each contact (one entry per contact id).
-    Reached,
-    /// The report of each committed chunk (one entry per chunk number).
-    Report,
-    /// The job's request as JSON text (one entry), deleted when the job ends.
-    Request,
-}
-
-impl JobDataKind {
-    fn code(self) -> u8 {
-        match self {
-            JobDataKind::LeftOut => 1,
-            JobDataKind::Reached => 2,
-            JobDataKind::Report => 3,
-            JobDataKind::Request => 4,
-        }
-    }
-}
-
-/// One `job_data` entry: the rest of its key after the kind, and its value.
-pub type JobDataEntry = (Vec<u8>, Vec<u8>);
 
 fn data_key(ws: WorkspaceId, number: u64, kind: JobDataKind, rest: &[u8]) -> Vec<u8> {
     let mut k = ws_seq(ws.0, number).to_vec();
@@ -122,13 +28,15 @@ fn record(number: u64, j: StoredJob) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         number,
         id: j.id,
-        state: JobState::from_code(j.state)?,
+        state: state_of(j.state)?,
         processed: j.processed,
         total: j.total,
         submitted_at_us: j.submitted_at_us,
         updated_at_us: j.updated_at_us,
         report_json: j.report_json,
         error: j.error,
+        lease_owner: None,
+        lease_until_us: None,
     })
 }
 
@@ -310,6 +218,8 @@ impl WriteView {
                 updated_at_us: now_us,
                 report_json: String::new(),
                 error: None,
+                lease_owner: None,
+                lease_until_us: None,
             };
             let k = ws_seq(ws.0, number);
             let mut ids = self.txn.open_table(keys::JOB_IDS)?;

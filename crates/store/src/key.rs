@@ -4,65 +4,23 @@ use crate::guard::guarded;
 use redb::ReadableTable;
 use std::sync::Arc;
 
+use contactdb_backend::{ApiKey, KeyRole, WorkspaceId};
+
 use crate::codec::{self, StoredApiKey};
 use crate::keys;
-use crate::{ReadView, StoreError, WorkspaceId, WriteView};
+use crate::{ReadView, StoreError, WriteView};
 
-/// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum KeyRole {
-    /// Read: job status, contacts.
-    Read,
-    /// Write: bulk requests and jobs, and what read allows.
-    Write,
-    /// Manage: everything.
-    Manage,
-}
-
-impl KeyRole {
-    fn code(self) -> u8 {
-        match self {
-            KeyRole::Read => 1,
-            KeyRole::Write => 2,
-            KeyRole::Manage => 3,
-        }
-    }
-
-    fn from_code(c: u8) -> Result<Self, StoreError> {
-        Ok(match c {
-            1 => KeyRole::Read,
-            2 => KeyRole::Write,
-            3 => KeyRole::Manage,
-            other => {
-                return Err(StoreError::corrupt(
-                    "api_keys",
-                    format!("unknown role {other}"),
-                ));
-            }
-        })
-    }
-}
-
-/// An API key as stored (never its token).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKey {
-    /// Its id.
-    pub id: [u8; 16],
-    /// The workspace it belongs to.
-    pub ws: WorkspaceId,
-    /// Its role.
-    pub role: KeyRole,
-    /// Creation time, µs since the Unix epoch.
-    pub created_at_us: i64,
-    /// Whether it was revoked.
-    pub revoked: bool,
+/// The role a stored code stands for.
+fn role_of(c: u8) -> Result<KeyRole, StoreError> {
+    KeyRole::from_code(c)
+        .ok_or_else(|| StoreError::corrupt("api_keys", format!("unknown role {c}")))
 }
 
 fn key_of(k: StoredApiKey) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
         id: k.id,
         ws: WorkspaceId(k.ws),
-        role: KeyRole::from_code(k.role)?,
+        role: role_of(k.role)?,
         created_at_us: k.created_at_us,
         revoked: k.revoked,
     })

@@ -11,7 +11,10 @@
 //!   they index; [`Store::check`] verifies they agree.
 //! - Reads never block; one write transaction at a time (R19).
 //!
-//! The on-disk format is described in `docs/format.md`.
+//! The records it reads and writes (workspaces, applied request ids, feed events,
+//! jobs, campaigns, API keys) are those of `contactdb_backend`, the same for
+//! every store; how they are encoded in the file stays here. The on-disk format is
+//! described in `docs/format.md`.
 
 mod backup;
 mod campaign;
@@ -35,16 +38,13 @@ pub mod bench;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use contactdb_backend::{Wait, WorkspaceId};
 use redb::{ReadableDatabase, ReadableTable};
 
 pub use backup::BackupSummary;
-pub use campaign::{CampaignInfo, Member};
 pub use error::{Problem, StoreError};
-pub use feed::{Event, EventKind, NewEvent};
 pub use guard::panic_is_contained;
 use guard::{Poison, guarded};
-pub use job::{JobDataKind, JobRecord, JobState};
-pub use key::{ApiKey, KeyRole};
 pub use read::{ContactsView, ReadView};
 pub use write::WriteView;
 
@@ -89,43 +89,6 @@ impl Default for StoreOptions {
             filter_slack_min: DEFAULT_FILTER_SLACK_MIN,
         }
     }
-}
-
-/// Whether [`Store::begin_write`] waits for a live write transaction to end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
-    /// Wait until the write transaction can start.
-    Block,
-    /// Fail at once with [`StoreError::Busy`] if another write transaction is live.
-    No,
-}
-
-/// The number of a workspace inside one database file (the prefix of its keys).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WorkspaceId(pub u32);
-
-/// A workspace (R1).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkspaceInfo {
-    /// Its number in this file.
-    pub id: WorkspaceId,
-    /// Its slug, `[a-z0-9][a-z0-9-]{0,62}`.
-    pub slug: String,
-    /// Its stable UUID.
-    pub uuid: [u8; 16],
-    /// Creation time, microseconds since the Unix epoch (UTC).
-    pub created_at_us: i64,
-}
-
-/// An applied request id's record (R21).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredRequest {
-    /// SHA-256 of the request body (without `request_id`), canonical JSON.
-    pub body_hash: [u8; 32],
-    /// When it was applied, microseconds since the Unix epoch (UTC).
-    pub applied_at_us: i64,
-    /// The report of the first application, as JSON text.
-    pub report_json: String,
 }
 
 /// The redb handle: writable, or read-only beside at most one writer process.

@@ -3,16 +3,17 @@
 
 use std::sync::Arc;
 
+use contactdb_backend::{StoredRequest, WorkspaceId, WorkspaceInfo};
 use contactdb_merge::Stored;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
+use crate::StoreError;
 use crate::codec;
 use crate::filter::{Filters, TableFilter};
 use crate::guard::{Poison, guarded};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
 use crate::tiered;
-use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// One read transaction: a consistent snapshot of the last committed state.
 pub struct ReadView {

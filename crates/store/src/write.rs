@@ -2,6 +2,7 @@
 //! primary, alias and index write from the difference between committed and final
 //! contacts.
 
+use contactdb_backend::{StoredRequest, WorkspaceId, WorkspaceInfo};
 use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::workspace::valid_slug;
@@ -10,12 +11,12 @@ use std::sync::Arc;
 
 use redb::{ReadableTable, WriteTransaction};
 
+use crate::StoreError;
 use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::filter::{FilterCell, TableFilter};
 use crate::guard::{Poison, guarded};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
 use crate::tiered::{self, Plain, Tiered, WriteOpened};
-use crate::{StoreError, StoredRequest, WorkspaceId, WorkspaceInfo};
 
 /// The one write transaction (R19). Dropping it without [`WriteView::commit`]
 /// aborts every change made through it.

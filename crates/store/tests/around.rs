@@ -5,7 +5,8 @@
 mod common;
 
 use common::*;
-use contactdb_store::{EventKind, NewEvent, Store, Wait};
+use contactdb_backend::{EventKind, NewEvent, Wait};
+use contactdb_store::Store;
 use redb::ReadableTable;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -23,9 +23,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{contact, insert, opts, update};
+use contactdb_backend::Wait;
 use contactdb_merge::ContactWrite;
 use contactdb_policy::Contact;
-use contactdb_store::{Store, StoreError, StoreOptions, Wait};
+use contactdb_store::{Store, StoreError, StoreOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {

@@ -8,9 +8,10 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use contactdb_backend::Wait;
 use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::{Contact, FieldId, Value};
-use contactdb_store::{ContactsView, StoreError, Wait};
+use contactdb_store::{ContactsView, StoreError};
 
 /// xorshift64*: deterministic, seedable.
 struct Rng(u64);

@@ -1,11 +1,12 @@
 //! Integration tests of the store's public API: open/reopen, format version, locking,
-//! workspaces, columns, contact writes and lookups, requests.
+//! workspaces, columns, contact writes and lookups, requests, jobs.
 
 mod common;
 
 use common::*;
+use contactdb_backend::{JobDataKind, JobState, StoredRequest, Wait, WorkspaceId};
 use contactdb_policy::{ColumnSpec, ColumnType, FieldId, Value};
-use contactdb_store::{FORMAT_VERSION, Store, StoreError, StoredRequest, Wait, WorkspaceId};
+use contactdb_store::{FORMAT_VERSION, Store, StoreError};
 
 type TestResult = Result<(), StoreError>;
 
@@ -813,5 +814,54 @@ fn lookup_ids_round_trip_and_a_wrong_id_is_refused() -> TestResult {
     w.commit()?;
     assert_eq!(store.read()?.contacts(ws)?.get("a")?, Some(a2));
     assert_clean(&store);
+    Ok(())
+}
+
+#[test]
+fn jobs_round_trip_every_state_through_the_shared_record() -> TestResult {
+    let (_dir, path, store) = temp_store();
+    let ws = WorkspaceId(1);
+    let request = r#"{"mode":"upsert"}"#;
+    let mut w = store.begin_write(Wait::Block)?;
+    let submitted = w.submit_job(ws, [7; 16], request.to_owned(), 10, 50)?;
+    w.commit()?;
+    assert_eq!(submitted.state, JobState::Queued);
+    assert_eq!(store.read()?.job(ws, &[7; 16])?, Some(submitted.clone()));
+    for state in [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ] {
+        let mut j = submitted.clone();
+        j.state = state;
+        j.processed = 4;
+        j.error = (state == JobState::Failed).then(|| "why".to_owned());
+        let mut w = store.begin_write(Wait::Block)?;
+        w.put_job(ws, &j)?;
+        w.commit()?;
+        assert_eq!(store.read()?.job(ws, &[7; 16])?, Some(j.clone()));
+        let unfinished = store.read()?.jobs(ws, true)?;
+        assert_eq!(unfinished.len(), usize::from(!state.is_final()));
+    }
+    // The redb store keeps no runner lease: one given is not stored.
+    let mut leased = submitted.clone();
+    leased.state = JobState::Running;
+    leased.lease_owner = Some("runner".to_owned());
+    leased.lease_until_us = Some(99);
+    let mut w = store.begin_write(Wait::Block)?;
+    w.put_job(ws, &leased)?;
+    w.commit()?;
+    drop(store);
+    let store = Store::open(&path, &opts())?;
+    let r = store.read()?;
+    let back = r.job(ws, &[7; 16])?.expect("the job is stored");
+    assert_eq!(
+        (back.state, back.lease_owner, back.lease_until_us),
+        (JobState::Running, None, None)
+    );
+    let data = r.job_data(ws, submitted.number, JobDataKind::Request)?;
+    assert_eq!(data, vec![(Vec::new(), request.as_bytes().to_vec())]);
     Ok(())
 }

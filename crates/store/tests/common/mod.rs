@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
+use contactdb_backend::{Wait, WorkspaceId};
 use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::{Contact, FieldId, Fields, Value};
-use contactdb_store::{Store, StoreError, StoreOptions, Wait, WorkspaceId};
+use contactdb_store::{Store, StoreError, StoreOptions};
 
 /// A store in a fresh temporary directory (kept alive by the returned guard).
 pub fn temp_store() -> (tempfile::TempDir, PathBuf, Store) {

@@ -1,0 +1,22 @@
+//! The records a contactdb store keeps and hands to the facade, the same for
+//! every storage backend (the embedded redb file and PostgreSQL): workspaces,
+//! applied request ids, the change feed's events, background jobs, campaigns and
+//! API keys.
+//!
+//! These are plain data. How a store writes them (postcard values in redb,
+//! columns in PostgreSQL) stays in that store; the numeric codes of the enums
+//! ([`JobState::code`], [`JobDataKind::code`], [`KeyRole::code`], and the feed's
+//! [`EventKind::code`]) are the one mapping every store uses. Nothing here
+//! depends on a storage engine.
+
+mod campaign;
+mod feed;
+mod job;
+mod key;
+mod workspace;
+
+pub use campaign::{CampaignInfo, Member};
+pub use feed::{Event, EventKind, NewEvent};
+pub use job::{JobDataEntry, JobDataKind, JobRecord, JobState};
+pub use key::{ApiKey, KeyRole};
+pub use workspace::{StoredRequest, Wait, WorkspaceId, WorkspaceInfo};
