@@ -53,8 +53,8 @@ pub enum EventKind {
     Join,
 }
 
-impl From<contactdb_backend::EventKind> for EventKind {
-    fn from(k: contactdb_backend::EventKind) -> Self {
+impl EventKind {
+    fn of(k: contactdb_backend::EventKind) -> Self {
         match k {
             contactdb_backend::EventKind::Insert => EventKind::Insert,
             contactdb_backend::EventKind::Update => EventKind::Update,
@@ -149,7 +149,7 @@ impl Workspace {
                     seq: e.seq,
                     workspace: slug.clone(),
                     key: e.key,
-                    kind: e.kind.into(),
+                    kind: EventKind::of(e.kind),
                     version: e.version,
                     at: timestamp(e.at_us),
                     detail: e.detail,

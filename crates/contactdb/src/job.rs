@@ -70,8 +70,8 @@ pub enum JobState {
     Cancelled,
 }
 
-impl From<contactdb_backend::JobState> for JobState {
-    fn from(s: contactdb_backend::JobState) -> Self {
+impl JobState {
+    fn of(s: contactdb_backend::JobState) -> Self {
         match s {
             contactdb_backend::JobState::Queued => JobState::Queued,
             contactdb_backend::JobState::Running => JobState::Running,
@@ -136,7 +136,7 @@ pub struct Job {
 }
 
 fn job_of(r: &JobRecord, with_report: bool) -> Result<Job, Error> {
-    let state: JobState = r.state.into();
+    let state = JobState::of(r.state);
     let report = if with_report && state == JobState::Succeeded && !r.report_json.is_empty() {
         Some(
             serde_json::from_str(&r.report_json)

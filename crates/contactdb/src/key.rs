@@ -29,8 +29,8 @@ pub enum Role {
     Manage,
 }
 
-impl From<KeyRole> for Role {
-    fn from(r: KeyRole) -> Self {
+impl Role {
+    fn of(r: KeyRole) -> Self {
         match r {
             KeyRole::Read => Role::Read,
             KeyRole::Write => Role::Write,
@@ -39,9 +39,9 @@ impl From<KeyRole> for Role {
     }
 }
 
-impl From<Role> for KeyRole {
-    fn from(r: Role) -> Self {
-        match r {
+impl Role {
+    fn stored(self) -> KeyRole {
+        match self {
             Role::Read => KeyRole::Read,
             Role::Write => KeyRole::Write,
             Role::Manage => KeyRole::Manage,
@@ -102,7 +102,7 @@ impl Workspace {
             .collect();
         let id = *uuid::Uuid::new_v4().as_bytes();
         let mut w = self.db().inner.store.begin_write(Wait::Block)?;
-        let k = w.create_api_key(self.id(), &hash(&token), id, role.into(), now_us())?;
+        let k = w.create_api_key(self.id(), &hash(&token), id, role.stored(), now_us())?;
         w.commit()?;
         Ok((self.key_info(&k), token))
     }
@@ -153,7 +153,7 @@ impl Workspace {
         KeyInfo {
             id: uuid::Uuid::from_bytes(k.id).hyphenated().to_string(),
             workspace: self.info().slug.clone(),
-            role: k.role.into(),
+            role: Role::of(k.role),
             created_at: timestamp(k.created_at_us),
             revoked: k.revoked,
         }
@@ -188,7 +188,7 @@ impl Database {
         let id = uuid::Uuid::from_bytes(k.id).hyphenated().to_string();
         Ok(Some((
             Workspace::new(self.clone(), info),
-            k.role.into(),
+            Role::of(k.role),
             id,
         )))
     }
