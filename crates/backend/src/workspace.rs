@@ -5,7 +5,7 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkspaceId(pub u32);
 
-/// A workspace (R1).
+/// A workspace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkspaceInfo {
     /// Its number in the database.
@@ -19,7 +19,7 @@ pub struct WorkspaceInfo {
     pub created_at_us: i64,
 }
 
-/// An applied request id's record (R21).
+/// An applied request id's record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredRequest {
     /// SHA-256 of the request body without `request_id`, as canonical JSON.
@@ -30,7 +30,7 @@ pub struct StoredRequest {
     pub report_json: String,
 }
 
-/// Whether beginning a write transaction waits for another writer (R19): the
+/// Whether beginning a write transaction waits for another writer: the
 /// redb store has one writer per file, the PostgreSQL store one per workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {

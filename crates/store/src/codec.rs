@@ -53,13 +53,13 @@ pub enum StoredValue {
 )]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredContact {
-    /// The contact key (R2).
+    /// The contact key.
     pub key: String,
     /// `(field id, value)` in id order.
     pub fields: Vec<(u16, StoredValue)>,
     /// Aliases in the order they were added.
     pub aliases: Vec<String>,
-    /// Version (R2).
+    /// Version.
     pub version: u64,
     /// Creation time, µs since the Unix epoch.
     pub created_at_us: i64,
@@ -132,7 +132,7 @@ struct StoredContactDe<'a> {
 /// A workspace as stored in `workspaces`; its number is the table key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredWorkspace {
-    /// Slug (R1).
+    /// Slug.
     pub slug: String,
     /// UUID bytes.
     pub uuid: [u8; 16],
@@ -178,7 +178,7 @@ pub struct StoredColumn {
     pub required: bool,
 }
 
-/// An applied request id as stored in `requests` (R21).
+/// An applied request id as stored in `requests`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredRequestV1 {
     /// SHA-256 of the canonical request body.

@@ -12,7 +12,7 @@ use crate::WorkspaceId;
 #[derive(thiserror::Error, Debug)]
 pub enum StoreError {
     /// Another handle (this process or another one) has the database file open for
-    /// writing, or a read-only handle of an older build has it open (R19).
+    /// writing, or a read-only handle of an older build has it open.
     #[error("busy: database {} is already open for writing (by this or another process)", path.display())]
     AlreadyOpen {
         /// The file.
@@ -78,10 +78,10 @@ pub enum StoreError {
     /// format version in it).
     #[error("the file is a redb database but not a contactdb database (no format version)")]
     NotAContactDb,
-    /// A write transaction is live and the caller asked not to wait (R19).
+    /// A write transaction is live and the caller asked not to wait.
     #[error("busy: another write transaction is in progress")]
     Busy,
-    /// A workspace slug that does not match `[a-z0-9][a-z0-9-]{0,62}` (R1).
+    /// A workspace slug that does not match `[a-z0-9][a-z0-9-]{0,62}`.
     #[error("invalid workspace slug {slug:?}: must match {SLUG_PATTERN}")]
     InvalidSlug {
         /// The refused slug.
@@ -108,13 +108,13 @@ pub enum StoreError {
     /// [`ReadView::workspace_by_id`]: crate::ReadView::workspace_by_id
     #[error("workspace id {} is not in this database", .0.0)]
     UnknownWorkspace(WorkspaceId),
-    /// A column declaration that is not valid (R3).
+    /// A column declaration that is not valid.
     #[error("invalid column declaration: {message}")]
     ColumnInvalid {
         /// What is wrong.
         message: String,
     },
-    /// A column's type cannot change while a contact has a value for it (R3).
+    /// A column's type cannot change while a contact has a value for it.
     #[error("column {name:?} cannot change type: some contacts have a value for it")]
     ColumnInUse {
         /// The column.

@@ -9,7 +9,7 @@
 //!   tables with composite keys (`ws ‖ hash(value) ‖ id`). Those three are
 //!   tiered (base + mid + delta), written in the same transaction as the contacts
 //!   they index; [`Store::check`] verifies they agree.
-//! - Reads never block; one write transaction at a time (R19).
+//! - Reads never block; one write transaction at a time.
 //!
 //! The records it reads and writes (workspaces, applied request ids, feed events,
 //! jobs, campaigns, API keys) are those of `contactdb_backend`, the same for
@@ -52,7 +52,7 @@ pub use write::WriteView;
 /// a file of any other version is refused ([`StoreError::FormatVersion`]).
 pub const FORMAT_VERSION: u32 = 5;
 
-/// The slug of the workspace every new database starts with (R1).
+/// The slug of the workspace every new database starts with.
 pub const DEFAULT_WORKSPACE: &str = "default";
 
 /// The default of [`StoreOptions::min_delta`].
@@ -121,7 +121,7 @@ impl Handle {
 }
 
 /// How every process opens the file: one writer process and any number of
-/// read-only processes beside it, which follow its commits (R19).
+/// read-only processes beside it, which follow its commits.
 const CONCURRENCY: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
 
 /// An open contactdb database file.
@@ -496,7 +496,7 @@ impl Store {
         })
     }
 
-    /// Begins the write transaction (R19). With [`Wait::No`] it fails at once with
+    /// Begins the write transaction. With [`Wait::No`] it fails at once with
     /// [`StoreError::Busy`] while another write transaction is live. Dropping the
     /// returned view without [`WriteView::commit`] aborts it.
     pub fn begin_write(&self, wait: Wait) -> Result<WriteView, StoreError> {

@@ -209,7 +209,7 @@ impl ReadView {
         })
     }
 
-    /// The stored record of `request_id` in `ws`, if that id was applied (R21).
+    /// The stored record of `request_id` in `ws`, if that id was applied.
     pub fn request(
         &self,
         ws: WorkspaceId,
@@ -301,7 +301,7 @@ impl ContactsView {
         Ok(self.resolve(key)?.filter(|c| c.key == key))
     }
 
-    /// The contact whose key, or one of whose aliases, is `key_or_alias` (R9).
+    /// The contact whose key, or one of whose aliases, is `key_or_alias`.
     pub fn resolve(&self, key_or_alias: &str) -> Result<Option<Contact>, StoreError> {
         Ok(self.resolve_stored(key_or_alias)?.map(|s| s.contact))
     }

@@ -18,7 +18,7 @@ use crate::guard::{Poison, guarded};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
 use crate::tiered::{self, Plain, Tiered, WriteOpened};
 
-/// The one write transaction (R19). Dropping it without [`WriteView::commit`]
+/// The one write transaction. Dropping it without [`WriteView::commit`]
 /// aborts every change made through it.
 pub struct WriteView {
     pub(crate) txn: WriteTransaction,
@@ -286,7 +286,7 @@ impl WriteView {
         Ok(())
     }
 
-    /// Creates a workspace (R1). The slug must match `[a-z0-9][a-z0-9-]{0,62}` and
+    /// Creates a workspace. The slug must match `[a-z0-9][a-z0-9-]{0,62}` and
     /// be free; the UUID must be free too.
     pub fn create_workspace(
         &mut self,
@@ -342,7 +342,7 @@ impl WriteView {
         })
     }
 
-    /// Declares or redeclares a custom column of `ws` (R3).
+    /// Declares or redeclares a custom column of `ws`.
     ///
     /// A new name gets the workspace's next field id (from
     /// [`FieldId::CUSTOM_FIRST`], never reused); at most
@@ -542,7 +542,7 @@ impl WriteView {
         primary.and(indexes)
     }
 
-    /// Records that `request_id` was applied in `ws` (R21), replacing an earlier
+    /// Records that `request_id` was applied in `ws`, replacing an earlier
     /// (expired) entry of the same id.
     pub fn put_request(
         &mut self,
