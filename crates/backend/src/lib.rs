@@ -8,15 +8,23 @@
 //! ([`JobState::code`], [`JobDataKind::code`], [`KeyRole::code`], and the feed's
 //! [`EventKind::code`]) are the one mapping every store uses. Nothing here
 //! depends on a storage engine.
+//!
+//! Beside the records: [`ContactReads`], the reads of one workspace's contacts
+//! that every backend answers from one point in time, and [`Failure`], why a store
+//! operation failed, in the same terms for every backend.
 
 mod campaign;
+mod failure;
 mod feed;
 mod job;
 mod key;
+mod read;
 mod workspace;
 
 pub use campaign::{CampaignInfo, Member};
+pub use failure::Failure;
 pub use feed::{Event, EventKind, NewEvent};
 pub use job::{JobDataEntry, JobDataKind, JobRecord, JobState};
 pub use key::{ApiKey, KeyRole};
+pub use read::ContactReads;
 pub use workspace::{StoredRequest, Wait, WorkspaceId, WorkspaceInfo};

@@ -266,6 +266,19 @@ impl Error {
         matches!(self, Error::Storage(StorageError::Damaged { .. }))
     }
 
+    /// A backend's failure, as an error.
+    pub(crate) fn failure(f: contactdb_backend::Failure) -> Self {
+        use contactdb_backend::Failure;
+        match f {
+            Failure::Busy => Error::Busy,
+            Failure::ReadOnly => Error::ReadOnly,
+            Failure::Damaged { detail } => Error::Storage(StorageError::Damaged { detail }),
+            other => Error::Storage(StorageError::Io {
+                detail: other.to_string(),
+            }),
+        }
+    }
+
     /// A panic inside an internal step, as an error.
     pub(crate) fn internal(detail: impl Into<String>) -> Self {
         Error::Storage(StorageError::Internal {

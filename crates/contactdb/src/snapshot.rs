@@ -2,9 +2,9 @@
 
 use std::ops::ControlFlow;
 
+use contactdb_backend::ContactReads;
 use contactdb_policy::Catalog;
 use contactdb_policy::normalize::{normalize_email, normalize_phone};
-use contactdb_store::ContactsView;
 
 use crate::contact::Contact;
 use crate::error::Error;
@@ -31,7 +31,7 @@ use crate::error::Error;
 /// # Ok(()) }
 /// ```
 pub struct Snapshot {
-    view: ContactsView,
+    view: Box<dyn ContactReads + Send + Sync>,
     catalog: Catalog,
 }
 
@@ -42,8 +42,11 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn new(view: ContactsView, catalog: Catalog) -> Self {
-        Snapshot { view, catalog }
+    pub(crate) fn new(view: impl ContactReads + Send + Sync + 'static, catalog: Catalog) -> Self {
+        Snapshot {
+            view: Box::new(view),
+            catalog,
+        }
     }
 
     /// The contact with this key or alias.
@@ -61,7 +64,8 @@ impl Snapshot {
     pub fn get(&self, key_or_alias: &str) -> Result<Option<Contact>, Error> {
         Ok(self
             .view
-            .resolve(key_or_alias.trim())?
+            .resolve(key_or_alias.trim())
+            .map_err(Error::failure)?
             .map(|c| Contact::from_stored(c, &self.catalog)))
     }
 
@@ -80,7 +84,8 @@ impl Snapshot {
     /// ```
     pub fn find_by_email(&self, email: &str) -> Result<Vec<Contact>, Error> {
         let e = normalize_email(email).map_err(|e| Error::InvalidArgument(e.message))?;
-        Ok(self.public(self.view.contacts_by_email(&e)?))
+        let found = self.view.contacts_by_email(&e).map_err(Error::failure)?;
+        Ok(self.public(found))
     }
 
     /// Contacts whose gsm equals `phone` after normalization to E.164.
@@ -97,7 +102,8 @@ impl Snapshot {
     /// ```
     pub fn find_by_phone(&self, phone: &str) -> Result<Vec<Contact>, Error> {
         let g = normalize_phone(phone).map_err(|e| Error::InvalidArgument(e.message))?;
-        Ok(self.public(self.view.contacts_by_phone(&g)?))
+        let found = self.view.contacts_by_phone(&g).map_err(Error::failure)?;
+        Ok(self.public(found))
     }
 
     /// Every contact, in key order. Holds them all in memory: for large tables use
@@ -145,12 +151,9 @@ impl Snapshot {
         &self,
         mut f: impl FnMut(Contact) -> ControlFlow<()>,
     ) -> Result<(), Error> {
-        for c in self.view.iter()? {
-            if f(Contact::from_stored(c?, &self.catalog)).is_break() {
-                break;
-            }
-        }
-        Ok(())
+        self.view
+            .for_each(&mut |c| f(Contact::from_stored(c, &self.catalog)))
+            .map_err(Error::failure)
     }
 
     /// Number of contacts.
@@ -166,7 +169,7 @@ impl Snapshot {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn count(&self) -> Result<u64, Error> {
-        Ok(self.view.count()?)
+        self.view.count().map_err(Error::failure)
     }
 
     fn public(&self, stored: Vec<contactdb_policy::Contact>) -> Vec<Contact> {

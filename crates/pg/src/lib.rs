@@ -39,6 +39,7 @@
 
 mod bulk;
 mod codec;
+mod contacts;
 mod error;
 mod feed;
 mod job;
@@ -56,6 +57,7 @@ use contactdb_backend::{JobRecord, Wait, WorkspaceId, WorkspaceInfo};
 use contactdb_policy::workspace::valid_slug;
 
 pub use bulk::{BulkOptions, body_hash, now_us};
+pub use contacts::PgContacts;
 pub use error::Error;
 pub use job::ClaimedJob;
 pub use lookup::{LookupValues, PgLookup};

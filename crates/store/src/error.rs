@@ -203,3 +203,24 @@ impl fmt::Display for Problem {
         write!(f, "{} [{}]: {}", self.table, self.key, self.message)
     }
 }
+
+impl From<StoreError> for contactdb_backend::Failure {
+    fn from(e: StoreError) -> Self {
+        use contactdb_backend::Failure;
+        if e.is_damage() {
+            return Failure::Damaged {
+                detail: match e {
+                    StoreError::Damaged { detail } => detail,
+                    other => other.to_string(),
+                },
+            };
+        }
+        match e {
+            StoreError::Busy => Failure::Busy,
+            StoreError::ReadOnly => Failure::ReadOnly,
+            other => Failure::Io {
+                detail: other.to_string(),
+            },
+        }
+    }
+}

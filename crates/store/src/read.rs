@@ -1,9 +1,10 @@
 //! Read access: [`ReadView`] (one redb read transaction) and [`ContactsView`] (the
 //! contact tables of one workspace, shareable across threads for parallel lookups).
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use contactdb_backend::{StoredRequest, WorkspaceId, WorkspaceInfo};
+use contactdb_backend::{Failure, StoredRequest, WorkspaceId, WorkspaceInfo};
 use contactdb_merge::Stored;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
@@ -462,5 +463,32 @@ impl contactdb_merge::Lookup for ContactsView {
 
     fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Stored>, StoreError> {
         self.stored_by_phone(gsm)
+    }
+}
+
+impl contactdb_backend::ContactReads for ContactsView {
+    fn resolve(&self, key_or_alias: &str) -> Result<Option<Contact>, Failure> {
+        Ok(ContactsView::resolve(self, key_or_alias)?)
+    }
+
+    fn contacts_by_email(&self, email: &str) -> Result<Vec<Contact>, Failure> {
+        Ok(ContactsView::contacts_by_email(self, email)?)
+    }
+
+    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Contact>, Failure> {
+        Ok(ContactsView::contacts_by_phone(self, gsm)?)
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(Contact) -> ControlFlow<()>) -> Result<(), Failure> {
+        for c in self.iter()? {
+            if f(c?).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&self) -> Result<u64, Failure> {
+        Ok(ContactsView::count(self)?)
     }
 }
