@@ -10,9 +10,53 @@ use sha2::{Digest, Sha256};
 use contactdb_merge::events::write_events;
 
 use crate::lookup::LookupValues;
-use contactdb_backend::{StoredRequest, Wait, WorkspaceId};
+use ahash::AHashMap;
+use contactdb_backend::{EventKind, NewEvent, StoredRequest, Wait, WorkspaceId};
+use contactdb_merge::Plan;
+use contactdb_policy::limits::PRIORITY_DEFAULT;
+use contactdb_policy::{Contact, FieldId, Value};
 
-use crate::{Error, PgStore};
+use crate::{Error, PgStore, PgWrite};
+
+/// A `priority` value as a pick-order priority (out of range: last).
+fn clamp_priority(p: i64) -> u32 {
+    u32::try_from(p).unwrap_or(u32::MAX)
+}
+
+/// The pick-order priority of a contact.
+fn priority_of(c: &Contact) -> u32 {
+    match c.fields.get(FieldId::PRIORITY) {
+        Some(Value::Int(p)) => clamp_priority(*p),
+        _ => clamp_priority(PRIORITY_DEFAULT),
+    }
+}
+
+/// The internal id of each contact in `plan.reached`, in its order: the id it was
+/// read with, else the id `apply` gave its write (`ids`, in the order of
+/// `plan.writes`), else the one its key names now.
+fn reached_ids(w: &mut PgWrite, plan: &Plan, ids: &[u64]) -> Result<Vec<u64>, Error> {
+    let by_key: AHashMap<&str, u64> = plan
+        .writes
+        .iter()
+        .zip(ids)
+        .map(|(cw, id)| (cw.after.key.as_str(), *id))
+        .collect();
+    plan.reached
+        .iter()
+        .map(|r| {
+            let id = match r.stored_id.or_else(|| by_key.get(r.key.as_str()).copied()) {
+                Some(id) => Some(id),
+                None => w.contact_id(&r.key)?,
+            };
+            id.ok_or_else(|| {
+                Error::damaged(
+                    "identifiers",
+                    format!("contact {:?} reached by the request has no id", r.key),
+                )
+            })
+        })
+        .collect()
+}
 
 /// How [`PgStore::bulk`] applies a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,17 +106,16 @@ impl PgStore {
     /// transaction. Request-level problems are [`Error::Request`] and change
     /// nothing; per-record problems are in the report. A request id applied within
     /// the retention returns its stored report (`replayed`), or
-    /// `request_id_reused` when the body differs. Campaign requests are not
-    /// supported yet.
+    /// `request_id_reused` when the body differs. A request that names a
+    /// `campaign` makes every contact it reaches a member (once; `join` events),
+    /// checks the campaign's required columns, and is refused with
+    /// `no_such_campaign` when the campaign does not exist (R16).
     pub fn bulk(
         &self,
         ws: WorkspaceId,
         req: &BulkRequest,
         opts: &BulkOptions,
     ) -> Result<Report, Error> {
-        if req.campaign.is_some() {
-            return Err(Error::Unsupported("campaigns"));
-        }
         let now = opts.now_us;
         let mut w = self.begin_write(ws, opts.wait)?;
         let catalog = Catalog::new(&w.columns()?);
@@ -96,7 +139,24 @@ impl PgStore {
             }
             None => None,
         };
-        let prepared = prepare(req, &catalog, &opts.limits)?;
+        let mut prepared = prepare(req, &catalog, &opts.limits)?;
+        let campaign = match &req.campaign {
+            Some(name) => {
+                let Some(c) = w.campaign(name)? else {
+                    return Err(Error::Request(RequestError::NoSuchCampaign {
+                        name: name.clone(),
+                    }));
+                };
+                prepared.campaign_required = c
+                    .required
+                    .iter()
+                    .filter_map(|col| catalog.resolve(col).ok().map(|d| d.id))
+                    .collect();
+                prepared.list_reached = true;
+                Some(c)
+            }
+            None => None,
+        };
         let values = LookupValues::of_request(req, &prepared, &catalog);
         let lookup = w.lookup_for(&values)?;
         let plan = plan(req, &prepared, &catalog, &lookup, now)?;
@@ -104,10 +164,40 @@ impl PgStore {
         if plan.report.status == Status::Rejected {
             return Ok(plan.report);
         }
-        w.apply(&plan.writes)?;
+        let ids = w.apply(&plan.writes)?;
         let mut events = Vec::with_capacity(plan.writes.len());
         for cw in &plan.writes {
             write_events(cw, &mut events);
+        }
+        // Members move in pick order when their priority changes.
+        let moves: Vec<(u64, u32)> = plan
+            .writes
+            .iter()
+            .zip(&ids)
+            .filter_map(|(cw, id)| {
+                let b = cw.before.as_ref()?;
+                let p = priority_of(&cw.after);
+                (priority_of(&b.contact) != p).then_some((*id, p))
+            })
+            .collect();
+        w.set_member_priorities(&moves)?;
+        if let Some(c) = &campaign {
+            let reached = reached_ids(&mut w, &plan, &ids)?;
+            let joiners: Vec<(u64, u32)> = plan
+                .reached
+                .iter()
+                .zip(reached)
+                .map(|(r, id)| (id, clamp_priority(r.priority.unwrap_or(PRIORITY_DEFAULT))))
+                .collect();
+            let joined = w.join_campaign_many(c.number, &joiners)?;
+            for (r, _) in plan.reached.iter().zip(joined).filter(|(_, j)| *j) {
+                events.push(NewEvent {
+                    kind: EventKind::Join,
+                    key: &r.key,
+                    version: r.version,
+                    detail: Some(&c.name),
+                });
+            }
         }
         let trigger = req
             .trigger

@@ -61,6 +61,15 @@ pub enum Error {
     /// The workspace has the most custom columns it may have.
     #[error("too many custom columns")]
     TooManyColumns,
+    /// A campaign of that name exists in the workspace.
+    #[error("campaign {name:?} already exists")]
+    CampaignExists {
+        /// The name that is taken.
+        name: String,
+    },
+    /// A new API key whose token hash (or id) a stored key already has.
+    #[error("an API key with this token or id already exists")]
+    KeyExists,
     /// Something named does not exist (a job, a contact).
     #[error("not found: {0}")]
     NotFound(String),

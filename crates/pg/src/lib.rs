@@ -1,7 +1,7 @@
 //! contactdb's PostgreSQL storage: the same duties as the embedded redb store
 //! (contacts, identifiers, email and phone lookups, workspaces, custom columns,
-//! applied request ids, the change feed, background jobs), in tables of one
-//! PostgreSQL database that many processes share.
+//! applied request ids, the change feed, background jobs, campaigns and API
+//! keys), in tables of one PostgreSQL database that many processes share.
 //!
 //! Design:
 //! - **Schema.** Created and migrated by [`PgStore::connect`] from the versioned
@@ -34,15 +34,17 @@
 //! and its server already calls it from blocking tasks. See `docs/postgres.md`.
 //!
 //! The records it reads and writes (workspaces, applied request ids, feed events,
-//! jobs) are those of `contactdb_backend`, the same as the redb store's; how they
-//! map to columns stays here.
+//! jobs, campaigns and their members, API keys) are those of `contactdb_backend`,
+//! the same as the redb store's; how they map to columns stays here.
 
 mod bulk;
+mod campaign;
 mod codec;
 mod contacts;
 mod error;
 mod feed;
 mod job;
+mod key;
 mod lookup;
 mod migrate;
 mod pool;

@@ -8,8 +8,14 @@ use postgres::Client;
 use crate::Error;
 
 /// Every migration: `(version, name, sql)`, in order.
-pub(crate) const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "campaigns_keys",
+        include_str!("../migrations/0002_campaigns_keys.sql"),
+    ),
+];
 
 /// The advisory lock key serializing migrations (any value outside the writer
 /// locks' namespace).

@@ -40,7 +40,10 @@ impl PgRead {
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, Error>) -> Result<T, Error> {
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         match guard.as_mut() {
             Some(c) => f(c),

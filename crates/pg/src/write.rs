@@ -77,7 +77,7 @@ impl PgWrite {
         Ok(w)
     }
 
-    fn client(&mut self) -> Result<&mut Client, Error> {
+    pub(crate) fn client(&mut self) -> Result<&mut Client, Error> {
         match self.conn.as_mut() {
             Some(c) => Ok(c),
             None => Err(Error::Db("the write transaction has ended".to_owned())),
