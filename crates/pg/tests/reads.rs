@@ -1,5 +1,11 @@
 //! The backend's contact reads answer the same on PostgreSQL as on the redb file:
 //! the same requests applied to both, then every read of `ContactReads` compared.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
