@@ -77,6 +77,15 @@ impl Drop for Depth {
     }
 }
 
+/// Runs `f`, a step with no caller to report to (closing a database), containing
+/// a panic inside it: [`panic_is_contained`] says so while it runs.
+pub(crate) fn contained(f: impl FnOnce()) {
+    let _depth = Depth::enter();
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        // Nothing to undo: the file holds its last commit.
+    }
+}
+
 /// Runs `f`, turning a panic inside it into [`StoreError::Damaged`] and marking
 /// `poison`; fails at once with [`StoreError::Poisoned`] if `poison` is set.
 pub(crate) fn guarded<T>(

@@ -98,6 +98,8 @@ enum Handle {
     /// Read-only, over a file its last writer did not close: redb recovered it
     /// into memory (see the `overlay` module); the file is not written.
     Recovered(redb::Database),
+    /// Closed: what a store holds while it is dropped.
+    Closed,
 }
 
 impl Handle {
@@ -105,6 +107,9 @@ impl Handle {
         match self {
             Handle::Write(db) | Handle::Recovered(db) => db.begin_read(),
             Handle::Read(db) => db.begin_read(),
+            Handle::Closed => Err(redb::TransactionError::Storage(redb::StorageError::Io(
+                std::io::Error::other("the database is closed"),
+            ))),
         }
     }
 
@@ -113,9 +118,9 @@ impl Handle {
     fn begin_write(&self) -> Result<redb::WriteTransaction, redb::TransactionError> {
         match self {
             Handle::Write(db) => db.begin_write(),
-            Handle::Read(_) | Handle::Recovered(_) => Err(redb::TransactionError::Storage(
-                redb::StorageError::Unsupported,
-            )),
+            Handle::Read(_) | Handle::Recovered(_) | Handle::Closed => Err(
+                redb::TransactionError::Storage(redb::StorageError::Unsupported),
+            ),
         }
     }
 }
@@ -138,6 +143,17 @@ pub struct Store {
     /// In-memory filters of the tiered tables (see [`filter`]), shared with every
     /// write view, which feeds them the keys it writes.
     filters: Arc<filter::FilterCell>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Closing a redb database can commit (a writable handle trims its allocator
+        // state on close), and on a damaged file that step can panic inside redb.
+        // A close has no caller to tell: the panic is contained, and the file stays
+        // as its last commit left it.
+        let db = std::mem::replace(&mut self.db, Handle::Closed);
+        guard::contained(move || drop(db));
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -383,6 +399,9 @@ impl Store {
         }
         let mut problems = Vec::new();
         let poison = Arc::new(Poison::default());
+        if let Some(damage) = header_damage(&copy, opts) {
+            problems.push(damage);
+        }
         let redb_check = guarded(&poison, || {
             let mut db = redb::Database::builder()
                 .set_cache_size(opts.cache_size_bytes)
@@ -594,6 +613,32 @@ impl Store {
 }
 
 /// The store's error for a failed redb open of `path`.
+/// The damage a read-only open of `copy` meets in the file's header, which a
+/// writable open repairs silently: a damaged primary commit slot makes a writer
+/// fall back to the commit before it, so the last commit is lost. A file whose last
+/// writer did not close it is not damaged.
+fn header_damage(copy: &Path, opts: &StoreOptions) -> Option<Problem> {
+    let poison = Poison::default();
+    let opened = guarded(&poison, || {
+        redb::Database::builder()
+            .set_cache_size(opts.cache_size_bytes)
+            .set_concurrency_mode(CONCURRENCY)
+            .open_read_only(copy)
+            .map(drop)
+            .map_err(|e| open_error(copy, e))
+    });
+    match opened {
+        Err(StoreError::Damaged { detail }) => Some(Problem {
+            table: "(file)",
+            key: String::new(),
+            message: format!(
+                "the file's header is damaged ({detail}): opening it for writing falls back to the commit before the last one"
+            ),
+        }),
+        _ => None,
+    }
+}
+
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch => {
