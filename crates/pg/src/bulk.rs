@@ -1,6 +1,6 @@
-//! The bulk request path over [`PgWrite`]: replay of an applied request id (R21),
+//! The bulk request path over [`PgWrite`]: replay of an applied request id,
 //! the set-based lookup, the merge, the set-based writes, the feed events and the
-//! stored report, in one transaction under the workspace's writer lock (R14).
+//! stored report, in one transaction under the workspace's writer lock.
 
 use contactdb_merge::plan;
 use contactdb_policy::request::prepare;
@@ -65,7 +65,7 @@ pub struct BulkOptions {
     pub wait: Wait,
     /// The request's clock, µs since the Unix epoch.
     pub now_us: i64,
-    /// How long an applied request id is remembered (R21), µs.
+    /// How long an applied request id is remembered, µs.
     pub retention_us: i64,
     /// Request limits.
     pub limits: Limits,
@@ -92,7 +92,7 @@ pub fn now_us() -> i64 {
         .unwrap_or(0)
 }
 
-/// SHA-256 of the request without its `request_id`, as JSON (R21).
+/// SHA-256 of the request without its `request_id`, as JSON.
 pub fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
     let mut body = req.clone();
     body.request_id = None;
@@ -102,14 +102,14 @@ pub fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
 }
 
 impl PgStore {
-    /// Applies a bulk request to workspace `ws` (R4–R15, R18, R21) in one
+    /// Applies a bulk request to workspace `ws` in one
     /// transaction. Request-level problems are [`Error::Request`] and change
     /// nothing; per-record problems are in the report. A request id applied within
     /// the retention returns its stored report (`replayed`), or
     /// `request_id_reused` when the body differs. A request that names a
     /// `campaign` makes every contact it reaches a member (once; `join` events),
     /// checks the campaign's required columns, and is refused with
-    /// `no_such_campaign` when the campaign does not exist (R16).
+    /// `no_such_campaign` when the campaign does not exist.
     pub fn bulk(
         &self,
         ws: WorkspaceId,

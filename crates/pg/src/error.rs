@@ -22,7 +22,7 @@ pub enum Error {
         /// Why.
         detail: String,
     },
-    /// Another writer holds this workspace's writer lock (R19).
+    /// Another writer holds this workspace's writer lock.
     #[error("another write is in progress on this workspace")]
     Busy,
     /// An operation was given a workspace id this database does not hold. Ids
@@ -102,7 +102,7 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
-    /// The request was refused as a whole (R5): nothing was written.
+    /// The request was refused as a whole: nothing was written.
     #[error("{0}")]
     Request(#[from] contactdb_policy::RequestError),
     /// What this store does not do (yet).

@@ -8,7 +8,7 @@
 //!   files in `migrations/` (embedded), recorded in `schema_migrations`. Every
 //!   table's primary key and every index starts with `workspace_id`, so with Citus
 //!   each table is distributed by workspace and `workspaces` is a reference table.
-//! - **One writer per workspace** (R19): a write transaction starts with
+//! - **One writer per workspace**: a write transaction starts with
 //!   `pg_try_advisory_xact_lock` (or `pg_advisory_xact_lock` to wait) on a key made
 //!   of a namespace constant and the workspace id; the lock ends with the
 //!   transaction. Reads never take it. Write transactions run at READ COMMITTED, so
@@ -21,10 +21,10 @@
 //!   `COPY` into a temporary table and one `INSERT … SELECT … ON CONFLICT DO
 //!   UPDATE`; identifier changes likewise (one `DELETE … = ANY`, one `COPY` + one
 //!   `INSERT … SELECT`). No statement per record.
-//! - **Gapless feed** (R18): sequence numbers come from the workspace's counter row,
+//! - **Gapless feed**: sequence numbers come from the workspace's counter row,
 //!   taken under the writer lock, so commit order is sequence order: a reader never
 //!   sees a sequence number while an earlier one is still to come.
-//! - **Jobs** (R17): [`PgStore::claim_job`] takes the oldest queued job, or a running
+//! - **Jobs**: [`PgStore::claim_job`] takes the oldest queued job, or a running
 //!   one whose runner's lease ran out, with `FOR UPDATE SKIP LOCKED`; each chunk's
 //!   transaction re-checks the lease ([`PgWrite::hold_job`]) and commits its
 //!   progress with its writes, so a runner that dies mid-chunk loses that chunk only
@@ -69,7 +69,7 @@ pub use write::PgWrite;
 
 use pool::Pool;
 
-/// The slug of the workspace every new database starts with (R1).
+/// The slug of the workspace every new database starts with.
 pub const DEFAULT_WORKSPACE: &str = "default";
 
 /// The high 32 bits of every writer-lock key (`"cdbw"`); the low 32 bits are the
@@ -166,7 +166,7 @@ impl PgStore {
         PgRead::begin(self.pool.get()?)
     }
 
-    /// Begins the write transaction of workspace `ws` (R19). With [`Wait::No`] it
+    /// Begins the write transaction of workspace `ws`. With [`Wait::No`] it
     /// fails at once with [`Error::Busy`] while another writer holds the
     /// workspace. Dropping the returned [`PgWrite`] without
     /// [`PgWrite::commit`] rolls it back.
@@ -174,7 +174,7 @@ impl PgStore {
         PgWrite::begin(self.pool.get()?, ws, wait)
     }
 
-    /// Creates a workspace (R1). The slug must match `[a-z0-9][a-z0-9-]{0,62}` and
+    /// Creates a workspace. The slug must match `[a-z0-9][a-z0-9-]{0,62}` and
     /// be free; the UUID must be free too.
     pub fn create_workspace(
         &self,

@@ -101,7 +101,7 @@ impl PgRead {
         Ok(self.resolve(ws, key)?.filter(|c| c.key == key))
     }
 
-    /// The contact whose key, or one of whose aliases, is `key_or_alias` (R9).
+    /// The contact whose key, or one of whose aliases, is `key_or_alias`.
     pub fn resolve(&self, ws: WorkspaceId, key_or_alias: &str) -> Result<Option<Contact>, Error> {
         self.with(|c| resolve(c, ws, key_or_alias))
     }
@@ -195,7 +195,7 @@ impl PgRead {
         self.with(|c| PgLookup::fetch(c, ws, values))
     }
 
-    /// The stored record of `request_id` in `ws`, if that id was applied (R21).
+    /// The stored record of `request_id` in `ws`, if that id was applied.
     pub fn request(
         &self,
         ws: WorkspaceId,

@@ -20,7 +20,7 @@ use crate::read;
 use crate::rows::{signed, unsigned};
 use crate::{Error, WorkspaceSql, writer_lock_key};
 
-/// The write transaction of one workspace (R19): it holds the workspace's
+/// The write transaction of one workspace: it holds the workspace's
 /// writer lock until it ends. Dropping it without [`PgWrite::commit`] rolls back
 /// every change made through it.
 pub struct PgWrite {
@@ -394,7 +394,7 @@ impl PgWrite {
         Ok(n)
     }
 
-    /// Records that `request_id` was applied (R21), replacing an earlier
+    /// Records that `request_id` was applied, replacing an earlier
     /// (expired) entry of the same id.
     pub fn put_request(&mut self, request_id: &str, req: &StoredRequest) -> Result<(), Error> {
         let w = self.ws.sql();
@@ -415,7 +415,7 @@ impl PgWrite {
         Ok(())
     }
 
-    /// The stored record of `request_id`, as this transaction sees it (R21).
+    /// The stored record of `request_id`, as this transaction sees it.
     pub fn get_request(&mut self, request_id: &str) -> Result<Option<StoredRequest>, Error> {
         let ws = self.ws;
         read::request(self.client()?, ws, request_id)
@@ -431,7 +431,7 @@ impl PgWrite {
         )?)
     }
 
-    /// Declares or redeclares a custom column (R3): a new name gets the next
+    /// Declares or redeclares a custom column: a new name gets the next
     /// field id (never reused); an existing one keeps its id, and may change type
     /// only while no contact has a value for it.
     pub fn declare_column(&mut self, spec: &ColumnSpec) -> Result<CustomColumn, Error> {
