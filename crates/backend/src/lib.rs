@@ -21,7 +21,9 @@ mod key;
 mod read;
 mod workspace;
 
-pub use campaign::{CampaignInfo, Member};
+pub use campaign::{
+    CampaignInfo, Member, pick_priority, priority_moves, reached_ids, setup_campaign,
+};
 pub use failure::Failure;
 pub use feed::{Event, EventKind, NewEvent};
 pub use job::{JobDataEntry, JobDataKind, JobRecord, JobState};

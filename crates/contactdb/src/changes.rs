@@ -2,17 +2,14 @@
 //! transaction: change-feed events, campaign memberships, and members moved in
 //! pick order when their priority changes.
 
-use ahash::AHashMap;
-use contactdb_backend::{CampaignInfo, EventKind, NewEvent, WorkspaceId};
+use contactdb_backend::{
+    CampaignInfo, EventKind, NewEvent, WorkspaceId, pick_priority, priority_moves,
+};
 use contactdb_merge::Plan;
 use contactdb_merge::events::write_events;
-use contactdb_policy::{Contact, FieldId, Value};
 use contactdb_store::WriteView;
 
 use crate::error::Error;
-
-/// The default `priority` of a contact without one.
-pub(crate) const PRIORITY_DEFAULT: u32 = 5;
 
 /// Most feed events one request trims (old, acknowledged ones): trimming never
 /// costs a request much more than its own writes.
@@ -32,43 +29,20 @@ pub(crate) struct Origin<'a> {
     pub(crate) trim_before_us: i64,
 }
 
-fn priority(c: &Contact) -> u32 {
-    match c.fields.get(FieldId::PRIORITY) {
-        Some(Value::Int(p)) => u32::try_from(*p).unwrap_or(u32::MAX),
-        _ => PRIORITY_DEFAULT,
-    }
-}
-
-/// The internal id of each contact in `plan.reached`, in its order: the id it was
-/// read with, else the id `apply` gave its write (`ids`, in the order of
-/// `plan.writes`), else the one its key names now.
+/// The internal id of each contact in `plan.reached` (see
+/// [`contactdb_backend::reached_ids`]).
 pub(crate) fn reached_ids(
     write: &WriteView,
     ws: WorkspaceId,
     plan: &Plan,
     ids: &[u64],
 ) -> Result<Vec<u64>, Error> {
-    let by_key: AHashMap<&str, u64> = plan
-        .writes
-        .iter()
-        .zip(ids)
-        .map(|(w, id)| (w.after.key.as_str(), *id))
-        .collect();
-    plan.reached
-        .iter()
-        .map(|r| {
-            let id = match r.stored_id.or_else(|| by_key.get(r.key.as_str()).copied()) {
-                Some(id) => Some(id),
-                None => write.contact_id(ws, &r.key)?,
-            };
-            id.ok_or_else(|| {
-                Error::internal(format!(
-                    "contact {:?} reached by the request has no id",
-                    r.key
-                ))
-            })
-        })
-        .collect()
+    contactdb_backend::reached_ids(
+        plan,
+        ids,
+        |key| Ok(write.contact_id(ws, key)?),
+        |key| Error::internal(format!("contact {key:?} reached by the request has no id")),
+    )
 }
 
 /// Records what `plan` (just applied to `ws` in `write`, its contacts at `ids`)
@@ -85,19 +59,12 @@ pub(crate) fn record(
         write_events(w, &mut events);
     }
     // Members move in pick order when their priority changes.
-    for (w, id) in plan.writes.iter().zip(ids) {
-        if let Some(b) = &w.before
-            && priority(&b.contact) != priority(&w.after)
-        {
-            write.set_member_priority(ws, *id, priority(&w.after))?;
-        }
+    for (id, p) in priority_moves(plan, ids) {
+        write.set_member_priority(ws, id, p)?;
     }
     if let Some(c) = origin.campaign {
         for (r, id) in plan.reached.iter().zip(reached_ids(write, ws, plan, ids)?) {
-            let p = r
-                .priority
-                .map_or(PRIORITY_DEFAULT, |p| u32::try_from(p).unwrap_or(u32::MAX));
-            if write.join_campaign(ws, c.number, id, p)? {
+            if write.join_campaign(ws, c.number, id, pick_priority(r.priority))? {
                 events.push(NewEvent {
                     kind: EventKind::Join,
                     key: &r.key,

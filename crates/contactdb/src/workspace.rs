@@ -613,28 +613,13 @@ fn run_batches<E: From<Error>>(
     Ok(status)
 }
 
-/// The campaign `req` names, found by `find`; sets `prepared` up to check its
-/// required columns and to list the contacts that join it. A missing campaign is a
-/// request-level error.
+/// The campaign `req` names, found by `find` (see
+/// [`contactdb_backend::setup_campaign`]).
 fn campaign_setup(
     req: &BulkRequest,
     catalog: &Catalog,
     prepared: &mut Prepared,
     find: impl FnOnce(&str) -> Result<Option<CampaignInfo>, StoreError>,
 ) -> Result<Option<CampaignInfo>, Error> {
-    let Some(name) = &req.campaign else {
-        return Ok(None);
-    };
-    let Some(c) = find(name)? else {
-        return Err(Error::Request(RequestError::NoSuchCampaign {
-            name: name.clone(),
-        }));
-    };
-    prepared.campaign_required = c
-        .required
-        .iter()
-        .filter_map(|col| catalog.resolve(col).ok().map(|d| d.id))
-        .collect();
-    prepared.list_reached = true;
-    Ok(Some(c))
+    contactdb_backend::setup_campaign(req, catalog, prepared, |name| Ok(find(name)?))
 }

@@ -10,53 +10,12 @@ use sha2::{Digest, Sha256};
 use contactdb_merge::events::write_events;
 
 use crate::lookup::LookupValues;
-use ahash::AHashMap;
-use contactdb_backend::{EventKind, NewEvent, StoredRequest, Wait, WorkspaceId};
-use contactdb_merge::Plan;
-use contactdb_policy::limits::PRIORITY_DEFAULT;
-use contactdb_policy::{Contact, FieldId, Value};
+use contactdb_backend::{
+    EventKind, NewEvent, StoredRequest, Wait, WorkspaceId, pick_priority, priority_moves,
+    reached_ids, setup_campaign,
+};
 
-use crate::{Error, PgStore, PgWrite};
-
-/// A `priority` value as a pick-order priority (out of range: last).
-fn clamp_priority(p: i64) -> u32 {
-    u32::try_from(p).unwrap_or(u32::MAX)
-}
-
-/// The pick-order priority of a contact.
-fn priority_of(c: &Contact) -> u32 {
-    match c.fields.get(FieldId::PRIORITY) {
-        Some(Value::Int(p)) => clamp_priority(*p),
-        _ => clamp_priority(PRIORITY_DEFAULT),
-    }
-}
-
-/// The internal id of each contact in `plan.reached`, in its order: the id it was
-/// read with, else the id `apply` gave its write (`ids`, in the order of
-/// `plan.writes`), else the one its key names now.
-fn reached_ids(w: &mut PgWrite, plan: &Plan, ids: &[u64]) -> Result<Vec<u64>, Error> {
-    let by_key: AHashMap<&str, u64> = plan
-        .writes
-        .iter()
-        .zip(ids)
-        .map(|(cw, id)| (cw.after.key.as_str(), *id))
-        .collect();
-    plan.reached
-        .iter()
-        .map(|r| {
-            let id = match r.stored_id.or_else(|| by_key.get(r.key.as_str()).copied()) {
-                Some(id) => Some(id),
-                None => w.contact_id(&r.key)?,
-            };
-            id.ok_or_else(|| {
-                Error::damaged(
-                    "identifiers",
-                    format!("contact {:?} reached by the request has no id", r.key),
-                )
-            })
-        })
-        .collect()
-}
+use crate::{Error, PgStore};
 
 /// How [`PgStore::bulk`] applies a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,23 +99,7 @@ impl PgStore {
             None => None,
         };
         let mut prepared = prepare(req, &catalog, &opts.limits)?;
-        let campaign = match &req.campaign {
-            Some(name) => {
-                let Some(c) = w.campaign(name)? else {
-                    return Err(Error::Request(RequestError::NoSuchCampaign {
-                        name: name.clone(),
-                    }));
-                };
-                prepared.campaign_required = c
-                    .required
-                    .iter()
-                    .filter_map(|col| catalog.resolve(col).ok().map(|d| d.id))
-                    .collect();
-                prepared.list_reached = true;
-                Some(c)
-            }
-            None => None,
-        };
+        let campaign = setup_campaign(req, &catalog, &mut prepared, |name| w.campaign(name))?;
         let values = LookupValues::of_request(req, &prepared, &catalog);
         let lookup = w.lookup_for(&values)?;
         let plan = plan(req, &prepared, &catalog, &lookup, now)?;
@@ -170,24 +113,24 @@ impl PgStore {
             write_events(cw, &mut events);
         }
         // Members move in pick order when their priority changes.
-        let moves: Vec<(u64, u32)> = plan
-            .writes
-            .iter()
-            .zip(&ids)
-            .filter_map(|(cw, id)| {
-                let b = cw.before.as_ref()?;
-                let p = priority_of(&cw.after);
-                (priority_of(&b.contact) != p).then_some((*id, p))
-            })
-            .collect();
-        w.set_member_priorities(&moves)?;
+        w.set_member_priorities(&priority_moves(&plan, &ids))?;
         if let Some(c) = &campaign {
-            let reached = reached_ids(&mut w, &plan, &ids)?;
+            let reached = reached_ids(
+                &plan,
+                &ids,
+                |key| w.contact_id(key),
+                |key| {
+                    Error::damaged(
+                        "identifiers",
+                        format!("contact {key:?} reached by the request has no id"),
+                    )
+                },
+            )?;
             let joiners: Vec<(u64, u32)> = plan
                 .reached
                 .iter()
                 .zip(reached)
-                .map(|(r, id)| (id, clamp_priority(r.priority.unwrap_or(PRIORITY_DEFAULT))))
+                .map(|(r, id)| (id, pick_priority(r.priority)))
                 .collect();
             let joined = w.join_campaign_many(c.number, &joiners)?;
             for (r, _) in plan.reached.iter().zip(joined).filter(|(_, j)| *j) {
