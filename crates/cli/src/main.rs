@@ -122,23 +122,13 @@ fn main() -> ExitCode {
 /// Whether an error in a chain says the database file is damaged.
 fn is_damage(e: &(dyn std::error::Error + 'static)) -> bool {
     use contactdb::{BulkError, Error, OpenError, StorageError, WorkspaceError};
-    let storage = e
-        .downcast_ref::<StorageError>()
-        .or(match e.downcast_ref::<Error>() {
-            Some(Error::Storage(s)) => Some(s),
-            _ => None,
-        })
-        .or(match e.downcast_ref::<OpenError>() {
-            Some(OpenError::Storage(s)) => Some(s),
-            _ => None,
-        })
-        .or(match e.downcast_ref::<WorkspaceError>() {
-            Some(WorkspaceError::Storage(s)) => Some(s),
-            _ => None,
-        })
-        .or(match e.downcast_ref::<BulkError>() {
-            Some(BulkError::Storage(s)) => Some(s),
-            _ => None,
-        });
-    matches!(storage, Some(StorageError::Damaged { .. }))
+    e.downcast_ref::<StorageError>()
+        .is_some_and(StorageError::is_damage)
+        || e.downcast_ref::<Error>().is_some_and(Error::is_damage)
+        || e.downcast_ref::<OpenError>()
+            .is_some_and(OpenError::is_damage)
+        || e.downcast_ref::<WorkspaceError>()
+            .is_some_and(WorkspaceError::is_damage)
+        || e.downcast_ref::<BulkError>()
+            .is_some_and(BulkError::is_damage)
 }

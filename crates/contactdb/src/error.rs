@@ -222,6 +222,61 @@ pub enum Error {
     Storage(#[from] StorageError),
 }
 
+impl StorageError {
+    /// Whether the file's content is damaged (then restore it from a backup).
+    ///
+    /// ```
+    /// use contactdb::StorageError;
+    /// assert!(StorageError::Damaged { detail: "bad page".into() }.is_damage());
+    /// assert!(!StorageError::Io { detail: "disk full".into() }.is_damage());
+    /// ```
+    pub fn is_damage(&self) -> bool {
+        matches!(self, StorageError::Damaged { .. })
+    }
+}
+
+impl OpenError {
+    /// Whether the file's content is damaged.
+    ///
+    /// ```
+    /// use contactdb::{OpenError, StorageError};
+    /// let e = OpenError::from(StorageError::Damaged { detail: "bad page".into() });
+    /// assert!(e.is_damage());
+    /// assert!(!OpenError::NeedsRecovery.is_damage());
+    /// ```
+    pub fn is_damage(&self) -> bool {
+        matches!(self, OpenError::Storage(s) if s.is_damage())
+    }
+}
+
+impl WorkspaceError {
+    /// Whether the file's content is damaged.
+    ///
+    /// ```
+    /// use contactdb::{StorageError, WorkspaceError};
+    /// let e = WorkspaceError::from(StorageError::Damaged { detail: "bad page".into() });
+    /// assert!(e.is_damage());
+    /// assert!(!WorkspaceError::ReadOnly.is_damage());
+    /// ```
+    pub fn is_damage(&self) -> bool {
+        matches!(self, WorkspaceError::Storage(s) if s.is_damage())
+    }
+}
+
+impl BulkError {
+    /// Whether the file's content is damaged.
+    ///
+    /// ```
+    /// use contactdb::{BulkError, StorageError};
+    /// let e = BulkError::from(StorageError::Damaged { detail: "bad page".into() });
+    /// assert!(e.is_damage());
+    /// assert!(!BulkError::Busy.is_damage());
+    /// ```
+    pub fn is_damage(&self) -> bool {
+        matches!(self, BulkError::Storage(s) if s.is_damage())
+    }
+}
+
 impl From<OpenError> for Error {
     fn from(e: OpenError) -> Self {
         match e {
@@ -263,7 +318,12 @@ impl Error {
     /// assert!(!Error::Busy.is_damage());
     /// ```
     pub fn is_damage(&self) -> bool {
-        matches!(self, Error::Storage(StorageError::Damaged { .. }))
+        match self {
+            Error::Storage(s) => s.is_damage(),
+            Error::Open(o) => o.is_damage(),
+            Error::Workspace(w) => w.is_damage(),
+            _ => false,
+        }
     }
 
     /// A backend's failure, as an error.
@@ -272,10 +332,7 @@ impl Error {
         match f {
             Failure::Busy => Error::Busy,
             Failure::ReadOnly => Error::ReadOnly,
-            Failure::Damaged { detail } => Error::Storage(StorageError::Damaged { detail }),
-            other => Error::Storage(StorageError::Io {
-                detail: other.to_string(),
-            }),
+            other => Error::Storage(storage_of(other)),
         }
     }
 
@@ -311,16 +368,17 @@ pub(crate) fn storage_error(e: StoreError) -> StorageError {
             detail: e.to_string(),
         };
     }
-    if e.is_damage() {
-        return StorageError::Damaged {
-            detail: match e {
-                StoreError::Damaged { detail } => detail,
-                other => other.to_string(),
-            },
-        };
-    }
-    StorageError::Io {
-        detail: e.to_string(),
+    storage_of(contactdb_backend::Failure::from(e))
+}
+
+/// A backend's failure as the storage error callers see: damage stays damage,
+/// anything else is a failed I/O step with the backend's words.
+fn storage_of(f: contactdb_backend::Failure) -> StorageError {
+    match f {
+        contactdb_backend::Failure::Damaged { detail } => StorageError::Damaged { detail },
+        other => StorageError::Io {
+            detail: other.to_string(),
+        },
     }
 }
 
