@@ -24,6 +24,38 @@ pub enum Failure {
         /// What was found.
         detail: String,
     },
+    /// The call was refused: what it asked for is not possible (a column type
+    /// change while values exist, a campaign or key that exists already, too many
+    /// columns).
+    #[error("{message}")]
+    Invalid {
+        /// Why, for the user.
+        message: String,
+    },
+    /// A workspace with this slug or UUID exists already.
+    #[error("workspace {slug:?} already exists")]
+    WorkspaceExists {
+        /// The slug (or UUID) that is taken.
+        slug: String,
+    },
+    /// A slug that does not match the slug rule.
+    #[error("invalid workspace slug {slug:?}: it must match {}", contactdb_policy::workspace::SLUG_PATTERN)]
+    InvalidSlug {
+        /// The slug given.
+        slug: String,
+    },
+    /// The job is no longer held by this runner: another runner took it over
+    /// after its lease ran out, or it ended.
+    #[error("the job is no longer held by this runner (its lease ran out or it ended)")]
+    LeaseLost,
+    /// The backend does not do this.
+    #[error("not supported by the {backend} store: {what}")]
+    Unsupported {
+        /// The backend.
+        backend: &'static str,
+        /// What was asked.
+        what: &'static str,
+    },
     /// The storage failed otherwise (I/O, a lost connection, a refused query).
     #[error("{detail}")]
     Io {

@@ -9,6 +9,9 @@
 //! [`EventKind::code`]) are the one mapping every store uses. Nothing here
 //! depends on a storage engine.
 //!
+//! The facade talks to a storage engine through [`Backend`] and its
+//! transactions [`ReadTxn`] and [`WriteTxn`].
+//!
 //! Beside the records: [`ContactReads`], the reads of one workspace's contacts
 //! that every backend answers from one point in time, and [`Failure`], why a store
 //! operation failed, in the same terms for every backend.
@@ -19,6 +22,7 @@ mod feed;
 mod job;
 mod key;
 mod read;
+mod store;
 mod workspace;
 
 pub use campaign::{
@@ -29,4 +33,7 @@ pub use feed::{Event, EventKind, NewEvent};
 pub use job::{JobDataEntry, JobDataKind, JobRecord, JobState};
 pub use key::{ApiKey, KeyRole};
 pub use read::ContactReads;
+pub use store::{
+    Backend, FailureLookup, PlanInput, PlanLookup, Problem, ReadTxn, WriteTxn,
+};
 pub use workspace::{StoredRequest, Wait, WorkspaceId, WorkspaceInfo};

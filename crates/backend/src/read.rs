@@ -26,6 +26,7 @@ use crate::Failure;
 ///         Ok(())
 ///     }
 ///     fn count(&self) -> Result<u64, Failure> { Ok(0) }
+///     fn by_internal_id(&self, _: u64) -> Result<Option<Contact>, Failure> { Ok(None) }
 /// }
 /// let reads: Box<dyn ContactReads> = Box::new(Empty);
 /// assert_eq!(reads.count()?, 0);
@@ -43,4 +44,6 @@ pub trait ContactReads {
     fn for_each(&self, f: &mut dyn FnMut(Contact) -> ControlFlow<()>) -> Result<(), Failure>;
     /// How many contacts the workspace holds.
     fn count(&self) -> Result<u64, Failure>;
+    /// The contact with internal id `id` (as a campaign's members name them).
+    fn by_internal_id(&self, id: u64) -> Result<Option<Contact>, Failure>;
 }

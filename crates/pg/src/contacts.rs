@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use contactdb_backend::{ContactReads, Failure, WorkspaceId};
 use contactdb_policy::Contact;
 
-use crate::{Error, PgRead};
+use crate::PgRead;
 
 /// The contacts of one workspace, read from one point in time (a [`PgRead`]).
 #[derive(Debug)]
@@ -42,18 +42,8 @@ impl ContactReads for PgContacts {
     fn count(&self) -> Result<u64, Failure> {
         Ok(self.read.count(self.ws)?)
     }
-}
 
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Busy => Failure::Busy,
-            Error::Damaged { .. } => Failure::Damaged {
-                detail: e.to_string(),
-            },
-            other => Failure::Io {
-                detail: other.to_string(),
-            },
-        }
+    fn by_internal_id(&self, id: u64) -> Result<Option<Contact>, Failure> {
+        Ok(self.read.by_internal_id(self.ws, id)?)
     }
 }

@@ -96,22 +96,26 @@ pub(crate) fn submit(
     Ok(r)
 }
 
+/// Claims job `id` of `ws`, or without an id the oldest claimable one.
 pub(crate) fn claim(
     c: &mut Client,
     ws: WorkspaceId,
+    id: Option<&[u8; 16]>,
     runner: &str,
     lease_us: i64,
     now_us: i64,
 ) -> Result<Option<ClaimedJob>, Error> {
     let mut tx = c.transaction()?;
     let w = ws.sql();
+    let id = id.map(|b| uuid::Uuid::from_bytes(*b));
     let Some(row) = tx.query_opt(
         "SELECT number FROM jobs
          WHERE workspace_id = $1
            AND (state = 1 OR (state = 2 AND coalesce(lease_until_us, 0) < $2))
+           AND ($3::uuid IS NULL OR id = $3)
          ORDER BY number LIMIT 1
          FOR UPDATE SKIP LOCKED",
-        &[&w, &now_us],
+        &[&w, &now_us, &id],
     )?
     else {
         return Ok(None);

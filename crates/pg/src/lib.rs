@@ -37,8 +37,10 @@
 //! jobs, campaigns and their members, API keys) are those of `contactdb_backend`,
 //! the same as the redb store's; how they map to columns stays here.
 
+mod backend;
 mod bulk;
 mod campaign;
+mod check;
 mod codec;
 mod contacts;
 mod error;
@@ -274,7 +276,7 @@ impl PgStore {
         lease_us: i64,
         now_us: i64,
     ) -> Result<Option<ClaimedJob>, Error> {
-        job::claim(&mut *self.pool.get()?, ws, runner, lease_us, now_us)
+        job::claim(&mut *self.pool.get()?, ws, None, runner, lease_us, now_us)
     }
 
     /// Cancels a queued job; returns whether it was queued.

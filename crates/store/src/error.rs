@@ -218,6 +218,14 @@ impl From<StoreError> for contactdb_backend::Failure {
         match e {
             StoreError::Busy => Failure::Busy,
             StoreError::ReadOnly => Failure::ReadOnly,
+            StoreError::InvalidSlug { slug } => Failure::InvalidSlug { slug },
+            StoreError::WorkspaceExists { slug } => Failure::WorkspaceExists { slug },
+            StoreError::CampaignExists { .. }
+            | StoreError::ColumnInvalid { .. }
+            | StoreError::ColumnInUse { .. }
+            | StoreError::TooManyColumns => Failure::Invalid {
+                message: e.to_string(),
+            },
             other => Failure::Io {
                 detail: other.to_string(),
             },

@@ -145,20 +145,43 @@ impl ReadView {
             let Some(t) = self.open_optional(keys::JOB_DATA)? else {
                 return Ok(Vec::new());
             };
-            let prefix = data_key(ws, number, kind, &[]);
-            let range = keys::prefix_range(&prefix);
-            let mut out = Vec::new();
-            for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
-                let (k, v) = entry?;
-                let rest = k.value().get(prefix.len()..).unwrap_or_default().to_vec();
-                out.push((rest, v.value().to_vec()));
-            }
-            Ok(out)
+            data(&t, ws, number, kind)
         })
     }
 }
 
+/// Every entry of `t` (a `job_data` table) of job `number` of this kind.
+fn data(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    ws: WorkspaceId,
+    number: u64,
+    kind: JobDataKind,
+) -> Result<Vec<JobDataEntry>, StoreError> {
+    let prefix = data_key(ws, number, kind, &[]);
+    let range = keys::prefix_range(&prefix);
+    let mut out = Vec::new();
+    for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
+        let (k, v) = entry?;
+        let rest = k.value().get(prefix.len()..).unwrap_or_default().to_vec();
+        out.push((rest, v.value().to_vec()));
+    }
+    Ok(out)
+}
+
 impl WriteView {
+    /// Every `job_data` entry of job `number` of this kind, as this transaction
+    /// sees them.
+    pub fn job_data(
+        &self,
+        ws: WorkspaceId,
+        number: u64,
+        kind: JobDataKind,
+    ) -> Result<Vec<JobDataEntry>, StoreError> {
+        guarded(&Arc::clone(&self.poison), || {
+            data(&self.txn.open_table(keys::JOB_DATA)?, ws, number, kind)
+        })
+    }
+
     /// Puts one `job_data` entry of job `number`.
     pub fn put_job_data(
         &mut self,

@@ -16,6 +16,7 @@
 //! every store; how they are encoded in the file stays here. The on-disk format is
 //! described in `docs/format.md`.
 
+mod backend;
 mod backup;
 mod campaign;
 mod check;

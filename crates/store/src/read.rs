@@ -491,4 +491,8 @@ impl contactdb_backend::ContactReads for ContactsView {
     fn count(&self) -> Result<u64, Failure> {
         Ok(ContactsView::count(self)?)
     }
+
+    fn by_internal_id(&self, id: u64) -> Result<Option<Contact>, Failure> {
+        Ok(ContactsView::by_internal_id(self, id)?)
+    }
 }
