@@ -958,6 +958,16 @@ fn gen_sequence() -> impl Strategy<Value = Vec<Step>> {
 // Running
 // ---------------------------------------------------------------------------
 
+#[path = "../crates/pg/tests/common/mod.rs"]
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+mod pgdb;
+
+/// Whether the first database of each case is a PostgreSQL one
+/// (`CONTACTDB_TEST_BACKEND=postgres`, in the cluster `CONTACTDB_TEST_PG_URL` names).
+fn on_postgres() -> bool {
+    std::env::var("CONTACTDB_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
 /// A scratch directory, on tmpfs when there is one: every request commits (and
 /// syncs), so a disk-backed /tmp makes the run I/O-bound.
 fn temp_dir() -> tempfile::TempDir {
@@ -1426,7 +1436,14 @@ fn check_job(
 
 fn run_sequence_with(steps: &[Step], columns: &[ColumnSpec]) -> Result<(), TestCaseError> {
     let dir = temp_dir();
-    let paths = [dir.path().join("many.redb"), dir.path().join("one.redb")];
+    // With CONTACTDB_TEST_BACKEND=postgres the first database is a PostgreSQL one:
+    // both backends then meet the model, and each other, on every step.
+    let pg = on_postgres().then(|| pgdb::TestDb::new("prop").expect("CONTACTDB_TEST_PG_URL"));
+    let first = pg.as_ref().map_or_else(
+        || dir.path().join("many.redb"),
+        |db| std::path::PathBuf::from(&db.url),
+    );
+    let paths = [first, dir.path().join("one.redb")];
     let dbs = [open(&paths[0], false), open(&paths[1], true)];
     let wss = [
         dbs[0].workspace("default").expect("default workspace"),

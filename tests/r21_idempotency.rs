@@ -17,12 +17,12 @@ fn with_id(id: &str, mode: Mode, records: impl Records) -> BulkRequest {
 
 /// A fresh database keeping request ids for `days`.
 fn with_retention(days: u32) -> Res<Fixture> {
-    let (dir, path) = temp_path()?;
+    let scratch = Scratch::new()?;
     let db = Database::builder()
         .request_id_retention_days(days)
-        .open(path)?;
+        .open(scratch.db("c.redb"))?;
     let ws = db.workspace("default")?;
-    Ok((dir, db, ws))
+    Ok((scratch, db, ws))
 }
 
 /// An upsert of contact `k` named `name`, under request id `id`.

@@ -16,8 +16,57 @@ pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// What a helper that may fail returns.
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// A temporary database and one of its workspaces (keep the `TempDir` alive).
-pub type Fixture = (tempfile::TempDir, Database, Workspace);
+/// A temporary database and one of its workspaces (keep the [`Scratch`] alive).
+pub type Fixture = (Scratch, Database, Workspace);
+
+#[path = "../../crates/pg/tests/common/mod.rs"]
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+mod pgdb;
+
+/// The variable that runs the behaviour tests on PostgreSQL: with
+/// `CONTACTDB_TEST_BACKEND=postgres` (and `CONTACTDB_TEST_PG_URL` naming a
+/// cluster) every fresh database is a new PostgreSQL database of that cluster.
+pub const BACKEND_VAR: &str = "CONTACTDB_TEST_BACKEND";
+
+/// Whether fresh databases are PostgreSQL ones.
+pub fn on_postgres() -> bool {
+    std::env::var(BACKEND_VAR).is_ok_and(|v| v == "postgres")
+}
+
+/// Where a fresh database lives: a temporary directory, and with PostgreSQL the
+/// database created for it (dropped with it).
+pub struct Scratch {
+    dir: tempfile::TempDir,
+    pg: Option<pgdb::TestDb>,
+}
+
+impl Scratch {
+    /// A new scratch place.
+    pub fn new() -> Res<Scratch> {
+        let pg = if on_postgres() {
+            Some(pgdb::TestDb::new("b").ok_or("CONTACTDB_TEST_PG_URL is not set")?)
+        } else {
+            None
+        };
+        Ok(Scratch {
+            dir: tempfile::tempdir()?,
+            pg,
+        })
+    }
+
+    /// The temporary directory (for files a test writes beside the database).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What to open: the PostgreSQL URL, or a file `name` in the directory.
+    pub fn db(&self, name: &str) -> PathBuf {
+        match &self.pg {
+            Some(db) => PathBuf::from(&db.url),
+            None => self.dir.path().join(name),
+        }
+    }
+}
 
 /// Matching by key and email.
 pub const EMAIL: MatchOn = MatchOn {
@@ -102,11 +151,12 @@ impl RequestExt for BulkRequest {
     }
 }
 
-/// A fresh database in a temporary directory (keep the `TempDir` alive).
-pub fn fresh() -> Result<(tempfile::TempDir, Database), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let db = Database::open(dir.path().join("contacts.redb"))?;
-    Ok((dir, db))
+/// A fresh database (keep the [`Scratch`] alive): a file in a temporary
+/// directory, or a PostgreSQL database (see [`BACKEND_VAR`]).
+pub fn fresh() -> Result<(Scratch, Database), Box<dyn std::error::Error>> {
+    let scratch = Scratch::new()?;
+    let db = Database::open(scratch.db("contacts.redb"))?;
+    Ok((scratch, db))
 }
 
 /// A fresh database and its `default` workspace.

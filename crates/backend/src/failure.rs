@@ -39,7 +39,10 @@ pub enum Failure {
         slug: String,
     },
     /// A slug that does not match the slug rule.
-    #[error("invalid workspace slug {slug:?}: it must match {}", contactdb_policy::workspace::SLUG_PATTERN)]
+    #[error(
+        "invalid workspace slug {slug:?}: it must match {}",
+        contactdb_policy::workspace::SLUG_PATTERN
+    )]
     InvalidSlug {
         /// The slug given.
         slug: String,

@@ -33,7 +33,5 @@ pub use feed::{Event, EventKind, NewEvent};
 pub use job::{JobDataEntry, JobDataKind, JobRecord, JobState};
 pub use key::{ApiKey, KeyRole};
 pub use read::ContactReads;
-pub use store::{
-    Backend, FailureLookup, PlanInput, PlanLookup, Problem, ReadTxn, WriteTxn,
-};
+pub use store::{Backend, FailureLookup, PlanInput, PlanLookup, Problem, ReadTxn, WriteTxn};
 pub use workspace::{StoredRequest, Wait, WorkspaceId, WorkspaceInfo};

@@ -258,8 +258,7 @@ pub trait WriteTxn {
     fn drop_campaign(&mut self, name: &str) -> Result<bool, Failure>;
     /// Makes each `(contact id, priority)` a member of campaign `number`; returns,
     /// for each, whether it joined now (`false`: it was a member already).
-    fn join_campaign(&mut self, number: u32, joiners: &[(u64, u32)])
-    -> Result<Vec<bool>, Failure>;
+    fn join_campaign(&mut self, number: u32, joiners: &[(u64, u32)]) -> Result<Vec<bool>, Failure>;
     /// Moves each `(contact id, priority)` to its new priority in every campaign.
     fn set_member_priorities(&mut self, moves: &[(u64, u32)]) -> Result<(), Failure>;
     /// Stores a new API key.

@@ -315,7 +315,7 @@ fn run_jobs(
     run: &JobRunArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let db = open_runner(db_path, run).with_context(|| format!("{}", db_path.display()))?;
+    let db = open_runner(db_path, run).with_context(|| crate::util::shown(db_path))?;
     let ws = open_workspace(&db, workspace)?;
     let pending: Vec<Job> = ws
         .jobs()?
@@ -351,7 +351,7 @@ fn wait_for_job(
                 std::thread::sleep(Duration::from_millis(200));
             }
             Err(e) => {
-                return Err(anyhow::Error::from(e).context(format!("{}", db_path.display())));
+                return Err(anyhow::Error::from(e).context(crate::util::shown(db_path)));
             }
         }
     };

@@ -17,11 +17,12 @@ pub const BATCH_SIZE_MAX: u64 = 1_000_000;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// Database file (created on first write).
+    /// Database: a file (created on first write), or a PostgreSQL database
+    /// `postgres://user@host:port/dbname` (its tables are created on first use).
     #[arg(
         long,
         global = true,
-        value_name = "PATH",
+        value_name = "PATH|URL",
         default_value = "contacts.redb"
     )]
     pub db: PathBuf,

@@ -21,7 +21,7 @@ use crate::util::{UsageError, count, create_output, eprint_line};
 
 /// Opens (or creates) the database for a command that writes.
 pub fn open_for_write(path: &Path) -> anyhow::Result<Database> {
-    Database::open(path).with_context(|| format!("{}", path.display()))
+    Database::open(path).with_context(|| crate::util::shown(path))
 }
 
 /// Opens an existing database read-only for a command that only reads: never
@@ -31,9 +31,9 @@ pub fn open_existing(path: &Path) -> anyhow::Result<Database> {
         Ok(db) => Ok(db),
         Err(contactdb::OpenError::NotFound { .. }) => bail!(
             "no database at {} (it is created by the first write, for example `contactdb import FILE`; use --db PATH for another file)",
-            path.display()
+            crate::util::shown(path)
         ),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("{}", path.display()))),
+        Err(e) => Err(anyhow::Error::new(e).context(crate::util::shown(path))),
     }
 }
 
@@ -96,7 +96,7 @@ pub fn upsert(db_path: &Path, workspace: &str, args: &UpsertArgs) -> anyhow::Res
             let db = Database::builder()
                 .records_max(max_records)
                 .open(db_path)
-                .with_context(|| format!("{}", db_path.display()))?;
+                .with_context(|| crate::util::shown(db_path))?;
             let mut report = match db.workspace(workspace) {
                 Err(contactdb::WorkspaceError::NotFound { name }) => Report::rejected_request(
                     total,
@@ -420,8 +420,8 @@ pub fn stats(db_path: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
         }));
     }
     print_pretty(&json!({
-        "database": db_path.display().to_string(),
-        "file_size_bytes": db.file_size()?,
+        "database": crate::util::shown(db_path),
+        "file_size_bytes": if crate::util::is_url(db_path) { None } else { Some(db.file_size()?) },
         "contacts": total,
         "workspaces": workspaces,
     }))?;
@@ -434,9 +434,9 @@ pub fn repair(db_path: &Path) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(contactdb::OpenError::NotFound { .. }) => bail!(
             "no database at {} (use --db PATH for another file)",
-            db_path.display()
+            crate::util::shown(db_path)
         ),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("{}", db_path.display()))),
+        Err(e) => return Err(anyhow::Error::new(e).context(crate::util::shown(db_path))),
     };
     let list: Vec<Value> = problems
         .iter()
@@ -446,7 +446,7 @@ pub fn repair(db_path: &Path) -> anyhow::Result<ExitCode> {
     if !clean {
         eprint_line(&format!(
             "redb repaired {} (its page checksums or allocator state did not match)",
-            db_path.display()
+            crate::util::shown(db_path)
         ));
     }
     if problems.is_empty() {
@@ -455,7 +455,7 @@ pub fn repair(db_path: &Path) -> anyhow::Result<ExitCode> {
         eprint_line(&format!(
             "error: {} problem(s) remain in {}; restore from a backup",
             count(problems.len() as u64),
-            db_path.display()
+            crate::util::shown(db_path)
         ));
         Ok(ExitCode::from(1))
     }
@@ -466,10 +466,10 @@ pub fn backup(db_path: &Path, args: &BackupArgs) -> anyhow::Result<ExitCode> {
     let db = open_existing(db_path)?;
     let s = db
         .backup(&args.dest)
-        .with_context(|| format!("cannot back up {}", db_path.display()))?;
+        .with_context(|| format!("cannot back up {}", crate::util::shown(db_path)))?;
     eprint_line(&format!(
         "backed up {} to {}: {} entries, {} bytes",
-        db_path.display(),
+        crate::util::shown(db_path),
         args.dest.display(),
         count(s.entries),
         count(s.bytes)
@@ -484,9 +484,9 @@ pub fn check(db_path: &Path) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(contactdb::OpenError::NotFound { .. }) => bail!(
             "no database at {} (use --db PATH for another file)",
-            db_path.display()
+            crate::util::shown(db_path)
         ),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("{}", db_path.display()))),
+        Err(e) => return Err(anyhow::Error::new(e).context(crate::util::shown(db_path))),
     };
     let list: Vec<Value> = problems
         .iter()
@@ -499,7 +499,7 @@ pub fn check(db_path: &Path) -> anyhow::Result<ExitCode> {
         eprint_line(&format!(
             "error: check found {} problem(s) in {}",
             count(problems.len() as u64),
-            db_path.display()
+            crate::util::shown(db_path)
         ));
         Ok(ExitCode::from(1))
     }

@@ -788,7 +788,7 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
     check_outputs(args)?;
     let batch_size = batch_size(args);
     // Declared before the database, so the database in it closes first.
-    let scratch = if args.dry_run && !db_path.exists() {
+    let scratch = if args.dry_run && !crate::util::is_url(db_path) && !db_path.exists() {
         Some(empty_scratch(db_path)?)
     } else {
         None
@@ -913,7 +913,7 @@ fn open_database(
     } else {
         builder.open(&open_path)
     }
-    .with_context(|| format!("{}", db_path.display()))
+    .with_context(|| crate::util::shown(db_path))
 }
 
 /// Opens every input; returns them with the format of the rejects file (when

@@ -158,7 +158,7 @@ pub fn serve(db_path: &Path, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         eprint_line(&format!(
             "listening on http://{addr} ({})",
-            db_path.display()
+            crate::util::shown(db_path)
         ));
         let config = contactdb_server::Config {
             max_body: args.max_body,

@@ -94,6 +94,32 @@ pub fn one_line(e: &anyhow::Error) -> String {
     out.replace('\n', " ")
 }
 
+/// Whether `--db` names a PostgreSQL database (`postgres://…` or
+/// `postgresql://…`) rather than a file.
+pub fn is_url(db: &std::path::Path) -> bool {
+    db.to_str()
+        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// `--db` for messages: the path, or the URL without its password.
+pub fn shown(db: &std::path::Path) -> String {
+    let text = db.display().to_string();
+    if !is_url(db) {
+        return text;
+    }
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text;
+    };
+    let (userinfo, host) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    match userinfo.map(|u| u.split_once(':').map_or(u, |(user, _)| user)) {
+        Some(user) => format!("{scheme}://{user}@{host}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +130,26 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(count(1000), "1,000");
         assert_eq!(count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        use std::path::Path;
+        let shown = |s: &str| super::shown(Path::new(s));
+        assert_eq!(
+            shown("postgres://ann:s3cr3t@db:5432/contacts"),
+            "postgres://ann@db:5432/contacts"
+        );
+        assert_eq!(
+            shown("postgresql://db/contacts"),
+            "postgresql://db/contacts"
+        );
+        assert_eq!(
+            shown("postgres://ann@db/c?sslmode=disable"),
+            "postgres://ann@db/c?sslmode=disable"
+        );
+        assert_eq!(shown("contacts.redb"), "contacts.redb");
+        assert!(super::is_url(Path::new("postgres://db/c")));
+        assert!(!super::is_url(Path::new("./postgres")));
     }
 }

@@ -116,7 +116,11 @@ impl Workspace {
     /// ```
     pub fn create_campaign(&self, name: &str, required: &[&str]) -> Result<Campaign, Error> {
         check_name(name)?;
-        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
+        let mut w = self
+            .db()
+            .inner
+            .writer()?
+            .begin_write(self.id(), Wait::Block)?;
         // The writer lock is held: this read sees the state the write starts from.
         let catalog = Catalog::new(&self.db().inner.store.read()?.columns(self.id())?);
         let mut cols: Vec<String> = Vec::new();
@@ -128,7 +132,7 @@ impl Workspace {
                 cols.push(col.name.clone());
             }
         }
-        let c = w.create_campaign(self.id(), name, &cols, crate::database::now_us())?;
+        let c = w.create_campaign(name, &cols, crate::database::now_us())?;
         w.commit()?;
         Ok(Campaign::from_store(c))
     }
@@ -188,8 +192,12 @@ impl Workspace {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn drop_campaign(&self, name: &str) -> Result<bool, Error> {
-        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
-        let dropped = w.drop_campaign(self.id(), name)?;
+        let mut w = self
+            .db()
+            .inner
+            .writer()?
+            .begin_write(self.id(), Wait::Block)?;
+        let dropped = w.drop_campaign(name)?;
         w.commit()?;
         Ok(dropped)
     }

@@ -3,11 +3,10 @@
 //! pick order when their priority changes.
 
 use contactdb_backend::{
-    CampaignInfo, EventKind, NewEvent, WorkspaceId, pick_priority, priority_moves,
+    CampaignInfo, EventKind, NewEvent, WriteTxn, pick_priority, priority_moves,
 };
 use contactdb_merge::Plan;
 use contactdb_merge::events::write_events;
-use contactdb_store::WriteView;
 
 use crate::error::Error;
 
@@ -32,24 +31,22 @@ pub(crate) struct Origin<'a> {
 /// The internal id of each contact in `plan.reached` (see
 /// [`contactdb_backend::reached_ids`]).
 pub(crate) fn reached_ids(
-    write: &WriteView,
-    ws: WorkspaceId,
+    write: &mut dyn WriteTxn,
     plan: &Plan,
     ids: &[u64],
 ) -> Result<Vec<u64>, Error> {
     contactdb_backend::reached_ids(
         plan,
         ids,
-        |key| Ok(write.contact_id(ws, key)?),
+        |key| Ok(write.contact_id(key)?),
         |key| Error::internal(format!("contact {key:?} reached by the request has no id")),
     )
 }
 
-/// Records what `plan` (just applied to `ws` in `write`, its contacts at `ids`)
-/// means around the contacts.
+/// Records what `plan` (just applied in `write`, its contacts at `ids`) means
+/// around the contacts.
 pub(crate) fn record(
-    write: &mut WriteView,
-    ws: WorkspaceId,
+    write: &mut dyn WriteTxn,
     plan: &Plan,
     ids: &[u64],
     origin: &Origin<'_>,
@@ -59,22 +56,29 @@ pub(crate) fn record(
         write_events(w, &mut events);
     }
     // Members move in pick order when their priority changes.
-    for (id, p) in priority_moves(plan, ids) {
-        write.set_member_priority(ws, id, p)?;
+    let moves = priority_moves(plan, ids);
+    if !moves.is_empty() {
+        write.set_member_priorities(&moves)?;
     }
     if let Some(c) = origin.campaign {
-        for (r, id) in plan.reached.iter().zip(reached_ids(write, ws, plan, ids)?) {
-            if write.join_campaign(ws, c.number, id, pick_priority(r.priority))? {
-                events.push(NewEvent {
-                    kind: EventKind::Join,
-                    key: &r.key,
-                    version: r.version,
-                    detail: Some(&c.name),
-                });
-            }
+        let reached = reached_ids(write, plan, ids)?;
+        let joiners: Vec<(u64, u32)> = plan
+            .reached
+            .iter()
+            .zip(&reached)
+            .map(|(r, id)| (*id, pick_priority(r.priority)))
+            .collect();
+        let joined = write.join_campaign(c.number, &joiners)?;
+        for (r, _) in plan.reached.iter().zip(joined).filter(|(_, j)| *j) {
+            events.push(NewEvent {
+                kind: EventKind::Join,
+                key: &r.key,
+                version: r.version,
+                detail: Some(&c.name),
+            });
         }
     }
-    write.append_events(ws, &events, origin.now_us, origin.trigger, origin.job)?;
-    write.trim_feed(ws, origin.trim_before_us, TRIM_MAX)?;
+    write.append_events(&events, origin.now_us, origin.trigger, origin.job)?;
+    write.trim_feed(origin.trim_before_us, TRIM_MAX)?;
     Ok(())
 }

@@ -3,12 +3,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use contactdb_backend::Wait;
+use contactdb_backend::{Backend, Failure};
+use contactdb_pg::{PgOptions, PgStore};
 use contactdb_policy::Limits;
 use contactdb_policy::limits::{RECORDS_MAX_CEILING, RECORDS_MAX_DEFAULT};
 use contactdb_store::{Store, StoreOptions};
 
-use crate::error::{Error, OpenError, WorkspaceError, open_error, workspace_error};
+use crate::error::{Error, OpenError, WorkspaceError, open_error, pg_open_error, workspace_error};
 use crate::workspace::Workspace;
 
 /// Default redb page cache: 64 MiB (redb's own default is 1 GiB per database).
@@ -34,7 +35,10 @@ pub const REQUEST_ID_RETENTION_DAYS_DEFAULT: u32 = 7;
 pub const FEED_RETENTION_DAYS_DEFAULT: u32 = 7;
 
 pub(crate) struct Inner {
-    pub(crate) store: Store,
+    /// The storage engine: a redb file or a PostgreSQL database.
+    pub(crate) store: Box<dyn Backend>,
+    /// Opened read-only: every write is refused before it reaches the backend.
+    read_only: bool,
     pub(crate) limits: Limits,
     pub(crate) retention_us: i64,
     /// How long change-feed events are kept once every consumer has read them.
@@ -49,6 +53,10 @@ pub(crate) struct Inner {
     pub(crate) job_records_max: usize,
     /// Held by the job runner of this process while it runs a job.
     pub(crate) job_runner: std::sync::Mutex<()>,
+    /// This process's name as a job runner (its jobs' lease owner).
+    pub(crate) runner: String,
+    /// How long a runner's claim on a job lasts between two chunks.
+    pub(crate) job_lease_us: i64,
 }
 
 /// An open contactdb file. Cheap to clone; `Send + Sync`, so one handle can be
@@ -141,6 +149,7 @@ pub struct Builder {
     feed_retention_days: u32,
     job_chunk_records: usize,
     job_records_max: usize,
+    job_lease_seconds: u32,
     merge_threads: Option<usize>,
     merge_chunk_records: usize,
     index_buffer_min: u64,
@@ -156,6 +165,7 @@ impl Default for Builder {
             feed_retention_days: FEED_RETENTION_DAYS_DEFAULT,
             job_chunk_records: crate::job::JOB_CHUNK_RECORDS_DEFAULT,
             job_records_max: crate::job::JOB_RECORDS_MAX_DEFAULT,
+            job_lease_seconds: crate::job::JOB_LEASE_SECONDS_DEFAULT,
             merge_threads: None,
             merge_chunk_records: contactdb_merge::CHUNK_RECORDS_DEFAULT,
             index_buffer_min: contactdb_store::DEFAULT_MIN_DELTA,
@@ -369,6 +379,26 @@ impl Builder {
         self
     }
 
+    /// Seconds a job runner holds a job between two chunks (default 60). With
+    /// PostgreSQL several processes run jobs from one queue: a runner that dies
+    /// mid-job leaves its job to another runner once its hold runs out, which
+    /// resumes after the last committed chunk. The redb file has one runner
+    /// process and ignores it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = contactdb::Database::builder()
+    ///     .job_lease_seconds(300)
+    ///     .open(dir.path().join("c.redb"))?;
+    /// assert!(format!("{db:?}").contains("Database"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn job_lease_seconds(mut self, seconds: u32) -> Self {
+        self.job_lease_seconds = seconds.max(1);
+        self
+    }
+
     /// Days a change-feed event is kept once every named consumer has acknowledged
     /// it (default 7; with no consumer, days since it was written). 0 trims events
     /// as soon as they qualify.
@@ -406,8 +436,12 @@ impl Builder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(self, path: impl AsRef<Path>) -> Result<Database, OpenError> {
+        if let Some(url) = postgres_url(path.as_ref()) {
+            let store = PgStore::connect(url, &PgOptions::default()).map_err(pg_open_error)?;
+            return self.finish(Box::new(store), false);
+        }
         let store = Store::open(path.as_ref(), &self.store_options()).map_err(open_error)?;
-        self.finish(store)
+        self.finish(Box::new(store), false)
     }
 
     /// Opens an existing file read-only: it is never created, recovered or
@@ -424,9 +458,13 @@ impl Builder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Database, OpenError> {
+        if let Some(url) = postgres_url(path.as_ref()) {
+            let store = PgStore::connect(url, &PgOptions::default()).map_err(pg_open_error)?;
+            return self.finish(Box::new(store), true);
+        }
         let store =
             Store::open_read_only(path.as_ref(), &self.store_options()).map_err(open_error)?;
-        self.finish(store)
+        self.finish(Box::new(store), false)
     }
 
     fn store_options(&self) -> StoreOptions {
@@ -451,6 +489,11 @@ impl Builder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn check_file(self, path: impl AsRef<Path>) -> Result<Vec<Problem>, OpenError> {
+        if let Some(url) = postgres_url(path.as_ref()) {
+            let store = PgStore::connect(url, &PgOptions::default()).map_err(pg_open_error)?;
+            let problems = store.check().map_err(pg_open_error)?;
+            return Ok(problems.into_iter().map(Problem::from_backend).collect());
+        }
         let problems =
             Store::check_file(path.as_ref(), &self.store_options()).map_err(open_error)?;
         Ok(problems.into_iter().map(Problem::from_store).collect())
@@ -471,6 +514,11 @@ impl Builder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn repair_file(self, path: impl AsRef<Path>) -> Result<(bool, Vec<Problem>), OpenError> {
+        if postgres_url(path.as_ref()).is_some() {
+            return Err(OpenError::Unsupported {
+                what: "repair works on a database file; PostgreSQL recovers its own storage (check reports what contactdb finds)".to_owned(),
+            });
+        }
         let (clean, problems) =
             Store::repair_file(path.as_ref(), &self.store_options()).map_err(open_error)?;
         Ok((
@@ -479,7 +527,7 @@ impl Builder {
         ))
     }
 
-    fn finish(self, store: Store) -> Result<Database, OpenError> {
+    fn finish(self, store: Box<dyn Backend>, read_only: bool) -> Result<Database, OpenError> {
         let pool = match self.merge_threads {
             Some(n) => Some(
                 rayon::ThreadPoolBuilder::new()
@@ -497,6 +545,7 @@ impl Builder {
         Ok(Database {
             inner: Arc::new(Inner {
                 store,
+                read_only,
                 limits: Limits {
                     records_max: self.records_max,
                 },
@@ -508,6 +557,12 @@ impl Builder {
                 job_chunk_records: self.job_chunk_records,
                 job_records_max: self.job_records_max,
                 job_runner: std::sync::Mutex::new(()),
+                runner: format!(
+                    "pid {} ({})",
+                    std::process::id(),
+                    uuid::Uuid::new_v4().simple()
+                ),
+                job_lease_us: i64::from(self.job_lease_seconds).saturating_mul(1_000_000),
             }),
         })
     }
@@ -560,7 +615,7 @@ impl Database {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_read_only(&self) -> bool {
-        self.inner.store.is_read_only()
+        self.inner.read_only || self.inner.store.is_read_only()
     }
 
     /// Settings for opening a database.
@@ -588,15 +643,11 @@ impl Database {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create_workspace(&self, slug: &str) -> Result<WorkspaceInfo, WorkspaceError> {
-        let mut w = self
+        let info = self
             .inner
-            .store
-            .begin_write(Wait::Block)
+            .writer()
+            .and_then(|w| w.create_workspace(slug, *uuid::Uuid::new_v4().as_bytes(), now_us()))
             .map_err(workspace_error)?;
-        let info = w
-            .create_workspace(slug, *uuid::Uuid::new_v4().as_bytes(), now_us())
-            .map_err(workspace_error)?;
-        w.commit().map_err(workspace_error)?;
         Ok(WorkspaceInfo::from_store(&info))
     }
 
@@ -652,7 +703,7 @@ impl Database {
     /// ```
     pub fn check(&self) -> Result<Vec<Problem>, Error> {
         let problems = self.inner.store.check()?;
-        Ok(problems.into_iter().map(Problem::from_store).collect())
+        Ok(problems.into_iter().map(Problem::from_backend).collect())
     }
 
     /// Writes a consistent copy of the last committed state to a new file at
@@ -668,7 +719,12 @@ impl Database {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn backup(&self, dest: impl AsRef<Path>) -> Result<BackupSummary, OpenError> {
-        let s = self.inner.store.backup(dest.as_ref()).map_err(open_error)?;
+        let Some(store) = self.inner.store.as_any().downcast_ref::<Store>() else {
+            return Err(OpenError::Unsupported {
+                what: "backup copies a database file; back a PostgreSQL database up with pg_dump or the server's own backups".to_owned(),
+            });
+        };
+        let s = store.backup(dest.as_ref()).map_err(open_error)?;
         Ok(BackupSummary {
             entries: s.entries,
             bytes: s.bytes,
@@ -684,7 +740,26 @@ impl Database {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn file_size(&self) -> Result<u64, Error> {
-        Ok(self.inner.store.file_size()?)
+        self.inner.store.file_size()?.ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} is not a file: it has no file size",
+                self.inner.store.describe()
+            ))
+        })
+    }
+
+    /// Where the data lives: the file's path, or `postgres://host:port/dbname`
+    /// (never a password).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.redb");
+    /// let db = contactdb::Database::open(&path)?;
+    /// assert_eq!(db.location(), path.display().to_string());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn location(&self) -> String {
+        self.inner.store.describe()
     }
 }
 
@@ -732,6 +807,14 @@ pub struct Problem {
 }
 
 impl Problem {
+    fn from_backend(p: contactdb_backend::Problem) -> Self {
+        Problem {
+            table: p.table,
+            key: p.key,
+            message: p.message,
+        }
+    }
+
     fn from_store(p: contactdb_store::Problem) -> Self {
         Problem {
             table: p.table,
@@ -748,6 +831,23 @@ impl std::fmt::Display for Problem {
 }
 
 /// The clock, in microseconds since the Unix epoch.
+impl Inner {
+    /// The backend, for a write: refused when the handle was opened read-only.
+    pub(crate) fn writer(&self) -> Result<&dyn Backend, Failure> {
+        if self.read_only {
+            return Err(Failure::ReadOnly);
+        }
+        Ok(&*self.store)
+    }
+}
+
+/// The URL in `path` when it names a PostgreSQL database (`postgres://…` or
+/// `postgresql://…`).
+pub(crate) fn postgres_url(path: &Path) -> Option<&str> {
+    let s = path.to_str()?;
+    (s.starts_with("postgres://") || s.starts_with("postgresql://")).then_some(s)
+}
+
 pub(crate) fn now_us() -> i64 {
     let us = jiff::Timestamp::now().as_microsecond();
     // Keep timestamps monotonic enough for tests that compare them: never before 1970.

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use contactdb_backend::Failure;
 use contactdb_policy::RequestError;
 use contactdb_store::StoreError;
 
@@ -98,6 +99,37 @@ pub enum OpenError {
     DestinationExists {
         /// The destination.
         path: PathBuf,
+    },
+    /// A `postgres://` URL that does not parse.
+    #[error("invalid PostgreSQL URL: {detail}")]
+    InvalidUrl {
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The PostgreSQL server cannot be reached or refused the login.
+    #[error("cannot connect to PostgreSQL at {target}: {detail}")]
+    Connect {
+        /// `host:port/dbname` (never the password).
+        target: String,
+        /// The driver's or server's words.
+        detail: String,
+    },
+    /// A newer build of contactdb migrated the PostgreSQL database.
+    #[error(
+        "the PostgreSQL database's schema is at version {found}; contactdb {} knows up to {known}: use a newer contactdb",
+        env!("CARGO_PKG_VERSION")
+    )]
+    SchemaTooNew {
+        /// The schema version found.
+        found: i32,
+        /// The newest this build has.
+        known: i32,
+    },
+    /// What this kind of database does not do (a file backup of PostgreSQL).
+    #[error("{what}")]
+    Unsupported {
+        /// What was asked, and what to do instead.
+        what: String,
     },
     /// The storage failed.
     #[error(transparent)]
@@ -327,11 +359,15 @@ impl Error {
     }
 
     /// A backend's failure, as an error.
-    pub(crate) fn failure(f: contactdb_backend::Failure) -> Self {
-        use contactdb_backend::Failure;
+    pub(crate) fn failure(f: Failure) -> Self {
         match f {
             Failure::Busy => Error::Busy,
             Failure::ReadOnly => Error::ReadOnly,
+            Failure::Invalid { message } => Error::InvalidArgument(message),
+            Failure::Unsupported { .. } => Error::InvalidArgument(f.to_string()),
+            Failure::InvalidSlug { .. } | Failure::WorkspaceExists { .. } => {
+                Error::Workspace(workspace_error(f))
+            }
             other => Error::Storage(storage_of(other)),
         }
     }
@@ -368,20 +404,21 @@ pub(crate) fn storage_error(e: StoreError) -> StorageError {
             detail: e.to_string(),
         };
     }
-    storage_of(contactdb_backend::Failure::from(e))
+    storage_of(Failure::from(e))
 }
 
 /// A backend's failure as the storage error callers see: damage stays damage,
 /// anything else is a failed I/O step with the backend's words.
-fn storage_of(f: contactdb_backend::Failure) -> StorageError {
+fn storage_of(f: Failure) -> StorageError {
     match f {
-        contactdb_backend::Failure::Damaged { detail } => StorageError::Damaged { detail },
+        Failure::Damaged { detail } => StorageError::Damaged { detail },
         other => StorageError::Io {
             detail: other.to_string(),
         },
     }
 }
 
+/// Why opening a redb file failed.
 pub(crate) fn open_error(e: StoreError) -> OpenError {
     match e {
         StoreError::AlreadyOpen { path } => OpenError::AlreadyOpen { path },
@@ -399,35 +436,32 @@ pub(crate) fn open_error(e: StoreError) -> OpenError {
     }
 }
 
-pub(crate) fn workspace_error(e: StoreError) -> WorkspaceError {
+/// Why connecting to PostgreSQL failed.
+pub(crate) fn pg_open_error(e: contactdb_pg::Error) -> OpenError {
+    use contactdb_pg::Error as Pg;
     match e {
-        StoreError::InvalidSlug { slug } => WorkspaceError::InvalidSlug { slug },
-        StoreError::WorkspaceExists { slug } => WorkspaceError::Exists { slug },
-        StoreError::ReadOnly => WorkspaceError::ReadOnly,
-        other => WorkspaceError::Storage(storage_error(other)),
+        Pg::InvalidUrl { detail } => OpenError::InvalidUrl { detail },
+        Pg::Connect { target, detail } => OpenError::Connect { target, detail },
+        Pg::SchemaTooNew { found, known } => OpenError::SchemaTooNew { found, known },
+        other => OpenError::Storage(storage_of(Failure::from(other))),
     }
 }
 
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Busy => Error::Busy,
-            StoreError::ReadOnly => Error::ReadOnly,
-            StoreError::InvalidSlug { .. } | StoreError::WorkspaceExists { .. } => {
-                Error::from(workspace_error(e))
-            }
-            StoreError::CampaignExists { .. }
-            | StoreError::ColumnInvalid { .. }
-            | StoreError::ColumnInUse { .. }
-            | StoreError::TooManyColumns => Error::InvalidArgument(e.to_string()),
-            StoreError::AlreadyOpen { .. }
-            | StoreError::NoDatabase { .. }
-            | StoreError::BackupDestinationExists { .. }
-            | StoreError::FormatVersion { .. }
-            | StoreError::NeedsRecovery
-            | StoreError::NotADatabase { .. }
-            | StoreError::NotAContactDb => Error::from(open_error(e)),
-            other => Error::Storage(storage_error(other)),
-        }
+/// A backend's failure in a workspace call.
+pub(crate) fn workspace_error(f: Failure) -> WorkspaceError {
+    match f {
+        Failure::InvalidSlug { slug } => WorkspaceError::InvalidSlug { slug },
+        Failure::WorkspaceExists { slug } => WorkspaceError::Exists { slug },
+        Failure::ReadOnly => WorkspaceError::ReadOnly,
+        other => WorkspaceError::Storage(storage_of(other)),
+    }
+}
+
+/// Lets `?` turn the backend's failures into errors; the backend crate is not
+/// part of the API.
+#[doc(hidden)]
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Self {
+        Error::failure(f)
     }
 }

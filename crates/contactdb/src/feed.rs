@@ -1,7 +1,6 @@
 //! The change feed of a workspace: every insert, update, rekey, alias and
 //! campaign join, in commit order, with durable cursors for named consumers.
 
-use contactdb_backend::Wait;
 use serde::Serialize;
 
 use crate::contact::timestamp;
@@ -205,10 +204,7 @@ impl Workspace {
                 "invalid consumer name {name:?}: 1 to 255 bytes, no control characters"
             )));
         }
-        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
-        let at = w.ack(self.id(), name, seq)?;
-        w.commit()?;
-        Ok(at)
+        Ok(self.db().inner.writer()?.ack(self.id(), name, seq)?)
     }
 
     /// Removes consumer `name`, so that its position no longer keeps events from
@@ -224,10 +220,7 @@ impl Workspace {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn drop_consumer(&self, name: &str) -> Result<bool, Error> {
-        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
-        let existed = w.drop_consumer(self.id(), name)?;
-        w.commit()?;
-        Ok(existed)
+        Ok(self.db().inner.writer()?.drop_consumer(self.id(), name)?)
     }
 
     /// The named consumers and their positions.

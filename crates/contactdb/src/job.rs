@@ -4,7 +4,7 @@
 //! resumes from its last committed chunk, so it applies every record exactly once.
 
 use ahash::AHashMap;
-use contactdb_backend::{JobDataKind, JobRecord, Wait};
+use contactdb_backend::{JobDataKind, JobRecord, PlanInput, Wait, WriteTxn};
 use contactdb_merge::{LeftOut, Part, Plan};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, Limits, OnInvalid, Prepared, Report, Status};
@@ -14,7 +14,7 @@ use crate::changes;
 use crate::contact::timestamp;
 use crate::database::now_us;
 use crate::error::Error;
-use crate::workspace::{Workspace, run_plan_part, trigger_json};
+use crate::workspace::{Workspace, campaign_of, run_plan_part, trigger_json};
 
 /// Default records a job applies per transaction.
 ///
@@ -41,6 +41,13 @@ pub const JOB_CHUNK_RECORDS_DEFAULT: usize = 10_000;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub const JOB_RECORDS_MAX_DEFAULT: usize = 1_000_000;
+/// Default seconds a runner holds a job between two chunks before another runner
+/// may take it over (PostgreSQL; the redb file has one runner process).
+///
+/// ```
+/// assert_eq!(contactdb::JOB_LEASE_SECONDS_DEFAULT, 60);
+/// ```
+pub const JOB_LEASE_SECONDS_DEFAULT: u32 = 60;
 
 /// Where a job is in its life.
 ///
@@ -233,9 +240,10 @@ impl Workspace {
         let json = serde_json::to_string(req).map_err(internal("request not serializable"))?;
         let total = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
         let id = *uuid::Uuid::new_v4().as_bytes();
-        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
-        w.submit_job(self.id(), id, json, total, now_us())?;
-        w.commit()?;
+        self.db()
+            .inner
+            .writer()?
+            .submit_job(self.id(), id, json, total, now_us())?;
         Ok(uuid::Uuid::from_bytes(id).hyphenated().to_string())
     }
 
@@ -296,8 +304,12 @@ impl Workspace {
     pub fn cancel_job(&self, id: &str) -> Result<bool, Error> {
         let bytes = parse_id(id)?;
         let _runner = self.db().inner.job_runner.lock();
-        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
-        let Some(mut j) = w.job(self.id(), &bytes)? else {
+        let mut w = self
+            .db()
+            .inner
+            .writer()?
+            .begin_write(self.id(), Wait::Block)?;
+        let Some(mut j) = w.job(&bytes)? else {
             return Err(Error::InvalidArgument(format!("no job {id:?}")));
         };
         if j.state != contactdb_backend::JobState::Queued {
@@ -305,8 +317,8 @@ impl Workspace {
         }
         j.state = contactdb_backend::JobState::Cancelled;
         j.updated_at_us = now_us();
-        w.put_job(self.id(), &j)?;
-        w.clear_job_data(self.id(), j.number)?;
+        w.put_job(&j)?;
+        w.clear_job_data(j.number)?;
         w.commit()?;
         Ok(true)
     }
@@ -347,13 +359,26 @@ impl Workspace {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn run_jobs_until(&self, stop: &dyn Fn() -> bool) -> Result<usize, Error> {
-        let pending = self.db().inner.store.read()?.jobs(self.id(), true)?;
+        let inner = &self.db().inner;
         let mut ended = 0;
-        for j in &pending {
+        loop {
             if stop() {
                 break;
             }
-            if self.run_record(j.id, stop)?.state.is_final() {
+            let job = {
+                let _runner = inner.job_runner.lock();
+                inner.writer()?.claim_job(
+                    self.id(),
+                    None,
+                    &inner.runner,
+                    inner.job_lease_us,
+                    now_us(),
+                )?
+            };
+            let Some(job) = job else { break };
+            // A job that does not end here was stopped (the loop ends) or taken
+            // over by another runner (which finishes it).
+            if self.run_claimed(job, stop)?.state.is_final() {
                 ended += 1;
             }
         }
@@ -376,49 +401,93 @@ impl Workspace {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn run_job(&self, id: &str) -> Result<Job, Error> {
-        self.run_record(parse_id(id)?, &|| false)
+        let id = parse_id(id)?;
+        let inner = &self.db().inner;
+        let claimed = {
+            let _runner = inner.job_runner.lock();
+            inner.writer()?.claim_job(
+                self.id(),
+                Some(&id),
+                &inner.runner,
+                inner.job_lease_us,
+                now_us(),
+            )?
+        };
+        match claimed {
+            Some(job) => self.run_claimed(job, &|| false),
+            None => self.current(&id),
+        }
     }
 
-    fn run_record(&self, id: [u8; 16], stop: &dyn Fn() -> bool) -> Result<Job, Error> {
-        let inner = &self.db().inner;
-        // One runner per process at a time (another process cannot open the file
-        // for writing at all).
-        let _runner = inner.job_runner.lock();
-        let Some(job) = inner.store.read()?.job(self.id(), &id)? else {
+    /// Job `id` as stored now.
+    fn current(&self, id: &[u8; 16]) -> Result<Job, Error> {
+        let Some(r) = self.db().inner.store.read()?.job(self.id(), id)? else {
             return Err(Error::InvalidArgument(format!(
                 "no job {}",
-                uuid::Uuid::from_bytes(id).hyphenated()
+                uuid::Uuid::from_bytes(*id).hyphenated()
             )));
         };
-        if !job.state.is_final() {
-            match self.run_to_end(job.clone(), stop) {
-                Ok(()) => {}
-                Err(e) => match refusal(&e) {
-                    Some(reason) => self.fail_job(job.number, &id, reason)?,
-                    None => return Err(e),
-                },
-            }
-        }
-        let r = inner.store.read()?.job(self.id(), &id)?;
-        let r = r.ok_or_else(|| Error::internal("a job vanished while it ran".to_owned()))?;
         job_of(&r, true)
     }
 
-    fn fail_job(&self, number: u64, id: &[u8; 16], reason: String) -> Result<(), Error> {
-        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
-        let Some(mut j) = w.job(self.id(), id)? else {
+    /// Runs a claimed job until it ends, `stop` says so, or another runner takes
+    /// it over; returns it as stored then.
+    fn run_claimed(&self, job: JobRecord, stop: &dyn Fn() -> bool) -> Result<Job, Error> {
+        // One runner per process at a time (with redb, another process cannot open
+        // the file for writing at all; with PostgreSQL, claims keep runners of
+        // several processes apart).
+        let _runner = self.db().inner.job_runner.lock();
+        let id = job.id;
+        match self.run_to_end(job.clone(), stop) {
+            Ok(()) => {}
+            Err(e) => match refusal(&e) {
+                Some(reason) => self.fail_job(&id, reason)?,
+                None => return Err(e),
+            },
+        }
+        self.current(&id)
+    }
+
+    /// Job `id` in `w`, if this runner still holds it (it is not final, and no
+    /// other runner's lease is on it); `None` once it was taken over or ended.
+    fn hold(&self, w: &mut dyn WriteTxn, id: &[u8; 16]) -> Result<Option<JobRecord>, Error> {
+        let inner = &self.db().inner;
+        let Some(mut j) = w.job(id)? else {
+            return Err(Error::internal("a job vanished while it ran".to_owned()));
+        };
+        let ours = !j.state.is_final()
+            && j.lease_owner
+                .as_deref()
+                .is_none_or(|owner| owner == inner.runner);
+        if !ours {
+            return Ok(None);
+        }
+        let now = now_us();
+        j.updated_at_us = now;
+        if j.lease_owner.is_some() {
+            j.lease_until_us = Some(now.saturating_add(inner.job_lease_us));
+        }
+        Ok(Some(j))
+    }
+
+    fn fail_job(&self, id: &[u8; 16], reason: String) -> Result<(), Error> {
+        let mut w = self
+            .db()
+            .inner
+            .writer()?
+            .begin_write(self.id(), Wait::Block)?;
+        let Some(mut j) = self.hold(&mut *w, id)? else {
             return Ok(());
         };
         j.state = contactdb_backend::JobState::Failed;
         j.error = Some(reason);
-        j.updated_at_us = now_us();
-        w.put_job(self.id(), &j)?;
-        w.clear_job_data(self.id(), number)?;
+        release(&mut j);
+        w.put_job(&j)?;
+        w.clear_job_data(j.number)?;
         w.commit()?;
         Ok(())
     }
 
-    /// Applies job `job` from where it stands to its end.
     fn run_to_end(&self, job: JobRecord, stop: &dyn Fn() -> bool) -> Result<(), Error> {
         let inner = &self.db().inner;
         let req = self.stored_request(&job)?;
@@ -428,10 +497,12 @@ impl Workspace {
         let catalog = Catalog::new(&inner.store.read()?.columns(self.id())?);
         let mut prepared = prepare(&req, &catalog, &limits)?;
         if req.on_invalid == OnInvalid::Abort {
-            return self.run_whole(job, &req, &catalog, prepared);
+            return self.run_whole(&job, &req, &catalog, prepared);
         }
         prepared.list_reached = true;
-        let left_out = self.start(&job, &req, &catalog, &prepared)?;
+        let Some((job, left_out)) = self.start(&job, &req, &catalog, &prepared)? else {
+            return Ok(());
+        };
         let mut run = ChunkRun {
             trigger: trigger_json(&req)?,
             job_text: uuid::Uuid::from_bytes(job.id).hyphenated().to_string(),
@@ -449,13 +520,14 @@ impl Workspace {
                 return Ok(());
             }
             let end = total.min(processed.saturating_add(chunk));
-            self.run_chunk(&job, &mut run, processed..end)?;
+            if !self.run_chunk(&job, &mut run, processed..end)? {
+                return Ok(());
+            }
             processed = end;
         }
         self.finish(&job, &run.req)
     }
 
-    /// The request a job was submitted with.
     fn stored_request(&self, job: &JobRecord) -> Result<BulkRequest, Error> {
         let stored =
             self.db()
@@ -472,8 +544,6 @@ impl Workspace {
             .map_err(|e| Error::internal(format!("stored job request unreadable: {e}")))
     }
 
-    /// The contacts a job's committed chunks reached, with the index of the first
-    /// record that reached each.
     fn stored_reached(&self, job: &JobRecord) -> Result<AHashMap<u64, u32>, Error> {
         let mut reached = AHashMap::new();
         let stored =
@@ -494,14 +564,14 @@ impl Workspace {
         Ok(reached)
     }
 
-    /// Plans and applies the job's records `range` in one write transaction that
-    /// also stores the chunk's report and the job's progress.
+    /// Applies records `range` of a started job in one transaction with its
+    /// progress; `false` when the job was taken over (nothing written).
     fn run_chunk(
         &self,
         job: &JobRecord,
         run: &mut ChunkRun,
         range: std::ops::Range<usize>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let inner = &self.db().inner;
         let (start, end) = (range.start, range.end);
         let mut part_req = run.req.clone();
@@ -511,33 +581,37 @@ impl Workspace {
             .get(range.clone())
             .unwrap_or_default()
             .to_vec();
-        let mut w = inner.store.begin_write(Wait::Block)?;
-        let campaign = self.campaign_of(&w, &run.req, &run.catalog, &mut run.prepared)?;
+        let mut w = inner.writer()?.begin_write(self.id(), Wait::Block)?;
+        let Some(mut j) = self.hold(&mut *w, &job.id)? else {
+            return Ok(false);
+        };
+        let campaign = campaign_of(&mut *w, &run.req, &run.catalog, &mut run.prepared)?;
         let now = now_us();
-        let contacts =
-            inner
-                .store
-                .bulk_contacts(&w, self.id(), u64::try_from(end - start).unwrap_or(0))?;
         let part = Part {
             first_index: u32::try_from(start).unwrap_or(u32::MAX),
             left_out: run.left_out.as_deref().and_then(|l| l.get(range)),
             reached_before: Some(&run.reached),
         };
-        let plan = run_plan_part(
-            inner,
-            &part_req,
-            &run.prepared,
-            &run.catalog,
-            &contacts,
-            now,
-            &part,
-        )?;
-        drop(contacts);
+        let plan = {
+            let lookup = w.plan_lookup(&PlanInput {
+                req: &part_req,
+                prepared: &run.prepared,
+                catalog: &run.catalog,
+            })?;
+            run_plan_part(
+                inner,
+                &part_req,
+                &run.prepared,
+                &run.catalog,
+                &lookup,
+                now,
+                &part,
+            )?
+        };
         if plan.report.status != Status::Rejected {
-            let ids = w.apply(self.id(), &plan.writes)?;
+            let ids = w.apply(&plan.writes)?;
             changes::record(
-                &mut w,
-                self.id(),
+                &mut *w,
                 &plan,
                 &ids,
                 &changes::Origin {
@@ -548,140 +622,125 @@ impl Workspace {
                     trim_before_us: now.saturating_sub(inner.feed_retention_us),
                 },
             )?;
-            remember_reached(&mut w, self, job.number, &plan, &ids, &mut run.reached)?;
+            remember_reached(&mut *w, job.number, &plan, &ids, &mut run.reached)?;
         }
         let part_report =
             serde_json::to_vec(&plan.report).map_err(internal("report not serializable"))?;
         w.put_job_data(
-            self.id(),
             job.number,
             JobDataKind::Report,
             &u32::try_from(start).unwrap_or(u32::MAX).to_be_bytes(),
             &part_report,
         )?;
-        let mut j = w
-            .job(self.id(), &job.id)?
-            .ok_or_else(|| Error::internal("a job vanished while it ran".to_owned()))?;
         j.processed = u64::try_from(end).unwrap_or(u64::MAX);
-        j.updated_at_us = now;
-        w.put_job(self.id(), &j)?;
+        w.put_job(&j)?;
         w.commit()?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Marks a queued job running, deciding (from the database as it is now, the
-    /// job's start) which records its duplicate policy leaves out; returns that
-    /// decision, stored with the job so that a resumed job keeps it.
+    /// Starts (or resumes) a claimed job: the duplicate policy's decision, made
+    /// once and stored with the job's running state. Returns the job as held and
+    /// the decision; `None` when another runner took it over.
+    #[allow(clippy::type_complexity)]
     fn start(
         &self,
         job: &JobRecord,
         req: &BulkRequest,
         catalog: &Catalog,
         prepared: &Prepared,
-    ) -> Result<Option<Vec<Option<LeftOut>>>, Error> {
+    ) -> Result<Option<(JobRecord, Option<Vec<Option<LeftOut>>>)>, Error> {
         let inner = &self.db().inner;
-        if job.state == contactdb_backend::JobState::Running {
-            let stored =
-                inner
-                    .store
-                    .read()?
-                    .job_data(self.id(), job.number, JobDataKind::LeftOut)?;
-            return match stored.first() {
-                Some((_, v)) => Ok(Some(
-                    serde_json::from_slice(v)
-                        .map_err(internal("stored job decision unreadable"))?,
-                )),
-                None => Ok(None),
-            };
-        }
-        let mut w = inner.store.begin_write(Wait::Block)?;
+        let mut w = inner.writer()?.begin_write(self.id(), Wait::Block)?;
+        let Some(mut j) = self.hold(&mut *w, &job.id)? else {
+            return Ok(None);
+        };
         // Refuse a missing campaign before anything is applied.
         let mut p = prepared.clone();
-        self.campaign_of(&w, req, catalog, &mut p)?;
-        let decided = if req.on_duplicate == contactdb_policy::OnDuplicate::Merge {
+        campaign_of(&mut *w, req, catalog, &mut p)?;
+        let stored = w.job_data(j.number, JobDataKind::LeftOut)?;
+        let decided = if let Some((_, v)) = stored.first() {
+            Some(serde_json::from_slice(v).map_err(internal("stored job decision unreadable"))?)
+        } else if req.on_duplicate == contactdb_policy::OnDuplicate::Merge {
             None
         } else {
-            let contacts = inner.store.bulk_contacts(
-                &w,
-                self.id(),
-                u64::try_from(req.records.len()).unwrap_or(0),
-            )?;
-            let l =
-                contactdb_merge::left_out(inner.pool.as_ref(), req, prepared, catalog, &contacts)?;
-            drop(contacts);
+            let l = {
+                let lookup = w.plan_lookup(&PlanInput {
+                    req,
+                    prepared,
+                    catalog,
+                })?;
+                contactdb_merge::left_out(inner.pool.as_ref(), req, prepared, catalog, &lookup)?
+            };
             let bytes = serde_json::to_vec(&l).map_err(internal("decision not serializable"))?;
-            w.put_job_data(self.id(), job.number, JobDataKind::LeftOut, &[], &bytes)?;
+            w.put_job_data(j.number, JobDataKind::LeftOut, &[], &bytes)?;
             Some(l)
         };
-        let mut j = job.clone();
         j.state = contactdb_backend::JobState::Running;
-        j.updated_at_us = now_us();
-        w.put_job(self.id(), &j)?;
+        w.put_job(&j)?;
         w.commit()?;
-        Ok(decided)
+        Ok(Some((j, decided)))
     }
 
-    /// Ends a job whose every chunk committed: its report, its state.
     fn finish(&self, job: &JobRecord, req: &BulkRequest) -> Result<(), Error> {
         let inner = &self.db().inner;
-        let mut w = inner.store.begin_write(Wait::Block)?;
-        let parts = inner
-            .store
-            .read()?
-            .job_data(self.id(), job.number, JobDataKind::Report)?
+        let mut w = inner.writer()?.begin_write(self.id(), Wait::Block)?;
+        let Some(mut j) = self.hold(&mut *w, &job.id)? else {
+            return Ok(());
+        };
+        let parts = w
+            .job_data(j.number, JobDataKind::Report)?
             .into_iter()
             .map(|(_, v)| serde_json::from_slice::<Report>(&v))
             .collect::<Result<Vec<_>, _>>()
             .map_err(internal("stored chunk report unreadable"))?;
         let report = combine(parts, req.request_id.clone());
-        let mut j = w
-            .job(self.id(), &job.id)?
-            .ok_or_else(|| Error::internal("a job vanished while it ran".to_owned()))?;
         j.state = contactdb_backend::JobState::Succeeded;
         j.report_json =
             serde_json::to_string(&report).map_err(internal("report not serializable"))?;
-        j.updated_at_us = now_us();
-        w.put_job(self.id(), &j)?;
-        w.clear_job_data(self.id(), job.number)?;
+        release(&mut j);
+        w.put_job(&j)?;
+        w.clear_job_data(j.number)?;
         w.commit()?;
         Ok(())
     }
 
-    /// Runs an `abort` job: validated as a whole before its first write, and
-    /// applied in the one transaction that ends it (all of it or none of it).
+    /// Applies a job whose invalid records abort it, in one transaction.
     fn run_whole(
         &self,
-        job: JobRecord,
+        job: &JobRecord,
         req: &BulkRequest,
         catalog: &Catalog,
         mut prepared: Prepared,
     ) -> Result<(), Error> {
         let inner = &self.db().inner;
-        let mut w = inner.store.begin_write(Wait::Block)?;
-        let campaign = self.campaign_of(&w, req, catalog, &mut prepared)?;
+        let mut w = inner.writer()?.begin_write(self.id(), Wait::Block)?;
+        let Some(mut j) = self.hold(&mut *w, &job.id)? else {
+            return Ok(());
+        };
+        let campaign = campaign_of(&mut *w, req, catalog, &mut prepared)?;
         let now = now_us();
-        let contacts = inner.store.bulk_contacts(
-            &w,
-            self.id(),
-            u64::try_from(req.records.len()).unwrap_or(0),
-        )?;
-        let plan = run_plan_part(
-            inner,
-            req,
-            &prepared,
-            catalog,
-            &contacts,
-            now,
-            &Part::default(),
-        )?;
-        drop(contacts);
+        let plan = {
+            let lookup = w.plan_lookup(&PlanInput {
+                req,
+                prepared: &prepared,
+                catalog,
+            })?;
+            run_plan_part(
+                inner,
+                req,
+                &prepared,
+                catalog,
+                &lookup,
+                now,
+                &Part::default(),
+            )?
+        };
         if plan.report.status != Status::Rejected {
-            let ids = w.apply(self.id(), &plan.writes)?;
+            let ids = w.apply(&plan.writes)?;
             let trigger = trigger_json(req)?;
-            let job_text = uuid::Uuid::from_bytes(job.id).hyphenated().to_string();
+            let job_text = uuid::Uuid::from_bytes(j.id).hyphenated().to_string();
             changes::record(
-                &mut w,
-                self.id(),
+                &mut *w,
                 &plan,
                 &ids,
                 &changes::Origin {
@@ -693,38 +752,37 @@ impl Workspace {
                 },
             )?;
         }
-        let mut j = job;
         j.state = contactdb_backend::JobState::Succeeded;
         j.processed = j.total;
         j.report_json =
             serde_json::to_string(&plan.report).map_err(internal("report not serializable"))?;
-        j.updated_at_us = now;
-        w.put_job(self.id(), &j)?;
-        w.clear_job_data(self.id(), j.number)?;
+        release(&mut j);
+        w.put_job(&j)?;
+        w.clear_job_data(j.number)?;
         w.commit()?;
         Ok(())
     }
 }
 
-/// Adds the contacts a chunk reached first to `reached`, in memory and in the job's
-/// stored data (committed with the chunk).
+/// Ends a job's lease (it is final).
+fn release(j: &mut JobRecord) {
+    j.lease_owner = None;
+    j.lease_until_us = None;
+}
+
+/// Stores, with the chunk, the first record that reached each contact the chunk
+/// reached for the first time.
 fn remember_reached(
-    w: &mut contactdb_store::WriteView,
-    ws: &Workspace,
+    w: &mut dyn WriteTxn,
     number: u64,
     plan: &Plan,
     ids: &[u64],
     reached: &mut AHashMap<u64, u32>,
 ) -> Result<(), Error> {
-    for (r, id) in plan
-        .reached
-        .iter()
-        .zip(changes::reached_ids(w, ws.id(), plan, ids)?)
-    {
+    for (r, id) in plan.reached.iter().zip(changes::reached_ids(w, plan, ids)?) {
         if !reached.contains_key(&id) {
             reached.insert(id, r.first);
             w.put_job_data(
-                ws.id(),
                 number,
                 JobDataKind::Reached,
                 &id.to_be_bytes(),

@@ -101,8 +101,12 @@ impl Workspace {
             .chain(secret.iter().map(|x| format!("{x:02x}")))
             .collect();
         let id = *uuid::Uuid::new_v4().as_bytes();
-        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
-        let k = w.create_api_key(self.id(), &hash(&token), id, role.stored(), now_us())?;
+        let mut w = self
+            .db()
+            .inner
+            .writer()?
+            .begin_write(self.id(), Wait::Block)?;
+        let k = w.create_api_key(&hash(&token), id, role.stored(), now_us())?;
         w.commit()?;
         Ok((self.key_info(&k), token))
     }
@@ -143,8 +147,12 @@ impl Workspace {
     pub fn revoke_key(&self, id: &str) -> Result<bool, Error> {
         let id = uuid::Uuid::parse_str(id.trim())
             .map_err(|_| Error::InvalidArgument(format!("{id:?} is not a key id")))?;
-        let mut w = self.db().inner.store.begin_write(Wait::Block)?;
-        let revoked = w.revoke_api_key(self.id(), id.as_bytes())?;
+        let mut w = self
+            .db()
+            .inner
+            .writer()?
+            .begin_write(self.id(), Wait::Block)?;
+        let revoked = w.revoke_api_key(id.as_bytes())?;
         w.commit()?;
         Ok(revoked)
     }

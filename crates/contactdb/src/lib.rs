@@ -59,7 +59,9 @@ pub use database::{
 };
 pub use error::{BulkError, Error, OpenError, StorageError, WorkspaceError};
 pub use feed::{Consumer, Event, EventKind, FEED_CHUNK_DEFAULT};
-pub use job::{JOB_CHUNK_RECORDS_DEFAULT, JOB_RECORDS_MAX_DEFAULT, Job, JobState};
+pub use job::{
+    JOB_CHUNK_RECORDS_DEFAULT, JOB_LEASE_SECONDS_DEFAULT, JOB_RECORDS_MAX_DEFAULT, Job, JobState,
+};
 pub use key::{KeyInfo, Role};
 pub use record::Record;
 pub use snapshot::Snapshot;

@@ -42,11 +42,8 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn new(view: impl ContactReads + Send + Sync + 'static, catalog: Catalog) -> Self {
-        Snapshot {
-            view: Box::new(view),
-            catalog,
-        }
+    pub(crate) fn new(view: Box<dyn ContactReads + Send + Sync>, catalog: Catalog) -> Self {
+        Snapshot { view, catalog }
     }
 
     /// The contact with this key or alias.

@@ -1,16 +1,15 @@
 //! [`Transaction`]: several bulk requests applied as one write transaction, each
 //! planned against the database plus the requests before it.
 
-use contactdb_backend::Wait;
+use contactdb_backend::{PlanInput, Wait, WriteTxn};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, Report, Status};
-use contactdb_store::{ContactsView, WriteView};
 
 use crate::changes;
 use crate::database::now_us;
 use crate::error::{BulkError, Error};
 use crate::layered::{Carry, Layered};
-use crate::workspace::{Workspace, run_plan, trigger_json};
+use crate::workspace::{Workspace, campaign_of, run_plan, trigger_json};
 
 /// A write transaction on one workspace: [`apply`](Transaction::apply) as many bulk
 /// requests as needed, then [`commit`](Transaction::commit). Dropping it without
@@ -49,10 +48,8 @@ use crate::workspace::{Workspace, run_plan, trigger_json};
 /// ```
 pub struct Transaction<'ws> {
     ws: &'ws Workspace,
-    write: WriteView,
+    write: Box<dyn WriteTxn + 'ws>,
     catalog: Catalog,
-    /// Opened at the first request (sized by it), before anything is applied.
-    contacts: Option<ContactsView>,
     carry: Carry,
     now: i64,
 }
@@ -78,15 +75,12 @@ pub(crate) enum Rejected {
 impl<'ws> Transaction<'ws> {
     pub(crate) fn begin(ws: &'ws Workspace, wait: Wait) -> Result<Self, Error> {
         let inner = &ws.db().inner;
-        let write = inner.store.begin_write(wait)?;
-        // The writer lock is held: this catalog is exactly what the write starts from.
-        let read = inner.store.read()?;
-        let catalog = Catalog::new(&read.columns(ws.id())?);
+        let mut write = inner.writer()?.begin_write(ws.id(), wait)?;
+        let catalog = Catalog::new(&write.columns()?);
         Ok(Transaction {
             ws,
             write,
             catalog,
-            contacts: None,
             carry: Carry::default(),
             now: now_us(),
         })
@@ -153,24 +147,22 @@ impl<'ws> Transaction<'ws> {
         }
         let inner = &self.ws.db().inner;
         let mut prepared = prepare(req, &self.catalog, &inner.limits)?;
-        let campaign = self
-            .ws
-            .campaign_of(&self.write, req, &self.catalog, &mut prepared)?;
-        let base = match &mut self.contacts {
-            Some(c) => &*c,
-            None => {
-                let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
-                let c = inner
-                    .store
-                    .bulk_contacts(&self.write, self.ws.id(), records)?;
-                &*self.contacts.insert(c)
-            }
+        let campaign = campaign_of(&mut *self.write, req, &self.catalog, &mut prepared)?;
+        // The lookup sees the contacts as the transaction started (redb) or with
+        // its earlier writes (PostgreSQL); the carry layers those writes on top,
+        // which is right either way.
+        let plan = {
+            let base = self.write.plan_lookup(&PlanInput {
+                req,
+                prepared: &prepared,
+                catalog: &self.catalog,
+            })?;
+            let layered = Layered {
+                base: &base,
+                carry: &self.carry,
+            };
+            run_plan(inner, req, &prepared, &self.catalog, &layered, self.now)?
         };
-        let layered = Layered {
-            base,
-            carry: &self.carry,
-        };
-        let plan = run_plan(inner, req, &prepared, &self.catalog, &layered, self.now)?;
         if plan.report.status == Status::Rejected {
             if rejected == Rejected::WouldBeWrites {
                 self.carry.absorb(&plan.rejected_writes);
@@ -181,11 +173,10 @@ impl<'ws> Transaction<'ws> {
             self.carry.absorb(&plan.writes);
             return Ok(plan.report);
         }
-        let ids = self.write.apply(self.ws.id(), &plan.writes)?;
+        let ids = self.write.apply(&plan.writes)?;
         let trigger = trigger_json(req)?;
         changes::record(
-            &mut self.write,
-            self.ws.id(),
+            &mut *self.write,
             &plan,
             &ids,
             &changes::Origin {
@@ -220,10 +211,8 @@ impl<'ws> Transaction<'ws> {
 
     pub(crate) fn commit_inner(mut self) -> Result<(), Error> {
         let inner = &self.ws.db().inner;
-        // The contacts view reads through the write; it ends before the commit.
-        self.contacts = None;
         self.write
-            .prune_requests(self.ws.id(), self.now.saturating_sub(inner.retention_us))?;
+            .prune_requests(self.now.saturating_sub(inner.retention_us))?;
         self.write.commit()?;
         Ok(())
     }

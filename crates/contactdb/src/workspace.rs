@@ -3,12 +3,13 @@
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use contactdb_backend::{CampaignInfo, StoredRequest, Wait, WorkspaceId};
+use contactdb_backend::{
+    CampaignInfo, Failure, PlanInput, ReadTxn, StoredRequest, Wait, WorkspaceId, WriteTxn,
+};
 use contactdb_merge::{Lookup, Part, Plan};
 use contactdb_policy::Prepared;
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, ColumnSpec, Report, RequestError, Status};
-use contactdb_store::{ReadView, StoreError, WriteView};
 use sha2::{Digest, Sha256};
 
 use crate::changes;
@@ -120,14 +121,13 @@ impl Workspace {
 
     fn bulk_with(&self, req: &BulkRequest, wait: Wait) -> Result<Report, Error> {
         let inner = &self.db.inner;
-        let mut write = inner.store.begin_write(wait)?;
-        // The writer lock is held: this snapshot is exactly what the write starts from.
-        let (read, catalog) = self.view()?;
+        let mut write = inner.writer()?.begin_write(self.id, wait)?;
+        let catalog = Catalog::new(&write.columns()?);
         let now = now_us();
         let body_hash = match &req.request_id {
             Some(id) => {
                 let hash = body_hash(req)?;
-                if let Some(stored) = read.request(self.id, id)?
+                if let Some(stored) = write.request(id)?
                     && stored.applied_at_us >= now.saturating_sub(inner.retention_us)
                 {
                     if stored.body_hash != hash {
@@ -147,20 +147,22 @@ impl Workspace {
         // After the replay: a retry gets its stored report even when the checks
         // below would now refuse the body (a column's flags changed since).
         let mut prepared = prepare(req, &catalog, &inner.limits)?;
-        let campaign = self.campaign_of(&write, req, &catalog, &mut prepared)?;
-        let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
-        let contacts = inner.store.bulk_contacts(&write, self.id, records)?;
-        let plan = run_plan(inner, req, &prepared, &catalog, &contacts, now)?;
-        drop(contacts);
-        drop(read);
+        let campaign = campaign_of(&mut *write, req, &catalog, &mut prepared)?;
+        let plan = {
+            let lookup = write.plan_lookup(&PlanInput {
+                req,
+                prepared: &prepared,
+                catalog: &catalog,
+            })?;
+            run_plan(inner, req, &prepared, &catalog, &lookup, now)?
+        };
         if plan.report.status == Status::Rejected {
             return Ok(plan.report);
         }
-        let ids = write.apply(self.id, &plan.writes)?;
+        let ids = write.apply(&plan.writes)?;
         let trigger = trigger_json(req)?;
         changes::record(
-            &mut write,
-            self.id,
+            &mut *write,
             &plan,
             &ids,
             &changes::Origin {
@@ -175,7 +177,6 @@ impl Workspace {
             let report_json = serde_json::to_string(&plan.report)
                 .map_err(|e| Error::internal(format!("report not serializable: {e}")))?;
             write.put_request(
-                self.id,
                 id,
                 &StoredRequest {
                     body_hash: hash,
@@ -184,7 +185,7 @@ impl Workspace {
                 },
             )?;
         }
-        write.prune_requests(self.id, now.saturating_sub(inner.retention_us))?;
+        write.prune_requests(now.saturating_sub(inner.retention_us))?;
         write.commit()?;
         Ok(plan.report)
     }
@@ -257,7 +258,6 @@ impl Workspace {
     ) -> Result<Status, E> {
         let inner = &self.db.inner;
         let (read, catalog) = self.view()?;
-        let base = read.contacts(self.id).map_err(Error::from)?;
         let mut carry = Carry::default();
         let now = now_us();
         run_batches(batches, on_report, |req, _| {
@@ -265,6 +265,14 @@ impl Workspace {
             campaign_setup(req, &catalog, &mut prepared, |name| {
                 read.campaign(self.id, name)
             })?;
+            let base = read.plan_lookup(
+                self.id,
+                &PlanInput {
+                    req,
+                    prepared: &prepared,
+                    catalog: &catalog,
+                },
+            )?;
             let layered = Layered {
                 base: &base,
                 carry: &carry,
@@ -339,16 +347,6 @@ impl Workspace {
     /// The campaign `req` names, as `write` sees it; sets `prepared` up to check its
     /// required columns and to list the contacts that join it. A missing campaign
     /// is a request-level error.
-    pub(crate) fn campaign_of(
-        &self,
-        write: &WriteView,
-        req: &BulkRequest,
-        catalog: &Catalog,
-        prepared: &mut Prepared,
-    ) -> Result<Option<CampaignInfo>, Error> {
-        campaign_setup(req, catalog, prepared, |name| write.campaign(self.id, name))
-    }
-
     pub(crate) fn id(&self) -> WorkspaceId {
         self.id
     }
@@ -374,8 +372,12 @@ impl Workspace {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn declare_column(&self, spec: ColumnSpec) -> Result<(), Error> {
-        let mut w = self.db.inner.store.begin_write(Wait::Block)?;
-        w.declare_column(self.id, &spec)?;
+        let mut w = self
+            .db
+            .inner
+            .writer()?
+            .begin_write(self.id(), Wait::Block)?;
+        w.declare_column(&spec)?;
         w.commit()?;
         Ok(())
     }
@@ -397,7 +399,7 @@ impl Workspace {
         Ok(r.columns(self.id)?.into_iter().map(|c| c.spec).collect())
     }
 
-    fn view(&self) -> Result<(ReadView, Catalog), Error> {
+    fn view(&self) -> Result<(Box<dyn ReadTxn + '_>, Catalog), Error> {
         let r = self.db.inner.store.read()?;
         let catalog = Catalog::new(&r.columns(self.id)?);
         Ok((r, catalog))
@@ -528,7 +530,7 @@ impl Workspace {
 
 /// Plans a request. A panic inside the merge (a bug) becomes an internal [`crate::StorageError`];
 /// the caller's write transaction is then dropped, which aborts it.
-pub(crate) fn run_plan<L: Lookup<Error = StoreError>>(
+pub(crate) fn run_plan<L: Lookup<Error = Failure>>(
     inner: &Inner,
     req: &BulkRequest,
     prepared: &Prepared,
@@ -540,7 +542,7 @@ pub(crate) fn run_plan<L: Lookup<Error = StoreError>>(
 }
 
 /// As [`run_plan`], for one part of a larger request (a job's chunk).
-pub(crate) fn run_plan_part<L: Lookup<Error = StoreError>>(
+pub(crate) fn run_plan_part<L: Lookup<Error = Failure>>(
     inner: &Inner,
     req: &BulkRequest,
     prepared: &Prepared,
@@ -619,7 +621,18 @@ fn campaign_setup(
     req: &BulkRequest,
     catalog: &Catalog,
     prepared: &mut Prepared,
-    find: impl FnOnce(&str) -> Result<Option<CampaignInfo>, StoreError>,
+    find: impl FnOnce(&str) -> Result<Option<CampaignInfo>, Failure>,
 ) -> Result<Option<CampaignInfo>, Error> {
     contactdb_backend::setup_campaign(req, catalog, prepared, |name| Ok(find(name)?))
+}
+
+/// The campaign `req` names, read through `write`, with `prepared` set up for it
+/// (see [`contactdb_backend::setup_campaign`]).
+pub(crate) fn campaign_of(
+    write: &mut dyn WriteTxn,
+    req: &BulkRequest,
+    catalog: &Catalog,
+    prepared: &mut Prepared,
+) -> Result<Option<CampaignInfo>, Error> {
+    campaign_setup(req, catalog, prepared, |name| write.campaign(name))
 }

@@ -3,8 +3,8 @@
 
 use contactdb_backend::{
     ApiKey, Backend, CampaignInfo, ContactReads, Event, Failure, JobDataEntry, JobDataKind,
-    JobRecord, KeyRole, Member, NewEvent, PlanInput, PlanLookup, Problem, ReadTxn,
-    StoredRequest, Wait, WorkspaceId, WorkspaceInfo, WriteTxn,
+    JobRecord, KeyRole, Member, NewEvent, PlanInput, PlanLookup, Problem, ReadTxn, StoredRequest,
+    Wait, WorkspaceId, WorkspaceInfo, WriteTxn,
 };
 use contactdb_merge::ContactWrite;
 use contactdb_policy::{ColumnSpec, CustomColumn};
@@ -41,6 +41,16 @@ impl From<Error> for Failure {
             },
         }
     }
+}
+
+/// What `input` may look up, without values PostgreSQL text cannot hold (a NUL
+/// character): such a value is invalid in a record and names no stored contact.
+fn lookup_values(input: &PlanInput<'_>) -> LookupValues {
+    let mut v = LookupValues::of_request(input.req, input.prepared, input.catalog);
+    for list in [&mut v.identifiers, &mut v.emails, &mut v.phones] {
+        list.retain(|x| !x.contains('\0'));
+    }
+    v
 }
 
 impl Backend for PgStore {
@@ -156,7 +166,7 @@ impl ReadTxn for PgReadTxn<'_> {
         ws: WorkspaceId,
         input: &PlanInput<'_>,
     ) -> Result<PlanLookup<'static>, Failure> {
-        let values = LookupValues::of_request(input.req, input.prepared, input.catalog);
+        let values = lookup_values(input);
         Ok(PlanLookup::new(self.read.lookup_for(ws, &values)?))
     }
 
@@ -279,7 +289,7 @@ impl WriteTxn for PgWrite {
     /// Every contact the request names, read through this transaction (so with
     /// its earlier writes) in a few queries.
     fn plan_lookup(&mut self, input: &PlanInput<'_>) -> Result<PlanLookup<'_>, Failure> {
-        let values = LookupValues::of_request(input.req, input.prepared, input.catalog);
+        let values = lookup_values(input);
         Ok(PlanLookup::new(self.lookup_for(&values)?))
     }
 
@@ -341,11 +351,7 @@ impl WriteTxn for PgWrite {
         Ok(PgWrite::drop_campaign(self, name)?)
     }
 
-    fn join_campaign(
-        &mut self,
-        number: u32,
-        joiners: &[(u64, u32)],
-    ) -> Result<Vec<bool>, Failure> {
+    fn join_campaign(&mut self, number: u32, joiners: &[(u64, u32)]) -> Result<Vec<bool>, Failure> {
         Ok(self.join_campaign_many(number, joiners)?)
     }
 

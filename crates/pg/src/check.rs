@@ -83,9 +83,11 @@ impl PgStore {
     /// an empty list means consistent. At most 100 problems per invariant.
     pub fn check(&self) -> Result<Vec<Problem>, Error> {
         let mut c = self.raw_client()?;
-        let mut tx = c.build_transaction().read_only(true).isolation_level(
-            postgres::IsolationLevel::RepeatableRead,
-        ).start()?;
+        let mut tx = c
+            .build_transaction()
+            .read_only(true)
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .start()?;
         let mut out = Vec::new();
         for (table, message, sql) in INVARIANTS {
             let rows = tx.query(

@@ -34,7 +34,8 @@ const PAGE: i64 = 2_000;
 
 impl PgRead {
     pub(crate) fn begin(mut conn: Pooled) -> Result<PgRead, Error> {
-        conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        // The snapshot is taken by the first query, not by BEGIN: take it now.
+        conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")?;
         Ok(PgRead {
             conn: Mutex::new(Some(conn)),
         })

@@ -2,8 +2,8 @@
 
 use contactdb_backend::{
     ApiKey, Backend, CampaignInfo, ContactReads, Event, Failure, JobDataEntry, JobDataKind,
-    JobRecord, KeyRole, Member, NewEvent, PlanInput, PlanLookup, Problem, ReadTxn,
-    StoredRequest, Wait, WorkspaceId, WorkspaceInfo, WriteTxn,
+    JobRecord, KeyRole, Member, NewEvent, PlanInput, PlanLookup, Problem, ReadTxn, StoredRequest,
+    Wait, WorkspaceId, WorkspaceInfo, WriteTxn,
 };
 use contactdb_merge::ContactWrite;
 use contactdb_policy::{ColumnSpec, CustomColumn};
@@ -278,11 +278,7 @@ impl WriteTxn for RedbWrite<'_> {
         Ok(self.view.drop_campaign(self.ws, name)?)
     }
 
-    fn join_campaign(
-        &mut self,
-        number: u32,
-        joiners: &[(u64, u32)],
-    ) -> Result<Vec<bool>, Failure> {
+    fn join_campaign(&mut self, number: u32, joiners: &[(u64, u32)]) -> Result<Vec<bool>, Failure> {
         let mut joined = Vec::with_capacity(joiners.len());
         for &(id, priority) in joiners {
             joined.push(self.view.join_campaign(self.ws, number, id, priority)?);
@@ -326,9 +322,7 @@ impl WriteTxn for RedbWrite<'_> {
         rest: &[u8],
         value: &[u8],
     ) -> Result<(), Failure> {
-        Ok(self
-            .view
-            .put_job_data(self.ws, number, kind, rest, value)?)
+        Ok(self.view.put_job_data(self.ws, number, kind, rest, value)?)
     }
 
     fn job_data(&mut self, number: u64, kind: JobDataKind) -> Result<Vec<JobDataEntry>, Failure> {

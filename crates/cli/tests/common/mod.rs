@@ -161,21 +161,48 @@ impl Out {
     }
 }
 
-/// A temporary directory with a database path in it.
+#[path = "../../../pg/tests/common/mod.rs"]
+#[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+mod pgdb;
+
+/// Whether `Env`'s database is a PostgreSQL one: with
+/// `CONTACTDB_TEST_BACKEND=postgres` (and `CONTACTDB_TEST_PG_URL` naming a cluster)
+/// every `Env` gets a new database of that cluster.
+pub fn on_postgres() -> bool {
+    std::env::var("CONTACTDB_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+/// A temporary directory with a database in it: a file, or (see [`on_postgres`])
+/// a PostgreSQL database, dropped with the `Env`.
 pub struct Env {
     /// The directory the binary runs in.
     pub dir: tempfile::TempDir,
+    pg: Option<pgdb::TestDb>,
 }
 
 impl Env {
     pub fn new() -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            pg: on_postgres().then(|| pgdb::TestDb::new("cli").expect("CONTACTDB_TEST_PG_URL")),
         }
     }
 
+    /// A temporary directory whose database is always a file (for what only files
+    /// do: backups, repairs, damaged files, file locks).
+    pub fn with_file() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            pg: None,
+        }
+    }
+
+    /// `--db`: the file's path or the PostgreSQL URL.
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("contacts.redb")
+        match &self.pg {
+            Some(db) => PathBuf::from(&db.url),
+            None => self.dir.path().join("contacts.redb"),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
