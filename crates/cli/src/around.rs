@@ -85,6 +85,10 @@ pub struct JobRunArgs {
     /// which the next run applies again.
     #[arg(long, value_name = "N", default_value_t = contactdb::JOB_CHUNK_RECORDS_DEFAULT)]
     pub chunk_records: usize,
+    /// With a PostgreSQL database: seconds this runner holds a job between two
+    /// chunks; a runner that dies leaves its job to another one after that long.
+    #[arg(long, value_name = "SECONDS", default_value_t = contactdb::JOB_LEASE_SECONDS_DEFAULT)]
+    pub lease_seconds: u32,
 }
 
 /// `job wait`.
@@ -236,6 +240,7 @@ fn read_request(path: &Path) -> anyhow::Result<BulkRequest> {
 fn open_runner(db_path: &Path, run: &JobRunArgs) -> Result<Database, contactdb::OpenError> {
     Database::builder()
         .job_chunk_records(run.chunk_records)
+        .job_lease_seconds(run.lease_seconds)
         .open(db_path)
 }
 
@@ -337,7 +342,8 @@ fn run_jobs(
 
 /// Runs job `id` to its end and returns it. Another process holding the file runs
 /// the job (or will): this waits for it to close the file, then finishes the job
-/// here if it is not done.
+/// here if it is not done. With PostgreSQL another runner may hold the job: this
+/// waits until it ends, or takes it over once that runner's hold runs out.
 fn wait_for_job(
     db_path: &Path,
     workspace: &str,
@@ -356,7 +362,13 @@ fn wait_for_job(
         }
     };
     let ws = open_workspace(&db, workspace)?;
-    Ok(ws.run_job(id)?)
+    loop {
+        let job = ws.run_job(id)?;
+        if job.state.is_final() {
+            return Ok(job);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// What `job wait` shows of a job that ended: its report, or why it has none.

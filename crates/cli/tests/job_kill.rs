@@ -141,3 +141,83 @@ fn r17_job_survives_sigkill_loop() {
     assert_eq!(inserts.len(), distinct, "no contact inserted twice");
     ok(&db, &["check"]);
 }
+
+// R17/R19 on PostgreSQL: runners of several processes share the queue under
+// leases. A runner killed mid-job holds it until its lease runs out; then the
+// next runner takes it over and resumes after the last committed chunk: every
+// record applied exactly once.
+#[test]
+fn r17_postgres_job_survives_killed_runners() {
+    let Some(pg) = pgdb::TestDb::new("kill") else {
+        return;
+    };
+    let db = std::path::PathBuf::from(&pg.url);
+    let dir = tempfile::tempdir().unwrap();
+    const N: usize = 20_000;
+    let records: Vec<Value> = (0..N)
+        .map(|i| json!({"contact_key": format!("k{i}"), "email": format!("e{i}@x.com")}))
+        .collect();
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &request,
+        serde_json::to_vec(&json!({"mode": "upsert", "on_invalid": "skip", "records": records}))
+            .unwrap(),
+    )
+    .unwrap();
+    let id = submit(&db, &request);
+    let run = [
+        "job",
+        "run",
+        "--chunk-records",
+        "200",
+        "--lease-seconds",
+        "1",
+    ];
+    let mut rng = Rng(0x51ed_2701_9f3c_44aa);
+    let mut progress = Vec::new();
+    for _ in 0..5 {
+        let mut child = command(&db, &run)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300 + rng.below(900)));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        progress.push(status(&db, &id)["processed"].as_u64().unwrap());
+        // A second runner started now finds the job held and leaves it.
+        ok(&db, &run);
+        std::thread::sleep(Duration::from_millis(1_200));
+    }
+    assert!(
+        progress.iter().any(|p| *p > 0 && (*p as usize) < N),
+        "no kill landed mid-job: {progress:?}"
+    );
+    let report = ok(
+        &db,
+        &[
+            "job",
+            "wait",
+            &id,
+            "--chunk-records",
+            "200",
+            "--lease-seconds",
+            "1",
+        ],
+    )
+    .json();
+    assert_eq!(report["summary"]["inserted"], json!(N), "{progress:?}");
+    let st = status(&db, &id);
+    assert_eq!(st["state"], "succeeded");
+    assert_eq!(ok(&db, &["stats"]).json()["contacts"], json!(N));
+    let inserts = ok(&db, &["feed", "read", "--limit", "10000000"])
+        .json_lines()
+        .into_iter()
+        .filter(|e| e["kind"] == "insert")
+        .count();
+    assert_eq!(inserts, N, "one insert event per contact");
+    ok(&db, &["check"]);
+}

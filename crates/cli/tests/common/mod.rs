@@ -163,7 +163,7 @@ impl Out {
 
 #[path = "../../../pg/tests/common/mod.rs"]
 #[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
-mod pgdb;
+pub mod pgdb;
 
 /// Whether `Env`'s database is a PostgreSQL one: with
 /// `CONTACTDB_TEST_BACKEND=postgres` (and `CONTACTDB_TEST_PG_URL` naming a cluster)
@@ -262,8 +262,13 @@ impl Env {
     }
 
     /// Every contact of the workspace, as exported JSON Lines.
+    /// Whether the database exists (a PostgreSQL one always does).
+    pub fn exists(&self) -> bool {
+        self.pg.is_some() || self.db().exists()
+    }
+
     pub fn contacts(&self) -> Vec<Value> {
-        if !self.db().exists() {
+        if !self.exists() {
             return Vec::new();
         }
         self.ok(&["export"]).json_lines()
