@@ -409,6 +409,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let jobs = Arc::new(Notify::new());
+    // Outlives every other handle: see the end.
+    let last = db.clone();
     let db_for_delivery = db.clone();
     let app = router_with(db.clone(), &config, Arc::clone(&jobs));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -444,6 +446,10 @@ pub async fn serve(
     if let Some(d) = deliverer {
         let _ = tokio::task::spawn_blocking(move || d.join()).await;
     }
+    // The last handle closes the database (a PostgreSQL one closes its
+    // connections, which blocks): on a blocking thread, not the runtime's.
+    drop(db_for_delivery);
+    let _ = tokio::task::spawn_blocking(move || drop(last)).await;
     result
 }
 

@@ -320,3 +320,31 @@ fn per_key_rate_limit() {
     );
     assert_eq!(post(a, "/api/v1/contacts/bulk-upsert", &two, &body).0, 200);
 }
+
+#[path = "../../pg/tests/common/mod.rs"]
+mod pgdb;
+
+// The server on a PostgreSQL database: requests are served, and when the server
+// stops, the last handle (the server's own) closes the connections off the
+// runtime's threads (closing a blocking client on them panicked).
+#[test]
+fn serves_a_postgres_database_and_stops_cleanly() {
+    let Some(pg) = pgdb::TestDb::new("serve") else {
+        return;
+    };
+    let db = Database::open(&pg.url).unwrap();
+    let (_, write) = db
+        .workspace("default")
+        .unwrap()
+        .create_key(Role::Write)
+        .unwrap();
+    let server = start(db, 64 * 1024);
+    let upsert = json!({"columns": ["contact_key", "email"], "insertIfNotExists": true,
+                        "contactDatas": [["c-1", "a@x.com"], ["c-2", "b@x.com"]]});
+    let (s, b) = post(server.addr, "/api/v1/contacts/bulk-upsert", &write, &upsert);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["summary"]["inserted"], 2);
+    drop(server); // joins the server's thread: a panic there fails the test
+    let db = Database::open(&pg.url).unwrap();
+    assert_eq!(db.workspace("default").unwrap().count().unwrap(), 2);
+}
