@@ -4,6 +4,7 @@
 //! Every row runs in a child process of this binary (a hidden `--row NAME`), so each
 //! row's peak RSS is its own (VmHWM of the child, read by the child at its end).
 
+mod breakdown;
 mod bulk;
 mod rows;
 mod workload;
@@ -196,6 +197,15 @@ struct Args {
     /// contactdb-cli: the import's --match (the SQLite bulk rows match by key only).
     #[arg(long, default_value = "key")]
     cli_match: String,
+    /// contactdb, contactdb-cli: after each phase, print where the file's bytes go
+    /// (per table: entries, key and value bytes, pages; the rest of the file).
+    #[arg(long)]
+    breakdown: bool,
+    /// contactdb: after each phase, compact the file (`Builder::compact_file`),
+    /// reported as its own phase (`load_compact`, `upsert_compact`: its seconds and
+    /// the file's size after it); the next phase starts from the compacted file.
+    #[arg(long)]
+    compact: bool,
 
     // Child-process arguments (internal).
     #[arg(long, value_enum, hide = true)]
@@ -342,10 +352,14 @@ fn child(args: &Args, row: RowName) -> Result<()> {
             if load {
                 let out = storage(&load_items(n, order))?;
                 report_phase("load", out, Some(&dir));
+                print_breakdown(args, row, &dir, "load")?;
+                compact_phase(args, row, &dir, "load", n)?;
             }
             if upsert {
                 let out = storage(&upsert_items(n, n, n, 1, order))?;
                 report_phase("upsert", out, Some(&dir));
+                print_breakdown(args, row, &dir, "upsert")?;
+                compact_phase(args, row, &dir, "upsert", n)?;
             }
         }
     }
@@ -432,6 +446,43 @@ fn bulk_child(args: &Args, row: RowName, dir: &Path) -> Result<()> {
             _ => bulk::redb_floor_txn::phase(dir, cache, commit_every, items)?,
         };
         report_phase(phase, out, Some(dir));
+        print_breakdown(args, row, dir, phase)?;
+    }
+    Ok(())
+}
+
+/// With `--compact`, for the contactdb row: the file compacted after `phase`,
+/// reported as the phase `<phase>_compact` (then broken down with `--breakdown`).
+fn compact_phase(args: &Args, row: RowName, dir: &Path, phase: &str, records: u64) -> Result<()> {
+    if !args.compact || row != RowName::Contactdb {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    contactdb::Database::builder()
+        .cache_size_bytes(cache_bytes(args))
+        .compact_file(dir.join(rows::contactdb_row::FILE))?;
+    let out = PhaseOut {
+        elapsed: started.elapsed(),
+        records,
+        ..PhaseOut::default()
+    };
+    let name = format!("{phase}_compact");
+    report_phase(&name, out, Some(dir));
+    print_breakdown(args, row, dir, &name)
+}
+
+/// With `--breakdown`, for the contactdb rows: where the file's bytes go after
+/// `phase`, as notes (untimed; the file is read, not written).
+fn print_breakdown(args: &Args, row: RowName, dir: &Path, phase: &str) -> Result<()> {
+    if !args.breakdown || !matches!(row, RowName::Contactdb | RowName::ContactdbCli) {
+        return Ok(());
+    }
+    let file = match row {
+        RowName::ContactdbCli => bulk::contactdb_cli::FILE,
+        _ => rows::contactdb_row::FILE,
+    };
+    for line in breakdown::notes(&dir.join(file), phase)? {
+        println!("NOTE {line}");
     }
     Ok(())
 }
@@ -695,6 +746,12 @@ fn child_command(
         .arg(dir);
     if let Some(p) = &args.contactdb_bin {
         cmd.arg("--contactdb-bin").arg(p);
+    }
+    if args.breakdown {
+        cmd.arg("--breakdown");
+    }
+    if args.compact {
+        cmd.arg("--compact");
     }
     Ok(cmd)
 }

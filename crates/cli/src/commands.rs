@@ -461,6 +461,20 @@ pub fn repair(db_path: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `compact`: the file's free pages given back, in place.
+pub fn compact(db_path: &Path) -> anyhow::Result<ExitCode> {
+    let (before, after) = match Database::builder().compact_file(db_path) {
+        Ok(r) => r,
+        Err(contactdb::OpenError::NotFound { .. }) => bail!(
+            "no database at {} (use --db PATH for another file)",
+            crate::util::shown(db_path)
+        ),
+        Err(e) => return Err(anyhow::Error::new(e).context(crate::util::shown(db_path))),
+    };
+    print_pretty(&json!({"bytes_before": before, "bytes_after": after}))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `backup DEST`.
 pub fn backup(db_path: &Path, args: &BackupArgs) -> anyhow::Result<ExitCode> {
     let db = open_existing(db_path)?;

@@ -42,6 +42,7 @@ fn run(cli: &Cli, workspace_given: bool) -> anyhow::Result<ExitCode> {
         Command::Check => commands::check(db),
         Command::Backup(a) => commands::backup(db, a),
         Command::Repair => commands::repair(db),
+        Command::Compact => commands::compact(db),
         Command::Gen(a) => r#gen::run(a),
         Command::Campaign(c) => around::campaign(db, ws, c),
         Command::Job(c) => around::job(db, ws, c),

@@ -984,3 +984,28 @@ fn stats_of_one_workspace() {
         "no workspace \"ghost\"",
     );
 }
+
+#[test]
+fn compact_shrinks_the_file_and_keeps_its_contacts() {
+    let env = Env::with_file();
+    let mut csv = String::from("contact_key,email\n");
+    for i in 0..3000 {
+        csv.push_str(&format!("k{i},e{i}@x.com\n"));
+    }
+    env.write("in.csv", &csv);
+    env.ok(&["import", "in.csv", "--batch-size", "100"]);
+    let before = env.contacts();
+    let sizes = env.ok(&["compact"]).json();
+    let (b, a) = (
+        sizes["bytes_before"].as_u64().unwrap(),
+        sizes["bytes_after"].as_u64().unwrap(),
+    );
+    assert!(a < b, "{sizes}");
+    assert_eq!(std::fs::metadata(env.db()).unwrap().len(), a);
+    assert_eq!(env.contacts(), before);
+    env.ok(&["check"]);
+    // Nothing to compact without a database, and none is created.
+    let empty = Env::with_file();
+    empty.says(&["compact"], 1, "no database at");
+    assert!(!empty.db().exists());
+}

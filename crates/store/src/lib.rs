@@ -600,6 +600,44 @@ impl Store {
         })
     }
 
+    /// Gives the file's free pages back: redb's compaction moves the pages in use
+    /// towards the start of the file and truncates what is left. Copy-on-write
+    /// leaves pages behind that only later writes reuse, so after a large import
+    /// the file can be about twice its live data; this makes it the live data's
+    /// size. The logical content is unchanged. Each step is a redb commit, so a
+    /// crash in between leaves the file at a consistent state (compacted or not).
+    ///
+    /// Takes time proportional to the file (seconds per GB), and needs no read or
+    /// write view of this store to be open: fails with [`StoreError::Busy`] while
+    /// one is. Returns whether any page moved.
+    pub fn compact(&mut self) -> Result<bool, StoreError> {
+        let Store { db, poison, .. } = self;
+        let Handle::Write(db) = db else {
+            return Err(StoreError::ReadOnly);
+        };
+        guarded(poison, || db.compact().map_err(compaction_error))
+    }
+
+    /// Opens the database at `path` for writing, compacts it ([`Store::compact`])
+    /// and closes it; returns the file's size in bytes before and after. Needs the
+    /// file to itself: fails with [`StoreError::AlreadyOpen`] while a writer has it
+    /// open, and creates no file ([`StoreError::NoDatabase`]).
+    pub fn compact_file(path: &Path, opts: &StoreOptions) -> Result<(u64, u64), StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NoDatabase {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut store = Store::open(path, opts)?;
+        let before = store.file_size()?;
+        store.compact()?;
+        drop(store);
+        let after = std::fs::metadata(path)
+            .map_err(|e| StoreError::Storage(redb::StorageError::Io(e)))?
+            .len();
+        Ok((before, after))
+    }
+
     /// Size of the database file in bytes.
     pub fn file_size(&self) -> Result<u64, StoreError> {
         let meta = std::fs::metadata(&self.path)
@@ -610,6 +648,18 @@ impl Store {
     /// The path the store was opened with.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The store's error for a failed redb compaction. The store creates no
+/// savepoints, so only a file written by another program can hold one.
+fn compaction_error(e: redb::CompactionError) -> StoreError {
+    match e {
+        redb::CompactionError::TransactionInProgress => StoreError::Busy,
+        redb::CompactionError::Storage(s) => StoreError::Storage(s),
+        other => StoreError::Storage(redb::StorageError::Io(std::io::Error::other(format!(
+            "cannot compact: {other}"
+        )))),
     }
 }
 
@@ -790,6 +840,22 @@ mod tests {
         assert_send_sync::<Store>();
         assert_send_sync::<ContactsView>();
         assert_send_sync::<StoreError>();
+    }
+
+    #[test]
+    fn compaction_waits_for_no_view_and_needs_a_writer() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Storage(e.into()))?;
+        let path = dir.path().join("c.redb");
+        let mut store = Store::open(&path, &StoreOptions::default())?;
+        let view = store.read()?;
+        assert!(matches!(store.compact(), Err(StoreError::Busy)));
+        drop(view);
+        store.compact()?;
+        assert!(store.check()?.is_empty());
+        drop(store);
+        let mut ro = Store::open_read_only(&path, &StoreOptions::default())?;
+        assert!(matches!(ro.compact(), Err(StoreError::ReadOnly)));
+        Ok(())
     }
 
     #[test]
