@@ -329,8 +329,25 @@ impl WriteTxn for PgWrite {
         Ok(())
     }
 
+    /// Events are appended in time order, so when the oldest event is not older
+    /// than `before_us` there is nothing to trim: one primary-key probe per
+    /// request instead of a scan of the feed.
     fn trim_feed(&mut self, before_us: i64, max: usize) -> Result<(), Failure> {
-        PgWrite::trim_feed(self, before_us, max)?;
+        let w = self.workspace().sql();
+        let oldest = self
+            .client()?
+            .query_opt(
+                "SELECT at_us FROM feed WHERE workspace_id = $1 ORDER BY seq LIMIT 1",
+                &[&w],
+            )
+            .map_err(Error::from)?;
+        let oldest: Option<i64> = oldest
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(Error::from)?;
+        if oldest.is_some_and(|at| at < before_us) {
+            PgWrite::trim_feed(self, before_us, max)?;
+        }
         Ok(())
     }
 
