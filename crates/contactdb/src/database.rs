@@ -427,6 +427,12 @@ impl Builder {
     /// ([`Builder::open_read_only`]); a second writer gets
     /// [`OpenError::AlreadyOpen`].
     ///
+    /// A `path` that reads `postgres://…` or `postgresql://…` connects to that
+    /// PostgreSQL database instead, creating or migrating its tables (with
+    /// workspace `default` in a new one): [`OpenError::InvalidUrl`],
+    /// [`OpenError::Connect`] or [`OpenError::SchemaTooNew`] when that fails. The
+    /// file settings (cache size, index buffers) do not apply there.
+    ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let db = contactdb::Database::builder()
@@ -594,15 +600,25 @@ impl Builder {
 }
 
 impl Database {
-    /// Opens (or creates) a database with default settings.
+    /// Opens (or creates) a database with default settings: a file, or a
+    /// PostgreSQL database named by a `postgres://user@host:port/dbname` URL (its
+    /// tables are created or migrated on first use; see [`Builder::open`]).
     ///
-    /// A second writer (another handle of this process, or another process)
-    /// gets [`OpenError::AlreadyOpen`]; read-only handles may run beside it.
+    /// A second writer of a file (another handle of this process, or another
+    /// process) gets [`OpenError::AlreadyOpen`]; read-only handles may run beside
+    /// it. A PostgreSQL database takes any number of handles: writes to one
+    /// workspace are serialized by a lock in the server.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
     /// let db = contactdb::Database::open(dir.path().join("c.redb"))?;
     /// assert_eq!(db.workspaces()?[0].slug, "default");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// ```no_run
+    /// let db = contactdb::Database::open("postgres://app@db.internal:5432/contacts")?;
+    /// assert_eq!(db.location(), "postgres://db.internal:5432/contacts");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Database, OpenError> {
