@@ -23,6 +23,18 @@ const RECORDS: usize = 100_000;
 const KILLS: usize = 50;
 const CHUNK: &str = "500";
 
+/// Writes an upsert request of `records` (`on_invalid: skip`) into `dir`.
+fn skip_request(dir: &Path, records: Vec<Value>) -> std::path::PathBuf {
+    let request = dir.join("request.json");
+    std::fs::write(
+        &request,
+        serde_json::to_vec(&json!({"mode": "upsert", "on_invalid": "skip", "records": records}))
+            .unwrap(),
+    )
+    .unwrap();
+    request
+}
+
 /// Runs the binary on `db`; it must succeed (and not panic).
 fn ok(db: &Path, args: &[&str]) -> Out {
     let o = call(db, args, None);
@@ -69,13 +81,7 @@ fn r17_job_survives_sigkill_loop() {
             json!({"contact_key": format!("k{k}"), "name": format!("n{i}"), "email": format!("e{k}@x.com")})
         })
         .collect();
-    let request = dir.path().join("request.json");
-    std::fs::write(
-        &request,
-        serde_json::to_vec(&json!({"mode": "upsert", "on_invalid": "skip", "records": records}))
-            .unwrap(),
-    )
-    .unwrap();
+    let request = skip_request(dir.path(), records);
 
     // The reference: the same job, uninterrupted.
     let reference_db = dir.path().join("reference.redb");
@@ -157,13 +163,7 @@ fn r17_postgres_job_survives_killed_runners() {
     let records: Vec<Value> = (0..N)
         .map(|i| json!({"contact_key": format!("k{i}"), "email": format!("e{i}@x.com")}))
         .collect();
-    let request = dir.path().join("request.json");
-    std::fs::write(
-        &request,
-        serde_json::to_vec(&json!({"mode": "upsert", "on_invalid": "skip", "records": records}))
-            .unwrap(),
-    )
-    .unwrap();
+    let request = skip_request(dir.path(), records);
     let id = submit(&db, &request);
     let run = [
         "job",
