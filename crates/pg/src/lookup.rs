@@ -84,13 +84,16 @@ pub struct PgLookup {
     phones: AHashMap<String, Vec<u64>>,
 }
 
+/// `values` once each, sorted (index probes in key order share pages).
 fn dedup(values: &[String]) -> Vec<&str> {
     let mut set: AHashSet<&str> = AHashSet::with_capacity(values.len());
-    values
+    let mut out: Vec<&str> = values
         .iter()
         .map(String::as_str)
         .filter(|v| set.insert(v))
-        .collect()
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 impl PgLookup {
@@ -122,11 +125,15 @@ impl PgLookup {
             return Ok(());
         }
         let w = ws.sql();
-        // Two index lookups rather than one join: the identifiers' primary key,
-        // then the contacts' (a join's plan depends on statistics that lag
-        // behind a fast-growing table).
+        // Two lookups rather than one join, each forced to one index probe per value
+        // (the `OFFSET 0` subquery is not flattened into a join): `= ANY` of
+        // thousands of values, or a join, is planned from statistics that lag
+        // behind a fast-growing table, and then scans every entry of the
+        // workspace. The values go sorted, so that neighbouring probes share pages.
         let named = client.query(
-            "SELECT ident, contact_id FROM identifiers WHERE workspace_id = $1 AND ident = ANY($2)",
+            "SELECT u.ident, i.contact_id FROM unnest($2::text[]) AS u(ident)
+             CROSS JOIN LATERAL (SELECT contact_id FROM identifiers
+                                 WHERE workspace_id = $1 AND ident = u.ident OFFSET 0) AS i",
             &[&w, &idents],
         )?;
         let mut ids: Vec<i64> = Vec::with_capacity(named.len());
@@ -162,8 +169,9 @@ impl PgLookup {
         }
         let rows = client.query(
             &format!(
-                "SELECT {CONTACT_COLUMNS} FROM contacts c
-                 WHERE c.workspace_id = $1 AND c.contact_id = ANY($2)"
+                "SELECT {CONTACT_COLUMNS} FROM unnest($2::bigint[]) AS u(id)
+                 CROSS JOIN LATERAL (SELECT * FROM contacts
+                                     WHERE workspace_id = $1 AND contact_id = u.id OFFSET 0) AS c"
             ),
             &[&ws.sql(), &ids],
         )?;
@@ -209,10 +217,12 @@ impl PgLookup {
             return Ok(());
         }
         let column = if phone { "gsm" } else { "email" };
+        // One index probe per value, as for identifiers.
         let rows = client.query(
             &format!(
-                "SELECT c.{column}, {CONTACT_COLUMNS} FROM contacts c
-                 WHERE c.workspace_id = $1 AND c.{column} = ANY($2)"
+                "SELECT u.v, {CONTACT_COLUMNS} FROM unnest($2::text[]) AS u(v)
+                 CROSS JOIN LATERAL (SELECT * FROM contacts
+                                     WHERE workspace_id = $1 AND {column} = u.v OFFSET 0) AS c"
             ),
             &[&ws.sql(), &list],
         )?;
