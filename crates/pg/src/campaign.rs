@@ -225,9 +225,13 @@ impl PgWrite {
             .collect::<Result<Vec<i64>, Error>>()?;
         let c = self.client()?;
         let mut members: ahash::AHashSet<i64> = ahash::AHashSet::with_capacity(ids.len());
+        // One index probe per joiner (see `PgLookup`): `= ANY` of thousands of ids
+        // is planned as a scan of the campaign's members.
         for row in c.query(
-            "SELECT contact_id FROM campaign_members
-             WHERE workspace_id = $1 AND campaign = $2 AND contact_id = ANY($3)",
+            "SELECT u.id FROM unnest($3::bigint[]) AS u(id)
+             CROSS JOIN LATERAL (SELECT 1 FROM campaign_members
+                                 WHERE workspace_id = $1 AND campaign = $2 AND contact_id = u.id
+                                 OFFSET 0) AS m",
             &[&w, &campaign, &ids],
         )? {
             members.insert(row.try_get(0)?);

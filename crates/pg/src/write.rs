@@ -39,15 +39,54 @@ impl std::fmt::Debug for PgWrite {
     }
 }
 
-/// The staging tables of [`PgWrite::apply`]: per connection, emptied at commit.
+/// The staging table of [`PgWrite::apply`]'s changed contacts: per connection,
+/// emptied at commit.
 const STAGING: &str = "
     CREATE TEMP TABLE IF NOT EXISTS contactdb_contacts_in (
-        contact_id bigint, key text, fields bytea, aliases text[], version bigint,
-        created_at_us bigint, updated_at_us bigint, email text, gsm text
-    ) ON COMMIT DELETE ROWS;
-    CREATE TEMP TABLE IF NOT EXISTS contactdb_idents_in (
-        ident text, contact_id bigint
-    ) ON COMMIT DELETE ROWS;";
+        workspace_id bigint, contact_id bigint, key text, fields bytea, aliases text[],
+        version bigint, created_at_us bigint, updated_at_us bigint, email text, gsm text
+    ) ON COMMIT DELETE ROWS";
+
+/// The column types of a `contacts` row in a binary `COPY` (see [`write_contact`]).
+const CONTACT_TYPES: [Type; 10] = [
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::BYTEA,
+    Type::TEXT_ARRAY,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+];
+
+/// Writes contact `a` of workspace `w` at internal id `id` as one binary `COPY`
+/// row of [`CONTACT_TYPES`] (`fields` is scratch space).
+fn write_contact(
+    out: &mut BinaryCopyInWriter<'_>,
+    w: &i64,
+    a: &Contact,
+    id: i64,
+    fields: &mut Vec<u8>,
+) -> Result<(), Error> {
+    fields.clear();
+    codec::encode_fields(&a.fields, fields)?;
+    let version = signed(a.version)?;
+    out.write(&[
+        w,
+        &id,
+        &a.key,
+        &fields.as_slice(),
+        &a.aliases,
+        &version,
+        &a.created_at_us,
+        &a.updated_at_us,
+        &a.email(),
+        &a.gsm(),
+    ])?;
+    Ok(())
+}
 
 impl PgWrite {
     pub(crate) fn begin(mut conn: Pooled, ws: WorkspaceId, wait: Wait) -> Result<PgWrite, Error> {
@@ -130,34 +169,47 @@ impl PgWrite {
     }
 
     /// Writes the final state of every contact a plan changed (see
-    /// [`ContactWrite`]) as sets: one binary `COPY` of the contacts into a staging
-    /// table and one `INSERT … SELECT … ON CONFLICT (workspace_id, contact_id) DO
-    /// UPDATE`; the identifiers that go (old keys, dropped aliases) in one
-    /// `DELETE … = ANY`, the new ones in one `COPY` + `INSERT … SELECT`. Removals
-    /// come before insertions, so renames, chains and swaps within one call are
-    /// safe. New contacts get the workspace's next internal ids in the order of
-    /// `writes`; a `before` contact's id is its [`Stored::id`] (set by
-    /// [`PgLookup`]), else looked up by its key. Returns each write's internal id,
-    /// in the order of `writes`.
+    /// [`ContactWrite`]) as sets: new contacts by one binary `COPY` straight into
+    /// `contacts`; changed ones by one binary `COPY` into a staging table and one
+    /// `INSERT … SELECT … ON CONFLICT (workspace_id, contact_id) DO UPDATE`; the
+    /// identifiers that go (old keys, dropped aliases) in one `DELETE` (one index
+    /// probe each), the new ones by one binary `COPY` into `identifiers`. Removals come before
+    /// insertions, so renames, chains and swaps within one call are safe. New
+    /// contacts get the workspace's next internal ids in the order of `writes`; a
+    /// `before` contact's id is its [`Stored::id`] (set by [`PgLookup`]), else
+    /// looked up by its key. Returns each write's internal id, in the order of
+    /// `writes`.
     pub fn apply(&mut self, writes: &[ContactWrite]) -> Result<Vec<u64>, Error> {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
         let ids = self.place(writes)?;
         let (removes, puts) = identifier_changes(writes, &ids);
-        self.stage()?;
-        self.write_contacts(writes, &ids)?;
+        let new = writes
+            .iter()
+            .zip(&ids)
+            .filter(|(cw, _)| cw.before.is_none());
+        self.copy_contacts(new)?;
+        let changed: Vec<(&ContactWrite, &i64)> = writes
+            .iter()
+            .zip(&ids)
+            .filter(|(cw, _)| cw.before.is_some())
+            .collect();
+        if !changed.is_empty() {
+            self.stage()?;
+            self.update_contacts(changed.into_iter())?;
+        }
         self.write_identifiers(&removes, &puts)?;
         ids.into_iter().map(|id| unsigned("contacts", id)).collect()
     }
 
-    /// Makes the staging tables exist and empty (created by the first apply of
+    /// Makes the staging table exist and empty (created by the first apply of
     /// this transaction, emptied by the later ones).
     fn stage(&mut self) -> Result<(), Error> {
         let staged = self.staged;
         let c = self.client()?;
         if staged {
-            c.batch_execute("TRUNCATE contactdb_contacts_in, contactdb_idents_in")?;
+            c.batch_execute("TRUNCATE contactdb_contacts_in")?;
         } else {
             c.batch_execute(STAGING)?;
         }
@@ -165,56 +217,56 @@ impl PgWrite {
         Ok(())
     }
 
-    /// Writes every write's final contact at its id (`ids`, in the order of
-    /// `writes`): one binary `COPY` into the staging table, then one upsert.
-    fn write_contacts(&mut self, writes: &[ContactWrite], ids: &[i64]) -> Result<(), Error> {
-        debug_assert!(self.staged, "the staging tables are not ready");
-        debug_assert_eq!(writes.len(), ids.len(), "one id per write");
+    /// Inserts the contacts of new writes (at their fresh ids) by one binary
+    /// `COPY` into `contacts`: an id already taken fails the copy (the
+    /// workspace's counter is behind its contacts) instead of overwriting a contact.
+    fn copy_contacts<'a>(
+        &mut self,
+        rows: impl Iterator<Item = (&'a ContactWrite, &'a i64)>,
+    ) -> Result<(), Error> {
+        let mut rows = rows.peekable();
+        if rows.peek().is_none() {
+            return Ok(());
+        }
+        let w = self.ws.sql();
+        let sink = self.client()?.copy_in(
+            "COPY contacts (workspace_id, contact_id, key, fields, aliases, version,
+             created_at_us, updated_at_us, email, gsm) FROM STDIN (FORMAT binary)",
+        )?;
+        let mut out = BinaryCopyInWriter::new(sink, &CONTACT_TYPES);
+        let mut fields = Vec::with_capacity(256);
+        for (cw, id) in rows {
+            write_contact(&mut out, &w, &cw.after, *id, &mut fields)?;
+        }
+        out.finish()?;
+        Ok(())
+    }
+
+    /// Writes the final contact of changed writes at their ids: one binary `COPY`
+    /// into the staging table, then one upsert.
+    fn update_contacts<'a>(
+        &mut self,
+        rows: impl Iterator<Item = (&'a ContactWrite, &'a i64)>,
+    ) -> Result<(), Error> {
+        debug_assert!(self.staged, "the staging table is not ready");
         let w = self.ws.sql();
         let c = self.client()?;
         {
             let sink = c.copy_in(
-                "COPY contactdb_contacts_in (contact_id, key, fields, aliases, version,
-                 created_at_us, updated_at_us, email, gsm) FROM STDIN (FORMAT binary)",
+                "COPY contactdb_contacts_in (workspace_id, contact_id, key, fields, aliases,
+                 version, created_at_us, updated_at_us, email, gsm) FROM STDIN (FORMAT binary)",
             )?;
-            let mut out = BinaryCopyInWriter::new(
-                sink,
-                &[
-                    Type::INT8,
-                    Type::TEXT,
-                    Type::BYTEA,
-                    Type::TEXT_ARRAY,
-                    Type::INT8,
-                    Type::INT8,
-                    Type::INT8,
-                    Type::TEXT,
-                    Type::TEXT,
-                ],
-            );
+            let mut out = BinaryCopyInWriter::new(sink, &CONTACT_TYPES);
             let mut fields = Vec::with_capacity(256);
-            for (cw, id) in writes.iter().zip(ids) {
-                let a = &cw.after;
-                fields.clear();
-                codec::encode_fields(&a.fields, &mut fields)?;
-                let version = signed(a.version)?;
-                out.write(&[
-                    id,
-                    &a.key,
-                    &fields.as_slice(),
-                    &a.aliases,
-                    &version,
-                    &a.created_at_us,
-                    &a.updated_at_us,
-                    &a.email(),
-                    &a.gsm(),
-                ])?;
+            for (cw, id) in rows {
+                write_contact(&mut out, &w, &cw.after, *id, &mut fields)?;
             }
             out.finish()?;
         }
-        c.execute(
+        c.batch_execute(
             "INSERT INTO contacts (workspace_id, contact_id, key, fields, aliases, version,
                                    created_at_us, updated_at_us, email, gsm)
-             SELECT $1, contact_id, key, fields, aliases, version, created_at_us,
+             SELECT workspace_id, contact_id, key, fields, aliases, version, created_at_us,
                     updated_at_us, email, gsm
              FROM contactdb_contacts_in
              ON CONFLICT (workspace_id, contact_id) DO UPDATE SET
@@ -222,38 +274,37 @@ impl PgWrite {
                  version = EXCLUDED.version, created_at_us = EXCLUDED.created_at_us,
                  updated_at_us = EXCLUDED.updated_at_us, email = EXCLUDED.email,
                  gsm = EXCLUDED.gsm",
-            &[&w],
         )?;
         Ok(())
     }
 
-    /// Deletes the identifiers in `removes`, then inserts `puts` (through the
-    /// staging table), so that an identifier moving between contacts within one
-    /// call is safe.
+    /// Deletes the identifiers in `removes`, then inserts `puts` (one binary
+    /// `COPY`), so that an identifier moving between contacts within one call is
+    /// safe.
     fn write_identifiers(&mut self, removes: &[&str], puts: &[(&str, i64)]) -> Result<(), Error> {
-        debug_assert!(self.staged, "the staging tables are not ready");
         let w = self.ws.sql();
         let c = self.client()?;
         if !removes.is_empty() {
+            // One index probe per identifier (see `PgLookup`), then a delete by
+            // row address.
             c.execute(
-                "DELETE FROM identifiers WHERE workspace_id = $1 AND ident = ANY($2)",
+                "DELETE FROM identifiers WHERE ctid = ANY(ARRAY(
+                     SELECT i.ctid FROM unnest($2::text[]) AS u(ident)
+                     CROSS JOIN LATERAL (SELECT ctid FROM identifiers
+                                         WHERE workspace_id = $1 AND ident = u.ident
+                                         OFFSET 0) AS i))",
                 &[&w, &removes],
             )?;
         }
         if !puts.is_empty() {
             let sink = c.copy_in(
-                "COPY contactdb_idents_in (ident, contact_id) FROM STDIN (FORMAT binary)",
+                "COPY identifiers (workspace_id, ident, contact_id) FROM STDIN (FORMAT binary)",
             )?;
-            let mut out = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::INT8]);
+            let mut out = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::TEXT, Type::INT8]);
             for (ident, id) in puts {
-                out.write(&[ident, id])?;
+                out.write(&[&w, ident, id])?;
             }
             out.finish()?;
-            c.execute(
-                "INSERT INTO identifiers (workspace_id, ident, contact_id)
-                 SELECT $1, ident, contact_id FROM contactdb_idents_in",
-                &[&w],
-            )?;
         }
         Ok(())
     }
@@ -274,7 +325,9 @@ impl PgWrite {
         let mut found: AHashMap<String, i64> = AHashMap::with_capacity(wanted.len());
         if !wanted.is_empty() {
             for row in c.query(
-                "SELECT ident, contact_id FROM identifiers WHERE workspace_id = $1 AND ident = ANY($2)",
+                "SELECT u.ident, i.contact_id FROM unnest($2::text[]) AS u(ident)
+                 CROSS JOIN LATERAL (SELECT contact_id FROM identifiers
+                                     WHERE workspace_id = $1 AND ident = u.ident OFFSET 0) AS i",
                 &[&w, &wanted],
             )? {
                 found.insert(row.try_get(0)?, row.try_get(1)?);
