@@ -22,6 +22,7 @@ mod feed;
 mod job;
 mod key;
 mod read;
+mod request;
 mod store;
 mod workspace;
 
@@ -33,5 +34,9 @@ pub use feed::{Event, EventKind, NewEvent};
 pub use job::{JobDataEntry, JobDataKind, JobRecord, JobState};
 pub use key::{ApiKey, KeyRole};
 pub use read::ContactReads;
+pub use request::{
+    ApplyError, Clock, Origin, TRIM_MAX, apply_request, body_hash, campaign_of, reached_ids_in,
+    record_changes, trigger_json,
+};
 pub use store::{Backend, FailureLookup, PlanInput, PlanLookup, Problem, ReadTxn, WriteTxn};
 pub use workspace::{StoredRequest, Wait, WorkspaceId, WorkspaceInfo};

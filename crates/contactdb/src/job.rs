@@ -4,17 +4,19 @@
 //! resumes from its last committed chunk, so it applies every record exactly once.
 
 use ahash::AHashMap;
-use contactdb_backend::{JobDataKind, JobRecord, PlanInput, Wait, WriteTxn};
+use contactdb_backend::{
+    JobDataKind, JobRecord, Origin, PlanInput, Wait, WriteTxn, campaign_of, reached_ids_in,
+    record_changes, trigger_json,
+};
 use contactdb_merge::{LeftOut, Part, Plan};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, Limits, OnInvalid, Prepared, Report, Status};
 use serde::Serialize;
 
-use crate::changes;
 use crate::contact::timestamp;
 use crate::database::now_us;
 use crate::error::Error;
-use crate::workspace::{Workspace, campaign_of, run_plan_part, trigger_json};
+use crate::workspace::{Workspace, run_plan_part};
 
 /// Default records a job applies per transaction.
 ///
@@ -585,7 +587,7 @@ impl Workspace {
         let Some(mut j) = self.hold(&mut *w, &job.id)? else {
             return Ok(false);
         };
-        let campaign = campaign_of(&mut *w, &run.req, &run.catalog, &mut run.prepared)?;
+        let campaign = campaign_of::<Error>(&mut *w, &run.req, &run.catalog, &mut run.prepared)?;
         let now = now_us();
         let part = Part {
             first_index: u32::try_from(start).unwrap_or(u32::MAX),
@@ -610,11 +612,11 @@ impl Workspace {
         };
         if plan.report.status != Status::Rejected {
             let ids = w.apply(&plan.writes)?;
-            changes::record(
+            record_changes(
                 &mut *w,
                 &plan,
                 &ids,
-                &changes::Origin {
+                &Origin {
                     campaign: campaign.as_ref(),
                     trigger: run.trigger.as_deref(),
                     job: Some(&run.job_text),
@@ -656,7 +658,7 @@ impl Workspace {
         };
         // Refuse a missing campaign before anything is applied.
         let mut p = prepared.clone();
-        campaign_of(&mut *w, req, catalog, &mut p)?;
+        campaign_of::<Error>(&mut *w, req, catalog, &mut p)?;
         let stored = w.job_data(j.number, JobDataKind::LeftOut)?;
         let decided = if let Some((_, v)) = stored.first() {
             Some(serde_json::from_slice(v).map_err(internal("stored job decision unreadable"))?)
@@ -717,7 +719,7 @@ impl Workspace {
         let Some(mut j) = self.hold(&mut *w, &job.id)? else {
             return Ok(());
         };
-        let campaign = campaign_of(&mut *w, req, catalog, &mut prepared)?;
+        let campaign = campaign_of::<Error>(&mut *w, req, catalog, &mut prepared)?;
         let now = now_us();
         let plan = {
             let lookup = w.plan_lookup(&PlanInput {
@@ -739,11 +741,11 @@ impl Workspace {
             let ids = w.apply(&plan.writes)?;
             let trigger = trigger_json(req)?;
             let job_text = uuid::Uuid::from_bytes(j.id).hyphenated().to_string();
-            changes::record(
+            record_changes(
                 &mut *w,
                 &plan,
                 &ids,
-                &changes::Origin {
+                &Origin {
                     campaign: campaign.as_ref(),
                     trigger: trigger.as_deref(),
                     job: Some(&job_text),
@@ -779,7 +781,7 @@ fn remember_reached(
     ids: &[u64],
     reached: &mut AHashMap<u64, u32>,
 ) -> Result<(), Error> {
-    for (r, id) in plan.reached.iter().zip(changes::reached_ids(w, plan, ids)?) {
+    for (r, id) in plan.reached.iter().zip(reached_ids_in(w, plan, ids)?) {
         if !reached.contains_key(&id) {
             reached.insert(id, r.first);
             w.put_job_data(

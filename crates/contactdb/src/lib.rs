@@ -38,7 +38,6 @@
 pub struct ReadmeDoctests;
 
 mod campaign;
-mod changes;
 mod contact;
 mod database;
 mod error;

@@ -1,15 +1,16 @@
 //! [`Transaction`]: several bulk requests applied as one write transaction, each
 //! planned against the database plus the requests before it.
 
-use contactdb_backend::{PlanInput, Wait, WriteTxn};
+use contactdb_backend::{
+    Origin, PlanInput, Wait, WriteTxn, campaign_of, record_changes, trigger_json,
+};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, Report, Status};
 
-use crate::changes;
 use crate::database::now_us;
 use crate::error::{BulkError, Error};
 use crate::layered::{Carry, Layered};
-use crate::workspace::{Workspace, campaign_of, run_plan, trigger_json};
+use crate::workspace::{Workspace, run_plan};
 
 /// A write transaction on one workspace: [`apply`](Transaction::apply) as many bulk
 /// requests as needed, then [`commit`](Transaction::commit). Dropping it without
@@ -147,7 +148,7 @@ impl<'ws> Transaction<'ws> {
         }
         let inner = &self.ws.db().inner;
         let mut prepared = prepare(req, &self.catalog, &inner.limits)?;
-        let campaign = campaign_of(&mut *self.write, req, &self.catalog, &mut prepared)?;
+        let campaign = campaign_of::<Error>(&mut *self.write, req, &self.catalog, &mut prepared)?;
         // The lookup sees the contacts as the transaction started (redb) or with
         // its earlier writes (PostgreSQL); the carry layers those writes on top,
         // which is right either way.
@@ -175,11 +176,11 @@ impl<'ws> Transaction<'ws> {
         }
         let ids = self.write.apply(&plan.writes)?;
         let trigger = trigger_json(req)?;
-        changes::record(
+        record_changes(
             &mut *self.write,
             &plan,
             &ids,
-            &changes::Origin {
+            &Origin {
                 campaign: campaign.as_ref(),
                 trigger: trigger.as_deref(),
                 job: None,

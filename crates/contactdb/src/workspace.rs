@@ -4,15 +4,13 @@ use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use contactdb_backend::{
-    CampaignInfo, Failure, PlanInput, ReadTxn, StoredRequest, Wait, WorkspaceId, WriteTxn,
+    ApplyError, CampaignInfo, Clock, Failure, PlanInput, ReadTxn, Wait, WorkspaceId, apply_request,
 };
 use contactdb_merge::{Lookup, Part, Plan};
 use contactdb_policy::Prepared;
 use contactdb_policy::request::prepare;
-use contactdb_policy::{BulkRequest, Catalog, ColumnSpec, Report, RequestError, Status};
-use sha2::{Digest, Sha256};
+use contactdb_policy::{BulkRequest, Catalog, ColumnSpec, Report, Status};
 
-use crate::changes;
 use crate::contact::Contact;
 use crate::database::{Database, Inner, WorkspaceInfo, now_us};
 use crate::error::{BulkError, Error};
@@ -121,73 +119,26 @@ impl Workspace {
 
     fn bulk_with(&self, req: &BulkRequest, wait: Wait) -> Result<Report, Error> {
         let inner = &self.db.inner;
-        let mut write = inner.writer()?.begin_write(self.id, wait)?;
-        let catalog = Catalog::new(&write.columns()?);
-        let now = now_us();
-        let body_hash = match &req.request_id {
-            Some(id) => {
-                let hash = body_hash(req)?;
-                if let Some(stored) = write.request(id)?
-                    && stored.applied_at_us >= now.saturating_sub(inner.retention_us)
-                {
-                    if stored.body_hash != hash {
-                        return Err(Error::Request(RequestError::RequestIdReused {
-                            request_id: id.clone(),
-                        }));
-                    }
-                    let mut report: Report = serde_json::from_str(&stored.report_json)
-                        .map_err(|e| Error::internal(format!("stored report unreadable: {e}")))?;
-                    report.replayed = true;
-                    return Ok(report);
-                }
-                Some(hash)
-            }
-            None => None,
+        let write = inner.writer()?.begin_write(self.id, wait)?;
+        let clock = Clock {
+            now_us: now_us(),
+            retention_us: inner.retention_us,
+            feed_retention_us: inner.feed_retention_us,
         };
-        // After the replay: a retry gets its stored report even when the checks
-        // below would now refuse the body (a column's flags changed since).
-        let mut prepared = prepare(req, &catalog, &inner.limits)?;
-        let campaign = campaign_of(&mut *write, req, &catalog, &mut prepared)?;
-        let plan = {
-            let lookup = write.plan_lookup(&PlanInput {
-                req,
-                prepared: &prepared,
-                catalog: &catalog,
-            })?;
-            run_plan(inner, req, &prepared, &catalog, &lookup, now)?
-        };
-        if plan.report.status == Status::Rejected {
-            return Ok(plan.report);
-        }
-        let ids = write.apply(&plan.writes)?;
-        let trigger = trigger_json(req)?;
-        changes::record(
-            &mut *write,
-            &plan,
-            &ids,
-            &changes::Origin {
-                campaign: campaign.as_ref(),
-                trigger: trigger.as_deref(),
-                job: None,
-                now_us: now,
-                trim_before_us: now.saturating_sub(inner.feed_retention_us),
+        apply_request(
+            write,
+            req,
+            &inner.limits,
+            &clock,
+            |prepared, catalog, lookup| {
+                run_plan(inner, req, prepared, catalog, lookup, clock.now_us)
             },
-        )?;
-        if let (Some(id), Some(hash)) = (&req.request_id, body_hash) {
-            let report_json = serde_json::to_string(&plan.report)
-                .map_err(|e| Error::internal(format!("report not serializable: {e}")))?;
-            write.put_request(
-                id,
-                &StoredRequest {
-                    body_hash: hash,
-                    applied_at_us: now,
-                    report_json,
-                },
-            )?;
-        }
-        write.prune_requests(now.saturating_sub(inner.retention_us))?;
-        write.commit()?;
-        Ok(plan.report)
+        )
+        .map_err(|e| match e {
+            ApplyError::Request(r) => Error::Request(r),
+            ApplyError::Failure(f) => Error::from(f),
+            ApplyError::Plan(e) => e,
+        })
     }
 
     /// Applies many batches in ONE write transaction: each batch is planned against
@@ -567,25 +518,6 @@ pub(crate) fn run_plan_part<L: Lookup<Error = Failure>>(
     .map_err(Error::from)
 }
 
-/// The request's trigger as JSON text, for its change events.
-pub(crate) fn trigger_json(req: &BulkRequest) -> Result<Option<String>, Error> {
-    req.trigger
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| Error::internal(format!("trigger not serializable: {e}")))
-}
-
-/// SHA-256 of the request without its `request_id`, as canonical JSON: a retry
-/// carrying the same `request_id` must have this same body.
-fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
-    let mut body = req.clone();
-    body.request_id = None;
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|e| Error::internal(format!("request not serializable: {e}")))?;
-    Ok(Sha256::digest(&bytes).into())
-}
-
 /// Runs `step` on every batch, hands each report to `on_report`, and returns the
 /// overall status: `rejected` once any batch is, else `partial` once any batch is,
 /// else `applied`. `step` learns whether a batch before was rejected. Batches may
@@ -624,15 +556,4 @@ fn campaign_setup(
     find: impl FnOnce(&str) -> Result<Option<CampaignInfo>, Failure>,
 ) -> Result<Option<CampaignInfo>, Error> {
     contactdb_backend::setup_campaign(req, catalog, prepared, |name| Ok(find(name)?))
-}
-
-/// The campaign `req` names, read through `write`, with `prepared` set up for it
-/// (see [`contactdb_backend::setup_campaign`]).
-pub(crate) fn campaign_of(
-    write: &mut dyn WriteTxn,
-    req: &BulkRequest,
-    catalog: &Catalog,
-    prepared: &mut Prepared,
-) -> Result<Option<CampaignInfo>, Error> {
-    campaign_setup(req, catalog, prepared, |name| write.campaign(name))
 }

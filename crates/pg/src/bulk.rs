@@ -1,19 +1,13 @@
-//! The bulk request path over [`PgWrite`]: replay of an applied request id,
-//! the set-based lookup, the merge, the set-based writes, the feed events and the
-//! stored report, in one transaction under the workspace's writer lock.
+//! [`PgStore::bulk`]: one bulk request applied to a workspace, for programs that
+//! use this crate without the facade. It takes the same path as the facade's
+//! requests ([`contactdb_backend::apply_request`]): the replay of an applied
+//! request id, the set-based lookup, the merge, the set-based writes, campaign
+//! joins, the feed events and the stored report, in one transaction under the
+//! workspace's writer lock.
 
+use contactdb_backend::{ApplyError, Clock, Failure, Wait, WorkspaceId, apply_request};
 use contactdb_merge::plan;
-use contactdb_policy::request::prepare;
-use contactdb_policy::{BulkRequest, Catalog, Limits, Report, RequestError, Status};
-use sha2::{Digest, Sha256};
-
-use contactdb_merge::events::write_events;
-
-use crate::lookup::LookupValues;
-use contactdb_backend::{
-    EventKind, NewEvent, StoredRequest, Wait, WorkspaceId, pick_priority, priority_moves,
-    reached_ids, setup_campaign,
-};
+use contactdb_policy::{BulkRequest, Limits, Report};
 
 use crate::{Error, PgStore};
 
@@ -26,17 +20,24 @@ pub struct BulkOptions {
     pub now_us: i64,
     /// How long an applied request id is remembered, µs.
     pub retention_us: i64,
+    /// How long read feed events are kept, µs.
+    pub feed_retention_us: i64,
     /// Request limits.
     pub limits: Limits,
 }
 
+/// Seven days in µs.
+const WEEK_US: i64 = 7 * 24 * 3600 * 1_000_000;
+
 impl BulkOptions {
-    /// Waits for other writers, the clock now, 7 days of request ids, default limits.
+    /// Waits for other writers, the clock now, 7 days of request ids and of read
+    /// feed events, default limits.
     pub fn now() -> Self {
         BulkOptions {
             wait: Wait::Block,
             now_us: now_us(),
-            retention_us: 7 * 24 * 3600 * 1_000_000,
+            retention_us: WEEK_US,
+            feed_retention_us: WEEK_US,
             limits: Limits::default(),
         }
     }
@@ -51,13 +52,17 @@ pub fn now_us() -> i64 {
         .unwrap_or(0)
 }
 
-/// SHA-256 of the request without its `request_id`, as JSON.
-pub fn body_hash(req: &BulkRequest) -> Result<[u8; 32], Error> {
-    let mut body = req.clone();
-    body.request_id = None;
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|e| Error::Db(format!("request not serializable: {e}")))?;
-    Ok(Sha256::digest(&bytes).into())
+/// A backend failure in this crate's terms.
+fn from_failure(f: Failure) -> Error {
+    match f {
+        Failure::Busy => Error::Busy,
+        Failure::Damaged { detail } => Error::Damaged {
+            table: "contactdb",
+            detail,
+        },
+        Failure::LeaseLost => Error::LeaseLost,
+        other => Error::Db(other.to_string()),
+    }
 }
 
 impl PgStore {
@@ -75,94 +80,22 @@ impl PgStore {
         req: &BulkRequest,
         opts: &BulkOptions,
     ) -> Result<Report, Error> {
-        let now = opts.now_us;
-        let mut w = self.begin_write(ws, opts.wait)?;
-        let catalog = Catalog::new(&w.columns()?);
-        let hash = match &req.request_id {
-            Some(id) => {
-                let hash = body_hash(req)?;
-                if let Some(stored) = w.get_request(id)?
-                    && stored.applied_at_us >= now.saturating_sub(opts.retention_us)
-                {
-                    if stored.body_hash != hash {
-                        return Err(Error::Request(RequestError::RequestIdReused {
-                            request_id: id.clone(),
-                        }));
-                    }
-                    let mut report: Report = serde_json::from_str(&stored.report_json)
-                        .map_err(|e| Error::damaged("requests", format!("stored report: {e}")))?;
-                    report.replayed = true;
-                    return Ok(report);
-                }
-                Some(hash)
-            }
-            None => None,
+        let write = self.begin_write(ws, opts.wait)?;
+        let clock = Clock {
+            now_us: opts.now_us,
+            retention_us: opts.retention_us,
+            feed_retention_us: opts.feed_retention_us,
         };
-        let mut prepared = prepare(req, &catalog, &opts.limits)?;
-        let campaign = setup_campaign(req, &catalog, &mut prepared, |name| w.campaign(name))?;
-        let values = LookupValues::of_request(req, &prepared, &catalog);
-        let lookup = w.lookup_for(&values)?;
-        let plan = plan(req, &prepared, &catalog, &lookup, now)?;
-        drop(lookup);
-        if plan.report.status == Status::Rejected {
-            return Ok(plan.report);
-        }
-        let ids = w.apply(&plan.writes)?;
-        let mut events = Vec::with_capacity(plan.writes.len());
-        for cw in &plan.writes {
-            write_events(cw, &mut events);
-        }
-        // Members move in pick order when their priority changes.
-        w.set_member_priorities(&priority_moves(&plan, &ids))?;
-        if let Some(c) = &campaign {
-            let reached = reached_ids(
-                &plan,
-                &ids,
-                |key| w.contact_id(key),
-                |key| {
-                    Error::damaged(
-                        "identifiers",
-                        format!("contact {key:?} reached by the request has no id"),
-                    )
-                },
-            )?;
-            let joiners: Vec<(u64, u32)> = plan
-                .reached
-                .iter()
-                .zip(reached)
-                .map(|(r, id)| (id, pick_priority(r.priority)))
-                .collect();
-            let joined = w.join_campaign_many(c.number, &joiners)?;
-            for (r, _) in plan.reached.iter().zip(joined).filter(|(_, j)| *j) {
-                events.push(NewEvent {
-                    kind: EventKind::Join,
-                    key: &r.key,
-                    version: r.version,
-                    detail: Some(&c.name),
-                });
-            }
-        }
-        let trigger = req
-            .trigger
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| Error::Db(format!("trigger not serializable: {e}")))?;
-        w.append_events(&events, now, trigger.as_deref(), None)?;
-        if let (Some(id), Some(body_hash)) = (&req.request_id, hash) {
-            let report_json = serde_json::to_string(&plan.report)
-                .map_err(|e| Error::Db(format!("report not serializable: {e}")))?;
-            w.put_request(
-                id,
-                &StoredRequest {
-                    body_hash,
-                    applied_at_us: now,
-                    report_json,
-                },
-            )?;
-        }
-        w.prune_requests(now.saturating_sub(opts.retention_us))?;
-        w.commit()?;
-        Ok(plan.report)
+        apply_request(
+            Box::new(write),
+            req,
+            &opts.limits,
+            &clock,
+            |prepared, catalog, lookup| plan(req, prepared, catalog, lookup, opts.now_us),
+        )
+        .map_err(|e| match e {
+            ApplyError::Request(r) => Error::Request(r),
+            ApplyError::Failure(f) | ApplyError::Plan(f) => from_failure(f),
+        })
     }
 }

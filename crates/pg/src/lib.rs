@@ -14,21 +14,27 @@
 //!   transaction. Reads never take it. Write transactions run at READ COMMITTED, so
 //!   every statement after the lock sees the last writer's commit.
 //! - **Reads as sets.** Before planning a request, [`PgWrite::lookup_for`] fetches
-//!   every contact the request's keys, aliases, emails and phones name, in three
-//!   queries (`= ANY($2)`), into a [`PgLookup`] that answers the merge's
+//!   every contact the request's keys, aliases, emails and phones name, in a few
+//!   queries that probe the index once per value (`unnest($2)` joined to the
+//!   table), into a [`PgLookup`] that answers the merge's
 //!   [`contactdb_merge::Lookup`] calls from memory.
-//! - **Writes as sets.** [`PgWrite::apply`] writes a plan's contacts with one binary
-//!   `COPY` into a temporary table and one `INSERT … SELECT … ON CONFLICT DO
-//!   UPDATE`; identifier changes likewise (one `DELETE … = ANY`, one `COPY` + one
-//!   `INSERT … SELECT`). No statement per record.
+//! - **Writes as sets.** [`PgWrite::apply`] copies new contacts and their
+//!   identifiers straight into their tables (binary `COPY`); contacts that exist
+//!   go through one `COPY` into a temporary table and one `INSERT … SELECT … ON
+//!   CONFLICT DO UPDATE`; identifiers that go are deleted in one statement. No
+//!   statement per record.
 //! - **Gapless feed**: sequence numbers come from the workspace's counter row,
 //!   taken under the writer lock, so commit order is sequence order: a reader never
 //!   sees a sequence number while an earlier one is still to come.
 //! - **Jobs**: [`PgStore::claim_job`] takes the oldest queued job, or a running
 //!   one whose runner's lease ran out, with `FOR UPDATE SKIP LOCKED`; each chunk's
-//!   transaction re-checks the lease ([`PgWrite::hold_job`]) and commits its
-//!   progress with its writes, so a runner that dies mid-chunk loses that chunk only
-//!   and the next runner resumes after the last committed one.
+//!   transaction re-checks the lease and commits its progress with its writes, so
+//!   a runner that dies mid-chunk loses that chunk only and the next runner resumes
+//!   after the last committed one.
+//!
+//! The facade reaches all of this through [`contactdb_backend::Backend`], which
+//! [`PgStore`] implements (its read transactions, [`PgWrite`] as the write
+//! transaction of one workspace, job claims, `check`).
 //!
 //! The driver is the blocking `postgres` crate: the engine's API is synchronous
 //! and its server already calls it from blocking tasks. See `docs/postgres.md`.
@@ -60,7 +66,7 @@ use std::time::Duration;
 use contactdb_backend::{JobRecord, Wait, WorkspaceId, WorkspaceInfo};
 use contactdb_policy::workspace::valid_slug;
 
-pub use bulk::{BulkOptions, body_hash, now_us};
+pub use bulk::{BulkOptions, now_us};
 pub use contacts::PgContacts;
 pub use error::Error;
 pub use job::ClaimedJob;

@@ -1,9 +1,11 @@
-//! Bulk load and upsert through contactdb-pg (merge included) against plain
-//! PostgreSQL (`COPY` into a staging table + `INSERT … SELECT … ON CONFLICT DO
-//! UPDATE` of the same, pre-normalized records), in the same run and database.
+//! Bulk load and upsert through contactdb on PostgreSQL (`Database::open` of a
+//! `postgres://` URL, `Workspace::bulk`: validation, matching, the merge, reports,
+//! the change feed) against plain PostgreSQL (`COPY` into a staging table +
+//! `INSERT … SELECT … ON CONFLICT DO UPDATE` of the same, pre-normalized records),
+//! in the same run and database.
 //!
 //! ```text
-//! cargo run --release -p contactdb-pg --example bulk -- \
+//! cargo run --release --example postgres_bulk -- \
 //!     --records 1000000 --url postgres://postgres@127.0.0.1:5432/postgres [--batch 10000] [--csv FILE]
 //! ```
 //!
@@ -22,8 +24,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use contactdb_pg::{BulkOptions, PgOptions, PgStore, now_us};
-use contactdb_policy::{BulkRequest, Limits, Mode};
+use contactdb::{BulkRequest, Database, Mode};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use postgres::{Client, NoTls};
@@ -194,19 +195,23 @@ fn plain_batch(c: &mut Client, people: &[Person]) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
+/// Microseconds since the Unix epoch.
+fn now_us() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}
+
 fn main() {
     let a = args();
-    let store = PgStore::connect(&a.url, &PgOptions::default()).expect("connect");
+    let db = Database::builder()
+        .records_max(a.batch.max(1))
+        .open(&a.url)
+        .expect("connect");
     let slug = format!("bench-{}", now_us());
-    let ws = store
-        .create_workspace(&slug, uuid_bytes(now_us()), now_us())
-        .expect("workspace")
-        .id;
+    let ws = db
+        .workspace(&db.create_workspace(&slug).expect("workspace").slug)
+        .expect("workspace");
     let mut plain = Client::connect(&a.url, NoTls).expect("connect");
     plain.batch_execute(PLAIN_SCHEMA).unwrap();
-    let limits = Limits {
-        records_max: a.batch.max(1),
-    };
     let mut rows = Vec::new();
     for (phase, upsert) in [("load", false), ("upsert", true)] {
         let items = phase_items(a.records, upsert);
@@ -214,12 +219,8 @@ fn main() {
         for chunk in items.chunks(a.batch) {
             let people: Vec<Person> = chunk.iter().map(|&(i, g)| person(i, g)).collect();
             let req = BulkRequest::new(Mode::Upsert, people.iter().map(raw_json).collect());
-            let opts = BulkOptions {
-                limits,
-                ..BulkOptions::now()
-            };
             let t = Instant::now();
-            let report = store.bulk(ws, &req, &opts).expect("bulk");
+            let report = ws.bulk(&req).expect("bulk");
             t_engine += t.elapsed().as_secs_f64();
             assert_eq!(report.summary.failed, 0, "{:?}", report.errors.first());
             t_plain += plain_batch(&mut plain, &people);
@@ -234,7 +235,7 @@ fn main() {
         );
         rows.push((phase, items.len(), t_engine, t_plain));
     }
-    let counted = store.read().unwrap().count(ws).unwrap();
+    let counted = ws.count().unwrap();
     let plain_rows: i64 = plain
         .query_one("SELECT count(*) FROM plain_contacts", &[])
         .unwrap()
@@ -272,13 +273,4 @@ fn main() {
         }
     }
     plain.batch_execute("DROP TABLE plain_contacts").unwrap();
-}
-
-fn uuid_bytes(seed: i64) -> [u8; 16] {
-    let a = mix64(seed as u64).to_be_bytes();
-    let b = mix64(seed as u64 ^ 0xFF).to_be_bytes();
-    let mut u = [0u8; 16];
-    u[..8].copy_from_slice(&a);
-    u[8..].copy_from_slice(&b);
-    u
 }
