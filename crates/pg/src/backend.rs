@@ -108,8 +108,7 @@ impl Backend for PgStore {
         now_us: i64,
     ) -> Result<Option<JobRecord>, Failure> {
         let mut c = self.raw_client()?;
-        let claimed = job::claim(&mut c, ws, id, runner, lease_us, now_us)?;
-        Ok(claimed.map(|c| c.job))
+        Ok(job::claim(&mut c, ws, id, runner, lease_us, now_us)?)
     }
 
     fn ack(&self, ws: WorkspaceId, name: &str, seq: u64) -> Result<u64, Failure> {

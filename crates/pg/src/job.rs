@@ -20,17 +20,6 @@ pub(crate) fn kind_code(kind: JobDataKind) -> i16 {
     i16::from(kind.code())
 }
 
-/// A job a runner claimed, with its request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimedJob {
-    /// The job as the claim left it (`Running`, leased to the runner).
-    pub job: JobRecord,
-    /// The runner that claimed it.
-    pub runner: String,
-    /// The job's request as JSON text.
-    pub request_json: String,
-}
-
 pub(crate) const JOB_COLUMNS: &str = "number, id, state, processed, total, submitted_at_us, \
      updated_at_us, report_json, error, lease_owner, lease_until_us";
 
@@ -96,7 +85,10 @@ pub(crate) fn submit(
     Ok(r)
 }
 
-/// Claims job `id` of `ws`, or without an id the oldest claimable one.
+/// Claims job `id` of `ws`, or without an id the oldest claimable one (queued,
+/// or running with a lease that ran out), for `runner` until `now_us + lease_us`;
+/// `FOR UPDATE SKIP LOCKED` skips a job whose row another transaction holds. The
+/// claim commits before this returns.
 pub(crate) fn claim(
     c: &mut Client,
     ws: WorkspaceId,
@@ -104,7 +96,7 @@ pub(crate) fn claim(
     runner: &str,
     lease_us: i64,
     now_us: i64,
-) -> Result<Option<ClaimedJob>, Error> {
+) -> Result<Option<JobRecord>, Error> {
     let mut tx = c.transaction()?;
     let w = ws.sql();
     let id = id.map(|b| uuid::Uuid::from_bytes(*b));
@@ -130,25 +122,8 @@ pub(crate) fn claim(
         &[&w, &number, &runner, &until, &now_us],
     )?;
     let job = record(&row)?;
-    let request = tx.query_opt(
-        "SELECT value FROM job_data WHERE workspace_id = $1 AND number = $2 AND kind = $3 AND rest = ''",
-        &[&w, &number, &kind_code(JobDataKind::Request)],
-    )?;
-    let Some(request) = request else {
-        return Err(Error::damaged(
-            "job_data",
-            format!("job {number} has no stored request"),
-        ));
-    };
-    let bytes: Vec<u8> = request.try_get(0)?;
-    let request_json = String::from_utf8(bytes)
-        .map_err(|_| Error::damaged("job_data", "a job's request is not UTF-8"))?;
     tx.commit()?;
-    Ok(Some(ClaimedJob {
-        job,
-        runner: runner.to_owned(),
-        request_json,
-    }))
+    Ok(Some(job))
 }
 
 pub(crate) fn cancel(

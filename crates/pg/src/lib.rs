@@ -26,8 +26,8 @@
 //! - **Gapless feed**: sequence numbers come from the workspace's counter row,
 //!   taken under the writer lock, so commit order is sequence order: a reader never
 //!   sees a sequence number while an earlier one is still to come.
-//! - **Jobs**: [`PgStore::claim_job`] takes the oldest queued job, or a running
-//!   one whose runner's lease ran out, with `FOR UPDATE SKIP LOCKED`; each chunk's
+//! - **Jobs**: a claim (`Backend::claim_job`) takes the oldest queued job, or a
+//!   running one whose runner's lease ran out, with `FOR UPDATE SKIP LOCKED`; each chunk's
 //!   transaction re-checks the lease and commits its progress with its writes, so
 //!   a runner that dies mid-chunk loses that chunk only and the next runner resumes
 //!   after the last committed one.
@@ -69,7 +69,6 @@ use contactdb_policy::workspace::valid_slug;
 pub use bulk::{BulkOptions, now_us};
 pub use contacts::PgContacts;
 pub use error::Error;
-pub use job::ClaimedJob;
 pub use lookup::{LookupValues, PgLookup};
 pub use migrate::latest_version;
 pub use read::PgRead;
@@ -267,22 +266,6 @@ impl PgStore {
         now_us: i64,
     ) -> Result<JobRecord, Error> {
         job::submit(&mut *self.pool.get()?, ws, id, request_json, total, now_us)
-    }
-
-    /// Claims the oldest job of `ws` that is queued, or running with a lease that
-    /// ran out (its runner died), for `runner` until `now_us + lease_us`; `None`
-    /// when there is none (or every candidate is being claimed by another runner
-    /// right now: `FOR UPDATE SKIP LOCKED`). The claim is committed before this
-    /// returns; the runner then applies chunks in write transactions that begin
-    /// with [`PgWrite::hold_job`].
-    pub fn claim_job(
-        &self,
-        ws: WorkspaceId,
-        runner: &str,
-        lease_us: i64,
-        now_us: i64,
-    ) -> Result<Option<ClaimedJob>, Error> {
-        job::claim(&mut *self.pool.get()?, ws, None, runner, lease_us, now_us)
     }
 
     /// Cancels a queued job; returns whether it was queued.

@@ -2,7 +2,7 @@
 
 use ahash::AHashMap;
 use contactdb_backend::{
-    Event, JobDataEntry, JobDataKind, JobRecord, NewEvent, StoredRequest, Wait, WorkspaceId,
+    Event, JobDataEntry, JobDataKind, NewEvent, StoredRequest, Wait, WorkspaceId,
 };
 use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
@@ -13,7 +13,7 @@ use postgres::types::Type;
 
 use crate::codec;
 use crate::feed;
-use crate::job::{self, ClaimedJob, JOB_COLUMNS, kind_code};
+use crate::job::{self, kind_code};
 use crate::lookup::{LookupValues, PgLookup};
 use crate::pool::Pooled;
 use crate::read;
@@ -567,97 +567,6 @@ impl PgWrite {
                 return Ok(false);
             }
         }
-    }
-
-    /// Locks the claimed job's row for this transaction and checks that the runner
-    /// still holds it; returns the job as stored (its `processed` says where to
-    /// resume). [`Error::LeaseLost`] when another runner took it over or it ended:
-    /// then this runner must stop (and drop this transaction).
-    pub fn hold_job(&mut self, claim: &ClaimedJob) -> Result<JobRecord, Error> {
-        let w = self.ws.sql();
-        let number = signed(claim.job.number)?;
-        let row = self.client()?.query_opt(
-            &format!(
-                "SELECT {JOB_COLUMNS} FROM jobs
-                 WHERE workspace_id = $1 AND number = $2 AND state = 2 AND lease_owner = $3
-                 FOR UPDATE"
-            ),
-            &[&w, &number, &claim.runner],
-        )?;
-        match row {
-            Some(r) => job::record(&r),
-            None => Err(Error::LeaseLost),
-        }
-    }
-
-    /// Records a job's progress in this transaction (with the chunk's writes) and
-    /// extends the runner's lease to `lease_until_us`. Call after
-    /// [`PgWrite::hold_job`] in the same transaction.
-    pub fn job_progress(
-        &mut self,
-        claim: &ClaimedJob,
-        processed: u64,
-        report_json: &str,
-        now_us: i64,
-        lease_until_us: i64,
-    ) -> Result<(), Error> {
-        let w = self.ws.sql();
-        let n = self.client()?.execute(
-            "UPDATE jobs SET processed = $4, report_json = $5, updated_at_us = $6, lease_until_us = $7
-             WHERE workspace_id = $1 AND number = $2 AND state = 2 AND lease_owner = $3",
-            &[
-                &w,
-                &signed(claim.job.number)?,
-                &claim.runner,
-                &signed(processed)?,
-                &report_json,
-                &now_us,
-                &lease_until_us,
-            ],
-        )?;
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(Error::LeaseLost)
-        }
-    }
-
-    /// Ends a held job: `Succeeded` (with its report) or `Failed` (with the
-    /// error); its `job_data` is deleted.
-    pub fn finish_job(
-        &mut self,
-        claim: &ClaimedJob,
-        succeeded: bool,
-        report_json: &str,
-        error: Option<&str>,
-        now_us: i64,
-    ) -> Result<(), Error> {
-        let w = self.ws.sql();
-        let number = signed(claim.job.number)?;
-        let state: i16 = if succeeded { 3 } else { 4 };
-        let c = self.client()?;
-        let n = c.execute(
-            "UPDATE jobs SET state = $4, report_json = $5, error = $6, updated_at_us = $7,
-                             lease_owner = NULL, lease_until_us = NULL
-             WHERE workspace_id = $1 AND number = $2 AND state = 2 AND lease_owner = $3",
-            &[
-                &w,
-                &number,
-                &claim.runner,
-                &state,
-                &report_json,
-                &error,
-                &now_us,
-            ],
-        )?;
-        if n != 1 {
-            return Err(Error::LeaseLost);
-        }
-        c.execute(
-            "DELETE FROM job_data WHERE workspace_id = $1 AND number = $2",
-            &[&w, &number],
-        )?;
-        Ok(())
     }
 
     /// Puts one `job_data` entry of job `number`.

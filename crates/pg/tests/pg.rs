@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{Rng, TestDb};
+use contactdb_backend::Backend;
 use contactdb_backend::{EventKind, JobDataKind, JobState, Wait, WorkspaceId};
 use contactdb_merge::events::write_events;
 use contactdb_merge::{ContactWrite, Lookup, Plan, Stored, plan};
-use contactdb_pg::{BulkOptions, ClaimedJob, Error, LookupValues, PgOptions, PgStore};
+use contactdb_pg::{BulkOptions, Error, LookupValues, PgOptions, PgStore};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{
     BulkRequest, Catalog, Contact, FieldId, Fields, Limits, MatchOn, Mode, OnInvalid, Status, Value,
@@ -479,17 +480,23 @@ fn feed_has_no_gap_under_two_concurrent_writers() {
     assert_eq!(left.first().map(|e| e.seq), Some(11));
 }
 
-/// Applies records `from..to` of the claimed job's request in one chunk
-/// transaction; `commit = false` leaves the transaction open (returned).
+/// Applies records `from..to` of job `id`'s request in one chunk transaction
+/// (left open, returned), as `runner`'s facade does: the job's row is locked and
+/// its lease checked first ([`Error::LeaseLost`] when another runner holds it),
+/// then the chunk's writes, its events and the job's progress with a renewed lease.
 fn run_chunk(
     store: &PgStore,
-    claim: &ClaimedJob,
+    id: &[u8; 16],
+    runner: &str,
+    req: &BulkRequest,
     from: usize,
     to: usize,
 ) -> Result<contactdb_pg::PgWrite, Error> {
-    let req: BulkRequest = serde_json::from_str(&claim.request_json).unwrap();
     let mut w = store.begin_write(WS, Wait::Block)?;
-    let held = w.hold_job(claim)?;
+    let mut held = w.job_for_update(id)?.expect("the job exists");
+    if held.lease_owner.as_deref() != Some(runner) {
+        return Err(Error::LeaseLost);
+    }
     assert_eq!(
         held.processed as usize, from,
         "resumes after the last committed chunk"
@@ -501,15 +508,22 @@ fn run_chunk(
     for cw in &p.writes {
         write_events(cw, &mut events);
     }
-    let job = uuid_text(&claim.job.id);
-    w.append_events(&events, 5, None, Some(&job))?;
+    w.append_events(&events, 5, None, Some(&uuid_text(id)))?;
     let now = contactdb_pg::now_us();
-    w.job_progress(claim, to as u64, "", now, now + 400_000)?;
+    held.processed = to as u64;
+    held.updated_at_us = now;
+    held.lease_until_us = Some(now + 400_000);
+    w.put_job(&held)?;
     Ok(w)
 }
 
 fn uuid_text(id: &[u8; 16]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Claims the oldest claimable job of the workspace for `runner` at `now`.
+fn claim(store: &PgStore, runner: &str, now: i64) -> Option<contactdb_backend::JobRecord> {
+    Backend::claim_job(store, WS, None, runner, 400_000, now).unwrap()
 }
 
 #[test]
@@ -529,33 +543,24 @@ fn a_killed_runners_job_completes_exactly_once() {
         .unwrap();
     // Runner A has a pool of its own, so its connection can be killed.
     let a_store = db.store();
-    let a = a_store
-        .claim_job(WS, "runner-a", 400_000, contactdb_pg::now_us())
-        .unwrap()
-        .unwrap();
-    assert_eq!(a.job.state, JobState::Running);
+    let id = [9; 16];
+    let a = claim(&a_store, "runner-a", contactdb_pg::now_us()).unwrap();
+    assert_eq!(a.state, JobState::Running);
     // The shared job record carries the lease the claim took.
-    assert_eq!(a.job.lease_owner.as_deref(), Some("runner-a"));
-    assert!(a.job.lease_until_us.is_some_and(|u| u > now));
+    assert_eq!(a.lease_owner.as_deref(), Some("runner-a"));
+    assert!(a.lease_until_us.is_some_and(|u| u > now));
     // Runner B finds nothing to claim while A's lease runs.
-    assert!(
-        store
-            .claim_job(WS, "runner-b", 400_000, contactdb_pg::now_us())
-            .unwrap()
-            .is_none()
-    );
-    run_chunk(&a_store, &a, 0, 1_000).unwrap().commit().unwrap();
+    assert!(claim(&store, "runner-b", contactdb_pg::now_us()).is_none());
+    run_chunk(&a_store, &id, "runner-a", &req, 0, 1_000)
+        .unwrap()
+        .commit()
+        .unwrap();
     // A's second chunk is written but never committed: its connection dies.
-    let mut open = run_chunk(&a_store, &a, 1_000, 2_000).unwrap();
+    let mut open = run_chunk(&a_store, &id, "runner-a", &req, 1_000, 2_000).unwrap();
     let pid = open.backend_pid().unwrap();
     // While A holds the job's row, even an expired lease is skipped (SKIP LOCKED).
     let far = contactdb_pg::now_us() + 10_000_000;
-    assert!(
-        store
-            .claim_job(WS, "runner-b", 400_000, far)
-            .unwrap()
-            .is_none()
-    );
+    assert!(claim(&store, "runner-b", far).is_none());
     let killed: bool = db
         .client()
         .query_one("SELECT pg_terminate_backend($1)", &[&pid])
@@ -565,28 +570,26 @@ fn a_killed_runners_job_completes_exactly_once() {
     assert!(open.commit().is_err());
     // Once A's lease ran out, B takes the job over and resumes after chunk 1.
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let b = store
-        .claim_job(WS, "runner-b", 400_000, contactdb_pg::now_us())
-        .unwrap()
-        .unwrap();
-    assert_eq!(b.job.processed, 1_000);
+    let b = claim(&store, "runner-b", contactdb_pg::now_us()).unwrap();
+    assert_eq!(b.processed, 1_000);
     // A, were it still alive, could not commit another chunk.
     assert!(matches!(
-        run_chunk(&a_store, &a, 1_000, 2_000),
+        run_chunk(&a_store, &id, "runner-a", &req, 1_000, 2_000),
         Err(Error::LeaseLost)
     ));
-    run_chunk(&store, &b, 1_000, 2_000)
-        .unwrap()
-        .commit()
-        .unwrap();
-    run_chunk(&store, &b, 2_000, 3_000)
-        .unwrap()
-        .commit()
-        .unwrap();
+    for (from, to) in [(1_000, 2_000), (2_000, 3_000)] {
+        run_chunk(&store, &id, "runner-b", &req, from, to)
+            .unwrap()
+            .commit()
+            .unwrap();
+    }
     let mut w = store.begin_write(WS, Wait::No).unwrap();
-    w.hold_job(&b).unwrap();
-    w.finish_job(&b, true, "{}", None, contactdb_pg::now_us())
-        .unwrap();
+    let mut done = w.job_for_update(&id).unwrap().unwrap();
+    done.state = JobState::Succeeded;
+    done.report_json = "{}".to_owned();
+    (done.lease_owner, done.lease_until_us) = (None, None);
+    w.put_job(&done).unwrap();
+    w.clear_job_data(done.number).unwrap();
     w.commit().unwrap();
     // Exactly once: every record inserted once, one insert event each.
     let r = store.read().unwrap();
@@ -604,12 +607,7 @@ fn a_killed_runners_job_completes_exactly_once() {
             .unwrap()
             .is_empty()
     );
-    assert!(
-        store
-            .claim_job(WS, "runner-c", 1, i64::MAX)
-            .unwrap()
-            .is_none()
-    );
+    assert!(claim(&store, "runner-c", i64::MAX).is_none());
 }
 
 #[test]
