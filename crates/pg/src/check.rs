@@ -10,7 +10,7 @@ const PER_INVARIANT: i64 = 100;
 
 /// Each invariant: the table it concerns, what a row of the query means, and the
 /// query (it returns `workspace_id` and a readable key of each offending row).
-const INVARIANTS: [(&str, &str, &str); 9] = [
+const INVARIANTS: [(&str, &str, &str); 11] = [
     (
         "workspaces",
         "the workspace has no counters row",
@@ -68,6 +68,20 @@ const INVARIANTS: [(&str, &str, &str); 9] = [
          WHERE c.contact_id IS NULL OR p.number IS NULL",
     ),
     (
+        "api_keys",
+        "the key's token hash does not name it",
+        "SELECT k.workspace_id, k.id::text FROM api_keys k
+         LEFT JOIN api_key_hashes h ON h.token_hash = k.token_hash
+         WHERE h.workspace_id IS DISTINCT FROM k.workspace_id OR h.id IS DISTINCT FROM k.id",
+    ),
+    (
+        "api_key_hashes",
+        "names a key that does not exist",
+        "SELECT h.workspace_id, h.id::text FROM api_key_hashes h
+         LEFT JOIN api_keys k ON k.workspace_id = h.workspace_id AND k.id = h.id
+         WHERE k.id IS NULL",
+    ),
+    (
         "campaigns",
         "the member count differs from the members stored",
         "SELECT p.workspace_id, p.name FROM campaigns p
@@ -79,7 +93,8 @@ const INVARIANTS: [(&str, &str, &str); 9] = [
 impl PgStore {
     /// Checks the invariants the schema's constraints do not hold (identifiers and
     /// contacts name each other, counters match what is stored, feed sequence
-    /// numbers were given out, campaign members exist), in one read-only snapshot;
+    /// numbers were given out, campaign members exist, every API key and its token
+    /// hash name each other), in one read-only snapshot;
     /// an empty list means consistent. At most 100 problems per invariant.
     pub fn check(&self) -> Result<Vec<Problem>, Error> {
         let mut c = self.raw_client()?;

@@ -28,36 +28,36 @@ fn key_of(row: &Row) -> Result<ApiKey, Error> {
     })
 }
 
-/// The key whose token hashes to `hash`, in any workspace: one probe of
-/// `api_keys_hash` per workspace (its index starts with `workspace_id`).
-fn by_hash(c: &mut impl postgres::GenericClient, hash: &[u8; 32]) -> Result<Vec<ApiKey>, Error> {
-    c.query(
-        &format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys
-             WHERE workspace_id = ANY(ARRAY(SELECT workspace_id FROM workspaces))
-               AND token_hash = $1"
-        ),
+/// The key whose token hashes to `hash`, in any workspace: one probe of the
+/// `api_key_hashes` reference table for its workspace and id, then one of
+/// `api_keys` by its primary key (with Citus, a query to one shard).
+fn by_hash(c: &mut impl postgres::GenericClient, hash: &[u8; 32]) -> Result<Option<ApiKey>, Error> {
+    let Some(named) = c.query_opt(
+        "SELECT workspace_id, id FROM api_key_hashes WHERE token_hash = $1",
         &[&hash.as_slice()],
     )?
-    .iter()
-    .map(key_of)
-    .collect()
+    else {
+        return Ok(None);
+    };
+    let (ws, id): (i64, uuid::Uuid) = (named.try_get(0)?, named.try_get(1)?);
+    let row = c.query_opt(
+        &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE workspace_id = $1 AND id = $2"),
+        &[&ws, &id],
+    )?;
+    match row {
+        Some(r) => Ok(Some(key_of(&r)?)),
+        None => Err(Error::damaged(
+            "api_key_hashes",
+            format!("a token hash names key {id} of workspace {ws}, which does not exist"),
+        )),
+    }
 }
 
 impl PgRead {
     /// The key whose token hashes to `hash` (revoked or not; the caller refuses a
     /// revoked one).
     pub fn api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>, Error> {
-        self.with(|c| {
-            let mut found = by_hash(c, hash)?;
-            if found.len() > 1 {
-                return Err(Error::damaged(
-                    "api_keys",
-                    "one token hash names keys of several workspaces",
-                ));
-            }
-            Ok(found.pop())
-        })
+        self.with(|c| by_hash(c, hash))
     }
 
     /// Every key of `ws`, by creation time.
@@ -79,8 +79,8 @@ impl PgRead {
 
 impl PgWrite {
     /// Stores a new key of the workspace under the hash of its token.
-    /// [`Error::KeyExists`] when a key of any workspace has this token hash or
-    /// (in this workspace) this id.
+    /// [`Error::KeyExists`] when a key of any workspace has this token hash (the
+    /// primary key of `api_key_hashes`) or, in this workspace, this id.
     pub fn create_api_key(
         &mut self,
         hash: &[u8; 32],
@@ -91,7 +91,12 @@ impl PgWrite {
         let w = self.workspace().sql();
         let u = uuid::Uuid::from_bytes(id);
         let c = self.client()?;
-        if !by_hash(c, hash)?.is_empty() {
+        let taken = c.execute(
+            "INSERT INTO api_key_hashes (token_hash, workspace_id, id) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+            &[&hash.as_slice(), &w, &u],
+        )?;
+        if taken == 0 {
             return Err(Error::KeyExists);
         }
         let row = c.query_opt(

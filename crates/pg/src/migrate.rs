@@ -15,6 +15,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "campaigns_keys",
         include_str!("../migrations/0002_campaigns_keys.sql"),
     ),
+    (
+        3,
+        "api_key_hashes",
+        include_str!("../migrations/0003_api_key_hashes.sql"),
+    ),
 ];
 
 /// The advisory lock key serializing migrations (any value outside the writer

@@ -538,6 +538,21 @@ fn api_keys_create_list_revoke_find() {
         .unwrap()
         .get(0);
     assert_eq!(stored, h(2));
+    // A token is found through api_key_hashes (one probe, not one per workspace),
+    // and check holds a key and its hash row to each other.
+    assert!(store.check().unwrap().is_empty());
+    let mut c = db.client();
+    c.execute(
+        "UPDATE api_key_hashes SET id = $1 WHERE token_hash = $2",
+        &[&uuid::Uuid::from_bytes([8; 16]), &h(3).as_slice()],
+    )
+    .unwrap();
+    assert!(matches!(
+        store.read().unwrap().api_key(&h(3)),
+        Err(Error::Damaged { .. })
+    ));
+    let problems: Vec<&str> = store.check().unwrap().iter().map(|p| p.table).collect();
+    assert_eq!(problems, ["api_keys", "api_key_hashes"]);
 }
 
 // Citus readiness: every primary key and index of the version-2 tables starts with
