@@ -361,23 +361,12 @@ impl Workspace {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn run_jobs_until(&self, stop: &dyn Fn() -> bool) -> Result<usize, Error> {
-        let inner = &self.db().inner;
         let mut ended = 0;
         loop {
             if stop() {
                 break;
             }
-            let job = {
-                let _runner = inner.job_runner.lock();
-                inner.writer()?.claim_job(
-                    self.id(),
-                    None,
-                    &inner.runner,
-                    inner.job_lease_us,
-                    now_us(),
-                )?
-            };
-            let Some(job) = job else { break };
+            let Some(job) = self.claim(None)? else { break };
             // A job that does not end here was stopped (the loop ends) or taken
             // over by another runner (which finishes it).
             if self.run_claimed(job, stop)?.state.is_final() {
@@ -404,21 +393,20 @@ impl Workspace {
     /// ```
     pub fn run_job(&self, id: &str) -> Result<Job, Error> {
         let id = parse_id(id)?;
-        let inner = &self.db().inner;
-        let claimed = {
-            let _runner = inner.job_runner.lock();
-            inner.writer()?.claim_job(
-                self.id(),
-                Some(&id),
-                &inner.runner,
-                inner.job_lease_us,
-                now_us(),
-            )?
-        };
-        match claimed {
+        match self.claim(Some(&id))? {
             Some(job) => self.run_claimed(job, &|| false),
             None => self.current(&id),
         }
+    }
+
+    /// Claims job `id` (or the oldest one) for this process's runner; `None` when
+    /// it has ended or another runner holds it.
+    fn claim(&self, id: Option<&[u8; 16]>) -> Result<Option<JobRecord>, Error> {
+        let inner = &self.db().inner;
+        let _runner = inner.job_runner.lock();
+        Ok(inner
+            .writer()?
+            .claim_job(self.id(), id, &inner.runner, inner.job_lease_us, now_us())?)
     }
 
     /// Job `id` as stored now.
