@@ -43,16 +43,6 @@ impl From<Error> for Failure {
     }
 }
 
-/// What `input` may look up, without values PostgreSQL text cannot hold (a NUL
-/// character): such a value is invalid in a record and names no stored contact.
-fn lookup_values(input: &PlanInput<'_>) -> LookupValues {
-    let mut v = LookupValues::of_request(input.req, input.prepared, input.catalog);
-    for list in [&mut v.identifiers, &mut v.emails, &mut v.phones] {
-        list.retain(|x| !x.contains('\0'));
-    }
-    v
-}
-
 impl Backend for PgStore {
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>, Failure> {
         Ok(Box::new(PgReadTxn {
@@ -165,7 +155,7 @@ impl ReadTxn for PgReadTxn<'_> {
         ws: WorkspaceId,
         input: &PlanInput<'_>,
     ) -> Result<PlanLookup<'static>, Failure> {
-        let values = lookup_values(input);
+        let values = LookupValues::of_request(input.req, input.prepared, input.catalog);
         Ok(PlanLookup::new(self.read.lookup_for(ws, &values)?))
     }
 
@@ -288,7 +278,7 @@ impl WriteTxn for PgWrite {
     /// Every contact the request names, read through this transaction (so with
     /// its earlier writes) in a few queries.
     fn plan_lookup(&mut self, input: &PlanInput<'_>) -> Result<PlanLookup<'_>, Failure> {
-        let values = lookup_values(input);
+        let values = LookupValues::of_request(input.req, input.prepared, input.catalog);
         Ok(PlanLookup::new(self.lookup_for(&values)?))
     }
 
@@ -328,25 +318,8 @@ impl WriteTxn for PgWrite {
         Ok(())
     }
 
-    /// Events are appended in time order, so when the oldest event is not older
-    /// than `before_us` there is nothing to trim: one primary-key probe per
-    /// request instead of a scan of the feed.
     fn trim_feed(&mut self, before_us: i64, max: usize) -> Result<(), Failure> {
-        let w = self.workspace().sql();
-        let oldest = self
-            .client()?
-            .query_opt(
-                "SELECT at_us FROM feed WHERE workspace_id = $1 ORDER BY seq LIMIT 1",
-                &[&w],
-            )
-            .map_err(Error::from)?;
-        let oldest: Option<i64> = oldest
-            .map(|r| r.try_get(0))
-            .transpose()
-            .map_err(Error::from)?;
-        if oldest.is_some_and(|at| at < before_us) {
-            PgWrite::trim_feed(self, before_us, max)?;
-        }
+        PgWrite::trim_feed(self, before_us, max)?;
         Ok(())
     }
 

@@ -26,8 +26,9 @@ pub struct LookupValues {
 
 impl LookupValues {
     /// Every value the merge of `req` may ask about: the key and new key of each
-    /// valid record, and its email and phone when the request matches on them.
-    /// Normalizes the records (in parallel) to find them.
+    /// valid record, and its email and phone when the request matches on them
+    /// (never a value PostgreSQL text cannot hold). Normalizes the records (in
+    /// parallel) to find them.
     pub fn of_request(req: &BulkRequest, prepared: &Prepared, catalog: &Catalog) -> Self {
         let per_record: Vec<[Option<String>; 4]> = req
             .records
@@ -54,10 +55,11 @@ impl LookupValues {
             .collect();
         let mut v = LookupValues::default();
         for [key, new_key, email, gsm] in per_record {
-            v.identifiers.extend(key);
-            v.identifiers.extend(new_key);
-            v.emails.extend(email);
-            v.phones.extend(gsm);
+            let ok = |x: Option<String>| x.filter(|s| crate::read::storable(s));
+            v.identifiers.extend(ok(key));
+            v.identifiers.extend(ok(new_key));
+            v.emails.extend(ok(email));
+            v.phones.extend(ok(gsm));
         }
         v
     }

@@ -257,11 +257,21 @@ impl Drop for PgRead {
     }
 }
 
+/// Whether PostgreSQL text can hold `value` (no NUL character). A value it cannot
+/// hold is invalid in a record and names no stored contact: reads and lookups of
+/// it find nothing without asking the server (which would refuse the parameter).
+pub(crate) fn storable(value: &str) -> bool {
+    !value.contains('\0')
+}
+
 pub(crate) fn resolve(
     c: &mut Client,
     ws: WorkspaceId,
     key_or_alias: &str,
 ) -> Result<Option<Contact>, Error> {
+    if !storable(key_or_alias) {
+        return Ok(None);
+    }
     let row = c.query_opt(
         &format!(
             "SELECT {CONTACT_COLUMNS} FROM identifiers i
@@ -279,6 +289,9 @@ pub(crate) fn by_value(
     column: &'static str,
     value: &str,
 ) -> Result<Vec<Contact>, Error> {
+    if !storable(value) {
+        return Ok(Vec::new());
+    }
     let rows = c.query(
         &format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.workspace_id = $1 AND c.{column} = $2
