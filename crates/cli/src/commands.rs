@@ -421,7 +421,7 @@ pub fn stats(db_path: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
     }
     print_pretty(&json!({
         "database": crate::util::shown(db_path),
-        "file_size_bytes": if crate::util::is_url(db_path) { None } else { Some(db.file_size()?) },
+        "file_size_bytes": if contactdb::is_postgres_url(db_path) { None } else { Some(db.file_size()?) },
         "contacts": total,
         "workspaces": workspaces,
     }))?;

@@ -788,7 +788,7 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
     check_outputs(args)?;
     let batch_size = batch_size(args);
     // Declared before the database, so the database in it closes first.
-    let scratch = if args.dry_run && !crate::util::is_url(db_path) && !db_path.exists() {
+    let scratch = if args.dry_run && !contactdb::is_postgres_url(db_path) && !db_path.exists() {
         Some(empty_scratch(db_path)?)
     } else {
         None

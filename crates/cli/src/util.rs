@@ -94,17 +94,10 @@ pub fn one_line(e: &anyhow::Error) -> String {
     out.replace('\n', " ")
 }
 
-/// Whether `--db` names a PostgreSQL database (`postgres://…` or
-/// `postgresql://…`) rather than a file.
-pub fn is_url(db: &std::path::Path) -> bool {
-    db.to_str()
-        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
-}
-
 /// `--db` for messages: the path, or the URL without its password.
 pub fn shown(db: &std::path::Path) -> String {
     let text = db.display().to_string();
-    if !is_url(db) {
+    if !contactdb::is_postgres_url(db) {
         return text;
     }
     let Some((scheme, rest)) = text.split_once("://") else {
@@ -149,7 +142,7 @@ mod tests {
             "postgres://ann@db/c?sslmode=disable"
         );
         assert_eq!(shown("contacts.redb"), "contacts.redb");
-        assert!(super::is_url(Path::new("postgres://db/c")));
-        assert!(!super::is_url(Path::new("./postgres")));
+        assert!(contactdb::is_postgres_url(Path::new("postgres://db/c")));
+        assert!(!contactdb::is_postgres_url(Path::new("./postgres")));
     }
 }

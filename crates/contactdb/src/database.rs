@@ -443,8 +443,7 @@ impl Builder {
     /// ```
     pub fn open(self, path: impl AsRef<Path>) -> Result<Database, OpenError> {
         if let Some(url) = postgres_url(path.as_ref()) {
-            let store = PgStore::connect(url, &PgOptions::default()).map_err(pg_open_error)?;
-            return self.finish(Box::new(store), false);
+            return self.finish(Box::new(connect(url)?), false);
         }
         let store = Store::open(path.as_ref(), &self.store_options()).map_err(open_error)?;
         self.finish(Box::new(store), false)
@@ -465,8 +464,7 @@ impl Builder {
     /// ```
     pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Database, OpenError> {
         if let Some(url) = postgres_url(path.as_ref()) {
-            let store = PgStore::connect(url, &PgOptions::default()).map_err(pg_open_error)?;
-            return self.finish(Box::new(store), true);
+            return self.finish(Box::new(connect(url)?), true);
         }
         let store =
             Store::open_read_only(path.as_ref(), &self.store_options()).map_err(open_error)?;
@@ -496,8 +494,7 @@ impl Builder {
     /// ```
     pub fn check_file(self, path: impl AsRef<Path>) -> Result<Vec<Problem>, OpenError> {
         if let Some(url) = postgres_url(path.as_ref()) {
-            let store = PgStore::connect(url, &PgOptions::default()).map_err(pg_open_error)?;
-            let problems = store.check().map_err(pg_open_error)?;
+            let problems = connect(url)?.check().map_err(pg_open_error)?;
             return Ok(problems.into_iter().map(Problem::from_backend).collect());
         }
         let problems =
@@ -857,11 +854,7 @@ impl Problem {
     }
 
     fn from_store(p: contactdb_store::Problem) -> Self {
-        Problem {
-            table: p.table,
-            key: p.key,
-            message: p.message,
-        }
+        Problem::from_backend(p.into())
     }
 }
 
@@ -882,8 +875,25 @@ impl Inner {
     }
 }
 
-/// The URL in `path` when it names a PostgreSQL database (`postgres://…` or
-/// `postgresql://…`).
+/// Connects to the PostgreSQL database `url` names (creating or migrating its
+/// tables).
+fn connect(url: &str) -> Result<PgStore, OpenError> {
+    PgStore::connect(url, &PgOptions::default()).map_err(pg_open_error)
+}
+
+/// Whether `path` names a PostgreSQL database (`postgres://…` or
+/// `postgresql://…`) rather than a file.
+///
+/// ```
+/// assert!(contactdb::is_postgres_url("postgres://app@db:5432/contacts"));
+/// assert!(contactdb::is_postgres_url("postgresql://db/contacts"));
+/// assert!(!contactdb::is_postgres_url("./postgres/contacts.redb"));
+/// ```
+pub fn is_postgres_url(path: impl AsRef<Path>) -> bool {
+    postgres_url(path.as_ref()).is_some()
+}
+
+/// The URL in `path` when it names a PostgreSQL database.
 pub(crate) fn postgres_url(path: &Path) -> Option<&str> {
     let s = path.to_str()?;
     (s.starts_with("postgres://") || s.starts_with("postgresql://")).then_some(s)

@@ -54,7 +54,7 @@ pub use campaign::{CAMPAIGN_NAME_MAX, Campaign, Member};
 pub use contact::Contact;
 pub use database::{
     BackupSummary, Builder, CACHE_SIZE_BYTES_DEFAULT, Database, FEED_RETENTION_DAYS_DEFAULT,
-    Problem, REQUEST_ID_RETENTION_DAYS_DEFAULT, WorkspaceInfo,
+    Problem, REQUEST_ID_RETENTION_DAYS_DEFAULT, WorkspaceInfo, is_postgres_url,
 };
 pub use error::{BulkError, Error, OpenError, StorageError, WorkspaceError};
 pub use feed::{Consumer, Event, EventKind, FEED_CHUNK_DEFAULT};

@@ -126,42 +126,6 @@ pub(crate) fn claim(
     Ok(Some(job))
 }
 
-pub(crate) fn cancel(
-    c: &mut Client,
-    ws: WorkspaceId,
-    id: &[u8; 16],
-    now_us: i64,
-) -> Result<bool, Error> {
-    let mut tx = c.transaction()?;
-    let w = ws.sql();
-    let u = uuid::Uuid::from_bytes(*id);
-    let row = tx.query_opt(
-        "UPDATE jobs SET state = 5, updated_at_us = $3
-         WHERE workspace_id = $1 AND id = $2 AND state = 1 RETURNING number",
-        &[&w, &u, &now_us],
-    )?;
-    let Some(row) = row else {
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM jobs WHERE workspace_id = $1 AND id = $2",
-                &[&w, &u],
-            )?
-            .is_some();
-        return if exists {
-            Ok(false)
-        } else {
-            Err(Error::NotFound(format!("job {}", u.hyphenated())))
-        };
-    };
-    let number: i64 = row.try_get(0)?;
-    tx.execute(
-        "DELETE FROM job_data WHERE workspace_id = $1 AND number = $2",
-        &[&w, &number],
-    )?;
-    tx.commit()?;
-    Ok(true)
-}
-
 pub(crate) fn by_id(
     c: &mut Client,
     ws: WorkspaceId,

@@ -268,11 +268,6 @@ impl PgStore {
         job::submit(&mut *self.pool.get()?, ws, id, request_json, total, now_us)
     }
 
-    /// Cancels a queued job; returns whether it was queued.
-    pub fn cancel_job(&self, ws: WorkspaceId, id: &[u8; 16], now_us: i64) -> Result<bool, Error> {
-        job::cancel(&mut *self.pool.get()?, ws, id, now_us)
-    }
-
     /// A connection of the store's pool, for tests and tools that run their own SQL.
     pub fn raw_client(&self) -> Result<impl std::ops::DerefMut<Target = postgres::Client>, Error> {
         self.pool.get()

@@ -87,14 +87,7 @@ impl Backend for Store {
     }
 
     fn check(&self) -> Result<Vec<Problem>, Failure> {
-        Ok(Store::check(self)?
-            .into_iter()
-            .map(|p| Problem {
-                table: p.table,
-                key: p.key,
-                message: p.message,
-            })
-            .collect())
+        Ok(Store::check(self)?.into_iter().map(Problem::from).collect())
     }
 
     fn file_size(&self) -> Result<Option<u64>, Failure> {

@@ -198,6 +198,16 @@ pub struct Problem {
     pub message: String,
 }
 
+impl From<Problem> for contactdb_backend::Problem {
+    fn from(p: Problem) -> Self {
+        contactdb_backend::Problem {
+            table: p.table,
+            key: p.key,
+            message: p.message,
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} [{}]: {}", self.table, self.key, self.message)
