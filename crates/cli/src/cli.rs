@@ -63,8 +63,9 @@ pub enum Command {
     Repair,
     /// Write a consistent copy of the database to a new file while writers go on.
     Backup(BackupArgs),
-    /// Give the file's free pages back (after large imports, about half the file);
-    /// needs the file to itself. Prints the size before and after as JSON.
+    /// Make the file as small as its content allows: every table rewritten densely,
+    /// then the free pages given back (after large imports, more than half the
+    /// file); needs the file to itself. Prints the size before and after as JSON.
     Compact,
     /// Check the file's pages and every table without changing it; print each
     /// problem as JSON and exit 1 if there is any.

@@ -530,12 +530,15 @@ impl Builder {
         ))
     }
 
-    /// Compacts the file at `path` in place: the free pages that copy-on-write
-    /// leaves behind (after a large import, about half the file) are given back,
-    /// so the file becomes the size of its live data; its content is unchanged.
-    /// Each step is a commit, so a crash leaves a consistent file. Takes seconds
-    /// per GB. Returns the file's size in bytes before and after. Fails with
-    /// [`OpenError::AlreadyOpen`] while a writer has the file open.
+    /// Compacts the file at `path` in place, to the size its content allows:
+    /// every table is rewritten densely (in key order into a new table that
+    /// replaces it), then the free pages that copy-on-write leaves behind (after
+    /// a large import, more than half the file) are given back. The content is
+    /// unchanged. Each step is a commit, so a crash leaves a consistent file with
+    /// the same content. Takes seconds per GB and needs free disk space for the
+    /// largest table while it runs. Returns the file's size in bytes before and
+    /// after. Fails with [`OpenError::AlreadyOpen`] while a writer has the file
+    /// open.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;

@@ -600,22 +600,40 @@ impl Store {
         })
     }
 
-    /// Gives the file's free pages back: redb's compaction moves the pages in use
-    /// towards the start of the file and truncates what is left. Copy-on-write
+    /// Makes the file as small as its content allows, in two steps. First every
+    /// table is rewritten densely: copied in key order into a new table that
+    /// replaces it (tables grown by inserts at random places hold pages about
+    /// two thirds full). Then redb's compaction moves the pages in use towards the
+    /// start of the file and truncates the free pages after them (copy-on-write
     /// leaves pages behind that only later writes reuse, so after a large import
-    /// the file can be about twice its live data; this makes it the live data's
-    /// size. The logical content is unchanged. Each step is a redb commit, so a
-    /// crash in between leaves the file at a consistent state (compacted or not).
+    /// the file can be about twice its live data). The logical content is
+    /// unchanged. Each step is a series of redb commits, so a crash in between
+    /// leaves the file at a consistent state with the same content.
     ///
     /// Takes time proportional to the file (seconds per GB), and needs no read or
     /// write view of this store to be open: fails with [`StoreError::Busy`] while
-    /// one is. Returns whether any page moved.
-    pub fn compact(&mut self) -> Result<bool, StoreError> {
-        let Store { db, poison, .. } = self;
+    /// one is.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        let Store {
+            db,
+            poison,
+            filters,
+            ..
+        } = self;
         let Handle::Write(db) = db else {
             return Err(StoreError::ReadOnly);
         };
-        guarded(poison, || db.compact().map_err(compaction_error))
+        guarded(poison, || {
+            if Arc::strong_count(poison) > 1 {
+                // A view holds a clone of the poison flag.
+                return Err(StoreError::Busy);
+            }
+            backup::rebuild(db)?;
+            db.compact().map_err(compaction_error)?;
+            Ok(())
+        })?;
+        filters.clear();
+        Ok(())
     }
 
     /// Opens the database at `path` for writing, compacts it ([`Store::compact`])

@@ -6,6 +6,8 @@
 //! `check` is clean, and the contacts are exactly those before the commit or
 //! exactly those after it.
 //!
+//! Compaction runs under the same failures and must change no content.
+//!
 //! `sample` runs a stride of every sweep in `cargo test`; `sweep` (ignored) runs
 //! every N and many more power-loss images:
 //! `cargo test -p contactdb-store --test fault_injection -- --ignored --nocapture`.
@@ -188,6 +190,26 @@ struct Setup {
     before: Vec<Contact>,
     after: Vec<Contact>,
     writes: Vec<ContactWrite>,
+    /// The database after the commit.
+    after_image: Vec<u8>,
+}
+
+/// What runs over the armed backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// The commit of `Setup::writes` into `Setup::image`.
+    Commit,
+    /// `Store::compact` of `Setup::after_image`, which must change no content.
+    Compact,
+}
+
+impl Action {
+    fn image(self, setup: &Setup) -> &[u8] {
+        match self {
+            Action::Commit => &setup.image,
+            Action::Compact => &setup.after_image,
+        }
+    }
 }
 
 fn setup() -> Setup {
@@ -231,11 +253,13 @@ fn setup() -> Setup {
     common::apply(&store, common::default_ws(&store), &writes).unwrap();
     let after = contacts(&store);
     assert_ne!(before, after);
+    drop(store);
     Setup {
         image,
         before,
         after,
         writes,
+        after_image: b2.bytes(),
     }
 }
 
@@ -260,28 +284,32 @@ fn verify(setup: &Setup, bytes: Vec<u8>, what: &str) -> &'static str {
     }
 }
 
-/// Opens the image, arms the backend, commits, closes; returns whether the commit
-/// succeeded and what the backend saw.
-fn commit_once(
+/// Opens the action's image, arms the backend, runs the action, closes; returns
+/// whether the action succeeded and what the backend saw.
+fn run_once(
     setup: &Setup,
+    action: Action,
     fail: Option<(Op, u64)>,
 ) -> (Faulty, bool, bool, [u64; 4], Vec<Logged>) {
-    let b = Faulty::with_bytes(setup.image.clone());
-    let store = open(&b).unwrap();
+    let b = Faulty::with_bytes(action.image(setup).to_vec());
+    let mut store = open(&b).unwrap();
     let ws = common::default_ws(&store);
     b.arm(fail);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        let r = store.begin_write(Wait::Block).and_then(|mut w| {
-            w.apply(ws, &setup.writes)?;
-            w.commit()
-        });
+        let r = match action {
+            Action::Commit => store.begin_write(Wait::Block).and_then(|mut w| {
+                w.apply(ws, &setup.writes)?;
+                w.commit()
+            }),
+            Action::Compact => store.compact(),
+        };
         drop(store);
         r
     }));
     let (fired, seen, log) = b.disarm();
     let ok = match result {
         Ok(r) => r.is_ok(),
-        Err(_) => panic!("{fail:?}: the commit panicked"),
+        Err(_) => panic!("{fail:?}: {action:?} panicked"),
     };
     (b, ok, fired, seen, log)
 }
@@ -308,17 +336,20 @@ impl Counts {
 }
 
 /// Fails each op kind at N = 1, 1 + stride, …, past the last it occurs.
-fn io_faults(setup: &Setup, stride: u64) -> Vec<(Op, u64, Counts)> {
-    let (_, ok, _, seen, _) = commit_once(setup, None);
+fn io_faults(setup: &Setup, action: Action, stride: u64) -> Vec<(Op, u64, Counts)> {
+    let (_, ok, _, seen, _) = run_once(setup, action, None);
     assert!(ok);
     let mut out = Vec::new();
     for (i, op) in OPS.iter().enumerate() {
         let mut c = Counts::default();
         let mut n = 1;
         while n <= seen[i] {
-            let (b, ok, fired, _, _) = commit_once(setup, Some((*op, n)));
+            let (b, ok, fired, _, _) = run_once(setup, action, Some((*op, n)));
             assert!(fired || ok, "{op:?} #{n}");
-            let state = verify(setup, b.bytes(), &format!("{op:?} #{n} failed"));
+            let state = verify(setup, b.bytes(), &format!("{action:?}: {op:?} #{n} failed"));
+            if action == Action::Compact {
+                assert_eq!(state, "after", "{action:?}: {op:?} #{n}");
+            }
             if ok && fired {
                 // A failure redb absorbed (a read it retried, a close step):
                 // the commit stands.
@@ -377,8 +408,14 @@ fn crash_image(base: &[u8], log: &[Logged], cut: usize, rng: &mut u64) -> Vec<u8
     bytes
 }
 
-fn power_loss(setup: &Setup, images_per_cut: u64, cut_stride: usize, seed: u64) -> Counts {
-    let (_, ok, _, _, log) = commit_once(setup, None);
+fn power_loss(
+    setup: &Setup,
+    action: Action,
+    images_per_cut: u64,
+    cut_stride: usize,
+    seed: u64,
+) -> Counts {
+    let (_, ok, _, _, log) = run_once(setup, action, None);
     assert!(ok);
     let mut rng = seed;
     let mut c = Counts::default();
@@ -395,12 +432,12 @@ fn power_loss(setup: &Setup, images_per_cut: u64, cut_stride: usize, seed: u64) 
     cuts.dedup();
     for cut in cuts {
         for k in 0..images_per_cut {
-            let image = crash_image(&setup.image, &log, cut, &mut rng);
-            let state = verify(
-                setup,
-                image,
-                &format!("power loss after op {cut} (image {k})"),
-            );
+            let image = crash_image(action.image(setup), &log, cut, &mut rng);
+            let what = format!("{action:?}: power loss after op {cut} (image {k})");
+            let state = verify(setup, image, &what);
+            if action == Action::Compact {
+                assert_eq!(state, "after", "{what}");
+            }
             c.add(state, true);
         }
     }
@@ -422,8 +459,8 @@ fn report(faults: &[(Op, u64, Counts)], power: &Counts) {
 #[test]
 fn sample() {
     let setup = setup();
-    let faults = io_faults(&setup, 101);
-    let power = power_loss(&setup, 2, 29, 7);
+    let faults = io_faults(&setup, Action::Commit, 101);
+    let power = power_loss(&setup, Action::Commit, 2, 29, 7);
     report(&faults, &power);
     // Every kind of operation was failed at least once (the commit reads, writes,
     // syncs and grows the file), and both outcomes occurred.
@@ -438,7 +475,20 @@ fn sample() {
 #[ignore = "every N and many power-loss images; minutes"]
 fn sweep() {
     let setup = setup();
-    let faults = io_faults(&setup, 1);
-    let power = power_loss(&setup, 8, 1, 11);
+    let faults = io_faults(&setup, Action::Commit, 1);
+    let power = power_loss(&setup, Action::Commit, 8, 1, 11);
     report(&faults, &power);
+}
+
+/// Compaction (the dense rebuild of every table, then redb's compaction) under
+/// the same failures: whatever step fails, and wherever the power goes, the file
+/// reopens clean with exactly the content it had.
+#[test]
+fn compaction_under_faults_changes_no_content() {
+    let setup = setup();
+    let faults = io_faults(&setup, Action::Compact, 499);
+    let power = power_loss(&setup, Action::Compact, 1, 211, 13);
+    report(&faults, &power);
+    assert!(faults.iter().all(|(_, _, c)| c.runs > 0), "{faults:?}");
+    assert!(power.runs > 0, "{power:?}");
 }
