@@ -1,15 +1,13 @@
 //! The on-disk format is a contract (docs/format.md): a database file written by an
 //! earlier build of the same format version must keep opening and reading the same.
-//! `tests/fixtures/format5.redb` was written by `recipe` below (format version 5);
-//! `format5_fixture_still_reads` opens a copy and checks what it holds, so an
+//! `tests/fixtures/format6.redb` was written by `recipe` below (format version 6);
+//! `format6_fixture_still_reads` opens a copy and checks what it holds, so an
 //! accidental change to a key encoding, a stored struct or a table type fails here.
 //!
 //! The recipe uses a tiny index-buffer threshold, so the file holds identifiers and
 //! index entries in the base, mid and delta tables, and tombstones in mid and delta
-//! tables. The committed file was written by a build whose index tables also had a
-//! `T_frozen` level, and holds email entries in it: a read-only open reads them
-//! where they are, a writable open merges them into the base (docs/format.md).
-//! Files of other format versions are refused, unchanged.
+//! tables. Files of other format versions are refused, unchanged: the committed
+//! `tests/fixtures/format5.redb`, written by builds of format 5, is one.
 //! Regenerate (only with a deliberate format change, and a new file name):
 //! `CONTACTDB_WRITE_FIXTURE=1 cargo test --test format_fixture`.
 #![allow(
@@ -106,7 +104,7 @@ fn recipe(path: &Path) -> TestResult {
         ],
     ))?;
     assert_eq!(rep.status, Status::Applied);
-    // Format 5: a campaign with members in pick order, a consumer's position in
+    // A campaign with members in pick order, a consumer's position in
     // the change feed, and a job that ran.
     ws.create_campaign("vip", &["gsm"])?;
     let mut join = req(
@@ -125,7 +123,7 @@ fn recipe(path: &Path) -> TestResult {
     Ok(())
 }
 
-/// What a format-5 fixture holds beyond the contacts.
+/// What the fixture holds beyond the contacts.
 fn expect_around(db: &Database) -> TestResult {
     let ws = db.workspace("default")?;
     let members: Vec<(String, u32)> = ws
@@ -324,22 +322,6 @@ fn physical_states(path: &Path) -> TestResult {
     Ok(())
 }
 
-/// Entries in the file's `T_frozen` tables, and how many such tables it has.
-fn frozen(path: &Path) -> Result<(u64, usize), Box<dyn std::error::Error>> {
-    use redb::{ReadableDatabase, ReadableTableMetadata, TableHandle};
-    let db = redb::Database::open(path)?;
-    let r = db.begin_read()?;
-    let mut entries = 0;
-    let mut tables = 0;
-    for t in r.list_tables()? {
-        if t.name().ends_with("_frozen") {
-            tables += 1;
-            entries += r.open_untyped_table(t)?.len()?;
-        }
-    }
-    Ok((entries, tables))
-}
-
 /// A copy of the fixture of `version` (with its directory): opening a redb file
 /// writes to it, and the committed fixtures must stay as they are.
 fn copy_fixture(version: u32) -> Result<(tempfile::TempDir, PathBuf), Box<dyn std::error::Error>> {
@@ -365,33 +347,27 @@ fn open_fixture(path: &Path) -> Result<Database, contactdb::OpenError> {
         .open(path)
 }
 
-// The committed fixture still opens and reads the same; the writable open merged
-// its frozen tables into the bases and deleted them.
+// The committed fixture still opens and reads the same, and again after a
+// writable open closed it.
 #[test]
-fn format5_fixture_still_reads() -> TestResult {
-    let (_dir, copy) = copy_fixture(5)?;
-    assert_eq!(format_version(&copy)?, 5);
-    let (entries, tables) = frozen(&copy)?;
-    assert!(
-        entries > 0 && tables == 3,
-        "{entries} frozen entries in {tables} tables"
-    );
+fn format6_fixture_still_reads() -> TestResult {
+    let (_dir, copy) = copy_fixture(6)?;
+    assert_eq!(format_version(&copy)?, 6);
+    physical_states(&copy)?;
     let db = open_fixture(&copy)?;
     expect(&db)?;
     expect_around(&db)?;
     drop(db);
-    assert_eq!(frozen(&copy)?, (0, 0));
-    // Reopened without them, it reads the same.
     let db = open_fixture(&copy)?;
     expect(&db)?;
     expect_around(&db)
 }
 
-// A read-only open reads the fixture's frozen tables where they are, and writes
-// nothing.
+// A read-only open reads the fixture through every level of its index tables, and
+// writes nothing.
 #[test]
-fn format5_fixture_reads_read_only() -> TestResult {
-    let (_dir, copy) = copy_fixture(5)?;
+fn format6_fixture_reads_read_only() -> TestResult {
+    let (_dir, copy) = copy_fixture(6)?;
     let bytes = std::fs::read(&copy)?;
     {
         let db = Database::builder()
@@ -424,39 +400,50 @@ fn format5_fixture_reads_read_only() -> TestResult {
     Ok(())
 }
 
-// A file of another format version (here an older one, 4) is refused, by writable
-// and read-only opens alike, with the way over in the message, and left byte for
-// byte as it was.
+// A file of another format version is refused, by writable and read-only opens
+// alike, with the way over in the message, and left byte for byte as it was: the
+// committed file of format 5 (whose index tables had a fourth, "frozen" level),
+// and the format-6 fixture marked as format 4.
 #[test]
 fn another_format_version_is_refused_and_left_unchanged() -> TestResult {
-    let (_dir, copy) = copy_fixture(5)?;
+    let (_dir5, five) = copy_fixture(5)?;
+    assert_eq!(format_version(&five)?, 5);
+    let (_dir, four) = copy_fixture(6)?;
     {
-        let db = redb::Database::open(&copy)?;
+        let db = redb::Database::open(&four)?;
         let w = db.begin_write()?;
         w.open_table(META)?
             .insert("format_version", 4u32.to_be_bytes().as_slice())?;
         w.commit()?;
     }
-    assert_eq!(format_version(&copy)?, 4);
-    let bytes = std::fs::read(&copy)?;
+    assert_eq!(format_version(&four)?, 4);
+    for (copy, found) in [(five, 5), (four, 4)] {
+        refused(&copy, found)?;
+    }
+    Ok(())
+}
+
+/// Checks that the file at `copy`, of format `found`, is refused and left as it was.
+fn refused(copy: &Path, found: u32) -> TestResult {
+    let bytes = std::fs::read(copy)?;
     let want = format!(
-        "this file is format 4; contactdb {} reads format 5 only: export it with the \
+        "this file is format {found}; contactdb {} reads format 6 only: export it with the \
          contactdb version that wrote it (`contactdb export`) and import the export into a \
          new file",
         env!("CARGO_PKG_VERSION")
     );
     for read_only in [false, true] {
         let opened = if read_only {
-            Database::builder().open_read_only(&copy)
+            Database::builder().open_read_only(copy)
         } else {
-            Database::open(&copy)
+            Database::open(copy)
         };
         let Err(e) = opened else {
-            panic!("a format-4 file opened (read_only {read_only})");
+            panic!("a format-{found} file opened (read_only {read_only})");
         };
         assert_eq!(e.to_string(), want, "read_only {read_only}");
         assert!(
-            std::fs::read(&copy)? == bytes,
+            std::fs::read(copy)? == bytes,
             "the file was written (read_only {read_only})"
         );
     }
@@ -475,10 +462,9 @@ fn recipe_gives_the_expected_content() -> TestResult {
     expect_around(&db)?;
     drop(db);
     physical_states(&path)?;
-    assert_eq!(frozen(&path)?, (0, 0), "a new file has no frozen tables");
-    assert_eq!(format_version(&path)?, 5);
+    assert_eq!(format_version(&path)?, 6);
     if std::env::var_os("CONTACTDB_WRITE_FIXTURE").is_some() {
-        let dst = fixture(5);
+        let dst = fixture(6);
         std::fs::create_dir_all(dst.parent().unwrap())?;
         std::fs::copy(&path, &dst)?;
     }

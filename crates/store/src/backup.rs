@@ -122,8 +122,6 @@ fn copy_level<V: Plain>(
 ) -> Result<Option<u64>, StoreError> {
     Ok(if name == t.base.name() {
         Some(sink.copy(t.base)?)
-    } else if name == t.frozen.name() {
-        Some(sink.copy(t.frozen)?)
     } else if name == t.mid.name() {
         Some(sink.copy(t.mid)?)
     } else if name == t.delta.name() {

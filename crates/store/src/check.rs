@@ -51,8 +51,7 @@ fn contact_at(contacts: &Bytes, ws: u32, id: u64) -> Result<Found, StoreError> {
 
 /// Reports every tombstone of a tiered table that hides nothing: the writer only
 /// stores a tombstone for a key the levels below it hold (a delta tombstone for a
-/// key of mid or base, a mid one for a base key; with a frozen table between mid
-/// and base, a mid one for a key of frozen or base, a frozen one for a base key).
+/// key of mid or base, a mid one for a base key).
 fn check_tombstones<V: Plain>(
     walk: &mut Walk,
     t: &Part<V>,
@@ -79,15 +78,7 @@ fn check_tombstones<V: Plain>(
         &t.mid,
         "tombstone in the mid table hides no entry of the levels below",
         &|k| Ok(t.below_mid(k)?.is_some()),
-    )?;
-    match &t.frozen {
-        Some(frozen) => level(
-            frozen,
-            "tombstone in the frozen table hides no base entry",
-            &|k| Ok(t.base.get(k)?.is_some()),
-        ),
-        None => Ok(()),
-    }
+    )
 }
 
 /// Checks that every entry of a lookup table (`workspace_slugs`, `workspace_uuids`)

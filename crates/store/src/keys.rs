@@ -25,21 +25,18 @@ pub const CONTACTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("contac
 /// `identifiers`: ws ‖ contact key or alias → id (tiered).
 pub const IDENTIFIERS: Tiered<u64> = Tiered {
     base: TableDefinition::new("identifiers"),
-    frozen: TableDefinition::new("identifiers_frozen"),
     mid: TableDefinition::new("identifiers_mid"),
     delta: TableDefinition::new("identifiers_delta"),
 };
 /// `email_index`: ws ‖ value_hash(email) ‖ id → () (tiered).
 pub const EMAIL_INDEX: Tiered<()> = Tiered {
     base: TableDefinition::new("email_index"),
-    frozen: TableDefinition::new("email_index_frozen"),
     mid: TableDefinition::new("email_index_mid"),
     delta: TableDefinition::new("email_index_delta"),
 };
 /// `phone_index`: ws ‖ value_hash(gsm) ‖ id → () (tiered).
 pub const PHONE_INDEX: Tiered<()> = Tiered {
     base: TableDefinition::new("phone_index"),
-    frozen: TableDefinition::new("phone_index_frozen"),
     mid: TableDefinition::new("phone_index_mid"),
     delta: TableDefinition::new("phone_index_delta"),
 };

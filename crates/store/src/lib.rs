@@ -51,7 +51,7 @@ pub use write::WriteView;
 
 /// The on-disk format version this build reads and writes (`meta.format_version`);
 /// a file of any other version is refused ([`StoreError::FormatVersion`]).
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The slug of the workspace every new database starts with.
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -452,8 +452,8 @@ impl Store {
     }
 
     /// Checks the format version of an existing file, or initializes a new one.
-    /// In an existing file it creates any missing table empty and merges a frozen
-    /// table (see [`tiered`]) into its base, in one write transaction.
+    /// In an existing file it creates any missing table empty, in one write
+    /// transaction.
     fn init(&self) -> Result<(), StoreError> {
         let present: Vec<String> = {
             let rtx = self.db.begin_read()?;
@@ -481,22 +481,8 @@ impl Store {
             w.commit()?;
             return Ok(());
         }
-        let frozen = [
-            has(redb::TableHandle::name(&keys::IDENTIFIERS.frozen)),
-            has(redb::TableHandle::name(&keys::EMAIL_INDEX.frozen)),
-            has(redb::TableHandle::name(&keys::PHONE_INDEX.frozen)),
-        ];
-        if frozen.contains(&true) || ALL_TABLES.iter().any(|t| !has(t)) {
+        if ALL_TABLES.iter().any(|t| !has(t)) {
             let w = self.begin_write(Wait::Block)?;
-            if frozen[0] {
-                tiered::fold_frozen(&w.txn, &keys::IDENTIFIERS)?;
-            }
-            if frozen[1] {
-                tiered::fold_frozen(&w.txn, &keys::EMAIL_INDEX)?;
-            }
-            if frozen[2] {
-                tiered::fold_frozen(&w.txn, &keys::PHONE_INDEX)?;
-            }
             w.init_tables()?;
             w.commit()?;
         }

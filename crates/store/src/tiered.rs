@@ -27,11 +27,6 @@
 //! hold (logically: the level right below sets it, or says nothing about it and the
 //! next one down holds it).
 //!
-//! A format-5 file written by an earlier build may also hold a `T_frozen` table, a
-//! level between mid and base (same rules). Readers overlay it where it is;
-//! opening the file for writing merges it into the base and deletes it
-//! (`fold_frozen`), so writers never see one.
-//!
 //! The store uses three: `identifiers`, `email_index` and `phone_index`
 //! (docs/format.md, "Tiered tables").
 
@@ -144,9 +139,6 @@ pub struct Tiered<V: Plain> {
     pub mid: TableDefinition<'static, &'static [u8], Option<V>>,
     /// Recent changes: `Some` sets, `None` hides the entry of mid or base.
     pub delta: TableDefinition<'static, &'static [u8], Option<V>>,
-    /// The level between mid and base that a format-5 file written by an earlier
-    /// build may hold (see the module documentation); never created.
-    pub frozen: TableDefinition<'static, &'static [u8], Option<V>>,
 }
 
 /// The tables of a tiered table, opened in one transaction: read-only tables of a
@@ -155,8 +147,6 @@ pub struct Tiered<V: Plain> {
 pub struct Opened<B, D> {
     /// The base table.
     pub base: B,
-    /// The frozen table, where the file has one (read transactions only).
-    pub frozen: Option<D>,
     /// The mid table.
     pub mid: D,
     /// The delta table.
@@ -172,25 +162,23 @@ pub type WriteOpened<'t, V> =
     Opened<Table<'t, &'static [u8], V>, Table<'t, &'static [u8], Option<V>>>;
 
 impl<V: Plain> Tiered<V> {
-    /// Opens the tables in a read transaction (the frozen table where there is one).
+    /// Opens the tables in a read transaction.
     pub fn open_read(&self, txn: &ReadTransaction) -> Result<ReadOpened<V>, StoreError> {
         Ok(Opened {
             base: txn.open_table(self.base)?,
-            frozen: crate::read::open_optional(txn, self.frozen)?,
             mid: txn.open_table(self.mid)?,
             delta: txn.open_table(self.delta)?,
         })
     }
 
     /// Opens base, mid and delta in the write transaction (creating any that is
-    /// missing). A writable store has no frozen table (see `fold_frozen`).
+    /// missing).
     pub fn open_write<'t>(
         &self,
         txn: &'t WriteTransaction,
     ) -> Result<WriteOpened<'t, V>, StoreError> {
         Ok(Opened {
             base: txn.open_table(self.base)?,
-            frozen: None,
             mid: txn.open_table(self.mid)?,
             delta: txn.open_table(self.delta)?,
         })
@@ -198,8 +186,7 @@ impl<V: Plain> Tiered<V> {
 }
 
 impl<B, D> Opened<B, D> {
-    /// The logical value of `key`: the delta's entry, else mid's, else frozen's,
-    /// else the base's. With a `filter` of the table (one that holds every key of
+    /// The logical value of `key`: the delta's entry, else mid's, else the base's. With a `filter` of the table (one that holds every key of
     /// this snapshot's tables, see [`crate::filter`]), a key it lacks is looked
     /// for in none.
     pub fn get<V: Plain>(
@@ -227,7 +214,7 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        below_delta(&self.base, self.frozen.as_ref(), &self.mid, key)
+        below_delta(&self.base, &self.mid, key)
     }
 
     /// The value of `key` in the levels below mid (what a mid entry would hide).
@@ -236,12 +223,12 @@ impl<B, D> Opened<B, D> {
         B: ReadableTable<&'static [u8], V>,
         D: ReadableTable<&'static [u8], Option<V>>,
     {
-        below_mid(&self.base, self.frozen.as_ref(), key)
+        Ok(self.base.get(key)?.map(|v| v.value()))
     }
 
     /// The levels above the base, lowest first.
-    pub fn upper(&self) -> impl Iterator<Item = &D> {
-        self.frozen.iter().chain([&self.mid, &self.delta])
+    pub fn upper(&self) -> [&D; 2] {
+        [&self.mid, &self.delta]
     }
 
     /// Every logical entry whose key starts with `prefix`, in key order. With a
@@ -262,6 +249,7 @@ impl<B, D> Opened<B, D> {
         let bounds = crate::keys::as_slices(&range);
         let upper = self
             .upper()
+            .into_iter()
             .map(|t| t.range::<&[u8]>(bounds))
             .collect::<Result<Vec<_>, _>>()?;
         merged(self.base.range::<&[u8]>(bounds)?, upper).collect()
@@ -277,6 +265,7 @@ impl<B, D> Opened<B, D> {
     {
         let upper = self
             .upper()
+            .into_iter()
             .map(|t| t.iter())
             .collect::<Result<Vec<_>, _>>()?;
         Ok(merged(self.base.iter()?, upper))
@@ -286,26 +275,11 @@ impl<B, D> Opened<B, D> {
 /// See [`Opened::below_delta`].
 fn below_delta<V: Plain>(
     base: &impl ReadableTable<&'static [u8], V>,
-    frozen: Option<&impl ReadableTable<&'static [u8], Option<V>>>,
     mid: &impl ReadableTable<&'static [u8], Option<V>>,
     key: &[u8],
 ) -> Result<Option<V>, StoreError> {
     if let Some(m) = mid.get(key)? {
         return Ok(m.value());
-    }
-    below_mid(base, frozen, key)
-}
-
-/// See [`Opened::below_mid`].
-fn below_mid<V: Plain>(
-    base: &impl ReadableTable<&'static [u8], V>,
-    frozen: Option<&impl ReadableTable<&'static [u8], Option<V>>>,
-    key: &[u8],
-) -> Result<Option<V>, StoreError> {
-    if let Some(frozen) = frozen
-        && let Some(f) = frozen.get(key)?
-    {
-        return Ok(f.value());
     }
     Ok(base.get(key)?.map(|v| v.value()))
 }
@@ -458,7 +432,7 @@ pub fn write<V: Plain>(
             Ordering::Less => {
                 if let Some(k) = removes.next() {
                     tombstone(&mut t.delta, k, || {
-                        Ok(below_delta(&t.base, t.frozen.as_ref(), &t.mid, k)?.is_some())
+                        Ok(below_delta(&t.base, &t.mid, k)?.is_some())
                     })?;
                 }
             }
@@ -586,25 +560,6 @@ fn settle<V: Plain>(
         }
     }
     Ok(())
-}
-
-/// Merges `t`'s frozen table into the base, in key order, and deletes it; the
-/// caller knows it exists. The logical content stays the same: a frozen entry
-/// overrode the base's, and a mid tombstone that hid a frozen `Some` now hides the
-/// base entry it became. Returns the entries merged.
-pub fn fold_frozen<V: Plain>(txn: &WriteTransaction, t: &Tiered<V>) -> Result<u64, StoreError> {
-    let mut moved = 0u64;
-    {
-        let frozen = txn.open_table(t.frozen)?;
-        let mut base = txn.open_table(t.base)?;
-        for e in frozen.iter()? {
-            let (k, v) = e?;
-            settle(&mut base, k.value(), v.value())?;
-            moved += 1;
-        }
-    }
-    txn.delete_table(t.frozen)?;
-    Ok(moved)
 }
 
 #[cfg(test)]

@@ -215,21 +215,6 @@ fn useless_mid_tombstone_is_reported() {
     );
 }
 
-// The frozen table a format-5 file of an earlier build may hold is checked too.
-#[test]
-fn useless_frozen_tombstone_is_reported() {
-    let frozen = keys::EMAIL_INDEX.frozen;
-    tombstones_report(&[frozen], false, "tombstone in the frozen table");
-}
-
-// A mid tombstone over a frozen tombstone hides nothing: the frozen one already hid
-// the base entry.
-#[test]
-fn mid_tombstone_over_a_frozen_tombstone_is_reported() {
-    let t = keys::EMAIL_INDEX;
-    tombstones_report(&[t.frozen, t.mid], true, "tombstone in the mid table");
-}
-
 // A delta tombstone over a mid tombstone hides nothing either: the mid one already
 // hid the base entry.
 #[test]

@@ -1,6 +1,6 @@
 //! Unit tests of tiered tables: the level decision (table-driven), random writes
 //! against a `BTreeMap` model with the delta merged into mid and into base at every
-//! size threshold, and the frozen table of older files read and folded.
+//! size threshold.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,6 @@ const T: Tiered<u64> = Tiered {
     base: TableDefinition::new("t"),
     mid: TableDefinition::new("t_mid"),
     delta: TableDefinition::new("t_delta"),
-    frozen: TableDefinition::new("t_frozen"),
 };
 
 /// A tiny deterministic generator (xorshift64*).
@@ -43,16 +42,13 @@ struct Filters {
 fn tombstones_hide_something(t: &ReadOpened<u64>) {
     let levels = [
         (
-            Some(&t.delta),
+            &t.delta,
             &(|k: &[u8]| t.below_delta(k).unwrap()) as &dyn Fn(&[u8]) -> Option<u64>,
         ),
-        (Some(&t.mid), &|k: &[u8]| t.below_mid(k).unwrap()),
-        (t.frozen.as_ref(), &|k: &[u8]| {
-            t.base.get(k).unwrap().map(|v| v.value())
-        }),
+        (&t.mid, &|k: &[u8]| t.below_mid(k).unwrap()),
     ];
     for (level, hides) in levels {
-        for e in level.into_iter().flat_map(|l| l.iter().unwrap()) {
+        for e in level.iter().unwrap() {
             let (k, v) = e.unwrap();
             if v.value().is_none() {
                 assert!(hides(k.value()).is_some(), "useless tombstone");
@@ -411,53 +407,4 @@ fn a_delta_tombstone_merged_into_mid_stays_only_over_a_base_key() {
         assert_eq!(t.get(&in_base, None).unwrap(), None);
     }
     txn.commit().unwrap();
-}
-
-// A frozen table (older files) is read between mid and base, and folding it into
-// the base keeps the logical content and the tombstone invariant, and deletes it.
-#[test]
-fn a_frozen_table_reads_between_mid_and_base_and_folds_into_the_base() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
-    base_and_full_mid(&db);
-    let txn = db.begin_write().unwrap();
-    {
-        let mut frozen = txn.open_table(T.frozen).unwrap();
-        let mut mid = txn.open_table(T.mid).unwrap();
-        // Frozen sets a new key and overrides a base key; frozen hides a base key;
-        // mid hides a key only frozen sets; mid overrides a frozen value.
-        frozen.insert(key(30_001).as_slice(), Some(1)).unwrap();
-        frozen.insert(key(400).as_slice(), Some(2)).unwrap();
-        frozen.insert(key(402).as_slice(), None).unwrap();
-        frozen.insert(key(30_003).as_slice(), Some(3)).unwrap();
-        mid.insert(key(30_003).as_slice(), None).unwrap();
-        frozen.insert(key(30_005).as_slice(), Some(4)).unwrap();
-        mid.insert(key(30_005).as_slice(), Some(5)).unwrap();
-    }
-    txn.commit().unwrap();
-    let before = {
-        let r = db.begin_read().unwrap();
-        let t = T.open_read(&r).unwrap();
-        assert!(t.frozen.is_some());
-        tombstones_hide_something(&t);
-        for (k, want) in [
-            (30_001, Some(1)),
-            (400, Some(2)),
-            (402, None),
-            (404, Some(202)),
-            (30_003, None),
-            (30_005, Some(5)),
-        ] {
-            assert_eq!(t.get(&key(k), None).unwrap(), want, "{k}");
-        }
-        logical(&db)
-    };
-    let txn = db.begin_write().unwrap();
-    assert_eq!(fold_frozen(&txn, &T).unwrap(), 5);
-    txn.commit().unwrap();
-    let r = db.begin_read().unwrap();
-    let t = T.open_read(&r).unwrap();
-    assert!(t.frozen.is_none(), "the frozen table is deleted");
-    tombstones_hide_something(&t);
-    assert_eq!(logical(&db), before);
 }
