@@ -44,6 +44,21 @@ trait Sink {
     ) -> Result<u64, StoreError>;
 }
 
+/// The store's error for a failed insert through a redb cursor. Callers insert
+/// keys in increasing order, so an unordered key means a table iterated out of
+/// order.
+pub(crate) fn cursor_error(e: redb::CursorError) -> StoreError {
+    match e {
+        redb::CursorError::Storage(s) => StoreError::Storage(s),
+        redb::CursorError::UnorderedKey => {
+            StoreError::corrupt("meta", "a table's entries are out of key order".to_owned())
+        }
+        other => StoreError::Storage(redb::StorageError::Io(std::io::Error::other(
+            other.to_string(),
+        ))),
+    }
+}
+
 /// Writes `src`'s entries, in key order, into the empty table `dst` through a
 /// cursor at its end. Returns how many.
 fn fill<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -56,16 +71,7 @@ fn fill<K: redb::Key + 'static, V: redb::Value + 'static>(
         let (k, v) = entry?;
         cursor
             .insert_before(k.value(), v.value())
-            .map_err(|e| match e {
-                redb::CursorError::Storage(s) => StoreError::Storage(s),
-                // A table iterates in key order, so this cannot happen.
-                redb::CursorError::UnorderedKey => {
-                    StoreError::corrupt("meta", "a table's entries are out of key order".to_owned())
-                }
-                other => StoreError::Storage(redb::StorageError::Io(std::io::Error::other(
-                    other.to_string(),
-                ))),
-            })?;
+            .map_err(cursor_error)?;
         n += 1;
     }
     cursor.close()?;

@@ -408,3 +408,44 @@ fn a_delta_tombstone_merged_into_mid_stays_only_over_a_base_key() {
     }
     txn.commit().unwrap();
 }
+
+// A merge into the base writes the base anew, packed: random keys written batch by
+// batch and merged leave its pages nearly full (inserting each key where it
+// belongs leaves them about two thirds full), and every entry reads back.
+#[test]
+fn a_merge_into_the_base_leaves_it_packed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("t.redb")).unwrap();
+    let mut rng = Rng(0x5eed_0001);
+    let mut model: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    let mut into_base = 0;
+    for batch in 0..40u64 {
+        let mut puts: Vec<(Vec<u8>, u64)> = (0..500)
+            .map(|_| (format!("k{:016}", rng.below(u64::MAX)).into_bytes(), batch))
+            .collect();
+        puts.sort();
+        puts.dedup_by(|a, b| a.0 == b.0);
+        model.extend(puts.iter().cloned());
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = T.open_write(&txn).unwrap();
+            write(&mut t, &[], &puts, None).unwrap();
+        }
+        if compact(&txn, &T, 1_000).unwrap() == Merge::IntoBase {
+            into_base += 1;
+        }
+        txn.commit().unwrap();
+    }
+    assert!(into_base >= 3, "{into_base} merges into the base");
+    let r = db.begin_read().unwrap();
+    let t = T.open_read(&r).unwrap();
+    let stats = t.base.stats().unwrap();
+    assert!(
+        stats.fragmented_bytes() * 10 < stats.stored_bytes(),
+        "{} bytes unused in pages holding {} bytes",
+        stats.fragmented_bytes(),
+        stats.stored_bytes()
+    );
+    let all: Vec<(Vec<u8>, u64)> = t.iter().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(all, model.into_iter().collect::<Vec<_>>());
+}
