@@ -97,8 +97,9 @@ enum Handle {
     Write(redb::Database),
     Read(redb::ReadOnlyDatabase),
     /// Read-only, over a file its last writer did not close: redb recovered it
-    /// into memory (see the `overlay` module); the file is not written.
-    Recovered(redb::Database),
+    /// into memory (see the `overlay` module); the file is not written. The flag
+    /// closes the overlay.
+    Recovered(redb::Database, Arc<std::sync::atomic::AtomicBool>),
     /// Closed: what a store holds while it is dropped.
     Closed,
 }
@@ -106,7 +107,7 @@ enum Handle {
 impl Handle {
     fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
         match self {
-            Handle::Write(db) | Handle::Recovered(db) => db.begin_read(),
+            Handle::Write(db) | Handle::Recovered(db, _) => db.begin_read(),
             Handle::Read(db) => db.begin_read(),
             Handle::Closed => Err(redb::TransactionError::Storage(redb::StorageError::Io(
                 std::io::Error::other("the database is closed"),
@@ -119,7 +120,7 @@ impl Handle {
     fn begin_write(&self) -> Result<redb::WriteTransaction, redb::TransactionError> {
         match self {
             Handle::Write(db) => db.begin_write(),
-            Handle::Read(_) | Handle::Recovered(_) | Handle::Closed => Err(
+            Handle::Read(_) | Handle::Recovered(..) | Handle::Closed => Err(
                 redb::TransactionError::Storage(redb::StorageError::Unsupported),
             ),
         }
@@ -153,6 +154,10 @@ impl Drop for Store {
         // A close has no caller to tell: the panic is contained, and the file stays
         // as its last commit left it.
         let db = std::mem::replace(&mut self.db, Handle::Closed);
+        if let Handle::Recovered(_, closer) = &db {
+            // The recovered copy is discarded: nothing of it is read again.
+            closer.store(true, std::sync::atomic::Ordering::Release);
+        }
         guard::contained(move || drop(db));
     }
 }
@@ -318,11 +323,12 @@ impl Store {
                         .map_err(|e| StoreError::Storage(redb::StorageError::Io(e)))?;
                     let overlay = overlay::Overlay::new(file)
                         .map_err(|e| StoreError::Storage(redb::StorageError::Io(e)))?;
+                    let closer = overlay.closer();
                     let db = redb::Database::builder()
                         .set_cache_size(opts.cache_size_bytes)
                         .create_with_backend(overlay)
                         .map_err(|e| open_error(path, e))?;
-                    Ok(Handle::Recovered(db))
+                    Ok(Handle::Recovered(db, closer))
                 }
                 Err(e) => Err(e),
             }

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use redb::StorageBackend;
 
@@ -29,6 +30,11 @@ struct State {
 pub(crate) struct Overlay {
     base: redb::backends::FileBackend,
     state: Mutex<State>,
+    /// Set when the store closes: every operation fails from then on, so that
+    /// redb's close (which commits its allocator state) reads nothing of a
+    /// recovered copy that is about to be discarded. On a damaged file that
+    /// commit can otherwise panic inside redb while it unwinds, which aborts.
+    closed: Arc<AtomicBool>,
 }
 
 fn io_error(message: &str) -> std::io::Error {
@@ -48,7 +54,23 @@ impl Overlay {
                 base_visible: len,
                 blocks: HashMap::new(),
             }),
+            closed: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The switch that closes this overlay (see [`Overlay::closed`]'s field).
+    pub(crate) fn closer(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.closed)
+    }
+
+    /// The state, unless the overlay is closed.
+    fn state(&self) -> std::io::Result<std::sync::MutexGuard<'_, State>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(io_error("the recovered copy is closed"));
+        }
+        self.state
+            .lock()
+            .map_err(|_| io_error("overlay lock poisoned"))
     }
 
     /// Block `b` as the file plus earlier writes have it (zeros past the file).
@@ -71,18 +93,12 @@ impl Overlay {
 
 impl StorageBackend for Overlay {
     fn len(&self) -> Result<u64, std::io::Error> {
-        let s = self
-            .state
-            .lock()
-            .map_err(|_| io_error("overlay lock poisoned"))?;
+        let s = self.state()?;
         Ok(s.len)
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
-        let s = self
-            .state
-            .lock()
-            .map_err(|_| io_error("overlay lock poisoned"))?;
+        let s = self.state()?;
         let end = offset.saturating_add(out.len() as u64);
         if end > s.len {
             return Err(std::io::Error::new(
@@ -112,10 +128,7 @@ impl StorageBackend for Overlay {
     }
 
     fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
-        let mut s = self
-            .state
-            .lock()
-            .map_err(|_| io_error("overlay lock poisoned"))?;
+        let mut s = self.state()?;
         if len < s.len {
             s.base_visible = s.base_visible.min(len);
             s.blocks.retain(|b, _| b * BLOCK < len);
@@ -132,14 +145,11 @@ impl StorageBackend for Overlay {
     }
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
-        Ok(())
+        self.state().map(drop)
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
-        let mut s = self
-            .state
-            .lock()
-            .map_err(|_| io_error("overlay lock poisoned"))?;
+        let mut s = self.state()?;
         let end = offset.saturating_add(data.len() as u64);
         let mut at = offset;
         while at < end {
