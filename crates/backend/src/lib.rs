@@ -35,8 +35,8 @@ pub use job::{JobDataEntry, JobDataKind, JobRecord, JobState};
 pub use key::{ApiKey, KeyRole};
 pub use read::ContactReads;
 pub use request::{
-    ApplyError, Clock, Origin, TRIM_MAX, apply_request, body_hash, campaign_of, reached_ids_in,
-    record_changes, trigger_json,
+    ApplyError, Clock, Origin, TRIM_MAX, apply_plan, apply_request, body_hash, campaign_of,
+    reached_ids_in, record_changes, trigger_json,
 };
 pub use store::{Backend, FailureLookup, PlanInput, PlanLookup, Problem, ReadTxn, WriteTxn};
 pub use workspace::{StoredRequest, Wait, WorkspaceId, WorkspaceInfo};

@@ -103,12 +103,10 @@ pub fn apply_request<E>(
     if plan.report.status == Status::Rejected {
         return Ok(plan.report);
     }
-    let ids = write.apply(&plan.writes)?;
     let trigger = trigger_json(req)?;
-    record_changes(
+    apply_plan(
         &mut *write,
         &plan,
-        &ids,
         &Origin {
             campaign: campaign.as_ref(),
             trigger: trigger.as_deref(),
@@ -198,6 +196,18 @@ pub fn reached_ids_in(
             detail: format!("contact {key:?} reached by the request has no id"),
         },
     )
+}
+
+/// Applies `plan`'s writes in `write` and records their changes
+/// ([`record_changes`]); returns the contacts' ids, in the order of the writes.
+pub fn apply_plan(
+    write: &mut dyn WriteTxn,
+    plan: &Plan,
+    origin: &Origin<'_>,
+) -> Result<Vec<u64>, Failure> {
+    let ids = write.apply(&plan.writes)?;
+    record_changes(write, plan, &ids, origin)?;
+    Ok(ids)
 }
 
 /// Records what `plan` (just applied in `write`, its contacts at `ids`) means

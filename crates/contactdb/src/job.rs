@@ -5,8 +5,8 @@
 
 use ahash::AHashMap;
 use contactdb_backend::{
-    JobDataKind, JobRecord, Origin, PlanInput, Wait, WriteTxn, campaign_of, reached_ids_in,
-    record_changes, trigger_json,
+    JobDataKind, JobRecord, Origin, PlanInput, Wait, WriteTxn, apply_plan, campaign_of,
+    reached_ids_in, trigger_json,
 };
 use contactdb_merge::{LeftOut, Part, Plan};
 use contactdb_policy::request::prepare;
@@ -599,11 +599,9 @@ impl Workspace {
             )?
         };
         if plan.report.status != Status::Rejected {
-            let ids = w.apply(&plan.writes)?;
-            record_changes(
+            let ids = apply_plan(
                 &mut *w,
                 &plan,
-                &ids,
                 &Origin {
                     campaign: campaign.as_ref(),
                     trigger: run.trigger.as_deref(),
@@ -726,13 +724,11 @@ impl Workspace {
             )?
         };
         if plan.report.status != Status::Rejected {
-            let ids = w.apply(&plan.writes)?;
             let trigger = trigger_json(req)?;
             let job_text = uuid::Uuid::from_bytes(j.id).hyphenated().to_string();
-            record_changes(
+            apply_plan(
                 &mut *w,
                 &plan,
-                &ids,
                 &Origin {
                     campaign: campaign.as_ref(),
                     trigger: trigger.as_deref(),

@@ -1,9 +1,7 @@
 //! [`Transaction`]: several bulk requests applied as one write transaction, each
 //! planned against the database plus the requests before it.
 
-use contactdb_backend::{
-    Origin, PlanInput, Wait, WriteTxn, campaign_of, record_changes, trigger_json,
-};
+use contactdb_backend::{Origin, PlanInput, Wait, WriteTxn, apply_plan, campaign_of, trigger_json};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, Report, Status};
 
@@ -174,12 +172,10 @@ impl<'ws> Transaction<'ws> {
             self.carry.absorb(&plan.writes);
             return Ok(plan.report);
         }
-        let ids = self.write.apply(&plan.writes)?;
         let trigger = trigger_json(req)?;
-        record_changes(
+        apply_plan(
             &mut *self.write,
             &plan,
-            &ids,
             &Origin {
                 campaign: campaign.as_ref(),
                 trigger: trigger.as_deref(),

@@ -61,6 +61,27 @@ const CONTACT_TYPES: [Type; 10] = [
     Type::TEXT,
 ];
 
+/// Writes the final contact of each write at its id into `table` (`contacts` or
+/// the staging table, both with the contact columns) by one binary `COPY`.
+fn copy_contact_rows<'a>(
+    c: &mut Client,
+    table: &str,
+    w: &i64,
+    rows: impl Iterator<Item = (&'a ContactWrite, &'a i64)>,
+) -> Result<(), Error> {
+    let sink = c.copy_in(&format!(
+        "COPY {table} (workspace_id, contact_id, key, fields, aliases, version,
+         created_at_us, updated_at_us, email, gsm) FROM STDIN (FORMAT binary)"
+    ))?;
+    let mut out = BinaryCopyInWriter::new(sink, &CONTACT_TYPES);
+    let mut fields = Vec::with_capacity(256);
+    for (cw, id) in rows {
+        write_contact(&mut out, w, &cw.after, *id, &mut fields)?;
+    }
+    out.finish()?;
+    Ok(())
+}
+
 /// Writes contact `a` of workspace `w` at internal id `id` as one binary `COPY`
 /// row of [`CONTACT_TYPES`] (`fields` is scratch space).
 fn write_contact(
@@ -229,17 +250,7 @@ impl PgWrite {
             return Ok(());
         }
         let w = self.ws.sql();
-        let sink = self.client()?.copy_in(
-            "COPY contacts (workspace_id, contact_id, key, fields, aliases, version,
-             created_at_us, updated_at_us, email, gsm) FROM STDIN (FORMAT binary)",
-        )?;
-        let mut out = BinaryCopyInWriter::new(sink, &CONTACT_TYPES);
-        let mut fields = Vec::with_capacity(256);
-        for (cw, id) in rows {
-            write_contact(&mut out, &w, &cw.after, *id, &mut fields)?;
-        }
-        out.finish()?;
-        Ok(())
+        copy_contact_rows(self.client()?, "contacts", &w, rows)
     }
 
     /// Writes the final contact of changed writes at their ids: one binary `COPY`
@@ -251,18 +262,7 @@ impl PgWrite {
         debug_assert!(self.staged, "the staging table is not ready");
         let w = self.ws.sql();
         let c = self.client()?;
-        {
-            let sink = c.copy_in(
-                "COPY contactdb_contacts_in (workspace_id, contact_id, key, fields, aliases,
-                 version, created_at_us, updated_at_us, email, gsm) FROM STDIN (FORMAT binary)",
-            )?;
-            let mut out = BinaryCopyInWriter::new(sink, &CONTACT_TYPES);
-            let mut fields = Vec::with_capacity(256);
-            for (cw, id) in rows {
-                write_contact(&mut out, &w, &cw.after, *id, &mut fields)?;
-            }
-            out.finish()?;
-        }
+        copy_contact_rows(c, "contactdb_contacts_in", &w, rows)?;
         c.batch_execute(
             "INSERT INTO contacts (workspace_id, contact_id, key, fields, aliases, version,
                                    created_at_us, updated_at_us, email, gsm)
