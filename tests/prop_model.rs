@@ -1658,6 +1658,133 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(Config { cases: config().cases / 4, ..config() })]
+
+    /// R6, R14, R18: `bulk_each`, which writes several requests per transaction
+    /// (each planned against the group's starting state, planned again after a
+    /// commit when an earlier request of the group changed what it looked at),
+    /// gives the reports, contents and change feed of `bulk` called on each request
+    /// in turn, and stops at the same request-level error; bad input (an error of
+    /// the request iterator) keeps the requests before it.
+    #[test]
+    fn bulk_each_equals_one_request_at_a_time(
+        gens in proptest::collection::vec(gen_request(), 1..=12),
+        group in select(&[1_usize, 4, 11, 25, 1000][..]),
+        cut in proptest::option::weighted(0.3, 0_usize..12),
+    ) {
+        run_each(&gens, group, cut)?;
+    }
+}
+
+fn run_each(gens: &[GenRequest], group: usize, cut: Option<usize>) -> Result<(), TestCaseError> {
+    let dir = temp_dir();
+    let dbs = [
+        open(&dir.path().join("a.redb"), false),
+        open(&dir.path().join("b.redb"), true),
+    ];
+    let wss = [
+        dbs[0].workspace("default").expect("default workspace"),
+        dbs[1].workspace("default").expect("default workspace"),
+    ];
+    for ws in &wss {
+        for spec in custom_columns() {
+            ws.declare_column(spec).expect("declare");
+        }
+        for (name, required) in CAMPAIGNS {
+            ws.create_campaign(name, required).expect("campaign");
+        }
+    }
+    let reqs: Vec<BulkRequest> = gens
+        .iter()
+        .filter_map(|g| serde_json::from_value(build(g)).ok())
+        .collect();
+    // One at a time, up to the first error.
+    let mut one = Vec::new();
+    let mut one_err = None;
+    for (i, r) in reqs.iter().enumerate() {
+        if cut == Some(i) {
+            one_err = Some("bad input".to_owned());
+            break;
+        }
+        match wss[0].bulk(r) {
+            Ok(rep) => one.push(rep),
+            Err(contactdb::BulkError::Request(e)) => {
+                one_err = Some(e.code().to_owned());
+                break;
+            }
+            Err(e) => return Err(TestCaseError::fail(format!("bulk failed: {e}"))),
+        }
+    }
+    let mut each = Vec::new();
+    let input = reqs.iter().enumerate().map(|(i, r)| {
+        if cut == Some(i) {
+            Err(contactdb::Error::InvalidArgument("bad input".to_owned()))
+        } else {
+            Ok(r.clone())
+        }
+    });
+    let got = wss[1].bulk_each(input, group, |r| {
+        each.push(r.clone());
+        Ok::<(), contactdb::Error>(())
+    });
+    let each_err = match got {
+        Ok(_) => None,
+        Err(contactdb::Error::Request(e)) => Some(e.code().to_owned()),
+        Err(contactdb::Error::InvalidArgument(m)) => Some(m),
+        Err(e) => return Err(TestCaseError::fail(format!("bulk_each failed: {e}"))),
+    };
+    let ctx = || {
+        let mut s = String::new();
+        for r in &reqs {
+            let _ = writeln!(s, "  {}", serde_json::to_string(r).unwrap_or_default());
+        }
+        format!("group {group}, cut {cut:?}, requests:\n{s}")
+    };
+    prop_assert_eq!(&one_err, &each_err, "errors differ\n{}", ctx());
+    prop_assert_eq!(one.len(), each.len(), "report counts differ\n{}", ctx());
+    for (i, (a, b)) in one.iter().zip(&each).enumerate() {
+        let (a, b) = (
+            serde_json::to_value(a).unwrap(),
+            serde_json::to_value(b).unwrap(),
+        );
+        prop_assert_eq!(a, b, "report #{} differs\n{}", i, ctx());
+    }
+    prop_assert_eq!(
+        contents(&wss[0]),
+        contents(&wss[1]),
+        "contents differ\n{}",
+        ctx()
+    );
+    let events = |ws: &Workspace| -> Vec<ModelEvent> {
+        ws.feed(0, 100_000)
+            .expect("feed")
+            .iter()
+            .map(event_view)
+            .collect()
+    };
+    let (ea, eb) = (events(&wss[0]), events(&wss[1]));
+    prop_assert!(
+        ea == eb,
+        "feeds differ\n{}one:\n{}each:\n{}",
+        ctx(),
+        show_events(&ea),
+        show_events(&eb)
+    );
+    for (name, _) in CAMPAIGNS {
+        prop_assert_eq!(
+            members(&wss[0], name),
+            members(&wss[1], name),
+            "members of {} differ",
+            name
+        );
+    }
+    for db in &dbs {
+        prop_assert!(db.check().expect("check").is_empty(), "check failed");
+    }
+    Ok(())
+}
+
 /// Prints the coverage tally of `engine_matches_model` (run with `--test-threads 1`
 /// and `CONTACTDB_PROPTEST_STATS=1`, after it).
 #[test]

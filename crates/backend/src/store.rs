@@ -222,6 +222,17 @@ pub trait WriteTxn {
     /// starts from (earlier writes of the same transaction may or may not show:
     /// the caller layers them on top).
     fn plan_lookup(&mut self, input: &PlanInput<'_>) -> Result<PlanLookup<'_>, Failure>;
+    /// A lookup of the contacts as this transaction starts from (a read begun
+    /// now, before it writes), that does not borrow the transaction: several
+    /// requests of one transaction are planned through it while the transaction
+    /// writes. `None` (the default): the backend gives none.
+    fn lookup_ahead(
+        &mut self,
+        input: &PlanInput<'_>,
+    ) -> Result<Option<PlanLookup<'static>>, Failure> {
+        let _ = input;
+        Ok(None)
+    }
     /// Writes a plan's contacts; returns the internal id of each, in order.
     fn apply(&mut self, writes: &[ContactWrite]) -> Result<Vec<u64>, Failure>;
     /// The internal id of the contact whose key is `key`.

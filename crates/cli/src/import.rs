@@ -823,10 +823,11 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
         ui: &ui,
     };
     let abort = args.on_invalid == OnInvalidArg::Abort;
+    let commit_records = commit_records(args);
     let (status, fatal) = if abort || args.dry_run {
         one_transaction(&ws, &mut producer, &mut tally, args, &names)
     } else {
-        batch_by_batch(&ws, &mut producer, &mut tally, &names)?
+        batch_by_batch(&ws, &mut producer, &mut tally, &names, commit_records)?
     };
     let elapsed = ui.elapsed();
     drop(producer);
@@ -872,6 +873,20 @@ fn check_outputs(args: &ImportArgs) -> anyhow::Result<()> {
         return Err(UsageError("standard input (-) can be read only once".to_owned()).into());
     }
     Ok(())
+}
+
+/// The records after which whole batches commit under skip: as given; else one
+/// batch per commit when standard input is read (records may arrive slowly, and
+/// each batch should be durable as it is applied), else
+/// [`crate::cli::COMMIT_RECORDS_DEFAULT`].
+fn commit_records(args: &ImportArgs) -> usize {
+    let stdin = args.files.iter().any(|f| f.as_os_str() == "-");
+    let n = match args.commit_records {
+        Some(n) => n,
+        None if stdin => 1,
+        None => crate::cli::COMMIT_RECORDS_DEFAULT,
+    };
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 /// The records per batch.
@@ -1103,44 +1118,37 @@ fn one_transaction(
     }
 }
 
-/// Imports batch by batch (`--on-invalid skip`), each committed on its own.
-/// Returns the status and the error that stopped the import, if any.
+/// Imports batch by batch (`--on-invalid skip`), each batch one request, committed
+/// in transactions of whole batches of at least `commit_records` records. Returns
+/// the status and the error that stopped the import, if any.
 fn batch_by_batch(
     ws: &Workspace,
     producer: &mut Producer<'_>,
     tally: &mut Tally,
     names: &[String],
+    commit_records: usize,
 ) -> anyhow::Result<(Status, Option<anyhow::Error>)> {
-    let mut fatal = None;
-    loop {
-        let (req, batch) = match producer.next_batch() {
-            None => break,
-            Some(Ok(x)) => x,
-            Some(Err(e)) => {
-                fatal = Some(e);
-                break;
-            }
-        };
-        if req.records.is_empty() {
-            tally.add(&batch, None)?;
-            producer.ui.done(tally.summary.total);
-            continue;
+    let feed = RefCell::new(Feed {
+        producer,
+        tally,
+        pending: VecDeque::new(),
+        refusal_sent: false,
+        abort: false,
+    });
+    let batches = std::iter::from_fn(|| feed.borrow_mut().next_request());
+    let on_report = |report: &Report| feed.borrow_mut().on_report(report);
+    let result = ws.bulk_each(batches, commit_records, on_report);
+    let Feed { tally, pending, .. } = feed.into_inner();
+    Ok(match result {
+        Ok(_) => (tally.skip_status(false), None),
+        Err(e) => {
+            let fatal = match pending.front() {
+                Some(batch) => batch_refused(names, batch, e),
+                None => e,
+            };
+            (tally.skip_status(true), Some(fatal))
         }
-        match ws.bulk(&req) {
-            Ok(report) => {
-                tally.add(&batch, Some(&report))?;
-                producer.ui.done(tally.summary.total);
-                if report.status != Status::Rejected {
-                    tally.committed(&batch, report.summary.total);
-                }
-            }
-            Err(e) => {
-                fatal = Some(batch_refused(names, &batch, e.into()));
-                break;
-            }
-        }
-    }
-    Ok((tally.skip_status(fatal.is_some()), fatal))
+    })
 }
 
 /// Closes the rejects file and writes the report; returns what the summary line

@@ -40,6 +40,7 @@ pub struct ReadmeDoctests;
 mod campaign;
 mod contact;
 mod database;
+mod each;
 mod error;
 mod feed;
 mod job;
@@ -56,6 +57,7 @@ pub use database::{
     BackupSummary, Builder, CACHE_SIZE_BYTES_DEFAULT, Database, FEED_RETENTION_DAYS_DEFAULT,
     Problem, REQUEST_ID_RETENTION_DAYS_DEFAULT, WorkspaceInfo, is_postgres_url,
 };
+pub use each::EachSummary;
 pub use error::{BulkError, Error, OpenError, StorageError, WorkspaceError};
 pub use feed::{Consumer, Event, EventKind, FEED_CHUNK_DEFAULT};
 pub use job::{

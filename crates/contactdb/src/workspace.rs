@@ -117,7 +117,7 @@ impl Workspace {
         self.bulk_with(req, Wait::No).map_err(Error::into_bulk)
     }
 
-    fn bulk_with(&self, req: &BulkRequest, wait: Wait) -> Result<Report, Error> {
+    pub(crate) fn bulk_with(&self, req: &BulkRequest, wait: Wait) -> Result<Report, Error> {
         let inner = &self.db.inner;
         let write = inner.writer()?.begin_write(self.id, wait)?;
         let clock = Clock {

@@ -211,6 +211,18 @@ impl WriteTxn for RedbWrite<'_> {
         Ok(PlanLookup::new(contacts))
     }
 
+    fn lookup_ahead(
+        &mut self,
+        input: &PlanInput<'_>,
+    ) -> Result<Option<PlanLookup<'static>>, Failure> {
+        // Begun before this transaction writes (callers ask first), with the writer
+        // lock held: exactly the state it starts from.
+        let contacts = self
+            .store
+            .bulk_contacts(&self.view, self.ws, input.records())?;
+        Ok(Some(PlanLookup::new(contacts)))
+    }
+
     fn apply(&mut self, writes: &[ContactWrite]) -> Result<Vec<u64>, Failure> {
         Ok(self.view.apply(self.ws, writes)?)
     }
