@@ -190,6 +190,11 @@ struct Args {
     /// transaction for the whole phase).
     #[arg(long, value_delimiter = ',', default_values_t = [0u64])]
     floor_commit_every: Vec<u64>,
+    /// contactdb: commit whole requests together in transactions of at least this
+    /// many records (`Workspace::bulk_each`); 0 = one transaction per request
+    /// (`Workspace::bulk`).
+    #[arg(long, default_value_t = 0)]
+    commit_records: usize,
     /// contactdb-cli: the release `contactdb` binary (default: $CONTACTDB_BIN, else
     /// $CARGO_TARGET_DIR/release/contactdb, else the workspace's target/release).
     #[arg(long, value_name = "PATH")]
@@ -307,10 +312,11 @@ fn storage_phase(
     dir: &Path,
     cache: usize,
     batch: usize,
+    commit_records: usize,
     items: &[workload::Item],
 ) -> Result<PhaseOut> {
     match row {
-        RowName::Contactdb => contactdb_row::phase(dir, cache, batch, items),
+        RowName::Contactdb => contactdb_row::phase(dir, cache, batch, commit_records, items),
         RowName::SqliteRowid => sqlite_row::phase(dir, cache, batch, items, false),
         RowName::SqliteWithoutRowid => sqlite_row::phase(dir, cache, batch, items, true),
         RowName::RedbFloor => redb_row::phase(dir, cache, batch, items),
@@ -341,7 +347,9 @@ fn child(args: &Args, row: RowName) -> Result<()> {
     } else {
         let load = matches!(args.phase, Phase::Load | Phase::Both);
         let upsert = matches!(args.phase, Phase::Upsert | Phase::Both);
-        let storage = |items: &[workload::Item]| storage_phase(row, &dir, cache, args.batch, items);
+        let storage = |items: &[workload::Item]| {
+            storage_phase(row, &dir, cache, args.batch, args.commit_records, items)
+        };
         if row == RowName::MemFloor {
             let mut m = mem_row::MemFloor::default();
             let out = m.phase(args.batch, &load_items(n, order))?;
@@ -509,10 +517,17 @@ fn scaling_child(args: &Args, dir: &Path) -> Result<()> {
     if row != RowName::Contactdb {
         // The peers open and close their file for the load and for each measurement
         // (they keep nothing in memory between transactions but their page cache).
-        let load = storage_phase(row, dir, cache, 10_000, &load_items(base, Order::Shuffled))?;
+        let load = storage_phase(
+            row,
+            dir,
+            cache,
+            10_000,
+            0,
+            &load_items(base, Order::Shuffled),
+        )?;
         report_phase("load", load, Some(dir));
         for (batch, items) in measurements {
-            let out = storage_phase(row, dir, cache, batch, &items)?;
+            let out = storage_phase(row, dir, cache, batch, 0, &items)?;
             report_phase(&format!("batch{batch}"), out, Some(dir));
         }
         return Ok(());
@@ -523,11 +538,12 @@ fn scaling_child(args: &Args, dir: &Path) -> Result<()> {
     let mut clock = rows::Clock::default();
     let db = clock.time(|| contactdb_row::open(dir, cache, batch_max))?;
     if !(args.reuse_base && base > 0 && db.workspace("default")?.count()? == base) {
-        let load = contactdb_row::requests(&db, 10_000, &load_items(base, Order::Shuffled), clock)?;
+        let load =
+            contactdb_row::requests(&db, 10_000, 0, &load_items(base, Order::Shuffled), clock)?;
         report_phase("load", load, Some(dir));
     }
     for (batch, items) in measurements {
-        let out = contactdb_row::requests(&db, batch, &items, rows::Clock::default())?;
+        let out = contactdb_row::requests(&db, batch, 0, &items, rows::Clock::default())?;
         report_phase(&format!("batch{batch}"), out, Some(dir));
     }
     drop(db);
@@ -738,6 +754,8 @@ fn child_command(
         .arg(args.timeout_secs.to_string())
         .arg("--floor-commit-every")
         .arg(run.commit_every.to_string())
+        .arg("--commit-records")
+        .arg(args.commit_records.to_string())
         .arg("--cli-match")
         .arg(&args.cli_match)
         .arg("--input-dir")
