@@ -296,7 +296,12 @@ impl Workspace {
                 touch(&mut g.touched, &plan.writes);
             }
             g.records += req.records.len();
-            g.reports.push(plan.report);
+            // Held until the group commits: without the slack its lists grew with.
+            let mut report = plan.report;
+            report.results.shrink_to_fit();
+            report.errors.shrink_to_fit();
+            report.warnings.shrink_to_fit();
+            g.reports.push(report);
             if g.records >= group_records {
                 hand_out(group.take(), &mut summary, &mut on_report)?;
             }
