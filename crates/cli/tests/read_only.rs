@@ -189,3 +189,56 @@ fn readers_work_on_a_file_whose_writer_was_killed_and_leave_it_unchanged() {
     expect(&db, &["workspace", "create", "after"], 0);
     assert_eq!(run(&db, &["check"]).status.code(), Some(0));
 }
+
+// R14: an import that commits whole batches together, killed (SIGKILL) part way,
+// leaves a prefix of its commits: whole groups of batches, nothing half-written, a
+// clean file.
+#[test]
+fn a_killed_import_keeps_whole_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.redb");
+    let input = dir.path().join("in.csv");
+    let total = 60_000;
+    let mut csv = String::from("contact_key,name\n");
+    for i in 0..total {
+        csv.push_str(&format!("k{i},n{i}\n"));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let args = [
+        "import",
+        input.to_str().unwrap(),
+        "--batch-size",
+        "500",
+        "--commit-records",
+        "5000",
+        "--no-progress",
+    ];
+    let mut writer = command(&db, &args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let contacts = |db: &Path| -> Option<u64> {
+        let o = run(db, &["stats"]);
+        o.status.success().then(|| {
+            let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            s["contacts"].as_u64().unwrap()
+        })
+    };
+    // Kill the writer once a first commit shows (or it has finished).
+    let start = Instant::now();
+    while contacts(&db).unwrap_or(0) == 0 && writer.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no commit seen");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    writer.kill().ok();
+    writer.wait().unwrap();
+    let n = contacts(&db).expect("stats after the kill");
+    assert!(
+        n % 5000 == 0 || n == total,
+        "{n} contacts: not whole commits"
+    );
+    assert!(n > 0);
+    expect(&db, &["check"], 0);
+}
