@@ -225,12 +225,10 @@ pub trait WriteTxn {
     /// A lookup of the contacts as this transaction starts from (a read begun
     /// now, before it writes), that does not borrow the transaction: several
     /// requests of one transaction are planned through it while the transaction
-    /// writes. `None` (the default): the backend gives none.
-    fn lookup_ahead(
-        &mut self,
-        input: &PlanInput<'_>,
-    ) -> Result<Option<PlanLookup<'static>>, Failure> {
-        let _ = input;
+    /// writes; `records` is about how many records each request planned through it
+    /// holds. `None` (the default): the backend gives none.
+    fn lookup_ahead(&mut self, records: u64) -> Result<Option<PlanLookup<'static>>, Failure> {
+        let _ = records;
         Ok(None)
     }
     /// Writes a plan's contacts; returns the internal id of each, in order.

@@ -823,12 +823,14 @@ pub fn run(db_path: &Path, workspace: &str, args: &ImportArgs) -> anyhow::Result
         ui: &ui,
     };
     let abort = args.on_invalid == OnInvalidArg::Abort;
-    let commit_records = commit_records(args);
-    let (status, fatal) = if abort || args.dry_run {
-        one_transaction(&ws, &mut producer, &mut tally, args, &names)
-    } else {
-        batch_by_batch(&ws, &mut producer, &mut tally, &names, commit_records)?
-    };
+    let (status, fatal) = through_engine(
+        &ws,
+        &mut producer,
+        &mut tally,
+        args,
+        &names,
+        commit_records(args),
+    );
     let elapsed = ui.elapsed();
     drop(producer);
     drop(ui);
@@ -1069,21 +1071,20 @@ impl Feed<'_, '_> {
     }
 }
 
-/// Imports every batch in one transaction: committed when no record failed
-/// (abort), or never (dry run). Returns the status and the error that stopped
-/// the import, if any.
-fn one_transaction(
+/// Hands the batches to the engine and tallies their reports. Under abort every
+/// batch is in one transaction, committed when no record failed; a dry run plans
+/// them the same way and writes nothing; under skip each batch is one request,
+/// committed in transactions of whole batches of at least `commit_records`
+/// records. Returns the status and the error that stopped the import, if any.
+fn through_engine(
     ws: &Workspace,
     producer: &mut Producer<'_>,
     tally: &mut Tally,
     args: &ImportArgs,
     names: &[String],
+    commit_records: usize,
 ) -> (Status, Option<anyhow::Error>) {
     let abort = args.on_invalid == OnInvalidArg::Abort;
-    debug_assert!(
-        abort || args.dry_run,
-        "one transaction is an abort or a dry run"
-    );
     let feed = RefCell::new(Feed {
         producer,
         tally,
@@ -1095,8 +1096,12 @@ fn one_transaction(
     let on_report = |report: &Report| feed.borrow_mut().on_report(report);
     let result = if args.dry_run {
         ws.bulk_dry_run(batches, on_report)
-    } else {
+    } else if abort {
         ws.bulk_atomic(batches, on_report)
+    } else {
+        // Skip's status comes from the tally below.
+        ws.bulk_each(batches, commit_records, on_report)
+            .map(|_| Status::Applied)
     };
     let Feed { tally, pending, .. } = feed.into_inner();
     match result {
@@ -1116,39 +1121,6 @@ fn one_transaction(
             }
         }
     }
-}
-
-/// Imports batch by batch (`--on-invalid skip`), each batch one request, committed
-/// in transactions of whole batches of at least `commit_records` records. Returns
-/// the status and the error that stopped the import, if any.
-fn batch_by_batch(
-    ws: &Workspace,
-    producer: &mut Producer<'_>,
-    tally: &mut Tally,
-    names: &[String],
-    commit_records: usize,
-) -> anyhow::Result<(Status, Option<anyhow::Error>)> {
-    let feed = RefCell::new(Feed {
-        producer,
-        tally,
-        pending: VecDeque::new(),
-        refusal_sent: false,
-        abort: false,
-    });
-    let batches = std::iter::from_fn(|| feed.borrow_mut().next_request());
-    let on_report = |report: &Report| feed.borrow_mut().on_report(report);
-    let result = ws.bulk_each(batches, commit_records, on_report);
-    let Feed { tally, pending, .. } = feed.into_inner();
-    Ok(match result {
-        Ok(_) => (tally.skip_status(false), None),
-        Err(e) => {
-            let fatal = match pending.front() {
-                Some(batch) => batch_refused(names, batch, e),
-                None => e,
-            };
-            (tally.skip_status(true), Some(fatal))
-        }
-    })
 }
 
 /// Closes the rejects file and writes the report; returns what the summary line

@@ -25,9 +25,7 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
-use contactdb_backend::{
-    Failure, Origin, PlanInput, PlanLookup, Wait, WriteTxn, apply_plan, trigger_json,
-};
+use contactdb_backend::{Failure, Origin, PlanLookup, Wait, WriteTxn, apply_plan, trigger_json};
 use contactdb_merge::{ContactWrite, Lookup, Plan, Stored};
 use contactdb_policy::request::prepare;
 use contactdb_policy::{BulkRequest, Catalog, Contact, Report, Status};
@@ -229,56 +227,48 @@ impl Workspace {
                     return Err(e);
                 }
             };
-            if req.campaign.is_some() || req.request_id.is_some() || group_records <= 1 {
+            let groupable = req.campaign.is_none() && req.request_id.is_none() && group_records > 1;
+            if groupable && group.is_none() {
+                group = self.begin_group(&req, inner)?;
+            }
+            let Some(g) = group.as_mut().filter(|_| groupable) else {
+                // On its own: it names a campaign or carries a request id, or the
+                // backend cannot plan a group.
                 hand_out(group.take(), &mut summary, &mut on_report)?;
                 let report = self.bulk_with(&req, Wait::Block)?;
                 summary.commits += u64::from(report.status != Status::Rejected && !report.replayed);
                 summary.requests += 1;
                 on_report(&report)?;
                 continue;
-            }
-            if group.is_none() {
-                group = self.begin_group(&req, inner)?;
-            }
-            let Some(g) = group.as_mut() else {
-                // The backend cannot plan a group: one request per transaction.
-                let report = self.bulk_with(&req, Wait::Block)?;
-                summary.commits += u64::from(report.status != Status::Rejected);
-                summary.requests += 1;
-                on_report(&report)?;
-                continue;
             };
-            let prepared = match prepare(&req, &g.catalog, &inner.limits) {
+            let planned = match plan_in(inner, &req, &g.catalog, &g.lookup) {
                 Ok(p) => p,
-                Err(e) => {
+                Err(e @ Error::Request(_)) => {
                     hand_out(group.take(), &mut summary, &mut on_report)?;
-                    return Err(Error::Request(e).into());
+                    return Err(e.into());
                 }
+                Err(e) => return Err(e.into()),
             };
-            let now = now_us();
-            let (plan, seen) = plan_recorded(inner, &req, &prepared, &g.catalog, &g.lookup, now)?;
-            let (plan, now) = if seen.iter().any(|h| g.touched.contains(h)) {
+            let planned = if planned.seen.iter().any(|h| g.touched.contains(h)) {
                 // An earlier request of the group changed what this plan read:
-                // commit the group and plan again after it.
+                // commit the group and plan again after it (against its columns
+                // too: another writer may have changed them meanwhile).
                 hand_out(group.take(), &mut summary, &mut on_report)?;
                 summary.replanned += 1;
                 group = self.begin_group(&req, inner)?;
                 let Some(g) = group.as_ref() else {
                     return Err(Error::internal("a group could not begin again").into());
                 };
-                // Its columns may have changed meanwhile (another writer).
-                let prepared = prepare(&req, &g.catalog, &inner.limits).map_err(Error::Request)?;
-                let now = now_us();
-                (
-                    plan_recorded(inner, &req, &prepared, &g.catalog, &g.lookup, now)?.0,
-                    now,
-                )
+                plan_in(inner, &req, &g.catalog, &g.lookup)?
             } else {
-                (plan, now)
+                planned
             };
             let Some(g) = group.as_mut() else {
                 return Err(Error::internal("no group").into());
             };
+            let Planned {
+                plan, now_us: now, ..
+            } = planned;
             if plan.report.status != Status::Rejected {
                 let trigger = trigger_json(&req).map_err(Error::from)?;
                 apply_plan(
@@ -319,12 +309,8 @@ impl Workspace {
     ) -> Result<Option<Group<'a>>, Error> {
         let mut write = inner.writer()?.begin_write(self.id(), Wait::Block)?;
         let catalog = Catalog::new(&write.columns()?);
-        let prepared = prepare(req, &catalog, &inner.limits)?;
-        let lookup = write.lookup_ahead(&PlanInput {
-            req,
-            prepared: &prepared,
-            catalog: &catalog,
-        })?;
+        let records = u64::try_from(req.records.len()).unwrap_or(u64::MAX);
+        let lookup = write.lookup_ahead(records)?;
         Ok(lookup.map(|lookup| Group {
             write,
             catalog,
@@ -336,25 +322,39 @@ impl Workspace {
     }
 }
 
-/// Plans `req` through `lookup`, remembering what it looked at (sorted hashes).
-fn plan_recorded(
+/// A request's plan, made through a recording lookup.
+struct Planned {
+    plan: Plan,
+    /// What it looked at (sorted hashes).
+    seen: Vec<u64>,
+    /// Its clock.
+    now_us: i64,
+}
+
+/// Prepares and plans `req` through `lookup` (a group's starting state) with the
+/// group's `catalog`, remembering what the plan looked at.
+fn plan_in(
     inner: &Inner,
     req: &BulkRequest,
-    prepared: &contactdb_policy::Prepared,
     catalog: &Catalog,
     lookup: &PlanLookup<'static>,
-    now: i64,
-) -> Result<(Plan, Vec<u64>), Error> {
+) -> Result<Planned, Error> {
+    let prepared = prepare(req, catalog, &inner.limits).map_err(Error::Request)?;
+    let now = now_us();
     let recording = Recording {
         inner: lookup,
         seen: Mutex::default(),
     };
-    let plan = run_plan(inner, req, prepared, catalog, &recording, now)?;
+    let plan = run_plan(inner, req, &prepared, catalog, &recording, now)?;
     let mut seen = recording
         .seen
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
     seen.sort_unstable();
     seen.dedup();
-    Ok((plan, seen))
+    Ok(Planned {
+        plan,
+        seen,
+        now_us: now,
+    })
 }

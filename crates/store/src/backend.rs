@@ -211,15 +211,10 @@ impl WriteTxn for RedbWrite<'_> {
         Ok(PlanLookup::new(contacts))
     }
 
-    fn lookup_ahead(
-        &mut self,
-        input: &PlanInput<'_>,
-    ) -> Result<Option<PlanLookup<'static>>, Failure> {
+    fn lookup_ahead(&mut self, records: u64) -> Result<Option<PlanLookup<'static>>, Failure> {
         // Begun before this transaction writes (callers ask first), with the writer
         // lock held: exactly the state it starts from.
-        let contacts = self
-            .store
-            .bulk_contacts(&self.view, self.ws, input.records())?;
+        let contacts = self.store.bulk_contacts(&self.view, self.ws, records)?;
         Ok(Some(PlanLookup::new(contacts)))
     }
 
