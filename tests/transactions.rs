@@ -203,3 +203,65 @@ fn a_dry_run_reports_what_a_real_run_does_and_leaves_the_file_untouched() -> Tes
     assert_eq!(ws.count()?, 4);
     Ok(())
 }
+
+/// Requests of one transaction that put a key, email or phone and drop it again
+/// before the commit: the committed file holds what the same requests applied one
+/// at a time leave, and passes `check` (no removal of what was never written).
+#[test]
+fn writes_undone_within_a_transaction_leave_what_one_at_a_time_leaves() -> TestResult {
+    let steps = [
+        req(
+            Mode::Insert,
+            vec![
+                json!({"contact_key": "k1", "email": "a@x.io", "gsm": "+905321112233"}),
+                json!({"contact_key": "k2", "email": "b@x.io"}),
+            ],
+        ),
+        // New email and phone: the entries the insert made go again.
+        req(
+            Mode::Update,
+            json!({"contact_key": "k1", "email": "c@x.io", "gsm": "+905329998877"}),
+        ),
+        // A rename: k1's identifier goes, k9's comes.
+        req(
+            Mode::Update,
+            json!({"contact_key": "k1", "new_contact_key": "k9"}),
+        ),
+        // An alias added through an email match, then the contact renamed back.
+        match_all(
+            Mode::Update,
+            json!({"contact_key": "alias-2", "email": "b@x.io"}),
+        ),
+        req(
+            Mode::Update,
+            json!({"contact_key": "k9", "new_contact_key": "k1", "email": "a@x.io"}),
+        ),
+    ];
+    let (_one_dir, one_db, one) = fresh_ws()?;
+    for r in &steps {
+        one.bulk(r)?;
+    }
+    let (_dir, db, ws) = fresh_ws()?;
+    let mut txn = ws.begin()?;
+    for r in &steps {
+        txn.apply(r)?;
+    }
+    txn.commit()?;
+    // Equal but for the times (one transaction has one clock).
+    let content = |w: &contactdb::Workspace| -> Res<Vec<_>> {
+        Ok(w.contacts()?
+            .into_iter()
+            .map(|c| (c.key, c.columns, c.aliases, c.version))
+            .collect())
+    };
+    assert_eq!(content(&ws)?, content(&one)?);
+    for email in ["a@x.io", "b@x.io", "c@x.io"] {
+        assert_eq!(by_email(&ws, email)?, by_email(&one, email)?, "{email}");
+    }
+    assert_eq!(by_email(&ws, "a@x.io")?, ["k1"]);
+    assert!(by_email(&ws, "c@x.io")?.is_empty());
+    assert_eq!(must_get(&ws, "alias-2")?.key, "k2");
+    assert!(ws.get("k9")?.is_none());
+    assert_clean(&one_db)?;
+    assert_clean(&db)
+}

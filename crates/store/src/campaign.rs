@@ -330,7 +330,7 @@ impl WriteView {
     pub fn contact_id(&self, ws: WorkspaceId, key: &str) -> Result<Option<u64>, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
             let idents = keys::IDENTIFIERS.open_write(&self.txn)?;
-            idents.get(ws_key(ws.0, key.as_bytes()).as_slice(), None)
+            self.ident_id(&idents, ws.0, key)
         })
     }
 

@@ -65,7 +65,9 @@ pub const DEFAULT_FILTER_SLACK_MIN: u64 = filter::DEFAULT_SLACK_MIN;
 /// How to open a store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// Bytes of memory redb may use to cache pages.
+    /// Bytes of memory redb may use to cache pages. A write transaction also
+    /// holds up to about half this again in contact writes not yet written to
+    /// their tables (several requests in one transaction write each page once).
     pub cache_size_bytes: usize,
     /// The delta of a tiered table (identifiers, email and phone indexes) is merged
     /// into the next level when it holds more than about `sqrt(m · base entries)`
@@ -525,6 +527,7 @@ impl Store {
         Ok(WriteView::new(
             txn,
             self.min_delta,
+            self.cache_size_bytes / 2,
             Arc::clone(&self.filters),
             Arc::clone(&self.poison),
         ))

@@ -7,6 +7,7 @@ use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::workspace::valid_slug;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use redb::{ReadableTable, WriteTransaction};
@@ -32,6 +33,10 @@ pub struct WriteView {
     wrote: bool,
     /// The store's poison flag (see the `guard` module).
     pub(crate) poison: Arc<Poison>,
+    /// Contact writes applied but not yet in their tables (see [`Pending`]).
+    pending: Pending,
+    /// The bytes of pending writes above which `apply` writes them out.
+    pending_max: usize,
 }
 
 impl std::fmt::Debug for WriteView {
@@ -79,6 +84,114 @@ impl<V: Plain> TieredWrites<V> {
     }
 }
 
+/// The final operation on one key of a tiered table among a transaction's
+/// pending writes.
+#[derive(Clone, Copy)]
+struct Op<V> {
+    /// `Some` puts the value, `None` removes the key.
+    value: Option<V>,
+    /// Whether the table is known to hold the key (the first pending operation on
+    /// it was a removal, and callers only remove present keys); when not, a final
+    /// removal first looks whether there is anything to remove.
+    held: bool,
+}
+
+/// The pending writes of one tiered table: the last operation on each key.
+struct PendingTiered<V> {
+    ops: HashMap<Vec<u8>, Op<V>>,
+}
+
+impl<V> Default for PendingTiered<V> {
+    fn default() -> Self {
+        PendingTiered {
+            ops: HashMap::new(),
+        }
+    }
+}
+
+impl<V: Plain> PendingTiered<V> {
+    /// Adds one apply's writes (its removals come before its insertions); returns
+    /// the bytes added.
+    fn add(&mut self, w: TieredWrites<V>) -> usize {
+        let mut bytes = 0;
+        let ops = w
+            .removes
+            .into_iter()
+            .map(|k| (k, None))
+            .chain(w.puts.into_iter().map(|(k, v)| (k, Some(v))));
+        for (k, value) in ops {
+            bytes += k.len() + 32;
+            self.ops
+                .entry(k)
+                .and_modify(|op| op.value = value)
+                .or_insert(Op {
+                    value,
+                    held: value.is_none(),
+                });
+        }
+        bytes
+    }
+
+    /// The final operation on `key`, if any is pending.
+    fn get(&self, key: &[u8]) -> Option<Option<V>> {
+        self.ops.get(key).map(|op| op.value)
+    }
+
+    /// Takes the pending writes as removals and insertions of `t`, dropping the
+    /// removal of a key `t` does not hold (put and removed again before it was
+    /// written).
+    fn take(
+        &mut self,
+        txn: &WriteTransaction,
+        t: &Tiered<V>,
+    ) -> Result<TieredWrites<V>, StoreError> {
+        let mut out = TieredWrites::default();
+        let mut unsure: Vec<Vec<u8>> = Vec::new();
+        for (k, op) in self.ops.drain() {
+            match op.value {
+                Some(v) => out.puts.push((k, v)),
+                None if op.held => out.removes.push(k),
+                None => unsure.push(k),
+            }
+        }
+        if !unsure.is_empty() {
+            let opened = t.open_write(txn)?;
+            for k in unsure {
+                if opened.get(&k, None)?.is_some() {
+                    out.removes.push(k);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Contact writes applied in this transaction but not yet written to their
+/// tables: the last encoded record of each contact and the last operation on each
+/// key of the tiered tables. Written sorted, each table once, when they exceed
+/// half the page cache's size (about; counted as their bytes plus 32 per entry)
+/// and at commit, so that several applies in one
+/// transaction (a group of requests committed together) dirty each page once and
+/// merge the tiered tables once. Reads of these tables through the transaction
+/// look here first ([`WriteView::contact_id`]) or write them out first.
+#[derive(Default)]
+struct Pending {
+    rows: HashMap<[u8; 12], Vec<u8>>,
+    idents: PendingTiered<u64>,
+    emails: PendingTiered<()>,
+    phones: PendingTiered<()>,
+    bytes: usize,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+            && self.idents.ops.is_empty()
+            && self.emails.ops.is_empty()
+            && self.phones.ops.is_empty()
+    }
+}
+
 /// One contact write with the internal id of its contact.
 struct Placed<'a> {
     id: u64,
@@ -120,29 +233,32 @@ fn primary_writes(
             }
         }
     }
-    rows.sort_unstable_by_key(|r| r.0);
     Ok((rows, idents))
 }
 
 /// The internal id of stored contact `b` of workspace `w`. Read from this
 /// workspace's committed state (the snapshot the plan was made from), it comes
 /// with its id; debug builds (every test) check that id against `identifiers`
-/// all the same. Without one, its key's identifier entry gives it.
-fn stored_id(idents: &WriteOpened<'_, u64>, w: u32, b: &Stored) -> Result<u64, StoreError> {
+/// (as this transaction sees it) all the same. Without one, its key's identifier
+/// entry gives it.
+fn stored_id(
+    idents: &WriteOpened<'_, u64>,
+    pending: &PendingTiered<u64>,
+    w: u32,
+    b: &Stored,
+) -> Result<u64, StoreError> {
     if let Some(id) = b.id
         && !cfg!(debug_assertions)
     {
         return Ok(id);
     }
     let key = &b.contact.key;
-    let found = idents
-        .get(ws_key(w, key.as_bytes()).as_slice(), None)?
-        .ok_or_else(|| {
-            StoreError::corrupt(
-                "identifiers",
-                format!("no entry for the stored contact key {key:?}"),
-            )
-        })?;
+    let found = ident_id(idents, pending, w, key)?.ok_or_else(|| {
+        StoreError::corrupt(
+            "identifiers",
+            format!("no entry for the stored contact key {key:?}"),
+        )
+    })?;
     if let Some(hint) = b.id
         && hint != found
     {
@@ -155,6 +271,21 @@ fn stored_id(idents: &WriteOpened<'_, u64>, w: u32, b: &Stored) -> Result<u64, S
         ));
     }
     Ok(found)
+}
+
+/// The id `key` (a contact key or alias of workspace `w`) names, as the
+/// transaction sees it: its pending writes first, then the table.
+fn ident_id(
+    idents: &WriteOpened<'_, u64>,
+    pending: &PendingTiered<u64>,
+    w: u32,
+    key: &str,
+) -> Result<Option<u64>, StoreError> {
+    let k = ws_key(w, key.as_bytes());
+    match pending.get(&k) {
+        Some(op) => Ok(op),
+        None => idents.get(k.as_slice(), None),
+    }
 }
 
 /// Adds the index writes of one contact for one indexed field; nothing is written
@@ -196,6 +327,7 @@ impl WriteView {
     pub(crate) fn new(
         txn: WriteTransaction,
         min_delta: u64,
+        pending_max: usize,
         filters: Arc<FilterCell>,
         poison: Arc<Poison>,
     ) -> Self {
@@ -205,12 +337,25 @@ impl WriteView {
             filters,
             wrote: false,
             poison,
+            pending: Pending::default(),
+            pending_max,
         }
     }
 
     /// Whether this view keeps `cell` up to date (it belongs to that store).
     pub(crate) fn feeds(&self, cell: &Arc<FilterCell>) -> bool {
         Arc::ptr_eq(&self.filters, cell)
+    }
+
+    /// The id `key` names in workspace `w`, as this transaction sees it (see
+    /// [`ident_id`]).
+    pub(crate) fn ident_id(
+        &self,
+        idents: &WriteOpened<'_, u64>,
+        w: u32,
+        key: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        ident_id(idents, &self.pending.idents, w, key)
     }
 
     /// Whether this transaction wrote to a tiered table.
@@ -420,8 +565,10 @@ impl WriteView {
         })
     }
 
-    /// Whether any contact of `ws` has a value for `field` (a full scan).
-    fn field_in_use(&self, ws: WorkspaceId, field: FieldId) -> Result<bool, StoreError> {
+    /// Whether any contact of `ws` has a value for `field` (a full scan, after
+    /// writing the pending contacts out).
+    fn field_in_use(&mut self, ws: WorkspaceId, field: FieldId) -> Result<bool, StoreError> {
+        self.flush()?;
         let t = self.txn.open_table(keys::CONTACTS)?;
         let range = prefix_range(&ws_bytes(ws.0));
         for entry in t.range::<&[u8]>(as_slices(&range))? {
@@ -459,8 +606,19 @@ impl WriteView {
             // Set before any tiered write: from here on no filter may be built from the
             // committed snapshot while this transaction lives.
             self.wrote = true;
-            self.write_placed(ws.0, &placed)?;
-            Ok(placed.iter().map(|p| p.id).collect())
+            let (rows, idents) = primary_writes(ws.0, &placed)?;
+            let (emails, phones) = index_writes(ws.0, &placed);
+            let ids = placed.iter().map(|p| p.id).collect();
+            let p = &mut self.pending;
+            for (k, v) in rows {
+                p.bytes += k.len() + v.len() + 32;
+                p.rows.insert(k, v);
+            }
+            p.bytes += p.idents.add(idents) + p.emails.add(emails) + p.phones.add(phones);
+            if p.bytes > self.pending_max {
+                self.flush()?;
+            }
+            Ok(ids)
         })
     }
 
@@ -477,7 +635,7 @@ impl WriteView {
         let mut placed = Vec::with_capacity(writes.len());
         for cw in writes {
             let id = match &cw.before {
-                Some(b) => stored_id(&idents, w, b)?,
+                Some(b) => stored_id(&idents, &self.pending.idents, w, b)?,
                 None => {
                     let id = record.next_contact_id.max(1);
                     record.next_contact_id = id.checked_add(1).ok_or_else(|| {
@@ -492,24 +650,33 @@ impl WriteView {
         Ok(placed)
     }
 
-    /// Writes the contacts, identifiers and indexes of `placed`. The primary side
+    /// Writes the pending contact writes to their tables, sorted, and merges the
+    /// tiered tables' levels as their sizes then call for. The primary side
     /// (contacts + identifiers) and the index side (email + phone) touch disjoint
-    /// tables, so they are built and written on two threads inside the one write
-    /// transaction (redb's WriteTransaction is Sync). rayon's pool keeps its
-    /// threads: a thread spawned per apply would leave its allocator heap behind
-    /// each time (mimalloc abandons thread heaps at exit; a 1M-row import's peak
-    /// RSS was ~300 MiB that way, ~265 MiB without).
-    fn write_placed(&self, w: u32, placed: &[Placed<'_>]) -> Result<(), StoreError> {
+    /// tables, so they are written on two threads inside the one write transaction
+    /// (redb's WriteTransaction is Sync). rayon's pool keeps its threads: a thread
+    /// spawned per write would leave its allocator heap behind each time
+    /// (mimalloc abandons thread heaps at exit; a 1M-row import's peak RSS was
+    /// ~300 MiB that way, ~265 MiB without).
+    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         // No filter may be built from the committed snapshot once a tiered table
         // is written (it would lack these keys).
         debug_assert!(self.wrote, "tiered writes before `wrote` was set");
+        let mut p = std::mem::take(&mut self.pending);
         let txn = &self.txn;
+        let mut rows: Vec<([u8; 12], Vec<u8>)> = p.rows.drain().collect();
+        rows.sort_unstable_by_key(|r| r.0);
+        let idents = p.idents.take(txn, &keys::IDENTIFIERS)?;
+        let emails = p.emails.take(txn, &keys::EMAIL_INDEX)?;
+        let phones = p.phones.take(txn, &keys::PHONE_INDEX)?;
         let min_delta = self.min_delta;
         let filters = self.filters.current();
         let filters = filters.as_deref();
         let (primary, indexes) = rayon::join(
             || -> Result<(), StoreError> {
-                let (rows, idents) = primary_writes(w, placed)?;
                 {
                     let mut contacts = txn.open_table(keys::CONTACTS)?;
                     for (k, v) in &rows {
@@ -524,7 +691,6 @@ impl WriteView {
                 )
             },
             || -> Result<(), StoreError> {
-                let (emails, phones) = index_writes(w, placed);
                 emails.apply(
                     txn,
                     &keys::EMAIL_INDEX,
@@ -603,9 +769,10 @@ impl WriteView {
     }
 
     /// Commits every change made through this view, durably.
-    pub fn commit(self) -> Result<(), StoreError> {
+    pub fn commit(mut self) -> Result<(), StoreError> {
         let poison = Arc::clone(&self.poison);
         guarded(&poison, move || {
+            self.flush()?;
             self.txn.commit()?;
             Ok(())
         })
