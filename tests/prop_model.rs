@@ -983,9 +983,9 @@ fn temp_dir() -> tempfile::TempDir {
 /// The one-thread database also merges its index buffers very often (minimum 1:
 /// lookups then see base, delta and tombstones together, and from 12 entries on an
 /// index also has its mid level), rebuilds its lookup filters often (slack 1) and
-/// has a 1 KiB page cache, so a transaction of several requests writes its
+/// has a 2 KiB page cache, so a transaction of several requests writes its
 /// pending contact writes out between them, not only at its commit (they are held
-/// up to half the cache's size); the other keeps the storage defaults, so the two
+/// up to about the cache's size); the other keeps the storage defaults, so the two
 /// physical layouts and filter states differ while every report and every content
 /// must be equal. The other plans on four threads with one-record chunks, so helpers
 /// hand records to the resolving thread one at a time, in every interleaving the
@@ -999,7 +999,7 @@ fn open(path: &std::path::Path, one_thread: bool) -> Database {
         b.merge_threads(1)
             .index_buffer_min(1)
             .lookup_filter_slack_min(1)
-            .cache_size_bytes(1 << 10)
+            .cache_size_bytes(2 << 10)
     } else {
         b.merge_threads(4).merge_chunk_records(1)
     };

@@ -179,11 +179,11 @@ impl Builder {
     /// changed pages; a request that changes more writes some pages twice, so
     /// files of millions of contacts gain from more (10M contacts, 10k-record
     /// upserts: 256 MiB wrote 36% fewer bytes than 64 MiB and ran 12% faster;
-    /// docs/performance.md). A write transaction also keeps up to about half this
-    /// size again in contact writes it has not yet put into their tables (the
+    /// docs/performance.md). A write transaction also keeps up to about this much
+    /// memory again in contact writes it has not yet put into their tables (the
     /// requests of [`Workspace::bulk_each`](crate::Workspace::bulk_each) committed
     /// together are written sorted, each page once), so peak memory grows by up to
-    /// 1.5 times this value.
+    /// twice this value.
     ///
     /// ```
     /// # use contactdb::{BulkRequest, Mode, Record};

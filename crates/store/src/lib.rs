@@ -66,7 +66,7 @@ pub const DEFAULT_FILTER_SLACK_MIN: u64 = filter::DEFAULT_SLACK_MIN;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// Bytes of memory redb may use to cache pages. A write transaction also
-    /// holds up to about half this again in contact writes not yet written to
+    /// holds up to about this much again in contact writes not yet written to
     /// their tables (several requests in one transaction write each page once).
     pub cache_size_bytes: usize,
     /// The delta of a tiered table (identifiers, email and phone indexes) is merged
@@ -527,7 +527,7 @@ impl Store {
         Ok(WriteView::new(
             txn,
             self.min_delta,
-            self.cache_size_bytes / 2,
+            self.cache_size_bytes,
             Arc::clone(&self.filters),
             Arc::clone(&self.poison),
         ))
