@@ -301,7 +301,8 @@ pub struct ImportArgs {
     pub commit_records: Option<u64>,
 
     /// Page cache of the database, MiB; peak memory grows with it (by up to twice
-    /// this: an import also holds about as much in writes it sorts before writing). A larger cache helps imports into files of millions of contacts
+    /// this: an import also holds about as much in writes it sorts before
+    /// writing). A larger cache helps imports into files of millions of contacts
     /// (see docs/cli.md).
     #[arg(long, value_name = "MIB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=1_048_576))]

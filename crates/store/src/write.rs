@@ -45,8 +45,9 @@ impl std::fmt::Debug for WriteView {
     }
 }
 
-/// The writes to one tiered table derived from a set of contact writes: removals
-/// are applied before insertions, each sorted by key.
+/// The writes to one tiered table: those of one apply (removals to be applied
+/// before insertions), gathered into [`PendingTiered`]; or, taken from it, one
+/// final operation per key, written sorted by key.
 struct TieredWrites<V> {
     removes: Vec<Vec<u8>>,
     puts: Vec<(Vec<u8>, V)>,
@@ -62,8 +63,9 @@ impl<V> Default for TieredWrites<V> {
 }
 
 impl<V: Plain> TieredWrites<V> {
-    /// Sorts both lists, writes them (adding what it puts to `filter`), and merges
-    /// levels as [`tiered::decide`] says.
+    /// Sorts both lists (their keys are distinct: one pending operation per key),
+    /// writes them (adding what it puts to `filter`), and merges levels as
+    /// [`tiered::decide`] says.
     fn apply(
         mut self,
         txn: &WriteTransaction,
@@ -72,9 +74,7 @@ impl<V: Plain> TieredWrites<V> {
         filter: Option<&TableFilter>,
     ) -> Result<(), StoreError> {
         self.removes.sort_unstable();
-        self.removes.dedup();
-        // Stable: if one key were put twice, the later put stays the later one.
-        self.puts.sort_by(|a, b| a.0.cmp(&b.0));
+        self.puts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         {
             let mut t = t.open_write(txn)?;
             tiered::write(&mut t, &self.removes, &self.puts, filter)?;
@@ -185,16 +185,8 @@ struct Pending {
     idents: PendingTiered<u64>,
     emails: PendingTiered<()>,
     phones: PendingTiered<()>,
+    /// What the entries cost (see [`ENTRY_COST`]); 0 exactly when there are none.
     bytes: usize,
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-            && self.idents.ops.is_empty()
-            && self.emails.ops.is_empty()
-            && self.phones.ops.is_empty()
-    }
 }
 
 /// One contact write with the internal id of its contact.
@@ -664,7 +656,7 @@ impl WriteView {
     /// (mimalloc abandons thread heaps at exit; a 1M-row import's peak RSS was
     /// ~300 MiB that way, ~265 MiB without).
     pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
+        if self.pending.bytes == 0 {
             return Ok(());
         }
         // No filter may be built from the committed snapshot once a tiered table
@@ -672,7 +664,7 @@ impl WriteView {
         debug_assert!(self.wrote, "tiered writes before `wrote` was set");
         let mut p = std::mem::take(&mut self.pending);
         let txn = &self.txn;
-        let mut rows: Vec<([u8; 12], Vec<u8>)> = p.rows.drain().collect();
+        let mut rows: Vec<([u8; 12], Vec<u8>)> = p.rows.into_iter().collect();
         rows.sort_unstable_by_key(|r| r.0);
         let idents = p.idents.take(txn, &keys::IDENTIFIERS)?;
         let emails = p.emails.take(txn, &keys::EMAIL_INDEX)?;
