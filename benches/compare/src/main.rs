@@ -227,11 +227,17 @@ struct Args {
 }
 
 /// Every row (contactdb, SQLite's Rust side, the floors) runs with the same
-/// allocator; see docs/performance.md for glibc malloc vs mimalloc.
+/// allocator, set up as the `contactdb` binary sets it up (without transparent huge
+/// pages, purge delay 100 ms); see docs/performance.md for glibc malloc vs mimalloc.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: stores a value in mimalloc's option table (15 is
+        // `mi_option_purge_delay`), before any other thread exists.
+        unsafe { libmimalloc_sys::mi_option_set(15, 100) };
+    }
     let args = Args::parse();
     rows::set_row_options(rows::RowOptions {
         floor_skip: args.floor_skip,
