@@ -525,12 +525,14 @@ impl Workspace {
                 .store
                 .read()?
                 .job_data(self.id(), job.number, JobDataKind::Request)?;
-        let Some((_, text)) = stored.first() else {
+        if stored.is_empty() {
             return Err(Error::internal(
                 "a running job has no stored request".to_owned(),
             ));
-        };
-        serde_json::from_slice(text)
+        }
+        // Stored in pieces, in key order (one piece on PostgreSQL).
+        let text: Vec<u8> = stored.into_iter().flat_map(|(_, piece)| piece).collect();
+        serde_json::from_slice(&text)
             .map_err(|e| Error::internal(format!("stored job request unreadable: {e}")))
     }
 
@@ -564,13 +566,11 @@ impl Workspace {
     ) -> Result<bool, Error> {
         let inner = &self.db().inner;
         let (start, end) = (range.start, range.end);
+        // The request without its records, then the chunk's (not all of them).
+        let records = std::mem::take(&mut run.req.records);
         let mut part_req = run.req.clone();
-        part_req.records = run
-            .req
-            .records
-            .get(range.clone())
-            .unwrap_or_default()
-            .to_vec();
+        part_req.records = records.get(range.clone()).unwrap_or_default().to_vec();
+        run.req.records = records;
         let mut w = inner.writer()?.begin_write(self.id(), Wait::Block)?;
         let Some(mut j) = self.hold(&mut *w, &job.id)? else {
             return Ok(false);

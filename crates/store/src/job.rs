@@ -17,6 +17,11 @@ fn state_of(c: u8) -> Result<JobState, StoreError> {
         .ok_or_else(|| StoreError::corrupt("jobs", format!("unknown job state {c}")))
 }
 
+/// The most bytes of a job's request JSON one `job_data` entry holds (the request
+/// is stored in pieces, `rest` their number): a piece with its leaf's header fits
+/// a 64 KiB page, and no write of the job's chunks copies more than that of it.
+const REQUEST_PIECE_BYTES: usize = 63 * 1024;
+
 fn data_key(ws: WorkspaceId, number: u64, kind: JobDataKind, rest: &[u8]) -> Vec<u8> {
     let mut k = ws_seq(ws.0, number).to_vec();
     k.push(kind.code());
@@ -254,13 +259,13 @@ impl WriteView {
             self.txn
                 .open_table(keys::JOBS)?
                 .insert(k.as_slice(), codec::encode_job(&stored(&r))?.as_slice())?;
-            self.put_job_data(
-                ws,
-                number,
-                JobDataKind::Request,
-                &[],
-                request_json.as_bytes(),
-            )?;
+            // In pieces: a value larger than a page is copied whole whenever its
+            // leaf is written, and every chunk's report lands beside the request.
+            let mut t = self.txn.open_table(keys::JOB_DATA)?;
+            for (n, piece) in (0u32..).zip(request_json.as_bytes().chunks(REQUEST_PIECE_BYTES)) {
+                let key = data_key(ws, number, JobDataKind::Request, &n.to_be_bytes());
+                t.insert(key.as_slice(), piece)?;
+            }
             Ok(r)
         })
     }

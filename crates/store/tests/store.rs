@@ -862,6 +862,51 @@ fn jobs_round_trip_every_state_through_the_shared_record() -> TestResult {
         (JobState::Running, None, None)
     );
     let data = r.job_data(ws, submitted.number, JobDataKind::Request)?;
-    assert_eq!(data, vec![(Vec::new(), request.as_bytes().to_vec())]);
+    assert_eq!(data, vec![(vec![0; 4], request.as_bytes().to_vec())]);
+    Ok(())
+}
+
+#[test]
+fn a_large_job_request_is_stored_in_pieces_of_at_most_63_kib() -> TestResult {
+    // A request value larger than a page would be copied whole by every write that
+    // lands in its leaf (each chunk's report sorts right before it).
+    let (_dir, _path, store) = temp_store();
+    let ws = WorkspaceId(1);
+    let request: String = (0..40_000)
+        .map(|i| format!("{{\"contact_key\":\"k{i}\"}},"))
+        .collect();
+    assert!(request.len() > 3 * 63 * 1024, "more than three pieces");
+    let mut w = store.begin_write(Wait::Block)?;
+    let job = w.submit_job(ws, [9; 16], request.clone(), 40_000, 50)?;
+    w.commit()?;
+    assert_clean(&store);
+    let pieces = store
+        .read()?
+        .job_data(ws, job.number, JobDataKind::Request)?;
+    assert!(pieces.len() > 3, "{} pieces", pieces.len());
+    for ((rest, piece), n) in pieces.iter().zip(0u32..) {
+        assert_eq!(rest, &n.to_be_bytes().to_vec());
+        assert!(piece.len() <= 63 * 1024, "piece {n}: {} bytes", piece.len());
+    }
+    let whole: Vec<u8> = pieces.into_iter().flat_map(|(_, p)| p).collect();
+    assert_eq!(whole, request.as_bytes());
+    // Chunk reports written beside it leave the pieces as they were.
+    let mut w = store.begin_write(Wait::Block)?;
+    for chunk in 0u32..20 {
+        w.put_job_data(
+            ws,
+            job.number,
+            JobDataKind::Report,
+            &chunk.to_be_bytes(),
+            b"{}",
+        )?;
+    }
+    w.commit()?;
+    let again = store
+        .read()?
+        .job_data(ws, job.number, JobDataKind::Request)?;
+    let whole: Vec<u8> = again.into_iter().flat_map(|(_, p)| p).collect();
+    assert_eq!(whole, request.as_bytes());
+    assert_clean(&store);
     Ok(())
 }

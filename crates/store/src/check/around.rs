@@ -283,7 +283,10 @@ fn check_jobs(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> 
         }
         let mut request = key.clone();
         request.push(4);
-        let has_request = data.get(request.as_slice())?.is_some();
+        let has_request = data
+            .range::<&[u8]>(keys::as_slices(&keys::prefix_range(&request)))?
+            .next()
+            .is_some();
         let finished = matches!(j.state, 3..=5);
         if finished == has_request {
             walk.report(
