@@ -188,6 +188,8 @@ fn combine(parts: Vec<Report>, request_id: Option<String>) -> Report {
         replayed: false,
         request_error: None,
     };
+    out.results
+        .reserve_exact(parts.iter().map(|p| p.results.len()).sum());
     for p in parts {
         out.summary.add(&p.summary);
         out.results.extend(p.results);
@@ -515,7 +517,10 @@ impl Workspace {
             }
             processed = end;
         }
-        self.finish(&job, &run.req)
+        // The records and their plans are not needed to finish (the report is).
+        let request_id = run.req.request_id.take();
+        drop(run);
+        self.finish(&job, request_id)
     }
 
     fn stored_request(&self, job: &JobRecord) -> Result<BulkRequest, Error> {
@@ -669,22 +674,27 @@ impl Workspace {
         Ok(Some((j, decided)))
     }
 
-    fn finish(&self, job: &JobRecord, req: &BulkRequest) -> Result<(), Error> {
+    fn finish(&self, job: &JobRecord, request_id: Option<String>) -> Result<(), Error> {
         let inner = &self.db().inner;
         let mut w = inner.writer()?.begin_write(self.id(), Wait::Block)?;
         let Some(mut j) = self.hold(&mut *w, &job.id)? else {
             return Ok(());
         };
-        let parts = w
-            .job_data(j.number, JobDataKind::Report)?
+        let stored = w.job_data(j.number, JobDataKind::Report)?;
+        let json_bytes: usize = stored.iter().map(|(_, v)| v.len()).sum();
+        let parts = stored
             .into_iter()
             .map(|(_, v)| serde_json::from_slice::<Report>(&v))
             .collect::<Result<Vec<_>, _>>()
             .map_err(internal("stored chunk report unreadable"))?;
-        let report = combine(parts, req.request_id.clone());
+        let report = combine(parts, request_id);
         j.state = contactdb_backend::JobState::Succeeded;
-        j.report_json =
-            serde_json::to_string(&report).map_err(internal("report not serializable"))?;
+        // About the parts' size: the text is not copied as it grows.
+        let mut json = Vec::with_capacity(json_bytes.saturating_add(4096));
+        serde_json::to_writer(&mut json, &report).map_err(internal("report not serializable"))?;
+        drop(report);
+        j.report_json = String::from_utf8(json)
+            .map_err(|e| Error::internal(format!("report not UTF-8: {e}")))?;
         release(&mut j);
         w.put_job(&j)?;
         w.clear_job_data(j.number)?;

@@ -210,14 +210,8 @@ impl WriteView {
             let mut t = self.txn.open_table(keys::JOB_DATA)?;
             let prefix = ws_seq(ws.0, number);
             let range = keys::prefix_range(&prefix);
-            let mut doomed = Vec::new();
-            for entry in t.range::<&[u8]>(keys::as_slices(&range))? {
-                let (k, _) = entry?;
-                doomed.push(k.value().to_vec());
-            }
-            for k in doomed {
-                t.remove(k.as_slice())?;
-            }
+            // One pass over the range (a job keeps an entry per contact it reached).
+            t.retain_in::<&[u8], _>(keys::as_slices(&range), |_, _| false)?;
             Ok(())
         })
     }

@@ -908,5 +908,32 @@ fn a_large_job_request_is_stored_in_pieces_of_at_most_63_kib() -> TestResult {
     let whole: Vec<u8> = again.into_iter().flat_map(|(_, p)| p).collect();
     assert_eq!(whole, request.as_bytes());
     assert_clean(&store);
+    // Clearing takes every entry of the job, of every kind, and no other job's.
+    let mut w = store.begin_write(Wait::Block)?;
+    let other = w.submit_job(ws, [8; 16], "{}".to_owned(), 0, 60)?;
+    for id in 0u64..1_000 {
+        w.put_job_data(
+            ws,
+            job.number,
+            JobDataKind::Reached,
+            &id.to_be_bytes(),
+            &[0; 4],
+        )?;
+    }
+    w.clear_job_data(ws, job.number)?;
+    w.commit()?;
+    let r = store.read()?;
+    for kind in [
+        JobDataKind::LeftOut,
+        JobDataKind::Reached,
+        JobDataKind::Report,
+        JobDataKind::Request,
+    ] {
+        assert_eq!(r.job_data(ws, job.number, kind)?, vec![], "{kind:?}");
+    }
+    assert_eq!(
+        r.job_data(ws, other.number, JobDataKind::Request)?,
+        vec![(vec![0; 4], b"{}".to_vec())]
+    );
     Ok(())
 }
