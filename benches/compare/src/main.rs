@@ -277,11 +277,23 @@ fn set_written_mark(io: Option<bulk::Io>) {
 }
 
 fn dir_size(dir: &Path) -> u64 {
+    dir_files(dir, |m| m.len())
+}
+
+/// The disk the directory's files take (allocated blocks): less than their length
+/// where a file has holes (redb extends its file before it writes the new space).
+fn dir_disk_size(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    dir_files(dir, |m| m.blocks().saturating_mul(512))
+}
+
+/// `size` summed over the regular files directly in `dir`.
+fn dir_files(dir: &Path, size: impl Fn(&std::fs::Metadata) -> u64) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok()?.metadata().ok())
                 .filter(|m| m.is_file())
-                .map(|m| m.len())
+                .map(|m| size(&m))
                 .sum()
         })
         .unwrap_or(0)
@@ -299,7 +311,7 @@ fn report_phase(name: &str, out: PhaseOut, dir: Option<&Path>) {
     let io = out.io.or_else(|| Some(now?.since(before?)));
     let num = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok()).unwrap_or(-1);
     println!(
-        "RESULT {name} {} {} {} {} {} {} {} {}",
+        "RESULT {name} {} {} {} {} {} {} {} {} {}",
         out.elapsed.as_secs_f64(),
         out.records,
         num(dir.map(dir_size)),
@@ -308,6 +320,7 @@ fn report_phase(name: &str, out: PhaseOut, dir: Option<&Path>) {
         num(io.map(|io| io.wchar)),
         num(io.map(|io| io.write_bytes)),
         num(out.peak_rss_kib.or_else(peak_rss_kib)),
+        num(dir.map(dir_disk_size)),
     );
 }
 
@@ -566,6 +579,8 @@ struct PhaseResult {
     out: PhaseOut,
     /// The database files' size at the phase's end.
     file_bytes: Option<u64>,
+    /// The disk those files take then (allocated blocks).
+    disk_bytes: Option<u64>,
     /// Bytes the row passed to `write`-family calls during the phase (`wchar`).
     written: Option<u64>,
     /// Bytes the row caused to be sent to storage during the phase (`write_bytes`).
@@ -832,6 +847,7 @@ fn parse_result_line(f: &[&str]) -> Result<Option<PhaseResult>> {
         written,
         write_bytes,
         rss,
+        disk,
     ] = f
     else {
         return Ok(None);
@@ -851,6 +867,7 @@ fn parse_result_line(f: &[&str]) -> Result<Option<PhaseResult>> {
         written: opt(written.parse()?),
         write_bytes: opt(write_bytes.parse()?),
         rss_kib: opt(rss.parse()?),
+        disk_bytes: opt(disk.parse()?),
     }))
 }
 
@@ -973,6 +990,7 @@ impl CsvOut {
             "written_bytes_per_record",
             "write_bytes",
             "file_bytes",
+            "file_disk_bytes",
         ])?;
         Ok(CsvOut { w })
     }
@@ -1008,6 +1026,7 @@ impl CsvOut {
             }),
             opt(p.write_bytes),
             opt(p.file_bytes),
+            opt(p.disk_bytes),
         ])?;
         self.w.flush()?;
         Ok(())
@@ -1191,7 +1210,7 @@ fn print_workload(args: &Args, order: Order, input: InputBytes, csv_sizes: &[u64
 
 fn print_table_header() {
     println!(
-        "{:<22} {:<7} {:>11} {:>8} {:>9} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
+        "{:<22} {:<7} {:>11} {:>8} {:>9} {:>7} {:>13} {:>9} {:>9} {:>11} {:>13} {:>11}",
         "row",
         "phase",
         "records/s",
@@ -1200,6 +1219,7 @@ fn print_table_header() {
         "x_ref",
         "peak_rss_MiB",
         "file_MiB",
+        "disk_MiB",
         "written_MiB",
         "written_KiB/r",
         "dirtied_MiB"
@@ -1212,7 +1232,7 @@ fn print_phase_line(run: RowRun, p: &PhaseResult, input: u64, ratio: Option<f64>
     let out = &p.out;
     let secs = out.elapsed.as_secs_f64().max(1e-9);
     println!(
-        "{:<22} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>7} {:>13} {:>9} {:>11} {:>13} {:>11}",
+        "{:<22} {:<7} {:>11.0} {:>8.1} {:>9.2} {:>7} {:>13} {:>9} {:>9} {:>11} {:>13} {:>11}",
         run.label(),
         p.name,
         p.rate(),
@@ -1222,6 +1242,8 @@ fn print_phase_line(run: RowRun, p: &PhaseResult, input: u64, ratio: Option<f64>
         p.rss_kib
             .map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0)),
         p.file_bytes
+            .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
+        p.disk_bytes
             .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
         p.written
             .map_or_else(|| "-".to_owned(), |b| format!("{:.1}", mib(b))),
@@ -1474,7 +1496,7 @@ mod tests {
     fn child_stdout_is_read_back() -> Result<()> {
         let r = parse_child_stdout(
             "NOTE contactdb-cli runs /bin/contactdb\n\
-             RESULT load 1.5 1000 4096 0.25 0.5 8192 -1 2048\n\
+             RESULT load 1.5 1000 4096 0.25 0.5 8192 -1 2048 2560\n\
              RESULT upsert 1.5 1000\n\
              something else\n\
              RSS 3072\n",
@@ -1495,6 +1517,7 @@ mod tests {
         // -1: not measured.
         assert_eq!(p.write_bytes, None);
         assert_eq!(p.rss_kib, Some(2048));
+        assert_eq!(p.disk_bytes, Some(2560));
         Ok(())
     }
 
@@ -1504,7 +1527,7 @@ mod tests {
         assert!(
             matches!(r, Ok(RowResult { skipped: Some(ref s), .. }) if s.starts_with("sqlite3-shell"))
         );
-        assert!(parse_child_stdout("RESULT load x 1 1 1 1 1 1 1\n").is_err());
+        assert!(parse_child_stdout("RESULT load x 1 1 1 1 1 1 1 1\n").is_err());
     }
 
     #[test]
