@@ -19,7 +19,7 @@ RESULTS = ROOT / "benches" / "results"
 OUT = Path(__file__).resolve().parent
 
 SCALING_CSV = "2026-12-04-scaling-10m.csv"
-PEERS_CSV = "2026-12-04-allocator-peers-1m.csv"
+PEERS_CSV = "2026-12-04-allocator-peers-1m-b.csv"
 
 W, H = 760, 400
 LEFT, RIGHT, TOP, BOTTOM = 70, 250, 50, 60
