@@ -91,6 +91,12 @@ fn r17_job_survives_sigkill_loop() {
     let db = dir.path().join("killed.redb");
     let id = submit(&db, &request);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Kill delays are 50 ms plus up to `span` ms. `span` follows the job's pace:
+    // shorter while it runs ahead of two thirds of its records per KILLS kills,
+    // longer while it lags, so that any machine needs more than KILLS runs and the
+    // kills keep landing at every stage of a run (at a fixed 100–1,500 ms, then
+    // 50–750 ms, faster builds finished the job after 39 kills).
+    let mut span: u64 = 700;
     let mut kills = 0;
     let mut progress = Vec::new();
     let started = Instant::now();
@@ -100,16 +106,20 @@ fn r17_job_survives_sigkill_loop() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Short enough that a fast machine still needs well over KILLS runs (at
-        // 100–1,500 ms one finished the job after 39).
-        std::thread::sleep(Duration::from_millis(50 + rng.below(700)));
+        std::thread::sleep(Duration::from_millis(50 + rng.below(span)));
         if child.try_wait().unwrap().is_some() {
             break; // the job ended before this kill
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
-        progress.push(status(&db, &id)["processed"].as_u64().unwrap());
+        let processed = status(&db, &id)["processed"].as_u64().unwrap();
+        progress.push(processed);
+        span = if processed as usize * 3 * KILLS > RECORDS * 2 * kills {
+            (span * 3 / 4).max(100)
+        } else {
+            (span * 5 / 4).min(1_400)
+        };
     }
     let report = wait(&db, &id);
     eprintln!(

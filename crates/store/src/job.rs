@@ -22,6 +22,41 @@ fn state_of(c: u8) -> Result<JobState, StoreError> {
 /// a 64 KiB page, and no write of the job's chunks copies more than that of it.
 const REQUEST_PIECE_BYTES: usize = 63 * 1024;
 
+/// The `job_data` kind of the pieces of a job's report (kinds 1–4 are
+/// [`JobDataKind`]'s, a running job's working data, cleared when it ends; these stay).
+const REPORT_PIECES: u8 = 5;
+
+/// The longest report kept in the job's record; a longer one is stored in pieces
+/// of this size in `job_data`, so that no page holds it whole.
+const REPORT_INLINE_MAX: usize = REQUEST_PIECE_BYTES;
+
+/// `ws ‖ number ‖ kind`: where the entries of one kind of job `number` begin.
+fn kind_prefix(ws: WorkspaceId, number: u64, kind: u8) -> Vec<u8> {
+    let mut k = ws_seq(ws.0, number).to_vec();
+    k.push(kind);
+    k
+}
+
+/// Job `r` with its report text: from the pieces in `data` when its record holds
+/// none (a report longer than [`REPORT_INLINE_MAX`]).
+fn with_report(
+    data: Option<&impl ReadableTable<&'static [u8], &'static [u8]>>,
+    ws: WorkspaceId,
+    mut r: JobRecord,
+) -> Result<JobRecord, StoreError> {
+    let Some(data) = data.filter(|_| r.report_json.is_empty()) else {
+        return Ok(r);
+    };
+    let range = keys::prefix_range(&kind_prefix(ws, r.number, REPORT_PIECES));
+    let mut text = Vec::new();
+    for entry in data.range::<&[u8]>(keys::as_slices(&range))? {
+        text.extend_from_slice(entry?.1.value());
+    }
+    r.report_json = String::from_utf8(text)
+        .map_err(|_| StoreError::corrupt("job_data", "a job's report pieces are not UTF-8"))?;
+    Ok(r)
+}
+
 fn data_key(ws: WorkspaceId, number: u64, kind: JobDataKind, rest: &[u8]) -> Vec<u8> {
     let mut k = ws_seq(ws.0, number).to_vec();
     k.push(kind.code());
@@ -45,7 +80,8 @@ fn record(number: u64, j: StoredJob) -> Result<JobRecord, StoreError> {
     })
 }
 
-fn stored(r: &JobRecord) -> StoredJob {
+/// The stored form of `r`, with its report text when that is kept in the record.
+fn stored(r: &JobRecord, report_inline: bool) -> StoredJob {
     StoredJob {
         id: r.id,
         state: r.state.code(),
@@ -53,7 +89,11 @@ fn stored(r: &JobRecord) -> StoredJob {
         total: r.total,
         submitted_at_us: r.submitted_at_us,
         updated_at_us: r.updated_at_us,
-        report_json: r.report_json.clone(),
+        report_json: if report_inline {
+            r.report_json.clone()
+        } else {
+            String::new()
+        },
         error: r.error.clone(),
     }
 }
@@ -65,6 +105,7 @@ fn id_key(id: &[u8; 16]) -> &[u8] {
 fn find(
     ids: &impl ReadableTable<&'static [u8], &'static [u8]>,
     jobs: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    data: Option<&impl ReadableTable<&'static [u8], &'static [u8]>>,
     ws: WorkspaceId,
     id: &[u8; 16],
 ) -> Result<Option<JobRecord>, StoreError> {
@@ -82,11 +123,13 @@ fn find(
     let v = jobs
         .get(k.as_slice())?
         .ok_or_else(|| StoreError::corrupt("job_ids", format!("names missing job {number}")))?;
-    Ok(Some(record(number, codec::decode_job(v.value())?)?))
+    let r = record(number, codec::decode_job(v.value())?)?;
+    Ok(Some(with_report(data, ws, r)?))
 }
 
 fn list(
     jobs: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    data: Option<&impl ReadableTable<&'static [u8], &'static [u8]>>,
     ws: WorkspaceId,
     unfinished_only: bool,
 ) -> Result<Vec<JobRecord>, StoreError> {
@@ -101,7 +144,7 @@ fn list(
             .ok_or_else(|| StoreError::corrupt("jobs", "key is not ws ‖ number"))?;
         let r = record(number, codec::decode_job(v.value())?)?;
         if !unfinished_only || !r.state.is_final() {
-            out.push(r);
+            out.push(with_report(data, ws, r)?);
         }
     }
     Ok(out)
@@ -117,7 +160,8 @@ impl ReadView {
             ) else {
                 return Ok(None);
             };
-            find(&ids, &jobs, ws, id)
+            let data = self.open_optional(keys::JOB_DATA)?;
+            find(&ids, &jobs, data.as_ref(), ws, id)
         })
     }
 
@@ -132,7 +176,8 @@ impl ReadView {
             let Some(jobs) = self.open_optional(keys::JOBS)? else {
                 return Ok(Vec::new());
             };
-            list(&jobs, ws, unfinished_only)
+            let data = self.open_optional(keys::JOB_DATA)?;
+            list(&jobs, data.as_ref(), ws, unfinished_only)
         })
     }
 }
@@ -208,9 +253,12 @@ impl WriteView {
     pub fn clear_job_data(&mut self, ws: WorkspaceId, number: u64) -> Result<(), StoreError> {
         guarded(&Arc::clone(&self.poison), || {
             let mut t = self.txn.open_table(keys::JOB_DATA)?;
-            let prefix = ws_seq(ws.0, number);
-            let range = keys::prefix_range(&prefix);
-            // One pass over the range (a job keeps an entry per contact it reached).
+            // Kinds 1 to 4, in one pass (a job keeps an entry per contact it
+            // reached); the report's pieces stay.
+            let range = (
+                std::ops::Bound::Included(kind_prefix(ws, number, 0)),
+                std::ops::Bound::Excluded(kind_prefix(ws, number, REPORT_PIECES)),
+            );
             t.retain_in::<&[u8], _>(keys::as_slices(&range), |_, _| false)?;
             Ok(())
         })
@@ -250,9 +298,10 @@ impl WriteView {
             }
             ids.insert(id_key(&id), k.as_slice())?;
             drop(ids);
-            self.txn
-                .open_table(keys::JOBS)?
-                .insert(k.as_slice(), codec::encode_job(&stored(&r))?.as_slice())?;
+            self.txn.open_table(keys::JOBS)?.insert(
+                k.as_slice(),
+                codec::encode_job(&stored(&r, true))?.as_slice(),
+            )?;
             // In pieces: a value larger than a page is copied whole whenever its
             // leaf is written, and every chunk's report lands beside the request.
             let mut t = self.txn.open_table(keys::JOB_DATA)?;
@@ -269,7 +318,8 @@ impl WriteView {
         guarded(&Arc::clone(&self.poison), || {
             let ids = self.txn.open_table(keys::JOB_IDS)?;
             let jobs = self.txn.open_table(keys::JOBS)?;
-            find(&ids, &jobs, ws, id)
+            let data = self.txn.open_table(keys::JOB_DATA)?;
+            find(&ids, &jobs, Some(&data), ws, id)
         })
     }
 
@@ -277,16 +327,33 @@ impl WriteView {
     pub fn unfinished_jobs(&self, ws: WorkspaceId) -> Result<Vec<JobRecord>, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
             let jobs = self.txn.open_table(keys::JOBS)?;
-            list(&jobs, ws, true)
+            let data = self.txn.open_table(keys::JOB_DATA)?;
+            list(&jobs, Some(&data), ws, true)
         })
     }
 
-    /// Replaces job `r.number` of `ws` with `r`.
+    /// Replaces job `r.number` of `ws` with `r`. A report longer than
+    /// [`REPORT_INLINE_MAX`] goes to `job_data` in pieces, the record keeping none.
     pub fn put_job(&mut self, ws: WorkspaceId, r: &JobRecord) -> Result<(), StoreError> {
         guarded(&Arc::clone(&self.poison), || {
+            let inline = r.report_json.len() <= REPORT_INLINE_MAX;
+            {
+                let mut data = self.txn.open_table(keys::JOB_DATA)?;
+                let pieces = kind_prefix(ws, r.number, REPORT_PIECES);
+                let range = keys::prefix_range(&pieces);
+                data.retain_in::<&[u8], _>(keys::as_slices(&range), |_, _| false)?;
+                if !inline {
+                    let chunks = r.report_json.as_bytes().chunks(REPORT_INLINE_MAX);
+                    for (n, piece) in (0u32..).zip(chunks) {
+                        let mut key = pieces.clone();
+                        key.extend_from_slice(&n.to_be_bytes());
+                        data.insert(key.as_slice(), piece)?;
+                    }
+                }
+            }
             self.txn.open_table(keys::JOBS)?.insert(
                 ws_seq(ws.0, r.number).as_slice(),
-                codec::encode_job(&stored(r))?.as_slice(),
+                codec::encode_job(&stored(r, inline))?.as_slice(),
             )?;
             Ok(())
         })

@@ -937,3 +937,51 @@ fn a_large_job_request_is_stored_in_pieces_of_at_most_63_kib() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_long_job_report_is_read_back_whole_and_outlives_the_jobs_working_data() -> TestResult {
+    // A report longer than a piece is stored beside the job's record, in pieces.
+    let (_dir, path, store) = temp_store();
+    let ws = WorkspaceId(1);
+    let mut w = store.begin_write(Wait::Block)?;
+    let job = w.submit_job(ws, [5; 16], "{}".to_owned(), 3, 50)?;
+    w.commit()?;
+    let report: String = (0..20_000)
+        .map(|i| format!("{{\"key\":\"k{i}\",\"status\":\"inserted\"}},"))
+        .collect();
+    assert!(report.len() > 4 * 63 * 1024);
+    let mut done = job.clone();
+    done.state = JobState::Succeeded;
+    done.processed = 3;
+    done.report_json = report.clone();
+    let mut w = store.begin_write(Wait::Block)?;
+    w.put_job(ws, &done)?;
+    w.clear_job_data(ws, done.number)?;
+    assert_eq!(
+        w.job(ws, &[5; 16])?.map(|j| j.report_json),
+        Some(report.clone())
+    );
+    w.commit()?;
+    assert_clean(&store);
+    assert_eq!(store.read()?.job(ws, &[5; 16])?, Some(done.clone()));
+    assert_eq!(store.read()?.jobs(ws, false)?, vec![done.clone()]);
+    // The working data is gone, the report is not.
+    assert_eq!(
+        store
+            .read()?
+            .job_data(ws, done.number, JobDataKind::Request)?,
+        vec![]
+    );
+    drop(store);
+    let store = Store::open(&path, &opts())?;
+    assert_eq!(store.read()?.job(ws, &[5; 16])?, Some(done.clone()));
+    // A short report replaces the pieces.
+    let mut short = done.clone();
+    short.report_json = "{\"status\":\"applied\"}".to_owned();
+    let mut w = store.begin_write(Wait::Block)?;
+    w.put_job(ws, &short)?;
+    w.commit()?;
+    assert_eq!(store.read()?.job(ws, &[5; 16])?, Some(short));
+    assert_clean(&store);
+    Ok(())
+}

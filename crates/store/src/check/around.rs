@@ -258,7 +258,8 @@ fn check_feed(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// `job_ids` ↔ `jobs`; an unfinished job has its request, a finished one no data.
+/// `job_ids` ↔ `jobs`; an unfinished job has its request, a finished one no data
+/// but its report's pieces (when its record holds no report).
 fn check_jobs(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> {
     let (Some(jobs), Some(ids), Some(data)) = (
         open(rtx, keys::JOBS)?,
@@ -288,6 +289,19 @@ fn check_jobs(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> 
             .next()
             .is_some();
         let finished = matches!(j.state, 3..=5);
+        let mut pieces = key.clone();
+        pieces.push(5);
+        let has_pieces = data
+            .range::<&[u8]>(keys::as_slices(&keys::prefix_range(&pieces)))?
+            .next()
+            .is_some();
+        if has_pieces && (!finished || !j.report_json.is_empty()) {
+            walk.report(
+                "jobs",
+                shown.clone(),
+                "report pieces beside an unfinished job or a report in its record",
+            );
+        }
         if finished == has_request {
             walk.report(
                 "jobs",
