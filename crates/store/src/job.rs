@@ -333,7 +333,7 @@ impl WriteView {
     }
 
     /// Replaces job `r.number` of `ws` with `r`. A report longer than
-    /// [`REPORT_INLINE_MAX`] goes to `job_data` in pieces, the record keeping none.
+    /// 63 KiB goes to `job_data` in pieces, the record keeping none.
     pub fn put_job(&mut self, ws: WorkspaceId, r: &JobRecord) -> Result<(), StoreError> {
         guarded(&Arc::clone(&self.poison), || {
             let inline = r.report_json.len() <= REPORT_INLINE_MAX;
