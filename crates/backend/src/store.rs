@@ -186,7 +186,8 @@ pub trait ReadTxn {
     /// Job `id` of `ws`.
     fn job(&self, ws: WorkspaceId, id: &[u8; 16]) -> Result<Option<JobRecord>, Failure>;
     /// The jobs of `ws` in submission order (only queued and running ones when
-    /// `unfinished_only`).
+    /// `unfinished_only`). A record's `report_json` may be left empty where the
+    /// store keeps a long report apart from it: [`ReadTxn::job`] reads it.
     fn jobs(&self, ws: WorkspaceId, unfinished_only: bool) -> Result<Vec<JobRecord>, Failure>;
     /// Job `number`'s entries of `kind`, in key order.
     fn job_data(

@@ -127,9 +127,9 @@ fn find(
     Ok(Some(with_report(data, ws, r)?))
 }
 
+/// The jobs of `ws` in `jobs`, each without a report kept in pieces.
 fn list(
     jobs: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    data: Option<&impl ReadableTable<&'static [u8], &'static [u8]>>,
     ws: WorkspaceId,
     unfinished_only: bool,
 ) -> Result<Vec<JobRecord>, StoreError> {
@@ -144,7 +144,7 @@ fn list(
             .ok_or_else(|| StoreError::corrupt("jobs", "key is not ws ‖ number"))?;
         let r = record(number, codec::decode_job(v.value())?)?;
         if !unfinished_only || !r.state.is_final() {
-            out.push(with_report(data, ws, r)?);
+            out.push(r);
         }
     }
     Ok(out)
@@ -166,7 +166,8 @@ impl ReadView {
     }
 
     /// Every job of `ws` in submission order (only the unfinished ones when
-    /// `unfinished_only`).
+    /// `unfinished_only`), without the reports kept in pieces (a report longer
+    /// than 63 KiB: [`ReadView::job`] reads it).
     pub fn jobs(
         &self,
         ws: WorkspaceId,
@@ -176,8 +177,7 @@ impl ReadView {
             let Some(jobs) = self.open_optional(keys::JOBS)? else {
                 return Ok(Vec::new());
             };
-            let data = self.open_optional(keys::JOB_DATA)?;
-            list(&jobs, data.as_ref(), ws, unfinished_only)
+            list(&jobs, ws, unfinished_only)
         })
     }
 }
@@ -327,8 +327,7 @@ impl WriteView {
     pub fn unfinished_jobs(&self, ws: WorkspaceId) -> Result<Vec<JobRecord>, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
             let jobs = self.txn.open_table(keys::JOBS)?;
-            let data = self.txn.open_table(keys::JOB_DATA)?;
-            list(&jobs, Some(&data), ws, true)
+            list(&jobs, ws, true)
         })
     }
 

@@ -964,7 +964,10 @@ fn a_long_job_report_is_read_back_whole_and_outlives_the_jobs_working_data() -> 
     w.commit()?;
     assert_clean(&store);
     assert_eq!(store.read()?.job(ws, &[5; 16])?, Some(done.clone()));
-    assert_eq!(store.read()?.jobs(ws, false)?, vec![done.clone()]);
+    // The list leaves a report kept in pieces out.
+    let mut listed = done.clone();
+    listed.report_json = String::new();
+    assert_eq!(store.read()?.jobs(ws, false)?, vec![listed]);
     // The working data is gone, the report is not.
     assert_eq!(
         store
