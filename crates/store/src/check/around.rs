@@ -282,19 +282,20 @@ fn check_jobs(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> 
         if ids.get(j.id.as_slice())?.map(|x| x.value().to_vec()) != Some(key.clone()) {
             walk.report("jobs", shown.clone(), "its id does not name it");
         }
-        let mut request = key.clone();
-        request.push(4);
-        let has_request = data
-            .range::<&[u8]>(keys::as_slices(&keys::prefix_range(&request)))?
-            .next()
-            .is_some();
+        // Whether the job has a `job_data` entry of this kind (4: its request's
+        // pieces, 5: its report's).
+        let has_kind = |kind: u8| -> Result<bool, StoreError> {
+            let mut prefix = key.clone();
+            prefix.push(kind);
+            let range = keys::prefix_range(&prefix);
+            Ok(data
+                .range::<&[u8]>(keys::as_slices(&range))?
+                .next()
+                .is_some())
+        };
+        let has_request = has_kind(4)?;
+        let has_pieces = has_kind(5)?;
         let finished = matches!(j.state, 3..=5);
-        let mut pieces = key.clone();
-        pieces.push(5);
-        let has_pieces = data
-            .range::<&[u8]>(keys::as_slices(&keys::prefix_range(&pieces)))?
-            .next()
-            .is_some();
         if has_pieces && (!finished || !j.report_json.is_empty()) {
             walk.report(
                 "jobs",
