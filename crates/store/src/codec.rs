@@ -270,18 +270,7 @@ pub struct StoredJob {
 }
 
 fn encode<T: Serialize>(table: &'static str, tag: u8, value: &T) -> Result<Vec<u8>, StoreError> {
-    encode_sized(table, tag, value, 64)
-}
-
-/// [`encode`] into a buffer of `capacity` bytes to begin with (a large value then
-/// is not copied as the buffer grows).
-fn encode_sized<T: Serialize>(
-    table: &'static str,
-    tag: u8,
-    value: &T,
-    capacity: usize,
-) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(capacity);
+    let mut out = Vec::with_capacity(64);
     out.push(tag);
     postcard::to_extend(value, out)
         .map_err(|e| StoreError::corrupt(table, format!("cannot encode value: {e}")))
@@ -440,9 +429,7 @@ pub fn decode_events(bytes: &[u8]) -> Result<StoredEvents, StoreError> {
 
 /// Encodes a job record.
 pub fn encode_job(j: &StoredJob) -> Result<Vec<u8>, StoreError> {
-    // A finished job holds its whole report.
-    let text = j.report_json.len() + j.error.as_ref().map_or(0, String::len);
-    encode_sized("jobs", TAG_JOB_V1, j, text.saturating_add(128))
+    encode("jobs", TAG_JOB_V1, j)
 }
 
 /// Decodes a job record.

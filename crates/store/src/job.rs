@@ -17,18 +17,15 @@ fn state_of(c: u8) -> Result<JobState, StoreError> {
         .ok_or_else(|| StoreError::corrupt("jobs", format!("unknown job state {c}")))
 }
 
-/// The most bytes of a job's request JSON one `job_data` entry holds (the request
-/// is stored in pieces, `rest` their number): a piece with its leaf's header fits
-/// a 64 KiB page, and no write of the job's chunks copies more than that of it.
-const REQUEST_PIECE_BYTES: usize = 63 * 1024;
+/// The most bytes of a job's request or report JSON one `job_data` entry holds
+/// (the text is stored in pieces, `rest` their number): a piece with its leaf's
+/// header fits a 64 KiB page, and no write beside it copies more than that of it.
+/// A report no longer than one piece stays in the job's record.
+const PIECE_BYTES: usize = 63 * 1024;
 
 /// The `job_data` kind of the pieces of a job's report (kinds 1–4 are
 /// [`JobDataKind`]'s, a running job's working data, cleared when it ends; these stay).
 const REPORT_PIECES: u8 = 5;
-
-/// The longest report kept in the job's record; a longer one is stored in pieces
-/// of this size in `job_data`, so that no page holds it whole.
-const REPORT_INLINE_MAX: usize = REQUEST_PIECE_BYTES;
 
 /// `ws ‖ number ‖ kind`: where the entries of one kind of job `number` begin.
 fn kind_prefix(ws: WorkspaceId, number: u64, kind: u8) -> Vec<u8> {
@@ -38,7 +35,7 @@ fn kind_prefix(ws: WorkspaceId, number: u64, kind: u8) -> Vec<u8> {
 }
 
 /// Job `r` with its report text: from the pieces in `data` when its record holds
-/// none (a report longer than [`REPORT_INLINE_MAX`]).
+/// none (a report longer than [`PIECE_BYTES`]).
 fn with_report(
     data: Option<&impl ReadableTable<&'static [u8], &'static [u8]>>,
     ws: WorkspaceId,
@@ -58,10 +55,23 @@ fn with_report(
 }
 
 fn data_key(ws: WorkspaceId, number: u64, kind: JobDataKind, rest: &[u8]) -> Vec<u8> {
-    let mut k = ws_seq(ws.0, number).to_vec();
-    k.push(kind.code());
+    let mut k = kind_prefix(ws, number, kind.code());
     k.extend_from_slice(rest);
     k
+}
+
+/// Writes `text` into `t` in pieces of [`PIECE_BYTES`], at `prefix ‖ piece number`.
+fn insert_pieces(
+    t: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    prefix: &[u8],
+    text: &str,
+) -> Result<(), StoreError> {
+    for (n, piece) in (0u32..).zip(text.as_bytes().chunks(PIECE_BYTES)) {
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(&n.to_be_bytes());
+        t.insert(key.as_slice(), piece)?;
+    }
+    Ok(())
 }
 
 fn record(number: u64, j: StoredJob) -> Result<JobRecord, StoreError> {
@@ -305,10 +315,8 @@ impl WriteView {
             // In pieces: a value larger than a page is copied whole whenever its
             // leaf is written, and every chunk's report lands beside the request.
             let mut t = self.txn.open_table(keys::JOB_DATA)?;
-            for (n, piece) in (0u32..).zip(request_json.as_bytes().chunks(REQUEST_PIECE_BYTES)) {
-                let key = data_key(ws, number, JobDataKind::Request, &n.to_be_bytes());
-                t.insert(key.as_slice(), piece)?;
-            }
+            let prefix = data_key(ws, number, JobDataKind::Request, &[]);
+            insert_pieces(&mut t, &prefix, &request_json)?;
             Ok(r)
         })
     }
@@ -335,19 +343,14 @@ impl WriteView {
     /// 63 KiB goes to `job_data` in pieces, the record keeping none.
     pub fn put_job(&mut self, ws: WorkspaceId, r: &JobRecord) -> Result<(), StoreError> {
         guarded(&Arc::clone(&self.poison), || {
-            let inline = r.report_json.len() <= REPORT_INLINE_MAX;
+            let inline = r.report_json.len() <= PIECE_BYTES;
             {
                 let mut data = self.txn.open_table(keys::JOB_DATA)?;
                 let pieces = kind_prefix(ws, r.number, REPORT_PIECES);
                 let range = keys::prefix_range(&pieces);
                 data.retain_in::<&[u8], _>(keys::as_slices(&range), |_, _| false)?;
                 if !inline {
-                    let chunks = r.report_json.as_bytes().chunks(REPORT_INLINE_MAX);
-                    for (n, piece) in (0u32..).zip(chunks) {
-                        let mut key = pieces.clone();
-                        key.extend_from_slice(&n.to_be_bytes());
-                        data.insert(key.as_slice(), piece)?;
-                    }
+                    insert_pieces(&mut data, &pieces, &r.report_json)?;
                 }
             }
             self.txn.open_table(keys::JOBS)?.insert(
