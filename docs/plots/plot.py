@@ -7,7 +7,8 @@ Standard library only (the SVG is written by hand), so that anyone can redraw th
 
 writes docs/plots/scaling.svg (per-record upsert cost as the table grows) and
 docs/plots/peers-1m.svg (the 1,000,000-contact load and upsert beside SQLite's bulk
-path). Each plot names the CSV file it was drawn from.
+path) and docs/plots/cache-budget.svg (the same at three page-cache budgets). Each
+plot names the CSV file it was drawn from.
 """
 
 import csv
@@ -20,6 +21,7 @@ OUT = Path(__file__).resolve().parent
 
 SCALING_CSV = "2026-12-04-scaling-10m.csv"
 PEERS_CSV = "2026-12-04-allocator-peers-1m-b.csv"
+CACHE_CSV = "2026-12-04-cache-budget-1m.csv"
 
 W, H = 760, 400
 LEFT, RIGHT, TOP, BOTTOM = 70, 250, 50, 60
@@ -149,9 +151,52 @@ def peers():
     return svg("1,000,000 contacts: load, then upsert (half updates)", PEERS_CSV, body)
 
 
+def cache_budget():
+    data = [d for d in rows(CACHE_CSV) if d["row"] != "contactdb"]
+    labels = {"sqlite_bulk": "sqlite-bulk", "contactdb_cli": "contactdb import",
+              "redb_floor_txn": "plain redb, one txn"}
+    caches = sorted({int(d["cache_mib"]) for d in data})
+    y_max = math.ceil(max(float(d["seconds"]) for d in data) / 5) * 5
+    lo, hi = math.log2(caches[0]), math.log2(caches[-1])
+
+    def x_of(c):
+        return LEFT + 30 + (W - RIGHT - LEFT - 60) * (math.log2(c) - lo) / (hi - lo)
+
+    def y_of(v):
+        return (H - BOTTOM) - (H - BOTTOM - TOP) * v / y_max
+
+    body = axes("page cache of every row, MiB (log scale)", "seconds (lower is faster)",
+                y_max, 5)
+    for c in caches:
+        body += (f'<text x="{x_of(c):.1f}" y="{H - BOTTOM + 18}" text-anchor="middle">'
+                 f"{c:,}</text>\n")
+    entries, dashed = [], []
+    for ri, row in enumerate(labels):
+        color = COLORS[ri % len(COLORS)]
+        for phase in ["upsert", "load"]:
+            pts = sorted((int(d["cache_mib"]), float(d["seconds"]))
+                         for d in data if d["row"] == row and d["phase"] == phase)
+            if not pts:
+                continue
+            dash = ' stroke-dasharray="5 3"' if phase == "load" else ""
+            path = " ".join(f"{x_of(c):.1f},{y_of(v):.1f}" for c, v in pts)
+            body += (f'<polyline points="{path}" fill="none" stroke="{color}" '
+                     f'stroke-width="2.5"{dash}/>\n')
+            for c, v in pts:
+                body += (f'<circle cx="{x_of(c):.1f}" cy="{y_of(v):.1f}" r="3.5" '
+                         f'fill="{color}"/>\n')
+            label = f"{labels[row]}, {phase}"
+            entries.append((label, color))
+            if phase == "load":
+                dashed.append(label)
+    body += legend(entries, dashed)
+    return svg("1,000,000 contacts: seconds by cache budget", CACHE_CSV, body)
+
+
 def main():
     (OUT / "scaling.svg").write_text(scaling())
     (OUT / "peers-1m.svg").write_text(peers())
+    (OUT / "cache-budget.svg").write_text(cache_budget())
 
 
 if __name__ == "__main__":
