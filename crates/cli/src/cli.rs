@@ -10,8 +10,15 @@ pub const BATCH_SIZE_MAX: u64 = 1_000_000;
 /// The most records --commit-records takes.
 pub const COMMIT_RECORDS_MAX: u64 = 100_000_000;
 
-/// --commit-records when not given and no input is standard input.
+/// --commit-records when not given and no input is standard input: at least this
+/// many records.
 pub const COMMIT_RECORDS_DEFAULT: u64 = 100_000;
+
+/// --commit-records when not given and no input is standard input: at least this
+/// many records per MiB of --cache-mib. A larger cache holds the larger
+/// transaction's changed pages, so the pages are written fewer times; the open
+/// transaction holds about 400 bytes per record until it commits (its reports).
+pub const COMMIT_RECORDS_PER_CACHE_MIB: u64 = 1_000;
 
 /// The command line of `contactdb`.
 #[derive(Debug, Parser)]
@@ -294,16 +301,18 @@ pub struct ImportArgs {
 
     /// With --on-invalid skip: commit after whole batches of at least this many
     /// records (a crash keeps the batches committed before it, each whole). Fewer
-    /// commits write faster; 1 commits every batch on its own. Default: 100,000,
-    /// and 1 when reading standard input (a pipe may deliver slowly).
+    /// commits write faster; 1 commits every batch on its own. Default: 1,000 per
+    /// MiB of --cache-mib, at least 100,000; 1 when reading standard input (a pipe
+    /// may deliver slowly).
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=COMMIT_RECORDS_MAX))]
     pub commit_records: Option<u64>,
 
-    /// Page cache of the database, MiB; peak memory grows with it (by up to twice
-    /// this: an import also holds about as much in writes it sorts before
-    /// writing). A larger cache helps imports into files of millions of contacts
-    /// (see docs/cli.md).
+    /// Page cache of the database, MiB; peak memory grows with it (to about three
+    /// times this: an import also holds about as much in writes it sorts before
+    /// writing, and the reports of a transaction as long as the cache lets it be).
+    /// A larger cache helps imports into files of millions of contacts (see
+    /// docs/cli.md).
     #[arg(long, value_name = "MIB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub cache_mib: u64,

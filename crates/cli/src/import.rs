@@ -879,16 +879,27 @@ fn check_outputs(args: &ImportArgs) -> anyhow::Result<()> {
 
 /// The records after which whole batches commit under skip: as given; else one
 /// batch per commit when standard input is read (records may arrive slowly, and
-/// each batch should be durable as it is applied), else
-/// [`crate::cli::COMMIT_RECORDS_DEFAULT`].
+/// each batch should be durable as it is applied), else [`default_commit_records`].
 fn commit_records(args: &ImportArgs) -> usize {
     let stdin = args.files.iter().any(|f| f.as_os_str() == "-");
     let n = match args.commit_records {
         Some(n) => n,
         None if stdin => 1,
-        None => crate::cli::COMMIT_RECORDS_DEFAULT,
+        None => default_commit_records(args.cache_mib),
     };
     usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// [`crate::cli::COMMIT_RECORDS_PER_CACHE_MIB`] records per MiB of cache, at least
+/// [`crate::cli::COMMIT_RECORDS_DEFAULT`], at most
+/// [`crate::cli::COMMIT_RECORDS_MAX`].
+fn default_commit_records(cache_mib: u64) -> u64 {
+    cache_mib
+        .saturating_mul(crate::cli::COMMIT_RECORDS_PER_CACHE_MIB)
+        .clamp(
+            crate::cli::COMMIT_RECORDS_DEFAULT,
+            crate::cli::COMMIT_RECORDS_MAX,
+        )
 }
 
 /// The records per batch.
@@ -1347,4 +1358,21 @@ fn open_rejects(
         names: names.to_vec(),
         written: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_commit_records;
+    use crate::cli::{COMMIT_RECORDS_DEFAULT, COMMIT_RECORDS_MAX};
+
+    #[test]
+    fn default_commit_records_grow_with_the_cache_past_the_floor() {
+        assert_eq!(default_commit_records(1), COMMIT_RECORDS_DEFAULT);
+        assert_eq!(default_commit_records(32), COMMIT_RECORDS_DEFAULT);
+        assert_eq!(default_commit_records(100), COMMIT_RECORDS_DEFAULT);
+        assert_eq!(default_commit_records(256), 256_000);
+        assert_eq!(default_commit_records(1024), 1_024_000);
+        assert_eq!(default_commit_records(1_048_576), COMMIT_RECORDS_MAX);
+        assert_eq!(default_commit_records(u64::MAX), COMMIT_RECORDS_MAX);
+    }
 }
