@@ -265,3 +265,57 @@ fn writes_undone_within_a_transaction_leave_what_one_at_a_time_leaves() -> TestR
     assert_clean(&one_db)?;
     assert_clean(&db)
 }
+
+// R6, R14: a transaction of `bulk_each` commits once the reports it holds outgrow
+// the cache's budget, however many records `group_records` allows; nothing changes
+// in what is applied or reported.
+#[test]
+fn bulk_each_commits_before_its_reports_outgrow_the_cache() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let open = |name: &str, cache: usize| {
+        contactdb::Database::builder()
+            .cache_size_bytes(cache)
+            .open(dir.path().join(name))
+    };
+    // Mixed-case emails and formatted phones: every record gets warnings.
+    let batches = || {
+        (0..30).map(|b| {
+            let records: Vec<serde_json::Value> = (0..1_000)
+                .map(|i| {
+                    let n = b * 1_000 + i;
+                    json!({"contact_key": format!("key-{n:06}"),
+                           "email": format!("Person.{n}@Example.COM"),
+                           "gsm": format!("+1 (202) 555-{:04}", n % 10_000)})
+                })
+                .collect();
+            Ok::<_, Error>(skip(Mode::Upsert, records))
+        })
+    };
+    let run = |db: &contactdb::Database| -> Res<(contactdb::EachSummary, Vec<String>)> {
+        let ws = db.workspace("default")?;
+        let mut reports = Vec::new();
+        let summary = ws.bulk_each(batches(), usize::MAX, |r| {
+            reports
+                .push(serde_json::to_string(r).map_err(|e| Error::InvalidArgument(e.to_string()))?);
+            Ok(())
+        })?;
+        Ok((summary, reports))
+    };
+    let small = open("small.redb", 1 << 20)?;
+    let large = open("large.redb", 256 << 20)?;
+    let (s, small_reports) = run(&small)?;
+    let (l, large_reports) = run(&large)?;
+    assert_eq!(
+        l.commits, 1,
+        "30,000 records hold well under 512 MiB of reports"
+    );
+    assert!(
+        s.commits >= 3,
+        "a 1 MiB cache holds 30 requests' reports: {s:?}"
+    );
+    assert_eq!((s.requests, l.requests), (30, 30));
+    assert_eq!(small_reports, large_reports);
+    assert_eq!(small.workspace("default")?.count()?, 30_000);
+    assert_clean(&small)?;
+    assert_clean(&large)
+}

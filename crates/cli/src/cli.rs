@@ -308,10 +308,10 @@ pub struct ImportArgs {
           value_parser = clap::value_parser!(u64).range(1..=COMMIT_RECORDS_MAX))]
     pub commit_records: Option<u64>,
 
-    /// Page cache of the database, MiB; peak memory grows with it (to about three
-    /// times this: an import also holds about as much in writes it sorts before
-    /// writing, and the reports of a transaction as long as the cache lets it be).
-    /// A larger cache helps imports into files of millions of contacts (see
+    /// Page cache of the database, MiB; peak memory grows with it: an import also
+    /// holds up to about as much in writes it sorts before writing, and up to
+    /// twice as much in the reports of a transaction waiting for its commit. A
+    /// larger cache helps imports into files of millions of contacts (see
     /// docs/cli.md).
     #[arg(long, value_name = "MIB", default_value_t = 32,
           value_parser = clap::value_parser!(u64).range(1..=1_048_576))]

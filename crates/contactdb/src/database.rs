@@ -57,6 +57,9 @@ pub(crate) struct Inner {
     pub(crate) runner: String,
     /// How long a runner's claim on a job lasts between two chunks.
     pub(crate) job_lease_us: i64,
+    /// About the most bytes the reports of one `bulk_each` transaction may hold
+    /// before it commits: twice the page cache's size.
+    pub(crate) group_bytes_max: usize,
 }
 
 /// An open contactdb file. Cheap to clone; `Send + Sync`, so one handle can be
@@ -598,6 +601,7 @@ impl Builder {
                     uuid::Uuid::new_v4().simple()
                 ),
                 job_lease_us: i64::from(self.job_lease_seconds).saturating_mul(1_000_000),
+                group_bytes_max: self.cache_size_bytes.saturating_mul(2),
             }),
         })
     }

@@ -18,9 +18,12 @@
 //!
 //! Otherwise the group commits, a new one begins, and the request is planned again
 //! against the state after it. The group also commits once it holds
-//! `group_records` records, and at the end. Requests naming a campaign or carrying
+//! `group_records` records, once what it holds until its commit (its requests'
+//! reports and the hashes of what it touched) takes about twice the database's page
+//! cache size in memory, and at the end. Requests naming a campaign or carrying
 //! a `request_id` are applied on their own, as [`Workspace::bulk`] applies them.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
@@ -28,7 +31,9 @@ use std::sync::Mutex;
 use contactdb_backend::{Failure, Origin, PlanLookup, Wait, WriteTxn, apply_plan, trigger_json};
 use contactdb_merge::{ContactWrite, Lookup, Plan, Stored};
 use contactdb_policy::request::prepare;
-use contactdb_policy::{BulkRequest, Catalog, Contact, Report, Status};
+use contactdb_policy::{
+    BulkRequest, Catalog, Contact, RecordError, RecordResult, Report, Status, Warning,
+};
 
 use crate::database::{Inner, now_us};
 use crate::error::Error;
@@ -132,6 +137,45 @@ fn touch(set: &mut HashSet<u64>, writes: &[ContactWrite]) {
     }
 }
 
+/// About the bytes `r` holds on the heap: its lists and their texts.
+fn held_bytes(r: &Report) -> usize {
+    let text = |t: &Option<String>| t.as_ref().map_or(0, String::capacity);
+    let results: usize = r
+        .results
+        .iter()
+        .map(|x| text(&x.key) + text(&x.contact_key))
+        .sum();
+    let owned = |c: &Cow<'static, str>| match c {
+        Cow::Owned(t) => t.capacity(),
+        Cow::Borrowed(_) => 0,
+    };
+    let warnings: usize = r
+        .warnings
+        .iter()
+        .map(|w| text(&w.key) + w.column.as_ref().map_or(0, owned) + owned(&w.message))
+        .sum();
+    let errors: usize = r
+        .errors
+        .iter()
+        .map(|e| {
+            text(&e.key)
+                + e.message.capacity()
+                + e.candidates.iter().map(String::capacity).sum::<usize>()
+        })
+        .sum();
+    r.results.capacity() * size_of::<RecordResult>()
+        + r.warnings.capacity() * size_of::<Warning>()
+        + r.errors.capacity() * size_of::<RecordError>()
+        + results
+        + warnings
+        + errors
+}
+
+/// About the bytes a set of hashes takes (a bucket: the hash and a control byte).
+fn set_bytes(set: &HashSet<u64>) -> usize {
+    set.capacity() * (size_of::<u64>() + 1)
+}
+
 /// The open transaction of a group and what its requests left.
 struct Group<'a> {
     write: Box<dyn WriteTxn + 'a>,
@@ -142,6 +186,8 @@ struct Group<'a> {
     records: usize,
     /// Reports of the group's requests, handed out once it commits.
     reports: Vec<Report>,
+    /// About the bytes `reports` hold.
+    held: usize,
 }
 
 /// What [`Workspace::bulk_each`] did.
@@ -164,8 +210,11 @@ impl Workspace {
     /// written in transactions of whole requests, up to `group_records` records
     /// each (a request is never split; `0` or `1`: one request per transaction),
     /// so a crash keeps a prefix of the requests, each all or nothing. Reports are
-    /// handed out once their transaction has committed. Memory stays that of about
-    /// one request. Requests naming a campaign or carrying a `request_id` are
+    /// handed out once their transaction has committed; a transaction also commits
+    /// once the reports it holds (with a record of the values it changed) take
+    /// about twice the database's page cache size
+    /// ([`Builder::cache_size_bytes`](crate::Builder::cache_size_bytes)), so memory
+    /// stays bounded by the cache, not by `group_records`. Requests naming a campaign or carrying a `request_id` are
     /// applied on their own.
     ///
     /// Stops at the first error (of `batches`, of `on_report`, or of a request: a
@@ -291,8 +340,10 @@ impl Workspace {
             report.results.shrink_to_fit();
             report.errors.shrink_to_fit();
             report.warnings.shrink_to_fit();
+            g.held += held_bytes(&report);
             g.reports.push(report);
-            if g.records >= group_records {
+            if g.records >= group_records || g.held + set_bytes(&g.touched) >= inner.group_bytes_max
+            {
                 hand_out(group.take(), &mut summary, &mut on_report)?;
             }
         }
@@ -318,6 +369,7 @@ impl Workspace {
             touched: HashSet::new(),
             records: 0,
             reports: Vec::new(),
+            held: 0,
         }))
     }
 }
