@@ -214,8 +214,8 @@ impl Workspace {
     /// once the reports it holds (with a record of the values it changed) take
     /// about twice the database's page cache size
     /// ([`Builder::cache_size_bytes`](crate::Builder::cache_size_bytes)), so memory
-    /// stays bounded by the cache, not by `group_records`. Requests naming a campaign or carrying a `request_id` are
-    /// applied on their own.
+    /// stays bounded by the cache, not by `group_records`. Requests naming a
+    /// campaign or carrying a `request_id` are applied on their own.
     ///
     /// Stops at the first error (of `batches`, of `on_report`, or of a request: a
     /// request-level problem as [`Error::Request`]) and returns it. The requests
