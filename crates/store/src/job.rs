@@ -25,7 +25,7 @@ const PIECE_BYTES: usize = 63 * 1024;
 
 /// The `job_data` kind of the pieces of a job's report (kinds 1–4 are
 /// [`JobDataKind`]'s, a running job's working data, cleared when it ends; these stay).
-const REPORT_PIECES: u8 = 5;
+pub(crate) const REPORT_PIECES: u8 = 5;
 
 /// `ws ‖ number ‖ kind`: where the entries of one kind of job `number` begin.
 fn kind_prefix(ws: WorkspaceId, number: u64, kind: u8) -> Vec<u8> {

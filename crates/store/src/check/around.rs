@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use contactdb_backend::JobDataKind;
 use contactdb_policy::{FieldId, Value};
 use redb::{ReadTransaction, ReadableTable};
 
 use super::{Bytes, Walk};
+use crate::job::REPORT_PIECES;
 use crate::keys::{self, show_key, split_ws, ws_key};
 use crate::read::open_optional as open;
 use crate::{StoreError, codec};
@@ -282,8 +284,8 @@ fn check_jobs(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> 
         if ids.get(j.id.as_slice())?.map(|x| x.value().to_vec()) != Some(key.clone()) {
             walk.report("jobs", shown.clone(), "its id does not name it");
         }
-        // Whether the job has a `job_data` entry of this kind (4: its request's
-        // pieces, 5: its report's).
+        // Whether the job has a `job_data` entry of this kind (its request's pieces,
+        // its report's).
         let has_kind = |kind: u8| -> Result<bool, StoreError> {
             let mut prefix = key.clone();
             prefix.push(kind);
@@ -293,8 +295,8 @@ fn check_jobs(rtx: &ReadTransaction, walk: &mut Walk) -> Result<(), StoreError> 
                 .next()
                 .is_some())
         };
-        let has_request = has_kind(4)?;
-        let has_pieces = has_kind(5)?;
+        let has_request = has_kind(JobDataKind::Request.code())?;
+        let has_pieces = has_kind(REPORT_PIECES)?;
         let finished = matches!(j.state, 3..=5);
         if has_pieces && (!finished || !j.report_json.is_empty()) {
             walk.report(
