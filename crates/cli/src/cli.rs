@@ -12,13 +12,15 @@ pub const COMMIT_RECORDS_MAX: u64 = 100_000_000;
 
 /// --commit-records when not given and no input is standard input: at least this
 /// many records.
-pub const COMMIT_RECORDS_DEFAULT: u64 = 100_000;
+pub const COMMIT_RECORDS_DEFAULT: u64 = 200_000;
 
 /// --commit-records when not given and no input is standard input: at least this
 /// many records per MiB of --cache-mib. A larger cache holds the larger
 /// transaction's changed pages, so the pages are written fewer times; the open
-/// transaction holds about 400 bytes per record until it commits (its reports).
-pub const COMMIT_RECORDS_PER_CACHE_MIB: u64 = 1_000;
+/// transaction holds about 100 bytes per record until it commits (the hashes of
+/// what it changed, the batches' line numbers), about 400 more when --report
+/// keeps every record's result and warnings.
+pub const COMMIT_RECORDS_PER_CACHE_MIB: u64 = 4_000;
 
 /// The command line of `contactdb`.
 #[derive(Debug, Parser)]
@@ -301,8 +303,8 @@ pub struct ImportArgs {
 
     /// With --on-invalid skip: commit after whole batches of at least this many
     /// records (a crash keeps the batches committed before it, each whole). Fewer
-    /// commits write faster; 1 commits every batch on its own. Default: 1,000 per
-    /// MiB of --cache-mib, at least 100,000; 1 when reading standard input (a pipe
+    /// commits write faster; 1 commits every batch on its own. Default: 4,000 per
+    /// MiB of --cache-mib, at least 200,000; 1 when reading standard input (a pipe
     /// may deliver slowly).
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=COMMIT_RECORDS_MAX))]

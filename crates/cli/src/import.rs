@@ -1082,6 +1082,14 @@ impl Feed<'_, '_> {
     }
 }
 
+/// Drops the parts of a report that only a report file reads (the warnings,
+/// and the results but those of duplicates, which the tally counts), so that
+/// the reports waiting for their transaction's commit take little memory.
+fn keep_for_tally(r: &mut Report) {
+    r.results.retain(|x| x.outcome == Outcome::Duplicate);
+    r.warnings = Vec::new();
+}
+
 /// Hands the batches to the engine and tallies their reports. Under abort every
 /// batch is in one transaction, committed when no record failed; a dry run plans
 /// them the same way and writes nothing; under skip each batch is one request,
@@ -1111,7 +1119,13 @@ fn through_engine(
         ws.bulk_atomic(batches, on_report)
     } else {
         // Skip's status comes from the tally below.
-        ws.bulk_each(batches, commit_records, on_report)
+        let full = args.report.is_some();
+        let trim = |r: &mut Report| {
+            if !full {
+                keep_for_tally(r);
+            }
+        };
+        ws.bulk_each_trimmed(batches, commit_records, trim, on_report)
             .map(|_| Status::Applied)
     };
     let Feed { tally, pending, .. } = feed.into_inner();
@@ -1369,9 +1383,10 @@ mod tests {
     fn default_commit_records_grow_with_the_cache_past_the_floor() {
         assert_eq!(default_commit_records(1), COMMIT_RECORDS_DEFAULT);
         assert_eq!(default_commit_records(32), COMMIT_RECORDS_DEFAULT);
-        assert_eq!(default_commit_records(100), COMMIT_RECORDS_DEFAULT);
-        assert_eq!(default_commit_records(256), 256_000);
-        assert_eq!(default_commit_records(1024), 1_024_000);
+        assert_eq!(default_commit_records(50), COMMIT_RECORDS_DEFAULT);
+        assert_eq!(default_commit_records(64), 256_000);
+        assert_eq!(default_commit_records(256), 1_024_000);
+        assert_eq!(default_commit_records(1024), 4_096_000);
         assert_eq!(default_commit_records(1_048_576), COMMIT_RECORDS_MAX);
         assert_eq!(default_commit_records(u64::MAX), COMMIT_RECORDS_MAX);
     }

@@ -855,6 +855,21 @@ fn gen_is_deterministic_messy_and_importable() {
     assert!(fresh.count() > 150);
 }
 
+// Without --report the import holds only what its summary reads of each report
+// until the commit: the duplicates it counts are still counted.
+#[test]
+fn duplicates_are_counted_without_a_report() {
+    let env = Env::new();
+    env.write(
+        "dups.csv",
+        "contact_key,name\nd1,First\nd1,Second\nd2,Other\nd2,Again\n",
+    );
+    let o = env.expect(&["import", "dups.csv", "--on-duplicate", "first"], 0);
+    assert!(o.stderr.contains("2 duplicate (left out)"), "{}", o.stderr);
+    assert!(o.stderr.contains("2 inserted"), "{}", o.stderr);
+    assert_eq!(env.ok(&["get", "d2"]).json()["name"], "Other");
+}
+
 #[test]
 fn report_and_options_pass_through() {
     let env = Env::new();

@@ -24,10 +24,9 @@
 //! a `request_id` are applied on their own, as [`Workspace::bulk`] applies them.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
+use ahash::AHashSet;
 use contactdb_backend::{Failure, Origin, PlanLookup, Wait, WriteTxn, apply_plan, trigger_json};
 use contactdb_merge::{ContactWrite, Lookup, Plan, Stored};
 use contactdb_policy::request::prepare;
@@ -49,11 +48,17 @@ enum Kind {
     Phone = 3,
 }
 
+/// The hasher of [`hash`]. Fixed seeds: the hashes are only compared within
+/// one call of `bulk_each`, and a collision costs a commit, never a wrong plan.
+const VALUE_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+);
+
 fn hash(kind: Kind, value: &str) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    (kind as u8).hash(&mut h);
-    value.hash(&mut h);
-    h.finish()
+    VALUE_HASHER.hash_one((kind as u8, value))
 }
 
 /// A lookup that remembers (as hashes) every value it was asked for and the key
@@ -116,7 +121,7 @@ impl Lookup for Recording<'_> {
 
 /// Adds the hashes of every key, alias, email and phone the writes had before or
 /// have after.
-fn touch(set: &mut HashSet<u64>, writes: &[ContactWrite]) {
+fn touch(set: &mut AHashSet<u64>, writes: &[ContactWrite]) {
     let mut add = |c: &Contact| {
         set.insert(hash(Kind::Identifier, &c.key));
         for a in &c.aliases {
@@ -172,7 +177,7 @@ fn held_bytes(r: &Report) -> usize {
 }
 
 /// About the bytes a set of hashes takes (a bucket: the hash and a control byte).
-fn set_bytes(set: &HashSet<u64>) -> usize {
+fn set_bytes(set: &AHashSet<u64>) -> usize {
     set.capacity() * (size_of::<u64>() + 1)
 }
 
@@ -182,7 +187,7 @@ struct Group<'a> {
     catalog: Catalog,
     /// The contacts as the group began.
     lookup: PlanLookup<'static>,
-    touched: HashSet<u64>,
+    touched: AHashSet<u64>,
     records: usize,
     /// Reports of the group's requests, handed out once it commits.
     reports: Vec<Report>,
@@ -246,6 +251,41 @@ impl Workspace {
         &self,
         batches: impl Iterator<Item = Result<BulkRequest, E>>,
         group_records: usize,
+        on_report: impl FnMut(&Report) -> Result<(), E>,
+    ) -> Result<EachSummary, E> {
+        self.bulk_each_trimmed(batches, group_records, |_| {}, on_report)
+    }
+
+    /// [`Workspace::bulk_each`], with `trim` called on each report as soon as its
+    /// request is applied, before the report waits for its transaction's commit;
+    /// `on_report` gets the report as `trim` left it. What `trim` removes takes no
+    /// memory while the transaction is open, so when `on_report` reads only part
+    /// of each report (say the summary and the errors), dropping the rest lets a
+    /// transaction hold many more records in the same memory (a result is about
+    /// 64 bytes and a warning about 88, plus their keys).
+    ///
+    /// ```
+    /// # use contactdb::{BulkRequest, Mode, Record};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let ws = contactdb::Database::open(dir.path().join("c.redb"))?.workspace("default")?;
+    /// let batches = (0..3).map(|b| {
+    ///     let records = (b * 100..b * 100 + 100).map(|i| Record::new(format!("k{i}")).into()).collect();
+    ///     Ok::<_, contactdb::Error>(BulkRequest::new(Mode::Upsert, records))
+    /// });
+    /// let mut inserted = 0;
+    /// ws.bulk_each_trimmed(batches, 100_000, |r| r.results = Vec::new(), |r| {
+    ///     assert!(r.results.is_empty());
+    ///     inserted += r.summary.inserted;
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(inserted, 300);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bulk_each_trimmed<E: From<Error>>(
+        &self,
+        batches: impl Iterator<Item = Result<BulkRequest, E>>,
+        group_records: usize,
+        mut trim: impl FnMut(&mut Report),
         mut on_report: impl FnMut(&Report) -> Result<(), E>,
     ) -> Result<EachSummary, E> {
         let inner = &self.db().inner;
@@ -284,9 +324,10 @@ impl Workspace {
                 // On its own: it names a campaign or carries a request id, or the
                 // backend cannot plan a group.
                 hand_out(group.take(), &mut summary, &mut on_report)?;
-                let report = self.bulk_with(&req, Wait::Block)?;
+                let mut report = self.bulk_with(&req, Wait::Block)?;
                 summary.commits += u64::from(report.status != Status::Rejected && !report.replayed);
                 summary.requests += 1;
+                trim(&mut report);
                 on_report(&report)?;
                 continue;
             };
@@ -337,6 +378,7 @@ impl Workspace {
             g.records += req.records.len();
             // Held until the group commits: without the slack its lists grew with.
             let mut report = plan.report;
+            trim(&mut report);
             report.results.shrink_to_fit();
             report.errors.shrink_to_fit();
             report.warnings.shrink_to_fit();
@@ -366,7 +408,7 @@ impl Workspace {
             write,
             catalog,
             lookup,
-            touched: HashSet::new(),
+            touched: AHashSet::new(),
             records: 0,
             reports: Vec::new(),
             held: 0,

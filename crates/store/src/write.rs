@@ -2,12 +2,12 @@
 //! primary, alias and index write from the difference between committed and final
 //! contacts.
 
+use ahash::AHashMap;
 use contactdb_backend::{StoredRequest, WorkspaceId, WorkspaceInfo};
 use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::workspace::valid_slug;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use redb::{ReadableTable, WriteTransaction};
@@ -103,13 +103,13 @@ struct Op<V> {
 
 /// The pending writes of one tiered table: the last operation on each key.
 struct PendingTiered<V> {
-    ops: HashMap<Vec<u8>, Op<V>>,
+    ops: AHashMap<Vec<u8>, Op<V>>,
 }
 
 impl<V> Default for PendingTiered<V> {
     fn default() -> Self {
         PendingTiered {
-            ops: HashMap::new(),
+            ops: AHashMap::new(),
         }
     }
 }
@@ -181,7 +181,7 @@ impl<V: Plain> PendingTiered<V> {
 /// look here first ([`WriteView::contact_id`]) or write them out first.
 #[derive(Default)]
 struct Pending {
-    rows: HashMap<[u8; 12], Vec<u8>>,
+    rows: AHashMap<[u8; 12], Vec<u8>>,
     idents: PendingTiered<u64>,
     emails: PendingTiered<()>,
     phones: PendingTiered<()>,
