@@ -37,6 +37,9 @@ pub struct WriteView {
     pending: Pending,
     /// The bytes of pending writes above which `apply` writes them out.
     pending_max: usize,
+    /// Whether pending writes went to a tiered table's delta since its levels
+    /// were last merged as [`tiered::decide`] says (they are at commit only).
+    unmerged: bool,
 }
 
 impl std::fmt::Debug for WriteView {
@@ -64,13 +67,13 @@ impl<V> Default for TieredWrites<V> {
 
 impl<V: Plain> TieredWrites<V> {
     /// Sorts both lists (their keys are distinct: one pending operation per key),
-    /// writes them (adding what it puts to `filter`), and merges levels as
-    /// [`tiered::decide`] says.
+    /// writes them (adding what it puts to `filter`), and, with `merge`, merges
+    /// levels as [`tiered::decide`] says.
     fn apply(
         mut self,
         txn: &WriteTransaction,
         t: &Tiered<V>,
-        min_delta: u64,
+        merge: Option<u64>,
         filter: Option<&TableFilter>,
     ) -> Result<(), StoreError> {
         self.removes.sort_unstable();
@@ -79,7 +82,9 @@ impl<V: Plain> TieredWrites<V> {
             let mut t = t.open_write(txn)?;
             tiered::write(&mut t, &self.removes, &self.puts, filter)?;
         }
-        tiered::compact(txn, t, min_delta)?;
+        if let Some(min_delta) = merge {
+            tiered::compact(txn, t, min_delta)?;
+        }
         Ok(())
     }
 }
@@ -336,6 +341,7 @@ impl WriteView {
             poison,
             pending: Pending::default(),
             pending_max,
+            unmerged: false,
         }
     }
 
@@ -565,7 +571,7 @@ impl WriteView {
     /// Whether any contact of `ws` has a value for `field` (a full scan, after
     /// writing the pending contacts out).
     fn field_in_use(&mut self, ws: WorkspaceId, field: FieldId) -> Result<bool, StoreError> {
-        self.flush()?;
+        self.flush(false)?;
         let t = self.txn.open_table(keys::CONTACTS)?;
         let range = prefix_range(&ws_bytes(ws.0));
         for entry in t.range::<&[u8]>(as_slices(&range))? {
@@ -613,7 +619,7 @@ impl WriteView {
             }
             p.bytes += p.idents.add(idents) + p.emails.add(emails) + p.phones.add(phones);
             if p.bytes > self.pending_max {
-                self.flush()?;
+                self.flush(false)?;
             }
             Ok(ids)
         })
@@ -647,16 +653,21 @@ impl WriteView {
         Ok(placed)
     }
 
-    /// Writes the pending contact writes to their tables, sorted, and merges the
-    /// tiered tables' levels as their sizes then call for. The primary side
+    /// Writes the pending contact writes to their tables, sorted; with `merge` (at
+    /// commit) also merges the tiered tables' levels as their sizes then call for.
+    /// A flush before the commit (the pending writes outgrew `pending_max`) leaves
+    /// the levels as they are: the pages it dirties stay this transaction's until
+    /// the commit writes them once, so a merge there would only rewrite the table
+    /// merged into again at the next one (the levels bound what each *commit*
+    /// rewrites). The primary side
     /// (contacts + identifiers) and the index side (email + phone) touch disjoint
     /// tables, so they are written on two threads inside the one write transaction
     /// (redb's WriteTransaction is Sync). rayon's pool keeps its threads: a thread
     /// spawned per write would leave its allocator heap behind each time
     /// (mimalloc abandons thread heaps at exit; a 1M-row import's peak RSS was
     /// ~300 MiB that way, ~265 MiB without).
-    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending.bytes == 0 {
+    pub(crate) fn flush(&mut self, merge: bool) -> Result<(), StoreError> {
+        if self.pending.bytes == 0 && !(merge && self.unmerged) {
             return Ok(());
         }
         // No filter may be built from the committed snapshot once a tiered table
@@ -669,7 +680,8 @@ impl WriteView {
         let idents = p.idents.take(txn, &keys::IDENTIFIERS)?;
         let emails = p.emails.take(txn, &keys::EMAIL_INDEX)?;
         let phones = p.phones.take(txn, &keys::PHONE_INDEX)?;
-        let min_delta = self.min_delta;
+        let merge = merge.then_some(self.min_delta);
+        self.unmerged = merge.is_none();
         let filters = self.filters.current();
         let filters = filters.as_deref();
         let (primary, indexes) = rayon::join(
@@ -680,26 +692,11 @@ impl WriteView {
                         contacts.insert(k.as_slice(), v.as_slice())?;
                     }
                 }
-                idents.apply(
-                    txn,
-                    &keys::IDENTIFIERS,
-                    min_delta,
-                    filters.map(|f| &f.idents),
-                )
+                idents.apply(txn, &keys::IDENTIFIERS, merge, filters.map(|f| &f.idents))
             },
             || -> Result<(), StoreError> {
-                emails.apply(
-                    txn,
-                    &keys::EMAIL_INDEX,
-                    min_delta,
-                    filters.map(|f| &f.emails),
-                )?;
-                phones.apply(
-                    txn,
-                    &keys::PHONE_INDEX,
-                    min_delta,
-                    filters.map(|f| &f.phones),
-                )
+                emails.apply(txn, &keys::EMAIL_INDEX, merge, filters.map(|f| &f.emails))?;
+                phones.apply(txn, &keys::PHONE_INDEX, merge, filters.map(|f| &f.phones))
             },
         );
         primary.and(indexes)
@@ -769,7 +766,7 @@ impl WriteView {
     pub fn commit(mut self) -> Result<(), StoreError> {
         let poison = Arc::clone(&self.poison);
         guarded(&poison, move || {
-            self.flush()?;
+            self.flush(true)?;
             self.txn.commit()?;
             Ok(())
         })
@@ -779,4 +776,78 @@ impl WriteView {
 /// A UUID in hyphenated lower-case text.
 fn uuid_text(u: &[u8; 16]) -> String {
     uuid::Uuid::from_bytes(*u).hyphenated().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use contactdb_backend::Wait;
+    use contactdb_merge::ContactWrite;
+    use contactdb_policy::{Contact, FieldId, Fields, Value};
+    use redb::ReadableTableMetadata;
+
+    use crate::{Store, StoreOptions, keys};
+
+    fn insert(n: usize) -> ContactWrite {
+        let mut fields = Fields::new();
+        fields.set(FieldId::EMAIL, Value::Str(format!("c{n}@x.io").into()));
+        ContactWrite {
+            before: None,
+            after: Contact {
+                key: format!("c{n:04}"),
+                fields,
+                aliases: Vec::new(),
+                version: 1,
+                created_at_us: 1_000,
+                updated_at_us: 1_000,
+            },
+        }
+    }
+
+    /// (base, mid, delta) entries of the identifiers table, as `view` sees them.
+    fn idents(view: &super::WriteView) -> (u64, u64, u64) {
+        let t = keys::IDENTIFIERS.open_write(&view.txn).unwrap();
+        (
+            t.base.len().unwrap(),
+            t.mid.len().unwrap(),
+            t.delta.len().unwrap(),
+        )
+    }
+
+    // A flush of pending writes before the commit (they outgrew the cache) puts
+    // them into the deltas and merges nothing, however far past its threshold a
+    // delta is; the commit merges as the levels' sizes say.
+    #[test]
+    fn levels_merge_at_commit_not_at_earlier_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            cache_size_bytes: 4096,
+            min_delta: 1,
+            filter_slack_min: 3,
+        };
+        let store = Store::open(&dir.path().join("t.redb"), &opts).unwrap();
+        let ws = store
+            .read()
+            .unwrap()
+            .workspace("default")
+            .unwrap()
+            .unwrap()
+            .id;
+        let mut view = store.begin_write(Wait::Block).unwrap();
+        for chunk in 0..10 {
+            let writes: Vec<ContactWrite> = (chunk * 20..chunk * 20 + 20).map(insert).collect();
+            view.apply(ws, &writes).unwrap();
+        }
+        // 200 contacts take far more than 4 KiB pending: flushed along the way.
+        let (base, mid, delta) = idents(&view);
+        assert_eq!((base, mid), (0, 0), "no merge before the commit");
+        assert!(delta > 100, "flushed into the delta: {delta}");
+        view.commit().unwrap();
+        let view = store.begin_write(Wait::Block).unwrap();
+        let (base, mid, delta) = idents(&view);
+        assert_eq!((base, mid, delta), (200, 0, 0), "merged at the commit");
+        drop(view);
+        assert!(store.check().unwrap().is_empty());
+    }
 }
