@@ -11,37 +11,99 @@ use contactdb_merge::{ContactWrite, Lookup, Stored};
 pub(crate) struct Carry {
     /// Current key → current contact, for every contact an earlier batch wrote.
     by_key: AHashMap<String, Stored>,
-    /// Identifier → current key (`None`: resolves to nothing any more).
-    ident: AHashMap<String, Option<String>>,
+    /// Identifier → what it names now.
+    ident: AHashMap<String, Names>,
     email: ValueDelta,
     phone: ValueDelta,
+}
+
+/// What an identifier an earlier batch touched names now.
+enum Names {
+    /// Nothing any more.
+    Nothing,
+    /// The contact whose key it is.
+    Itself,
+    /// The contact with this key (it is an alias of it).
+    Key(String),
 }
 
 /// (value, key) pairs removed from and added to a base index.
 #[derive(Default)]
 struct ValueDelta {
-    removed: AHashMap<String, AHashSet<String>>,
-    added: AHashMap<String, AHashSet<String>>,
+    removed: AHashMap<String, Keys>,
+    added: AHashMap<String, Keys>,
+}
+
+/// The keys paired with one value: most values have one, which then takes no set.
+enum Keys {
+    One(String),
+    Many(AHashSet<String>),
+}
+
+impl Keys {
+    fn contains(&self, key: &str) -> bool {
+        match self {
+            Keys::One(k) => k == key,
+            Keys::Many(set) => set.contains(key),
+        }
+    }
+
+    fn insert(&mut self, key: &str) {
+        match self {
+            Keys::One(k) if k == key => {}
+            Keys::One(k) => {
+                let set = [std::mem::take(k), key.to_owned()].into_iter().collect();
+                *self = Keys::Many(set);
+            }
+            Keys::Many(set) => {
+                set.insert(key.to_owned());
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &String> {
+        let (one, many) = match self {
+            Keys::One(k) => (Some(k), None),
+            Keys::Many(set) => (None, Some(set.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+/// Takes `key` out of `map[value]` (and the entry, once it has no key left);
+/// whether it was there.
+fn take(map: &mut AHashMap<String, Keys>, value: &str, key: &str) -> bool {
+    let (was, emptied) = match map.get_mut(value) {
+        None => return false,
+        Some(Keys::One(k)) => (k == key, k == key),
+        Some(Keys::Many(set)) => (set.remove(key), set.is_empty()),
+    };
+    if emptied {
+        map.remove(value);
+    }
+    was
+}
+
+/// Puts `key` into `map[value]`.
+fn put(map: &mut AHashMap<String, Keys>, value: &str, key: &str) {
+    match map.get_mut(value) {
+        Some(keys) => keys.insert(key),
+        None => {
+            map.insert(value.to_owned(), Keys::One(key.to_owned()));
+        }
+    }
 }
 
 impl ValueDelta {
     fn remove(&mut self, value: &str, key: &str) {
-        let was_added = self.added.get_mut(value).is_some_and(|s| s.remove(key));
-        if !was_added {
-            self.removed
-                .entry(value.to_owned())
-                .or_default()
-                .insert(key.to_owned());
+        if !take(&mut self.added, value, key) {
+            put(&mut self.removed, value, key);
         }
     }
 
     fn add(&mut self, value: &str, key: &str) {
-        let was_removed = self.removed.get_mut(value).is_some_and(|s| s.remove(key));
-        if !was_removed {
-            self.added
-                .entry(value.to_owned())
-                .or_default()
-                .insert(key.to_owned());
+        if !take(&mut self.removed, value, key) {
+            put(&mut self.added, value, key);
         }
     }
 
@@ -65,9 +127,9 @@ impl Carry {
         for w in writes {
             if let Some(Stored { contact: b, .. }) = &w.before {
                 self.by_key.remove(&b.key);
-                self.ident.insert(b.key.clone(), None);
+                self.ident.insert(b.key.clone(), Names::Nothing);
                 for a in &b.aliases {
-                    self.ident.insert(a.clone(), None);
+                    self.ident.insert(a.clone(), Names::Nothing);
                 }
                 if let Some(e) = b.email() {
                     self.email.remove(e, &b.key);
@@ -79,9 +141,9 @@ impl Carry {
         }
         for w in writes {
             let a = &w.after;
-            self.ident.insert(a.key.clone(), Some(a.key.clone()));
+            self.ident.insert(a.key.clone(), Names::Itself);
             for al in &a.aliases {
-                self.ident.insert(al.clone(), Some(a.key.clone()));
+                self.ident.insert(al.clone(), Names::Key(a.key.clone()));
             }
             if let Some(e) = a.email() {
                 self.email.add(e, &a.key);
@@ -111,13 +173,15 @@ impl<L: Lookup> Lookup for Layered<'_, L> {
     type Error = L::Error;
 
     fn by_identifier(&self, id: &str) -> Result<Option<Stored>, L::Error> {
-        match self.carry.ident.get(id) {
-            Some(None) => Ok(None),
-            Some(Some(key)) => match self.carry.by_key.get(key) {
-                Some(c) => Ok(Some(c.clone())),
-                None => self.base.by_identifier(key),
-            },
-            None => self.base.by_identifier(id),
+        let key = match self.carry.ident.get(id) {
+            Some(Names::Nothing) => return Ok(None),
+            Some(Names::Itself) => id,
+            Some(Names::Key(key)) => key.as_str(),
+            None => return self.base.by_identifier(id),
+        };
+        match self.carry.by_key.get(key) {
+            Some(c) => Ok(Some(c.clone())),
+            None => self.base.by_identifier(key),
         }
     }
 
@@ -130,5 +194,52 @@ impl<L: Lookup> Lookup for Layered<'_, L> {
 
     fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, L::Error> {
         Ok(self.carry.phone.apply(gsm, self.base.keys_by_phone(gsm)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::ValueDelta;
+
+    // Adds and removals of (value, key) pairs over a base index, in a long
+    // pseudo-random sequence (a pair is removed only while it is there and added
+    // only while it is not, as writes do): the delta over the base answers as the
+    // plain set of pairs does, for values with no, one and many keys.
+    #[test]
+    fn a_value_delta_answers_as_the_plain_set_of_pairs() {
+        let values = ["a@x.io", "b@x.io", "c@x.io"];
+        let keys = ["k1", "k2", "k3", "k4", "k5"];
+        let base: BTreeSet<(usize, usize)> = [(0, 0), (0, 1), (1, 2)].into();
+        let mut model = base.clone();
+        let mut delta = ValueDelta::default();
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for step in 0..2_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let pair = ((state % 3) as usize, ((state >> 8) % 5) as usize);
+            let (value, key) = (values[pair.0], keys[pair.1]);
+            if model.remove(&pair) {
+                delta.remove(value, key);
+            } else {
+                model.insert(pair);
+                delta.add(value, key);
+            }
+            for (v, value) in values.iter().enumerate() {
+                let in_base: Vec<String> = base
+                    .iter()
+                    .filter(|p| p.0 == v)
+                    .map(|p| keys[p.1].to_owned())
+                    .collect();
+                let want: Vec<String> = model
+                    .iter()
+                    .filter(|p| p.0 == v)
+                    .map(|p| keys[p.1].to_owned())
+                    .collect();
+                assert_eq!(delta.apply(value, in_base), want, "step {step}, {value}");
+            }
+        }
     }
 }
