@@ -688,18 +688,31 @@ fn header_damage(copy: &Path, opts: &StoreOptions) -> Option<Problem> {
             .set_cache_size(opts.cache_size_bytes)
             .set_concurrency_mode(CONCURRENCY)
             .open_read_only(copy)
-            .map(drop)
             .map_err(|e| open_error(copy, e))
     });
-    match opened {
-        Err(StoreError::Damaged { detail }) => Some(Problem {
+    let db = match opened {
+        Ok(db) => db,
+        Err(StoreError::Damaged { detail }) => {
+            return Some(Problem {
+                table: "(file)",
+                key: String::new(),
+                message: format!(
+                    "the file's header is damaged ({detail}): opening it for writing falls back to the commit before the last one"
+                ),
+            });
+        }
+        Err(_) => return None,
+    };
+    // What a reader does next: its first read transaction and the format check.
+    match guarded(&poison, || check_version(&db.begin_read()?)) {
+        Ok(()) | Err(StoreError::NotAContactDb | StoreError::FormatVersion { .. }) => None,
+        Err(e) => Some(Problem {
             table: "(file)",
             key: String::new(),
             message: format!(
-                "the file's header is damaged ({detail}): opening it for writing falls back to the commit before the last one"
+                "a reader cannot read the file's last commit ({e}): opening it read-only fails, opening it for writing recovers what it can"
             ),
         }),
-        _ => None,
     }
 }
 
