@@ -37,9 +37,6 @@ pub struct WriteView {
     pending: Pending,
     /// The bytes of pending writes above which `apply` writes them out.
     pending_max: usize,
-    /// Whether pending writes went to a tiered table's delta since its levels
-    /// were last merged as [`tiered::decide`] says (they are at commit only).
-    unmerged: bool,
 }
 
 impl std::fmt::Debug for WriteView {
@@ -341,7 +338,6 @@ impl WriteView {
             poison,
             pending: Pending::default(),
             pending_max,
-            unmerged: false,
         }
     }
 
@@ -667,7 +663,9 @@ impl WriteView {
     /// (mimalloc abandons thread heaps at exit; a 1M-row import's peak RSS was
     /// ~300 MiB that way, ~265 MiB without).
     pub(crate) fn flush(&mut self, merge: bool) -> Result<(), StoreError> {
-        if self.pending.bytes == 0 && !(merge && self.unmerged) {
+        // At the commit the levels are merged also when nothing is pending: an
+        // earlier write-out of this transaction may have filled the deltas.
+        if self.pending.bytes == 0 && !(merge && self.wrote) {
             return Ok(());
         }
         // No filter may be built from the committed snapshot once a tiered table
@@ -681,7 +679,6 @@ impl WriteView {
         let emails = p.emails.take(txn, &keys::EMAIL_INDEX)?;
         let phones = p.phones.take(txn, &keys::PHONE_INDEX)?;
         let merge = merge.then_some(self.min_delta);
-        self.unmerged = merge.is_none();
         let filters = self.filters.current();
         let filters = filters.as_deref();
         let (primary, indexes) = rayon::join(
