@@ -30,6 +30,8 @@ mod key;
 mod keys;
 mod overlay;
 mod read;
+#[cfg(test)]
+mod test_support;
 mod tiered;
 mod write;
 

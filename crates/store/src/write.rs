@@ -781,24 +781,20 @@ mod tests {
 
     use contactdb_backend::Wait;
     use contactdb_merge::ContactWrite;
-    use contactdb_policy::{Contact, FieldId, Fields, Value};
     use redb::ReadableTableMetadata;
 
+    use crate::test_support::{contact, default_ws};
     use crate::{Store, StoreOptions, keys};
 
     fn insert(n: usize) -> ContactWrite {
-        let mut fields = Fields::new();
-        fields.set(FieldId::EMAIL, Value::Str(format!("c{n}@x.io").into()));
+        let (key, email, gsm) = (
+            format!("c{n:04}"),
+            format!("c{n}@x.io"),
+            format!("+1555{n:07}"),
+        );
         ContactWrite {
             before: None,
-            after: Contact {
-                key: format!("c{n:04}"),
-                fields,
-                aliases: Vec::new(),
-                version: 1,
-                created_at_us: 1_000,
-                updated_at_us: 1_000,
-            },
+            after: contact(&key, &email, &gsm, &[]),
         }
     }
 
@@ -824,13 +820,7 @@ mod tests {
             filter_slack_min: 3,
         };
         let store = Store::open(&dir.path().join("t.redb"), &opts).unwrap();
-        let ws = store
-            .read()
-            .unwrap()
-            .workspace("default")
-            .unwrap()
-            .unwrap()
-            .id;
+        let ws = default_ws(&store);
         let mut view = store.begin_write(Wait::Block).unwrap();
         for chunk in 0..10 {
             let writes: Vec<ContactWrite> = (chunk * 20..chunk * 20 + 20).map(insert).collect();

@@ -1,24 +1,10 @@
 //! Unit tests of `check`.
 
 use contactdb_merge::ContactWrite;
-use contactdb_policy::{FieldId, Fields, Value};
 
 use super::*;
+use crate::test_support::{contact, default_ws};
 use crate::{Store, StoreOptions, Wait, WorkspaceId};
-
-fn contact(key: &str, email: &str, gsm: &str, aliases: &[&str]) -> Contact {
-    Contact {
-        key: key.into(),
-        fields: Fields::from_pairs([
-            (FieldId::EMAIL, Value::Str(email.into())),
-            (FieldId::GSM, Value::Str(gsm.into())),
-        ]),
-        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
-        version: 1,
-        created_at_us: 0,
-        updated_at_us: 0,
-    }
-}
 
 fn setup() -> (tempfile::TempDir, Store, WorkspaceId) {
     let dir = tempfile::tempdir().unwrap();
@@ -30,13 +16,7 @@ fn setup() -> (tempfile::TempDir, Store, WorkspaceId) {
         },
     )
     .unwrap();
-    let ws = store
-        .read()
-        .unwrap()
-        .workspace("default")
-        .unwrap()
-        .unwrap()
-        .id;
+    let ws = default_ws(&store);
     let mut w = store.begin_write(Wait::Block).unwrap();
     w.apply(
         ws,
