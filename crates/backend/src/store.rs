@@ -219,9 +219,9 @@ pub trait ReadTxn {
 pub trait WriteTxn {
     /// The workspace's custom columns as this transaction sees them.
     fn columns(&mut self) -> Result<Vec<CustomColumn>, Failure>;
-    /// The lookups to plan `input` against the contacts as this transaction
-    /// starts from (earlier writes of the same transaction may or may not show:
-    /// the caller layers them on top).
+    /// The lookups to plan `input` against the contacts as this transaction sees
+    /// them, its earlier writes included (requests applied one after another in
+    /// one transaction are planned through it).
     fn plan_lookup(&mut self, input: &PlanInput<'_>) -> Result<PlanLookup<'_>, Failure>;
     /// A lookup of the contacts as this transaction starts from (a read begun
     /// now, before it writes), that does not borrow the transaction: several

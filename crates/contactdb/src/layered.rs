@@ -1,6 +1,7 @@
-//! A lookup that layers the writes of earlier batches of one transaction over the
-//! committed snapshot, so batch N of [`crate::Workspace::bulk_atomic`] sees batches
-//! 1..N exactly as if they were committed.
+//! A lookup that layers the planned writes of earlier batches over a read
+//! snapshot, so batch N of [`crate::Workspace::bulk_dry_run`] sees batches 1..N
+//! exactly as if they were written (a dry run has no write transaction to plan
+//! through: it may run on a read-only handle and beside a writer).
 
 use ahash::{AHashMap, AHashSet};
 use contactdb_merge::{ContactWrite, Lookup, Stored};

@@ -7,7 +7,6 @@ use contactdb_policy::{BulkRequest, Catalog, Report, Status};
 
 use crate::database::now_us;
 use crate::error::{BulkError, Error};
-use crate::layered::{Carry, Layered};
 use crate::workspace::{Workspace, run_plan};
 
 /// A write transaction on one workspace: [`apply`](Transaction::apply) as many bulk
@@ -18,8 +17,10 @@ use crate::workspace::{Workspace, run_plan};
 /// requests applied in it before, exactly as if those had been committed; a
 /// request whose report is `rejected` changes nothing, and the transaction goes on.
 /// The transaction holds the database's single writer until it ends, so keep it
-/// short. Memory grows with the number of contacts it changes (each one is
-/// remembered until the end). Requests in a transaction may not carry a
+/// short. Each request is planned against what the transaction has written so
+/// far (read through it), so memory does not grow with the contacts it changes:
+/// the store writes what does not fit its cache to the file before the commit.
+/// Requests in a transaction may not carry a
 /// `request_id`: a retry of the whole transaction is the caller's to detect.
 ///
 /// ```
@@ -49,8 +50,10 @@ pub struct Transaction<'ws> {
     ws: &'ws Workspace,
     write: Box<dyn WriteTxn + 'ws>,
     catalog: Catalog,
-    carry: Carry,
     now: i64,
+    /// Writes were made that only plan the requests after them (see
+    /// [`Rejected::WouldBeWrites`]): this transaction must not commit.
+    doomed: bool,
 }
 
 impl std::fmt::Debug for Transaction<'_> {
@@ -80,8 +83,8 @@ impl<'ws> Transaction<'ws> {
             ws,
             write,
             catalog,
-            carry: Carry::default(),
             now: now_us(),
+            doomed: false,
         })
     }
 
@@ -147,29 +150,27 @@ impl<'ws> Transaction<'ws> {
         let inner = &self.ws.db().inner;
         let mut prepared = prepare(req, &self.catalog, &inner.limits)?;
         let campaign = campaign_of::<Error>(&mut *self.write, req, &self.catalog, &mut prepared)?;
-        // The lookup sees the contacts as the transaction started (redb) or with
-        // its earlier writes (PostgreSQL); the carry layers those writes on top,
-        // which is right either way.
+        // The lookup sees the contacts with the transaction's earlier writes.
         let plan = {
-            let base = self.write.plan_lookup(&PlanInput {
+            let lookup = self.write.plan_lookup(&PlanInput {
                 req,
                 prepared: &prepared,
                 catalog: &self.catalog,
             })?;
-            let layered = Layered {
-                base: &base,
-                carry: &self.carry,
-            };
-            run_plan(inner, req, &prepared, &self.catalog, &layered, self.now)?
+            run_plan(inner, req, &prepared, &self.catalog, &lookup, self.now)?
         };
-        if plan.report.status == Status::Rejected {
-            if rejected == Rejected::WouldBeWrites {
-                self.carry.absorb(&plan.rejected_writes);
+        // Writes made only to plan what comes after: the transaction will not commit.
+        let planning_only = match (plan.report.status, rejected, write) {
+            (Status::Rejected, Rejected::Nothing, _) => return Ok(plan.report),
+            (Status::Rejected, Rejected::WouldBeWrites, _) => Some(&plan.rejected_writes),
+            (_, _, false) => Some(&plan.writes),
+            _ => None,
+        };
+        if let Some(writes) = planning_only {
+            self.doomed = true;
+            if !writes.is_empty() {
+                self.write.apply(writes)?;
             }
-            return Ok(plan.report);
-        }
-        if !write {
-            self.carry.absorb(&plan.writes);
             return Ok(plan.report);
         }
         let trigger = trigger_json(req)?;
@@ -184,7 +185,6 @@ impl<'ws> Transaction<'ws> {
                 trim_before_us: self.now.saturating_sub(inner.feed_retention_us),
             },
         )?;
-        self.carry.absorb(&plan.writes);
         Ok(plan.report)
     }
 
@@ -207,6 +207,11 @@ impl<'ws> Transaction<'ws> {
     }
 
     pub(crate) fn commit_inner(mut self) -> Result<(), Error> {
+        if self.doomed {
+            return Err(Error::internal(
+                "a transaction holding writes made only to plan later requests cannot commit",
+            ));
+        }
         let inner = &self.ws.db().inner;
         self.write
             .prune_requests(self.now.saturating_sub(inner.retention_us))?;

@@ -148,8 +148,10 @@ impl Workspace {
     /// written), `partial` or `applied`.
     ///
     /// This is how an import of many batches with `on_invalid=abort` writes nothing
-    /// when any record fails. Memory grows with the number of contacts changed (each
-    /// changed contact is remembered until the commit). Batches may not carry a
+    /// when any record fails. Each batch is planned through the transaction (it
+    /// sees the batches before it as written), so memory does not grow with the
+    /// contacts changed: what outgrows the page cache is written to the file
+    /// before the commit. Batches may not carry a
     /// `request_id`. An `Err` from `batches` or `on_report` aborts and is returned.
     ///
     /// ```

@@ -10,9 +10,9 @@ use contactdb_merge::ContactWrite;
 use contactdb_policy::{ColumnSpec, CustomColumn};
 
 use crate::job::{self, JOB_COLUMNS};
-use crate::lookup::LookupValues;
 use crate::rows::signed;
 use crate::{Error, PgContacts, PgRead, PgStore, PgWrite, WorkspaceSql};
+use contactdb_backend::LookupValues;
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {

@@ -225,7 +225,7 @@ impl PgWrite {
             .collect::<Result<Vec<i64>, Error>>()?;
         let c = self.client()?;
         let mut members: ahash::AHashSet<i64> = ahash::AHashSet::with_capacity(ids.len());
-        // One index probe per joiner (see `PgLookup`): `= ANY` of thousands of ids
+        // One index probe per joiner (see `crate::lookup`): `= ANY` of thousands of ids
         // is planned as a scan of the campaign's members.
         for row in c.query(
             "SELECT u.id FROM unnest($3::bigint[]) AS u(id)

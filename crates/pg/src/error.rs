@@ -77,15 +77,6 @@ pub enum Error {
     /// took the job over, or the job ended.
     #[error("the job is no longer held by this runner (its lease ran out or it ended)")]
     LeaseLost,
-    /// A lookup was asked for a value it was not built for (a caller bug: the
-    /// values given to `lookup_for` must cover every record of the request).
-    #[error("the lookup was not built for {what} {value:?}")]
-    NotPrefetched {
-        /// `identifier`, `email` or `phone`.
-        what: &'static str,
-        /// The value.
-        value: String,
-    },
     /// The database was migrated by a newer build.
     #[error("the database schema is at version {found}; this build knows up to {known}")]
     SchemaTooNew {

@@ -16,7 +16,7 @@
 //! - **Reads as sets.** Before planning a request, [`PgWrite::lookup_for`] fetches
 //!   every contact the request's keys, aliases, emails and phones name, in a few
 //!   queries that probe the index once per value (`unnest($2)` joined to the
-//!   table), into a [`PgLookup`] that answers the merge's
+//!   table), into a [`Prefetched`] that answers the merge's
 //!   [`contactdb_merge::Lookup`] calls from memory.
 //! - **Writes as sets.** [`PgWrite::apply`] copies new contacts and their
 //!   identifiers straight into their tables (binary `COPY`); contacts that exist
@@ -67,9 +67,9 @@ use contactdb_backend::{JobRecord, Wait, WorkspaceId, WorkspaceInfo};
 use contactdb_policy::workspace::valid_slug;
 
 pub use bulk::{BulkOptions, now_us};
+pub use contactdb_backend::{LookupValues, Prefetched};
 pub use contacts::PgContacts;
 pub use error::Error;
-pub use lookup::{LookupValues, PgLookup};
 pub use migrate::latest_version;
 pub use read::PgRead;
 pub use write::PgWrite;
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn thread_safety() {
         assert_send_sync::<PgStore>();
-        assert_send_sync::<PgLookup>();
+        assert_send_sync::<Prefetched>();
         assert_send_sync::<PgRead>();
         assert_send_sync::<Error>();
     }

@@ -1,100 +1,18 @@
 //! Set-based reads for planning a request: every contact the request's values
-//! can name, fetched in three queries, answered from memory.
+//! can name, fetched in three queries into a [`Prefetched`] that answers the
+//! merge from memory.
 
-use ahash::{AHashMap, AHashSet};
-use contactdb_backend::WorkspaceId;
-use contactdb_merge::{Lookup, Stored};
-use contactdb_policy::record::normalize_record;
-use contactdb_policy::{BulkRequest, Catalog, Contact, Prepared};
+use contactdb_backend::{Indexed, LookupValues, Prefetched, WorkspaceId, distinct_sorted, names};
 use postgres::Client;
-use rayon::prelude::*;
 
 use crate::rows::{self, CONTACT_COLUMNS};
 use crate::{Error, WorkspaceSql};
 
-/// The values a request may look up: keys and aliases (one namespace), emails
-/// and phones, normalized as the merge sees them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LookupValues {
-    /// Keys and `new_contact_key`s.
-    pub identifiers: Vec<String>,
-    /// Normalized emails (only when the request matches on email).
-    pub emails: Vec<String>,
-    /// Normalized gsm numbers (only when the request matches on phone).
-    pub phones: Vec<String>,
-}
-
-impl LookupValues {
-    /// Every value the merge of `req` may ask about: the key and new key of each
-    /// valid record, and its email and phone when the request matches on them
-    /// (never a value PostgreSQL text cannot hold). Normalizes the records (in
-    /// parallel) to find them.
-    pub fn of_request(req: &BulkRequest, prepared: &Prepared, catalog: &Catalog) -> Self {
-        let per_record: Vec<[Option<String>; 4]> = req
-            .records
-            .par_iter()
-            .enumerate()
-            .map(|(i, raw)| {
-                let rec =
-                    normalize_record(u32::try_from(i).unwrap_or(u32::MAX), raw, catalog, prepared);
-                if rec.is_invalid() {
-                    return [None, None, None, None];
-                }
-                let email = prepared
-                    .match_on
-                    .email
-                    .then(|| rec.email().map(str::to_owned))
-                    .flatten();
-                let gsm = prepared
-                    .match_on
-                    .phone
-                    .then(|| rec.gsm().map(str::to_owned))
-                    .flatten();
-                [rec.key, rec.new_key, email, gsm]
-            })
-            .collect();
-        let mut v = LookupValues::default();
-        for [key, new_key, email, gsm] in per_record {
-            let ok = |x: Option<String>| x.filter(|s| crate::read::storable(s));
-            v.identifiers.extend(ok(key));
-            v.identifiers.extend(ok(new_key));
-            v.emails.extend(ok(email));
-            v.phones.extend(ok(gsm));
-        }
-        v
-    }
-
-    /// Adds `other`'s values.
-    pub fn extend(&mut self, other: LookupValues) {
-        self.identifiers.extend(other.identifiers);
-        self.emails.extend(other.emails);
-        self.phones.extend(other.phones);
-    }
-}
-
-/// The committed contacts a set of values names, as one transaction saw them:
-/// a [`Lookup`] for the merge. It answers only for the values it was built for
-/// ([`Error::NotPrefetched`] otherwise, and a failed assertion in debug builds).
-#[derive(Debug, Default)]
-pub struct PgLookup {
-    contacts: AHashMap<u64, Contact>,
-    /// Every identifier asked, with the contact it names (if any).
-    idents: AHashMap<String, Option<u64>>,
-    /// Every email asked, with its contacts sorted by key.
-    emails: AHashMap<String, Vec<u64>>,
-    /// Every phone asked, likewise.
-    phones: AHashMap<String, Vec<u64>>,
-}
-
-/// `values` once each, sorted (index probes in key order share pages).
+/// `values` once each, sorted, without those PostgreSQL text cannot hold (no
+/// stored contact has them, so they name nothing).
 fn dedup(values: &[String]) -> Vec<&str> {
-    let mut set: AHashSet<&str> = AHashSet::with_capacity(values.len());
-    let mut out: Vec<&str> = values
-        .iter()
-        .map(String::as_str)
-        .filter(|v| set.insert(v))
-        .collect();
-    out.sort_unstable();
+    let mut out = distinct_sorted(values);
+    out.retain(|v| crate::read::storable(v));
     out
 }
 
@@ -129,218 +47,113 @@ fn by_value_sql(column: &str) -> String {
     )
 }
 
-impl PgLookup {
-    /// Fetches, in `client`'s current transaction, every contact of `ws` that
-    /// `values` name.
-    pub(crate) fn fetch(
-        client: &mut Client,
-        ws: WorkspaceId,
-        values: &LookupValues,
-    ) -> Result<PgLookup, Error> {
-        let mut out = PgLookup::default();
-        out.fetch_identifiers(client, ws, &values.identifiers)?;
-        out.fetch_by_value(client, ws, &values.emails, false)?;
-        out.fetch_by_value(client, ws, &values.phones, true)?;
-        Ok(out)
-    }
+/// Fetches, in `client`'s current transaction, every contact of `ws` that
+/// `values` name.
+pub(crate) fn fetch(
+    client: &mut Client,
+    ws: WorkspaceId,
+    values: &LookupValues,
+) -> Result<Prefetched, Error> {
+    let mut out = Prefetched::default();
+    fetch_identifiers(&mut out, client, ws, &values.identifiers)?;
+    fetch_by_value(&mut out, client, ws, &values.emails, Indexed::Email)?;
+    fetch_by_value(&mut out, client, ws, &values.phones, Indexed::Phone)?;
+    Ok(out)
+}
 
-    /// Fetches the contacts `identifiers` name and records, for each identifier,
-    /// its contact or that it names none.
-    fn fetch_identifiers(
-        &mut self,
-        client: &mut Client,
-        ws: WorkspaceId,
-        identifiers: &[String],
-    ) -> Result<(), Error> {
-        let idents = dedup(identifiers);
-        self.idents.reserve(idents.len());
-        if idents.is_empty() {
-            return Ok(());
-        }
-        let w = ws.sql();
-        let named = client.query(NAMED_SQL, &[&w, &idents])?;
-        let mut ids: Vec<i64> = Vec::with_capacity(named.len());
-        let mut pairs: Vec<(String, i64)> = Vec::with_capacity(named.len());
-        for row in &named {
-            let id: i64 = row.try_get(1)?;
-            ids.push(id);
-            pairs.push((row.try_get(0)?, id));
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        self.fetch_by_id(client, ws, &ids)?;
-        for (ident, id) in pairs {
-            let id = rows::unsigned("identifiers", id)?;
-            self.check_named(&ident, id)?;
-            self.idents.insert(ident, Some(id));
-        }
-        for i in idents {
-            self.idents.entry(i.to_owned()).or_insert(None);
-        }
-        Ok(())
+/// Fetches the contacts `identifiers` name and records, for each identifier,
+/// its contact or that it names none.
+fn fetch_identifiers(
+    out: &mut Prefetched,
+    client: &mut Client,
+    ws: WorkspaceId,
+    identifiers: &[String],
+) -> Result<(), Error> {
+    for i in distinct_sorted(identifiers) {
+        out.name(i.to_owned(), None);
     }
-
-    /// Fetches the contacts with internal ids `ids`.
-    fn fetch_by_id(
-        &mut self,
-        client: &mut Client,
-        ws: WorkspaceId,
-        ids: &[i64],
-    ) -> Result<(), Error> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let rows = client.query(&by_id_sql(), &[&ws.sql(), &ids])?;
-        for row in &rows {
+    let idents = dedup(identifiers);
+    if idents.is_empty() {
+        return Ok(());
+    }
+    let w = ws.sql();
+    let named = client.query(NAMED_SQL, &[&w, &idents])?;
+    let mut ids: Vec<i64> = Vec::with_capacity(named.len());
+    let mut pairs: Vec<(String, i64)> = Vec::with_capacity(named.len());
+    for row in &named {
+        let id: i64 = row.try_get(1)?;
+        ids.push(id);
+        pairs.push((row.try_get(0)?, id));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    if !ids.is_empty() {
+        for row in &client.query(&by_id_sql(), &[&w, &ids])? {
             let (id, c) = rows::contact_with_id(row, 0)?;
-            self.contacts.insert(id, c);
-        }
-        Ok(())
-    }
-
-    /// Checks that identifier `ident`'s contact `id` was fetched and has it as
-    /// key or alias.
-    fn check_named(&self, ident: &str, id: u64) -> Result<(), Error> {
-        let Some(c) = self.contacts.get(&id) else {
-            return Err(Error::damaged(
-                "identifiers",
-                format!("{ident:?} points to missing contact id {id}"),
-            ));
-        };
-        if c.key != ident && !c.aliases.iter().any(|a| a == ident) {
-            return Err(Error::damaged(
-                "identifiers",
-                format!(
-                    "{ident:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
-                    c.key
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Fetches the contacts whose email (`phone` false) or gsm (`phone` true) is
-    /// one of `values`, and records each value's contacts sorted by key.
-    fn fetch_by_value(
-        &mut self,
-        client: &mut Client,
-        ws: WorkspaceId,
-        values: &[String],
-        phone: bool,
-    ) -> Result<(), Error> {
-        let list = dedup(values);
-        if list.is_empty() {
-            return Ok(());
-        }
-        let column = if phone { "gsm" } else { "email" };
-        let rows = client.query(&by_value_sql(column), &[&ws.sql(), &list])?;
-        let map = if phone {
-            &mut self.phones
-        } else {
-            &mut self.emails
-        };
-        map.reserve(list.len());
-        for v in list {
-            map.insert(v.to_owned(), Vec::new());
-        }
-        for row in &rows {
-            let value: String = row.try_get(0)?;
-            let (id, c) = rows::contact_with_id(row, 1)?;
-            map.entry(value).or_default().push(id);
-            self.contacts.entry(id).or_insert(c);
-        }
-        let contacts = &self.contacts;
-        for ids in map.values_mut() {
-            ids.sort_by(|a, b| {
-                let key = |id| contacts.get(id).map(|c: &Contact| c.key.as_str());
-                key(a).cmp(&key(b))
-            });
-        }
-        Ok(())
-    }
-
-    /// Number of distinct contacts fetched.
-    pub fn len(&self) -> usize {
-        self.contacts.len()
-    }
-
-    /// Whether no contact was fetched.
-    pub fn is_empty(&self) -> bool {
-        self.contacts.is_empty()
-    }
-
-    /// The contact with internal id `id`, if fetched.
-    fn stored(&self, id: u64) -> Option<Stored> {
-        self.contacts.get(&id).map(|c| Stored {
-            id: Some(id),
-            contact: c.clone(),
-        })
-    }
-
-    fn contacts_of(&self, ids: &[u64]) -> Vec<Stored> {
-        ids.iter().filter_map(|id| self.stored(*id)).collect()
-    }
-
-    fn by_value(
-        &self,
-        map: &AHashMap<String, Vec<u64>>,
-        what: &'static str,
-        value: &str,
-    ) -> Result<Vec<Stored>, Error> {
-        match map.get(value) {
-            Some(ids) => Ok(self.contacts_of(ids)),
-            None => Err(not_prefetched(what, value)),
+            out.add_contact(id, c);
         }
     }
+    for (ident, id) in pairs {
+        let id = rows::unsigned("identifiers", id)?;
+        match out.contact(id) {
+            None => {
+                return Err(Error::damaged(
+                    "identifiers",
+                    format!("{ident:?} points to missing contact id {id}"),
+                ));
+            }
+            Some(c) if !names(c, &ident) => {
+                return Err(Error::damaged(
+                    "identifiers",
+                    format!(
+                        "{ident:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
+                        c.key
+                    ),
+                ));
+            }
+            Some(_) => out.name(ident, Some(id)),
+        }
+    }
+    Ok(())
 }
 
-fn not_prefetched(what: &'static str, value: &str) -> Error {
-    debug_assert!(false, "the lookup was not built for {what} {value:?}");
-    Error::NotPrefetched {
-        what,
-        value: value.to_owned(),
+/// Fetches the contacts whose `field` is one of `values`, and records each
+/// value's contacts.
+fn fetch_by_value(
+    out: &mut Prefetched,
+    client: &mut Client,
+    ws: WorkspaceId,
+    values: &[String],
+    field: Indexed,
+) -> Result<(), Error> {
+    for v in distinct_sorted(values) {
+        out.found(field, v.to_owned(), Vec::new());
     }
-}
-
-impl Lookup for PgLookup {
-    type Error = Error;
-
-    fn by_identifier(&self, id: &str) -> Result<Option<Stored>, Error> {
-        match self.idents.get(id) {
-            Some(Some(cid)) => Ok(self.stored(*cid)),
-            Some(None) => Ok(None),
-            None => Err(not_prefetched("identifier", id)),
-        }
+    let list = dedup(values);
+    if list.is_empty() {
+        return Ok(());
     }
-
-    fn keys_by_email(&self, email: &str) -> Result<Vec<String>, Error> {
-        Ok(self
-            .contacts_by_email(email)?
-            .into_iter()
-            .map(|s| s.contact.key)
-            .collect())
+    let column = match field {
+        Indexed::Email => "email",
+        Indexed::Phone => "gsm",
+    };
+    let mut found: ahash::AHashMap<String, Vec<u64>> = ahash::AHashMap::new();
+    for row in &client.query(&by_value_sql(column), &[&ws.sql(), &list])? {
+        let value: String = row.try_get(0)?;
+        let (id, c) = rows::contact_with_id(row, 1)?;
+        found.entry(value).or_default().push(id);
+        out.add_contact(id, c);
     }
-
-    fn keys_by_phone(&self, gsm: &str) -> Result<Vec<String>, Error> {
-        Ok(self
-            .contacts_by_phone(gsm)?
-            .into_iter()
-            .map(|s| s.contact.key)
-            .collect())
+    for (value, ids) in found {
+        out.found(field, value, ids);
     }
-
-    fn contacts_by_email(&self, email: &str) -> Result<Vec<Stored>, Error> {
-        self.by_value(&self.emails, "email", email)
-    }
-
-    fn contacts_by_phone(&self, gsm: &str) -> Result<Vec<Stored>, Error> {
-        self.by_value(&self.phones, "phone", gsm)
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contactdb_merge::Lookup;
     use postgres::types::ToSql;
     use postgres::{Config, NoTls};
 
@@ -417,7 +230,7 @@ mod tests {
                 phones: vec!["+44none".to_owned()],
             };
             c.batch_execute("BEGIN").expect("begin");
-            let found = PgLookup::fetch(&mut c, WorkspaceId(1), &values).expect("lookup");
+            let found = fetch(&mut c, WorkspaceId(1), &values).expect("lookup");
             c.batch_execute("ROLLBACK").expect("rollback");
             assert_eq!(found.len(), 3);
             assert_eq!(

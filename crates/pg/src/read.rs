@@ -11,10 +11,10 @@ use postgres::{Client, GenericClient};
 
 use crate::feed;
 use crate::job;
-use crate::lookup::{LookupValues, PgLookup};
 use crate::pool::Pooled;
 use crate::rows::{self, CONTACT_COLUMNS, WORKSPACE_COLUMNS, signed, unsigned};
 use crate::{Error, WorkspaceSql};
+use contactdb_backend::{LookupValues, Prefetched};
 
 /// One read transaction: every call sees the database as of its first statement.
 /// Reads never take a writer lock. `Send + Sync` (calls are serialized on its one
@@ -192,8 +192,8 @@ impl PgRead {
 
     /// The contacts `values` name, for planning a request (a dry run: nothing is
     /// written through a read).
-    pub fn lookup_for(&self, ws: WorkspaceId, values: &LookupValues) -> Result<PgLookup, Error> {
-        self.with(|c| PgLookup::fetch(c, ws, values))
+    pub fn lookup_for(&self, ws: WorkspaceId, values: &LookupValues) -> Result<Prefetched, Error> {
+        self.with(|c| crate::lookup::fetch(c, ws, values))
     }
 
     /// The stored record of `request_id` in `ws`, if that id was applied.

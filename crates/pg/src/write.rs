@@ -14,11 +14,11 @@ use postgres::types::Type;
 use crate::codec;
 use crate::feed;
 use crate::job::{self, kind_code};
-use crate::lookup::{LookupValues, PgLookup};
 use crate::pool::Pooled;
 use crate::read;
 use crate::rows::{signed, unsigned};
 use crate::{Error, WorkspaceSql, writer_lock_key};
+use contactdb_backend::{LookupValues, Prefetched};
 
 /// The write transaction of one workspace: it holds the workspace's
 /// writer lock until it ends. Dropping it without [`PgWrite::commit`] rolls back
@@ -161,9 +161,9 @@ impl PgWrite {
     /// The contacts `values` name, as this transaction sees them (including its
     /// own earlier writes): the [`contactdb_merge::Lookup`] to plan a request
     /// with. Three queries, whatever the number of values.
-    pub fn lookup_for(&mut self, values: &LookupValues) -> Result<PgLookup, Error> {
+    pub fn lookup_for(&mut self, values: &LookupValues) -> Result<Prefetched, Error> {
         let ws = self.ws;
-        PgLookup::fetch(self.client()?, ws, values)
+        crate::lookup::fetch(self.client()?, ws, values)
     }
 
     /// The custom columns of the workspace, by id.
@@ -197,7 +197,7 @@ impl PgWrite {
     /// probe each), the new ones by one binary `COPY` into `identifiers`. Removals come before
     /// insertions, so renames, chains and swaps within one call are safe. New
     /// contacts get the workspace's next internal ids in the order of `writes`; a
-    /// `before` contact's id is its [`Stored::id`] (set by [`PgLookup`]), else
+    /// `before` contact's id is its [`Stored::id`] (set by the lookup, `crate::lookup`), else
     /// looked up by its key. Returns each write's internal id, in the order of
     /// `writes`.
     pub fn apply(&mut self, writes: &[ContactWrite]) -> Result<Vec<u64>, Error> {
@@ -285,7 +285,7 @@ impl PgWrite {
         let w = self.ws.sql();
         let c = self.client()?;
         if !removes.is_empty() {
-            // One index probe per identifier (see `PgLookup`), then a delete by
+            // One index probe per identifier (see `crate::lookup`), then a delete by
             // row address.
             c.execute(
                 "DELETE FROM identifiers WHERE ctid = ANY(ARRAY(

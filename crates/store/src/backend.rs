@@ -2,8 +2,8 @@
 
 use contactdb_backend::{
     ApiKey, Backend, CampaignInfo, ContactReads, Event, Failure, JobDataEntry, JobDataKind,
-    JobRecord, KeyRole, Member, NewEvent, PlanInput, PlanLookup, Problem, ReadTxn, StoredRequest,
-    Wait, WorkspaceId, WorkspaceInfo, WriteTxn,
+    JobRecord, KeyRole, LookupValues, Member, NewEvent, PlanInput, PlanLookup, Problem, ReadTxn,
+    StoredRequest, Wait, WorkspaceId, WorkspaceInfo, WriteTxn,
 };
 use contactdb_merge::ContactWrite;
 use contactdb_policy::{ColumnSpec, CustomColumn};
@@ -205,6 +205,11 @@ impl WriteTxn for RedbWrite<'_> {
     /// The contacts as this transaction started from (a read transaction begun
     /// now, with the lookup filters), without its own writes.
     fn plan_lookup(&mut self, input: &PlanInput<'_>) -> Result<PlanLookup<'_>, Failure> {
+        if self.view.applied() {
+            // The committed snapshot lacks this transaction's writes: read through it.
+            let values = LookupValues::of_request(input.req, input.prepared, input.catalog);
+            return Ok(PlanLookup::new(self.view.lookup_own(self.ws, &values)?));
+        }
         let contacts = self
             .store
             .bulk_contacts(&self.view, self.ws, input.records())?;

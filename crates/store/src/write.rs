@@ -3,7 +3,10 @@
 //! contacts.
 
 use ahash::AHashMap;
-use contactdb_backend::{StoredRequest, WorkspaceId, WorkspaceInfo};
+use contactdb_backend::{
+    Indexed, LookupValues, Prefetched, StoredRequest, WorkspaceId, WorkspaceInfo, distinct_sorted,
+    names,
+};
 use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
 use contactdb_policy::workspace::valid_slug;
@@ -699,6 +702,118 @@ impl WriteView {
         primary.and(indexes)
     }
 
+    /// Whether contacts were written through this transaction: a lookup of the
+    /// committed snapshot no longer sees everything it holds.
+    pub(crate) fn applied(&self) -> bool {
+        self.wrote
+    }
+
+    /// The contacts `values` name in workspace `ws` as this transaction sees them,
+    /// its own writes included: what a request applied after others in one
+    /// transaction is planned against: the tables as changed by the pending writes.
+    /// The three lookup tables are read in parallel, then the contacts they name
+    /// in key order.
+    pub(crate) fn lookup_own(
+        &mut self,
+        ws: WorkspaceId,
+        values: &LookupValues,
+    ) -> Result<Prefetched, StoreError> {
+        guarded(&Arc::clone(&self.poison), || {
+            let (w, txn, pending) = (ws.0, &self.txn, &self.pending);
+            let filters = self.filters.current();
+            let filters = filters.as_deref();
+            let idents = distinct_sorted(&values.identifiers);
+            let (named, (emails, phones)) = rayon::join(
+                || -> Result<Vec<Option<u64>>, StoreError> {
+                    let t = keys::IDENTIFIERS.open_write(txn)?;
+                    let f = filters.map(|f| &f.idents);
+                    let get = |i: &&str| {
+                        let k = ws_key(w, i.as_bytes());
+                        match pending.idents.get(&k) {
+                            Some(op) => Ok(op),
+                            None => t.get(k.as_slice(), f),
+                        }
+                    };
+                    idents.iter().map(get).collect()
+                },
+                || {
+                    rayon::join(
+                        || {
+                            holders(
+                                txn,
+                                &keys::EMAIL_INDEX,
+                                &pending.emails,
+                                filters.map(|f| &f.emails),
+                                w,
+                                &values.emails,
+                            )
+                        },
+                        || {
+                            holders(
+                                txn,
+                                &keys::PHONE_INDEX,
+                                &pending.phones,
+                                filters.map(|f| &f.phones),
+                                w,
+                                &values.phones,
+                            )
+                        },
+                    )
+                },
+            );
+            let (named, emails, phones) = (named?, emails?, phones?);
+            let mut ids: Vec<u64> = named.iter().flatten().copied().collect();
+            ids.extend(
+                emails
+                    .iter()
+                    .chain(&phones)
+                    .flat_map(|(_, ids)| ids.iter().copied()),
+            );
+            ids.sort_unstable();
+            ids.dedup();
+            let mut out = Prefetched::default();
+            let contacts = txn.open_table(keys::CONTACTS)?;
+            for id in ids {
+                let k = keys::contact_key(w, id);
+                let c = match pending.rows.get(&k) {
+                    Some(v) => codec::decode_contact(v)?,
+                    None => match contacts.get(k.as_slice())? {
+                        Some(v) => codec::decode_contact(v.value())?,
+                        None => {
+                            return Err(StoreError::corrupt(
+                                "identifiers",
+                                format!("an entry points to missing contact id {id}"),
+                            ));
+                        }
+                    },
+                };
+                out.add_contact(id, c);
+            }
+            for (ident, id) in idents.into_iter().zip(named) {
+                if let Some(c) = id.and_then(|id| out.contact(id))
+                    && !names(c, ident)
+                {
+                    return Err(StoreError::corrupt(
+                        "identifiers",
+                        format!(
+                            "{ident:?} points to contact {:?}, which neither has it as key nor as alias",
+                            c.key
+                        ),
+                    ));
+                }
+                out.name(ident.to_owned(), id);
+            }
+            for (field, found) in [(Indexed::Email, emails), (Indexed::Phone, phones)] {
+                for (value, mut ids) in found {
+                    // Entries are keyed by the value's hash: keep the true holders.
+                    ids.retain(|id| out.contact(*id).and_then(|c| field.of(c)) == Some(value));
+                    out.found(field, value.to_owned(), ids);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Records that `request_id` was applied in `ws`, replacing an earlier
     /// (expired) entry of the same id.
     pub fn put_request(
@@ -771,6 +886,61 @@ impl WriteView {
 }
 
 /// A UUID in hyphenated lower-case text.
+/// For each distinct value of `values`: the ids of the entries of index `t`
+/// under its hash, as the transaction sees them: the table's, changed by the
+/// `pending` operations on keys under that hash (candidates, to be checked against
+/// the contacts).
+fn holders<'v>(
+    txn: &WriteTransaction,
+    t: &Tiered<()>,
+    pending: &PendingTiered<()>,
+    filter: Option<&TableFilter>,
+    w: u32,
+    values: &'v [String],
+) -> Result<Vec<(&'v str, Vec<u64>)>, StoreError> {
+    let opened = t.open_write(txn)?;
+    let mut out = Vec::new();
+    for v in distinct_sorted(values) {
+        let mut ids = Vec::new();
+        for (k, ()) in opened.prefixed(&keys::index_prefix(w, v), filter)? {
+            ids.push(index_id(&k)?);
+        }
+        out.push((v, ids));
+    }
+    if pending.ops.is_empty() {
+        return Ok(out);
+    }
+    // Which values each hash stands for (two values may share one).
+    let mut at: AHashMap<[u8; 12], Vec<usize>> = AHashMap::with_capacity(out.len());
+    for (i, (v, _)) in out.iter().enumerate() {
+        at.entry(keys::index_prefix(w, v)).or_default().push(i);
+    }
+    for (k, op) in &pending.ops {
+        let Some(values) = k.get(..12).and_then(|p| at.get(p)) else {
+            continue;
+        };
+        let id = index_id(k)?;
+        for &i in values {
+            let ids = &mut out
+                .get_mut(i)
+                .ok_or_else(|| StoreError::corrupt("index", "lost value"))?
+                .1;
+            ids.retain(|x| *x != id);
+            if op.value.is_some() {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The contact id of an index key.
+fn index_id(k: &[u8]) -> Result<u64, StoreError> {
+    keys::split_index(k)
+        .map(|(_, _, id)| id)
+        .ok_or_else(|| StoreError::corrupt("index", "index key is not 20 bytes"))
+}
+
 fn uuid_text(u: &[u8; 16]) -> String {
     uuid::Uuid::from_bytes(*u).hyphenated().to_string()
 }
@@ -836,5 +1006,91 @@ mod tests {
         assert_eq!((base, mid, delta), (200, 0, 0), "merged at the commit");
         drop(view);
         assert!(store.check().unwrap().is_empty());
+    }
+
+    /// What `lookup_own` answers for `key`, `email` and `gsm`: the key named, and
+    /// the keys holding the email and the phone.
+    fn own(
+        view: &mut super::WriteView,
+        ws: contactdb_backend::WorkspaceId,
+        key: &str,
+        email: &str,
+        gsm: &str,
+    ) -> (Option<String>, Vec<String>, Vec<String>) {
+        use contactdb_merge::Lookup;
+        let values = contactdb_backend::LookupValues {
+            identifiers: vec![key.to_owned()],
+            emails: vec![email.to_owned()],
+            phones: vec![gsm.to_owned()],
+        };
+        let found = view.lookup_own(ws, &values).unwrap();
+        (
+            found.by_identifier(key).unwrap().map(|s| s.contact.key),
+            found.keys_by_email(email).unwrap(),
+            found.keys_by_phone(gsm).unwrap(),
+        )
+    }
+
+    // A write transaction's own lookup sees its writes whether they are still
+    // pending or were written out to the tables (and, for the tables, merged
+    // levels of earlier commits): an insert, then a rekey that keeps the old key
+    // as an alias and changes the email.
+    #[test]
+    fn own_lookup_sees_pending_and_written_out_writes() {
+        for cache_size_bytes in [1 << 20, 256] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = StoreOptions {
+                cache_size_bytes,
+                min_delta: 1,
+                filter_slack_min: 3,
+            };
+            let store = Store::open(&dir.path().join("t.redb"), &opts).unwrap();
+            let ws = default_ws(&store);
+            let mut view = store.begin_write(Wait::Block).unwrap();
+            view.apply(ws, &(0..5).map(insert).collect::<Vec<_>>())
+                .unwrap();
+            view.commit().unwrap();
+
+            let mut view = store.begin_write(Wait::Block).unwrap();
+            let (key, email, gsm) = ("c0009", "c9@x.io", "+15550000009");
+            assert_eq!(own(&mut view, ws, key, email, gsm), (None, vec![], vec![]));
+            let ins = insert(9);
+            view.apply(ws, std::slice::from_ref(&ins)).unwrap();
+            let k = vec![key.to_owned()];
+            let all = (Some(key.to_owned()), k.clone(), k.clone());
+            assert_eq!(own(&mut view, ws, key, email, gsm), all);
+            let stored = view.lookup_own(
+                ws,
+                &contactdb_backend::LookupValues {
+                    identifiers: k.clone(),
+                    ..Default::default()
+                },
+            );
+            let before = contactdb_merge::Lookup::by_identifier(&stored.unwrap(), key)
+                .unwrap()
+                .unwrap();
+            let rekeyed = ContactWrite {
+                before: Some(before),
+                after: contact("n9", "new@x.io", gsm, &[key]),
+            };
+            view.apply(ws, &[rekeyed]).unwrap();
+            let n = vec!["n9".to_owned()];
+            assert_eq!(
+                own(&mut view, ws, key, email, gsm),
+                (Some("n9".to_owned()), vec![], n.clone())
+            );
+            assert_eq!(
+                own(&mut view, ws, "n9", "new@x.io", gsm),
+                (Some("n9".to_owned()), n.clone(), n.clone())
+            );
+            // Contacts of earlier commits still answer.
+            let c1 = vec!["c0001".to_owned()];
+            assert_eq!(
+                own(&mut view, ws, "c0001", "c1@x.io", "+15550000001"),
+                (Some("c0001".to_owned()), c1.clone(), c1)
+            );
+            view.commit().unwrap();
+            assert!(store.check().unwrap().is_empty());
+        }
     }
 }
