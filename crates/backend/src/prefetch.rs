@@ -35,7 +35,7 @@ impl LookupValues {
     /// use contactdb_policy::request::MatchOn;
     /// use contactdb_policy::{BulkRequest, Catalog, Limits, Mode};
     /// use serde_json::json;
-    /// let mut req = BulkRequest::new(Mode::Upsert, vec![
+    /// let mut req = BulkRequest::new(Mode::Update, vec![
     ///     json!({"contact_key": "k1", "email": " Ann@Example.com"}),
     ///     json!({"contact_key": "k2", "new_contact_key": "k3"}),
     /// ]);
