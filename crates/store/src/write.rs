@@ -13,6 +13,8 @@ use contactdb_policy::workspace::valid_slug;
 use contactdb_policy::{ColumnSpec, Contact, CustomColumn, FieldId};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::StoreError;
@@ -710,9 +712,8 @@ impl WriteView {
 
     /// The contacts `values` name in workspace `ws` as this transaction sees them,
     /// its own writes included: what a request applied after others in one
-    /// transaction is planned against: the tables as changed by the pending writes.
-    /// The three lookup tables are read in parallel, then the contacts they name
-    /// in key order.
+    /// transaction is planned against: the tables as changed by the pending writes,
+    /// read from several threads (the values, then the contacts they name).
     pub(crate) fn lookup_own(
         &mut self,
         ws: WorkspaceId,
@@ -722,46 +723,37 @@ impl WriteView {
             let (w, txn, pending) = (ws.0, &self.txn, &self.pending);
             let filters = self.filters.current();
             let filters = filters.as_deref();
+            // redb's tables are `Sync`: one of each, read from every thread.
+            let ident_t = keys::IDENTIFIERS.open_write(txn)?;
+            let email_t = keys::EMAIL_INDEX.open_write(txn)?;
+            let phone_t = keys::PHONE_INDEX.open_write(txn)?;
+            let contacts = txn.open_table(keys::CONTACTS)?;
             let idents = distinct_sorted(&values.identifiers);
-            let (named, (emails, phones)) = rayon::join(
-                || -> Result<Vec<Option<u64>>, StoreError> {
-                    let t = keys::IDENTIFIERS.open_write(txn)?;
-                    let f = filters.map(|f| &f.idents);
-                    let get = |i: &&str| {
-                        let k = ws_key(w, i.as_bytes());
-                        match pending.idents.get(&k) {
-                            Some(op) => Ok(op),
-                            None => t.get(k.as_slice(), f),
-                        }
-                    };
-                    idents.iter().map(get).collect()
-                },
-                || {
-                    rayon::join(
-                        || {
-                            holders(
-                                txn,
-                                &keys::EMAIL_INDEX,
-                                &pending.emails,
-                                filters.map(|f| &f.emails),
-                                w,
-                                &values.emails,
-                            )
-                        },
-                        || {
-                            holders(
-                                txn,
-                                &keys::PHONE_INDEX,
-                                &pending.phones,
-                                filters.map(|f| &f.phones),
-                                w,
-                                &values.phones,
-                            )
-                        },
-                    )
-                },
-            );
-            let (named, emails, phones) = (named?, emails?, phones?);
+            let f = filters.map(|f| &f.idents);
+            let named: Vec<Option<u64>> = idents
+                .par_iter()
+                .map(|i| {
+                    let k = ws_key(w, i.as_bytes());
+                    match pending.idents.get(&k) {
+                        Some(op) => Ok(op),
+                        None => ident_t.get(k.as_slice(), f),
+                    }
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let emails = holders(
+                &email_t,
+                &pending.emails,
+                filters.map(|f| &f.emails),
+                w,
+                &values.emails,
+            )?;
+            let phones = holders(
+                &phone_t,
+                &pending.phones,
+                filters.map(|f| &f.phones),
+                w,
+                &values.phones,
+            )?;
             let mut ids: Vec<u64> = named.iter().flatten().copied().collect();
             ids.extend(
                 emails
@@ -771,22 +763,24 @@ impl WriteView {
             );
             ids.sort_unstable();
             ids.dedup();
-            let mut out = Prefetched::default();
-            let contacts = txn.open_table(keys::CONTACTS)?;
-            for id in ids {
-                let k = keys::contact_key(w, id);
-                let c = match pending.rows.get(&k) {
-                    Some(v) => codec::decode_contact(v)?,
-                    None => match contacts.get(k.as_slice())? {
-                        Some(v) => codec::decode_contact(v.value())?,
-                        None => {
-                            return Err(StoreError::corrupt(
+            let found: Vec<Contact> = ids
+                .par_iter()
+                .map(|&id| {
+                    let k = keys::contact_key(w, id);
+                    match pending.rows.get(&k) {
+                        Some(v) => codec::decode_contact(v),
+                        None => match contacts.get(k.as_slice())? {
+                            Some(v) => codec::decode_contact(v.value()),
+                            None => Err(StoreError::corrupt(
                                 "identifiers",
                                 format!("an entry points to missing contact id {id}"),
-                            ));
-                        }
-                    },
-                };
+                            )),
+                        },
+                    }
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let mut out = Prefetched::default();
+            for (id, c) in ids.into_iter().zip(found) {
                 out.add_contact(id, c);
             }
             for (ident, id) in idents.into_iter().zip(named) {
@@ -891,22 +885,20 @@ impl WriteView {
 /// `pending` operations on keys under that hash (candidates, to be checked against
 /// the contacts).
 fn holders<'v>(
-    txn: &WriteTransaction,
-    t: &Tiered<()>,
+    t: &WriteOpened<'_, ()>,
     pending: &PendingTiered<()>,
     filter: Option<&TableFilter>,
     w: u32,
     values: &'v [String],
 ) -> Result<Vec<(&'v str, Vec<u64>)>, StoreError> {
-    let opened = t.open_write(txn)?;
-    let mut out = Vec::new();
-    for v in distinct_sorted(values) {
-        let mut ids = Vec::new();
-        for (k, ()) in opened.prefixed(&keys::index_prefix(w, v), filter)? {
-            ids.push(index_id(&k)?);
-        }
-        out.push((v, ids));
-    }
+    let mut out: Vec<(&str, Vec<u64>)> = distinct_sorted(values)
+        .into_par_iter()
+        .map(|v| {
+            let entries = t.prefixed(&keys::index_prefix(w, v), filter)?;
+            let ids = entries.iter().map(|(k, ())| index_id(k));
+            Ok((v, ids.collect::<Result<_, StoreError>>()?))
+        })
+        .collect::<Result<_, StoreError>>()?;
     if pending.ops.is_empty() {
         return Ok(out);
     }
