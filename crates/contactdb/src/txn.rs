@@ -234,3 +234,38 @@ impl<'ws> Transaction<'ws> {
     /// ```
     pub fn rollback(self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use contactdb_policy::Mode;
+    use serde_json::json;
+
+    use super::*;
+
+    // After a rejected batch of an atomic import, its valid records' would-be
+    // writes are written only so that the batches after it are planned over them:
+    // the later batch sees them, and the transaction refuses to commit them.
+    #[test]
+    fn writes_made_only_to_plan_are_never_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::Database::open(dir.path().join("c.redb")).unwrap();
+        let ws = db.workspace("default").unwrap();
+        let mut txn = Transaction::begin(&ws, Wait::Block).unwrap();
+        let records = vec![
+            json!({"contact_key": "k1"}),
+            json!({"contact_key": "k2", "email": "bad@"}),
+        ];
+        let first = BulkRequest::new(Mode::Insert, records);
+        let report = txn.apply_with(&first, Rejected::WouldBeWrites).unwrap();
+        assert_eq!(report.status, Status::Rejected);
+        let next = BulkRequest::new(
+            Mode::Update,
+            vec![json!({"contact_key": "k1", "name": "Ann"})],
+        );
+        assert_eq!(txn.plan_only(&next).unwrap().summary.updated, 1);
+        assert!(txn.commit_inner().is_err());
+        assert_eq!(ws.count().unwrap(), 0);
+    }
+}

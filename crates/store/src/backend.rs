@@ -202,8 +202,10 @@ impl WriteTxn for RedbWrite<'_> {
         Ok(Store::read(self.store)?.columns(self.ws)?)
     }
 
-    /// The contacts as this transaction started from (a read transaction begun
-    /// now, with the lookup filters), without its own writes.
+    /// Before this transaction has written contacts: the committed state (a read
+    /// transaction begun now, with the lookup filters, read from many threads).
+    /// After: the contacts the request names, read through this transaction
+    /// ([`WriteView::lookup_own`](crate::WriteView)).
     fn plan_lookup(&mut self, input: &PlanInput<'_>) -> Result<PlanLookup<'_>, Failure> {
         if self.view.applied() {
             // The committed snapshot lacks this transaction's writes: read through it.
