@@ -192,8 +192,45 @@ struct Pending {
     idents: PendingTiered<u64>,
     emails: PendingTiered<()>,
     phones: PendingTiered<()>,
+    /// The ids with a pending email and phone index operation, by value hash:
+    /// built by the first own lookup of emails or phones (see
+    /// [`WriteView::lookup_own`]), then kept up to date until the next write-out.
+    by_hash: Option<Box<[ByHash; 2]>>,
     /// What the entries cost (see [`ENTRY_COST`]); 0 exactly when there are none.
     bytes: usize,
+}
+
+/// Contact ids by the value hash (the first 12 bytes of an index key) of the
+/// index entries they have a pending operation on: how a transaction's own lookup
+/// finds the pending operations on one value's entries without a scan.
+type ByHash = AHashMap<[u8; 12], Vec<u64>>;
+
+/// What a [`ByHash`] entry costs beyond its ids: the hash, the vector header, its
+/// slot in the map and the allocator's rounding of its first allocation.
+const BY_HASH_ENTRY_COST: usize = 80;
+
+/// Adds the ids of the index keys `keys` to `by`; returns the bytes added.
+fn note_ids<'k>(by: &mut ByHash, keys: impl Iterator<Item = &'k Vec<u8>>) -> usize {
+    let mut bytes = 0;
+    for k in keys {
+        if let (Some(hash), Some((_, _, id))) = (
+            k.get(..12).and_then(|p| <[u8; 12]>::try_from(p).ok()),
+            keys::split_index(k),
+        ) {
+            let ids = by.entry(hash).or_insert_with(|| {
+                bytes += BY_HASH_ENTRY_COST;
+                Vec::new()
+            });
+            ids.push(id);
+            bytes += size_of::<u64>();
+        }
+    }
+    bytes
+}
+
+/// The keys `w` removes and puts.
+fn index_keys(w: &TieredWrites<()>) -> impl Iterator<Item = &Vec<u8>> {
+    w.removes.iter().chain(w.puts.iter().map(|(k, ())| k))
 }
 
 /// One contact write with the internal id of its contact.
@@ -618,6 +655,10 @@ impl WriteView {
                 p.bytes += k.len() + v.len() + ENTRY_COST;
                 p.rows.insert(k, v);
             }
+            if let Some([e, g]) = p.by_hash.as_deref_mut() {
+                p.bytes += note_ids(e, index_keys(&emails));
+                p.bytes += note_ids(g, index_keys(&phones));
+            }
             p.bytes += p.idents.add(idents) + p.emails.add(emails) + p.phones.add(phones);
             if p.bytes > self.pending_max {
                 self.flush(false)?;
@@ -720,7 +761,23 @@ impl WriteView {
         values: &LookupValues,
     ) -> Result<Prefetched, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
+            let p = &mut self.pending;
+            let by_values = !values.emails.is_empty() || !values.phones.is_empty();
+            if by_values
+                && p.by_hash.is_none()
+                && (!p.emails.ops.is_empty() || !p.phones.ops.is_empty())
+            {
+                let mut by: [ByHash; 2] = Default::default();
+                p.bytes += note_ids(&mut by[0], p.emails.ops.keys());
+                p.bytes += note_ids(&mut by[1], p.phones.ops.keys());
+                p.by_hash = Some(Box::new(by));
+            }
             let (w, txn, pending) = (ws.0, &self.txn, &self.pending);
+            let no_ids = ByHash::new();
+            let [email_ids, phone_ids] = match pending.by_hash.as_deref() {
+                Some([e, g]) => [e, g],
+                None => [&no_ids, &no_ids],
+            };
             let filters = self.filters.current();
             let filters = filters.as_deref();
             // redb's tables are `Sync`: one of each, read from every thread.
@@ -743,6 +800,7 @@ impl WriteView {
             let emails = holders(
                 &email_t,
                 &pending.emails,
+                email_ids,
                 filters.map(|f| &f.emails),
                 w,
                 &values.emails,
@@ -750,6 +808,7 @@ impl WriteView {
             let phones = holders(
                 &phone_t,
                 &pending.phones,
+                phone_ids,
                 filters.map(|f| &f.phones),
                 w,
                 &values.phones,
@@ -882,48 +941,36 @@ impl WriteView {
 /// A UUID in hyphenated lower-case text.
 /// For each distinct value of `values`: the ids of the entries of index `t`
 /// under its hash, as the transaction sees them: the table's, changed by the
-/// `pending` operations on keys under that hash (candidates, to be checked against
-/// the contacts).
+/// `pending` operations on keys under that hash (found through `by_hash`):
+/// candidates, to be checked against the contacts.
 fn holders<'v>(
     t: &WriteOpened<'_, ()>,
     pending: &PendingTiered<()>,
+    by_hash: &ByHash,
     filter: Option<&TableFilter>,
     w: u32,
     values: &'v [String],
 ) -> Result<Vec<(&'v str, Vec<u64>)>, StoreError> {
-    let mut out: Vec<(&str, Vec<u64>)> = distinct_sorted(values)
+    distinct_sorted(values)
         .into_par_iter()
         .map(|v| {
-            let entries = t.prefixed(&keys::index_prefix(w, v), filter)?;
-            let ids = entries.iter().map(|(k, ())| index_id(k));
-            Ok((v, ids.collect::<Result<_, StoreError>>()?))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    if pending.ops.is_empty() {
-        return Ok(out);
-    }
-    // Which values each hash stands for (two values may share one).
-    let mut at: AHashMap<[u8; 12], Vec<usize>> = AHashMap::with_capacity(out.len());
-    for (i, (v, _)) in out.iter().enumerate() {
-        at.entry(keys::index_prefix(w, v)).or_default().push(i);
-    }
-    for (k, op) in &pending.ops {
-        let Some(values) = k.get(..12).and_then(|p| at.get(p)) else {
-            continue;
-        };
-        let id = index_id(k)?;
-        for &i in values {
-            let ids = &mut out
-                .get_mut(i)
-                .ok_or_else(|| StoreError::corrupt("index", "lost value"))?
-                .1;
-            ids.retain(|x| *x != id);
-            if op.value.is_some() {
-                ids.push(id);
+            let prefix = keys::index_prefix(w, v);
+            let entries = t.prefixed(&prefix, filter)?;
+            let mut ids = entries
+                .iter()
+                .map(|(k, ())| index_id(k))
+                .collect::<Result<Vec<u64>, StoreError>>()?;
+            for &id in by_hash.get(&prefix).into_iter().flatten() {
+                if let Some(op) = pending.get(&keys::index_key(w, v, id)) {
+                    ids.retain(|x| *x != id);
+                    if op.is_some() {
+                        ids.push(id);
+                    }
+                }
             }
-        }
-    }
-    Ok(out)
+            Ok((v, ids))
+        })
+        .collect()
 }
 
 /// The contact id of an index key.
