@@ -8,12 +8,14 @@ use postgres::Client;
 use crate::rows::{self, CONTACT_COLUMNS};
 use crate::{Error, WorkspaceSql};
 
-/// `values` once each, sorted, without those PostgreSQL text cannot hold (no
-/// stored contact has them, so they name nothing).
-fn dedup(values: &[String]) -> Vec<&str> {
-    let mut out = distinct_sorted(values);
-    out.retain(|v| crate::read::storable(v));
-    out
+/// Of `values` (distinct), those PostgreSQL text can hold: no stored contact has
+/// another, so it names nothing and is not queried.
+fn storable<'v>(values: &[&'v str]) -> Vec<&'v str> {
+    values
+        .iter()
+        .copied()
+        .filter(|v| crate::read::storable(v))
+        .collect()
 }
 
 // Each lookup is one index probe per value, forced by a subquery that is not
@@ -69,10 +71,11 @@ fn fetch_identifiers(
     ws: WorkspaceId,
     identifiers: &[String],
 ) -> Result<(), Error> {
-    for i in distinct_sorted(identifiers) {
-        out.name(i.to_owned(), None);
+    let all = distinct_sorted(identifiers);
+    for i in &all {
+        out.name((*i).to_owned(), None);
     }
-    let idents = dedup(identifiers);
+    let idents = storable(&all);
     if idents.is_empty() {
         return Ok(());
     }
@@ -126,10 +129,11 @@ fn fetch_by_value(
     values: &[String],
     field: Indexed,
 ) -> Result<(), Error> {
-    for v in distinct_sorted(values) {
-        out.found(field, v.to_owned(), Vec::new());
+    let all = distinct_sorted(values);
+    for v in &all {
+        out.found(field, (*v).to_owned(), Vec::new());
     }
-    let list = dedup(values);
+    let list = storable(&all);
     if list.is_empty() {
         return Ok(());
     }

@@ -183,9 +183,14 @@ pub fn index_prefix(ws: u32, value: &str) -> [u8; 12] {
 
 /// `ws ‖ value_hash(value) ‖ id`, the key of an index entry.
 pub fn index_key(ws: u32, value: &str, id: u64) -> [u8; 20] {
+    index_key_at(index_prefix(ws, value), id)
+}
+
+/// `prefix ‖ id`: the key of an index entry under `prefix` (an [`index_prefix`]).
+pub fn index_key_at(prefix: [u8; 12], id: u64) -> [u8; 20] {
     let mut k = [0u8; 20];
     let (p, i) = k.split_at_mut(12);
-    p.copy_from_slice(&index_prefix(ws, value));
+    p.copy_from_slice(&prefix);
     i.copy_from_slice(&id.to_be_bytes());
     k
 }

@@ -318,16 +318,7 @@ impl ContactsView {
                 return Ok(None);
             };
             let s = self.by_id(id, "identifiers")?;
-            let c = &s.contact;
-            if c.key != key_or_alias && !c.aliases.iter().any(|a| a == key_or_alias) {
-                return Err(StoreError::corrupt(
-                    "identifiers",
-                    format!(
-                        "{key_or_alias:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
-                        c.key
-                    ),
-                ));
-            }
+            check_named(key_or_alias, id, &s.contact)?;
             Ok(Some(s))
         })
     }
@@ -345,10 +336,7 @@ impl ContactsView {
         guarded(&self.poison, || {
             let mut out = Vec::new();
             for (k, ()) in index.prefixed(&keys::index_prefix(self.ws, value), filter)? {
-                let Some((_, _, id)) = keys::split_index(&k) else {
-                    return Err(StoreError::corrupt(name, "index key is not 20 bytes"));
-                };
-                let s = self.by_id(id, name)?;
+                let s = self.by_id(index_id(&k, name)?, name)?;
                 if field(&s.contact) == Some(value) {
                     out.push(s);
                 }
@@ -430,6 +418,28 @@ impl ContactsView {
             }
         }))
     }
+}
+
+/// Fails unless `ident`, whose `identifiers` entry names contact `id`, is the key
+/// or an alias of that contact `c`.
+pub(crate) fn check_named(ident: &str, id: u64, c: &Contact) -> Result<(), StoreError> {
+    if contactdb_backend::names(c, ident) {
+        return Ok(());
+    }
+    Err(StoreError::corrupt(
+        "identifiers",
+        format!(
+            "{ident:?} points to contact {:?} (id {id}), which neither has it as key nor as alias",
+            c.key
+        ),
+    ))
+}
+
+/// The contact id of a key of index `table`.
+pub(crate) fn index_id(k: &[u8], table: &'static str) -> Result<u64, StoreError> {
+    keys::split_index(k)
+        .map(|(_, _, id)| id)
+        .ok_or_else(|| StoreError::corrupt(table, "index key is not 20 bytes"))
 }
 
 /// The contacts of `found`, without their ids.

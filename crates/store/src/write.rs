@@ -5,7 +5,6 @@
 use ahash::AHashMap;
 use contactdb_backend::{
     Indexed, LookupValues, Prefetched, StoredRequest, WorkspaceId, WorkspaceInfo, distinct_sorted,
-    names,
 };
 use contactdb_merge::{ContactWrite, Stored};
 use contactdb_policy::limits::CUSTOM_COLUMNS_MAX;
@@ -22,6 +21,7 @@ use crate::codec::{self, StoredColumn, StoredWorkspace};
 use crate::filter::{FilterCell, TableFilter};
 use crate::guard::{Poison, guarded};
 use crate::keys::{self, as_slices, prefix_range, ws_bytes, ws_key};
+use crate::read::{check_named, index_id};
 use crate::tiered::{self, Plain, Tiered, WriteOpened};
 
 /// The one write transaction. Dropping it without [`WriteView::commit`]
@@ -798,7 +798,7 @@ impl WriteView {
                 })
                 .collect::<Result<_, StoreError>>()?;
             let emails = holders(
-                &email_t,
+                (&email_t, "email_index"),
                 &pending.emails,
                 email_ids,
                 filters.map(|f| &f.emails),
@@ -806,7 +806,7 @@ impl WriteView {
                 &values.emails,
             )?;
             let phones = holders(
-                &phone_t,
+                (&phone_t, "phone_index"),
                 &pending.phones,
                 phone_ids,
                 filters.map(|f| &f.phones),
@@ -843,16 +843,10 @@ impl WriteView {
                 out.add_contact(id, c);
             }
             for (ident, id) in idents.into_iter().zip(named) {
-                if let Some(c) = id.and_then(|id| out.contact(id))
-                    && !names(c, ident)
+                if let Some(id) = id
+                    && let Some(c) = out.contact(id)
                 {
-                    return Err(StoreError::corrupt(
-                        "identifiers",
-                        format!(
-                            "{ident:?} points to contact {:?}, which neither has it as key nor as alias",
-                            c.key
-                        ),
-                    ));
+                    check_named(ident, id, c)?;
                 }
                 out.name(ident.to_owned(), id);
             }
@@ -938,13 +932,12 @@ impl WriteView {
     }
 }
 
-/// A UUID in hyphenated lower-case text.
 /// For each distinct value of `values`: the ids of the entries of index `t`
 /// under its hash, as the transaction sees them: the table's, changed by the
 /// `pending` operations on keys under that hash (found through `by_hash`):
 /// candidates, to be checked against the contacts.
 fn holders<'v>(
-    t: &WriteOpened<'_, ()>,
+    (t, name): (&WriteOpened<'_, ()>, &'static str),
     pending: &PendingTiered<()>,
     by_hash: &ByHash,
     filter: Option<&TableFilter>,
@@ -958,10 +951,10 @@ fn holders<'v>(
             let entries = t.prefixed(&prefix, filter)?;
             let mut ids = entries
                 .iter()
-                .map(|(k, ())| index_id(k))
+                .map(|(k, ())| index_id(k, name))
                 .collect::<Result<Vec<u64>, StoreError>>()?;
             for &id in by_hash.get(&prefix).into_iter().flatten() {
-                if let Some(op) = pending.get(&keys::index_key(w, v, id)) {
+                if let Some(op) = pending.get(&keys::index_key_at(prefix, id)) {
                     ids.retain(|x| *x != id);
                     if op.is_some() {
                         ids.push(id);
@@ -973,13 +966,7 @@ fn holders<'v>(
         .collect()
 }
 
-/// The contact id of an index key.
-fn index_id(k: &[u8]) -> Result<u64, StoreError> {
-    keys::split_index(k)
-        .map(|(_, _, id)| id)
-        .ok_or_else(|| StoreError::corrupt("index", "index key is not 20 bytes"))
-}
-
+/// A UUID in hyphenated lower-case text.
 fn uuid_text(u: &[u8; 16]) -> String {
     uuid::Uuid::from_bytes(*u).hyphenated().to_string()
 }
