@@ -168,6 +168,86 @@ fn a_redb_file_with_no_tables_is_initialized() -> TestResult {
 }
 
 #[test]
+fn check_refuses_a_redb_file_with_no_tables() {
+    // A writer would make it a new database; readers refuse it, and so does the
+    // check (which once initialized its copy and passed).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bare");
+    drop(redb::Database::create(&path).unwrap());
+    let before = std::fs::read(&path).unwrap();
+    let found = Store::check_file(&path, &opts());
+    assert!(matches!(found, Err(StoreError::NotAContactDb)), "{found:?}");
+    assert!(matches!(
+        Store::open_read_only(&path, &opts()),
+        Err(StoreError::NotAContactDb)
+    ));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the check wrote the file"
+    );
+}
+
+/// Offset of the flag byte in a redb file's header, after its 9-byte magic number.
+const REDB_FLAGS: usize = 9;
+
+#[test]
+fn check_reports_a_header_that_serves_readers_the_previous_commit() -> TestResult {
+    // Two commits, copied while the writer still has the file open: the header's
+    // second commit slot holds the first commit, its first the second.
+    let (dir, path, store) = temp_store();
+    let mut w = store.begin_write(Wait::Block)?;
+    w.create_workspace("one", [1; 16], 1)?;
+    w.commit()?;
+    let mut w = store.begin_write(Wait::Block)?;
+    w.create_workspace("two", [2; 16], 2)?;
+    w.commit()?;
+    let mut bytes = std::fs::read(&path).unwrap();
+    drop(store);
+    assert_ne!(
+        bytes[REDB_FLAGS] & 2,
+        0,
+        "a live writer keeps recovery required"
+    );
+    // Flags no writer leaves: primary unflushed without recovery required.
+    bytes[REDB_FLAGS] = (bytes[REDB_FLAGS] & !2) | 8;
+    let damaged = dir.path().join("damaged.contactdb");
+    std::fs::write(&damaged, &bytes).unwrap();
+
+    // What the flags mean to redb: readers are served the commit before the last.
+    {
+        let reader = Store::open_read_only(&damaged, &opts())?;
+        let r = reader.read()?;
+        assert!(r.workspace("one")?.is_some());
+        assert!(
+            r.workspace("two")?.is_none(),
+            "readers were served the last commit: the flag byte changed meaning"
+        );
+    }
+    let problems = Store::check_file(&damaged, &opts())?;
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.table == "(file)" && p.message.contains("not yet flushed")),
+        "{problems:#?}"
+    );
+    assert_eq!(
+        std::fs::read(&damaged).unwrap(),
+        bytes,
+        "the check wrote the file"
+    );
+
+    // A writer takes the last commit and clears the mark; the check passes then.
+    let writer = Store::open(&damaged, &opts())?;
+    assert!(writer.read()?.workspace("two")?.is_some());
+    drop(writer);
+    assert_eq!(Store::check_file(&damaged, &opts())?, Vec::new());
+    let r = Store::open_read_only(&damaged, &opts())?;
+    assert!(r.read()?.workspace("two")?.is_some());
+    Ok(())
+}
+
+#[test]
 fn second_open_in_the_same_process_is_already_open() {
     let (_dir, path, store) = temp_store();
     match Store::open(&path, &opts()) {
