@@ -511,8 +511,8 @@ impl Builder {
 
     /// Repairs the file at `path` in place: redb's integrity check (every page
     /// checksum verified, the allocator state rebuilt), which writes the file, then
-    /// the engine's invariants ([`Database::check`]). Returns whether redb found
-    /// the file clean and the problems left. Fails with [`OpenError::AlreadyOpen`]
+    /// the engine's invariants ([`Database::check`]). Returns whether the file
+    /// was clean (nothing repaired) and the problems left. Fails with [`OpenError::AlreadyOpen`]
     /// while a writer has the file open; back the file up first.
     ///
     /// ```

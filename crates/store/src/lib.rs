@@ -345,7 +345,8 @@ impl Store {
     /// Runs redb's integrity check **in place** on the file at `path` — it
     /// verifies every page checksum and rebuilds the allocator state, repairing
     /// what it can, which writes the file — then [`Store::check`]. Returns whether
-    /// redb found the file clean (`false`: it repaired it) and the problems left.
+    /// the file was clean (`false`: redb repaired it, or the open cleared a header
+    /// mark that served readers the commit before the last) and the problems left.
     /// Needs the file to itself: fails with [`StoreError::AlreadyOpen`] while a
     /// writer has it open.
     pub fn repair_file(
@@ -357,6 +358,8 @@ impl Store {
                 path: path.to_path_buf(),
             });
         }
+        // The open below clears this mark (a writer's recovery): a repair too.
+        let marked = readers_served_previous(path);
         let poison = Arc::new(Poison::default());
         let clean = guarded(&poison, || {
             let mut db = redb::Database::builder()
@@ -367,7 +370,7 @@ impl Store {
             db.check_integrity().map_err(|e| open_error(path, e))
         })?;
         let store = Store::open(path, opts)?;
-        Ok((clean, store.check()?))
+        Ok((clean && !marked, store.check()?))
     }
 
     fn with_handle(db: Handle, poison: Arc<Poison>, path: &Path, opts: &StoreOptions) -> Store {
