@@ -331,14 +331,6 @@ impl WriteView {
         })
     }
 
-    /// The unfinished jobs of `ws` in submission order, as this transaction sees them.
-    pub fn unfinished_jobs(&self, ws: WorkspaceId) -> Result<Vec<JobRecord>, StoreError> {
-        guarded(&Arc::clone(&self.poison), || {
-            let jobs = self.txn.open_table(keys::JOBS)?;
-            list(&jobs, ws, true)
-        })
-    }
-
     /// Replaces job `r.number` of `ws` with `r`. A report longer than
     /// 63 KiB goes to `job_data` in pieces, the record keeping none.
     pub fn put_job(&mut self, ws: WorkspaceId, r: &JobRecord) -> Result<(), StoreError> {
