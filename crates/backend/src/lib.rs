@@ -34,7 +34,7 @@ pub use failure::Failure;
 pub use feed::{Event, EventKind, NewEvent};
 pub use job::{JobDataEntry, JobDataKind, JobRecord, JobState};
 pub use key::{ApiKey, KeyRole};
-pub use prefetch::{Indexed, LookupValues, Prefetched, distinct_sorted, names};
+pub use prefetch::{IfUnnamed, Indexed, LookupValues, Prefetched, distinct_sorted, names};
 pub use read::ContactReads;
 pub use request::{
     ApplyError, Clock, Origin, TRIM_MAX, apply_plan, apply_request, body_hash, campaign_of,

@@ -1,8 +1,8 @@
 //! Lookups fetched ahead: every contact a request's values can name, read in one
 //! pass and answered from memory. A backend that reads in sets (PostgreSQL, in a
-//! few queries) or that must read through its own write transaction (redb, whose
-//! write tables are not shared across threads) builds one per request and hands
-//! it to the merge, which then plans in parallel.
+//! few queries) or that reads through its own write transaction (redb, after the
+//! transaction wrote) builds one per request and hands it to the merge, which
+//! then plans in parallel.
 
 use ahash::{AHashMap, AHashSet};
 use contactdb_merge::{Lookup, Stored};
@@ -18,16 +18,35 @@ use crate::Failure;
 pub struct LookupValues {
     /// Keys and `new_contact_key`s.
     pub identifiers: Vec<String>,
-    /// Normalized emails (only when the request matches on email).
+    /// Normalized emails (only when the request matches on email), whatever the
+    /// identifiers name.
     pub emails: Vec<String>,
-    /// Normalized gsm numbers (only when the request matches on phone).
+    /// Normalized gsm numbers (only when the request matches on phone), likewise.
     pub phones: Vec<String>,
+    /// The records whose email and phone the merge asks about only when their
+    /// key names no contact: a record found by its key (or as an alias) is matched
+    /// by nothing else, unless a record before it renames that key away, so in a
+    /// request that renames no key these wait for the identifiers' answer (see
+    /// [`LookupValues::by_value`]).
+    pub if_unnamed: Vec<IfUnnamed>,
+}
+
+/// A record's email and phone, to look up only when its key names no contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IfUnnamed {
+    /// The record's key.
+    pub key: String,
+    /// Its normalized email, when the request matches on email.
+    pub email: Option<String>,
+    /// Its normalized gsm number, when the request matches on phone.
+    pub gsm: Option<String>,
 }
 
 impl LookupValues {
     /// Every value the merge of `req` may ask about: the key and new key of each
-    /// valid record, and its email and phone when the request matches on them.
-    /// Normalizes the records (in parallel) to find them.
+    /// valid record, and its email and phone when the request matches on them —
+    /// in [`LookupValues::if_unnamed`] when the record has a key and no record of
+    /// the request has a new key. Normalizes the records (in parallel) to find them.
     ///
     /// ```
     /// use contactdb_backend::LookupValues;
@@ -44,8 +63,17 @@ impl LookupValues {
     /// let prepared = prepare(&req, &catalog, &Limits::default()).unwrap();
     /// let v = LookupValues::of_request(&req, &prepared, &catalog);
     /// assert_eq!(v.identifiers, ["k1", "k2", "k3"]);
+    /// // A record renames its key: every email is looked up.
     /// assert_eq!(v.emails, ["ann@example.com"]);
-    /// assert!(v.phones.is_empty());
+    /// assert!(v.phones.is_empty() && v.if_unnamed.is_empty());
+    ///
+    /// req.records.pop();
+    /// let v = LookupValues::of_request(&req, &prepared, &catalog);
+    /// assert!(v.emails.is_empty());
+    /// assert_eq!(v.if_unnamed[0].email.as_deref(), Some("ann@example.com"));
+    /// // When k1 names a contact, its email need not be looked up.
+    /// assert_eq!(v.by_value(|k| k == "k1"), (vec![], vec![]));
+    /// assert_eq!(v.by_value(|_| false).0, ["ann@example.com"]);
     /// ```
     pub fn of_request(req: &BulkRequest, prepared: &Prepared, catalog: &Catalog) -> Self {
         let per_record: Vec<[Option<String>; 4]> = req
@@ -71,14 +99,38 @@ impl LookupValues {
                 [rec.key, rec.new_key, email, gsm]
             })
             .collect();
+        let renames = per_record
+            .iter()
+            .any(|[_, new_key, _, _]| new_key.is_some());
         let mut v = LookupValues::default();
         for [key, new_key, email, gsm] in per_record {
-            v.identifiers.extend(key);
+            match key {
+                Some(key) if !renames && (email.is_some() || gsm.is_some()) => {
+                    v.identifiers.push(key.clone());
+                    v.if_unnamed.push(IfUnnamed { key, email, gsm });
+                }
+                key => {
+                    v.identifiers.extend(key);
+                    v.emails.extend(email);
+                    v.phones.extend(gsm);
+                }
+            }
             v.identifiers.extend(new_key);
-            v.emails.extend(email);
-            v.phones.extend(gsm);
         }
         v
+    }
+
+    /// The emails and phones to look up, once `named` tells whether an
+    /// identifier names a contact: [`LookupValues::emails`] and
+    /// [`LookupValues::phones`], and those of [`LookupValues::if_unnamed`] whose
+    /// key names none.
+    pub fn by_value(&self, named: impl Fn(&str) -> bool) -> (Vec<String>, Vec<String>) {
+        let (mut emails, mut phones) = (self.emails.clone(), self.phones.clone());
+        for r in self.if_unnamed.iter().filter(|r| !named(&r.key)) {
+            emails.extend(r.email.iter().cloned());
+            phones.extend(r.gsm.iter().cloned());
+        }
+        (emails, phones)
     }
 
     /// Adds `other`'s values.
@@ -181,6 +233,11 @@ impl Prefetched {
     /// Records that identifier `ident` names contact `id` (or none).
     pub fn name(&mut self, ident: String, id: Option<u64>) {
         self.idents.insert(ident, id);
+    }
+
+    /// Whether identifier `ident` was recorded as naming a contact.
+    pub fn names_contact(&self, ident: &str) -> bool {
+        matches!(self.idents.get(ident), Some(Some(_)))
     }
 
     /// Records that `value` of field `field` is held by the contacts `ids` (added

@@ -58,8 +58,9 @@ pub(crate) fn fetch(
 ) -> Result<Prefetched, Error> {
     let mut out = Prefetched::default();
     fetch_identifiers(&mut out, client, ws, &values.identifiers)?;
-    fetch_by_value(&mut out, client, ws, &values.emails, Indexed::Email)?;
-    fetch_by_value(&mut out, client, ws, &values.phones, Indexed::Phone)?;
+    let (emails, phones) = values.by_value(|k| out.names_contact(k));
+    fetch_by_value(&mut out, client, ws, &emails, Indexed::Email)?;
+    fetch_by_value(&mut out, client, ws, &phones, Indexed::Phone)?;
     Ok(out)
 }
 
@@ -232,6 +233,7 @@ mod tests {
                 identifiers: keys.iter().take(3).cloned().collect(),
                 emails: mails.iter().take(2).cloned().collect(),
                 phones: vec!["+44none".to_owned()],
+                if_unnamed: Vec::new(),
             };
             c.batch_execute("BEGIN").expect("begin");
             let found = fetch(&mut c, WorkspaceId(1), &values).expect("lookup");

@@ -762,7 +762,9 @@ impl WriteView {
     ) -> Result<Prefetched, StoreError> {
         guarded(&Arc::clone(&self.poison), || {
             let p = &mut self.pending;
-            let by_values = !values.emails.is_empty() || !values.phones.is_empty();
+            let by_values = !values.emails.is_empty()
+                || !values.phones.is_empty()
+                || !values.if_unnamed.is_empty();
             if by_values
                 && p.by_hash.is_none()
                 && (!p.emails.ops.is_empty() || !p.phones.ops.is_empty())
@@ -797,13 +799,18 @@ impl WriteView {
                     }
                 })
                 .collect::<Result<_, StoreError>>()?;
+            let (emails, phones) = values.by_value(|k| {
+                idents
+                    .binary_search(&k)
+                    .is_ok_and(|i| named.get(i).is_some_and(Option::is_some))
+            });
             let emails = holders(
                 (&email_t, "email_index"),
                 &pending.emails,
                 email_ids,
                 filters.map(|f| &f.emails),
                 w,
-                &values.emails,
+                &emails,
             )?;
             let phones = holders(
                 (&phone_t, "phone_index"),
@@ -811,7 +818,7 @@ impl WriteView {
                 phone_ids,
                 filters.map(|f| &f.phones),
                 w,
-                &values.phones,
+                &phones,
             )?;
             let mut ids: Vec<u64> = named.iter().flatten().copied().collect();
             ids.extend(
@@ -1048,6 +1055,7 @@ mod tests {
             identifiers: vec![key.to_owned()],
             emails: vec![email.to_owned()],
             phones: vec![gsm.to_owned()],
+            if_unnamed: Vec::new(),
         };
         let found = view.lookup_own(ws, &values).unwrap();
         (
