@@ -5,7 +5,8 @@ Standard library only (the SVG is written by hand), so that anyone can redraw th
 
     python3 docs/plots/plot.py
 
-writes docs/plots/scaling.svg (per-record upsert cost as the table grows) and
+writes docs/plots/scaling.svg (per-record upsert cost as the table grows, beside
+plain redb doing the same work) and
 docs/plots/peers-1m.svg (the 1,000,000-contact load and upsert beside SQLite's bulk
 path) and docs/plots/cache-budget.svg (the same at three page-cache budgets). Each
 plot names the CSV file it was drawn from.
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benches" / "results"
 OUT = Path(__file__).resolve().parent
 
-SCALING_CSV = "2026-12-04-scaling-10m.csv"
+SCALING_CSV = "2026-12-04-scaling-10m-with-redb-floor.csv"
 PEERS_CSV = "2026-12-04-allocator-peers-1m-b.csv"
 CACHE_CSV = "2026-12-04-cache-budget-1m.csv"
 
@@ -74,10 +75,12 @@ def legend(entries, dashed=()):
 
 
 def scaling():
-    data = [r for r in rows(SCALING_CSV) if r["row"] == "contactdb"]
+    every = rows(SCALING_CSV)
+    data = [r for r in every if r["row"] == "contactdb"]
+    floor = [r for r in every if r["row"] == "redb_floor"]
     sizes = sorted({int(r["contacts_before"]) for r in data})
     batches = sorted({int(r["batch"]) for r in data})
-    y_max = math.ceil(max(float(r["us_per_record"]) for r in data) / 10) * 10
+    y_max = math.ceil(max(float(r["us_per_record"]) for r in every) / 10) * 10
     lo, hi = math.log10(sizes[0]), math.log10(sizes[-1])
 
     def x_of(n):
@@ -110,7 +113,23 @@ def scaling():
                      f'text-anchor="{anchor}">{v:.1f}</text>\n')
         ratio = pts[-1][1] / pts[0][1]
         entries.append((f"batches of {b:,} ({ratio:.2f}×)", color))
+        # Plain redb, the same batches: dashed, unlabelled points.
+        fpts = sorted((int(r["contacts_before"]), float(r["us_per_record"]))
+                      for r in floor if int(r["batch"]) == b)
+        if fpts:
+            path = " ".join(f"{x_of(n):.1f},{y_of(v):.1f}" for n, v in fpts)
+            body += (f'<polyline points="{path}" fill="none" stroke="{color}" '
+                     f'stroke-width="1.5" stroke-dasharray="6 4"/>\n')
     body += legend(entries)
+    if floor:
+        ratios = ", ".join(
+            f"{fp[-1][1] / fp[0][1]:.2f}×" for fp in (
+                sorted((int(r["contacts_before"]), float(r["us_per_record"]))
+                       for r in floor if int(r["batch"]) == b) for b in batches))
+        body += (f'<text x="{W - RIGHT + 15}" y="{TOP + 10 + 20 * len(batches) + 44}" '
+                 f'font-size="10" fill="#444">dashed: plain redb</text>\n'
+                 f'<text x="{W - RIGHT + 15}" y="{TOP + 10 + 20 * len(batches) + 58}" '
+                 f'font-size="10" fill="#444">({ratios})</text>\n')
     body += (f'<text x="{W - RIGHT + 15}" y="{TOP + 10 + 20 * len(batches) + 10}" '
              f'font-size="10" fill="#444">(×: cost at {sizes[-1]:,}</text>\n'
              f'<text x="{W - RIGHT + 15}" y="{TOP + 10 + 20 * len(batches) + 24}" '
