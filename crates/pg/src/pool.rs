@@ -1,6 +1,11 @@
 //! A small connection pool: idle clients kept in a `Mutex<Vec<Client>>`, a new
 //! connection made when none is idle, a client given back when its user is done
 //! unless its connection broke.
+//!
+//! Every client the pool lets go is closed through [`close`]: a blocking
+//! `postgres::Client` closes its connection on drop by blocking on a runtime of
+//! its own, which panics on a thread that drives an async runtime (a task of the
+//! HTTP server holding the last handle to the database, say).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
@@ -99,13 +104,40 @@ impl Pool {
 
     fn put(&self, client: Client) {
         if client.is_closed() {
+            close(vec![client]);
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.max_idle {
             idle.push(client);
+        } else {
+            drop(idle);
+            close(vec![client]);
         }
     }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let idle = self.idle.get_mut().unwrap_or_else(|p| p.into_inner());
+        close(std::mem::take(idle));
+    }
+}
+
+/// Closes `clients`: here, or on a thread of its own (waited for) when this
+/// thread is inside an async runtime, where the blocking client's close would
+/// panic ("Cannot start a runtime from within a runtime").
+pub(crate) fn close(clients: Vec<Client>) {
+    if clients.is_empty() {
+        return;
+    }
+    if tokio::runtime::Handle::try_current().is_err() {
+        drop(clients);
+        return;
+    }
+    std::thread::scope(|s| {
+        s.spawn(move || drop(clients));
+    });
 }
 
 /// A client taken from the pool; goes back on drop (unless [`Pooled::discard`]ed
@@ -118,7 +150,7 @@ pub(crate) struct Pooled {
 impl Pooled {
     /// Closes this connection instead of giving it back.
     pub(crate) fn discard(mut self) {
-        self.client = None;
+        close(self.client.take().into_iter().collect());
     }
 }
 

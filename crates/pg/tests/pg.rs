@@ -47,6 +47,34 @@ fn plan_and_apply(w: &mut contactdb_pg::PgWrite, req: &BulkRequest, now: i64) ->
     p
 }
 
+// The last handle of a store dropped on a thread that drives an async runtime (a
+// task of the HTTP server) closes its pooled connections without a panic: a
+// blocking client's close there panicked ("Cannot start a runtime from within a
+// runtime"), and a panic in a drop during unwinding aborted the server.
+#[test]
+fn the_last_handle_dropped_inside_an_async_runtime_closes_cleanly() {
+    let Some(db) = TestDb::new("rtdrop") else {
+        return;
+    };
+    let store = db.store();
+    // A read gives its connection back: the pool then holds an idle client.
+    assert_eq!(store.read().unwrap().workspaces().unwrap().len(), 1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async move { drop(store) });
+    // A connection given back inside the runtime to a pool that keeps none is
+    // closed there too.
+    let opts = PgOptions {
+        max_idle: 0,
+        ..PgOptions::default()
+    };
+    let store = PgStore::connect(&db.url, &opts).unwrap();
+    let client = store.raw_client().unwrap();
+    rt.block_on(async move { drop(client) });
+    drop(store);
+}
+
 #[test]
 fn migrations_are_idempotent() {
     let Some(db) = TestDb::new("migr") else {

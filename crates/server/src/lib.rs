@@ -447,7 +447,10 @@ pub async fn serve(
         let _ = tokio::task::spawn_blocking(move || d.join()).await;
     }
     // The last handle closes the database (a PostgreSQL one closes its
-    // connections, which blocks): on a blocking thread, not the runtime's.
+    // connections, which blocks): on a blocking thread, not the runtime's. A
+    // connection task may still hold a handle after `axum::serve` returned and
+    // drop it on a runtime thread; the PostgreSQL pool then closes its
+    // connections on a thread of its own.
     drop(db_for_delivery);
     let _ = tokio::task::spawn_blocking(move || drop(last)).await;
     result
