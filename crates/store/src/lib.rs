@@ -348,7 +348,8 @@ impl Store {
     /// the file was clean (`false`: redb repaired it, or the open cleared a header
     /// mark that served readers the commit before the last) and the problems left.
     /// Needs the file to itself: fails with [`StoreError::AlreadyOpen`] while a
-    /// writer has it open.
+    /// writer has it open, and with [`StoreError::NotAContactDb`] when the
+    /// repaired file holds no contactdb tables (it is not made a new database).
     pub fn repair_file(
         path: &Path,
         opts: &StoreOptions,
@@ -367,7 +368,11 @@ impl Store {
                 .set_concurrency_mode(CONCURRENCY)
                 .open(path)
                 .map_err(|e| open_error(path, e))?;
-            db.check_integrity().map_err(|e| open_error(path, e))
+            let clean = db.check_integrity().map_err(|e| open_error(path, e))?;
+            // A repaired file with no contactdb tables is not made a new, empty
+            // database by the open below: refused, as readers refuse it.
+            check_version(&db.begin_read()?)?;
+            Ok(clean)
         })?;
         let store = Store::open(path, opts)?;
         Ok((clean && !marked, store.check()?))

@@ -169,8 +169,8 @@ fn a_redb_file_with_no_tables_is_initialized() -> TestResult {
 
 #[test]
 fn check_refuses_a_redb_file_with_no_tables() {
-    // A writer would make it a new database; readers refuse it, and so does the
-    // check (which once initialized its copy and passed).
+    // A writer would make it a new database; readers refuse it, and so do the
+    // check (which once initialized its copy and passed) and a repair.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bare");
     drop(redb::Database::create(&path).unwrap());
@@ -186,6 +186,16 @@ fn check_refuses_a_redb_file_with_no_tables() {
         before,
         "the check wrote the file"
     );
+    // Nor does a repair make it a new, empty database (once, it did and passed).
+    let repaired = Store::repair_file(&path, &opts());
+    assert!(
+        matches!(repaired, Err(StoreError::NotAContactDb)),
+        "{repaired:?}"
+    );
+    assert!(matches!(
+        Store::open_read_only(&path, &opts()),
+        Err(StoreError::NotAContactDb)
+    ));
 }
 
 /// Offset of the flag byte in a redb file's header, after its 9-byte magic number.
