@@ -27,7 +27,7 @@ pub struct LookupValues {
     /// key names no contact: a record found by its key (or as an alias) is matched
     /// by nothing else, unless a record before it renames that key away, so in a
     /// request that renames no key these wait for the identifiers' answer (see
-    /// [`LookupValues::by_value`]).
+    /// [`LookupValues::emails_and_phones`]).
     pub if_unnamed: Vec<IfUnnamed>,
 }
 
@@ -72,8 +72,8 @@ impl LookupValues {
     /// assert!(v.emails.is_empty());
     /// assert_eq!(v.if_unnamed[0].email.as_deref(), Some("ann@example.com"));
     /// // When k1 names a contact, its email need not be looked up.
-    /// assert_eq!(v.by_value(|k| k == "k1"), (vec![], vec![]));
-    /// assert_eq!(v.by_value(|_| false).0, ["ann@example.com"]);
+    /// assert_eq!(v.emails_and_phones(|k| k == "k1"), (vec![], vec![]));
+    /// assert_eq!(v.emails_and_phones(|_| false).0, ["ann@example.com"]);
     /// ```
     pub fn of_request(req: &BulkRequest, prepared: &Prepared, catalog: &Catalog) -> Self {
         let per_record: Vec<[Option<String>; 4]> = req
@@ -124,20 +124,14 @@ impl LookupValues {
     /// identifier names a contact: [`LookupValues::emails`] and
     /// [`LookupValues::phones`], and those of [`LookupValues::if_unnamed`] whose
     /// key names none.
-    pub fn by_value(&self, named: impl Fn(&str) -> bool) -> (Vec<String>, Vec<String>) {
-        let (mut emails, mut phones) = (self.emails.clone(), self.phones.clone());
+    pub fn emails_and_phones(&self, named: impl Fn(&str) -> bool) -> (Vec<&str>, Vec<&str>) {
+        let mut emails: Vec<&str> = self.emails.iter().map(String::as_str).collect();
+        let mut phones: Vec<&str> = self.phones.iter().map(String::as_str).collect();
         for r in self.if_unnamed.iter().filter(|r| !named(&r.key)) {
-            emails.extend(r.email.iter().cloned());
-            phones.extend(r.gsm.iter().cloned());
+            emails.extend(r.email.as_deref());
+            phones.extend(r.gsm.as_deref());
         }
         (emails, phones)
-    }
-
-    /// Adds `other`'s values.
-    pub fn extend(&mut self, other: LookupValues) {
-        self.identifiers.extend(other.identifiers);
-        self.emails.extend(other.emails);
-        self.phones.extend(other.phones);
     }
 }
 
@@ -147,11 +141,11 @@ impl LookupValues {
 /// let v = ["b".to_owned(), "a".to_owned(), "b".to_owned()];
 /// assert_eq!(contactdb_backend::distinct_sorted(&v), ["a", "b"]);
 /// ```
-pub fn distinct_sorted(values: &[String]) -> Vec<&str> {
+pub fn distinct_sorted<S: AsRef<str>>(values: &[S]) -> Vec<&str> {
     let mut set: AHashSet<&str> = AHashSet::with_capacity(values.len());
     let mut out: Vec<&str> = values
         .iter()
-        .map(String::as_str)
+        .map(AsRef::as_ref)
         .filter(|v| set.insert(v))
         .collect();
     out.sort_unstable();

@@ -58,7 +58,7 @@ pub(crate) fn fetch(
 ) -> Result<Prefetched, Error> {
     let mut out = Prefetched::default();
     fetch_identifiers(&mut out, client, ws, &values.identifiers)?;
-    let (emails, phones) = values.by_value(|k| out.names_contact(k));
+    let (emails, phones) = values.emails_and_phones(|k| out.names_contact(k));
     fetch_by_value(&mut out, client, ws, &emails, Indexed::Email)?;
     fetch_by_value(&mut out, client, ws, &phones, Indexed::Phone)?;
     Ok(out)
@@ -127,7 +127,7 @@ fn fetch_by_value(
     out: &mut Prefetched,
     client: &mut Client,
     ws: WorkspaceId,
-    values: &[String],
+    values: &[&str],
     field: Indexed,
 ) -> Result<(), Error> {
     let all = distinct_sorted(values);

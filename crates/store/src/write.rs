@@ -799,7 +799,7 @@ impl WriteView {
                     }
                 })
                 .collect::<Result<_, StoreError>>()?;
-            let (emails, phones) = values.by_value(|k| {
+            let (emails, phones) = values.emails_and_phones(|k| {
                 idents
                     .binary_search(&k)
                     .is_ok_and(|i| named.get(i).is_some_and(Option::is_some))
@@ -949,7 +949,7 @@ fn holders<'v>(
     by_hash: &ByHash,
     filter: Option<&TableFilter>,
     w: u32,
-    values: &'v [String],
+    values: &'v [&str],
 ) -> Result<Vec<(&'v str, Vec<u64>)>, StoreError> {
     distinct_sorted(values)
         .into_par_iter()
